@@ -1,0 +1,228 @@
+//! The dispatcher: who is subscribed to which conversation, live fan-out, and race-free resume.
+//!
+//! A subscription is registered *before* history is read, so no event can fall between the replay and the live
+//! stream. Each subscription tracks the last seq it sent: a live event that is next in line is pushed at once,
+//! one already sent is dropped, and one that leaves a gap (or arrives while replaying) sends the subscription
+//! back to the store, which fills the gap in order. The client sees every seq once, in order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::connection::Conn;
+use crate::model::{ConversationId, Event, Seq};
+use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
+use crate::store::Store;
+
+/// Events read from the store per page while catching up.
+const PAGE: usize = 256;
+/// Store read attempts before a catch-up gives up and closes the connection (the client then resumes).
+const READ_ATTEMPTS: u32 = 5;
+
+#[derive(Debug)]
+enum Mode {
+    /// Live events that are next in line are pushed directly.
+    Live,
+    /// A catch-up task is reading the store up to at least `target`.
+    CatchingUp { target: Seq },
+}
+
+#[derive(Debug)]
+struct Cursor {
+    last_sent: Seq,
+    mode: Mode,
+}
+
+/// One connection's subscription to one conversation.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) conn: Arc<Conn>,
+    conversation: ConversationId,
+    cursor: Mutex<Cursor>,
+    cancelled: AtomicBool,
+}
+
+impl Subscription {
+    fn cursor(&self) -> MutexGuard<'_, Cursor> {
+        self.cursor.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire) || self.conn.outlet.is_closed()
+    }
+
+    /// A live event. Returns true when a catch-up task must be started.
+    fn offer(&self, seq: Seq, frame: &Bytes) -> bool {
+        let mut cursor = self.cursor();
+        if let Mode::CatchingUp { target } = &mut cursor.mode {
+            *target = (*target).max(seq);
+            return false;
+        }
+        if seq <= cursor.last_sent {
+            return false;
+        }
+        if seq == cursor.last_sent.next() {
+            if self.conn.outlet.push(frame.clone()).is_ok() {
+                cursor.last_sent = seq;
+            }
+            return false;
+        }
+        cursor.mode = Mode::CatchingUp { target: seq };
+        true
+    }
+}
+
+/// Conversation → its subscriptions.
+#[derive(Debug, Default)]
+pub(crate) struct Dispatcher {
+    subscriptions: Mutex<HashMap<ConversationId, Vec<Arc<Subscription>>>>,
+}
+
+impl Dispatcher {
+    fn map(&self) -> MutexGuard<'_, HashMap<ConversationId, Vec<Arc<Subscription>>>> {
+        self.subscriptions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers `conn` for `conversation` after seq `after` (replacing an earlier subscription of the same
+    /// connection) and starts replaying history from the store.
+    pub(crate) fn subscribe(&self, store: Arc<dyn Store>, conn: Arc<Conn>, conversation: ConversationId, after: Seq) {
+        let subscription = Arc::new(Subscription {
+            conn,
+            conversation,
+            cursor: Mutex::new(Cursor { last_sent: after, mode: Mode::CatchingUp { target: after } }),
+            cancelled: AtomicBool::new(false),
+        });
+        {
+            let mut map = self.map();
+            let list = map.entry(conversation).or_default();
+            list.retain(|existing| {
+                let same = existing.conn.id == subscription.conn.id;
+                if same {
+                    existing.cancelled.store(true, Ordering::Release);
+                }
+                !same
+            });
+            list.push(Arc::clone(&subscription));
+        }
+        tokio::spawn(catch_up(store, subscription));
+    }
+
+    /// Removes a connection's subscription to a conversation. Returns whether it existed.
+    pub(crate) fn unsubscribe(&self, conn_id: u64, conversation: ConversationId) -> bool {
+        let mut map = self.map();
+        let Some(list) = map.get_mut(&conversation) else { return false };
+        let before = list.len();
+        list.retain(|existing| {
+            let same = existing.conn.id == conn_id;
+            if same {
+                existing.cancelled.store(true, Ordering::Release);
+            }
+            !same
+        });
+        let removed = list.len() != before;
+        if list.is_empty() {
+            map.remove(&conversation);
+        }
+        removed
+    }
+
+    /// Delivers a committed event to every subscriber of its conversation.
+    pub(crate) fn publish(&self, store: &Arc<dyn Store>, event: &Event) {
+        let frame = ServerFrame::Event(event.clone()).encode();
+        let mut behind = Vec::new();
+        {
+            let map = self.map();
+            let Some(list) = map.get(&event.conversation) else { return };
+            for subscription in list {
+                if subscription.offer(event.seq, &frame) {
+                    behind.push(Arc::clone(subscription));
+                }
+            }
+        }
+        for subscription in behind {
+            tokio::spawn(catch_up(Arc::clone(store), subscription));
+        }
+    }
+
+    /// Relays an ephemeral frame to every subscriber except the sender's connection; dropped where it does not fit.
+    pub(crate) fn relay(&self, conversation: ConversationId, except_conn: u64, frame: &Bytes) {
+        let map = self.map();
+        let Some(list) = map.get(&conversation) else { return };
+        for subscription in list.iter().filter(|s| s.conn.id != except_conn) {
+            subscription.conn.outlet.offer(frame.clone());
+        }
+    }
+
+    /// Number of live subscriptions (for tests and metrics).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map().values().map(Vec::len).sum()
+    }
+}
+
+/// Reads the store after the subscription's cursor and pushes what it finds, until the cursor has reached every
+/// seq seen live; then switches the subscription to live delivery.
+async fn catch_up(store: Arc<dyn Store>, subscription: Arc<Subscription>) {
+    let mut failures = 0;
+    let mut stalls = 0;
+    loop {
+        if subscription.is_cancelled() {
+            return;
+        }
+        let from = subscription.cursor().last_sent;
+        let page = match store.events_after(subscription.conversation, from, PAGE).await {
+            Ok(page) => page,
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(conversation = %subscription.conversation, %error, failures, "catch-up read failed");
+                if failures >= READ_ATTEMPTS {
+                    let frame = ServerFrame::error(None, ErrorCode::Unavailable, format!("history unavailable: {error}"));
+                    subscription.conn.outlet.offer(frame.encode());
+                    subscription.conn.outlet.close(CloseReason::Shutdown);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50 << failures)).await;
+                continue;
+            }
+        };
+        failures = 0;
+        let full_page = page.len() == PAGE;
+        for event in page {
+            if subscription.is_cancelled() {
+                return;
+            }
+            let seq = event.seq;
+            if subscription.conn.outlet.push_paced(ServerFrame::Event(event).encode()).await.is_err() {
+                return;
+            }
+            subscription.cursor().last_sent = seq;
+        }
+        let stalled = {
+            let mut cursor = subscription.cursor();
+            let target = match cursor.mode {
+                Mode::CatchingUp { target } => target,
+                Mode::Live => return,
+            };
+            if !full_page && cursor.last_sent >= target {
+                cursor.mode = Mode::Live;
+                return;
+            }
+            !full_page && cursor.last_sent == from
+        };
+        if stalled {
+            // A later seq was published but the store returned nothing after the cursor: a store whose reads
+            // lag its commits. Read again after a pause; rather than spin, give up to live mode after a few
+            // tries (the next live event retries the gap).
+            stalls += 1;
+            if stalls > READ_ATTEMPTS {
+                tracing::warn!(conversation = %subscription.conversation, "published seq not readable");
+                subscription.cursor().mode = Mode::Live;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10 << stalls)).await;
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! The engine: connections, requests, routing, and the persist → publish → push event flow.
+//!
+//! Transports hand the engine decoded frames through a [`Session`] and write what comes out of its [`Outbox`];
+//! hosts call the same operations directly ([`Engine::send`], [`Engine::open`]…) from their own endpoints.
+//! Nothing in here knows a socket, an HTTP type or a database.
+
+mod connection;
+mod dispatch;
+mod outbox;
+mod router;
+mod session;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::auth::{AuthError, Authenticator, Identity, Principal};
+use crate::clock::{Clock, SystemClock};
+use crate::model::{
+    Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind, Group, GroupId,
+    MessageBody, Seq, TenantId, TransitionError, Visitor,
+};
+use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, ServerFrame};
+use crate::routing::{LeastBusy, RoutingPolicy};
+use crate::store::{Appended, Epoch, EventDraft, NewConversation, Store, StoreError};
+
+use connection::Conn;
+use dispatch::Dispatcher;
+use router::{Presence, Router};
+
+pub use outbox::{Outbox, Outgoing};
+pub use session::{Rejection, Session};
+
+/// Why a request failed. Each maps to a stable [`ErrorCode`] for the wire.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The conversation (or group) does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The principal may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The conversation's state does not allow it.
+    #[error(transparent)]
+    InvalidState(#[from] TransitionError),
+    /// The message is too large.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The request is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Too many live connections for this identity.
+    #[error("too many connections: at most {0} per visitor or agent")]
+    TooManyConnections(usize),
+    /// Authentication failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The store failed; the request may be retried with the same client id.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] StoreError),
+}
+
+impl RequestError {
+    /// The wire error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RequestError::NotFound(_) => ErrorCode::NotFound,
+            RequestError::Forbidden(_) => ErrorCode::Forbidden,
+            RequestError::InvalidState(_) => ErrorCode::InvalidState,
+            RequestError::TooLarge { .. } => ErrorCode::TooLarge,
+            RequestError::Invalid(_) => ErrorCode::InvalidFrame,
+            RequestError::TooManyConnections(_) => ErrorCode::TooManyConnections,
+            RequestError::Auth(AuthError::Expired) => ErrorCode::TokenExpired,
+            RequestError::Auth(AuthError::Unavailable(_)) => ErrorCode::Unavailable,
+            RequestError::Auth(_) => ErrorCode::InvalidToken,
+            RequestError::Unavailable(_) => ErrorCode::Unavailable,
+        }
+    }
+
+    /// The `error` frame answering a request with this id.
+    pub fn to_frame(&self, id: Option<String>) -> ServerFrame {
+        ServerFrame::error(id, self.code(), self.to_string())
+    }
+}
+
+impl From<StoreError> for RequestError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ConversationNotFound(id) => RequestError::NotFound(format!("conversation {id}")),
+            StoreError::Transition(error) => RequestError::InvalidState(error),
+            StoreError::Invalid(message) => RequestError::Invalid(message),
+            other => RequestError::Unavailable(other),
+        }
+    }
+}
+
+/// The engine failed to start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Loading agents, groups or open conversations from the store failed.
+    #[error("cannot load state from the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Result of [`Engine::open`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Opened {
+    /// The conversation as it is now.
+    pub conversation: Conversation,
+    /// False when an existing conversation was returned (same client id, or already open in that group).
+    pub created: bool,
+}
+
+/// Result of [`Engine::send`]: the message is durably stored.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Ack {
+    /// The message's seq.
+    pub seq: Seq,
+    /// True when this client id was sent before and the original seq is returned.
+    pub duplicate: bool,
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    authenticator: Arc<dyn Authenticator>,
+    routing: Arc<dyn RoutingPolicy>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    presence_grace: Duration,
+    default_group: Option<GroupId>,
+}
+
+impl EngineBuilder {
+    /// The routing policy (default: [`LeastBusy`]).
+    pub fn routing(mut self, routing: Arc<dyn RoutingPolicy>) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long an agent whose last connection dropped stays online, so a reconnect keeps its place
+    /// (default: 10 s).
+    pub fn presence_grace(mut self, grace: Duration) -> Self {
+        self.presence_grace = grace;
+        self
+    }
+
+    /// The group a visitor's `open` goes to when it names none (default: the tenant's first group by id).
+    pub fn default_group(mut self, group: GroupId) -> Self {
+        self.default_group = Some(group);
+        self
+    }
+
+    /// Loads groups, agents and open conversations from the store and starts the engine.
+    pub async fn build(self) -> Result<Engine, EngineError> {
+        let epoch = self.store.epoch().await?;
+        let router = Router::default();
+        for group in self.store.groups().await? {
+            router.put_group(group);
+        }
+        for agent in self.store.agents().await? {
+            router.put_agent(agent);
+        }
+        for conversation in self.store.open_conversations().await? {
+            router.track(conversation);
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                authenticator: self.authenticator,
+                routing: self.routing,
+                clock: self.clock,
+                limits: self.limits,
+                presence_grace: self.presence_grace,
+                default_group: self.default_group,
+                epoch,
+                router,
+                dispatcher: Dispatcher::default(),
+                connections: Mutex::default(),
+                next_connection: AtomicU64::new(1),
+            }),
+        })
+    }
+}
+
+/// The kf engine. Cheap to clone (an `Arc` inside); share one per process.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine").field("store", &self.inner.store).field("epoch", &self.inner.epoch).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    authenticator: Arc<dyn Authenticator>,
+    routing: Arc<dyn RoutingPolicy>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    presence_grace: Duration,
+    default_group: Option<GroupId>,
+    epoch: Epoch,
+    router: Router,
+    dispatcher: Dispatcher,
+    connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
+    next_connection: AtomicU64,
+}
+
+impl Engine {
+    /// Starts building an engine over `store`, authenticating with `authenticator`.
+    pub fn builder(store: Arc<dyn Store>, authenticator: Arc<dyn Authenticator>) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            authenticator,
+            routing: Arc::new(LeastBusy),
+            clock: Arc::new(SystemClock),
+            limits: Limits::default(),
+            presence_grace: Duration::from_secs(10),
+            default_group: None,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The store's epoch.
+    pub fn epoch(&self) -> &Epoch {
+        &self.inner.epoch
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Checks a token with the configured authenticator.
+    pub async fn authenticate(&self, token: &str) -> Result<Identity, RequestError> {
+        Ok(self.inner.authenticator.authenticate(token).await?)
+    }
+
+    fn connections(&self) -> MutexGuard<'_, HashMap<Identity, Vec<Arc<Conn>>>> {
+        self.inner.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Opens a session for an authenticated identity: queues `welcome` and `inbox` on its outbox.
+    ///
+    /// Transports that authenticate at the HTTP level call this; frame-based transports usually call
+    /// [`Engine::accept`] with the connection's first frame instead.
+    pub async fn connect(&self, identity: Identity) -> Result<(Session, Outbox), RequestError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let inbox = match &identity.principal {
+            Principal::Visitor(id) => {
+                if inner.store.visitor(&identity.tenant, id).await?.is_none() {
+                    let visitor = Visitor { tenant: identity.tenant.clone(), id: id.clone(), name: None, created_at: now };
+                    inner.store.put_visitor(visitor).await?;
+                }
+                inner.store.conversations_of_visitor(&identity.tenant, id).await?
+            }
+            Principal::Agent(id) => {
+                if inner.router.agent(&identity.tenant, id).is_none() {
+                    return Err(RequestError::Forbidden(format!("unknown agent {id}")));
+                }
+                inner.store.conversations_of_agent(&identity.tenant, id).await?
+            }
+        };
+        let conn = {
+            let mut connections = self.connections();
+            let live = connections.entry(identity.clone()).or_default();
+            if live.len() >= inner.limits.connections_per_identity {
+                return Err(RequestError::TooManyConnections(inner.limits.connections_per_identity));
+            }
+            let id = inner.next_connection.fetch_add(1, Ordering::Relaxed);
+            let conn = Arc::new(Conn::new(id, identity.clone(), inner.limits.outbound_queue_bytes));
+            live.push(Arc::clone(&conn));
+            conn
+        };
+        let welcome = ServerFrame::Welcome {
+            v: PROTOCOL_VERSION,
+            tenant: identity.tenant.clone(),
+            principal: identity.principal.clone(),
+            epoch: inner.epoch.clone(),
+            limits: inner.limits.clone(),
+        };
+        // The queue is empty: these two cannot overflow it.
+        let _ = conn.outlet.push(welcome.encode());
+        let _ = conn.outlet.push(ServerFrame::Inbox { conversations: inbox }.encode());
+        if let Principal::Agent(agent) = &identity.principal
+            && let Some(Presence::CameOnline(groups)) = inner.router.connect(&identity.tenant, agent)
+        {
+            tracing::debug!(%agent, "agent online");
+            for group in groups {
+                self.drain(&identity.tenant, &group).await;
+            }
+        }
+        let outbox = Outbox::new(Arc::clone(&conn.outlet));
+        Ok((Session::new(self.clone(), conn), outbox))
+    }
+
+    /// Accepts a connection from its first frame, which must be `hello`.
+    pub async fn accept(&self, first_frame: &str) -> Result<(Session, Outbox), Rejection> {
+        session::accept(self, first_frame).await
+    }
+
+    /// Ends every live connection (they are told [`CloseReason::Shutdown`] and resume elsewhere).
+    pub fn shutdown(&self) {
+        for conn in self.connections().values().flatten() {
+            conn.outlet.close(CloseReason::Shutdown);
+        }
+    }
+
+    /// Bookkeeping when a session ends: subscriptions go, and an agent goes offline after the grace period.
+    fn disconnect(&self, conn: &Arc<Conn>) {
+        conn.outlet.close(CloseReason::Shutdown);
+        for conversation in conn.subscriptions().drain() {
+            self.inner.dispatcher.unsubscribe(conn.id, conversation);
+        }
+        {
+            let mut connections = self.connections();
+            if let Some(live) = connections.get_mut(&conn.identity) {
+                live.retain(|other| other.id != conn.id);
+                if live.is_empty() {
+                    connections.remove(&conn.identity);
+                }
+            }
+        }
+        let Principal::Agent(agent) = &conn.identity.principal else { return };
+        let tenant = &conn.identity.tenant;
+        if !self.inner.router.disconnect(tenant, agent) {
+            return;
+        }
+        let grace = self.inner.presence_grace;
+        if grace.is_zero() {
+            self.inner.router.offline_if_idle(tenant, agent);
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.inner.router.offline_if_idle(tenant, agent);
+            return;
+        };
+        let engine = self.clone();
+        let (tenant, agent) = (tenant.clone(), agent.clone());
+        runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            if engine.inner.router.offline_if_idle(&tenant, &agent) {
+                tracing::debug!(%agent, "agent offline");
+            }
+        });
+    }
+
+    /// Whether an agent is online now (has a live connection, or lost its last one within the grace period).
+    pub fn is_online(&self, tenant: &TenantId, agent: &AgentId) -> bool {
+        self.inner.router.is_online(tenant, agent)
+    }
+
+    /// Open conversations assigned to an agent now.
+    pub fn agent_load(&self, tenant: &TenantId, agent: &AgentId) -> usize {
+        self.inner.router.load(tenant, agent)
+    }
+
+    /// The queued conversations of a group, oldest first.
+    pub fn queue(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
+        self.inner.router.queue(tenant, group)
+    }
+
+    /// Creates or updates a group.
+    pub async fn put_group(&self, group: Group) -> Result<(), RequestError> {
+        self.inner.store.put_group(group.clone()).await?;
+        self.inner.router.put_group(group);
+        Ok(())
+    }
+
+    /// Creates or updates an agent (groups, capacity). Queues drain if it can now take more.
+    pub async fn put_agent(&self, agent: Agent) -> Result<(), RequestError> {
+        self.inner.store.put_agent(agent.clone()).await?;
+        let tenant = agent.tenant.clone();
+        for group in self.inner.router.put_agent(agent) {
+            self.drain(&tenant, &group).await;
+        }
+        Ok(())
+    }
+
+    /// Commits an event, then publishes it to subscribers and updates routing state.
+    async fn commit(&self, draft: EventDraft) -> Result<Appended, RequestError> {
+        let appended = self.inner.store.append(draft).await?;
+        if !appended.duplicate {
+            self.after_commit(&appended.event, &appended.conversation).await;
+        }
+        Ok(appended)
+    }
+
+    async fn after_commit(&self, event: &Event, conversation: &Conversation) {
+        match &event.data {
+            EventKind::Message { .. } => self.inner.dispatcher.publish(&self.inner.store, event),
+            EventKind::Assigned { agent } => self.assigned(event, agent, conversation),
+            _ => {
+                self.inner.dispatcher.publish(&self.inner.store, event);
+                for group in self.inner.router.update(conversation) {
+                    self.drain(&conversation.tenant, &group).await;
+                }
+            }
+        }
+    }
+
+    fn assigned(&self, event: &Event, agent: &AgentId, conversation: &Conversation) {
+        self.inner.dispatcher.publish(&self.inner.store, event);
+        self.inner.router.update(conversation);
+        self.notify_agent(&conversation.tenant, agent, conversation);
+    }
+
+    fn notify_agent(&self, tenant: &TenantId, agent: &AgentId, conversation: &Conversation) {
+        let identity = Identity { tenant: tenant.clone(), principal: Principal::Agent(agent.clone()) };
+        let frame = ServerFrame::Conversation { conversation: conversation.clone() }.encode();
+        if let Some(live) = self.connections().get(&identity) {
+            for conn in live {
+                let _ = conn.outlet.push(frame.clone());
+            }
+        }
+    }
+
+    /// Assigns queued conversations of a group while agents have capacity.
+    async fn drain(&self, tenant: &TenantId, group: &GroupId) {
+        let router = &self.inner.router;
+        while let Some(pending) = router.take_next(tenant, group) {
+            let conversation = pending.conversation;
+            let choice = self.inner.routing.choose(&conversation, &pending.candidates).await;
+            let Some(agent) = choice.filter(|agent| pending.candidates.iter().any(|c| &c.agent == agent)) else {
+                router.requeue(&conversation);
+                return;
+            };
+            if !router.reserve(&conversation, &agent, self.inner.clock.now()) {
+                // Capacity went elsewhere between the snapshot and now: look again.
+                router.requeue(&conversation);
+                continue;
+            }
+            let draft = EventDraft {
+                conversation: conversation.id,
+                author: crate::model::Actor::System,
+                client_id: None,
+                at: self.inner.clock.now(),
+                data: EventKind::Assigned { agent: agent.clone() },
+            };
+            match self.inner.store.append(draft).await {
+                Ok(appended) => self.assigned(&appended.event, &agent, &appended.conversation),
+                Err(StoreError::Transition(_)) => {
+                    // Closed meanwhile: nothing to assign.
+                    router.unreserve(&conversation, &agent);
+                }
+                Err(error) => {
+                    tracing::warn!(conversation = %conversation.id, %error, "assignment not stored; requeued");
+                    router.unreserve(&conversation, &agent);
+                    router.requeue(&conversation);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The record of a conversation `identity` may read: a visitor its own, an agent those of its tenant that
+    /// are assigned to it, were assigned to it, or belong to one of its groups.
+    async fn readable(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
+        let conversation = match self.inner.router.open_conversation(&id) {
+            Some(conversation) => conversation,
+            None => self.inner.store.conversation(id).await?.ok_or_else(|| RequestError::NotFound(format!("conversation {id}")))?,
+        };
+        let not_found = || RequestError::NotFound(format!("conversation {id}"));
+        if conversation.tenant != identity.tenant {
+            return Err(not_found());
+        }
+        match &identity.principal {
+            Principal::Visitor(visitor) if &conversation.visitor == visitor => Ok(conversation),
+            Principal::Visitor(_) => Err(not_found()),
+            Principal::Agent(agent) => {
+                let in_group = self
+                    .inner
+                    .router
+                    .agent(&identity.tenant, agent)
+                    .is_some_and(|record| record.groups.contains(&conversation.group));
+                if conversation.state.agent() == Some(agent) || conversation.last_agent.as_ref() == Some(agent) || in_group {
+                    Ok(conversation)
+                } else {
+                    Err(RequestError::Forbidden(format!("conversation {id} is not yours")))
+                }
+            }
+        }
+    }
+
+    /// The record of a conversation `identity` takes part in: the visitor, or the assigned agent.
+    async fn participant(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
+        let conversation = self.readable(identity, id).await?;
+        if let Principal::Agent(agent) = &identity.principal
+            && conversation.state.agent() != Some(agent)
+        {
+            return Err(RequestError::Forbidden(format!("conversation {id} is not assigned to you")));
+        }
+        Ok(conversation)
+    }
+
+    /// A visitor opens a conversation with a group (the default group when `None`). Idempotent by client id;
+    /// a visitor with a conversation already open in that group gets that one back.
+    pub async fn open(
+        &self,
+        identity: &Identity,
+        client_id: ClientId,
+        group: Option<GroupId>,
+    ) -> Result<Opened, RequestError> {
+        let Principal::Visitor(visitor) = &identity.principal else {
+            return Err(RequestError::Forbidden("only visitors open conversations".into()));
+        };
+        let tenant = &identity.tenant;
+        let group = match group.or_else(|| self.inner.default_group.clone()) {
+            Some(group) => group,
+            None => self.inner.router.first_group(tenant).ok_or_else(|| RequestError::NotFound("group".into()))?,
+        };
+        if !self.inner.router.has_group(tenant, &group) {
+            return Err(RequestError::NotFound(format!("group {group}")));
+        }
+        let now = self.inner.clock.now();
+        let new = NewConversation {
+            id: ConversationId::generate(),
+            tenant: tenant.clone(),
+            visitor: visitor.clone(),
+            group: group.clone(),
+            client_id,
+            at: now,
+        };
+        let probe = Conversation::new(new.id, tenant.clone(), visitor.clone(), group.clone(), now);
+        if let Some(existing) = self.inner.router.open_of_visitor(&probe) {
+            return Ok(Opened { conversation: existing, created: false });
+        }
+        let created = self.inner.store.create_conversation(new).await?;
+        if !created.created {
+            let conversation = self.inner.store.conversation(created.conversation.id).await?.unwrap_or(created.conversation);
+            return Ok(Opened { conversation, created: false });
+        }
+        self.inner.dispatcher.publish(&self.inner.store, &created.event);
+        self.inner.router.track(created.conversation.clone());
+        self.drain(tenant, &group).await;
+        let conversation = self.inner.router.open_conversation(&created.conversation.id).unwrap_or(created.conversation);
+        Ok(Opened { conversation, created: true })
+    }
+
+    /// Sends a message. Returns once it is durably stored; a repeated client id returns the original seq.
+    pub async fn send(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+        client_id: ClientId,
+        body: MessageBody,
+    ) -> Result<Ack, RequestError> {
+        let limit = self.inner.limits.max_text_bytes;
+        if body.size() > limit {
+            return Err(RequestError::TooLarge { size: body.size(), limit });
+        }
+        self.participant(identity, conversation).await?;
+        let draft = EventDraft {
+            conversation,
+            author: identity.principal.actor(),
+            client_id: Some(client_id),
+            at: self.inner.clock.now(),
+            data: EventKind::Message { body },
+        };
+        let appended = self.commit(draft).await?;
+        Ok(Ack { seq: appended.event.seq, duplicate: appended.duplicate })
+    }
+
+    /// Closes a conversation (its visitor or its assigned agent). Returns the seq of the `closed` event.
+    pub async fn close(&self, identity: &Identity, conversation: ConversationId) -> Result<Seq, RequestError> {
+        let record = self.readable(identity, conversation).await?;
+        if let Principal::Agent(agent) = &identity.principal
+            && record.state.agent() != Some(agent)
+            && record.state != ConversationState::Closed
+        {
+            return Err(RequestError::Forbidden(format!("conversation {conversation} is not assigned to you")));
+        }
+        let draft = EventDraft {
+            conversation,
+            author: identity.principal.actor(),
+            client_id: None,
+            at: self.inner.clock.now(),
+            data: EventKind::Closed,
+        };
+        Ok(self.commit(draft).await?.event.seq)
+    }
+
+    /// Relays a typing signal to the conversation's other subscribers (ephemeral: never stored, may be dropped).
+    async fn typing(&self, conn: &Conn, conversation: ConversationId, active: bool) -> Result<(), RequestError> {
+        self.participant(&conn.identity, conversation).await?;
+        let frame = ServerFrame::Typing { conversation, from: conn.identity.principal.actor(), active }.encode();
+        self.inner.dispatcher.relay(conversation, conn.id, &frame);
+        Ok(())
+    }
+
+    /// Subscribes a connection to a conversation after `after`; returns the cursor replay starts from.
+    async fn subscribe(
+        &self,
+        conn: &Arc<Conn>,
+        conversation: ConversationId,
+        after: Seq,
+        epoch: Option<&Epoch>,
+        reply: impl FnOnce(Seq, bool) -> ServerFrame,
+    ) -> Result<(), RequestError> {
+        self.readable(&conn.identity, conversation).await?;
+        let reset = epoch.is_some_and(|epoch| epoch != &self.inner.epoch);
+        let after = if reset { Seq::ZERO } else { after };
+        // The reply goes out before the replayed events, which the dispatcher queues after registering.
+        let _ = conn.outlet.push(reply(after, reset).encode());
+        conn.subscriptions().insert(conversation);
+        self.inner.dispatcher.subscribe(Arc::clone(&self.inner.store), Arc::clone(conn), conversation, after);
+        Ok(())
+    }
+
+    fn unsubscribe(&self, conn: &Conn, conversation: ConversationId) {
+        conn.subscriptions().remove(&conversation);
+        self.inner.dispatcher.unsubscribe(conn.id, conversation);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! A connection's outbound queue, bounded in bytes.
+//!
+//! The engine pushes encoded frames; the transport's writer takes them with [`Outbox::next`]. A live push that
+//! would exceed the bound closes the queue as a slow consumer: the client resumes from its cursor later, so
+//! nothing is lost and the server's memory stays bounded. History replay waits for room instead, so a client
+//! catching up on a long history is never cut off for it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::protocol::CloseReason;
+
+/// What a transport's writer does next.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Outgoing {
+    /// Write this frame (JSON text).
+    Frame(Bytes),
+    /// Close the connection for this reason; nothing more will come.
+    Close(CloseReason),
+}
+
+/// The queue is closed (or a live push found it full and closed it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueClosed;
+
+#[derive(Default)]
+struct State {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    closed: Option<CloseReason>,
+}
+
+/// The shared half the engine pushes into.
+pub(crate) struct Outlet {
+    state: Mutex<State>,
+    limit: usize,
+    readable: Notify,
+    writable: Notify,
+}
+
+impl fmt::Debug for Outlet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Outlet")
+            .field("queued_bytes", &state.bytes)
+            .field("limit", &self.limit)
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+impl Outlet {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { state: Mutex::default(), limit, readable: Notify::new(), writable: Notify::new() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a frame; if it does not fit, closes the queue as a slow consumer.
+    pub(crate) fn push(&self, frame: Bytes) -> Result<(), QueueClosed> {
+        let mut state = self.lock();
+        if state.closed.is_some() {
+            return Err(QueueClosed);
+        }
+        if state.bytes + frame.len() > self.limit && !state.frames.is_empty() {
+            drop(state);
+            self.close(CloseReason::SlowConsumer);
+            return Err(QueueClosed);
+        }
+        state.bytes += frame.len();
+        state.frames.push_back(frame);
+        drop(state);
+        self.readable.notify_one();
+        Ok(())
+    }
+
+    /// Queues a frame only if it fits; an ephemeral signal that does not fit is dropped. Returns whether queued.
+    pub(crate) fn offer(&self, frame: Bytes) -> bool {
+        let mut state = self.lock();
+        if state.closed.is_some() || state.bytes + frame.len() > self.limit {
+            return false;
+        }
+        state.bytes += frame.len();
+        state.frames.push_back(frame);
+        drop(state);
+        self.readable.notify_one();
+        true
+    }
+
+    /// Queues a frame once the queue is at most half full (replay pacing).
+    pub(crate) async fn push_paced(&self, frame: Bytes) -> Result<(), QueueClosed> {
+        loop {
+            let mut notified = pin!(self.writable.notified());
+            notified.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.closed.is_some() {
+                    return Err(QueueClosed);
+                }
+                if state.bytes <= self.limit / 2 {
+                    state.bytes += frame.len();
+                    state.frames.push_back(frame);
+                    drop(state);
+                    self.readable.notify_one();
+                    return Ok(());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Closes the queue: queued frames are dropped and the writer is told why. The first reason wins.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        if state.closed.is_none() {
+            state.closed = Some(reason);
+            state.frames.clear();
+            state.bytes = 0;
+        }
+        drop(state);
+        self.readable.notify_one();
+        self.writable.notify_waiters();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
+    fn take(&self) -> Option<Outgoing> {
+        let mut state = self.lock();
+        if let Some(reason) = state.closed {
+            return Some(Outgoing::Close(reason));
+        }
+        let frame = state.frames.pop_front()?;
+        state.bytes -= frame.len();
+        drop(state);
+        self.writable.notify_waiters();
+        Some(Outgoing::Frame(frame))
+    }
+}
+
+/// The receiving half of a connection's outbound queue, owned by the transport's writer.
+#[derive(Debug)]
+pub struct Outbox {
+    outlet: Arc<Outlet>,
+}
+
+impl Outbox {
+    pub(crate) fn new(outlet: Arc<Outlet>) -> Self {
+        Self { outlet }
+    }
+
+    /// The next frame to write, or the reason to close. After `Close` it keeps returning `Close`.
+    pub async fn next(&mut self) -> Outgoing {
+        loop {
+            if let Some(outgoing) = self.outlet.take() {
+                return outgoing;
+            }
+            self.outlet.readable.notified().await;
+        }
+    }
+
+    /// The next frame if one is ready now (lets a writer batch several frames into one flush).
+    pub fn try_next(&mut self) -> Option<Outgoing> {
+        self.outlet.take()
+    }
+
+    /// Bytes queued and not yet taken.
+    pub fn queued_bytes(&self) -> usize {
+        self.outlet.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn live_push_past_the_bound_closes_as_slow_consumer() {
+        let outlet = Arc::new(Outlet::new(10));
+        let mut outbox = Outbox::new(outlet.clone());
+        assert!(outlet.push(Bytes::from_static(b"123456")).is_ok());
+        assert!(outlet.push(Bytes::from_static(b"1234")).is_ok());
+        assert_eq!(outbox.queued_bytes(), 10);
+        assert_eq!(outlet.push(Bytes::from_static(b"1")), Err(QueueClosed));
+        assert_eq!(outbox.next().await, Outgoing::Close(CloseReason::SlowConsumer));
+        assert_eq!(outbox.queued_bytes(), 0, "queued frames are released");
+        assert_eq!(outbox.next().await, Outgoing::Close(CloseReason::SlowConsumer));
+    }
+
+    #[tokio::test]
+    async fn a_single_large_frame_fits_an_empty_queue() {
+        let outlet = Arc::new(Outlet::new(4));
+        let mut outbox = Outbox::new(outlet.clone());
+        assert!(outlet.push(Bytes::from_static(b"123456")).is_ok());
+        assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"123456")));
+    }
+
+    #[tokio::test]
+    async fn offers_are_dropped_not_fatal() {
+        let outlet = Arc::new(Outlet::new(4));
+        assert!(outlet.offer(Bytes::from_static(b"1234")));
+        assert!(!outlet.offer(Bytes::from_static(b"5")));
+        assert!(!outlet.is_closed());
+    }
+
+    #[tokio::test]
+    async fn paced_pushes_wait_for_room() {
+        let outlet = Arc::new(Outlet::new(8));
+        let mut outbox = Outbox::new(outlet.clone());
+        outlet.push_paced(Bytes::from_static(b"12345")).await.expect("room");
+        let pusher = tokio::spawn({
+            let outlet = outlet.clone();
+            async move { outlet.push_paced(Bytes::from_static(b"678")).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!pusher.is_finished());
+        assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"12345")));
+        assert_eq!(pusher.await.expect("task"), Ok(()));
+        assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"678")));
+        outlet.close(CloseReason::Shutdown);
+        assert_eq!(outlet.push_paced(Bytes::from_static(b"9")).await, Err(QueueClosed));
+    }
+}

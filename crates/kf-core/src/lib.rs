@@ -1,0 +1,26 @@
+//! # kf-core
+//!
+//! The core of kf, an embeddable live-chat engine: the domain model, the wire protocol, the traits a host or
+//! partner implements ([`Store`](store::Store), [`RoutingPolicy`](routing::RoutingPolicy),
+//! [`Authenticator`](auth::Authenticator)) and the [`Engine`](engine::Engine) that ties them together.
+//!
+//! It knows no transport, HTTP stack or database: `kf-transport-ws` carries frames over WebSocket,
+//! `kf-store-sqlite` persists logs to SQLite, and [`MemoryStore`](store::MemoryStore) keeps them in memory.
+//!
+//! The delivery contract: every event of a conversation gets a gapless `seq` in the same durable commit that
+//! stores it; sends are idempotent by client id; a send is acknowledged only after its commit; a client that
+//! resubscribes after its last seq gets exactly what it missed, in order, then live events.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+pub mod clock;
+pub mod engine;
+pub mod model;
+pub mod protocol;
+pub mod routing;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use engine::{Engine, EngineBuilder};

@@ -1,0 +1,554 @@
+//! The domain model: identifiers, records, conversations (a typed state machine) and the events of their logs.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+/// Longest accepted identifier, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+
+/// An identifier was empty, too long or contained control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid {kind}: {reason}")]
+pub struct InvalidId {
+    /// Which identifier type rejected the value.
+    pub kind: &'static str,
+    /// Why it was rejected.
+    pub reason: &'static str,
+}
+
+fn check_id(kind: &'static str, value: &str) -> Result<(), InvalidId> {
+    if value.is_empty() {
+        return Err(InvalidId { kind, reason: "must not be empty" });
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(InvalidId { kind, reason: "longer than 128 bytes" });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidId { kind, reason: "contains control characters" });
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident, $kind:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps an identifier (non-empty, at most 128 bytes, no control characters).
+            pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
+                let value = value.into();
+                check_id($kind, &value)?;
+                Ok(Self(value))
+            }
+
+            /// The identifier as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(value: String) -> Result<Self, InvalidId> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::new(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A tenant: one customer of the host (a shop, a brand). Every other record belongs to one tenant.
+    TenantId,
+    "tenant id"
+);
+string_id!(
+    /// A website visitor, as identified by the host (a cookie id, a user id).
+    VisitorId,
+    "visitor id"
+);
+string_id!(
+    /// A support agent.
+    AgentId,
+    "agent id"
+);
+string_id!(
+    /// A skill group (department) agents belong to and conversations are routed to.
+    GroupId,
+    "group id"
+);
+string_id!(
+    /// A client-generated id that makes a request idempotent (for example a UUID made by the widget).
+    ClientId,
+    "client id"
+);
+
+/// A conversation's id: a UUIDv7, so ids sort by creation time.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(Uuid);
+
+impl ConversationId {
+    /// A new, time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Wraps an existing UUID.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// The UUID inside.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl FromStr for ConversationId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConversationId({})", self.0)
+    }
+}
+
+/// The position of an event in its conversation's log: 1, 2, 3… without gaps. `Seq::ZERO` means "nothing yet".
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    /// Before the first event.
+    pub const ZERO: Seq = Seq(0);
+
+    /// The seq that follows this one.
+    pub fn next(self) -> Seq {
+        Seq(self.0.saturating_add(1))
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Seq({})", self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch (UTC).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Timestamp {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        Timestamp(u64::try_from(millis).unwrap_or(u64::MAX))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+}
+
+/// Who did something: a visitor, an agent, or the system itself (routing, timers).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "role", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// A website visitor.
+    Visitor(VisitorId),
+    /// A support agent.
+    Agent(AgentId),
+    /// kf itself.
+    System,
+}
+
+impl Actor {
+    /// A short stable name of the actor's role, used as a storage key.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Actor::Visitor(_) => "visitor",
+            Actor::Agent(_) => "agent",
+            Actor::System => "system",
+        }
+    }
+
+    /// The id of the visitor or agent; empty for the system.
+    pub fn id_str(&self) -> &str {
+        match self {
+            Actor::Visitor(id) => id.as_str(),
+            Actor::Agent(id) => id.as_str(),
+            Actor::System => "",
+        }
+    }
+}
+
+/// The content of a chat message. Text today; further fields (attachments) are added as optional fields, so
+/// existing clients and stored rows stay valid.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MessageBody {
+    /// The message text (UTF-8).
+    pub text: String,
+}
+
+impl MessageBody {
+    /// A plain text message.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { text: text.into() }
+    }
+
+    /// Size of the body in bytes, as counted against the message size limit.
+    pub fn size(&self) -> usize {
+        self.text.len()
+    }
+}
+
+/// What happened in a conversation. Every kind is an entry in the conversation's log and gets a [`Seq`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The conversation was opened by a visitor for a group. Always seq 1.
+    Created {
+        /// The group the conversation was opened for.
+        group: GroupId,
+    },
+    /// A chat message.
+    Message {
+        /// Its content.
+        body: MessageBody,
+    },
+    /// The conversation was assigned to an agent.
+    Assigned {
+        /// The agent who now owns the conversation.
+        agent: AgentId,
+    },
+    /// The conversation was closed.
+    Closed,
+    /// A closed conversation was opened again and waits for an agent.
+    Reopened,
+}
+
+impl EventKind {
+    /// The stable snake_case name of the kind (the `type` field on the wire).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Created { .. } => "created",
+            EventKind::Message { .. } => "message",
+            EventKind::Assigned { .. } => "assigned",
+            EventKind::Closed => "closed",
+            EventKind::Reopened => "reopened",
+        }
+    }
+}
+
+/// One committed entry of a conversation's log.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Event {
+    /// The conversation this event belongs to.
+    pub conversation: ConversationId,
+    /// Its position in the conversation's log.
+    pub seq: Seq,
+    /// When it was committed (server clock).
+    pub at: Timestamp,
+    /// Who caused it.
+    pub author: Actor,
+    /// The idempotency key the author sent with it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+    /// What happened.
+    pub data: EventKind,
+}
+
+/// A conversation's state. Transitions happen only by applying events (see [`Conversation::apply`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ConversationState {
+    /// Waiting for an agent.
+    Queued,
+    /// Owned by an agent.
+    Assigned {
+        /// The owner.
+        agent: AgentId,
+    },
+    /// Finished; a visitor message may reopen it.
+    Closed,
+}
+
+impl ConversationState {
+    /// The stable snake_case name of the state.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConversationState::Queued => "queued",
+            ConversationState::Assigned { .. } => "assigned",
+            ConversationState::Closed => "closed",
+        }
+    }
+
+    /// The owning agent, if assigned.
+    pub fn agent(&self) -> Option<&AgentId> {
+        match self {
+            ConversationState::Assigned { agent } => Some(agent),
+            _ => None,
+        }
+    }
+
+    /// Queued or assigned.
+    pub fn is_open(&self) -> bool {
+        !matches!(self, ConversationState::Closed)
+    }
+}
+
+/// An event that the conversation's current state does not allow.
+#[derive(Clone, PartialEq, Eq, Debug, Error)]
+#[error("a conversation that is {state} cannot take a `{event}` event")]
+pub struct TransitionError {
+    /// The state's name.
+    pub state: &'static str,
+    /// The event kind's name.
+    pub event: &'static str,
+}
+
+/// A conversation between one visitor and the agents of a group: the projection of its event log.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// The visitor who opened it.
+    pub visitor: VisitorId,
+    /// The group it is routed to.
+    pub group: GroupId,
+    /// Queued, assigned or closed.
+    #[serde(flatten)]
+    pub state: ConversationState,
+    /// The agent who owned it last (kept after close, for reopening and sticky routing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_agent: Option<AgentId>,
+    /// The seq of the newest event in its log.
+    pub last_seq: Seq,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its last event was committed.
+    pub updated_at: Timestamp,
+}
+
+impl Conversation {
+    /// The state right after the `Created` event (seq 1).
+    pub fn new(id: ConversationId, tenant: TenantId, visitor: VisitorId, group: GroupId, at: Timestamp) -> Self {
+        Self {
+            id,
+            tenant,
+            visitor,
+            group,
+            state: ConversationState::Queued,
+            last_agent: None,
+            last_seq: Seq(1),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// Checks that `kind` may be appended now, without changing anything.
+    pub fn check(&self, kind: &EventKind) -> Result<(), TransitionError> {
+        use ConversationState as S;
+        let allowed = match (&self.state, kind) {
+            (_, EventKind::Created { .. }) => false,
+            (S::Queued | S::Assigned { .. }, EventKind::Message { .. }) => true,
+            (S::Queued, EventKind::Assigned { .. }) => true,
+            (S::Queued | S::Assigned { .. }, EventKind::Closed) => true,
+            (S::Closed, EventKind::Reopened) => true,
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(TransitionError { state: self.state.name(), event: kind.name() })
+        }
+    }
+
+    /// Applies the event that will be committed with the next seq; returns that seq.
+    /// On error the conversation is unchanged.
+    pub fn apply(&mut self, kind: &EventKind, at: Timestamp) -> Result<Seq, TransitionError> {
+        self.check(kind)?;
+        match kind {
+            EventKind::Assigned { agent } => {
+                self.state = ConversationState::Assigned { agent: agent.clone() };
+                self.last_agent = Some(agent.clone());
+            }
+            EventKind::Closed => self.state = ConversationState::Closed,
+            EventKind::Reopened => self.state = ConversationState::Queued,
+            EventKind::Created { .. } | EventKind::Message { .. } => {}
+        }
+        self.last_seq = self.last_seq.next();
+        self.updated_at = at;
+        Ok(self.last_seq)
+    }
+}
+
+/// A visitor record.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Visitor {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The visitor's id.
+    pub id: VisitorId,
+    /// A display name, when the visitor gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// First seen.
+    pub created_at: Timestamp,
+}
+
+/// An agent record: who they are and how much they can take.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Agent {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The agent's id.
+    pub id: AgentId,
+    /// Display name shown to visitors.
+    pub name: String,
+    /// Skill groups the agent takes conversations from.
+    pub groups: Vec<GroupId>,
+    /// Maximum number of open conversations assigned at once.
+    pub capacity: u32,
+}
+
+/// A skill group (department).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Group {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The group's id.
+    pub id: GroupId,
+    /// Display name.
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation() -> Conversation {
+        Conversation::new(
+            ConversationId::generate(),
+            TenantId::new("t").expect("id"),
+            VisitorId::new("v").expect("id"),
+            GroupId::new("g").expect("id"),
+            Timestamp(1),
+        )
+    }
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(AgentId::new("").is_err());
+        assert!(AgentId::new("a\u{0}b").is_err());
+        assert!(AgentId::new("x".repeat(129)).is_err());
+        assert!(AgentId::new("x".repeat(128)).is_ok());
+        let parsed: Result<AgentId, _> = serde_json::from_str("\"\"");
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn lifecycle_follows_the_state_machine() {
+        let mut c = conversation();
+        let agent = AgentId::new("a").expect("id");
+        assert_eq!(c.apply(&EventKind::Message { body: MessageBody::text("hi") }, Timestamp(2)), Ok(Seq(2)));
+        assert_eq!(c.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(3)), Ok(Seq(3)));
+        assert_eq!(c.state.agent(), Some(&agent));
+        let again = c.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(4));
+        assert_eq!(again, Err(TransitionError { state: "assigned", event: "assigned" }));
+        assert_eq!(c.last_seq, Seq(3), "a refused event changes nothing");
+        assert_eq!(c.apply(&EventKind::Closed, Timestamp(5)), Ok(Seq(4)));
+        assert!(c.apply(&EventKind::Message { body: MessageBody::text("late") }, Timestamp(6)).is_err());
+        assert!(c.apply(&EventKind::Closed, Timestamp(6)).is_err());
+        assert_eq!(c.apply(&EventKind::Reopened, Timestamp(7)), Ok(Seq(5)));
+        assert_eq!(c.state, ConversationState::Queued);
+        assert_eq!(c.last_agent, Some(agent));
+        assert!(c.apply(&EventKind::Created { group: c.group.clone() }, Timestamp(8)).is_err());
+    }
+
+    #[test]
+    fn event_json_shape_is_stable() {
+        let event = Event {
+            conversation: ConversationId::from_uuid(Uuid::nil()),
+            seq: Seq(2),
+            at: Timestamp(1700000000000),
+            author: Actor::Visitor(VisitorId::new("v1").expect("id")),
+            client_id: Some(ClientId::new("c1").expect("id")),
+            data: EventKind::Message { body: MessageBody::text("hello") },
+        };
+        let json = serde_json::to_value(&event).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "conversation": "00000000-0000-0000-0000-000000000000",
+                "seq": 2,
+                "at": 1700000000000u64,
+                "author": {"role": "visitor", "id": "v1"},
+                "client_id": "c1",
+                "data": {"type": "message", "body": {"text": "hello"}}
+            })
+        );
+        let back: Event = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, event);
+        let system = serde_json::to_value(Actor::System).expect("json");
+        assert_eq!(system, serde_json::json!({"role": "system"}));
+    }
+}

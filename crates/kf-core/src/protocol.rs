@@ -1,0 +1,500 @@
+//! The wire protocol shared by every transport: JSON frames, one per WebSocket text message (or SSE event / HTTP
+//! body). `docs/protocol.md` is the client author's reference; this module is its source of truth.
+//!
+//! Every frame is an object with a `type`. Client requests may carry an `id` (a string of at most 64 bytes)
+//! that the server echoes in the reply or error, so a client can match them.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::model::{Actor, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq, TenantId};
+use crate::store::Epoch;
+
+/// The protocol version this crate speaks (`v` in `hello` and `welcome`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest accepted request `id`, in bytes.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// A frame sent by a client.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientFrame {
+    /// The first frame of a connection: protocol version and credentials.
+    Hello {
+        /// Protocol version the client speaks.
+        v: u32,
+        /// A visitor or agent token.
+        token: String,
+    },
+    /// Visitor: open a conversation (or get the one already opened with this client id).
+    Open {
+        /// Idempotency key.
+        client_id: ClientId,
+        /// The group to talk to; the engine's default group when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupId>,
+    },
+    /// Receive a conversation's events with seq greater than `after`, then its live events.
+    Subscribe {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The last seq the client has applied (0 for everything).
+        #[serde(default)]
+        after: Seq,
+        /// The epoch the cursor came from; when it is not the server's, the server replays from 0.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<Epoch>,
+    },
+    /// Stop receiving a conversation's events.
+    Unsubscribe {
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// Send a message. Acknowledged with `ack` once it is durably stored.
+    Send {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: resending the same id never stores a second message.
+        client_id: ClientId,
+        /// The message.
+        body: MessageBody,
+    },
+    /// The sender started or stopped typing (ephemeral, relayed to the other participants).
+    Typing {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Typing now or not.
+        active: bool,
+    },
+    /// Close a conversation.
+    Close {
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// Liveness probe; the server answers `pong`.
+    Ping,
+    /// Answer to the server's `ping`.
+    Pong,
+}
+
+impl ClientFrame {
+    /// The frame's `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientFrame::Hello { .. } => "hello",
+            ClientFrame::Open { .. } => "open",
+            ClientFrame::Subscribe { .. } => "subscribe",
+            ClientFrame::Unsubscribe { .. } => "unsubscribe",
+            ClientFrame::Send { .. } => "send",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Close { .. } => "close",
+            ClientFrame::Ping => "ping",
+            ClientFrame::Pong => "pong",
+        }
+    }
+}
+
+/// Every `type` a client may send, for error messages.
+const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, close, ping, pong";
+
+/// A decoded client frame with its optional request id.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Request {
+    /// The request id to echo, if the client sent one.
+    pub id: Option<String>,
+    /// The frame.
+    pub frame: ClientFrame,
+}
+
+/// Why a client frame could not be decoded: the error frame to answer with.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct DecodeError {
+    /// The request id, when it could be read.
+    pub id: Option<String>,
+    /// `bad_json`, `unknown_type` or `invalid_frame`.
+    pub code: ErrorCode,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+impl DecodeError {
+    /// The `error` frame that answers this failure.
+    pub fn to_frame(&self) -> ServerFrame {
+        ServerFrame::Error { id: self.id.clone(), code: self.code, message: self.message.clone() }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// Decodes one client frame from JSON text.
+///
+/// Decoding happens in two steps so that errors are precise: first the envelope (`type` and `id`), then the
+/// frame's own fields. Unknown extra fields are ignored (newer clients stay compatible).
+pub fn decode(text: &str) -> Result<Request, DecodeError> {
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|error| DecodeError {
+        id: None,
+        code: ErrorCode::BadJson,
+        message: format!("not a JSON object: {error}"),
+    })?;
+    let id = match envelope.id {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(id)) if id.len() <= MAX_REQUEST_ID_LEN => Some(id),
+        Some(_) => {
+            return Err(DecodeError {
+                id: None,
+                code: ErrorCode::InvalidFrame,
+                message: format!("`id` must be a string of at most {MAX_REQUEST_ID_LEN} bytes"),
+            });
+        }
+    };
+    let Some(kind) = envelope.kind else {
+        return Err(DecodeError { id, code: ErrorCode::InvalidFrame, message: "missing field `type`".into() });
+    };
+    if !CLIENT_FRAME_TYPES.split(", ").any(|known| known == kind) {
+        return Err(DecodeError {
+            id,
+            code: ErrorCode::UnknownType,
+            message: format!("unknown frame type `{kind}`; expected one of: {CLIENT_FRAME_TYPES}"),
+        });
+    }
+    match serde_json::from_str::<ClientFrame>(text) {
+        Ok(frame) => Ok(Request { id, frame }),
+        Err(error) => Err(DecodeError {
+            id,
+            code: ErrorCode::InvalidFrame,
+            message: format!("invalid `{kind}` frame: {error}"),
+        }),
+    }
+}
+
+/// The limits a server enforces, announced in `welcome` so clients can respect them.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest frame the server reads, in bytes; a larger one closes the connection (WebSocket code 1009).
+    pub max_frame_bytes: usize,
+    /// Largest message text, in bytes; a larger one is refused with `too_large`.
+    pub max_text_bytes: usize,
+    /// Bytes the server queues for a client that is not reading before it disconnects it as a slow consumer.
+    pub outbound_queue_bytes: usize,
+    /// Sustained `send`/`open`/`typing` frames per second per connection (bursts up to twice this).
+    pub requests_per_second: u32,
+    /// Live connections one visitor or agent may hold at once.
+    pub connections_per_identity: usize,
+    /// The server pings after this much silence, in milliseconds.
+    pub ping_interval_ms: u64,
+    /// A connection silent for this long is closed, in milliseconds.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            max_text_bytes: 16 * 1024,
+            outbound_queue_bytes: 256 * 1024,
+            requests_per_second: 20,
+            connections_per_identity: 16,
+            ping_interval_ms: 25_000,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// A frame sent by the server.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerFrame {
+    /// The answer to `hello`: the session is open.
+    Welcome {
+        /// Protocol version.
+        v: u32,
+        /// The tenant.
+        tenant: TenantId,
+        /// Who the connection belongs to.
+        principal: Principal,
+        /// The store epoch cursors belong to.
+        epoch: Epoch,
+        /// The limits in force.
+        limits: Limits,
+    },
+    /// The conversations of this principal: a visitor's conversations, or an agent's open assigned ones.
+    /// Sent right after `welcome`.
+    Inbox {
+        /// The conversations with their state and `last_seq`.
+        conversations: Vec<Conversation>,
+    },
+    /// A conversation of this principal changed (for an agent: one was assigned to it).
+    Conversation {
+        /// The conversation as it is now.
+        conversation: Conversation,
+    },
+    /// The answer to `open`.
+    Opened {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// False when the client id (or an already open conversation) was reused.
+        created: bool,
+        /// The conversation.
+        conversation: Conversation,
+    },
+    /// The answer to `subscribe`; the conversation's events follow.
+    Subscribed {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation.
+        conversation: ConversationId,
+        /// Events with seq greater than this follow (0 when the epoch did not match).
+        after: Seq,
+        /// True when the client's epoch was stale: it must drop what it holds and rebuild from seq 1.
+        reset: bool,
+    },
+    /// The answer to `unsubscribe`.
+    Unsubscribed {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// One committed event of a subscribed conversation.
+    Event(Event),
+    /// A `send` was durably stored.
+    Ack {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation.
+        conversation: ConversationId,
+        /// The client id of the send.
+        client_id: ClientId,
+        /// The message's seq.
+        seq: Seq,
+        /// True when this client id had been sent before: the original seq is returned, nothing new stored.
+        duplicate: bool,
+    },
+    /// The answer to `close`.
+    Closed {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation.
+        conversation: ConversationId,
+        /// The seq of the `closed` event.
+        seq: Seq,
+    },
+    /// Someone in the conversation started or stopped typing.
+    Typing {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Who.
+        from: Actor,
+        /// Typing or not.
+        active: bool,
+    },
+    /// Liveness probe: answer with `pong`.
+    Ping,
+    /// Answer to the client's `ping`.
+    Pong,
+    /// A request failed, or the connection is about to close.
+    Error {
+        /// The id of the failed request, if it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Stable machine-readable code.
+        code: ErrorCode,
+        /// Human-readable explanation (not stable).
+        message: String,
+    },
+}
+
+impl ServerFrame {
+    /// Serializes the frame to its JSON text.
+    pub fn encode(&self) -> Bytes {
+        match serde_json::to_vec(self) {
+            Ok(json) => Bytes::from(json),
+            // Every field is a plain string, number, bool or map with string keys: this cannot fail.
+            Err(error) => Bytes::from(format!(
+                "{{\"type\":\"error\",\"code\":\"internal\",\"message\":\"encoding failed: {error}\"}}"
+            )),
+        }
+    }
+
+    /// An error frame.
+    pub fn error(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error { id, code, message: message.into() }
+    }
+}
+
+/// Stable error codes of `error` frames. Clients branch on these; messages are for people.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame is not a JSON object.
+    BadJson,
+    /// The frame's `type` is not one the server knows.
+    UnknownType,
+    /// A field is missing or has the wrong type.
+    InvalidFrame,
+    /// Binary frames are not part of the protocol.
+    UnsupportedData,
+    /// The `hello` asked for a protocol version the server does not speak.
+    UnsupportedVersion,
+    /// The first frame was not `hello`, or `hello` was sent twice.
+    HelloRequired,
+    /// The token is malformed, forged or unknown.
+    InvalidToken,
+    /// The token has expired.
+    TokenExpired,
+    /// The principal may not do this (another visitor's conversation, another tenant, not the owner…).
+    Forbidden,
+    /// No such conversation (or group).
+    NotFound,
+    /// The conversation's state does not allow this (a message to a closed conversation…).
+    InvalidState,
+    /// The message is larger than `max_text_bytes`.
+    TooLarge,
+    /// Too many requests; slow down.
+    RateLimited,
+    /// Too many live connections for this visitor or agent.
+    TooManyConnections,
+    /// The client did not read its frames fast enough and is disconnected; it should reconnect and resume.
+    SlowConsumer,
+    /// The store is unavailable; retry later with the same client id.
+    Unavailable,
+    /// An unexpected server error.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidFrame => "invalid_frame",
+            ErrorCode::UnsupportedData => "unsupported_data",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::HelloRequired => "hello_required",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Why the server ends a connection. Each transport maps it to its own signal (a WebSocket close code, an SSE
+/// error event); see [`CloseReason::websocket_code`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client did not read fast enough; it should reconnect and resume.
+    SlowConsumer,
+    /// No `hello`, or a `hello` that failed authentication.
+    Unauthenticated,
+    /// Nothing received within the idle timeout.
+    IdleTimeout,
+    /// The server is shutting down; reconnect elsewhere or later.
+    Shutdown,
+    /// The client broke the protocol in a way that ends the connection.
+    ProtocolError,
+}
+
+impl CloseReason {
+    /// The WebSocket close code: 4008 slow consumer, 4001 unauthenticated, 4002 idle timeout, 1001 shutdown,
+    /// 1002 protocol error.
+    pub fn websocket_code(self) -> u16 {
+        match self {
+            CloseReason::SlowConsumer => 4008,
+            CloseReason::Unauthenticated => 4001,
+            CloseReason::IdleTimeout => 4002,
+            CloseReason::Shutdown => 1001,
+            CloseReason::ProtocolError => 1002,
+        }
+    }
+
+    /// A short text for the close frame.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::SlowConsumer => "slow consumer",
+            CloseReason::Unauthenticated => "unauthenticated",
+            CloseReason::IdleTimeout => "idle timeout",
+            CloseReason::Shutdown => "server shutdown",
+            CloseReason::ProtocolError => "protocol error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_frames_with_ids() {
+        let request = decode(r#"{"type":"send","id":"r1","conversation":"0190a5b0-0000-7000-8000-000000000000","client_id":"c1","body":{"text":"hi"}}"#)
+            .expect("valid");
+        assert_eq!(request.id.as_deref(), Some("r1"));
+        assert!(matches!(request.frame, ClientFrame::Send { .. }));
+        let ping = decode(r#"{"type":"ping","extra":1}"#).expect("unknown fields are ignored");
+        assert_eq!(ping.frame, ClientFrame::Ping);
+    }
+
+    #[test]
+    fn decode_errors_are_precise() {
+        assert_eq!(decode("nope").map_err(|e| e.code), Err(ErrorCode::BadJson));
+        assert_eq!(decode("[1,2]").map_err(|e| e.code), Err(ErrorCode::BadJson));
+        assert_eq!(decode(r#"{"id":"x"}"#).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+        let unknown = decode(r#"{"type":"dance","id":"r9"}"#).expect_err("unknown");
+        assert_eq!((unknown.code, unknown.id.as_deref()), (ErrorCode::UnknownType, Some("r9")));
+        let wrong = decode(r#"{"type":"typing","id":"r2","conversation":"0190a5b0-0000-7000-8000-000000000000","active":"yes"}"#)
+            .expect_err("wrong type");
+        assert_eq!(wrong.code, ErrorCode::InvalidFrame);
+        assert_eq!(wrong.id.as_deref(), Some("r2"));
+        assert!(wrong.message.contains("invalid type"), "{}", wrong.message);
+        let long_id = format!(r#"{{"type":"ping","id":"{}"}}"#, "x".repeat(65));
+        assert_eq!(decode(&long_id).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+        let empty_client_id = decode(r#"{"type":"open","client_id":""}"#).expect_err("empty id");
+        assert_eq!(empty_client_id.code, ErrorCode::InvalidFrame);
+    }
+
+    #[test]
+    fn error_codes_serialize_as_their_names() {
+        for code in [ErrorCode::BadJson, ErrorCode::SlowConsumer, ErrorCode::TooManyConnections, ErrorCode::Internal] {
+            let json = serde_json::to_string(&code).expect("json");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn server_frames_have_a_flat_shape() {
+        let frame = ServerFrame::error(Some("r1".into()), ErrorCode::NotFound, "no such conversation");
+        let json: serde_json::Value = serde_json::from_slice(&frame.encode()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"error","id":"r1","code":"not_found","message":"no such conversation"})
+        );
+        let ping: serde_json::Value = serde_json::from_slice(&ServerFrame::Ping.encode()).expect("json");
+        assert_eq!(ping, serde_json::json!({"type":"ping"}));
+    }
+}

@@ -1,0 +1,22 @@
+//! Conformance suites: the behaviour every backend must show, written once and run by each backend.
+//!
+//! Enable the `testkit` feature in a backend's `[dev-dependencies]` and stamp the suite into its tests:
+//!
+//! ```ignore
+//! kf_core::store_conformance_tests!(async { std::sync::Arc::new(MyStore::open_temporary().await?) });
+//! ```
+//!
+//! Each suite function is also public, so a partner can call them from their own test harness.
+
+pub mod store;
+
+use std::future::Future;
+
+/// Runs a future to completion on a fresh multi-threaded Tokio runtime (used by the test macros, so backend
+/// crates need no Tokio test setup of their own).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime.block_on(future),
+        Err(error) => panic!("cannot build a Tokio runtime for the conformance suite: {error}"),
+    }
+}

@@ -1,0 +1,354 @@
+//! The [`Store`] conformance suite. Each function takes a fresh, empty store and panics on a violation.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::model::{
+    Actor, Agent, AgentId, ClientId, ConversationId, ConversationState, EventKind, Group, GroupId,
+    MessageBody, Seq, TenantId, Timestamp, Visitor, VisitorId,
+};
+use crate::store::{EventDraft, NewConversation, Store, StoreError};
+
+fn id<T: std::str::FromStr>(value: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    match value.parse() {
+        Ok(id) => id,
+        Err(error) => panic!("bad test id {value:?}: {error:?}"),
+    }
+}
+
+fn tenant() -> TenantId {
+    id("tenant-1")
+}
+
+fn visitor(name: &str) -> Actor {
+    Actor::Visitor(id(name))
+}
+
+fn text(author: Actor, conversation: ConversationId, client_id: Option<&str>, text: &str) -> EventDraft {
+    EventDraft {
+        conversation,
+        author,
+        client_id: client_id.map(id),
+        at: Timestamp(1_000),
+        data: EventKind::Message { body: MessageBody::text(text) },
+    }
+}
+
+fn system(conversation: ConversationId, data: EventKind) -> EventDraft {
+    EventDraft { conversation, author: Actor::System, client_id: None, at: Timestamp(2_000), data }
+}
+
+async fn open(store: &dyn Store, visitor: &str, client_id: &str) -> ConversationId {
+    let new = NewConversation {
+        id: ConversationId::generate(),
+        tenant: tenant(),
+        visitor: id(visitor),
+        group: id("sales"),
+        client_id: id(client_id),
+        at: Timestamp(500),
+    };
+    match store.create_conversation(new).await {
+        Ok(created) => created.conversation.id,
+        Err(error) => panic!("create_conversation failed: {error}"),
+    }
+}
+
+fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what} failed: {error}"),
+    }
+}
+
+/// `create_conversation` opens a queued conversation whose log starts with `Created` at seq 1.
+pub async fn create_starts_a_log_at_seq_one(store: Arc<dyn Store>) {
+    let new = NewConversation {
+        id: ConversationId::generate(),
+        tenant: tenant(),
+        visitor: id("v1"),
+        group: id("sales"),
+        client_id: id("open-1"),
+        at: Timestamp(500),
+    };
+    let created = ok(store.create_conversation(new.clone()).await, "create");
+    assert!(created.created);
+    assert_eq!(created.conversation.id, new.id);
+    assert_eq!(created.conversation.state, ConversationState::Queued);
+    assert_eq!(created.conversation.last_seq, Seq(1));
+    assert_eq!(created.event.seq, Seq(1));
+    assert_eq!(created.event.data, EventKind::Created { group: id("sales") });
+    assert_eq!(created.event.author, visitor("v1"));
+    let events = ok(store.events_after(new.id, Seq::ZERO, 10).await, "events_after");
+    assert_eq!(events, vec![created.event.clone()]);
+    let stored = ok(store.conversation(new.id).await, "conversation");
+    assert_eq!(stored, Some(created.conversation));
+}
+
+/// Opening again with the same (tenant, visitor, client id) returns the first conversation.
+pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Store>) {
+    let first = open(&*store, "v1", "open-1").await;
+    let again = NewConversation {
+        id: ConversationId::generate(),
+        tenant: tenant(),
+        visitor: id("v1"),
+        group: id("sales"),
+        client_id: id("open-1"),
+        at: Timestamp(900),
+    };
+    let repeated = ok(store.create_conversation(again).await, "create");
+    assert!(!repeated.created);
+    assert_eq!(repeated.conversation.id, first);
+    assert_eq!(repeated.event.seq, Seq(1));
+    // The same client id from another visitor is another conversation.
+    let other = open(&*store, "v2", "open-1").await;
+    assert_ne!(other, first);
+}
+
+/// Appends get seqs 2, 3, 4… in order.
+pub async fn appends_get_gapless_seqs(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    for n in 2..=20u64 {
+        let appended = ok(store.append(text(visitor("v1"), c, None, &format!("m{n}"))).await, "append");
+        assert_eq!(appended.event.seq, Seq(n));
+        assert!(!appended.duplicate);
+        assert_eq!(appended.conversation.last_seq, Seq(n));
+    }
+    let events = ok(store.events_after(c, Seq::ZERO, 100).await, "events_after");
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq.0).collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+}
+
+/// A repeated (conversation, author, client id) returns the original event; other authors have their own keys.
+pub async fn append_is_idempotent_per_author_and_client_id(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let first = ok(store.append(text(visitor("v1"), c, Some("m-1"), "hello")).await, "append");
+    for _ in 0..3 {
+        let again = ok(store.append(text(visitor("v1"), c, Some("m-1"), "hello")).await, "append");
+        assert!(again.duplicate);
+        assert_eq!(again.event, first.event);
+    }
+    // Even with a different body, the key wins: the original is returned, nothing new is stored.
+    let changed = ok(store.append(text(visitor("v1"), c, Some("m-1"), "changed")).await, "append");
+    assert!(changed.duplicate);
+    assert_eq!(changed.event, first.event);
+    let agent = Actor::Agent(id("a1"));
+    let other = ok(store.append(text(agent, c, Some("m-1"), "hi")).await, "append");
+    assert!(!other.duplicate);
+    assert_eq!(other.event.seq, first.event.seq.next());
+    let events = ok(store.events_after(c, Seq::ZERO, 100).await, "events_after");
+    assert_eq!(events.len(), 3);
+}
+
+/// An event the state does not allow is refused with `Transition`, and nothing is stored.
+pub async fn refused_transitions_store_nothing(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let agent: AgentId = id("a1");
+    ok(store.append(system(c, EventKind::Assigned { agent: agent.clone() })).await, "assign");
+    let twice = store.append(system(c, EventKind::Assigned { agent: id("a2") })).await;
+    assert!(matches!(twice, Err(StoreError::Transition(_))), "second assign: {twice:?}");
+    let recreate = store.append(system(c, EventKind::Created { group: id("sales") })).await;
+    assert!(recreate.is_err(), "a second Created must be refused");
+    ok(store.append(system(c, EventKind::Closed)).await, "close");
+    let late = store.append(text(visitor("v1"), c, Some("late"), "late")).await;
+    assert!(matches!(late, Err(StoreError::Transition(_))), "message to closed: {late:?}");
+    let events = ok(store.events_after(c, Seq::ZERO, 100).await, "events_after");
+    assert_eq!(events.len(), 3, "created, assigned, closed");
+    let conversation = ok(store.conversation(c).await, "conversation");
+    assert_eq!(conversation.map(|c| c.last_seq), Some(Seq(3)));
+    // The refused key was not consumed: after a reopen the same client id is a new message.
+    ok(store.append(system(c, EventKind::Reopened)).await, "reopen");
+    let retry = ok(store.append(text(visitor("v1"), c, Some("late"), "late")).await, "append");
+    assert!(!retry.duplicate);
+    assert_eq!(retry.event.seq, Seq(5));
+}
+
+/// The conversation record follows its log: assigned, closed, reopened, last agent kept.
+pub async fn state_follows_the_log(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let agent: AgentId = id("a1");
+    let assigned = ok(store.append(system(c, EventKind::Assigned { agent: agent.clone() })).await, "assign");
+    assert_eq!(assigned.conversation.state, ConversationState::Assigned { agent: agent.clone() });
+    let closed = ok(store.append(system(c, EventKind::Closed)).await, "close");
+    assert_eq!(closed.conversation.state, ConversationState::Closed);
+    assert_eq!(closed.conversation.last_agent, Some(agent.clone()));
+    assert_eq!(closed.conversation.updated_at, Timestamp(2_000));
+    let stored = ok(store.conversation(c).await, "conversation");
+    assert_eq!(stored.as_ref(), Some(&closed.conversation));
+    let reopened = ok(store.append(system(c, EventKind::Reopened)).await, "reopen");
+    assert_eq!(reopened.conversation.state, ConversationState::Queued);
+    assert_eq!(reopened.conversation.last_agent, Some(agent));
+    assert_eq!(reopened.conversation.last_seq, Seq(4));
+}
+
+/// `events_after` returns events strictly after the cursor, at most `limit`, in seq order.
+pub async fn events_after_pages_in_order(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    for n in 0..9 {
+        ok(store.append(text(visitor("v1"), c, None, &format!("m{n}"))).await, "append");
+    }
+    let mut cursor = Seq::ZERO;
+    let mut seen = Vec::new();
+    loop {
+        let page = ok(store.events_after(c, cursor, 4).await, "events_after");
+        assert!(page.len() <= 4);
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        seen.extend(page.iter().map(|e| e.seq.0));
+    }
+    assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+    let tail = ok(store.events_after(c, Seq(10), 4).await, "events_after");
+    assert!(tail.is_empty());
+    let beyond = ok(store.events_after(c, Seq(1_000), 4).await, "events_after");
+    assert!(beyond.is_empty());
+    let message = ok(store.events_after(c, Seq(1), 1).await, "events_after");
+    assert_eq!(message[0].data, EventKind::Message { body: MessageBody::text("m0") });
+}
+
+/// Unknown conversations: `None` from `conversation`, `ConversationNotFound` from `append`.
+pub async fn unknown_conversation_is_not_found(store: Arc<dyn Store>) {
+    let missing = ConversationId::generate();
+    assert_eq!(ok(store.conversation(missing).await, "conversation"), None);
+    let append = store.append(text(visitor("v1"), missing, Some("x"), "hi")).await;
+    assert!(matches!(append, Err(StoreError::ConversationNotFound(id)) if id == missing), "{append:?}");
+    let read = store.events_after(missing, Seq::ZERO, 10).await;
+    assert!(matches!(read, Err(StoreError::ConversationNotFound(_))) || matches!(read, Ok(ref v) if v.is_empty()));
+}
+
+/// Many concurrent appends to one conversation (some of them repeats) give unique, gapless seqs.
+pub async fn concurrent_appends_stay_gapless(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for n in 0..25 {
+                // Every message is sent twice, the second time as a retry.
+                let key = format!("k-{task}-{n}");
+                let first = store.append(text(visitor("v1"), c, Some(&key), "x")).await;
+                let again = store.append(text(visitor("v1"), c, Some(&key), "x")).await;
+                match (first, again) {
+                    (Ok(first), Ok(again)) => {
+                        assert_eq!(first.event.seq, again.event.seq);
+                        assert!(again.duplicate);
+                        seqs.push(first.event.seq.0);
+                    }
+                    (first, again) => panic!("append failed: {first:?} {again:?}"),
+                }
+            }
+            seqs
+        }));
+    }
+    let mut all = HashSet::new();
+    for task in tasks {
+        match task.await {
+            Ok(seqs) => all.extend(seqs),
+            Err(error) => panic!("append task failed: {error}"),
+        }
+    }
+    assert_eq!(all.len(), 200);
+    let events = ok(store.events_after(c, Seq::ZERO, 1_000).await, "events_after");
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq.0).collect();
+    assert_eq!(seqs, (1..=201).collect::<Vec<_>>());
+}
+
+/// Listings: a visitor's conversations newest first, an agent's open ones oldest first, all open ones.
+pub async fn listings_filter_and_order(store: Arc<dyn Store>) {
+    let first = open(&*store, "v1", "open-1").await;
+    let second = open(&*store, "v1", "open-2").await;
+    let others = open(&*store, "v2", "open-1").await;
+    let agent: AgentId = id("a1");
+    ok(store.append(system(first, EventKind::Assigned { agent: agent.clone() })).await, "assign");
+    ok(store.append(system(second, EventKind::Assigned { agent: agent.clone() })).await, "assign");
+    ok(store.append(system(second, EventKind::Closed)).await, "close");
+
+    let mine = ok(store.conversations_of_visitor(&tenant(), &id("v1")).await, "of visitor");
+    assert_eq!(mine.iter().map(|c| c.id).collect::<Vec<_>>(), vec![second, first]);
+    let elsewhere = ok(store.conversations_of_visitor(&id("tenant-2"), &id("v1")).await, "of visitor");
+    assert!(elsewhere.is_empty(), "tenants are isolated");
+
+    let assigned = ok(store.conversations_of_agent(&tenant(), &agent).await, "of agent");
+    assert_eq!(assigned.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first], "closed ones are not listed");
+
+    let open_ones = ok(store.open_conversations().await, "open");
+    assert_eq!(open_ones.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first, others]);
+}
+
+/// Visitor, agent and group records are stored, replaced and listed.
+pub async fn records_round_trip(store: Arc<dyn Store>) {
+    let visitor = Visitor { tenant: tenant(), id: id("v1"), name: Some("Ada".into()), created_at: Timestamp(7) };
+    ok(store.put_visitor(visitor.clone()).await, "put_visitor");
+    assert_eq!(ok(store.visitor(&tenant(), &id("v1")).await, "visitor"), Some(visitor));
+    assert_eq!(ok(store.visitor(&tenant(), &id("nobody")).await, "visitor"), None);
+
+    let mut agent = Agent {
+        tenant: tenant(),
+        id: id("a1"),
+        name: "Alice".into(),
+        groups: vec![id("sales"), id("support")],
+        capacity: 3,
+    };
+    ok(store.put_agent(agent.clone()).await, "put_agent");
+    agent.capacity = 5;
+    ok(store.put_agent(agent.clone()).await, "put_agent");
+    let other = Agent { tenant: id("tenant-0"), id: id("a9"), name: "Zed".into(), groups: vec![], capacity: 1 };
+    ok(store.put_agent(other.clone()).await, "put_agent");
+    assert_eq!(ok(store.agent(&tenant(), &id("a1")).await, "agent"), Some(agent.clone()));
+    assert_eq!(ok(store.agents().await, "agents"), vec![other, agent]);
+
+    let sales = Group { tenant: tenant(), id: id("sales"), name: "Sales".into() };
+    let support = Group { tenant: tenant(), id: id("support"), name: "Support".into() };
+    ok(store.put_group(support.clone()).await, "put_group");
+    ok(store.put_group(sales.clone()).await, "put_group");
+    let renamed = Group { name: "Sales team".into(), ..sales };
+    ok(store.put_group(renamed.clone()).await, "put_group");
+    let groups: Vec<GroupId> = ok(store.groups().await, "groups").into_iter().map(|g| g.id).collect();
+    assert_eq!(groups, vec![id("sales"), id("support")]);
+    assert_eq!(ok(store.groups().await, "groups")[0], renamed);
+}
+
+/// The epoch does not change while the store is open.
+pub async fn epoch_is_stable(store: Arc<dyn Store>) {
+    let first = ok(store.epoch().await, "epoch");
+    assert!(!first.0.is_empty());
+    open(&*store, "v1", "open-1").await;
+    assert_eq!(ok(store.epoch().await, "epoch"), first);
+}
+
+/// Stamps the store conformance suite into the calling crate as `#[test]` functions.
+///
+/// The argument is an expression evaluating to a future that yields a fresh, empty `Arc<dyn Store>` (it is
+/// evaluated once per test, inside a Tokio runtime).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@tests $make;
+            create_starts_a_log_at_seq_one,
+            create_is_idempotent_per_visitor_client_id,
+            appends_get_gapless_seqs,
+            append_is_idempotent_per_author_and_client_id,
+            refused_transitions_store_nothing,
+            state_follows_the_log,
+            events_after_pages_in_order,
+            unknown_conversation_is_not_found,
+            concurrent_appends_stay_gapless,
+            listings_filter_and_order,
+            records_round_trip,
+            epoch_is_stable,
+        );
+    };
+    (@tests $make:expr; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::block_on(async {
+                    let store: ::std::sync::Arc<dyn $crate::store::Store> = $make.await;
+                    $crate::testkit::store::$name(store).await;
+                });
+            }
+        )*
+    };
+}

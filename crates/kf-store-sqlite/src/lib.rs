@@ -1,0 +1,2 @@
+//! SQLite store for the kf live-chat engine: WAL, group commit, migrations
+#![warn(missing_docs)]

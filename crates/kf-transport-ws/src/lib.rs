@@ -1,0 +1,2 @@
+//! WebSocket transport for the kf live-chat engine
+#![warn(missing_docs)]

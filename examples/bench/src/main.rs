@@ -1,0 +1,2 @@
+//! kf benchmarks: durable append rate, memory per idle connection
+fn main() {}

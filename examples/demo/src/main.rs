@@ -1,0 +1,2 @@
+//! kf demo server: visitor page, agent page, SQLite store
+fn main() {}
