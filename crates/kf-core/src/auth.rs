@@ -144,7 +144,9 @@ pub struct SignedTokens {
 
 impl fmt::Debug for SignedTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignedTokens").field("key", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("SignedTokens")
+            .field("key", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,7 +158,10 @@ impl SignedTokens {
         if key.len() < MIN_KEY_LEN {
             return Err(WeakKey);
         }
-        Ok(Self { key: Arc::from(key), clock })
+        Ok(Self {
+            key: Arc::from(key),
+            clock,
+        })
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -174,7 +179,12 @@ impl SignedTokens {
             Principal::Agent(id) => (Role::Agent, id.as_str()),
         };
         let exp = self.clock.now().as_millis() / 1000 + ttl.as_secs();
-        let claims = Claims { t: identity.tenant.clone(), r, s: s.to_owned(), exp };
+        let claims = Claims {
+            t: identity.tenant.clone(),
+            r,
+            s: s.to_owned(),
+            exp,
+        };
         let json = serde_json::to_vec(&claims).unwrap_or_default();
         let mut token = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(json));
         let mut mac = self.mac();
@@ -190,23 +200,36 @@ impl SignedTokens {
         if !token.starts_with(PREFIX) {
             return Err(AuthError::Unrecognized);
         }
-        let (signed, signature) = token.rsplit_once('.').ok_or(AuthError::Invalid("missing signature"))?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| AuthError::Invalid("bad signature encoding"))?;
+        let (signed, signature) = token
+            .rsplit_once('.')
+            .ok_or(AuthError::Invalid("missing signature"))?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| AuthError::Invalid("bad signature encoding"))?;
         let mut mac = self.mac();
         mac.update(signed.as_bytes());
-        mac.verify_slice(&signature).map_err(|_| AuthError::Invalid("signature mismatch"))?;
+        mac.verify_slice(&signature)
+            .map_err(|_| AuthError::Invalid("signature mismatch"))?;
         let payload = URL_SAFE_NO_PAD
             .decode(&signed[PREFIX.len()..])
             .map_err(|_| AuthError::Invalid("bad payload encoding"))?;
-        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| AuthError::Invalid("bad claims"))?;
+        let claims: Claims =
+            serde_json::from_slice(&payload).map_err(|_| AuthError::Invalid("bad claims"))?;
         if claims.exp <= self.clock.now().as_millis() / 1000 {
             return Err(AuthError::Expired);
         }
         let principal = match claims.r {
-            Role::Visitor => Principal::Visitor(VisitorId::new(claims.s).map_err(|_| AuthError::Invalid("bad subject"))?),
-            Role::Agent => Principal::Agent(AgentId::new(claims.s).map_err(|_| AuthError::Invalid("bad subject"))?),
+            Role::Visitor => {
+                Principal::Visitor(VisitorId::new(claims.s).map_err(|_| AuthError::Invalid("bad subject"))?)
+            }
+            Role::Agent => {
+                Principal::Agent(AgentId::new(claims.s).map_err(|_| AuthError::Invalid("bad subject"))?)
+            }
         };
-        Ok(Identity { tenant: claims.t, principal })
+        Ok(Identity {
+            tenant: claims.t,
+            principal,
+        })
     }
 }
 
@@ -250,14 +273,23 @@ mod tests {
         let token = tokens.issue(&identity(), Duration::from_secs(60));
         assert!(matches!(other.verify(&token), Err(AuthError::Invalid(_))));
         // Swap in the claims of an agent but keep the visitor's signature.
-        let agent = Identity { principal: Principal::Agent(AgentId::new("boss").expect("id")), ..identity() };
+        let agent = Identity {
+            principal: Principal::Agent(AgentId::new("boss").expect("id")),
+            ..identity()
+        };
         let agent_token = other.issue(&agent, Duration::from_secs(60));
         let (_, signature) = token.rsplit_once('.').expect("dot");
         let (claims, _) = agent_token.rsplit_once('.').expect("dot");
-        assert!(matches!(tokens.verify(&format!("{claims}.{signature}")), Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            tokens.verify(&format!("{claims}.{signature}")),
+            Err(AuthError::Invalid(_))
+        ));
         assert!(matches!(tokens.verify("kf1.garbage"), Err(AuthError::Invalid(_))));
         assert!(matches!(tokens.verify("kf1..."), Err(AuthError::Invalid(_))));
-        assert!(matches!(tokens.verify("Bearer xyz"), Err(AuthError::Unrecognized)));
+        assert!(matches!(
+            tokens.verify("Bearer xyz"),
+            Err(AuthError::Unrecognized)
+        ));
         assert!(SignedTokens::new(&[1; 31], Arc::new(ManualClock::new(Timestamp(0)))).is_err());
     }
 
@@ -270,7 +302,9 @@ mod tests {
             match token.strip_prefix("agent:") {
                 Some(id) => Ok(Identity {
                     tenant: TenantId::new("shop").expect("id"),
-                    principal: Principal::Agent(AgentId::new(id).map_err(|e| AuthError::Rejected(e.to_string()))?),
+                    principal: Principal::Agent(
+                        AgentId::new(id).map_err(|e| AuthError::Rejected(e.to_string()))?,
+                    ),
                 }),
                 None => Err(AuthError::Unrecognized),
             }
@@ -285,8 +319,17 @@ mod tests {
         let chain = FirstOf::new().with(Arc::new(tokens)).with(Arc::new(Agents));
         assert_eq!(chain.authenticate(&token).await.expect("visitor"), identity());
         let agent = chain.authenticate("agent:alice").await.expect("agent");
-        assert_eq!(agent.principal, Principal::Agent(AgentId::new("alice").expect("id")));
-        assert!(matches!(chain.authenticate("other").await, Err(AuthError::Unrecognized)));
-        assert!(matches!(chain.authenticate("kf1.x.y").await, Err(AuthError::Invalid(_))));
+        assert_eq!(
+            agent.principal,
+            Principal::Agent(AgentId::new("alice").expect("id"))
+        );
+        assert!(matches!(
+            chain.authenticate("other").await,
+            Err(AuthError::Unrecognized)
+        ));
+        assert!(matches!(
+            chain.authenticate("kf1.x.y").await,
+            Err(AuthError::Invalid(_))
+        ));
     }
 }

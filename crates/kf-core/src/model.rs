@@ -23,13 +23,22 @@ pub struct InvalidId {
 
 fn check_id(kind: &'static str, value: &str) -> Result<(), InvalidId> {
     if value.is_empty() {
-        return Err(InvalidId { kind, reason: "must not be empty" });
+        return Err(InvalidId {
+            kind,
+            reason: "must not be empty",
+        });
     }
     if value.len() > MAX_ID_LEN {
-        return Err(InvalidId { kind, reason: "longer than 128 bytes" });
+        return Err(InvalidId {
+            kind,
+            reason: "longer than 128 bytes",
+        });
     }
     if value.chars().any(char::is_control) {
-        return Err(InvalidId { kind, reason: "contains control characters" });
+        return Err(InvalidId {
+            kind,
+            reason: "contains control characters",
+        });
     }
     Ok(())
 }
@@ -390,7 +399,13 @@ pub struct Conversation {
 
 impl Conversation {
     /// The state right after the `Created` event (seq 1).
-    pub fn new(id: ConversationId, tenant: TenantId, visitor: VisitorId, group: GroupId, at: Timestamp) -> Self {
+    pub fn new(
+        id: ConversationId,
+        tenant: TenantId,
+        visitor: VisitorId,
+        group: GroupId,
+        at: Timestamp,
+    ) -> Self {
         Self {
             id,
             tenant,
@@ -418,7 +433,10 @@ impl Conversation {
         if allowed {
             Ok(())
         } else {
-            Err(TransitionError { state: self.state.name(), event: kind.name() })
+            Err(TransitionError {
+                state: self.state.name(),
+                event: kind.name(),
+            })
         }
     }
 
@@ -509,19 +527,52 @@ mod tests {
     fn lifecycle_follows_the_state_machine() {
         let mut c = conversation();
         let agent = AgentId::new("a").expect("id");
-        assert_eq!(c.apply(&EventKind::Message { body: MessageBody::text("hi") }, Timestamp(2)), Ok(Seq(2)));
-        assert_eq!(c.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(3)), Ok(Seq(3)));
+        assert_eq!(
+            c.apply(
+                &EventKind::Message {
+                    body: MessageBody::text("hi")
+                },
+                Timestamp(2)
+            ),
+            Ok(Seq(2))
+        );
+        assert_eq!(
+            c.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(3)),
+            Ok(Seq(3))
+        );
         assert_eq!(c.state.agent(), Some(&agent));
         let again = c.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(4));
-        assert_eq!(again, Err(TransitionError { state: "assigned", event: "assigned" }));
+        assert_eq!(
+            again,
+            Err(TransitionError {
+                state: "assigned",
+                event: "assigned"
+            })
+        );
         assert_eq!(c.last_seq, Seq(3), "a refused event changes nothing");
         assert_eq!(c.apply(&EventKind::Closed, Timestamp(5)), Ok(Seq(4)));
-        assert!(c.apply(&EventKind::Message { body: MessageBody::text("late") }, Timestamp(6)).is_err());
+        assert!(
+            c.apply(
+                &EventKind::Message {
+                    body: MessageBody::text("late")
+                },
+                Timestamp(6)
+            )
+            .is_err()
+        );
         assert!(c.apply(&EventKind::Closed, Timestamp(6)).is_err());
         assert_eq!(c.apply(&EventKind::Reopened, Timestamp(7)), Ok(Seq(5)));
         assert_eq!(c.state, ConversationState::Queued);
         assert_eq!(c.last_agent, Some(agent));
-        assert!(c.apply(&EventKind::Created { group: c.group.clone() }, Timestamp(8)).is_err());
+        assert!(
+            c.apply(
+                &EventKind::Created {
+                    group: c.group.clone()
+                },
+                Timestamp(8)
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -532,7 +583,9 @@ mod tests {
             at: Timestamp(1700000000000),
             author: Actor::Visitor(VisitorId::new("v1").expect("id")),
             client_id: Some(ClientId::new("c1").expect("id")),
-            data: EventKind::Message { body: MessageBody::text("hello") },
+            data: EventKind::Message {
+                body: MessageBody::text("hello"),
+            },
         };
         let json = serde_json::to_value(&event).expect("json");
         assert_eq!(

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
-use crate::model::{Actor, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq, TenantId};
+use crate::model::{
+    Actor, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq, TenantId,
+};
 use crate::store::Epoch;
 
 /// The protocol version this crate speaks (`v` in `hello` and `welcome`).
@@ -124,7 +126,11 @@ pub struct DecodeError {
 impl DecodeError {
     /// The `error` frame that answers this failure.
     pub fn to_frame(&self) -> ServerFrame {
-        ServerFrame::Error { id: self.id.clone(), code: self.code, message: self.message.clone() }
+        ServerFrame::Error {
+            id: self.id.clone(),
+            code: self.code,
+            message: self.message.clone(),
+        }
     }
 }
 
@@ -158,7 +164,11 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
         }
     };
     let Some(kind) = envelope.kind else {
-        return Err(DecodeError { id, code: ErrorCode::InvalidFrame, message: "missing field `type`".into() });
+        return Err(DecodeError {
+            id,
+            code: ErrorCode::InvalidFrame,
+            message: "missing field `type`".into(),
+        });
     };
     if !CLIENT_FRAME_TYPES.split(", ").any(|known| known == kind) {
         return Err(DecodeError {
@@ -334,7 +344,11 @@ impl ServerFrame {
 
     /// An error frame.
     pub fn error(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerFrame::Error { id, code, message: message.into() }
+        ServerFrame::Error {
+            id,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -417,20 +431,38 @@ pub enum CloseReason {
     IdleTimeout,
     /// The server is shutting down; reconnect elsewhere or later.
     Shutdown,
-    /// The client broke the protocol in a way that ends the connection.
+    /// The client broke the protocol in a way that ends the connection (including a `hello` that is not valid).
     ProtocolError,
+    /// The identity already holds [`Limits::connections_per_identity`] connections.
+    TooManyConnections,
+    /// The store could not serve the connection; reconnect after a pause and resume.
+    Unavailable,
 }
 
 impl CloseReason {
-    /// The WebSocket close code: 4008 slow consumer, 4001 unauthenticated, 4002 idle timeout, 1001 shutdown,
-    /// 1002 protocol error.
+    /// The WebSocket close code: 4008 slow consumer, 4001 unauthenticated, 4002 idle timeout, 4029 too many
+    /// connections, 1001 shutdown, 1002 protocol error, 1013 unavailable (try again later).
     pub fn websocket_code(self) -> u16 {
         match self {
             CloseReason::SlowConsumer => 4008,
             CloseReason::Unauthenticated => 4001,
             CloseReason::IdleTimeout => 4002,
+            CloseReason::TooManyConnections => 4029,
             CloseReason::Shutdown => 1001,
             CloseReason::ProtocolError => 1002,
+            CloseReason::Unavailable => 1013,
+        }
+    }
+
+    /// How to close a connection whose `hello` failed with `code`.
+    pub fn for_rejected_hello(code: ErrorCode) -> CloseReason {
+        match code {
+            ErrorCode::InvalidToken | ErrorCode::TokenExpired | ErrorCode::Forbidden => {
+                CloseReason::Unauthenticated
+            }
+            ErrorCode::TooManyConnections => CloseReason::TooManyConnections,
+            ErrorCode::Unavailable | ErrorCode::Internal => CloseReason::Unavailable,
+            _ => CloseReason::ProtocolError,
         }
     }
 
@@ -442,6 +474,8 @@ impl CloseReason {
             CloseReason::IdleTimeout => "idle timeout",
             CloseReason::Shutdown => "server shutdown",
             CloseReason::ProtocolError => "protocol error",
+            CloseReason::TooManyConnections => "too many connections",
+            CloseReason::Unavailable => "try again later",
         }
     }
 }
@@ -464,9 +498,15 @@ mod tests {
     fn decode_errors_are_precise() {
         assert_eq!(decode("nope").map_err(|e| e.code), Err(ErrorCode::BadJson));
         assert_eq!(decode("[1,2]").map_err(|e| e.code), Err(ErrorCode::BadJson));
-        assert_eq!(decode(r#"{"id":"x"}"#).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+        assert_eq!(
+            decode(r#"{"id":"x"}"#).map_err(|e| e.code),
+            Err(ErrorCode::InvalidFrame)
+        );
         let unknown = decode(r#"{"type":"dance","id":"r9"}"#).expect_err("unknown");
-        assert_eq!((unknown.code, unknown.id.as_deref()), (ErrorCode::UnknownType, Some("r9")));
+        assert_eq!(
+            (unknown.code, unknown.id.as_deref()),
+            (ErrorCode::UnknownType, Some("r9"))
+        );
         let wrong = decode(r#"{"type":"typing","id":"r2","conversation":"0190a5b0-0000-7000-8000-000000000000","active":"yes"}"#)
             .expect_err("wrong type");
         assert_eq!(wrong.code, ErrorCode::InvalidFrame);
@@ -480,7 +520,12 @@ mod tests {
 
     #[test]
     fn error_codes_serialize_as_their_names() {
-        for code in [ErrorCode::BadJson, ErrorCode::SlowConsumer, ErrorCode::TooManyConnections, ErrorCode::Internal] {
+        for code in [
+            ErrorCode::BadJson,
+            ErrorCode::SlowConsumer,
+            ErrorCode::TooManyConnections,
+            ErrorCode::Internal,
+        ] {
             let json = serde_json::to_string(&code).expect("json");
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

@@ -66,7 +66,12 @@ mod tests {
     use crate::model::{ConversationId, GroupId, TenantId, VisitorId};
 
     fn candidate(agent: &str, active: u32, capacity: u32, last: Option<u64>) -> Candidate {
-        Candidate { agent: AgentId::new(agent).expect("id"), active, capacity, last_assigned: last.map(Timestamp) }
+        Candidate {
+            agent: AgentId::new(agent).expect("id"),
+            active,
+            capacity,
+            last_assigned: last.map(Timestamp),
+        }
     }
 
     async fn choose(candidates: &[Candidate]) -> Option<String> {
@@ -77,12 +82,20 @@ mod tests {
             GroupId::new("g").expect("id"),
             Timestamp(0),
         );
-        LeastBusy.choose(&conversation, candidates).await.map(|a| a.as_str().to_owned())
+        LeastBusy
+            .choose(&conversation, candidates)
+            .await
+            .map(|a| a.as_str().to_owned())
     }
 
     #[tokio::test]
     async fn most_spare_capacity_wins() {
-        let picked = choose(&[candidate("a", 1, 3, None), candidate("b", 0, 3, Some(5)), candidate("c", 2, 3, None)]).await;
+        let picked = choose(&[
+            candidate("a", 1, 3, None),
+            candidate("b", 0, 3, Some(5)),
+            candidate("c", 2, 3, None),
+        ])
+        .await;
         assert_eq!(picked.as_deref(), Some("b"));
         // Spare capacity, not fewest active: c has 3 active of 10.
         let picked = choose(&[candidate("a", 0, 2, None), candidate("c", 3, 10, None)]).await;

@@ -1,2 +1,416 @@
-//! SQLite store for the kf live-chat engine: WAL, group commit, migrations
+//! # kf-store-sqlite
+//!
+//! A [`Store`] for the kf live-chat engine that keeps conversation logs in one SQLite file (rusqlite with a
+//! bundled SQLite, so nothing needs to be installed).
+//!
+//! - **Durable acknowledgements.** The database runs in WAL mode with `synchronous=FULL` by default: when
+//!   `create_conversation` or `append` returns `Ok`, the event is on disk.
+//! - **Group commit.** One writer thread owns the only write connection. It takes every pending write request
+//!   (up to [`SqliteConfig::batch_max`]), runs them in one transaction with a savepoint per request — a refused
+//!   request (an illegal transition, an unknown conversation) is rolled back alone — commits once, then answers
+//!   them all. Durability costs one fsync per batch, not per message. [`SqliteStore::stats`] shows the batching.
+//! - **Reads never wait for the writer.** A small pool of read-only connections serves reads on Tokio's blocking
+//!   thread pool; WAL gives each read a snapshot of the last commit.
+//! - **Migrations.** The schema is versioned with `PRAGMA user_version` and upgraded in one transaction when the
+//!   file is opened; a file written by a newer version is refused ([`SqliteError::FutureSchema`]).
+//! - **Epoch.** A random id made when the file is created and kept in it, so cursors stay valid across restarts
+//!   and a fresh file tells clients to start over.
+//!
+//! Seqs are assigned inside the writer's transaction by applying each event to the stored conversation with
+//! [`Conversation::apply`](kf_core::model::Conversation::apply): the same state machine as every other store.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kf_core::store::Store;
+//! use kf_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+//!
+//! # fn main() -> Result<(), kf_store_sqlite::SqliteError> {
+//! let config = SqliteConfig::default().with_synchronous(Synchronous::Full);
+//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open("data/kf.sqlite3", config)?);
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+mod error;
+mod reader;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use kf_core::model::{
+    Agent, AgentId, Conversation, ConversationId, Event, Group, Seq, TenantId, Visitor, VisitorId,
+};
+use kf_core::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+pub use config::{SqliteConfig, Synchronous};
+pub use error::SqliteError;
+pub use schema::SCHEMA_VERSION;
+
+use error::backend;
+use reader::Readers;
+use writer::{Batching, Counters, Op, Outcome, Request};
+
+/// How many prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 64;
+
+/// The connection settings SQLite reported for the writer connection right after they were applied.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct Pragmas {
+    /// `PRAGMA journal_mode` (always `wal`).
+    pub journal_mode: String,
+    /// `PRAGMA synchronous`.
+    pub synchronous: Synchronous,
+    /// `PRAGMA foreign_keys`.
+    pub foreign_keys: bool,
+    /// `PRAGMA busy_timeout`, in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
+/// Counters of the writer thread since the store was opened.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct WriterStats {
+    /// Transactions committed (one per batch).
+    pub batches: u64,
+    /// Write requests answered from committed batches (including refused and duplicate ones).
+    pub requests: u64,
+    /// Events newly stored (`Created` events and appends that were not duplicates).
+    pub events: u64,
+    /// Batches whose transaction failed as a whole (every request of it got an error).
+    pub failed_batches: u64,
+    /// The most requests one committed batch carried.
+    pub largest_batch: u64,
+}
+
+/// A [`Store`] backed by one SQLite file. See the [crate docs](crate).
+///
+/// Dropping it (or calling [`close`](SqliteStore::close)) commits what is queued and stops the writer thread.
+pub struct SqliteStore {
+    path: PathBuf,
+    epoch: Epoch,
+    pragmas: Pragmas,
+    sender: RwLock<Option<Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Readers,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("epoch", &self.epoch)
+            .field("pragmas", &self.pragmas)
+            .field("closed", &self.is_closed())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with any missing parent directories) the database at `path`, migrates its
+    /// schema, and starts the writer thread. Blocks while it does so.
+    ///
+    /// Fails with [`SqliteError::FutureSchema`] for a file written by a newer version of this crate, and with
+    /// [`SqliteError::NotWal`] where WAL journaling is impossible (an in-memory database).
+    pub fn open(path: impl AsRef<Path>, config: SqliteConfig) -> Result<SqliteStore, SqliteError> {
+        config.validate()?;
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            std::fs::create_dir_all(parent).map_err(|source| SqliteError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags)?;
+        conn.busy_timeout(config.busy_timeout)?;
+        // Refuse a newer schema before changing anything in the file (the journal mode is persistent).
+        schema::check_version(schema::user_version(&conn)?)?;
+        let journal_mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(SqliteError::NotWal(journal_mode));
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+            config.synchronous.as_str()
+        ))?;
+        let epoch = schema::migrate(&mut conn)?;
+        let pragmas = read_pragmas(&conn)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+
+        let mut readers = Vec::with_capacity(config.readers);
+        for _ in 0..config.readers {
+            let reader = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            reader.busy_timeout(config.busy_timeout)?;
+            reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            readers.push(reader);
+        }
+
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let batching = Batching {
+            max: config.batch_max,
+            window: config.batch_window,
+        };
+        let writer_counters = Arc::clone(&counters);
+        let writer = std::thread::Builder::new()
+            .name("kf-sqlite-writer".into())
+            .spawn(move || writer::run(conn, receiver, batching, writer_counters))
+            .map_err(SqliteError::SpawnWriter)?;
+        tracing::info!(path = %path.display(), epoch = %epoch.0, "opened sqlite store");
+        Ok(SqliteStore {
+            path,
+            epoch,
+            pragmas,
+            sender: RwLock::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+            readers: Readers::new(readers),
+            counters,
+        })
+    }
+
+    /// [`open`](SqliteStore::open) with the default [`SqliteConfig`].
+    pub fn open_default(path: impl AsRef<Path>) -> Result<SqliteStore, SqliteError> {
+        Self::open(path, SqliteConfig::default())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The settings SQLite reported for the writer connection.
+    pub fn pragmas(&self) -> &Pragmas {
+        &self.pragmas
+    }
+
+    /// The writer's counters so far.
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether [`close`](SqliteStore::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.sender
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_none()
+    }
+
+    /// Stops accepting requests, lets the writer commit and answer everything already queued, and waits for
+    /// its thread to end; closes the read connections. Later calls on the store fail with
+    /// [`StoreError::Closed`]. Blocks the calling thread for at most one commit; calling it again does nothing.
+    pub fn close(&self) -> Result<(), SqliteError> {
+        drop(
+            self.sender
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take(),
+        );
+        self.readers.close();
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(writer) = writer {
+            writer.join().map_err(|_| SqliteError::WriterPanicked)?;
+            tracing::info!(path = %self.path.display(), "closed sqlite store");
+        }
+        Ok(())
+    }
+
+    /// Queues a write and waits for its answer, which comes after the commit.
+    async fn write(&self, op: Op) -> Result<Outcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let sender = self
+                .sender
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let sender = sender.as_ref().ok_or(StoreError::Closed)?;
+            sender
+                .send(Request { op, reply })
+                .map_err(|_| StoreError::Closed)?;
+        }
+        match answer.await {
+            Ok(result) => result,
+            Err(_) => Err(SqliteError::WriterStopped.into()),
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Err(error) = self.close() {
+            tracing::error!(%error, "closing the sqlite store failed");
+        }
+    }
+}
+
+fn read_pragmas(conn: &Connection) -> Result<Pragmas, SqliteError> {
+    let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
+    let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
+    let busy_timeout_ms: i64 = conn.query_row("PRAGMA busy_timeout", [], |row| row.get(0))?;
+    let synchronous = Synchronous::from_pragma(synchronous)
+        .ok_or_else(|| SqliteError::Sqlite(rusqlite::Error::IntegralValueOutOfRange(0, synchronous)))?;
+    Ok(Pragmas {
+        journal_mode,
+        synchronous,
+        foreign_keys: foreign_keys != 0,
+        busy_timeout_ms,
+    })
+}
+
+fn unexpected(outcome: Outcome) -> StoreError {
+    StoreError::Invalid(format!("internal error: unexpected writer outcome {outcome:?}"))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn epoch(&self) -> Result<Epoch, StoreError> {
+        if self.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        Ok(self.epoch.clone())
+    }
+
+    async fn create_conversation(&self, new: NewConversation) -> Result<Created, StoreError> {
+        match self.write(Op::Create(new)).await? {
+            Outcome::Created(created) => Ok(created),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
+        match self.write(Op::Append(draft)).await? {
+            Outcome::Appended(appended) => Ok(appended),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn events_after(
+        &self,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                let events = rows::events_after(conn, conversation, after, limit).map_err(backend)?;
+                if events.is_empty() && !rows::conversation_exists(conn, conversation).map_err(backend)? {
+                    return Err(StoreError::ConversationNotFound(conversation));
+                }
+                Ok(events)
+            })
+            .await
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        self.readers
+            .run(move |conn| rows::conversation(conn, id).map_err(backend))
+            .await
+    }
+
+    async fn conversations_of_visitor(
+        &self,
+        tenant: &TenantId,
+        visitor: &VisitorId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let (tenant, visitor) = (tenant.clone(), visitor.clone());
+        self.readers
+            .run(move |conn| rows::conversations_of_visitor(conn, &tenant, &visitor).map_err(backend))
+            .await
+    }
+
+    async fn conversations_of_agent(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let (tenant, agent) = (tenant.clone(), agent.clone());
+        self.readers
+            .run(move |conn| rows::conversations_of_agent(conn, &tenant, &agent).map_err(backend))
+            .await
+    }
+
+    async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+        self.readers
+            .run(|conn| rows::open_conversations(conn).map_err(backend))
+            .await
+    }
+
+    async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
+        match self.write(Op::PutVisitor(visitor)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn visitor(&self, tenant: &TenantId, id: &VisitorId) -> Result<Option<Visitor>, StoreError> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.readers
+            .run(move |conn| rows::visitor(conn, &tenant, &id).map_err(backend))
+            .await
+    }
+
+    async fn put_agent(&self, agent: Agent) -> Result<(), StoreError> {
+        match self.write(Op::PutAgent(agent)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.readers
+            .run(move |conn| rows::agent(conn, &tenant, &id).map_err(backend))
+            .await
+    }
+
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        self.readers.run(|conn| rows::agents(conn).map_err(backend)).await
+    }
+
+    async fn put_group(&self, group: Group) -> Result<(), StoreError> {
+        match self.write(Op::PutGroup(group)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        self.readers.run(|conn| rows::groups(conn).map_err(backend)).await
+    }
+}

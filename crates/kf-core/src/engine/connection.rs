@@ -18,10 +18,17 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(id: u64, identity: Identity, queue_bytes: usize) -> Self {
-        Self { id, identity, outlet: Arc::new(Outlet::new(queue_bytes)), subscriptions: Mutex::default() }
+        Self {
+            id,
+            identity,
+            outlet: Arc::new(Outlet::new(queue_bytes)),
+            subscriptions: Mutex::default(),
+        }
     }
 
     pub(crate) fn subscriptions(&self) -> MutexGuard<'_, HashSet<ConversationId>> {
-        self.subscriptions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

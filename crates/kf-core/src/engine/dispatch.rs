@@ -47,7 +47,9 @@ pub(crate) struct Subscription {
 
 impl Subscription {
     fn cursor(&self) -> MutexGuard<'_, Cursor> {
-        self.cursor.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cursor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn is_cancelled(&self) -> bool {
@@ -83,16 +85,27 @@ pub(crate) struct Dispatcher {
 
 impl Dispatcher {
     fn map(&self) -> MutexGuard<'_, HashMap<ConversationId, Vec<Arc<Subscription>>>> {
-        self.subscriptions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers `conn` for `conversation` after seq `after` (replacing an earlier subscription of the same
     /// connection) and starts replaying history from the store.
-    pub(crate) fn subscribe(&self, store: Arc<dyn Store>, conn: Arc<Conn>, conversation: ConversationId, after: Seq) {
+    pub(crate) fn subscribe(
+        &self,
+        store: Arc<dyn Store>,
+        conn: Arc<Conn>,
+        conversation: ConversationId,
+        after: Seq,
+    ) {
         let subscription = Arc::new(Subscription {
             conn,
             conversation,
-            cursor: Mutex::new(Cursor { last_sent: after, mode: Mode::CatchingUp { target: after } }),
+            cursor: Mutex::new(Cursor {
+                last_sent: after,
+                mode: Mode::CatchingUp { target: after },
+            }),
             cancelled: AtomicBool::new(false),
         });
         {
@@ -113,7 +126,9 @@ impl Dispatcher {
     /// Removes a connection's subscription to a conversation. Returns whether it existed.
     pub(crate) fn unsubscribe(&self, conn_id: u64, conversation: ConversationId) -> bool {
         let mut map = self.map();
-        let Some(list) = map.get_mut(&conversation) else { return false };
+        let Some(list) = map.get_mut(&conversation) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|existing| {
             let same = existing.conn.id == conn_id;
@@ -135,7 +150,9 @@ impl Dispatcher {
         let mut behind = Vec::new();
         {
             let map = self.map();
-            let Some(list) = map.get(&event.conversation) else { return };
+            let Some(list) = map.get(&event.conversation) else {
+                return;
+            };
             for subscription in list {
                 if subscription.offer(event.seq, &frame) {
                     behind.push(Arc::clone(subscription));
@@ -150,16 +167,12 @@ impl Dispatcher {
     /// Relays an ephemeral frame to every subscriber except the sender's connection; dropped where it does not fit.
     pub(crate) fn relay(&self, conversation: ConversationId, except_conn: u64, frame: &Bytes) {
         let map = self.map();
-        let Some(list) = map.get(&conversation) else { return };
+        let Some(list) = map.get(&conversation) else {
+            return;
+        };
         for subscription in list.iter().filter(|s| s.conn.id != except_conn) {
             subscription.conn.outlet.offer(frame.clone());
         }
-    }
-
-    /// Number of live subscriptions (for tests and metrics).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.map().values().map(Vec::len).sum()
     }
 }
 
@@ -179,9 +192,13 @@ async fn catch_up(store: Arc<dyn Store>, subscription: Arc<Subscription>) {
                 failures += 1;
                 tracing::warn!(conversation = %subscription.conversation, %error, failures, "catch-up read failed");
                 if failures >= READ_ATTEMPTS {
-                    let frame = ServerFrame::error(None, ErrorCode::Unavailable, format!("history unavailable: {error}"));
+                    let frame = ServerFrame::error(
+                        None,
+                        ErrorCode::Unavailable,
+                        format!("history unavailable: {error}"),
+                    );
                     subscription.conn.outlet.offer(frame.encode());
-                    subscription.conn.outlet.close(CloseReason::Shutdown);
+                    subscription.conn.outlet.close(CloseReason::Unavailable);
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(50 << failures)).await;
@@ -195,7 +212,13 @@ async fn catch_up(store: Arc<dyn Store>, subscription: Arc<Subscription>) {
                 return;
             }
             let seq = event.seq;
-            if subscription.conn.outlet.push_paced(ServerFrame::Event(event).encode()).await.is_err() {
+            if subscription
+                .conn
+                .outlet
+                .push_paced(ServerFrame::Event(event).encode())
+                .await
+                .is_err()
+            {
                 return;
             }
             subscription.cursor().last_sent = seq;

@@ -21,8 +21,8 @@ use thiserror::Error;
 use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{
-    Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind, Group, GroupId,
-    MessageBody, Seq, TenantId, TransitionError, Visitor,
+    Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId, MessageBody,
+    Seq, TenantId, TransitionError, Visitor,
 };
 use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, ServerFrame};
 use crate::routing::{LeastBusy, RoutingPolicy};
@@ -215,7 +215,10 @@ pub struct Engine {
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Engine").field("store", &self.inner.store).field("epoch", &self.inner.epoch).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("store", &self.inner.store)
+            .field("epoch", &self.inner.epoch)
+            .finish_non_exhaustive()
     }
 }
 
@@ -269,7 +272,10 @@ impl Engine {
     }
 
     fn connections(&self) -> MutexGuard<'_, HashMap<Identity, Vec<Arc<Conn>>>> {
-        self.inner.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Opens a session for an authenticated identity: queues `welcome` and `inbox` on its outbox.
@@ -278,53 +284,70 @@ impl Engine {
     /// [`Engine::accept`] with the connection's first frame instead.
     pub async fn connect(&self, identity: Identity) -> Result<(Session, Outbox), RequestError> {
         let inner = &self.inner;
-        let now = inner.clock.now();
-        let inbox = match &identity.principal {
+        match &identity.principal {
             Principal::Visitor(id) => {
                 if inner.store.visitor(&identity.tenant, id).await?.is_none() {
-                    let visitor = Visitor { tenant: identity.tenant.clone(), id: id.clone(), name: None, created_at: now };
+                    let created_at = inner.clock.now();
+                    let visitor = Visitor {
+                        tenant: identity.tenant.clone(),
+                        id: id.clone(),
+                        name: None,
+                        created_at,
+                    };
                     inner.store.put_visitor(visitor).await?;
                 }
-                inner.store.conversations_of_visitor(&identity.tenant, id).await?
             }
             Principal::Agent(id) => {
                 if inner.router.agent(&identity.tenant, id).is_none() {
                     return Err(RequestError::Forbidden(format!("unknown agent {id}")));
                 }
-                inner.store.conversations_of_agent(&identity.tenant, id).await?
             }
-        };
+        }
+        // Register before reading the inbox (as subscriptions do), so an assignment committed meanwhile is
+        // either in the inbox or announced by a `conversation` frame; `welcome` is queued under the same lock
+        // so it always comes first.
         let conn = {
             let mut connections = self.connections();
             let live = connections.entry(identity.clone()).or_default();
             if live.len() >= inner.limits.connections_per_identity {
-                return Err(RequestError::TooManyConnections(inner.limits.connections_per_identity));
+                return Err(RequestError::TooManyConnections(
+                    inner.limits.connections_per_identity,
+                ));
             }
             let id = inner.next_connection.fetch_add(1, Ordering::Relaxed);
             let conn = Arc::new(Conn::new(id, identity.clone(), inner.limits.outbound_queue_bytes));
+            let welcome = ServerFrame::Welcome {
+                v: PROTOCOL_VERSION,
+                tenant: identity.tenant.clone(),
+                principal: identity.principal.clone(),
+                epoch: inner.epoch.clone(),
+                limits: inner.limits.clone(),
+            };
+            // The queue is empty: the first frame always fits.
+            let _ = conn.outlet.push(welcome.encode());
             live.push(Arc::clone(&conn));
             conn
         };
-        let welcome = ServerFrame::Welcome {
-            v: PROTOCOL_VERSION,
-            tenant: identity.tenant.clone(),
-            principal: identity.principal.clone(),
-            epoch: inner.epoch.clone(),
-            limits: inner.limits.clone(),
+        let presence = match &identity.principal {
+            Principal::Agent(agent) => inner.router.connect(&identity.tenant, agent),
+            Principal::Visitor(_) => None,
         };
-        // The queue is empty: these two cannot overflow it.
-        let _ = conn.outlet.push(welcome.encode());
-        let _ = conn.outlet.push(ServerFrame::Inbox { conversations: inbox }.encode());
-        if let Principal::Agent(agent) = &identity.principal
-            && let Some(Presence::CameOnline(groups)) = inner.router.connect(&identity.tenant, agent)
-        {
-            tracing::debug!(%agent, "agent online");
+        // From here on the session's drop undoes the registration, also when the inbox read fails.
+        let session = Session::new(self.clone(), Arc::clone(&conn));
+        let inbox = match &identity.principal {
+            Principal::Visitor(id) => inner.store.conversations_of_visitor(&identity.tenant, id).await?,
+            Principal::Agent(id) => inner.store.conversations_of_agent(&identity.tenant, id).await?,
+        };
+        let _ = conn
+            .outlet
+            .push(ServerFrame::Inbox { conversations: inbox }.encode());
+        if let Some(Presence::CameOnline(groups)) = presence {
+            tracing::debug!(principal = ?identity.principal, "agent online");
             for group in groups {
                 self.drain(&identity.tenant, &group).await;
             }
         }
-        let outbox = Outbox::new(Arc::clone(&conn.outlet));
-        Ok((Session::new(self.clone(), conn), outbox))
+        Ok((session, Outbox::new(Arc::clone(&conn.outlet))))
     }
 
     /// Accepts a connection from its first frame, which must be `hello`.
@@ -354,7 +377,9 @@ impl Engine {
                 }
             }
         }
-        let Principal::Agent(agent) = &conn.identity.principal else { return };
+        let Principal::Agent(agent) = &conn.identity.principal else {
+            return;
+        };
         let tenant = &conn.identity.tenant;
         if !self.inner.router.disconnect(tenant, agent) {
             return;
@@ -439,8 +464,14 @@ impl Engine {
     }
 
     fn notify_agent(&self, tenant: &TenantId, agent: &AgentId, conversation: &Conversation) {
-        let identity = Identity { tenant: tenant.clone(), principal: Principal::Agent(agent.clone()) };
-        let frame = ServerFrame::Conversation { conversation: conversation.clone() }.encode();
+        let identity = Identity {
+            tenant: tenant.clone(),
+            principal: Principal::Agent(agent.clone()),
+        };
+        let frame = ServerFrame::Conversation {
+            conversation: conversation.clone(),
+        }
+        .encode();
         if let Some(live) = self.connections().get(&identity) {
             for conn in live {
                 let _ = conn.outlet.push(frame.clone());
@@ -453,8 +484,13 @@ impl Engine {
         let router = &self.inner.router;
         while let Some(pending) = router.take_next(tenant, group) {
             let conversation = pending.conversation;
-            let choice = self.inner.routing.choose(&conversation, &pending.candidates).await;
-            let Some(agent) = choice.filter(|agent| pending.candidates.iter().any(|c| &c.agent == agent)) else {
+            let choice = self
+                .inner
+                .routing
+                .choose(&conversation, &pending.candidates)
+                .await;
+            let Some(agent) = choice.filter(|agent| pending.candidates.iter().any(|c| &c.agent == agent))
+            else {
                 router.requeue(&conversation);
                 return;
             };
@@ -491,7 +527,12 @@ impl Engine {
     async fn readable(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
         let conversation = match self.inner.router.open_conversation(&id) {
             Some(conversation) => conversation,
-            None => self.inner.store.conversation(id).await?.ok_or_else(|| RequestError::NotFound(format!("conversation {id}")))?,
+            None => self
+                .inner
+                .store
+                .conversation(id)
+                .await?
+                .ok_or_else(|| RequestError::NotFound(format!("conversation {id}")))?,
         };
         let not_found = || RequestError::NotFound(format!("conversation {id}"));
         if conversation.tenant != identity.tenant {
@@ -506,7 +547,10 @@ impl Engine {
                     .router
                     .agent(&identity.tenant, agent)
                     .is_some_and(|record| record.groups.contains(&conversation.group));
-                if conversation.state.agent() == Some(agent) || conversation.last_agent.as_ref() == Some(agent) || in_group {
+                if conversation.state.agent() == Some(agent)
+                    || conversation.last_agent.as_ref() == Some(agent)
+                    || in_group
+                {
                     Ok(conversation)
                 } else {
                     Err(RequestError::Forbidden(format!("conversation {id} is not yours")))
@@ -516,12 +560,18 @@ impl Engine {
     }
 
     /// The record of a conversation `identity` takes part in: the visitor, or the assigned agent.
-    async fn participant(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
+    async fn participant(
+        &self,
+        identity: &Identity,
+        id: ConversationId,
+    ) -> Result<Conversation, RequestError> {
         let conversation = self.readable(identity, id).await?;
         if let Principal::Agent(agent) = &identity.principal
             && conversation.state.agent() != Some(agent)
         {
-            return Err(RequestError::Forbidden(format!("conversation {id} is not assigned to you")));
+            return Err(RequestError::Forbidden(format!(
+                "conversation {id} is not assigned to you"
+            )));
         }
         Ok(conversation)
     }
@@ -540,7 +590,11 @@ impl Engine {
         let tenant = &identity.tenant;
         let group = match group.or_else(|| self.inner.default_group.clone()) {
             Some(group) => group,
-            None => self.inner.router.first_group(tenant).ok_or_else(|| RequestError::NotFound("group".into()))?,
+            None => self
+                .inner
+                .router
+                .first_group(tenant)
+                .ok_or_else(|| RequestError::NotFound("group".into()))?,
         };
         if !self.inner.router.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
@@ -556,18 +610,43 @@ impl Engine {
         };
         let probe = Conversation::new(new.id, tenant.clone(), visitor.clone(), group.clone(), now);
         if let Some(existing) = self.inner.router.open_of_visitor(&probe) {
-            return Ok(Opened { conversation: existing, created: false });
+            // The router's copy is not updated per message: answer with the stored record.
+            let conversation = self
+                .inner
+                .store
+                .conversation(existing.id)
+                .await?
+                .unwrap_or(existing);
+            return Ok(Opened {
+                conversation,
+                created: false,
+            });
         }
         let created = self.inner.store.create_conversation(new).await?;
         if !created.created {
-            let conversation = self.inner.store.conversation(created.conversation.id).await?.unwrap_or(created.conversation);
-            return Ok(Opened { conversation, created: false });
+            let conversation = self
+                .inner
+                .store
+                .conversation(created.conversation.id)
+                .await?
+                .unwrap_or(created.conversation);
+            return Ok(Opened {
+                conversation,
+                created: false,
+            });
         }
         self.inner.dispatcher.publish(&self.inner.store, &created.event);
         self.inner.router.track(created.conversation.clone());
         self.drain(tenant, &group).await;
-        let conversation = self.inner.router.open_conversation(&created.conversation.id).unwrap_or(created.conversation);
-        Ok(Opened { conversation, created: true })
+        let conversation = self
+            .inner
+            .router
+            .open_conversation(&created.conversation.id)
+            .unwrap_or(created.conversation);
+        Ok(Opened {
+            conversation,
+            created: true,
+        })
     }
 
     /// Sends a message. Returns once it is durably stored; a repeated client id returns the original seq.
@@ -580,7 +659,10 @@ impl Engine {
     ) -> Result<Ack, RequestError> {
         let limit = self.inner.limits.max_text_bytes;
         if body.size() > limit {
-            return Err(RequestError::TooLarge { size: body.size(), limit });
+            return Err(RequestError::TooLarge {
+                size: body.size(),
+                limit,
+            });
         }
         self.participant(identity, conversation).await?;
         let draft = EventDraft {
@@ -591,17 +673,29 @@ impl Engine {
             data: EventKind::Message { body },
         };
         let appended = self.commit(draft).await?;
-        Ok(Ack { seq: appended.event.seq, duplicate: appended.duplicate })
+        Ok(Ack {
+            seq: appended.event.seq,
+            duplicate: appended.duplicate,
+        })
     }
 
     /// Closes a conversation (its visitor or its assigned agent). Returns the seq of the `closed` event.
-    pub async fn close(&self, identity: &Identity, conversation: ConversationId) -> Result<Seq, RequestError> {
+    /// Idempotent: closing a closed conversation answers with its current last seq.
+    pub async fn close(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+    ) -> Result<Seq, RequestError> {
         let record = self.readable(identity, conversation).await?;
+        if !record.state.is_open() {
+            return Ok(record.last_seq);
+        }
         if let Principal::Agent(agent) = &identity.principal
             && record.state.agent() != Some(agent)
-            && record.state != ConversationState::Closed
         {
-            return Err(RequestError::Forbidden(format!("conversation {conversation} is not assigned to you")));
+            return Err(RequestError::Forbidden(format!(
+                "conversation {conversation} is not assigned to you"
+            )));
         }
         let draft = EventDraft {
             conversation,
@@ -610,13 +704,33 @@ impl Engine {
             at: self.inner.clock.now(),
             data: EventKind::Closed,
         };
-        Ok(self.commit(draft).await?.event.seq)
+        match self.commit(draft).await {
+            Ok(appended) => Ok(appended.event.seq),
+            Err(RequestError::InvalidState(refused)) => {
+                // Closed by someone else since we looked: that is the outcome asked for.
+                match self.inner.store.conversation(conversation).await? {
+                    Some(now) if !now.state.is_open() => Ok(now.last_seq),
+                    _ => Err(RequestError::InvalidState(refused)),
+                }
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Relays a typing signal to the conversation's other subscribers (ephemeral: never stored, may be dropped).
-    async fn typing(&self, conn: &Conn, conversation: ConversationId, active: bool) -> Result<(), RequestError> {
+    async fn typing(
+        &self,
+        conn: &Conn,
+        conversation: ConversationId,
+        active: bool,
+    ) -> Result<(), RequestError> {
         self.participant(&conn.identity, conversation).await?;
-        let frame = ServerFrame::Typing { conversation, from: conn.identity.principal.actor(), active }.encode();
+        let frame = ServerFrame::Typing {
+            conversation,
+            from: conn.identity.principal.actor(),
+            active,
+        }
+        .encode();
         self.inner.dispatcher.relay(conversation, conn.id, &frame);
         Ok(())
     }
@@ -636,7 +750,12 @@ impl Engine {
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
         let _ = conn.outlet.push(reply(after, reset).encode());
         conn.subscriptions().insert(conversation);
-        self.inner.dispatcher.subscribe(Arc::clone(&self.inner.store), Arc::clone(conn), conversation, after);
+        self.inner.dispatcher.subscribe(
+            Arc::clone(&self.inner.store),
+            Arc::clone(conn),
+            conversation,
+            after,
+        );
         Ok(())
     }
 

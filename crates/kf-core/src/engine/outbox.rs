@@ -56,7 +56,12 @@ impl fmt::Debug for Outlet {
 
 impl Outlet {
     pub(crate) fn new(limit: usize) -> Self {
-        Self { state: Mutex::default(), limit, readable: Notify::new(), writable: Notify::new() }
+        Self {
+            state: Mutex::default(),
+            limit,
+            readable: Notify::new(),
+            writable: Notify::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -200,7 +205,10 @@ mod tests {
         let outlet = Arc::new(Outlet::new(4));
         let mut outbox = Outbox::new(outlet.clone());
         assert!(outlet.push(Bytes::from_static(b"123456")).is_ok());
-        assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"123456")));
+        assert_eq!(
+            outbox.next().await,
+            Outgoing::Frame(Bytes::from_static(b"123456"))
+        );
     }
 
     #[tokio::test]
@@ -215,7 +223,10 @@ mod tests {
     async fn paced_pushes_wait_for_room() {
         let outlet = Arc::new(Outlet::new(8));
         let mut outbox = Outbox::new(outlet.clone());
-        outlet.push_paced(Bytes::from_static(b"12345")).await.expect("room");
+        outlet
+            .push_paced(Bytes::from_static(b"12345"))
+            .await
+            .expect("room");
         let pusher = tokio::spawn({
             let outlet = outlet.clone();
             async move { outlet.push_paced(Bytes::from_static(b"678")).await }
@@ -226,6 +237,9 @@ mod tests {
         assert_eq!(pusher.await.expect("task"), Ok(()));
         assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"678")));
         outlet.close(CloseReason::Shutdown);
-        assert_eq!(outlet.push_paced(Bytes::from_static(b"9")).await, Err(QueueClosed));
+        assert_eq!(
+            outlet.push_paced(Bytes::from_static(b"9")).await,
+            Err(QueueClosed)
+        );
     }
 }

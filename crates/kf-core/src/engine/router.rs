@@ -6,7 +6,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::model::{Agent, AgentId, Conversation, ConversationId, ConversationState, Group, GroupId, TenantId, Timestamp};
+use crate::model::{
+    Agent, AgentId, Conversation, ConversationId, ConversationState, Group, GroupId, TenantId, Timestamp,
+};
 use crate::routing::Candidate;
 
 type AgentKey = (TenantId, AgentId);
@@ -50,14 +52,6 @@ impl State {
         candidates.sort_by(|a, b| a.agent.cmp(&b.agent));
         candidates
     }
-
-    fn release(&mut self, conversation: &Conversation) {
-        if let Some(agent) = conversation.state.agent()
-            && let Some(slot) = self.agents.get_mut(&(conversation.tenant.clone(), agent.clone()))
-        {
-            slot.active.remove(&conversation.id);
-        }
-    }
 }
 
 /// A queued conversation taken for routing, with the agents that could take it now.
@@ -87,7 +81,9 @@ impl Router {
     }
 
     pub(crate) fn put_group(&self, group: Group) {
-        self.state().groups.insert((group.tenant.clone(), group.id.clone()), group);
+        self.state()
+            .groups
+            .insert((group.tenant.clone(), group.id.clone()), group);
     }
 
     pub(crate) fn has_group(&self, tenant: &TenantId, group: &GroupId) -> bool {
@@ -96,7 +92,12 @@ impl Router {
 
     /// The tenant's first group by id, used when a visitor names none and no default is configured.
     pub(crate) fn first_group(&self, tenant: &TenantId) -> Option<GroupId> {
-        self.state().groups.keys().filter(|(t, _)| t == tenant).map(|(_, g)| g.clone()).min()
+        self.state()
+            .groups
+            .keys()
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, g)| g.clone())
+            .min()
     }
 
     /// Adds or updates an agent's record, keeping its presence and load. Returns its groups.
@@ -107,7 +108,13 @@ impl Router {
         match state.agents.get_mut(&key) {
             Some(slot) => slot.agent = agent,
             None => {
-                let slot = Slot { agent, connections: 0, online: false, active: HashSet::new(), last_assigned: None };
+                let slot = Slot {
+                    agent,
+                    connections: 0,
+                    online: false,
+                    active: HashSet::new(),
+                    last_assigned: None,
+                };
                 state.agents.insert(key, slot);
             }
         }
@@ -115,17 +122,30 @@ impl Router {
     }
 
     pub(crate) fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Option<Agent> {
-        self.state().agents.get(&(tenant.clone(), agent.clone())).map(|slot| slot.agent.clone())
+        self.state()
+            .agents
+            .get(&(tenant.clone(), agent.clone()))
+            .map(|slot| slot.agent.clone())
     }
 
     /// Records an open conversation (at start-up or when created): queued ones join their group's queue,
     /// assigned ones count against their agent.
     pub(crate) fn track(&self, conversation: Conversation) {
         let mut state = self.state();
+        if state
+            .open
+            .get(&conversation.id)
+            .is_some_and(|tracked| tracked.last_seq >= conversation.last_seq)
+        {
+            return;
+        }
         let tenant = conversation.tenant.clone();
         match &conversation.state {
             ConversationState::Queued => {
-                let queue = state.queues.entry((tenant, conversation.group.clone())).or_default();
+                let queue = state
+                    .queues
+                    .entry((tenant, conversation.group.clone()))
+                    .or_default();
                 if !queue.contains(&conversation.id) {
                     queue.push_back(conversation.id);
                 }
@@ -150,7 +170,11 @@ impl Router {
         self.state()
             .open
             .values()
-            .filter(|c| c.tenant == conversation.tenant && c.visitor == conversation.visitor && c.group == conversation.group)
+            .filter(|c| {
+                c.tenant == conversation.tenant
+                    && c.visitor == conversation.visitor
+                    && c.group == conversation.group
+            })
             .min_by_key(|c| (c.created_at, c.id))
             .cloned()
     }
@@ -165,7 +189,10 @@ impl Router {
         let queue = state.queues.get_mut(&(tenant.clone(), group.clone()))?;
         let id = queue.pop_front()?;
         let conversation = state.open.get(&id).cloned()?;
-        Some(Pending { conversation, candidates })
+        Some(Pending {
+            conversation,
+            candidates,
+        })
     }
 
     /// Puts a conversation taken by [`Router::take_next`] back at the head of its queue.
@@ -174,7 +201,10 @@ impl Router {
         if !state.open.contains_key(&conversation.id) {
             return;
         }
-        let queue = state.queues.entry((conversation.tenant.clone(), conversation.group.clone())).or_default();
+        let queue = state
+            .queues
+            .entry((conversation.tenant.clone(), conversation.group.clone()))
+            .or_default();
         if !queue.contains(&conversation.id) {
             queue.push_front(conversation.id);
         }
@@ -183,7 +213,12 @@ impl Router {
     /// Reserves capacity for `conversation` with `agent` if the agent is online, in the group and below capacity.
     pub(crate) fn reserve(&self, conversation: &Conversation, agent: &AgentId, now: Timestamp) -> bool {
         let mut state = self.state();
-        let Some(slot) = state.agents.get_mut(&(conversation.tenant.clone(), agent.clone())) else { return false };
+        let Some(slot) = state
+            .agents
+            .get_mut(&(conversation.tenant.clone(), agent.clone()))
+        else {
+            return false;
+        };
         let fits = slot.online
             && slot.agent.groups.contains(&conversation.group)
             && slot.active.len() < slot.agent.capacity as usize;
@@ -196,34 +231,52 @@ impl Router {
 
     /// Gives back a reservation whose assignment was not committed.
     pub(crate) fn unreserve(&self, conversation: &Conversation, agent: &AgentId) {
-        if let Some(slot) = self.state().agents.get_mut(&(conversation.tenant.clone(), agent.clone())) {
+        if let Some(slot) = self
+            .state()
+            .agents
+            .get_mut(&(conversation.tenant.clone(), agent.clone()))
+        {
             slot.active.remove(&conversation.id);
         }
     }
 
     /// Records a committed state change. Returns the groups whose queues may now drain (capacity was freed).
+    ///
+    /// Snapshots can arrive out of commit order (two requests racing from their commits to here), so only one
+    /// newer than what is tracked counts, and a closed conversation is never brought back by a stale one.
     pub(crate) fn update(&self, conversation: &Conversation) -> Vec<GroupId> {
         let mut state = self.state();
-        let previous = state.open.get(&conversation.id).cloned();
+        let tracked_seq = state.open.get(&conversation.id).map(|tracked| tracked.last_seq);
+        if tracked_seq.is_some_and(|seq| seq >= conversation.last_seq) {
+            return Vec::new();
+        }
+        let key = |agent: &AgentId| (conversation.tenant.clone(), agent.clone());
         match &conversation.state {
             ConversationState::Closed => {
                 state.open.remove(&conversation.id);
-                if let Some(queue) = state.queues.get_mut(&(conversation.tenant.clone(), conversation.group.clone())) {
+                if let Some(queue) = state
+                    .queues
+                    .get_mut(&(conversation.tenant.clone(), conversation.group.clone()))
+                {
                     queue.retain(|id| id != &conversation.id);
                 }
-                let Some(previous) = previous else { return Vec::new() };
-                state.release(&previous);
-                match previous.state.agent() {
-                    Some(agent) => state
-                        .agents
-                        .get(&(conversation.tenant.clone(), agent.clone()))
-                        .map(|slot| slot.agent.groups.clone())
-                        .unwrap_or_default(),
-                    None => Vec::new(),
-                }
+                // Whoever held it is its last agent, even if its assignment has not been recorded here yet.
+                let Some(slot) = conversation
+                    .last_agent
+                    .as_ref()
+                    .and_then(|agent| state.agents.get_mut(&key(agent)))
+                else {
+                    return Vec::new();
+                };
+                slot.active.remove(&conversation.id);
+                slot.agent.groups.clone()
             }
             ConversationState::Assigned { agent } => {
-                if let Some(slot) = state.agents.get_mut(&(conversation.tenant.clone(), agent.clone())) {
+                if tracked_seq.is_none() {
+                    // Closed meanwhile: this assignment is history.
+                    return Vec::new();
+                }
+                if let Some(slot) = state.agents.get_mut(&key(agent)) {
                     slot.active.insert(conversation.id);
                 }
                 state.open.insert(conversation.id, conversation.clone());
@@ -252,7 +305,9 @@ impl Router {
     /// Counts a closed connection. Returns true when the agent has no connection left.
     pub(crate) fn disconnect(&self, tenant: &TenantId, agent: &AgentId) -> bool {
         let mut state = self.state();
-        let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) else { return false };
+        let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) else {
+            return false;
+        };
         slot.connections = slot.connections.saturating_sub(1);
         slot.connections == 0
     }
@@ -260,7 +315,9 @@ impl Router {
     /// Marks the agent offline if it still has no connection (after the grace period).
     pub(crate) fn offline_if_idle(&self, tenant: &TenantId, agent: &AgentId) -> bool {
         let mut state = self.state();
-        let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) else { return false };
+        let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) else {
+            return false;
+        };
         if slot.connections == 0 && slot.online {
             slot.online = false;
             return true;
@@ -270,16 +327,26 @@ impl Router {
 
     /// Whether the agent is online (for tests and the host).
     pub(crate) fn is_online(&self, tenant: &TenantId, agent: &AgentId) -> bool {
-        self.state().agents.get(&(tenant.clone(), agent.clone())).is_some_and(|slot| slot.online)
+        self.state()
+            .agents
+            .get(&(tenant.clone(), agent.clone()))
+            .is_some_and(|slot| slot.online)
     }
 
     /// Queued conversations of a group, in order.
     pub(crate) fn queue(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
-        self.state().queues.get(&(tenant.clone(), group.clone())).map(|q| q.iter().copied().collect()).unwrap_or_default()
+        self.state()
+            .queues
+            .get(&(tenant.clone(), group.clone()))
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Open conversations assigned to an agent.
     pub(crate) fn load(&self, tenant: &TenantId, agent: &AgentId) -> usize {
-        self.state().agents.get(&(tenant.clone(), agent.clone())).map_or(0, |slot| slot.active.len())
+        self.state()
+            .agents
+            .get(&(tenant.clone(), agent.clone()))
+            .map_or(0, |slot| slot.active.len())
     }
 }

@@ -21,17 +21,22 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { frame: ServerFrame::error(id, code, message), reason: CloseReason::Unauthenticated }
+        Self {
+            frame: ServerFrame::error(id, code, message),
+            reason: CloseReason::for_rejected_hello(code),
+        }
     }
 }
 
 pub(super) async fn accept(engine: &Engine, first_frame: &str) -> Result<(Session, Outbox), Rejection> {
-    let Request { id, frame } = protocol::decode(first_frame).map_err(|error| Rejection {
-        frame: error.to_frame(),
-        reason: CloseReason::Unauthenticated,
-    })?;
+    let Request { id, frame } =
+        protocol::decode(first_frame).map_err(|error| Rejection::new(error.id, error.code, error.message))?;
     let ClientFrame::Hello { v, token } = frame else {
-        return Err(Rejection::new(id, ErrorCode::HelloRequired, "the first frame must be `hello`"));
+        return Err(Rejection::new(
+            id,
+            ErrorCode::HelloRequired,
+            "the first frame must be `hello`",
+        ));
     };
     if v != PROTOCOL_VERSION {
         return Err(Rejection::new(
@@ -40,8 +45,14 @@ pub(super) async fn accept(engine: &Engine, first_frame: &str) -> Result<(Sessio
             format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
         ));
     }
-    let identity = engine.authenticate(&token).await.map_err(|error| Rejection::new(id.clone(), error.code(), error.to_string()))?;
-    engine.connect(identity).await.map_err(|error| Rejection::new(id, error.code(), error.to_string()))
+    let identity = engine
+        .authenticate(&token)
+        .await
+        .map_err(|error| Rejection::new(id.clone(), error.code(), error.to_string()))?;
+    engine
+        .connect(identity)
+        .await
+        .map_err(|error| Rejection::new(id, error.code(), error.to_string()))
 }
 
 /// A token bucket: `rate` requests per second, bursts up to twice that.
@@ -56,7 +67,12 @@ struct RateLimiter {
 impl RateLimiter {
     fn new(per_second: u32) -> Self {
         let rate = f64::from(per_second.max(1));
-        Self { rate, burst: rate * 2.0, tokens: rate * 2.0, updated: Instant::now() }
+        Self {
+            rate,
+            burst: rate * 2.0,
+            tokens: rate * 2.0,
+            updated: Instant::now(),
+        }
     }
 
     fn allow(&mut self) -> bool {
@@ -83,14 +99,21 @@ pub struct Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").field("connection", &self.conn.id).field("identity", &self.conn.identity).finish()
+        f.debug_struct("Session")
+            .field("connection", &self.conn.id)
+            .field("identity", &self.conn.identity)
+            .finish()
     }
 }
 
 impl Session {
     pub(super) fn new(engine: Engine, conn: Arc<Conn>) -> Self {
         let limiter = RateLimiter::new(engine.limits().requests_per_second);
-        Self { engine, conn, limiter }
+        Self {
+            engine,
+            conn,
+            limiter,
+        }
     }
 
     /// Who this session belongs to.
@@ -112,7 +135,11 @@ impl Session {
 
     /// Handles a binary frame, which the protocol does not use: answered with `unsupported_data`.
     pub fn receive_binary(&mut self) {
-        self.reply(&ServerFrame::error(None, ErrorCode::UnsupportedData, "binary frames are not supported; send JSON text"));
+        self.reply(&ServerFrame::error(
+            None,
+            ErrorCode::UnsupportedData,
+            "binary frames are not supported; send JSON text",
+        ));
     }
 
     /// Queues a `ping` (transports call this after a silence of `ping_interval_ms`).
@@ -131,44 +158,90 @@ impl Session {
     }
 
     async fn handle(&mut self, id: Option<String>, frame: ClientFrame) -> Option<ServerFrame> {
-        let limited = matches!(frame, ClientFrame::Open { .. } | ClientFrame::Send { .. } | ClientFrame::Typing { .. });
+        let limited = matches!(
+            frame,
+            ClientFrame::Open { .. } | ClientFrame::Send { .. } | ClientFrame::Typing { .. }
+        );
         if limited && !self.limiter.allow() {
             let per_second = self.engine.limits().requests_per_second;
-            return Some(ServerFrame::error(id, ErrorCode::RateLimited, format!("more than {per_second} requests per second")));
+            return Some(ServerFrame::error(
+                id,
+                ErrorCode::RateLimited,
+                format!("more than {per_second} requests per second"),
+            ));
         }
         let engine = &self.engine;
         let identity = &self.conn.identity;
         let result = match frame {
             ClientFrame::Hello { .. } => {
-                return Some(ServerFrame::error(id, ErrorCode::HelloRequired, "`hello` was already accepted"));
+                return Some(ServerFrame::error(
+                    id,
+                    ErrorCode::HelloRequired,
+                    "`hello` was already accepted",
+                ));
             }
             ClientFrame::Ping => return Some(ServerFrame::Pong),
             ClientFrame::Pong => return None,
-            ClientFrame::Open { client_id, group } => engine
-                .open(identity, client_id, group)
-                .await
-                .map(|opened| Some(ServerFrame::Opened { id: id.clone(), created: opened.created, conversation: opened.conversation })),
-            ClientFrame::Subscribe { conversation, after, epoch } => {
+            ClientFrame::Open { client_id, group } => {
+                engine.open(identity, client_id, group).await.map(|opened| {
+                    Some(ServerFrame::Opened {
+                        id: id.clone(),
+                        created: opened.created,
+                        conversation: opened.conversation,
+                    })
+                })
+            }
+            ClientFrame::Subscribe {
+                conversation,
+                after,
+                epoch,
+            } => {
                 let reply_id = id.clone();
-                let reply = move |after, reset| ServerFrame::Subscribed { id: reply_id, conversation, after, reset };
-                engine.subscribe(&self.conn, conversation, after, epoch.as_ref(), reply).await.map(|()| None)
+                let reply = move |after, reset| ServerFrame::Subscribed {
+                    id: reply_id,
+                    conversation,
+                    after,
+                    reset,
+                };
+                engine
+                    .subscribe(&self.conn, conversation, after, epoch.as_ref(), reply)
+                    .await
+                    .map(|()| None)
             }
             ClientFrame::Unsubscribe { conversation } => {
                 engine.unsubscribe(&self.conn, conversation);
-                Ok(Some(ServerFrame::Unsubscribed { id: id.clone(), conversation }))
+                Ok(Some(ServerFrame::Unsubscribed {
+                    id: id.clone(),
+                    conversation,
+                }))
             }
-            ClientFrame::Send { conversation, client_id, body } => {
-                engine.send(identity, conversation, client_id.clone(), body).await.map(|ack| {
-                    Some(ServerFrame::Ack { id: id.clone(), conversation, client_id, seq: ack.seq, duplicate: ack.duplicate })
-                })
-            }
-            ClientFrame::Typing { conversation, active } => {
-                engine.typing(&self.conn, conversation, active).await.map(|()| None)
-            }
-            ClientFrame::Close { conversation } => engine
-                .close(identity, conversation)
+            ClientFrame::Send {
+                conversation,
+                client_id,
+                body,
+            } => engine
+                .send(identity, conversation, client_id.clone(), body)
                 .await
-                .map(|seq| Some(ServerFrame::Closed { id: id.clone(), conversation, seq })),
+                .map(|ack| {
+                    Some(ServerFrame::Ack {
+                        id: id.clone(),
+                        conversation,
+                        client_id,
+                        seq: ack.seq,
+                        duplicate: ack.duplicate,
+                    })
+                }),
+            ClientFrame::Typing { conversation, active } => engine
+                .typing(&self.conn, conversation, active)
+                .await
+                .map(|()| None),
+            ClientFrame::Close { conversation } => engine.close(identity, conversation).await.map(|seq| {
+                Some(ServerFrame::Closed {
+                    id: id.clone(),
+                    conversation,
+                    seq,
+                })
+            }),
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
     }

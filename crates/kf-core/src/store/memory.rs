@@ -38,7 +38,10 @@ struct Log {
 impl MemoryStore {
     /// An empty store with a fresh epoch.
     pub fn new() -> Self {
-        Self { epoch: Epoch(format!("mem-{}", ConversationId::generate())), state: Mutex::default() }
+        Self {
+            epoch: Epoch(format!("mem-{}", ConversationId::generate())),
+            state: Mutex::default(),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -73,13 +76,25 @@ impl Store for MemoryStore {
         let key = (new.tenant.clone(), new.visitor.clone(), new.client_id.clone());
         if let Some(id) = state.opened_by_client.get(&key) {
             let log = state.logs.get(id).ok_or(StoreError::ConversationNotFound(*id))?;
-            let event = log.events.first().cloned().ok_or(StoreError::ConversationNotFound(*id))?;
-            return Ok(Created { conversation: log.conversation.clone(), event, created: false });
+            let event = log
+                .events
+                .first()
+                .cloned()
+                .ok_or(StoreError::ConversationNotFound(*id))?;
+            return Ok(Created {
+                conversation: log.conversation.clone(),
+                event,
+                created: false,
+            });
         }
         if state.logs.contains_key(&new.id) {
-            return Err(StoreError::Invalid(format!("conversation {} already exists", new.id)));
+            return Err(StoreError::Invalid(format!(
+                "conversation {} already exists",
+                new.id
+            )));
         }
-        let conversation = Conversation::new(new.id, new.tenant, new.visitor.clone(), new.group.clone(), new.at);
+        let conversation =
+            Conversation::new(new.id, new.tenant, new.visitor.clone(), new.group.clone(), new.at);
         let event = Event {
             conversation: new.id,
             seq: Seq(1),
@@ -92,15 +107,26 @@ impl Store for MemoryStore {
         by_client_id.insert((event.author.clone(), key.2.clone()), 0);
         state.logs.insert(
             new.id,
-            Log { conversation: conversation.clone(), events: vec![event.clone()], by_client_id },
+            Log {
+                conversation: conversation.clone(),
+                events: vec![event.clone()],
+                by_client_id,
+            },
         );
         state.opened_by_client.insert(key, new.id);
-        Ok(Created { conversation, event, created: true })
+        Ok(Created {
+            conversation,
+            event,
+            created: true,
+        })
     }
 
     async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
         let mut state = self.state();
-        let log = state.logs.get_mut(&draft.conversation).ok_or(StoreError::ConversationNotFound(draft.conversation))?;
+        let log = state
+            .logs
+            .get_mut(&draft.conversation)
+            .ok_or(StoreError::ConversationNotFound(draft.conversation))?;
         if let Some(client_id) = &draft.client_id
             && let Some(&index) = log.by_client_id.get(&(draft.author.clone(), client_id.clone()))
         {
@@ -120,10 +146,15 @@ impl Store for MemoryStore {
             data: draft.data,
         };
         if let Some(client_id) = &event.client_id {
-            log.by_client_id.insert((event.author.clone(), client_id.clone()), log.events.len());
+            log.by_client_id
+                .insert((event.author.clone(), client_id.clone()), log.events.len());
         }
         log.events.push(event.clone());
-        Ok(Appended { event, conversation: log.conversation.clone(), duplicate: false })
+        Ok(Appended {
+            event,
+            conversation: log.conversation.clone(),
+            duplicate: false,
+        })
     }
 
     async fn events_after(
@@ -133,9 +164,14 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         let state = self.state();
-        let log = state.logs.get(&conversation).ok_or(StoreError::ConversationNotFound(conversation))?;
+        let log = state
+            .logs
+            .get(&conversation)
+            .ok_or(StoreError::ConversationNotFound(conversation))?;
         // Seq n lives at index n - 1.
-        let start = usize::try_from(after.0).unwrap_or(usize::MAX).min(log.events.len());
+        let start = usize::try_from(after.0)
+            .unwrap_or(usize::MAX)
+            .min(log.events.len());
         Ok(log.events[start..].iter().take(limit).cloned().collect())
     }
 
@@ -177,13 +213,20 @@ impl Store for MemoryStore {
 
     async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
         let state = self.state();
-        let found =
-            state.logs.values().map(|log| &log.conversation).filter(|c| c.state.is_open()).cloned().collect();
+        let found = state
+            .logs
+            .values()
+            .map(|log| &log.conversation)
+            .filter(|c| c.state.is_open())
+            .cloned()
+            .collect();
         Ok(sorted(found, false))
     }
 
     async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
-        self.state().visitors.insert((visitor.tenant.clone(), visitor.id.clone()), visitor);
+        self.state()
+            .visitors
+            .insert((visitor.tenant.clone(), visitor.id.clone()), visitor);
         Ok(())
     }
 
@@ -192,7 +235,9 @@ impl Store for MemoryStore {
     }
 
     async fn put_agent(&self, agent: Agent) -> Result<(), StoreError> {
-        self.state().agents.insert((agent.tenant.clone(), agent.id.clone()), agent);
+        self.state()
+            .agents
+            .insert((agent.tenant.clone(), agent.id.clone()), agent);
         Ok(())
     }
 
@@ -205,7 +250,9 @@ impl Store for MemoryStore {
     }
 
     async fn put_group(&self, group: Group) -> Result<(), StoreError> {
-        self.state().groups.insert((group.tenant.clone(), group.id.clone()), group);
+        self.state()
+            .groups
+            .insert((group.tenant.clone(), group.id.clone()), group);
         Ok(())
     }
 

@@ -92,7 +92,7 @@ pub enum StoreError {
     /// The conversation's state does not allow this event; nothing was stored.
     #[error(transparent)]
     Transition(#[from] TransitionError),
-    /// The request itself is invalid (for example appending a second `Created` event).
+    /// The request itself is invalid (for example a value the backend cannot represent).
     #[error("invalid request: {0}")]
     Invalid(String),
     /// The store has been closed.
@@ -125,8 +125,13 @@ pub trait Store: Send + Sync + Debug + 'static {
     async fn create_conversation(&self, new: NewConversation) -> Result<Created, StoreError>;
 
     /// Appends an event to a conversation's log, applying it to the conversation's state in the same commit.
-    /// Fails with [`StoreError::Transition`] when the state does not allow it, with nothing stored. A repeated
-    /// (conversation, author, client id) returns the original event with `duplicate: true`.
+    /// Fails with [`StoreError::Transition`] when the state does not allow it (including a second `Created`),
+    /// with nothing stored. A repeated (conversation, author, client id) returns the original event with
+    /// `duplicate: true`, whatever the conversation's state now; the check comes before the transition check.
+    ///
+    /// Client ids share one key space per (conversation, author): the `Created` event is stored under the
+    /// visitor's `open` client id, so a visitor message reusing that id returns the `Created` event as a
+    /// duplicate. Clients must use a fresh id per request.
     async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError>;
 
     /// Up to `limit` events of a conversation with seq greater than `after`, in seq order.

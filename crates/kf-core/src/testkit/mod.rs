@@ -3,7 +3,10 @@
 //! Enable the `testkit` feature in a backend's `[dev-dependencies]` and stamp the suite into its tests:
 //!
 //! ```ignore
-//! kf_core::store_conformance_tests!(async { std::sync::Arc::new(MyStore::open_temporary().await?) });
+//! kf_core::store_conformance_tests!(async {
+//!     let store = MyStore::open_temporary().await.expect("open a fresh store");
+//!     std::sync::Arc::new(store) as std::sync::Arc<dyn kf_core::store::Store>
+//! });
 //! ```
 //!
 //! Each suite function is also public, so a partner can call them from their own test harness.
@@ -15,7 +18,11 @@ use std::future::Future;
 /// Runs a future to completion on a fresh multi-threaded Tokio runtime (used by the test macros, so backend
 /// crates need no Tokio test setup of their own).
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(future),
         Err(error) => panic!("cannot build a Tokio runtime for the conformance suite: {error}"),
     }

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::model::{
-    Actor, Agent, AgentId, ClientId, ConversationId, ConversationState, EventKind, Group, GroupId,
-    MessageBody, Seq, TenantId, Timestamp, Visitor, VisitorId,
+    Actor, Agent, AgentId, ConversationId, ConversationState, EventKind, Group, GroupId, MessageBody, Seq,
+    TenantId, Timestamp, Visitor,
 };
 use crate::store::{EventDraft, NewConversation, Store, StoreError};
 
@@ -33,12 +33,20 @@ fn text(author: Actor, conversation: ConversationId, client_id: Option<&str>, te
         author,
         client_id: client_id.map(id),
         at: Timestamp(1_000),
-        data: EventKind::Message { body: MessageBody::text(text) },
+        data: EventKind::Message {
+            body: MessageBody::text(text),
+        },
     }
 }
 
 fn system(conversation: ConversationId, data: EventKind) -> EventDraft {
-    EventDraft { conversation, author: Actor::System, client_id: None, at: Timestamp(2_000), data }
+    EventDraft {
+        conversation,
+        author: Actor::System,
+        client_id: None,
+        at: Timestamp(2_000),
+        data,
+    }
 }
 
 async fn open(store: &dyn Store, visitor: &str, client_id: &str) -> ConversationId {
@@ -102,6 +110,16 @@ pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Store>) {
     assert!(!repeated.created);
     assert_eq!(repeated.conversation.id, first);
     assert_eq!(repeated.event.seq, Seq(1));
+    // Client ids share one key space per author: the open's id reused for a message returns `Created`.
+    let reused = ok(
+        store
+            .append(text(visitor("v1"), first, Some("open-1"), "hi"))
+            .await,
+        "append",
+    );
+    assert!(reused.duplicate);
+    assert_eq!(reused.event.seq, Seq(1));
+    assert_eq!(reused.event.data, EventKind::Created { group: id("sales") });
     // The same client id from another visitor is another conversation.
     let other = open(&*store, "v2", "open-1").await;
     assert_ne!(other, first);
@@ -111,7 +129,10 @@ pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Store>) {
 pub async fn appends_get_gapless_seqs(store: Arc<dyn Store>) {
     let c = open(&*store, "v1", "open-1").await;
     for n in 2..=20u64 {
-        let appended = ok(store.append(text(visitor("v1"), c, None, &format!("m{n}"))).await, "append");
+        let appended = ok(
+            store.append(text(visitor("v1"), c, None, &format!("m{n}"))).await,
+            "append",
+        );
         assert_eq!(appended.event.seq, Seq(n));
         assert!(!appended.duplicate);
         assert_eq!(appended.conversation.last_seq, Seq(n));
@@ -124,14 +145,23 @@ pub async fn appends_get_gapless_seqs(store: Arc<dyn Store>) {
 /// A repeated (conversation, author, client id) returns the original event; other authors have their own keys.
 pub async fn append_is_idempotent_per_author_and_client_id(store: Arc<dyn Store>) {
     let c = open(&*store, "v1", "open-1").await;
-    let first = ok(store.append(text(visitor("v1"), c, Some("m-1"), "hello")).await, "append");
+    let first = ok(
+        store.append(text(visitor("v1"), c, Some("m-1"), "hello")).await,
+        "append",
+    );
     for _ in 0..3 {
-        let again = ok(store.append(text(visitor("v1"), c, Some("m-1"), "hello")).await, "append");
+        let again = ok(
+            store.append(text(visitor("v1"), c, Some("m-1"), "hello")).await,
+            "append",
+        );
         assert!(again.duplicate);
         assert_eq!(again.event, first.event);
     }
     // Even with a different body, the key wins: the original is returned, nothing new is stored.
-    let changed = ok(store.append(text(visitor("v1"), c, Some("m-1"), "changed")).await, "append");
+    let changed = ok(
+        store.append(text(visitor("v1"), c, Some("m-1"), "changed")).await,
+        "append",
+    );
     assert!(changed.duplicate);
     assert_eq!(changed.event, first.event);
     let agent = Actor::Agent(id("a1"));
@@ -146,31 +176,68 @@ pub async fn append_is_idempotent_per_author_and_client_id(store: Arc<dyn Store>
 pub async fn refused_transitions_store_nothing(store: Arc<dyn Store>) {
     let c = open(&*store, "v1", "open-1").await;
     let agent: AgentId = id("a1");
-    ok(store.append(system(c, EventKind::Assigned { agent: agent.clone() })).await, "assign");
-    let twice = store.append(system(c, EventKind::Assigned { agent: id("a2") })).await;
-    assert!(matches!(twice, Err(StoreError::Transition(_))), "second assign: {twice:?}");
-    let recreate = store.append(system(c, EventKind::Created { group: id("sales") })).await;
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: agent.clone() }))
+            .await,
+        "assign",
+    );
+    let twice = store
+        .append(system(c, EventKind::Assigned { agent: id("a2") }))
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::Transition(_))),
+        "second assign: {twice:?}"
+    );
+    let recreate = store
+        .append(system(c, EventKind::Created { group: id("sales") }))
+        .await;
     assert!(recreate.is_err(), "a second Created must be refused");
+    let before = ok(
+        store.append(text(visitor("v1"), c, Some("before"), "hi")).await,
+        "append",
+    );
     ok(store.append(system(c, EventKind::Closed)).await, "close");
+    // A retry of a send that was stored before the close is a duplicate, not a refused transition.
+    let retry = ok(
+        store.append(text(visitor("v1"), c, Some("before"), "hi")).await,
+        "append",
+    );
+    assert!(retry.duplicate);
+    assert_eq!(retry.event, before.event);
     let late = store.append(text(visitor("v1"), c, Some("late"), "late")).await;
-    assert!(matches!(late, Err(StoreError::Transition(_))), "message to closed: {late:?}");
+    assert!(
+        matches!(late, Err(StoreError::Transition(_))),
+        "message to closed: {late:?}"
+    );
     let events = ok(store.events_after(c, Seq::ZERO, 100).await, "events_after");
-    assert_eq!(events.len(), 3, "created, assigned, closed");
+    assert_eq!(events.len(), 4, "created, assigned, message, closed");
     let conversation = ok(store.conversation(c).await, "conversation");
-    assert_eq!(conversation.map(|c| c.last_seq), Some(Seq(3)));
+    assert_eq!(conversation.map(|c| c.last_seq), Some(Seq(4)));
     // The refused key was not consumed: after a reopen the same client id is a new message.
     ok(store.append(system(c, EventKind::Reopened)).await, "reopen");
-    let retry = ok(store.append(text(visitor("v1"), c, Some("late"), "late")).await, "append");
+    let retry = ok(
+        store.append(text(visitor("v1"), c, Some("late"), "late")).await,
+        "append",
+    );
     assert!(!retry.duplicate);
-    assert_eq!(retry.event.seq, Seq(5));
+    assert_eq!(retry.event.seq, Seq(6));
 }
 
 /// The conversation record follows its log: assigned, closed, reopened, last agent kept.
 pub async fn state_follows_the_log(store: Arc<dyn Store>) {
     let c = open(&*store, "v1", "open-1").await;
     let agent: AgentId = id("a1");
-    let assigned = ok(store.append(system(c, EventKind::Assigned { agent: agent.clone() })).await, "assign");
-    assert_eq!(assigned.conversation.state, ConversationState::Assigned { agent: agent.clone() });
+    let assigned = ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: agent.clone() }))
+            .await,
+        "assign",
+    );
+    assert_eq!(
+        assigned.conversation.state,
+        ConversationState::Assigned { agent: agent.clone() }
+    );
     let closed = ok(store.append(system(c, EventKind::Closed)).await, "close");
     assert_eq!(closed.conversation.state, ConversationState::Closed);
     assert_eq!(closed.conversation.last_agent, Some(agent.clone()));
@@ -187,7 +254,10 @@ pub async fn state_follows_the_log(store: Arc<dyn Store>) {
 pub async fn events_after_pages_in_order(store: Arc<dyn Store>) {
     let c = open(&*store, "v1", "open-1").await;
     for n in 0..9 {
-        ok(store.append(text(visitor("v1"), c, None, &format!("m{n}"))).await, "append");
+        ok(
+            store.append(text(visitor("v1"), c, None, &format!("m{n}"))).await,
+            "append",
+        );
     }
     let mut cursor = Seq::ZERO;
     let mut seen = Vec::new();
@@ -204,7 +274,12 @@ pub async fn events_after_pages_in_order(store: Arc<dyn Store>) {
     let beyond = ok(store.events_after(c, Seq(1_000), 4).await, "events_after");
     assert!(beyond.is_empty());
     let message = ok(store.events_after(c, Seq(1), 1).await, "events_after");
-    assert_eq!(message[0].data, EventKind::Message { body: MessageBody::text("m0") });
+    assert_eq!(
+        message[0].data,
+        EventKind::Message {
+            body: MessageBody::text("m0")
+        }
+    );
 }
 
 /// Unknown conversations: `None` from `conversation`, `ConversationNotFound` from `append`.
@@ -212,9 +287,14 @@ pub async fn unknown_conversation_is_not_found(store: Arc<dyn Store>) {
     let missing = ConversationId::generate();
     assert_eq!(ok(store.conversation(missing).await, "conversation"), None);
     let append = store.append(text(visitor("v1"), missing, Some("x"), "hi")).await;
-    assert!(matches!(append, Err(StoreError::ConversationNotFound(id)) if id == missing), "{append:?}");
+    assert!(
+        matches!(append, Err(StoreError::ConversationNotFound(id)) if id == missing),
+        "{append:?}"
+    );
     let read = store.events_after(missing, Seq::ZERO, 10).await;
-    assert!(matches!(read, Err(StoreError::ConversationNotFound(_))) || matches!(read, Ok(ref v) if v.is_empty()));
+    assert!(
+        matches!(read, Err(StoreError::ConversationNotFound(_))) || matches!(read, Ok(ref v) if v.is_empty())
+    );
 }
 
 /// Many concurrent appends to one conversation (some of them repeats) give unique, gapless seqs.
@@ -261,27 +341,58 @@ pub async fn listings_filter_and_order(store: Arc<dyn Store>) {
     let second = open(&*store, "v1", "open-2").await;
     let others = open(&*store, "v2", "open-1").await;
     let agent: AgentId = id("a1");
-    ok(store.append(system(first, EventKind::Assigned { agent: agent.clone() })).await, "assign");
-    ok(store.append(system(second, EventKind::Assigned { agent: agent.clone() })).await, "assign");
+    ok(
+        store
+            .append(system(first, EventKind::Assigned { agent: agent.clone() }))
+            .await,
+        "assign",
+    );
+    ok(
+        store
+            .append(system(second, EventKind::Assigned { agent: agent.clone() }))
+            .await,
+        "assign",
+    );
     ok(store.append(system(second, EventKind::Closed)).await, "close");
 
-    let mine = ok(store.conversations_of_visitor(&tenant(), &id("v1")).await, "of visitor");
+    let mine = ok(
+        store.conversations_of_visitor(&tenant(), &id("v1")).await,
+        "of visitor",
+    );
     assert_eq!(mine.iter().map(|c| c.id).collect::<Vec<_>>(), vec![second, first]);
-    let elsewhere = ok(store.conversations_of_visitor(&id("tenant-2"), &id("v1")).await, "of visitor");
+    let elsewhere = ok(
+        store.conversations_of_visitor(&id("tenant-2"), &id("v1")).await,
+        "of visitor",
+    );
     assert!(elsewhere.is_empty(), "tenants are isolated");
 
     let assigned = ok(store.conversations_of_agent(&tenant(), &agent).await, "of agent");
-    assert_eq!(assigned.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first], "closed ones are not listed");
+    assert_eq!(
+        assigned.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![first],
+        "closed ones are not listed"
+    );
 
     let open_ones = ok(store.open_conversations().await, "open");
-    assert_eq!(open_ones.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first, others]);
+    assert_eq!(
+        open_ones.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![first, others]
+    );
 }
 
 /// Visitor, agent and group records are stored, replaced and listed.
 pub async fn records_round_trip(store: Arc<dyn Store>) {
-    let visitor = Visitor { tenant: tenant(), id: id("v1"), name: Some("Ada".into()), created_at: Timestamp(7) };
+    let visitor = Visitor {
+        tenant: tenant(),
+        id: id("v1"),
+        name: Some("Ada".into()),
+        created_at: Timestamp(7),
+    };
     ok(store.put_visitor(visitor.clone()).await, "put_visitor");
-    assert_eq!(ok(store.visitor(&tenant(), &id("v1")).await, "visitor"), Some(visitor));
+    assert_eq!(
+        ok(store.visitor(&tenant(), &id("v1")).await, "visitor"),
+        Some(visitor)
+    );
     assert_eq!(ok(store.visitor(&tenant(), &id("nobody")).await, "visitor"), None);
 
     let mut agent = Agent {
@@ -294,18 +405,41 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
     ok(store.put_agent(agent.clone()).await, "put_agent");
     agent.capacity = 5;
     ok(store.put_agent(agent.clone()).await, "put_agent");
-    let other = Agent { tenant: id("tenant-0"), id: id("a9"), name: "Zed".into(), groups: vec![], capacity: 1 };
+    let other = Agent {
+        tenant: id("tenant-0"),
+        id: id("a9"),
+        name: "Zed".into(),
+        groups: vec![],
+        capacity: 1,
+    };
     ok(store.put_agent(other.clone()).await, "put_agent");
-    assert_eq!(ok(store.agent(&tenant(), &id("a1")).await, "agent"), Some(agent.clone()));
+    assert_eq!(
+        ok(store.agent(&tenant(), &id("a1")).await, "agent"),
+        Some(agent.clone())
+    );
     assert_eq!(ok(store.agents().await, "agents"), vec![other, agent]);
 
-    let sales = Group { tenant: tenant(), id: id("sales"), name: "Sales".into() };
-    let support = Group { tenant: tenant(), id: id("support"), name: "Support".into() };
+    let sales = Group {
+        tenant: tenant(),
+        id: id("sales"),
+        name: "Sales".into(),
+    };
+    let support = Group {
+        tenant: tenant(),
+        id: id("support"),
+        name: "Support".into(),
+    };
     ok(store.put_group(support.clone()).await, "put_group");
     ok(store.put_group(sales.clone()).await, "put_group");
-    let renamed = Group { name: "Sales team".into(), ..sales };
+    let renamed = Group {
+        name: "Sales team".into(),
+        ..sales
+    };
     ok(store.put_group(renamed.clone()).await, "put_group");
-    let groups: Vec<GroupId> = ok(store.groups().await, "groups").into_iter().map(|g| g.id).collect();
+    let groups: Vec<GroupId> = ok(store.groups().await, "groups")
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
     assert_eq!(groups, vec![id("sales"), id("support")]);
     assert_eq!(ok(store.groups().await, "groups")[0], renamed);
 }

@@ -1,0 +1,475 @@
+//! Rows: how records and events are laid out in the tables, and the statements that read and write them.
+
+use std::str::FromStr;
+
+use kf_core::model::{
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind,
+    Group, GroupId, Seq, TenantId, Timestamp, Visitor, VisitorId,
+};
+use kf_core::store::StoreError;
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::SqliteError;
+
+macro_rules! conversation_columns {
+    () => {
+        "id, tenant, visitor, group_id, state, agent, last_agent, last_seq, created_at, updated_at"
+    };
+}
+
+macro_rules! event_columns {
+    () => {
+        "conversation, seq, at, author_role, author_id, client_id, data"
+    };
+}
+
+type SqlResult<T> = rusqlite::Result<T>;
+
+fn conversion(index: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Corrupt(String);
+
+fn parse<T>(row: &Row<'_>, index: usize) -> SqlResult<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(index)?;
+    text.parse().map_err(|error| conversion(index, error))
+}
+
+fn parse_optional<T>(row: &Row<'_>, index: usize) -> SqlResult<Option<T>>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: Option<String> = row.get(index)?;
+    text.map(|text| text.parse().map_err(|error| conversion(index, error)))
+        .transpose()
+}
+
+fn unsigned(row: &Row<'_>, index: usize) -> SqlResult<u64> {
+    let value: i64 = row.get(index)?;
+    u64::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
+}
+
+/// Converts a number for storage in an INTEGER column (SQLite integers are signed 64-bit).
+pub(crate) fn signed(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} {value} is too large to store")))
+}
+
+fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
+    let state: String = row.get(4)?;
+    let agent: Option<AgentId> = parse_optional(row, 5)?;
+    let state = match (state.as_str(), agent) {
+        ("queued", _) => ConversationState::Queued,
+        ("assigned", Some(agent)) => ConversationState::Assigned { agent },
+        ("closed", _) => ConversationState::Closed,
+        (other, _) => {
+            return Err(conversion(
+                4,
+                Corrupt(format!("unknown conversation state {other:?}")),
+            ));
+        }
+    };
+    Ok(Conversation {
+        id: parse(row, 0)?,
+        tenant: parse(row, 1)?,
+        visitor: parse(row, 2)?,
+        group: parse(row, 3)?,
+        state,
+        last_agent: parse_optional(row, 6)?,
+        last_seq: Seq(unsigned(row, 7)?),
+        created_at: Timestamp(unsigned(row, 8)?),
+        updated_at: Timestamp(unsigned(row, 9)?),
+    })
+}
+
+fn event_from_row(row: &Row<'_>) -> SqlResult<Event> {
+    let role: String = row.get(3)?;
+    let author = match role.as_str() {
+        "visitor" => Actor::Visitor(parse::<VisitorId>(row, 4)?),
+        "agent" => Actor::Agent(parse::<AgentId>(row, 4)?),
+        "system" => Actor::System,
+        other => return Err(conversion(3, Corrupt(format!("unknown author role {other:?}")))),
+    };
+    let data: String = row.get(6)?;
+    let data: EventKind = serde_json::from_str(&data).map_err(|error| conversion(6, error))?;
+    Ok(Event {
+        conversation: parse(row, 0)?,
+        seq: Seq(unsigned(row, 1)?),
+        at: Timestamp(unsigned(row, 2)?),
+        author,
+        client_id: parse_optional(row, 5)?,
+        data,
+    })
+}
+
+/// A conversation's record.
+pub(crate) fn conversation(conn: &Connection, id: ConversationId) -> SqlResult<Option<Conversation>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations WHERE id = ?1"
+    ))?;
+    statement
+        .query_row([id.to_string()], conversation_from_row)
+        .optional()
+}
+
+/// Whether a conversation exists.
+pub(crate) fn conversation_exists(conn: &Connection, id: ConversationId) -> SqlResult<bool> {
+    let mut statement = conn.prepare_cached("SELECT 1 FROM conversations WHERE id = ?1")?;
+    statement.exists([id.to_string()])
+}
+
+/// The conversation a visitor opened with this client id.
+pub(crate) fn conversation_opened_by(
+    conn: &Connection,
+    tenant: &TenantId,
+    visitor: &VisitorId,
+    client_id: &ClientId,
+) -> SqlResult<Option<Conversation>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations WHERE tenant = ?1 AND visitor = ?2 AND open_client_id = ?3"
+    ))?;
+    statement
+        .query_row(
+            params![tenant.as_str(), visitor.as_str(), client_id.as_str()],
+            conversation_from_row,
+        )
+        .optional()
+}
+
+/// A visitor's conversations, newest first.
+pub(crate) fn conversations_of_visitor(
+    conn: &Connection,
+    tenant: &TenantId,
+    visitor: &VisitorId,
+) -> SqlResult<Vec<Conversation>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations WHERE tenant = ?1 AND visitor = ?2 ORDER BY created_at DESC, id DESC"
+    ))?;
+    statement
+        .query_map(params![tenant.as_str(), visitor.as_str()], conversation_from_row)?
+        .collect()
+}
+
+/// The conversations assigned to an agent, oldest first.
+pub(crate) fn conversations_of_agent(
+    conn: &Connection,
+    tenant: &TenantId,
+    agent: &AgentId,
+) -> SqlResult<Vec<Conversation>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations WHERE tenant = ?1 AND agent = ?2 ORDER BY created_at, id"
+    ))?;
+    statement
+        .query_map(params![tenant.as_str(), agent.as_str()], conversation_from_row)?
+        .collect()
+}
+
+/// Every open conversation, oldest first.
+pub(crate) fn open_conversations(conn: &Connection) -> SqlResult<Vec<Conversation>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations WHERE state <> 'closed' ORDER BY created_at, id"
+    ))?;
+    statement.query_map([], conversation_from_row)?.collect()
+}
+
+/// The event at a seq.
+pub(crate) fn event_at(
+    conn: &Connection,
+    conversation: ConversationId,
+    seq: Seq,
+) -> Result<Option<Event>, StoreError> {
+    let seq = signed(seq.0, "seq")?;
+    let mut statement = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE conversation = ?1 AND seq = ?2"
+        ))
+        .map_err(crate::error::backend)?;
+    statement
+        .query_row(params![conversation.to_string(), seq], event_from_row)
+        .optional()
+        .map_err(crate::error::backend)
+}
+
+/// The event an author sent with a client id.
+pub(crate) fn event_by_client_id(
+    conn: &Connection,
+    conversation: ConversationId,
+    author: &Actor,
+    client_id: &ClientId,
+) -> SqlResult<Option<Event>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE conversation = ?1 AND author_role = ?2 AND author_id = ?3 AND client_id = ?4"
+    ))?;
+    statement
+        .query_row(
+            params![
+                conversation.to_string(),
+                author.role(),
+                author.id_str(),
+                client_id.as_str()
+            ],
+            event_from_row,
+        )
+        .optional()
+}
+
+/// Up to `limit` events after `after`, in seq order.
+pub(crate) fn events_after(
+    conn: &Connection,
+    conversation: ConversationId,
+    after: Seq,
+    limit: usize,
+) -> SqlResult<Vec<Event>> {
+    // Cursors and limits beyond what SQLite's integers hold mean "everything" / "nothing more".
+    let after = i64::try_from(after.0).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE conversation = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+    ))?;
+    statement
+        .query_map(params![conversation.to_string(), after, limit], event_from_row)?
+        .collect()
+}
+
+/// Stores a new event.
+pub(crate) fn insert_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
+    let seq = signed(event.seq.0, "seq")?;
+    let at = signed(event.at.0, "timestamp")?;
+    let data = serde_json::to_string(&event.data).map_err(|source| {
+        StoreError::from(SqliteError::Encode {
+            what: "event data",
+            source,
+        })
+    })?;
+    let body = match &event.data {
+        EventKind::Message { body } => Some(body.text.as_str()),
+        _ => None,
+    };
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![
+            event.conversation.to_string(),
+            seq,
+            at,
+            event.author.role(),
+            event.author.id_str(),
+            event.client_id.as_ref().map(ClientId::as_str),
+            event.data.name(),
+            body,
+            data,
+        ])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Stores a new conversation record.
+pub(crate) fn insert_conversation(
+    conn: &Connection,
+    conversation: &Conversation,
+    open_client_id: &ClientId,
+) -> Result<(), StoreError> {
+    let last_seq = signed(conversation.last_seq.0, "seq")?;
+    let created_at = signed(conversation.created_at.0, "timestamp")?;
+    let updated_at = signed(conversation.updated_at.0, "timestamp")?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+             last_seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![
+            conversation.id.to_string(),
+            conversation.tenant.as_str(),
+            conversation.visitor.as_str(),
+            conversation.group.as_str(),
+            open_client_id.as_str(),
+            conversation.state.name(),
+            conversation.state.agent().map(AgentId::as_str),
+            conversation.last_agent.as_ref().map(AgentId::as_str),
+            last_seq,
+            created_at,
+            updated_at,
+        ])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Writes a conversation's state after an event was applied to it.
+pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation) -> Result<(), StoreError> {
+    let last_seq = signed(conversation.last_seq.0, "seq")?;
+    let updated_at = signed(conversation.updated_at.0, "timestamp")?;
+    let mut statement = conn
+        .prepare_cached(
+            "UPDATE conversations SET state = ?2, agent = ?3, last_agent = ?4, last_seq = ?5, updated_at = ?6 \
+             WHERE id = ?1",
+        )
+        .map_err(crate::error::backend)?;
+    let changed = statement
+        .execute(params![
+            conversation.id.to_string(),
+            conversation.state.name(),
+            conversation.state.agent().map(AgentId::as_str),
+            conversation.last_agent.as_ref().map(AgentId::as_str),
+            last_seq,
+            updated_at,
+        ])
+        .map_err(crate::error::backend)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::ConversationNotFound(conversation.id))
+    }
+}
+
+/// Creates or replaces a visitor record.
+pub(crate) fn put_visitor(conn: &Connection, visitor: &Visitor) -> Result<(), StoreError> {
+    let created_at = signed(visitor.created_at.0, "timestamp")?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO visitors (tenant, id, name, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![
+            visitor.tenant.as_str(),
+            visitor.id.as_str(),
+            visitor.name.as_deref(),
+            created_at
+        ])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// A visitor record.
+pub(crate) fn visitor(conn: &Connection, tenant: &TenantId, id: &VisitorId) -> SqlResult<Option<Visitor>> {
+    let mut statement = conn
+        .prepare_cached("SELECT tenant, id, name, created_at FROM visitors WHERE tenant = ?1 AND id = ?2")?;
+    statement
+        .query_row(params![tenant.as_str(), id.as_str()], |row| {
+            Ok(Visitor {
+                tenant: parse(row, 0)?,
+                id: parse(row, 1)?,
+                name: row.get(2)?,
+                created_at: Timestamp(unsigned(row, 3)?),
+            })
+        })
+        .optional()
+}
+
+/// Creates or replaces an agent record.
+pub(crate) fn put_agent(conn: &Connection, agent: &Agent) -> Result<(), StoreError> {
+    let groups = serde_json::to_string(&agent.groups).map_err(|source| {
+        StoreError::from(SqliteError::Encode {
+            what: "agent groups",
+            source,
+        })
+    })?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO agents (tenant, id, name, groups, capacity) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, groups = excluded.groups, \
+             capacity = excluded.capacity",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![
+            agent.tenant.as_str(),
+            agent.id.as_str(),
+            agent.name,
+            groups,
+            i64::from(agent.capacity)
+        ])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+fn agent_from_row(row: &Row<'_>) -> SqlResult<Agent> {
+    let groups: String = row.get(3)?;
+    let groups: Vec<GroupId> = serde_json::from_str(&groups).map_err(|error| conversion(3, error))?;
+    let capacity: i64 = row.get(4)?;
+    Ok(Agent {
+        tenant: parse(row, 0)?,
+        id: parse(row, 1)?,
+        name: row.get(2)?,
+        groups,
+        capacity: u32::try_from(capacity)
+            .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(4, capacity))?,
+    })
+}
+
+/// An agent record.
+pub(crate) fn agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> SqlResult<Option<Agent>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT tenant, id, name, groups, capacity FROM agents WHERE tenant = ?1 AND id = ?2",
+    )?;
+    statement
+        .query_row(params![tenant.as_str(), id.as_str()], agent_from_row)
+        .optional()
+}
+
+/// Every agent, ordered by (tenant, id).
+pub(crate) fn agents(conn: &Connection) -> SqlResult<Vec<Agent>> {
+    let mut statement =
+        conn.prepare_cached("SELECT tenant, id, name, groups, capacity FROM agents ORDER BY tenant, id")?;
+    statement.query_map([], agent_from_row)?.collect()
+}
+
+/// Creates or replaces a group record.
+pub(crate) fn put_group(conn: &Connection, group: &Group) -> Result<(), StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO skill_groups (tenant, id, name) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![group.tenant.as_str(), group.id.as_str(), group.name])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Every group, ordered by (tenant, id).
+pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
+    let mut statement =
+        conn.prepare_cached("SELECT tenant, id, name FROM skill_groups ORDER BY tenant, id")?;
+    statement
+        .query_map([], |row| {
+            Ok(Group {
+                tenant: parse(row, 0)?,
+                id: parse(row, 1)?,
+                name: row.get(2)?,
+            })
+        })?
+        .collect()
+}

@@ -1,0 +1,88 @@
+//! The kf-core store conformance suite, run against a SqliteStore on a fresh temporary file.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kf_core::model::{
+    Agent, AgentId, Conversation, ConversationId, Event, Group, Seq, TenantId, Visitor, VisitorId,
+};
+use kf_core::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
+use kf_store_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+/// A store and the temporary directory holding its file; the store is closed before the directory goes.
+#[derive(Debug)]
+struct TempStore {
+    store: SqliteStore,
+    _dir: TempDir,
+}
+
+fn temp_store() -> Arc<dyn Store> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open_default(dir.path().join("kf.sqlite3")).expect("open store");
+    Arc::new(TempStore { store, _dir: dir })
+}
+
+kf_core::store_conformance_tests!(async { temp_store() });
+
+#[async_trait]
+impl Store for TempStore {
+    async fn epoch(&self) -> Result<Epoch, StoreError> {
+        self.store.epoch().await
+    }
+    async fn create_conversation(&self, new: NewConversation) -> Result<Created, StoreError> {
+        self.store.create_conversation(new).await
+    }
+    async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
+        self.store.append(draft).await
+    }
+    async fn events_after(
+        &self,
+        c: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.store.events_after(c, after, limit).await
+    }
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        self.store.conversation(id).await
+    }
+    async fn conversations_of_visitor(
+        &self,
+        t: &TenantId,
+        v: &VisitorId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.store.conversations_of_visitor(t, v).await
+    }
+    async fn conversations_of_agent(
+        &self,
+        t: &TenantId,
+        a: &AgentId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.store.conversations_of_agent(t, a).await
+    }
+    async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+        self.store.open_conversations().await
+    }
+    async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
+        self.store.put_visitor(visitor).await
+    }
+    async fn visitor(&self, t: &TenantId, id: &VisitorId) -> Result<Option<Visitor>, StoreError> {
+        self.store.visitor(t, id).await
+    }
+    async fn put_agent(&self, agent: Agent) -> Result<(), StoreError> {
+        self.store.put_agent(agent).await
+    }
+    async fn agent(&self, t: &TenantId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
+        self.store.agent(t, id).await
+    }
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        self.store.agents().await
+    }
+    async fn put_group(&self, group: Group) -> Result<(), StoreError> {
+        self.store.put_group(group).await
+    }
+    async fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        self.store.groups().await
+    }
+}

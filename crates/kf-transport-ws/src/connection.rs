@@ -1,0 +1,397 @@
+//! The connection loop shared by every way of accepting a WebSocket: hello, then a reader and a writer running
+//! side by side in one task, then the closing handshake.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use kf_core::Engine;
+use kf_core::engine::{Outbox, Outgoing, Session};
+use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+use crate::config::Settings;
+
+/// WebSocket close code for a frame or message over the size limit.
+const CLOSE_TOO_BIG: u16 = 1009;
+/// WebSocket close code for a text frame that is not UTF-8.
+const CLOSE_INVALID_DATA: u16 = 1007;
+/// WebSocket close code for a broken framing protocol.
+const CLOSE_PROTOCOL: u16 = 1002;
+
+/// Frames written before a batch is flushed, at most.
+const BATCH_FRAMES: usize = 64;
+/// Bytes written before a batch is flushed, at most (besides the frame that crosses it).
+const BATCH_BYTES: usize = 64 * 1024;
+/// How often a stalled write checks whether the engine closed the outbox meanwhile.
+const STALL_POLL: Duration = Duration::from_millis(20);
+/// Frames the writer takes out of the outbox while a write is stalled, at most.
+const MAX_HELD: usize = 4;
+/// Bytes read and discarded while waiting for a closing client to hang up.
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// How a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The server closes: send a close frame with this code and reason, then wait for the client to hang up.
+    Close(u16, &'static str),
+    /// The client sent a close frame: flush the reply tungstenite queued, then hang up.
+    PeerClosed,
+    /// The connection is gone (reset, EOF, write failure): nothing more to say.
+    Gone,
+}
+
+impl End {
+    fn from_reason(reason: CloseReason) -> Self {
+        End::Close(reason.websocket_code(), reason.as_str())
+    }
+
+    /// Maps a read error to how the connection ends.
+    fn from_read_error(error: &WsError) -> Self {
+        match error {
+            WsError::Capacity(_) => End::Close(CLOSE_TOO_BIG, "frame too large"),
+            WsError::Utf8(_) => End::Close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8"),
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Gone,
+            WsError::Protocol(_) => End::Close(CLOSE_PROTOCOL, "protocol error"),
+            _ => End::Gone,
+        }
+    }
+}
+
+/// Runs one WebSocket connection over `io`, whose HTTP upgrade is complete, until it ends.
+pub(crate) async fn run<S>(engine: Engine, settings: &Settings, io: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(settings.websocket)).await;
+
+    let hello = match timeout(settings.hello_timeout, first_frame(&mut ws)).await {
+        Ok(First::Text(text)) => text,
+        Ok(First::Binary) => {
+            let frame = ServerFrame::error(
+                None,
+                ErrorCode::HelloRequired,
+                "the first frame must be a text `hello` frame",
+            );
+            return refuse(ws, settings, frame.encode(), CloseReason::Unauthenticated).await;
+        }
+        Ok(First::End(end)) => return finish(ws, end, settings.close_timeout).await,
+        Err(_elapsed) => {
+            let message = format!("no `hello` within {} ms", settings.hello_timeout.as_millis());
+            let frame = ServerFrame::error(None, ErrorCode::HelloRequired, message);
+            return refuse(ws, settings, frame.encode(), CloseReason::Unauthenticated).await;
+        }
+    };
+
+    let (mut session, mut outbox) = match engine.accept(hello.as_str()).await {
+        Ok(accepted) => accepted,
+        Err(rejection) => {
+            tracing::debug!(code = ?rejection.frame, "connection refused at hello");
+            return refuse(ws, settings, rejection.frame.encode(), rejection.reason).await;
+        }
+    };
+    drop(hello);
+    tracing::debug!(identity = ?session.identity(), "session open");
+
+    let (mut sink, mut stream) = ws.split();
+    let end = {
+        let reader_done = Notify::new();
+        let writer_done = Notify::new();
+        let reader = async {
+            let end = read_loop(&mut stream, &mut session, settings, &writer_done).await;
+            reader_done.notify_one();
+            end
+        };
+        let writer = async {
+            let end = tokio::select! {
+                end = write_loop(&mut sink, &mut outbox, settings) => Some(end),
+                () = reader_done.notified() => None,
+            };
+            writer_done.notify_one();
+            end
+        };
+        // The reader is never cancelled, so a request the engine is handling (a store commit) runs to its end;
+        // the writer is cancelled as soon as the reader ends.
+        let (read_end, write_end) = tokio::join!(reader, writer);
+        match (write_end, read_end) {
+            (Some(end @ End::Close(..)), _) => end,
+            (_, Some(end)) => end,
+            (Some(end), None) => end,
+            (None, None) => End::Gone,
+        }
+    };
+    tracing::debug!(identity = ?session.identity(), ?end, "session ends");
+    // Dropping the session ends its subscriptions and presence before the closing handshake.
+    drop(session);
+    drop(outbox);
+    match sink.reunite(stream) {
+        Ok(ws) => finish(ws, end, settings.close_timeout).await,
+        Err(_) => tracing::warn!("websocket halves did not match"),
+    }
+}
+
+/// What the first frame of a connection was.
+enum First {
+    Text(Utf8Bytes),
+    Binary,
+    End(End),
+}
+
+/// Waits for the first data frame (control frames are answered by tungstenite and skipped).
+async fn first_frame<S>(ws: &mut WebSocketStream<S>) -> First
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match ws.next().await {
+            None => return First::End(End::Gone),
+            Some(Err(error)) => return First::End(End::from_read_error(&error)),
+            Some(Ok(Message::Text(text))) => return First::Text(text),
+            Some(Ok(Message::Binary(_))) => return First::Binary,
+            Some(Ok(Message::Close(_))) => return First::End(End::PeerClosed),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+        }
+    }
+}
+
+/// Sends an `error` frame, then closes the connection.
+async fn refuse<S>(mut ws: WebSocketStream<S>, settings: &Settings, frame: Bytes, reason: CloseReason)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Some(message) = text_message(frame) {
+        // `feed` only buffers; the close frame's flush sends both.
+        if timeout(settings.close_timeout, ws.feed(message)).await.is_err() {
+            return;
+        }
+    }
+    finish(ws, End::from_reason(reason), settings.close_timeout).await;
+}
+
+/// Ends a connection: sends the close frame (or flushes the reply to the client's), shuts down the write side
+/// and reads until the client hangs up, so that nothing it still sends turns our close into a reset that would
+/// discard the close frame on its side. Bounded by `close_timeout` overall.
+async fn finish<S>(mut ws: WebSocketStream<S>, end: End, close_timeout: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let closing = async {
+        let sent = match end {
+            End::Close(code, reason) => {
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: Utf8Bytes::from_static(reason),
+                };
+                ws.send(Message::Close(Some(frame))).await
+            }
+            End::PeerClosed => ws.flush().await,
+            End::Gone => return,
+        };
+        if let Err(error) = sent {
+            tracing::debug!(%error, "close frame not sent");
+        }
+        // Read the raw socket from here on: after a framing error the WebSocket stream cannot be trusted.
+        let io = ws.get_mut();
+        let _ = io.shutdown().await;
+        let mut discarded = 0;
+        let mut buffer = [0_u8; 512];
+        while discarded < LINGER_BYTES {
+            match io.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => discarded += read,
+            }
+        }
+    };
+    let _ = timeout(close_timeout, closing).await;
+}
+
+/// Wraps an encoded frame (JSON, so UTF-8) in a text message.
+fn text_message(frame: Bytes) -> Option<Message> {
+    match Utf8Bytes::try_from(frame) {
+        Ok(text) => Some(Message::Text(text)),
+        Err(error) => {
+            tracing::error!(%error, "engine produced a frame that is not UTF-8; dropped");
+            None
+        }
+    }
+}
+
+/// Feeds the client's frames to the session, in order, one at a time; pings after silence and ends the
+/// connection after the idle timeout. Returns `None` when told to stop because the writer ended.
+async fn read_loop<S>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    session: &mut Session,
+    settings: &Settings,
+    stop: &Notify,
+) -> Option<End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut last_heard = Instant::now();
+    let mut next_ping = last_heard + settings.ping_interval;
+    loop {
+        let idle_at = last_heard + settings.idle_timeout;
+        let received = tokio::select! {
+            received = stream.next() => received,
+            () = stop.notified() => return None,
+            () = sleep_until(next_ping.min(idle_at)) => {
+                let now = Instant::now();
+                if now >= idle_at {
+                    return Some(End::from_reason(CloseReason::IdleTimeout));
+                }
+                session.ping();
+                next_ping = now + settings.ping_interval;
+                continue;
+            }
+        };
+        match received {
+            None => return Some(End::Gone),
+            Some(Err(error)) => {
+                tracing::debug!(%error, "read failed");
+                return Some(End::from_read_error(&error));
+            }
+            Some(Ok(Message::Text(text))) => session.receive(text.as_str()).await,
+            Some(Ok(Message::Binary(_))) => session.receive_binary(),
+            Some(Ok(Message::Close(_))) => return Some(End::PeerClosed),
+            // Protocol-level pings are answered by tungstenite; any frame counts as a sign of life.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+        }
+        // Silence counts from when the reader could listen again (a slow store does not make a client idle).
+        last_heard = Instant::now();
+        next_ping = last_heard + settings.ping_interval;
+    }
+}
+
+/// Drains the outbox into the socket, batching the frames that are ready into one flush. Returns how the
+/// connection should end: a close the engine asked for, or a failed write.
+async fn write_loop<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+    outbox: &mut Outbox,
+    settings: &Settings,
+) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Frames taken from the outbox while a write was stalled; they go out before anything else.
+    let mut held: VecDeque<Bytes> = VecDeque::new();
+    let batch_bytes = settings.write_buffer_size.max(BATCH_BYTES);
+    loop {
+        let first = match held.pop_front() {
+            Some(frame) => frame,
+            None => match outbox.next().await {
+                Outgoing::Frame(frame) => frame,
+                Outgoing::Close(reason) => return End::from_reason(reason),
+            },
+        };
+        let (mut frames, mut bytes) = (0, 0);
+        let mut next = Some(first);
+        while let Some(frame) = next.take() {
+            frames += 1;
+            bytes += frame.len();
+            if let Some(message) = text_message(frame)
+                && let Err(end) = guarded(sink.feed(message), outbox, &mut held, settings.write_timeout).await
+            {
+                return end;
+            }
+            if frames >= BATCH_FRAMES || bytes >= batch_bytes {
+                break;
+            }
+            next = match held.pop_front() {
+                Some(frame) => Some(frame),
+                None => match outbox.try_next() {
+                    Some(Outgoing::Frame(frame)) => Some(frame),
+                    Some(Outgoing::Close(reason)) => return End::from_reason(reason),
+                    None => None,
+                },
+            };
+        }
+        if let Err(end) = guarded(sink.flush(), outbox, &mut held, settings.write_timeout).await {
+            return end;
+        }
+    }
+}
+
+/// Runs one write operation, bounded by the write timeout, while watching the outbox: if the engine closes the
+/// connection (a slow consumer whose queue overflowed while this write was stalled, or a shutdown) the write is
+/// abandoned at once.
+///
+/// Watching means taking the next frame, which is kept in `held` and written before anything else. Once a frame
+/// is held, the queue is checked every [`STALL_POLL`] without taking from it: a closed queue holds no bytes, and
+/// an empty one yields nothing to `try_next` unless it is closed. (A frame pushed between the two calls is held
+/// too; at most [`MAX_HELD`] are, so memory stays bounded by the queue plus a few frames.)
+async fn guarded<F>(
+    op: F,
+    outbox: &mut Outbox,
+    held: &mut VecDeque<Bytes>,
+    limit: Duration,
+) -> Result<(), End>
+where
+    F: Future<Output = Result<(), WsError>>,
+{
+    let mut op = pin!(op);
+    let mut deadline = pin!(sleep(limit));
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut op => {
+                return result.map_err(|error| {
+                    tracing::debug!(%error, "write failed");
+                    End::Gone
+                });
+            }
+            outgoing = outbox.next(), if held.is_empty() => match outgoing {
+                Outgoing::Frame(frame) => held.push_back(frame),
+                Outgoing::Close(reason) => return Err(End::from_reason(reason)),
+            },
+            () = sleep(STALL_POLL), if !held.is_empty() && held.len() < MAX_HELD => {
+                if outbox.queued_bytes() == 0 {
+                    match outbox.try_next() {
+                        None => {}
+                        Some(Outgoing::Frame(frame)) => held.push_back(frame),
+                        Some(Outgoing::Close(reason)) => return Err(End::from_reason(reason)),
+                    }
+                }
+            }
+            () = &mut deadline => {
+                tracing::debug!("write stalled past the write timeout");
+                return Err(End::from_reason(CloseReason::SlowConsumer));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kf_core::auth::SignedTokens;
+    use kf_core::clock::SystemClock;
+    use kf_core::store::MemoryStore;
+
+    use super::*;
+    use crate::WsConfig;
+
+    /// The state a connection's task keeps besides its buffers: small, so idle connections stay cheap (about
+    /// 3.8 KiB in a debug build; the bound guards against a large buffer slipping into the future).
+    #[tokio::test]
+    async fn a_connection_future_is_small() {
+        let tokens = SignedTokens::new(&[7; 32], Arc::new(SystemClock)).expect("key");
+        let engine = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens)).build().await.expect("engine");
+        let settings = WsConfig::default().resolve(&engine);
+        let (server, _client) = tokio::io::duplex(64);
+        let connection = run(engine, &settings, server);
+        let size = std::mem::size_of_val(&connection);
+        assert!(size <= 6 * 1024, "connection future is {size} bytes");
+    }
+}

@@ -1,0 +1,370 @@
+// The visitor side of the kf demo: one conversation with the Support group.
+//
+// Kept in localStorage (so a reload resumes instead of starting over): the visitor id and token, the current
+// conversation, its transcript and cursor (last applied seq + epoch), and messages not yet acknowledged.
+import { KfClient, TypingSignal, el, newId, timeOf, titleCase } from "./kf-client.js";
+
+const STORE_KEY = "kf.demo.visitor";
+const MAX_CACHED_EVENTS = 500;
+const $ = (id) => document.getElementById(id);
+
+function load() {
+  try {
+    return JSON.parse(localStorage.getItem(STORE_KEY)) || {};
+  } catch {
+    return {};
+  }
+}
+
+const saved = load();
+const state = {
+  visitorId: saved.visitorId || null,
+  token: saved.token || null,
+  tokenExpiresAt: saved.tokenExpiresAt || 0,
+  conversation: saved.conversation || null, // current conversation id
+  record: saved.record || null, // its record as last seen (state, last_agent)
+  openClientId: saved.openClientId || null, // an `open` not yet answered
+  events: saved.events || [], // committed events of the current conversation, by seq
+  acked: new Set(),
+  failed: [], // {client_id, text, reason}
+  typing: null, // {who, until}
+  online: false,
+};
+
+function save() {
+  const data = {
+    visitorId: state.visitorId,
+    token: state.token,
+    tokenExpiresAt: state.tokenExpiresAt,
+    conversation: state.conversation,
+    record: state.record,
+    openClientId: state.openClientId,
+    events: state.events.slice(-MAX_CACHED_EVENTS),
+    client: client ? client.snapshot() : saved.client,
+  };
+  try {
+    localStorage.setItem(STORE_KEY, JSON.stringify(data));
+  } catch (error) {
+    console.warn("cannot save the chat state", error);
+  }
+}
+
+async function getToken() {
+  if (state.token && state.tokenExpiresAt > Date.now() + 60_000) return state.token;
+  const response = await fetch("/api/visitor-token", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(state.visitorId ? { visitor_id: state.visitorId } : {}),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+  state.visitorId = body.visitor_id;
+  state.token = body.token;
+  state.tokenExpiresAt = Date.now() + body.expires_in * 1000;
+  save();
+  return state.token;
+}
+
+const isMine = (author) => author && author.role === "visitor" && author.id === state.visitorId;
+
+const client = new KfClient({
+  state: saved.client,
+  getToken,
+  isMine,
+  onAuthError: async () => {
+    state.token = null; // ask for a fresh one, same visitor id
+    save();
+    return true;
+  },
+  onStatus: (status, detail) => {
+    state.online = status === "online";
+    showStatus(status, detail);
+    if (status === "stopped") toast(`Chat disconnected${detail && detail.why ? ` (${detail.why})` : ""}. Reload the page to try again.`);
+    render();
+  },
+  onFrame: handleFrame,
+  onEvent: (event) => {
+    if (event.conversation !== state.conversation) return;
+    state.events.push(event);
+    applyToRecord(event);
+    if (state.typing && event.data.type === "message" && !isMine(event.author)) state.typing = null;
+    render();
+  },
+  onReset: (conversation) => {
+    if (conversation === state.conversation) state.events = [];
+    render();
+  },
+  onAck: (clientId) => {
+    state.acked.add(clientId);
+    render();
+  },
+  onSendFailed: (clientId, code, message, p) => {
+    state.failed.push({ client_id: clientId, text: p.body.text, reason: message || code });
+    render();
+  },
+  onChange: save,
+});
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case "welcome":
+      if (frame.principal.id !== state.visitorId) {
+        state.visitorId = frame.principal.id;
+        save();
+      }
+      break;
+    case "inbox":
+      chooseConversation(frame.conversations);
+      break;
+    case "opened":
+      state.openClientId = null;
+      adopt(frame.conversation);
+      break;
+    case "conversation":
+      if (frame.conversation.id === state.conversation) {
+        state.record = frame.conversation;
+        render();
+      }
+      break;
+    case "typing":
+      if (frame.conversation === state.conversation && !isMine(frame.from)) {
+        state.typing = frame.active ? { who: frame.from, until: Date.now() + 6000 } : null;
+        render();
+        if (frame.active) setTimeout(render, 6100);
+      }
+      break;
+    case "error":
+      handleError(frame);
+      break;
+    default:
+      break;
+  }
+}
+
+function handleError(frame) {
+  const id = frame.id || "";
+  if (id.startsWith("sub:") && (frame.code === "not_found" || frame.code === "forbidden")) {
+    // The server does not know our conversation (its data was reset): start a new one.
+    client.forget(id.slice(4));
+    state.conversation = null;
+    state.record = null;
+    state.events = [];
+    openConversation();
+    return;
+  }
+  if (id === "open") {
+    if (["rate_limited", "unavailable", "internal"].includes(frame.code) && state.openClientId) {
+      const clientId = state.openClientId;
+      setTimeout(() => state.openClientId === clientId && openConversation(clientId), 1500 + Math.random() * 1500);
+      return; // retried with the same client id
+    }
+    state.openClientId = null;
+    save();
+  }
+  if (frame.code !== "invalid_token" && frame.code !== "token_expired") toast(frame.message || frame.code);
+}
+
+// After `inbox`: keep the current conversation, adopt the newest one, or open a new one.
+function chooseConversation(conversations) {
+  const current = conversations.find((c) => c.id === state.conversation);
+  if (current) {
+    adopt(current);
+  } else if (state.conversation) {
+    client.forget(state.conversation); // unknown to the server now
+    state.conversation = null;
+    state.record = null;
+    state.events = [];
+  }
+  if (state.openClientId) {
+    openConversation(state.openClientId); // an earlier `open` may have been stored: same client id
+  } else if (!current) {
+    if (conversations.length > 0) adopt(conversations[0]); // newest first
+    else openConversation();
+  }
+  render();
+}
+
+function openConversation(clientId) {
+  state.openClientId = clientId || newId();
+  save();
+  client.request({ type: "open", id: "open", client_id: state.openClientId });
+  render();
+}
+
+function adopt(conversation) {
+  if (state.conversation && state.conversation !== conversation.id) {
+    client.forget(state.conversation);
+    state.events = [];
+    state.failed = [];
+  }
+  state.conversation = conversation.id;
+  state.record = conversation;
+  save();
+  client.subscribe(conversation.id);
+  render();
+}
+
+function applyToRecord(event) {
+  if (!state.record) return;
+  const kind = event.data.type;
+  if (kind === "assigned") state.record = { ...state.record, status: "assigned", agent: event.data.agent, last_agent: event.data.agent };
+  else if (kind === "closed") state.record = { ...state.record, status: "closed" };
+  else if (kind === "reopened") state.record = { ...state.record, status: "queued" };
+  state.record.last_seq = Math.max(state.record.last_seq || 0, event.seq);
+}
+
+// ---- rendering ----
+
+function showStatus(status, detail) {
+  const node = $("status");
+  node.dataset.state = status;
+  let text = { connecting: "connecting…", online: "online", offline: "offline", stopped: "stopped" }[status] || status;
+  if (status === "offline" && detail) text = `offline · retrying in ${Math.ceil(detail.retryInMs / 1000)} s`;
+  node.querySelector(".status-text").textContent = text;
+  node.title = detail && detail.why ? detail.why : status;
+}
+
+function systemText(event) {
+  const who = event.author.role === "agent" ? titleCase(event.author.id) : event.author.role === "visitor" ? "You" : null;
+  switch (event.data.type) {
+    case "created":
+      return "Conversation started";
+    case "assigned":
+      return `${titleCase(event.data.agent)} joined the conversation`;
+    case "closed":
+      return who ? `${who} closed the conversation` : "The conversation was closed";
+    case "reopened":
+      return "The conversation was reopened";
+    default:
+      return event.data.type;
+  }
+}
+
+function bubble({ mine, who, text, meta, failed }) {
+  return el(
+    "div",
+    { class: `message ${mine ? "mine" : "theirs"}${failed ? " failed" : ""}` },
+    !mine && who ? el("div", { class: "author" }, who) : null,
+    el("div", { class: "bubble" }, text),
+    el("div", { class: "meta" }, meta),
+  );
+}
+
+let frame = 0;
+function render() {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    draw();
+  });
+}
+
+function draw() {
+  const list = $("messages");
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const nodes = [];
+  for (const event of state.events) {
+    if (event.data.type === "message") {
+      const mine = isMine(event.author);
+      const meta = mine ? `${timeOf(event.at)} · sent ✓` : timeOf(event.at);
+      nodes.push(bubble({ mine, who: titleCase(event.author.id), text: event.data.body.text, meta }));
+    } else {
+      nodes.push(el("div", { class: "system" }, systemText(event)));
+    }
+  }
+  for (const p of client.pendingFor(state.conversation)) {
+    const meta = state.acked.has(p.client_id) ? "sent ✓" : state.online ? "sending…" : "waiting for connection…";
+    nodes.push(bubble({ mine: true, text: p.body.text, meta }));
+  }
+  for (const f of state.failed) nodes.push(bubble({ mine: true, text: f.text, meta: `not sent: ${f.reason}`, failed: true }));
+  if (!state.conversation && state.openClientId) nodes.push(el("div", { class: "system" }, "Starting a conversation…"));
+  list.replaceChildren(...nodes);
+
+  const typing = state.typing && state.typing.until > Date.now() ? state.typing : null;
+  $("typing").hidden = !typing;
+  if (typing) $("typing").textContent = `${titleCase(typing.who.id)} is typing…`;
+
+  const status = state.record ? state.record.status : null;
+  const closed = status === "closed";
+  const banner = $("banner");
+  banner.hidden = !(closed || status === "queued");
+  banner.replaceChildren();
+  if (closed) {
+    banner.append(
+      el("span", {}, "This conversation is closed."),
+      el("button", { type: "button", class: "primary small", onclick: () => openConversation() }, "Start a new conversation"),
+    );
+  } else if (status === "queued") {
+    banner.append(el("span", {}, "Waiting for an agent… you can already write."));
+  }
+  const agent = state.record && (state.record.agent || state.record.last_agent);
+  $("subtitle").textContent =
+    status === "assigned" && agent
+      ? `You are talking to ${titleCase(agent)}`
+      : closed
+        ? "This chat has ended"
+        : "We usually answer within a few minutes";
+  $("input").disabled = !state.conversation || closed;
+  $("send").disabled = !state.conversation || closed;
+  $("end-chat").hidden = !state.conversation || closed;
+  $("footer").textContent = state.visitorId ? `visitor id ${state.visitorId}` : "";
+  // Last, once the banner and typing line have taken their room.
+  if (nearBottom) list.scrollTop = list.scrollHeight;
+}
+
+let toastTimer = null;
+function toast(text) {
+  const node = $("toast");
+  node.textContent = text;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (node.hidden = true), 5000);
+}
+
+// ---- input ----
+
+const typingSignal = new TypingSignal((active) => {
+  if (state.conversation) client.typing(state.conversation, active);
+});
+
+function submit() {
+  const input = $("input");
+  const text = input.value.trim();
+  if (!text || !state.conversation) return;
+  input.value = "";
+  autosize(input);
+  typingSignal.stop();
+  client.sendMessage(state.conversation, text);
+  render();
+}
+
+function autosize(input) {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 120)}px`;
+}
+
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+$("input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+$("input").addEventListener("input", (event) => {
+  autosize(event.target);
+  if (event.target.value.trim()) typingSignal.input();
+  else typingSignal.stop();
+});
+$("end-chat").addEventListener("click", () => {
+  if (!state.conversation || !confirm("End this chat?")) return;
+  if (!client.request({ type: "close", id: "close", conversation: state.conversation })) {
+    toast("Not connected right now; try again in a moment.");
+  }
+});
+
+window.kfVisitor = { state, client }; // for debugging and for the browser check
+draw();
+client.start();

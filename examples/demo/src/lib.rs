@@ -1,0 +1,631 @@
+//! # kf-demo
+//!
+//! A small, complete kf server: a visitor page, an agent page, a token API and the kf WebSocket endpoint, over
+//! a SQLite store. `cargo run -p kf-demo` starts it; this library part exists so that tests can start the very
+//! same server on any port.
+//!
+//! ```text
+//! GET  /                   visitor page
+//! GET  /agent              agent page
+//! GET  /assets/{file}      the pages' CSS and JavaScript
+//! POST /api/visitor-token  {"visitor_id"?} -> {"token", "visitor_id", "expires_in"}
+//! POST /api/agent-login    {"agent", "password"} -> {"token", "agent", "name", "expires_in"} or 401
+//! GET  /ws                 the kf WebSocket protocol
+//! GET  /healthz            {"status": "ok", "epoch": ...}
+//! ```
+//!
+//! Trust model: this is a demo. Anyone may ask for a visitor token for any visitor id (a real host ties visitor
+//! ids to its own session cookie), and the agents' passwords are the constants in [`DEMO_AGENTS`].
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kf_core::Engine;
+use kf_core::auth::{Identity, Principal, SignedTokens};
+use kf_core::clock::SystemClock;
+use kf_core::engine::{EngineError, RequestError};
+use kf_core::model::{Agent, AgentId, Group, GroupId, TenantId, VisitorId};
+use kf_store_sqlite::{SqliteConfig, SqliteStore};
+use serde::Deserialize;
+use serde_json::json;
+use thiserror::Error;
+
+/// The demo's tenant.
+pub const TENANT: &str = "demo";
+/// The demo's only group, which every visitor talks to.
+pub const GROUP: &str = "support";
+/// The display name of [`GROUP`].
+pub const GROUP_NAME: &str = "Support";
+/// The signing key's file name inside the data directory.
+pub const KEY_FILE: &str = "signing.key";
+/// The SQLite database's file name inside the data directory.
+pub const DB_FILE: &str = "kf.sqlite3";
+/// How long a visitor token is valid. The visitor page asks for a new one (same visitor id) when it expires.
+pub const VISITOR_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long an agent token is valid.
+pub const AGENT_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+/// Largest request body the JSON API reads.
+pub const MAX_API_BODY_BYTES: usize = 16 * 1024;
+
+const KEY_LEN: usize = 32;
+const MAX_VISITOR_ID_LEN: usize = 64;
+
+/// A demo agent account.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DemoAgent {
+    /// The agent id (also the login name).
+    pub id: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    /// The demo password.
+    pub password: &'static str,
+    /// How many open conversations the agent takes at once.
+    pub capacity: u32,
+}
+
+/// The agents the demo seeds, with their demo passwords.
+pub const DEMO_AGENTS: &[DemoAgent] = &[
+    DemoAgent {
+        id: "alice",
+        name: "Alice",
+        password: "alice-demo",
+        capacity: 3,
+    },
+    DemoAgent {
+        id: "bob",
+        name: "Bob",
+        password: "bob-demo",
+        capacity: 3,
+    },
+];
+
+/// The demo failed to start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// A file or directory could not be created or read.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The signing key file exists but does not hold a key.
+    #[error("the signing key file {} holds {len} bytes, expected {KEY_LEN}; delete it to make a new key (existing tokens stop working)", path.display())]
+    BadKeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+    },
+    /// The operating system's random number generator failed.
+    #[error("cannot generate a signing key: {0}")]
+    Random(#[from] getrandom::Error),
+    /// The SQLite store could not be opened.
+    #[error("cannot open the SQLite store: {0}")]
+    Store(#[from] kf_store_sqlite::SqliteError),
+    /// The engine could not load its state.
+    #[error("cannot start the engine: {0}")]
+    Engine(#[from] EngineError),
+    /// Seeding the demo group and agents failed.
+    #[error("cannot seed the demo group and agents: {0}")]
+    Seed(#[from] RequestError),
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DemoError {
+    let path = path.to_path_buf();
+    move |source| DemoError::Io { action, path, source }
+}
+
+/// Creates the data directory (and its parents) if missing; on Unix a new directory is private to its owner.
+pub fn create_data_dir(dir: &Path) -> Result<(), DemoError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(io_error("cannot create the data directory", dir))
+}
+
+/// Reads the 32-byte signing key at `path`, or creates it with fresh random bytes (mode 0600 on Unix), so that
+/// tokens stay valid across restarts.
+pub fn load_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], DemoError> {
+    match fs::File::open(path) {
+        Ok(mut file) => {
+            let mut bytes = Vec::with_capacity(KEY_LEN);
+            file.read_to_end(&mut bytes)
+                .map_err(io_error("cannot read the signing key", path))?;
+            let len = bytes.len();
+            <[u8; KEY_LEN]>::try_from(bytes).map_err(|_| DemoError::BadKeyFile {
+                path: path.to_path_buf(),
+                len,
+            })
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => create_key(path),
+        Err(error) => Err(io_error("cannot open the signing key", path)(error)),
+    }
+}
+
+fn create_key(path: &Path) -> Result<[u8; KEY_LEN], DemoError> {
+    let mut key = [0u8; KEY_LEN];
+    getrandom::fill(&mut key)?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        // Another process created it meanwhile: use theirs.
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return load_or_create_key(path),
+        Err(error) => return Err(io_error("cannot create the signing key", path)(error)),
+    };
+    let written = file.write_all(&key).and_then(|()| file.sync_all());
+    if let Err(error) = written {
+        // Leave no truncated key behind.
+        let _ = fs::remove_file(path);
+        return Err(io_error("cannot write the signing key", path)(error));
+    }
+    tracing::info!(path = %path.display(), "created a new signing key");
+    Ok(key)
+}
+
+fn tenant() -> TenantId {
+    TenantId::new(TENANT).unwrap_or_else(|_| unreachable!("the demo tenant id is valid"))
+}
+
+fn group_id() -> GroupId {
+    GroupId::new(GROUP).unwrap_or_else(|_| unreachable!("the demo group id is valid"))
+}
+
+fn agent_id(agent: &DemoAgent) -> AgentId {
+    AgentId::new(agent.id).unwrap_or_else(|_| unreachable!("the demo agent ids are valid"))
+}
+
+/// Creates the demo group and agents, or brings them back to their demo settings. Idempotent: records that
+/// already match are not written again.
+pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
+    let tenant = tenant();
+    let group = Group {
+        tenant: tenant.clone(),
+        id: group_id(),
+        name: GROUP_NAME.to_owned(),
+    };
+    let groups = engine.store().groups().await.map_err(RequestError::from)?;
+    if !groups.contains(&group) {
+        engine.put_group(group).await?;
+    }
+    for demo in DEMO_AGENTS {
+        let agent = Agent {
+            tenant: tenant.clone(),
+            id: agent_id(demo),
+            name: demo.name.to_owned(),
+            groups: vec![group_id()],
+            capacity: demo.capacity,
+        };
+        let stored = engine
+            .store()
+            .agent(&tenant, &agent.id)
+            .await
+            .map_err(RequestError::from)?;
+        if stored.as_ref() != Some(&agent) {
+            engine.put_agent(agent).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A started demo: the engine over the SQLite store of a data directory, and the token issuer.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The engine.
+    pub engine: Engine,
+    /// Issues the visitor and agent tokens the engine accepts.
+    pub tokens: SignedTokens,
+    /// The SQLite store under the engine.
+    pub store: Arc<SqliteStore>,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+impl Demo {
+    /// Opens (creating if needed) the data directory: its signing key and SQLite database; builds the engine and
+    /// seeds the demo tenant, group and agents.
+    pub async fn open(data_dir: impl Into<PathBuf>) -> Result<Demo, DemoError> {
+        let data_dir = data_dir.into();
+        create_data_dir(&data_dir)?;
+        let key = load_or_create_key(&data_dir.join(KEY_FILE))?;
+        let tokens = match SignedTokens::new(&key, Arc::new(SystemClock)) {
+            Ok(tokens) => tokens,
+            Err(_) => unreachable!("the key has {KEY_LEN} bytes, the minimum"),
+        };
+        let store = Arc::new(SqliteStore::open(
+            data_dir.join(DB_FILE),
+            SqliteConfig::default(),
+        )?);
+        let engine = Engine::builder(store.clone(), Arc::new(tokens.clone()))
+            .default_group(group_id())
+            .build()
+            .await?;
+        seed(&engine).await?;
+        Ok(Demo {
+            engine,
+            tokens,
+            store,
+            data_dir,
+        })
+    }
+
+    /// Ends live connections (clients are told to resume later) and closes the store, committing whatever
+    /// is still queued. Blocks for at most one commit.
+    pub fn shutdown(&self) -> Result<(), DemoError> {
+        self.engine.shutdown();
+        self.store.close()?;
+        Ok(())
+    }
+
+    /// The demo's HTTP application (see [`app`]).
+    pub fn router(&self) -> Router {
+        app(self.engine.clone(), self.tokens.clone())
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    engine: Engine,
+    tokens: SignedTokens,
+    tenant: TenantId,
+}
+
+/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, and the kf WebSocket
+/// endpoint at `/ws`. `tokens` must be the issuer whose key the engine's authenticator verifies.
+pub fn app(engine: Engine, tokens: SignedTokens) -> Router {
+    let ws = kf_transport_ws::route(engine.clone(), kf_transport_ws::WsConfig::default());
+    let state = AppState {
+        engine,
+        tokens,
+        tenant: tenant(),
+    };
+    let api = Router::new()
+        .route("/api/visitor-token", post(visitor_token))
+        .route("/api/agent-login", post(agent_login))
+        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES));
+    Router::new()
+        .route("/", get(visitor_page))
+        .route("/agent", get(agent_page))
+        .route("/assets/{file}", get(asset))
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .route("/ws", ws)
+}
+
+const VISITOR_HTML: &str = include_str!("../assets/visitor.html");
+const AGENT_HTML: &str = include_str!("../assets/agent.html");
+const STYLE_CSS: &str = include_str!("../assets/style.css");
+const CLIENT_JS: &str = include_str!("../assets/kf-client.js");
+const VISITOR_JS: &str = include_str!("../assets/visitor.js");
+const AGENT_JS: &str = include_str!("../assets/agent.js");
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn static_response(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn visitor_page() -> Response {
+    static_response("text/html; charset=utf-8", VISITOR_HTML)
+}
+
+async fn agent_page() -> Response {
+    static_response("text/html; charset=utf-8", AGENT_HTML)
+}
+
+async fn asset(UrlPath(file): UrlPath<String>) -> Response {
+    let (content_type, body) = match file.as_str() {
+        "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
+        "kf-client.js" => ("text/javascript; charset=utf-8", CLIENT_JS),
+        "visitor.js" => ("text/javascript; charset=utf-8", VISITOR_JS),
+        "agent.js" => ("text/javascript; charset=utf-8", AGENT_JS),
+        _ => {
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no asset named `{file}`"),
+            )
+            .into_response();
+        }
+    };
+    static_response(content_type, body)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.engine.store().epoch().await {
+        Ok(epoch) => (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ok", "epoch": epoch})),
+        )
+            .into_response(),
+        Err(error) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("store: {error}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// A JSON error: `{"error": code, "message": text}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            axum::Json(json!({"error": self.code, "message": self.message})),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// Parses a JSON request body. An empty body is `None`; a body with a content type other than JSON, or that
+/// does not parse, is a clear 4xx error.
+fn json_body<T: for<'de> Deserialize<'de>>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<T>, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "invalid_request"
+        };
+        ApiError::new(
+            status,
+            code,
+            format!("cannot read the request body: {}", rejection.body_text()),
+        )
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send a JSON body with `Content-Type: application/json` (got `{essence}`)"),
+            ));
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|error| ApiError::bad_request(format!("invalid request: {error}")))
+}
+
+fn token_response(body: serde_json::Value) -> Response {
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+struct VisitorTokenRequest {
+    #[serde(default)]
+    visitor_id: Option<String>,
+}
+
+fn check_visitor_id(id: &str) -> Result<VisitorId, ApiError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.is_empty() || id.len() > MAX_VISITOR_ID_LEN || !id.chars().all(allowed) {
+        return Err(ApiError::bad_request(format!(
+            "`visitor_id` must be 1 to {MAX_VISITOR_ID_LEN} characters of A-Z, a-z, 0-9, '-', '_' or '.'"
+        )));
+    }
+    VisitorId::new(id).map_err(|error| ApiError::bad_request(error.to_string()))
+}
+
+fn new_visitor_id() -> Result<VisitorId, ApiError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("random number generator: {error}"),
+        )
+    })?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    check_visitor_id(&format!("v-{hex}"))
+}
+
+async fn visitor_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: Option<VisitorTokenRequest> = json_body(&headers, body)?;
+    let visitor = match request.and_then(|request| request.visitor_id) {
+        Some(id) => check_visitor_id(&id)?,
+        None => new_visitor_id()?,
+    };
+    let identity = Identity {
+        tenant: state.tenant.clone(),
+        principal: Principal::Visitor(visitor.clone()),
+    };
+    let token = state.tokens.issue(&identity, VISITOR_TOKEN_TTL);
+    Ok(token_response(json!({
+        "token": token,
+        "visitor_id": visitor,
+        "expires_in": VISITOR_TOKEN_TTL.as_secs(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct AgentLoginRequest {
+    agent: String,
+    password: String,
+}
+
+/// Compares in time that depends only on the lengths.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+async fn agent_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(request): Option<AgentLoginRequest> = json_body(&headers, body)? else {
+        return Err(ApiError::bad_request(
+            "send a JSON body: {\"agent\": \"alice\", \"password\": \"...\"}",
+        ));
+    };
+    let found = DEMO_AGENTS.iter().find(|demo| demo.id == request.agent);
+    let Some(demo) = found.filter(|demo| same_secret(demo.password.as_bytes(), request.password.as_bytes()))
+    else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "unknown agent or wrong password",
+        ));
+    };
+    let identity = Identity {
+        tenant: state.tenant.clone(),
+        principal: Principal::Agent(agent_id(demo)),
+    };
+    let token = state.tokens.issue(&identity, AGENT_TOKEN_TTL);
+    Ok(token_response(json!({
+        "token": token,
+        "agent": demo.id,
+        "name": demo.name,
+        "expires_in": AGENT_TOKEN_TTL.as_secs(),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(KEY_FILE);
+        let first = load_or_create_key(&path).expect("create");
+        let second = load_or_create_key(&path).expect("read");
+        assert_eq!(first, second);
+        assert_ne!(first, [0u8; KEY_LEN]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).expect("metadata").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        fs::write(&path, b"short").expect("write");
+        assert!(matches!(
+            load_or_create_key(&path),
+            Err(DemoError::BadKeyFile { len: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn visitor_ids_are_checked() {
+        assert!(check_visitor_id("v-123_abc.x").is_ok());
+        assert!(check_visitor_id("").is_err());
+        assert!(check_visitor_id("has space").is_err());
+        assert!(check_visitor_id(&"x".repeat(65)).is_err());
+        let generated = new_visitor_id().expect("id");
+        assert!(generated.as_str().starts_with("v-") && generated.as_str().len() == 26);
+    }
+
+    #[test]
+    fn secrets_compare() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,457 @@
+//! Starts the real demo app on 127.0.0.1:0 over a temporary data directory and talks to it like the pages do:
+//! HTTP for the pages and tokens, the kf protocol over `/ws` for the conversation.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use kf_demo::Demo;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Server {
+    addr: SocketAddr,
+    demo: Demo,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(dir: &Path) -> Server {
+        let demo = Demo::open(dir).await.expect("demo opens");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = demo.router();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        Server { addr, demo, task }
+    }
+
+    async fn stop(self) {
+        self.demo.shutdown().expect("store closes");
+        self.task.abort();
+        let _ = self.task.await;
+        drop(self.demo);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), enough for this test.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(content_type) = content_type {
+        request.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let raw = String::from_utf8(raw).expect("utf-8 response");
+    let (head, rest) = raw.split_once("\r\n\r\n").expect("header end");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked { dechunk(rest) } else { rest.to_owned() };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        body.push_str(&tail[..size]);
+        rest = &tail[size + 2..];
+    }
+    body
+}
+
+async fn post_json(addr: SocketAddr, path: &str, body: Value) -> HttpResponse {
+    http(addr, "POST", path, Some("application/json"), &body.to_string()).await
+}
+
+async fn connect(addr: SocketAddr, token: &str) -> (Ws, Value, Value) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .expect("ws connect");
+    send(&mut ws, json!({"type": "hello", "v": 1, "token": token})).await;
+    let welcome = next_frame(&mut ws).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let inbox = next_frame(&mut ws).await;
+    assert_eq!(inbox["type"], "inbox", "{inbox}");
+    (ws, welcome, inbox)
+}
+
+async fn send(ws: &mut Ws, frame: Value) {
+    ws.send(Message::text(frame.to_string())).await.expect("ws send");
+}
+
+/// The next protocol frame; `ping`s are answered with `pong` on the way, as the pages do.
+async fn next_frame(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("ok");
+        let Message::Text(text) = message else { continue };
+        let frame: Value = serde_json::from_str(text.as_str()).expect("JSON frame");
+        if frame["type"] == "ping" {
+            send(ws, json!({"type": "pong"})).await;
+            continue;
+        }
+        return frame;
+    }
+}
+
+/// Reads frames until one matches, returning it and the frames skipped on the way.
+async fn frame_where(ws: &mut Ws, what: &str, matches: impl Fn(&Value) -> bool) -> (Value, Vec<Value>) {
+    let mut skipped = Vec::new();
+    loop {
+        let frame = next_frame(ws).await;
+        if matches(&frame) {
+            return (frame, skipped);
+        }
+        assert!(skipped.len() < 50, "no {what} frame; got {skipped:?}");
+        skipped.push(frame);
+    }
+}
+
+async fn events_until(ws: &mut Ws, conversation: &str, last: u64) -> Vec<Value> {
+    let mut events = Vec::new();
+    while events.last().and_then(|e: &Value| e["seq"].as_u64()) != Some(last) {
+        let (event, _) = frame_where(ws, "event", |f| {
+            f["type"] == "event" && f["conversation"] == conversation
+        })
+        .await;
+        events.push(event);
+    }
+    events
+}
+
+fn seqs(events: &[Value]) -> Vec<u64> {
+    events.iter().filter_map(|e| e["seq"].as_u64()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_tokens_and_a_conversation_over_ws() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data).await;
+    let addr = server.addr;
+
+    // Pages and assets.
+    for path in ["/", "/agent"] {
+        let page = http(addr, "GET", path, None, "").await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "{path}"
+        );
+        assert!(page.body.contains("<!doctype html>"), "{path}");
+    }
+    let client_js = http(addr, "GET", "/assets/kf-client.js", None, "").await;
+    assert_eq!(client_js.status, 200);
+    assert!(
+        client_js
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/javascript"))
+    );
+    assert_eq!(http(addr, "GET", "/assets/nope.js", None, "").await.status, 404);
+    let health = http(addr, "GET", "/healthz", None, "").await;
+    assert_eq!(
+        (health.status, health.json()["status"].clone()),
+        (200, json!("ok"))
+    );
+    let missing = http(addr, "GET", "/nowhere", None, "").await;
+    assert_eq!(
+        (missing.status, missing.json()["error"].clone()),
+        (404, json!("not_found"))
+    );
+    let wrong_method = http(addr, "GET", "/api/agent-login", None, "").await;
+    assert_eq!(
+        (wrong_method.status, wrong_method.json()["error"].clone()),
+        (405, json!("method_not_allowed"))
+    );
+
+    // Visitor tokens: generated id, given id, bad input.
+    let generated = http(addr, "POST", "/api/visitor-token", None, "").await;
+    assert_eq!(generated.status, 200, "{}", generated.body);
+    assert!(
+        generated.json()["visitor_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("v-"))
+    );
+    assert_eq!(generated.header("cache-control"), Some("no-store"));
+    let visitor = post_json(addr, "/api/visitor-token", json!({"visitor_id": "v-test-1"}))
+        .await
+        .json();
+    assert_eq!(visitor["visitor_id"], "v-test-1");
+    assert_eq!(visitor["expires_in"], 86_400);
+    let visitor_token = visitor["token"].as_str().expect("token").to_owned();
+    let bad_id = post_json(addr, "/api/visitor-token", json!({"visitor_id": "has spaces"})).await;
+    assert_eq!(
+        (bad_id.status, bad_id.json()["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let bad_json = http(
+        addr,
+        "POST",
+        "/api/visitor-token",
+        Some("application/json"),
+        "{nope",
+    )
+    .await;
+    assert_eq!(bad_json.status, 400);
+    assert!(
+        bad_json.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("invalid JSON"))
+    );
+    let array = http(
+        addr,
+        "POST",
+        "/api/visitor-token",
+        Some("application/json"),
+        "[1]",
+    )
+    .await;
+    assert_eq!(array.status, 400);
+    assert!(
+        array.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("JSON object"))
+    );
+    let too_large = post_json(
+        addr,
+        "/api/visitor-token",
+        json!({"visitor_id": "x".repeat(20_000)}),
+    )
+    .await;
+    assert_eq!(
+        (too_large.status, too_large.json()["error"].clone()),
+        (413, json!("too_large"))
+    );
+    let form = http(addr, "POST", "/api/visitor-token", Some("text/plain"), "x").await;
+    assert_eq!(
+        (form.status, form.json()["error"].clone()),
+        (415, json!("unsupported_media_type"))
+    );
+
+    // Agent login.
+    let wrong = post_json(
+        addr,
+        "/api/agent-login",
+        json!({"agent": "alice", "password": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        (wrong.status, wrong.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    let unknown = post_json(
+        addr,
+        "/api/agent-login",
+        json!({"agent": "mallory", "password": "alice-demo"}),
+    )
+    .await;
+    assert_eq!(unknown.status, 401);
+    let incomplete = post_json(addr, "/api/agent-login", json!({"agent": "alice"})).await;
+    assert_eq!(incomplete.status, 400);
+    assert!(
+        incomplete.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("password"))
+    );
+    let login = post_json(
+        addr,
+        "/api/agent-login",
+        json!({"agent": "alice", "password": "alice-demo"}),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let login = login.json();
+    assert_eq!(
+        (login["agent"].clone(), login["name"].clone()),
+        (json!("alice"), json!("Alice"))
+    );
+    let agent_token = login["token"].as_str().expect("token").to_owned();
+
+    // The agent comes online; the visitor opens a conversation, which is routed to her.
+    let (mut agent, welcome, inbox) = connect(addr, &agent_token).await;
+    assert_eq!(welcome["principal"], json!({"role": "agent", "id": "alice"}));
+    assert_eq!(inbox["conversations"], json!([]));
+    let epoch = welcome["epoch"].clone();
+    let (mut visitor, welcome, _) = connect(addr, &visitor_token).await;
+    assert_eq!(welcome["principal"], json!({"role": "visitor", "id": "v-test-1"}));
+    send(
+        &mut visitor,
+        json!({"type": "open", "id": "o1", "client_id": "open-1"}),
+    )
+    .await;
+    let (opened, _) = frame_where(&mut visitor, "opened", |f| f["type"] == "opened").await;
+    assert_eq!(
+        (opened["id"].clone(), opened["created"].clone()),
+        (json!("o1"), json!(true))
+    );
+    let conversation = opened["conversation"]["id"].as_str().expect("id").to_owned();
+    let (assigned, _) = frame_where(&mut agent, "conversation", |f| f["type"] == "conversation").await;
+    assert_eq!(assigned["conversation"]["id"], conversation.as_str());
+    assert_eq!(assigned["conversation"]["agent"], "alice");
+
+    // Both subscribe from the start and see created (1) and assigned (2).
+    for ws in [&mut visitor, &mut agent] {
+        send(ws, json!({"type": "subscribe", "id": "s1", "conversation": conversation, "after": 0, "epoch": epoch})).await;
+        let (subscribed, _) = frame_where(ws, "subscribed", |f| f["type"] == "subscribed").await;
+        assert_eq!(subscribed["reset"], false);
+        let events = events_until(ws, &conversation, 2).await;
+        assert_eq!(seqs(&events), [1, 2]);
+        assert_eq!(events[1]["data"], json!({"type": "assigned", "agent": "alice"}));
+    }
+
+    // Typing reaches the agent.
+    send(
+        &mut visitor,
+        json!({"type": "typing", "conversation": conversation, "active": true}),
+    )
+    .await;
+    let (typing, _) = frame_where(&mut agent, "typing", |f| f["type"] == "typing").await;
+    assert_eq!(typing["from"], json!({"role": "visitor", "id": "v-test-1"}));
+
+    // Visitor → agent, acknowledged; a resend with the same client id is a duplicate, not a second message.
+    let hello = json!({"type": "send", "id": "m1", "conversation": conversation, "client_id": "c-1", "body": {"text": "Where is my order?"}});
+    send(&mut visitor, hello.clone()).await;
+    let (ack, _) = frame_where(&mut visitor, "ack", |f| f["type"] == "ack").await;
+    assert_eq!(
+        (
+            ack["seq"].clone(),
+            ack["duplicate"].clone(),
+            ack["client_id"].clone()
+        ),
+        (json!(3), json!(false), json!("c-1"))
+    );
+    let received = events_until(&mut agent, &conversation, 3).await;
+    assert_eq!(received[0]["data"]["body"]["text"], "Where is my order?");
+    assert_eq!(
+        received[0]["author"],
+        json!({"role": "visitor", "id": "v-test-1"})
+    );
+    send(&mut visitor, hello).await;
+    let (again, _) = frame_where(&mut visitor, "ack", |f| f["type"] == "ack").await;
+    assert_eq!(
+        (again["seq"].clone(), again["duplicate"].clone()),
+        (json!(3), json!(true))
+    );
+
+    // Agent → visitor.
+    send(&mut agent, json!({"type": "send", "id": "a1", "conversation": conversation, "client_id": "a-1", "body": {"text": "It ships today."}})).await;
+    let (ack, _) = frame_where(&mut agent, "ack", |f| f["type"] == "ack").await;
+    assert_eq!(ack["seq"], 4);
+    let received = events_until(&mut visitor, &conversation, 4).await;
+    assert_eq!(
+        received.last().expect("event")["data"]["body"]["text"],
+        "It ships today."
+    );
+    assert_eq!(
+        received.last().expect("event")["author"],
+        json!({"role": "agent", "id": "alice"})
+    );
+
+    // The agent closes; the visitor sees it.
+    send(
+        &mut agent,
+        json!({"type": "close", "id": "c1", "conversation": conversation}),
+    )
+    .await;
+    let (closed, _) = frame_where(&mut agent, "closed", |f| f["type"] == "closed").await;
+    assert_eq!(closed["seq"], 5);
+    let received = events_until(&mut visitor, &conversation, 5).await;
+    assert_eq!(received.last().expect("event")["data"]["type"], "closed");
+
+    // A visitor that reconnects and resumes after seq 3 gets exactly 4 and 5.
+    visitor.close(None).await.expect("close");
+    let (mut visitor, _, inbox) = connect(addr, &visitor_token).await;
+    assert_eq!(inbox["conversations"][0]["id"], conversation.as_str());
+    send(
+        &mut visitor,
+        json!({"type": "subscribe", "conversation": conversation, "after": 3, "epoch": epoch}),
+    )
+    .await;
+    let events = events_until(&mut visitor, &conversation, 5).await;
+    assert_eq!(seqs(&events), [4, 5]);
+    visitor.close(None).await.expect("close");
+    agent.close(None).await.expect("close");
+    server.stop().await;
+
+    // After a restart on the same data directory, old tokens still work and the history is still there.
+    let server = Server::start(&data).await;
+    let (mut visitor, welcome, inbox) = connect(server.addr, &visitor_token).await;
+    assert_eq!(welcome["epoch"], epoch, "same store, same epoch");
+    assert_eq!(inbox["conversations"][0]["id"], conversation.as_str());
+    send(
+        &mut visitor,
+        json!({"type": "subscribe", "conversation": conversation, "after": 0, "epoch": epoch}),
+    )
+    .await;
+    let events = events_until(&mut visitor, &conversation, 5).await;
+    assert_eq!(seqs(&events), [1, 2, 3, 4, 5]);
+    assert_eq!(events[2]["data"]["body"]["text"], "Where is my order?");
+    let (_agent, welcome, _) = connect(server.addr, &agent_token).await;
+    assert_eq!(welcome["principal"]["id"], "alice");
+    server.stop().await;
+}
