@@ -84,7 +84,13 @@ where
                 ErrorCode::HelloRequired,
                 "the first frame must be a text `hello` frame",
             );
-            return refuse(ws, settings, frame.encode(), CloseReason::Unauthenticated).await;
+            return refuse(
+                ws,
+                settings,
+                frame.encode(),
+                CloseReason::for_rejected_hello(ErrorCode::HelloRequired),
+            )
+            .await;
         }
         Ok(First::End(end)) => return finish(ws, end, settings.close_timeout).await,
         Err(_elapsed) => {
@@ -387,7 +393,10 @@ mod tests {
     #[tokio::test]
     async fn a_connection_future_is_small() {
         let tokens = SignedTokens::new(&[7; 32], Arc::new(SystemClock)).expect("key");
-        let engine = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens)).build().await.expect("engine");
+        let engine = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens))
+            .build()
+            .await
+            .expect("engine");
         let settings = WsConfig::default().resolve(&engine);
         let (server, _client) = tokio::io::duplex(64);
         let connection = run(engine, &settings, server);

@@ -223,10 +223,14 @@ async fn a_silent_connection_is_refused_after_the_hello_timeout() {
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["code"], "hello_required");
 
-    // A first frame that is not hello is refused too.
+    // A first frame that is not hello breaks the protocol (1002), text or binary.
     let mut client = Client::connect(addr).await;
     client.send(json!({"type": "ping"})).await;
-    let frames = client.expect_close(4001).await;
+    let frames = client.expect_close(1002).await;
+    assert_eq!(frames[0]["code"], "hello_required");
+    let mut client = Client::connect(addr).await;
+    client.send_binary(b"hello").await;
+    let frames = client.expect_close(1002).await;
     assert_eq!(frames[0]["code"], "hello_required");
 }
 
@@ -239,7 +243,10 @@ async fn engine_shutdown_closes_connections_with_1001() {
     engine.shutdown();
     alice.expect_close(1001).await;
     visitor.expect_close(1001).await;
-    eventually("the agent's session is dropped", || !engine.is_online(&tenant(), &agent_id("alice"))).await;
+    eventually("the agent's session is dropped", || {
+        !engine.is_online(&tenant(), &agent_id("alice"))
+    })
+    .await;
 }
 
 // KF-CORE BUG (crates/kf-core/src/engine/mod.rs, `Engine::connect`): `welcome` and `inbox` are queued with
@@ -249,18 +256,28 @@ async fn engine_shutdown_closes_connections_with_1001() {
 // connect, before it could read anything, and can never connect again. This test fails until that is fixed.
 #[tokio::test]
 async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
-    let engine = engine(Limits { outbound_queue_bytes: 8 * 1024, ..Limits::default() }).await;
+    let engine = engine(Limits {
+        outbound_queue_bytes: 8 * 1024,
+        ..Limits::default()
+    })
+    .await;
     let addr = start(&engine, WsConfig::default()).await;
     let returning = visitor("v-1");
     for n in 0..80 {
         let client_id = kf_core::model::ClientId::new(format!("open-{n}")).expect("client id");
         let opened = engine.open(&returning, client_id, None).await.expect("open");
-        engine.close(&returning, opened.conversation.id).await.expect("close");
+        engine
+            .close(&returning, opened.conversation.id)
+            .await
+            .expect("close");
     }
     // With the bug, the connection is closed (4008) where `welcome` and `inbox` are expected.
     let mut client = Client::as_identity(addr, &returning).await;
     let inbox = client.inbox["conversations"].as_array().expect("conversations");
     assert_eq!(inbox.len(), 80);
-    assert!(client.inbox.to_string().len() > 8 * 1024, "the inbox alone is larger than the queue");
+    assert!(
+        client.inbox.to_string().len() > 8 * 1024,
+        "the inbox alone is larger than the queue"
+    );
     client.until_pong().await;
 }

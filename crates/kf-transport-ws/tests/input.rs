@@ -77,11 +77,11 @@ async fn visitors_and_tenants_are_isolated() {
     assert!(seen.is_empty(), "{seen:?}");
 }
 
-/// Says hello with `token` and expects the connection to be refused with `code` and close 4001.
-async fn refused_at_hello(addr: std::net::SocketAddr, hello: Value, code: &str) {
+/// Says `hello` and expects the connection to be refused with the error `code`, then closed with `close`.
+async fn refused_at_hello(addr: std::net::SocketAddr, hello: Value, code: &str, close: u16) {
     let mut client = Client::connect(addr).await;
     client.send(hello).await;
-    let frames = client.expect_close(4001).await;
+    let frames = client.expect_close(close).await;
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["type"], "error");
     assert_eq!(frames[0]["code"], code, "{frames:?}");
@@ -98,6 +98,7 @@ async fn bad_tokens_are_refused_with_4001() {
         addr,
         json!({"type": "hello", "v": 1, "token": forged}),
         "invalid_token",
+        4001,
     )
     .await;
 
@@ -108,6 +109,7 @@ async fn bad_tokens_are_refused_with_4001() {
         addr,
         json!({"type": "hello", "v": 1, "token": expired}),
         "token_expired",
+        4001,
     )
     .await;
 
@@ -115,6 +117,7 @@ async fn bad_tokens_are_refused_with_4001() {
         addr,
         json!({"type": "hello", "v": 1, "token": "nonsense"}),
         "invalid_token",
+        4001,
     )
     .await;
     let valid = token(&visitor("v-a"));
@@ -122,17 +125,33 @@ async fn bad_tokens_are_refused_with_4001() {
         addr,
         json!({"type": "hello", "v": 2, "token": valid}),
         "unsupported_version",
+        1002,
     )
     .await;
     refused_at_hello(
         addr,
         json!({"type": "hello", "v": "one", "token": valid}),
         "invalid_frame",
+        1002,
     )
     .await;
 
     // The valid token still works.
     Client::as_identity(addr, &visitor("v-a")).await.close().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_per_identity_limit_are_refused_with_4029() {
+    let engine = engine(Limits {
+        connections_per_identity: 1,
+        ..Limits::default()
+    })
+    .await;
+    let addr = start(&engine, WsConfig::default()).await;
+    let first = Client::as_identity(addr, &visitor("v-a")).await;
+    let hello = json!({"type": "hello", "v": 1, "token": token(&visitor("v-a"))});
+    refused_at_hello(addr, hello, "too_many_connections", 4029).await;
+    first.close().await;
 }
 
 fn small_limits() -> Limits {

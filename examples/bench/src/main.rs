@@ -1,2 +1,53 @@
-//! kf benchmarks: durable append rate, memory per idle connection
-fn main() {}
+//! kf benchmarks: the SQLite store's durable append rate and the server memory per idle WebSocket connection.
+//!
+//! ```text
+//! cargo run --release -p kf-bench -- store [--messages N] [--writers W[,W…]] [--runs R]
+//! cargo run --release -p kf-bench -- idle-ws --connections 10000[,19000] [--runs R]
+//! ```
+//!
+//! Every figure comes with a baseline measured in the same run on the same machine; `docs/benchmarks.md`
+//! says how to read them.
+
+mod idle;
+mod store;
+mod sys;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "kf-bench", about = "kf benchmarks: durable append rate, memory per idle connection")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Durable append rate of the SQLite store (Store trait, group commit) next to raw rusqlite baselines.
+    Store(store::StoreArgs),
+    /// Server memory per idle authenticated WebSocket session, next to bare TCP sockets held by tasks.
+    IdleWs(idle::IdleArgs),
+    /// (internal) The WebSocket server child of `idle-ws`.
+    #[command(hide = true)]
+    ServeWs(idle::ServeArgs),
+    /// (internal) The bare TCP server child of `idle-ws`.
+    #[command(hide = true)]
+    ServeTcp(idle::ServeArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Store(args) => store::run(args).await,
+            Command::IdleWs(args) => idle::run(args).await,
+            Command::ServeWs(args) => idle::serve_ws(args).await,
+            Command::ServeTcp(args) => idle::serve_tcp(args).await,
+        }
+    })
+}

@@ -629,3 +629,8 @@ mod tests {
         assert!(!same_secret(b"abc", b"abcd"));
     }
 }
+
+/// The README's code blocks, compiled as doctests so the embedding example cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

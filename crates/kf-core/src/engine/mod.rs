@@ -35,6 +35,9 @@ use router::{Presence, Router};
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
 
+/// Most conversations a visitor's `inbox` lists: its open ones, then its most recent closed ones.
+pub const INBOX_LIMIT: usize = 50;
+
 /// Why a request failed. Each maps to a stable [`ErrorCode`] for the wire.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -323,8 +326,7 @@ impl Engine {
                 epoch: inner.epoch.clone(),
                 limits: inner.limits.clone(),
             };
-            // The queue is empty: the first frame always fits.
-            let _ = conn.outlet.push(welcome.encode());
+            conn.outlet.push_unbounded(welcome.encode());
             live.push(Arc::clone(&conn));
             conn
         };
@@ -335,12 +337,18 @@ impl Engine {
         // From here on the session's drop undoes the registration, also when the inbox read fails.
         let session = Session::new(self.clone(), Arc::clone(&conn));
         let inbox = match &identity.principal {
-            Principal::Visitor(id) => inner.store.conversations_of_visitor(&identity.tenant, id).await?,
+            Principal::Visitor(id) => {
+                let mut all = inner.store.conversations_of_visitor(&identity.tenant, id).await?;
+                // Open ones first, then the most recent closed ones: a long history must not flood the session.
+                all.sort_by_key(|c| !c.state.is_open());
+                all.truncate(INBOX_LIMIT);
+                all
+            }
+            // Bounded by the agent's capacity.
             Principal::Agent(id) => inner.store.conversations_of_agent(&identity.tenant, id).await?,
         };
-        let _ = conn
-            .outlet
-            .push(ServerFrame::Inbox { conversations: inbox }.encode());
+        conn.outlet
+            .push_unbounded(ServerFrame::Inbox { conversations: inbox }.encode());
         if let Some(Presence::CameOnline(groups)) = presence {
             tracing::debug!(principal = ?identity.principal, "agent online");
             for group in groups {
@@ -724,7 +732,14 @@ impl Engine {
         conversation: ConversationId,
         active: bool,
     ) -> Result<(), RequestError> {
-        self.participant(&conn.identity, conversation).await?;
+        let record = self.participant(&conn.identity, conversation).await?;
+        if !record.state.is_open() {
+            return Err(TransitionError {
+                state: record.state.name(),
+                event: "typing",
+            }
+            .into());
+        }
         let frame = ServerFrame::Typing {
             conversation,
             from: conn.identity.principal.actor(),

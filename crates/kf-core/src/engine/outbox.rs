@@ -86,6 +86,19 @@ impl Outlet {
         Ok(())
     }
 
+    /// Queues a frame whatever the bound: for the handful of frames that open a session (`welcome`, `inbox`),
+    /// whose size the engine bounds itself.
+    pub(crate) fn push_unbounded(&self, frame: Bytes) {
+        let mut state = self.lock();
+        if state.closed.is_some() {
+            return;
+        }
+        state.bytes += frame.len();
+        state.frames.push_back(frame);
+        drop(state);
+        self.readable.notify_one();
+    }
+
     /// Queues a frame only if it fits; an ephemeral signal that does not fit is dropped. Returns whether queued.
     pub(crate) fn offer(&self, frame: Bytes) -> bool {
         let mut state = self.lock();

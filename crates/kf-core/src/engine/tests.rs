@@ -840,3 +840,55 @@ async fn a_close_racing_an_assignment_leaves_no_capacity_behind() {
     );
     assert_eq!(closed_seq, Seq(3));
 }
+
+#[tokio::test]
+async fn a_long_history_does_not_flood_the_inbox() {
+    let limits = Limits {
+        outbound_queue_bytes: 4 * 1024,
+        ..Limits::default()
+    };
+    let engine = engine_with(Arc::new(MemoryStore::new()), limits).await;
+    let me = visitor("v1");
+    for n in 0..60 {
+        let opened = engine
+            .open(&me, client_id(&format!("o{n}")), None)
+            .await
+            .expect("open");
+        engine.close(&me, opened.conversation.id).await.expect("close");
+    }
+    let open = engine
+        .open(&me, client_id("current"), None)
+        .await
+        .expect("open")
+        .conversation;
+    let (_session, mut outbox) = engine
+        .connect(me)
+        .await
+        .expect("a long inbox is not a slow consumer");
+    assert!(matches!(outbox.next().await, Outgoing::Frame(_)), "welcome");
+    let Outgoing::Frame(inbox) = outbox.next().await else {
+        panic!("inbox expected")
+    };
+    let ServerFrame::Inbox { conversations } = serde_json::from_slice(&inbox).expect("frame") else {
+        panic!("inbox expected")
+    };
+    assert_eq!(conversations.len(), INBOX_LIMIT);
+    assert_eq!(conversations[0].id, open.id, "open conversations come first");
+    assert!(
+        conversations[1..]
+            .iter()
+            .all(|c| c.state == ConversationState::Closed)
+    );
+}
+
+#[tokio::test]
+async fn typing_in_a_closed_conversation_is_refused() {
+    let engine = engine().await;
+    let mut v1 = Client::connect(&engine, visitor("v1")).await;
+    let conversation = v1.open("o1").await.id;
+    engine.close(&visitor("v1"), conversation).await.expect("close");
+    let typing = v1
+        .request(serde_json::json!({"type": "typing", "conversation": conversation, "active": true}))
+        .await;
+    assert_eq!(error_code(&typing), Some(ErrorCode::InvalidState));
+}
