@@ -1,9 +1,7 @@
 //! The connection loop shared by every way of accepting a WebSocket: hello, then a reader and a writer running
 //! side by side in one task, then the closing handshake.
 
-use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,10 +32,6 @@ const CLOSE_PROTOCOL: u16 = 1002;
 const BATCH_FRAMES: usize = 64;
 /// Bytes written before a batch is flushed, at most (besides the frame that crosses it).
 const BATCH_BYTES: usize = 64 * 1024;
-/// How often a stalled write checks whether the engine closed the outbox meanwhile.
-const STALL_POLL: Duration = Duration::from_millis(20);
-/// Frames the writer takes out of the outbox while a write is stalled, at most.
-const MAX_HELD: usize = 4;
 /// Bytes read and discarded while waiting for a closing client to hang up.
 const LINGER_BYTES: usize = 1024 * 1024;
 
@@ -289,90 +283,53 @@ async fn write_loop<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // Frames taken from the outbox while a write was stalled; they go out before anything else.
-    let mut held: VecDeque<Bytes> = VecDeque::new();
     let batch_bytes = settings.write_buffer_size.max(BATCH_BYTES);
     loop {
-        let first = match held.pop_front() {
-            Some(frame) => frame,
-            None => match outbox.next().await {
-                Outgoing::Frame(frame) => frame,
-                Outgoing::Close(reason) => return End::from_reason(reason),
-            },
+        let mut next = match outbox.next().await {
+            Outgoing::Frame(frame) => Some(frame),
+            Outgoing::Close(reason) => return End::from_reason(reason),
         };
         let (mut frames, mut bytes) = (0, 0);
-        let mut next = Some(first);
         while let Some(frame) = next.take() {
             frames += 1;
             bytes += frame.len();
             if let Some(message) = text_message(frame)
-                && let Err(end) = guarded(sink.feed(message), outbox, &mut held, settings.write_timeout).await
+                && let Err(end) = guarded(sink.feed(message), outbox, settings.write_timeout).await
             {
                 return end;
             }
             if frames >= BATCH_FRAMES || bytes >= batch_bytes {
                 break;
             }
-            next = match held.pop_front() {
-                Some(frame) => Some(frame),
-                None => match outbox.try_next() {
-                    Some(Outgoing::Frame(frame)) => Some(frame),
-                    Some(Outgoing::Close(reason)) => return End::from_reason(reason),
-                    None => None,
-                },
+            next = match outbox.try_next() {
+                Some(Outgoing::Frame(frame)) => Some(frame),
+                Some(Outgoing::Close(reason)) => return End::from_reason(reason),
+                None => None,
             };
         }
-        if let Err(end) = guarded(sink.flush(), outbox, &mut held, settings.write_timeout).await {
+        if let Err(end) = guarded(sink.flush(), outbox, settings.write_timeout).await {
             return end;
         }
     }
 }
 
 /// Runs one write operation, bounded by the write timeout, while watching the outbox: if the engine closes the
-/// connection (a slow consumer whose queue overflowed while this write was stalled, or a shutdown) the write is
-/// abandoned at once.
-///
-/// Watching means taking the next frame, which is kept in `held` and written before anything else. Once a frame
-/// is held, the queue is checked every [`STALL_POLL`] without taking from it: a closed queue holds no bytes, and
-/// an empty one yields nothing to `try_next` unless it is closed. (A frame pushed between the two calls is held
-/// too; at most [`MAX_HELD`] are, so memory stays bounded by the queue plus a few frames.)
-async fn guarded<F>(
-    op: F,
-    outbox: &mut Outbox,
-    held: &mut VecDeque<Bytes>,
-    limit: Duration,
-) -> Result<(), End>
+/// connection meanwhile (a slow consumer whose queue overflowed while this write was stalled, or a shutdown),
+/// the write is abandoned at once.
+async fn guarded<F>(op: F, outbox: &Outbox, limit: Duration) -> Result<(), End>
 where
     F: Future<Output = Result<(), WsError>>,
 {
-    let mut op = pin!(op);
-    let mut deadline = pin!(sleep(limit));
-    loop {
-        tokio::select! {
-            biased;
-            result = &mut op => {
-                return result.map_err(|error| {
-                    tracing::debug!(%error, "write failed");
-                    End::Gone
-                });
-            }
-            outgoing = outbox.next(), if held.is_empty() => match outgoing {
-                Outgoing::Frame(frame) => held.push_back(frame),
-                Outgoing::Close(reason) => return Err(End::from_reason(reason)),
-            },
-            () = sleep(STALL_POLL), if !held.is_empty() && held.len() < MAX_HELD => {
-                if outbox.queued_bytes() == 0 {
-                    match outbox.try_next() {
-                        None => {}
-                        Some(Outgoing::Frame(frame)) => held.push_back(frame),
-                        Some(Outgoing::Close(reason)) => return Err(End::from_reason(reason)),
-                    }
-                }
-            }
-            () = &mut deadline => {
-                tracing::debug!("write stalled past the write timeout");
-                return Err(End::from_reason(CloseReason::SlowConsumer));
-            }
+    tokio::select! {
+        biased;
+        result = op => result.map_err(|error| {
+            tracing::debug!(%error, "write failed");
+            End::Gone
+        }),
+        reason = outbox.closed() => Err(End::from_reason(reason)),
+        () = sleep(limit) => {
+            tracing::debug!("write stalled past the write timeout");
+            Err(End::from_reason(CloseReason::SlowConsumer))
         }
     }
 }

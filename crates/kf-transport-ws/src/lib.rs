@@ -25,9 +25,9 @@
 //! The client's first text frame must arrive within the hello timeout and is handed to
 //! [`Engine::accept`](kf_core::Engine::accept); a refusal is answered with its `error` frame and a close frame
 //! whose code the engine chose (4001 for bad credentials, 1002 for a first frame that is not `hello`…); no
-//! `hello` within the timeout closes with 4001. Then every text frame goes to [`Session::receive`](kf_core::engine::Session::receive), in order, while
-//! a writer drains the connection's [`Outbox`](kf_core::engine::Outbox), batching whatever is ready into one
-//! flush. After a silence of the ping interval the server sends an application-level `ping`; a client silent for
+//! `hello` within the timeout closes with 4001. Then every text frame goes to
+//! [`Session::receive`](kf_core::engine::Session::receive), in order, while a writer drains the connection's
+//! [`Outbox`](kf_core::engine::Outbox), batching whatever is ready into one flush. After a silence of the ping interval the server sends an application-level `ping`; a client silent for
 //! the idle timeout is closed (4002). A frame over the size limit closes the connection with 1009, a text frame
 //! that is not UTF-8 with 1007, and a client that does not read fast enough is closed with 4008 (it resumes from
 //! its cursor). When the connection ends, the session is dropped, which ends its subscriptions and presence.

@@ -249,15 +249,13 @@ async fn engine_shutdown_closes_connections_with_1001() {
     .await;
 }
 
-// KF-CORE BUG (crates/kf-core/src/engine/mod.rs, `Engine::connect`): `welcome` and `inbox` are queued with
-// `Outlet::push`, which closes the queue as a slow consumer when the second frame does not fit beside the first
-// ("the queue is empty: these two cannot overflow it" holds only for the first). A visitor whose inbox (every
-// conversation it ever had) is larger than `outbound_queue_bytes` minus `welcome` is closed with 4008 on every
-// connect, before it could read anything, and can never connect again. This test fails until that is fixed.
+// Regression test for a kf-core bug found here (fixed in `Engine::connect`): `welcome` and `inbox` were queued
+// with the slow-consumer bound, so a visitor whose inbox did not fit beside `welcome` in `outbound_queue_bytes`
+// was closed with 4008 on every connect, before it could read anything.
 #[tokio::test]
 async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
     let engine = engine(Limits {
-        outbound_queue_bytes: 8 * 1024,
+        outbound_queue_bytes: 4 * 1024,
         ..Limits::default()
     })
     .await;
@@ -271,12 +269,12 @@ async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
             .await
             .expect("close");
     }
-    // With the bug, the connection is closed (4008) where `welcome` and `inbox` are expected.
+    // With the bug, the connection was closed (4008) where `welcome` and `inbox` are expected.
     let mut client = Client::as_identity(addr, &returning).await;
     let inbox = client.inbox["conversations"].as_array().expect("conversations");
-    assert_eq!(inbox.len(), 80);
+    assert_eq!(inbox.len(), kf_core::engine::INBOX_LIMIT);
     assert!(
-        client.inbox.to_string().len() > 8 * 1024,
+        client.inbox.to_string().len() > 4 * 1024,
         "the inbox alone is larger than the queue"
     );
     client.until_pong().await;

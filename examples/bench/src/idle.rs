@@ -66,6 +66,9 @@ pub struct IdleArgs {
     /// Pause before each memory reading, so the server finishes what it was doing.
     #[arg(long, default_value_t = 2_000)]
     pub settle_ms: u64,
+    /// The server's WebSocket read buffer (`WsConfig::read_buffer_size`); default: `WsConfig::default()`'s.
+    #[arg(long)]
+    pub ws_read_buffer: Option<usize>,
     /// Skip the bare TCP baseline.
     #[arg(long)]
     pub no_baseline: bool,
@@ -83,17 +86,22 @@ pub struct ServeArgs {
     /// The ping interval the engine announces and the transport uses (`serve-ws` only).
     #[arg(long)]
     pub ping_ms: Option<u64>,
+    /// `WsConfig::read_buffer_size` (`serve-ws` only).
+    #[arg(long)]
+    pub read_buffer: Option<usize>,
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>> {
-    ensure!(text.len() % 2 == 0, "odd-length hex key");
+    ensure!(text.len().is_multiple_of(2), "odd-length hex key");
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).context("invalid hex key"))
@@ -123,7 +131,10 @@ fn exit_with_parent() {
 }
 
 fn check_loopback(addr: SocketAddr) -> Result<()> {
-    ensure!(addr.ip().is_loopback(), "the benchmark servers listen on loopback only, not {addr}");
+    ensure!(
+        addr.ip().is_loopback(),
+        "the benchmark servers listen on loopback only, not {addr}"
+    );
     Ok(())
 }
 
@@ -165,7 +176,11 @@ pub async fn serve_ws(args: ServeArgs) -> Result<()> {
         "ready port={port} visitors={} visitors_before_kib={} visitors_after_kib={}",
         args.prepopulate, before.rss_kib, after.rss_kib
     );
-    kf_transport_ws::serve(listener, engine, WsConfig::default())
+    let mut config = WsConfig::default();
+    if let Some(bytes) = args.read_buffer {
+        config = config.read_buffer_size(bytes);
+    }
+    kf_transport_ws::serve(listener, engine, config)
         .await
         .context("the WebSocket server failed")
 }
@@ -209,7 +224,13 @@ struct Server {
 }
 
 impl Server {
-    async fn spawn(kind: &str, key: &str, prepopulate: usize, ping_ms: Option<u64>) -> Result<Server> {
+    async fn spawn(
+        kind: &str,
+        key: &str,
+        prepopulate: usize,
+        ping_ms: Option<u64>,
+        read_buffer: Option<usize>,
+    ) -> Result<Server> {
         let exe = std::env::current_exe().context("cannot find the benchmark's own executable")?;
         let mut command = Command::new(exe);
         command
@@ -226,7 +247,12 @@ impl Server {
         if let Some(ping_ms) = ping_ms {
             command.arg("--ping-ms").arg(ping_ms.to_string());
         }
-        let mut child = command.spawn().with_context(|| format!("cannot start the {kind} child"))?;
+        if let Some(bytes) = read_buffer {
+            command.arg("--read-buffer").arg(bytes.to_string());
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start the {kind} child"))?;
         let pid = child.id().context("the child has no pid")?;
         let stdout = child.stdout.take().context("the child's stdout is not piped")?;
         let mut lines = BufReader::new(stdout).lines();
@@ -264,17 +290,25 @@ impl Server {
 
 /// Opens an authenticated WebSocket session (upgrade, `hello`, `welcome`) and leaves it idle in a task that
 /// answers the server's pings, until `shutdown` fires.
-async fn open_session(addr: SocketAddr, token: String, mut shutdown: watch::Receiver<bool>) -> Result<JoinHandle<()>> {
+async fn open_session(
+    addr: SocketAddr,
+    token: String,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>> {
     let stream = TcpStream::connect(addr).await.context("TCP connect failed")?;
     stream.set_nodelay(true)?;
     // Small client buffers: the client's memory is not measured, but 19,000 of tungstenite's 128 KiB
     // default read buffers would be 2.4 GiB.
     let config = WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}/"), stream, Some(config))
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(format!("ws://{addr}/"), stream, Some(config))
+            .await
+            .context("WebSocket handshake failed")?;
+    let hello =
+        serde_json::json!({"type": "hello", "v": kf_core::protocol::PROTOCOL_VERSION, "token": token});
+    ws.send(Message::text(hello.to_string()))
         .await
-        .context("WebSocket handshake failed")?;
-    let hello = serde_json::json!({"type": "hello", "v": kf_core::protocol::PROTOCOL_VERSION, "token": token});
-    ws.send(Message::text(hello.to_string())).await.context("cannot send hello")?;
+        .context("cannot send hello")?;
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => {
@@ -354,6 +388,8 @@ struct Reading {
     established: ProcMemory,
     after_ping: Option<ProcMemory>,
     after_close: ProcMemory,
+    /// After the same number of sessions was opened again in the same server (leak check).
+    reopened: Option<ProcMemory>,
     kernel_pages: Option<i64>,
 }
 
@@ -379,6 +415,13 @@ impl Reading {
         self.per_connection(self.after_close.rss_kib, self.before.rss_kib)
     }
 
+    /// Growth of the second round over the memory held after the first one closed: about zero when the
+    /// memory of closed sessions is reused.
+    fn second_round(&self) -> Option<f64> {
+        self.reopened
+            .map(|m| self.per_connection(m.rss_kib, self.after_close.rss_kib))
+    }
+
     fn kernel(&self) -> Option<f64> {
         self.kernel_pages
             .map(|pages| pages as f64 * 4096.0 / self.connections as f64)
@@ -396,9 +439,25 @@ impl Reading {
         if let Some(after_ping) = self.rss_after_ping() {
             let _ = write!(out, "; after a ping round {} B/conn", thousands(after_ping));
         }
-        let _ = write!(out, "; still held after close {} B/conn", thousands(self.retained()));
+        let _ = write!(
+            out,
+            "; still held after close {} B/conn",
+            thousands(self.retained())
+        );
+        if let Some(second) = self.second_round() {
+            let _ = write!(
+                out,
+                "; a second round of {} sessions grew it by {} B/conn",
+                self.connections,
+                thousands(second)
+            );
+        }
         if let Some(kernel) = self.kernel() {
-            let _ = write!(out, "; kernel TCP memory (both ends) {} B/conn", thousands(kernel));
+            let _ = write!(
+                out,
+                "; kernel TCP buffer pages (both ends) {} B/conn",
+                thousands(kernel)
+            );
         }
         out
     }
@@ -412,7 +471,14 @@ fn signed_kib(after: u64, before: u64) -> i64 {
 async fn ws_run(args: &IdleArgs, n: usize, key: &[u8]) -> Result<Reading> {
     let key_hex = hex(key);
     let prepopulate = if args.fresh_visitors { 0 } else { n };
-    let server = Server::spawn("serve-ws", &key_hex, prepopulate, args.ping_ms).await?;
+    let server = Server::spawn(
+        "serve-ws",
+        &key_hex,
+        prepopulate,
+        args.ping_ms,
+        args.ws_read_buffer,
+    )
+    .await?;
     let result = ws_measure(args, n, key, &server).await;
     server.stop().await?;
     result
@@ -427,7 +493,7 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
     let kernel_before = sys::tcp_kernel_pages();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let addr = server.addr;
-    let (holders, setup) = open_all(n, args.concurrency, |i| {
+    let open = |i: usize| {
         let (tokens, tenant, shutdown_rx) = (&tokens, tenant.clone(), shutdown_rx.clone());
         async move {
             let identity = Identity {
@@ -437,8 +503,8 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
             let token = tokens.issue(&identity, Duration::from_secs(3600));
             open_session(addr, token, shutdown_rx).await
         }
-    })
-    .await?;
+    };
+    let (holders, setup) = open_all(n, args.concurrency, open).await?;
     sleep(settle).await;
     let established = server.memory()?;
     let kernel_after = sys::tcp_kernel_pages();
@@ -450,13 +516,36 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
         None
     };
     let alive = holders.iter().filter(|h| !h.is_finished()).count();
-    ensure!(alive == n, "only {alive} of {n} sessions were still open at the end of the run");
+    ensure!(
+        alive == n,
+        "only {alive} of {n} sessions were still open at the end of the run"
+    );
     let _ = shutdown.send(true);
     for holder in holders {
         let _ = timeout(CONNECT_TIMEOUT, holder).await;
     }
     sleep(settle).await;
     let after_close = server.memory()?;
+    // Leak check: the same number of sessions again, in the memory the first round freed.
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let open = |i: usize| {
+        let (tokens, tenant, shutdown_rx) = (&tokens, tenant.clone(), shutdown_rx.clone());
+        async move {
+            let identity = Identity {
+                tenant,
+                principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
+            };
+            let token = tokens.issue(&identity, Duration::from_secs(3600));
+            open_session(addr, token, shutdown_rx).await
+        }
+    };
+    let (holders, _) = open_all(n, args.concurrency, open).await?;
+    sleep(settle).await;
+    let reopened = Some(server.memory()?);
+    let _ = shutdown.send(true);
+    for holder in holders {
+        let _ = timeout(CONNECT_TIMEOUT, holder).await;
+    }
     Ok(Reading {
         connections: n,
         setup,
@@ -465,6 +554,7 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
         established,
         after_ping,
         after_close,
+        reopened,
         kernel_pages: kernel_before
             .zip(kernel_after)
             .map(|(before, after)| signed_kib(after, before)),
@@ -473,7 +563,7 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
 
 /// One baseline run: a fresh `serve-tcp` child holding `n` bare sockets, each in a task.
 async fn tcp_run(args: &IdleArgs, n: usize) -> Result<Reading> {
-    let server = Server::spawn("serve-tcp", "", 0, None).await?;
+    let server = Server::spawn("serve-tcp", "", 0, None, None).await?;
     let settle = Duration::from_millis(args.settle_ms);
     let result = async {
         sleep(settle).await;
@@ -494,6 +584,7 @@ async fn tcp_run(args: &IdleArgs, n: usize) -> Result<Reading> {
             established,
             after_ping: None,
             after_close,
+            reopened: None,
             kernel_pages: kernel_before
                 .zip(kernel_after)
                 .map(|(before, after)| signed_kib(after, before)),
@@ -533,17 +624,26 @@ pub async fn run(args: IdleArgs) -> Result<()> {
         let mut tcp = Vec::new();
         for r in 1..=args.runs {
             let reading = ws_run(&args, n, &key).await?;
-            println!("run {r} kf session: {}  [load {}]", reading.describe(), sys::load_average());
+            println!(
+                "run {r} kf session: {}  [load {}]",
+                reading.describe(),
+                sys::load_average()
+            );
             ws.push(reading);
             if !args.no_baseline {
                 let reading = tcp_run(&args, n).await?;
-                println!("run {r} bare tcp:   {}  [load {}]", reading.describe(), sys::load_average());
+                println!(
+                    "run {r} bare tcp:   {}  [load {}]",
+                    reading.describe(),
+                    sys::load_average()
+                );
                 tcp.push(reading);
             }
         }
         let ws_rss = median(&ws.iter().map(Reading::rss).collect::<Vec<_>>());
         let ws_anon = median(&ws.iter().map(Reading::anon).collect::<Vec<_>>());
         let ws_retained = median(&ws.iter().map(Reading::retained).collect::<Vec<_>>());
+        let ws_second = median(&ws.iter().filter_map(Reading::second_round).collect::<Vec<_>>());
         let ws_ping = ws.iter().filter_map(Reading::rss_after_ping).collect::<Vec<_>>();
         let tcp_rss = median(&tcp.iter().map(Reading::rss).collect::<Vec<_>>());
         let overhead = median(
@@ -552,7 +652,11 @@ pub async fn run(args: IdleArgs) -> Result<()> {
                 .map(|(w, t)| w.rss() - t.rss())
                 .collect::<Vec<_>>(),
         );
-        let visitors = median(&ws.iter().map(|r| r.visitors_kib as f64 * 1024.0 / n as f64).collect::<Vec<_>>());
+        let visitors = median(
+            &ws.iter()
+                .map(|r| r.visitors_kib as f64 * 1024.0 / n as f64)
+                .collect::<Vec<_>>(),
+        );
         print!(
             "median: kf session {} B/conn RSS ({} B anon)",
             thousands(ws_rss),
@@ -561,9 +665,16 @@ pub async fn run(args: IdleArgs) -> Result<()> {
         if !ws_ping.is_empty() {
             print!(", after a ping round {} B/conn", thousands(median(&ws_ping)));
         }
-        print!(", held after close {} B/conn", thousands(ws_retained));
+        print!(
+            ", held after close {} B/conn, second round grew {} B/conn",
+            thousands(ws_retained),
+            thousands(ws_second)
+        );
         if !args.fresh_visitors {
-            print!("; visitor records (created before, not counted) {} B each", thousands(visitors));
+            print!(
+                "; visitor records (created before, not counted) {} B each",
+                thousands(visitors)
+            );
         }
         if !tcp.is_empty() {
             print!(
@@ -575,7 +686,10 @@ pub async fn run(args: IdleArgs) -> Result<()> {
         println!();
         rows.push((n, ws_rss, ws_anon, tcp_rss, overhead));
     }
-    println!("\nsummary (medians of {} runs, bytes of server RSS per idle connection):", args.runs);
+    println!(
+        "\nsummary (medians of {} runs, bytes of server RSS per idle connection):",
+        args.runs
+    );
     println!("| connections | kf session | kf session (anon) | bare TCP + task | kf above bare |");
     println!("|---:|---:|---:|---:|---:|");
     for (n, ws_rss, ws_anon, tcp_rss, overhead) in rows {

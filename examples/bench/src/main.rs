@@ -16,7 +16,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "kf-bench", about = "kf benchmarks: durable append rate, memory per idle connection")]
+#[command(
+    name = "kf-bench",
+    about = "kf benchmarks: durable append rate, memory per idle connection"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

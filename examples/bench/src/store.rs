@@ -256,14 +256,24 @@ impl RawRun {
 
 /// Inserts the same event rows with plain rusqlite, `batch` rows per transaction, on one thread, in a fresh
 /// WAL file with `synchronous=FULL`.
-fn raw_run(root: &Path, conversations: usize, messages: usize, batch: usize, mode: RawMode) -> Result<RawRun> {
+fn raw_run(
+    root: &Path,
+    conversations: usize,
+    messages: usize,
+    batch: usize,
+    mode: RawMode,
+) -> Result<RawRun> {
     let dir = fresh_dir(root, "raw")?;
     let path = dir.join("raw.sqlite3");
     let conn = Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     let journal: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-    ensure!(journal.eq_ignore_ascii_case("wal"), "cannot use WAL: journal_mode is {journal}");
+    ensure!(
+        journal.eq_ignore_ascii_case("wal"),
+        "cannot use WAL: journal_mode is {journal}"
+    );
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-    conn.execute_batch(RAW_SCHEMA).context("cannot create the baseline schema")?;
+    conn.execute_batch(RAW_SCHEMA)
+        .context("cannot create the baseline schema")?;
 
     let now = i64::try_from(Timestamp::now().as_millis())?;
     let mut targets = Vec::with_capacity(conversations);
@@ -375,6 +385,9 @@ pub async fn run(args: StoreArgs) -> Result<()> {
     ensure!(args.messages >= 1, "--messages must be at least 1");
     let root = args.dir.clone().unwrap_or_else(default_dir);
     fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", root.display()))?;
     let fs = FileSystem::of(&root)?;
     if fs.fs_type == "tmpfs" || fs.fs_type == "ramfs" {
         bail!(
@@ -414,8 +427,22 @@ pub async fn run(args: StoreArgs) -> Result<()> {
         for r in 1..=args.runs {
             // Interleaved so that each baseline sees the same background load as the store.
             let store = store_run(&root, args.conversations, writers, messages).await?;
-            let raw_insert = raw(&root, args.conversations, messages, args.raw_batch, RawMode::Insert).await?;
-            let mirror = raw(&root, args.conversations, messages, args.raw_batch, RawMode::Mirror).await?;
+            let raw_insert = raw(
+                &root,
+                args.conversations,
+                messages,
+                args.raw_batch,
+                RawMode::Insert,
+            )
+            .await?;
+            let mirror = raw(
+                &root,
+                args.conversations,
+                messages,
+                args.raw_batch,
+                RawMode::Mirror,
+            )
+            .await?;
             let single = if writers == 1 {
                 Some(raw(&root, args.conversations, messages, 1, RawMode::Insert).await?)
             } else {
@@ -466,8 +493,18 @@ pub async fn run(args: StoreArgs) -> Result<()> {
                 .map(|(s, r)| s.rate() / r.rate())
                 .collect::<Vec<_>>(),
         );
-        let p50 = median(&stores.iter().map(|s| s.p50.as_secs_f64() * 1e3).collect::<Vec<_>>());
-        let p99 = median(&stores.iter().map(|s| s.p99.as_secs_f64() * 1e3).collect::<Vec<_>>());
+        let p50 = median(
+            &stores
+                .iter()
+                .map(|s| s.p50.as_secs_f64() * 1e3)
+                .collect::<Vec<_>>(),
+        );
+        let p99 = median(
+            &stores
+                .iter()
+                .map(|s| s.p99.as_secs_f64() * 1e3)
+                .collect::<Vec<_>>(),
+        );
         let batches = median(&stores.iter().map(|s| s.batches as f64).collect::<Vec<_>>());
         let mean_batch = median(&stores.iter().map(StoreRun::mean_batch).collect::<Vec<_>>());
         println!(
@@ -487,7 +524,17 @@ pub async fn run(args: StoreArgs) -> Result<()> {
             );
         }
         println!("\n");
-        summary.push((writers, rate, p50, p99, mean_batch, raw_rate, ratio, mirror_rate, mirror_ratio));
+        summary.push((
+            writers,
+            rate,
+            p50,
+            p99,
+            mean_batch,
+            raw_rate,
+            ratio,
+            mirror_rate,
+            mirror_ratio,
+        ));
     }
 
     println!("summary (medians of {} runs):", args.runs);

@@ -122,7 +122,8 @@ function track(record) {
   if (!entry) {
     entry = { record, events: [], unread: 0, typingUntil: 0 };
     conversations.set(record.id, entry);
-  } else {
+  } else if (record.last_seq >= entry.record.last_seq) {
+    // `inbox` and `conversation` frames may arrive in either order: keep the newer record.
     entry.record = { ...entry.record, ...record };
   }
   client.subscribe(record.id);

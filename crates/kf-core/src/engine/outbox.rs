@@ -41,6 +41,7 @@ pub(crate) struct Outlet {
     limit: usize,
     readable: Notify,
     writable: Notify,
+    closing: Notify,
 }
 
 impl fmt::Debug for Outlet {
@@ -61,6 +62,7 @@ impl Outlet {
             limit,
             readable: Notify::new(),
             writable: Notify::new(),
+            closing: Notify::new(),
         }
     }
 
@@ -145,6 +147,7 @@ impl Outlet {
         drop(state);
         self.readable.notify_one();
         self.writable.notify_waiters();
+        self.closing.notify_waiters();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -188,6 +191,19 @@ impl Outbox {
     /// The next frame if one is ready now (lets a writer batch several frames into one flush).
     pub fn try_next(&mut self) -> Option<Outgoing> {
         self.outlet.take()
+    }
+
+    /// Resolves when the engine closes the connection, with the reason; takes no frame. A writer blocked on a
+    /// slow socket selects on this to give up at once when the client is cut off.
+    pub async fn closed(&self) -> CloseReason {
+        loop {
+            let mut notified = pin!(self.outlet.closing.notified());
+            notified.as_mut().enable();
+            if let Some(reason) = self.outlet.lock().closed {
+                return reason;
+            }
+            notified.await;
+        }
     }
 
     /// Bytes queued and not yet taken.
@@ -249,7 +265,11 @@ mod tests {
         assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"12345")));
         assert_eq!(pusher.await.expect("task"), Ok(()));
         assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"678")));
+        let waiter = tokio::spawn(async move { outbox.closed().await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "open: nothing to report");
         outlet.close(CloseReason::Shutdown);
+        assert_eq!(waiter.await.expect("task"), CloseReason::Shutdown);
         assert_eq!(
             outlet.push_paced(Bytes::from_static(b"9")).await,
             Err(QueueClosed)
