@@ -123,6 +123,9 @@ impl Session {
 
     /// Handles one text frame from the client. Every outcome — reply, ack, error — is queued on the outbox;
     /// requests are handled in the order they arrive.
+    ///
+    /// Drive each call to completion: a call dropped between the store's commit and the publication would leave
+    /// a committed event unannounced to live subscribers until their next resume.
     pub async fn receive(&mut self, text: &str) {
         let reply = match protocol::decode(text) {
             Ok(Request { id, frame }) => self.handle(id, frame).await,
