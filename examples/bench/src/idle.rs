@@ -69,6 +69,10 @@ pub struct IdleArgs {
     /// The server's WebSocket read buffer (`WsConfig::read_buffer_size`); default: `WsConfig::default()`'s.
     #[arg(long)]
     pub ws_read_buffer: Option<usize>,
+    /// Rounds of the leak check: after the first round's sessions close, the same number is opened again (and
+    /// closed) this many times, and the server's memory read with each round open.
+    #[arg(long, default_value_t = 1)]
+    pub leak_rounds: usize,
     /// Skip the bare TCP baseline.
     #[arg(long)]
     pub no_baseline: bool,
@@ -388,8 +392,8 @@ struct Reading {
     established: ProcMemory,
     after_ping: Option<ProcMemory>,
     after_close: ProcMemory,
-    /// After the same number of sessions was opened again in the same server (leak check).
-    reopened: Option<ProcMemory>,
+    /// With the same number of sessions open again in the same server, once per later round (leak check).
+    reopened: Vec<ProcMemory>,
     kernel_pages: Option<i64>,
 }
 
@@ -419,7 +423,16 @@ impl Reading {
     /// memory of closed sessions is reused.
     fn second_round(&self) -> Option<f64> {
         self.reopened
-            .map(|m| self.per_connection(m.rss_kib, self.after_close.rss_kib))
+            .first()
+            .map(|m| self.per_connection(m.rss_kib, self.established.rss_kib))
+    }
+
+    /// Each later round's RSS with its sessions open, over the first round's, per connection.
+    fn rounds(&self) -> Vec<f64> {
+        self.reopened
+            .iter()
+            .map(|m| self.per_connection(m.rss_kib, self.established.rss_kib))
+            .collect()
     }
 
     fn kernel(&self) -> Option<f64> {
@@ -444,12 +457,14 @@ impl Reading {
             "; still held after close {} B/conn",
             thousands(self.retained())
         );
-        if let Some(second) = self.second_round() {
+        let rounds = self.rounds();
+        if !rounds.is_empty() {
+            let rounds: Vec<String> = rounds.iter().map(|b| thousands(*b)).collect();
             let _ = write!(
                 out,
-                "; a second round of {} sessions grew it by {} B/conn",
+                "; later rounds of {} sessions open: +{} B/conn over the first",
                 self.connections,
-                thousands(second)
+                rounds.join(", +")
             );
         }
         if let Some(kernel) = self.kernel() {
@@ -526,25 +541,29 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
     }
     sleep(settle).await;
     let after_close = server.memory()?;
-    // Leak check: the same number of sessions again, in the memory the first round freed.
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let open = |i: usize| {
-        let (tokens, tenant, shutdown_rx) = (&tokens, tenant.clone(), shutdown_rx.clone());
-        async move {
-            let identity = Identity {
-                tenant,
-                principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
-            };
-            let token = tokens.issue(&identity, Duration::from_secs(3600));
-            open_session(addr, token, shutdown_rx).await
+    // Leak check: the same number of sessions again, in the memory the first round freed, `leak_rounds` times.
+    let mut reopened = Vec::new();
+    for _ in 0..args.leak_rounds {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let open = |i: usize| {
+            let (tokens, tenant, shutdown_rx) = (&tokens, tenant.clone(), shutdown_rx.clone());
+            async move {
+                let identity = Identity {
+                    tenant,
+                    principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
+                };
+                let token = tokens.issue(&identity, Duration::from_secs(3600));
+                open_session(addr, token, shutdown_rx).await
+            }
+        };
+        let (holders, _) = open_all(n, args.concurrency, open).await?;
+        sleep(settle).await;
+        reopened.push(server.memory()?);
+        let _ = shutdown.send(true);
+        for holder in holders {
+            let _ = timeout(CONNECT_TIMEOUT, holder).await;
         }
-    };
-    let (holders, _) = open_all(n, args.concurrency, open).await?;
-    sleep(settle).await;
-    let reopened = Some(server.memory()?);
-    let _ = shutdown.send(true);
-    for holder in holders {
-        let _ = timeout(CONNECT_TIMEOUT, holder).await;
+        sleep(settle).await;
     }
     Ok(Reading {
         connections: n,
@@ -584,7 +603,7 @@ async fn tcp_run(args: &IdleArgs, n: usize) -> Result<Reading> {
             established,
             after_ping: None,
             after_close,
-            reopened: None,
+            reopened: Vec::new(),
             kernel_pages: kernel_before
                 .zip(kernel_after)
                 .map(|(before, after)| signed_kib(after, before)),
@@ -666,7 +685,7 @@ pub async fn run(args: IdleArgs) -> Result<()> {
             print!(", after a ping round {} B/conn", thousands(median(&ws_ping)));
         }
         print!(
-            ", held after close {} B/conn, second round grew {} B/conn",
+            ", held after close {} B/conn, second round with sessions open +{} B/conn over the first",
             thousands(ws_retained),
             thousands(ws_second)
         );
