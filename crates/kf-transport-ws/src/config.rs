@@ -30,12 +30,12 @@ pub struct WsConfig {
 }
 
 impl Default for WsConfig {
-    /// A 2 KiB read buffer, a 4 KiB write buffer, a 10 s hello timeout, a 5 s close timeout, and the engine's
-    /// limits for the rest. (An idle connection then costs about 8 KB of server memory.)
+    /// A 512-byte read buffer, a 4 KiB write buffer, a 10 s hello timeout, a 5 s close timeout, and the engine's
+    /// limits for the rest. (An idle session then costs about 7.3 KiB of server memory: `docs/benchmarks.md`.)
     fn default() -> Self {
         Self {
             path: None,
-            read_buffer_size: 2 * 1024,
+            read_buffer_size: 512,
             write_buffer_size: 4 * 1024,
             max_frame_bytes: None,
             hello_timeout: Duration::from_secs(10),
@@ -55,7 +55,7 @@ impl WsConfig {
         self
     }
 
-    /// Bytes allocated per connection for reading frames, and read per system call (default 2 KiB; a larger
+    /// Bytes allocated per connection for reading frames, and read per system call (default 512 bytes; a larger
     /// frame grows the buffer while it is read). It is most of what an idle connection costs: chat frames are
     /// small, so a small buffer keeps many idle connections cheap at little cost in throughput.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
