@@ -6,11 +6,17 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
 
+apt_updated=""
+apt_install() {
+    [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+    apt-get install -y -qq "$@"
+}
+
 # The bundled SQLite is compiled from C.
-if ! command -v cc >/dev/null 2>&1; then
-    log "installing a C compiler"
-    apt-get update -qq && apt-get install -y -qq build-essential
-fi
+command -v cc >/dev/null 2>&1 || { log "installing a C compiler"; apt_install build-essential; }
+# The browser check drives Debian's Chromium with playwright-core (npm).
+command -v chromium >/dev/null 2>&1 || { log "installing chromium"; apt_install chromium; }
+command -v npm >/dev/null 2>&1 || { log "installing node and npm"; apt_install nodejs npm; }
 for component in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
         log "installing $component"
@@ -26,3 +32,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+log "browser check of the demo pages (headless Chromium)"
+cargo build --locked -p kf-demo
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+(cd examples/demo/browser && npm ci --no-audit --no-fund --loglevel=error)
+node examples/demo/browser/check.mjs "$target_dir/debug/kf-demo" "$target_dir"

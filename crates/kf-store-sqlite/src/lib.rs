@@ -6,9 +6,13 @@
 //! - **Durable acknowledgements.** The database runs in WAL mode with `synchronous=FULL` by default: when
 //!   `create_conversation` or `append` returns `Ok`, the event is on disk.
 //! - **Group commit.** One writer thread owns the only write connection. It takes every pending write request
-//!   (up to [`SqliteConfig::batch_max`]), runs them in one transaction with a savepoint per request — a refused
-//!   request (an illegal transition, an unknown conversation) is rolled back alone — commits once, then answers
-//!   them all. Durability costs one fsync per batch, not per message. [`SqliteStore::stats`] shows the batching.
+//!   (up to [`SqliteConfig::batch_max`]), runs them in one transaction — a refused request (an illegal
+//!   transition, an unknown conversation, a failing statement) stores nothing and the rest of the batch goes
+//!   ahead — commits once, then answers them all. Durability costs one fsync per batch, not per message.
+//!   [`SqliteStore::stats`] shows the batching.
+//! - **Cheap appends.** The writer keeps the committed records of up to 16,384 recently used conversations in
+//!   memory (a few hundred bytes each), so an append is one `INSERT` (the unique index does the idempotency
+//!   check), and each conversation's row is written once per batch, however many of its events the batch holds.
 //! - **Reads never wait for the writer.** A small pool of read-only connections serves reads on Tokio's blocking
 //!   thread pool; WAL gives each read a snapshot of the last commit.
 //! - **Migrations.** The schema is versioned with `PRAGMA user_version` and upgraded in one transaction when the

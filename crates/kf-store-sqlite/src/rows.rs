@@ -7,7 +7,8 @@ use kf_core::model::{
     Group, GroupId, Seq, TenantId, Timestamp, Visitor, VisitorId,
 };
 use kf_core::store::StoreError;
-use rusqlite::types::Type;
+use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteError;
@@ -25,6 +26,25 @@ macro_rules! event_columns {
 }
 
 type SqlResult<T> = rusqlite::Result<T>;
+
+/// A conversation id as it is stored (its lowercase hyphenated UUID, the same text as its `Display`), formatted
+/// on the stack: binding it allocates nothing, unlike `to_string()`.
+#[derive(Clone, Copy)]
+pub(crate) struct IdText([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl IdText {
+    pub(crate) fn new(id: ConversationId) -> Self {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        id.as_uuid().hyphenated().encode_lower(&mut text);
+        Self(text)
+    }
+}
+
+impl ToSql for IdText {
+    fn to_sql(&self) -> SqlResult<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(&self.0)))
+    }
+}
 
 fn conversion(index: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
@@ -118,14 +138,14 @@ pub(crate) fn conversation(conn: &Connection, id: ConversationId) -> SqlResult<O
         " FROM conversations WHERE id = ?1"
     ))?;
     statement
-        .query_row([id.to_string()], conversation_from_row)
+        .query_row([IdText::new(id)], conversation_from_row)
         .optional()
 }
 
 /// Whether a conversation exists.
 pub(crate) fn conversation_exists(conn: &Connection, id: ConversationId) -> SqlResult<bool> {
     let mut statement = conn.prepare_cached("SELECT 1 FROM conversations WHERE id = ?1")?;
-    statement.exists([id.to_string()])
+    statement.exists([IdText::new(id)])
 }
 
 /// The conversation a visitor opened with this client id.
@@ -205,7 +225,7 @@ pub(crate) fn event_at(
         ))
         .map_err(crate::error::backend)?;
     statement
-        .query_row(params![conversation.to_string(), seq], event_from_row)
+        .query_row(params![IdText::new(conversation), seq], event_from_row)
         .optional()
         .map_err(crate::error::backend)
 }
@@ -225,7 +245,7 @@ pub(crate) fn event_by_client_id(
     statement
         .query_row(
             params![
-                conversation.to_string(),
+                IdText::new(conversation),
                 author.role(),
                 author.id_str(),
                 client_id.as_str()
@@ -251,12 +271,35 @@ pub(crate) fn events_after(
         " FROM events WHERE conversation = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
     ))?;
     statement
-        .query_map(params![conversation.to_string(), after, limit], event_from_row)?
+        .query_map(params![IdText::new(conversation), after, limit], event_from_row)?
         .collect()
 }
 
 /// Stores a new event.
 pub(crate) fn insert_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
+    execute_insert_event(
+        conn,
+        event,
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .map(|_| ())
+}
+
+/// Stores a new event unless its author already sent an event with its client id to its conversation; returns
+/// whether it was stored. Any other conflict (a taken seq) is an error.
+pub(crate) fn insert_event_unless_sent(conn: &Connection, event: &Event) -> Result<bool, StoreError> {
+    execute_insert_event(
+        conn,
+        event,
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (conversation, author_role, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING",
+    )
+    .map(|changed| changed == 1)
+}
+
+fn execute_insert_event(conn: &Connection, event: &Event, sql: &str) -> Result<usize, StoreError> {
     let seq = signed(event.seq.0, "seq")?;
     let at = signed(event.at.0, "timestamp")?;
     let data = serde_json::to_string(&event.data).map_err(|source| {
@@ -269,15 +312,10 @@ pub(crate) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
         EventKind::Message { body } => Some(body.text.as_str()),
         _ => None,
     };
-    let mut statement = conn
-        .prepare_cached(
-            "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .map_err(crate::error::backend)?;
+    let mut statement = conn.prepare_cached(sql).map_err(crate::error::backend)?;
     statement
         .execute(params![
-            event.conversation.to_string(),
+            IdText::new(event.conversation),
             seq,
             at,
             event.author.role(),
@@ -287,8 +325,7 @@ pub(crate) fn insert_event(conn: &Connection, event: &Event) -> Result<(), Store
             body,
             data,
         ])
-        .map_err(crate::error::backend)?;
-    Ok(())
+        .map_err(crate::error::backend)
 }
 
 /// Stores a new conversation record.
@@ -308,7 +345,7 @@ pub(crate) fn insert_conversation(
         .map_err(crate::error::backend)?;
     statement
         .execute(params![
-            conversation.id.to_string(),
+            IdText::new(conversation.id),
             conversation.tenant.as_str(),
             conversation.visitor.as_str(),
             conversation.group.as_str(),
@@ -336,13 +373,35 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
         .map_err(crate::error::backend)?;
     let changed = statement
         .execute(params![
-            conversation.id.to_string(),
+            IdText::new(conversation.id),
             conversation.state.name(),
             conversation.state.agent().map(AgentId::as_str),
             conversation.last_agent.as_ref().map(AgentId::as_str),
             last_seq,
             updated_at,
         ])
+        .map_err(crate::error::backend)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::ConversationNotFound(conversation.id))
+    }
+}
+
+/// Writes a conversation's `last_seq` and `updated_at` only, for events that did not change its state or last
+/// agent (messages). Cheaper than [`update_conversation`]: SQLite changes no index and, as `state` (in the
+/// `conversations_open` index's condition) is left alone, needs no temporary table to run the update.
+pub(crate) fn update_conversation_seq(
+    conn: &Connection,
+    conversation: &Conversation,
+) -> Result<(), StoreError> {
+    let last_seq = signed(conversation.last_seq.0, "seq")?;
+    let updated_at = signed(conversation.updated_at.0, "timestamp")?;
+    let mut statement = conn
+        .prepare_cached("UPDATE conversations SET last_seq = ?2, updated_at = ?3 WHERE id = ?1")
+        .map_err(crate::error::backend)?;
+    let changed = statement
+        .execute(params![IdText::new(conversation.id), last_seq, updated_at])
         .map_err(crate::error::backend)?;
     if changed == 1 {
         Ok(())

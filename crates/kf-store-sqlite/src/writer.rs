@@ -1,21 +1,40 @@
 //! The writer thread: one connection, group commit.
 //!
 //! Write requests arrive on a channel. The writer takes everything pending (up to `batch_max`, waiting up to
-//! `batch_window` for more), runs the batch in one `BEGIN IMMEDIATE` transaction with a savepoint around each
-//! request (a refused request is rolled back alone), commits once and only then answers every request.
+//! `batch_window` for more), runs the batch in one `BEGIN IMMEDIATE` transaction, commits once and only then
+//! answers every request. A refused request (an illegal transition, an unknown conversation, a failing
+//! statement) stores nothing and leaves the rest of its batch alone.
+//!
+//! The hot path, an append, costs one statement: the writer keeps the committed conversation records in a
+//! bounded [`Cache`], applies each event to a working copy held for the batch, inserts the event with the
+//! idempotency check left to the unique index (`ON CONFLICT DO NOTHING`), and writes each changed conversation
+//! row once, just before the commit. An append needs no savepoint: its only statement either applies or is
+//! undone by SQLite alone (else see below), and the working copy only changes after it applied. Requests that
+//! run several statements (opening a conversation) keep a savepoint each. If an append's statement or the
+//! writing of the conversation rows fails (and SQLite did not end the transaction), the batch is rolled back
+//! and run again the careful way: a savepoint per request and the conversation row read and written by every
+//! append, so that only the requests concerned fail and no partial effect of a statement is ever committed.
+//!
+//! The cache only ever holds what was committed: a batch's working copies reach it after its `COMMIT` returned;
+//! a failed batch drops them and empties the cache. Should another connection write the file,
+//! `PRAGMA data_version` changes and the cache is emptied before the next batch uses it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use kf_core::model::{Actor, Agent, Conversation, Event, EventKind, Group, Seq, Visitor};
+use kf_core::model::{Actor, Agent, Conversation, ConversationId, Event, EventKind, Group, Seq, Visitor};
 use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::error::backend;
 use crate::{SqliteError, rows};
+
+/// How many conversation records the writer keeps in memory at most.
+pub(crate) const CACHE_CAPACITY: usize = 16 * 1024;
 
 /// A write operation.
 #[derive(Debug)]
@@ -70,6 +89,88 @@ pub(crate) struct Batching {
     pub(crate) window: Duration,
 }
 
+/// Committed conversation records, bounded: two generations of at most half the capacity each. A hit in the
+/// older generation moves the record to the younger one; when the younger one is full it becomes the older one
+/// and the previous older one is dropped, so the records used least recently go first.
+#[derive(Debug)]
+pub(crate) struct Cache {
+    young: HashMap<ConversationId, Conversation>,
+    old: HashMap<ConversationId, Conversation>,
+    half: usize,
+}
+
+impl Cache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            young: HashMap::new(),
+            old: HashMap::new(),
+            half: (capacity / 2).max(1),
+        }
+    }
+
+    fn get(&mut self, id: ConversationId) -> Option<&Conversation> {
+        if !self.young.contains_key(&id) {
+            let conversation = self.old.remove(&id)?;
+            self.insert(conversation);
+        }
+        self.young.get(&id)
+    }
+
+    fn insert(&mut self, conversation: Conversation) {
+        if self.young.len() >= self.half && !self.young.contains_key(&conversation.id) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.old.remove(&conversation.id);
+        self.young.insert(conversation.id, conversation);
+    }
+
+    fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+}
+
+/// A conversation as the current batch sees it.
+#[derive(Debug)]
+struct Working {
+    conversation: Conversation,
+    /// Changed by the batch and not yet written to its row.
+    dirty: bool,
+    /// The batch changed its state or last agent, not only its seq and time.
+    state_changed: bool,
+}
+
+/// Why a batch's transaction did not commit.
+enum Failure {
+    /// Nothing of the batch is stored; its requests fail.
+    Lost(Box<dyn std::error::Error + Send + Sync>),
+    /// Nothing of the batch is stored; running it again with a savepoint per request isolates the culprit.
+    Retry(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure::Lost(Box::new(error))
+    }
+}
+
+type Results = Vec<Result<Outcome, StoreError>>;
+
+/// The writer thread's connection and what it remembers between batches.
+pub(crate) struct Writer {
+    conn: Connection,
+    cache: Cache,
+    /// `PRAGMA data_version` after the last batch: it changes when another connection commits.
+    data_version: Option<i64>,
+    /// The current batch's conversations, by id.
+    working: HashMap<ConversationId, Working>,
+}
+
 /// The writer thread's body: runs until every sender is gone and the queue is drained.
 pub(crate) fn run(
     conn: Connection,
@@ -77,11 +178,12 @@ pub(crate) fn run(
     batching: Batching,
     counters: Arc<Counters>,
 ) {
+    let mut writer = Writer::new(conn, CACHE_CAPACITY);
     let mut batch = Vec::with_capacity(batching.max);
     while let Ok(first) = requests.recv() {
         batch.push(first);
         gather(&requests, &mut batch, batching);
-        commit(&conn, &mut batch, &counters);
+        writer.commit(&mut batch, &counters);
     }
     tracing::debug!("sqlite writer stopped");
 }
@@ -110,94 +212,324 @@ fn gather(requests: &Receiver<Request>, batch: &mut Vec<Request>, batching: Batc
     }
 }
 
-/// Runs a batch in one transaction and answers its requests after the commit.
-fn commit(conn: &Connection, batch: &mut Vec<Request>, counters: &Counters) {
-    match run_batch(conn, batch) {
-        Ok(results) => {
-            let events: u64 = results
-                .iter()
-                .filter_map(|r| r.as_ref().ok())
-                .map(Outcome::new_events)
-                .sum();
-            let size = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-            counters.batches.fetch_add(1, Ordering::Relaxed);
-            counters.requests.fetch_add(size, Ordering::Relaxed);
-            counters.events.fetch_add(events, Ordering::Relaxed);
-            counters.largest_batch.fetch_max(size, Ordering::Relaxed);
-            for (request, result) in batch.drain(..).zip(results) {
-                // The caller may have given up waiting; the write stands anyway.
-                let _ = request.reply.send(result);
-            }
-        }
-        Err(cause) => {
-            if !conn.is_autocommit()
-                && let Err(error) = conn.execute_batch("ROLLBACK")
-            {
-                tracing::error!(%error, "sqlite rollback after a failed batch failed");
-            }
-            tracing::warn!(error = %cause, requests = batch.len(), "sqlite group commit failed");
-            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
-            let cause: Arc<dyn std::error::Error + Send + Sync> = Arc::from(cause);
-            for request in batch.drain(..) {
-                let _ = request
-                    .reply
-                    .send(Err(SqliteError::Batch(Arc::clone(&cause)).into()));
-            }
-        }
-    }
-}
-
 /// Executes one of the fixed transaction-control statements.
 fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-/// The batch's transaction. `Err` means nothing of the batch is stored.
-fn run_batch(
-    conn: &Connection,
-    batch: &[Request],
-) -> Result<Vec<Result<Outcome, StoreError>>, Box<dyn std::error::Error + Send + Sync>> {
-    control(conn, "BEGIN IMMEDIATE")?;
-    let mut results = Vec::with_capacity(batch.len());
-    for request in batch {
-        control(conn, "SAVEPOINT request")?;
-        let result = match apply(conn, &request.op) {
-            // SQLite rolled the whole transaction back (a full disk, an I/O error): the batch is lost.
-            Err(error) if conn.is_autocommit() => return Err(Box::new(error)),
-            Err(error) => {
-                control(conn, "ROLLBACK TO request")?;
-                Err(error)
-            }
-            ok => ok,
-        };
-        control(conn, "RELEASE request")?;
-        results.push(result);
+impl Writer {
+    pub(crate) fn new(conn: Connection, cache_capacity: usize) -> Self {
+        Self {
+            conn,
+            cache: Cache::new(cache_capacity),
+            data_version: None,
+            working: HashMap::new(),
+        }
     }
-    control(conn, "COMMIT")?;
-    Ok(results)
+
+    /// Runs a batch in one transaction and answers its requests after the commit.
+    pub(crate) fn commit(&mut self, batch: &mut Vec<Request>, counters: &Counters) {
+        let result = match self.run_batch(batch) {
+            Err(Failure::Retry(cause)) => {
+                self.rollback();
+                tracing::debug!(error = %cause, "sqlite batch runs again with a savepoint per request");
+                self.run_careful(batch)
+            }
+            Err(Failure::Lost(cause)) => Err(cause),
+            Ok(results) => Ok(results),
+        };
+        match result {
+            Ok(results) => {
+                let events: u64 = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .map(Outcome::new_events)
+                    .sum();
+                let size = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                counters.requests.fetch_add(size, Ordering::Relaxed);
+                counters.events.fetch_add(events, Ordering::Relaxed);
+                counters.largest_batch.fetch_max(size, Ordering::Relaxed);
+                for (request, result) in batch.drain(..).zip(results) {
+                    // The caller may have given up waiting; the write stands anyway.
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(cause) => {
+                self.rollback();
+                tracing::warn!(error = %cause, requests = batch.len(), "sqlite group commit failed");
+                counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+                let cause: Arc<dyn std::error::Error + Send + Sync> = Arc::from(cause);
+                for request in batch.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(SqliteError::Batch(Arc::clone(&cause)).into()));
+                }
+            }
+        }
+    }
+
+    /// Ends a failed transaction, if SQLite has not already, and forgets the batch's working copies and the
+    /// cache: after a failed `COMMIT` whether the batch reached the file is not certain, so the records are read
+    /// again from the file.
+    fn rollback(&mut self) {
+        self.working.clear();
+        self.cache.clear();
+        if !self.conn.is_autocommit()
+            && let Err(error) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(%error, "sqlite rollback after a failed batch failed");
+        }
+    }
+
+    /// Starts the batch's transaction and empties the cache if another connection wrote the file since.
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        control(&self.conn, "BEGIN IMMEDIATE")?;
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
+        if self.data_version != Some(version) {
+            self.cache.clear();
+            self.data_version = Some(version);
+        }
+        Ok(())
+    }
+
+    /// The batch's transaction, fast path: savepoints only around multi-statement requests, conversation rows
+    /// written once each before the commit.
+    fn run_batch(&mut self, batch: &[Request]) -> Result<Results, Failure> {
+        self.working.clear();
+        self.begin()?;
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            let result = match &request.op {
+                Op::Append(draft) => match self.append(draft) {
+                    // A statement failed: unless SQLite undid the whole transaction (below), run the batch again
+                    // with savepoints, so that no partial effect of the statement (a trigger's) can be kept.
+                    Err(StoreError::Backend(error)) if !self.conn.is_autocommit() => {
+                        return Err(Failure::Retry(error));
+                    }
+                    result => result,
+                },
+                op => {
+                    control(&self.conn, "SAVEPOINT request")?;
+                    let result = match op {
+                        Op::Create(new) => self.create(new),
+                        other => apply_record(&self.conn, other),
+                    };
+                    if result.is_err() && !self.conn.is_autocommit() {
+                        control(&self.conn, "ROLLBACK TO request")?;
+                    }
+                    if !self.conn.is_autocommit() {
+                        control(&self.conn, "RELEASE request")?;
+                    }
+                    result
+                }
+            };
+            // SQLite rolled the whole transaction back (a full disk, an I/O error): the batch is lost.
+            if self.conn.is_autocommit() {
+                self.working.clear();
+                return Err(Failure::Lost(match result {
+                    Err(error) => Box::new(error) as Box<dyn std::error::Error + Send + Sync>,
+                    Ok(_) => "sqlite ended the transaction".into(),
+                }));
+            }
+            results.push(result);
+        }
+        for working in self.working.values().filter(|w| w.dirty) {
+            let written = if working.state_changed {
+                rows::update_conversation(&self.conn, &working.conversation)
+            } else {
+                rows::update_conversation_seq(&self.conn, &working.conversation)
+            };
+            if let Err(error) = written {
+                if self.conn.is_autocommit() {
+                    return Err(Failure::Lost(Box::new(error)));
+                }
+                return Err(Failure::Retry(Box::new(error)));
+            }
+        }
+        control(&self.conn, "COMMIT")?;
+        for (_, working) in self.working.drain() {
+            self.cache.insert(working.conversation);
+        }
+        Ok(results)
+    }
+
+    /// The batch's transaction, careful path: a savepoint around every request, and every append reads and
+    /// writes its conversation row. Leaves the cache empty (the batch's working copies are not kept).
+    fn run_careful(
+        &mut self,
+        batch: &[Request],
+    ) -> Result<Results, Box<dyn std::error::Error + Send + Sync>> {
+        self.working.clear();
+        self.cache.clear();
+        let conn = &self.conn;
+        control(conn, "BEGIN IMMEDIATE")?;
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            control(conn, "SAVEPOINT request")?;
+            let result = match &request.op {
+                Op::Create(new) => create(conn, new, None),
+                Op::Append(draft) => append_careful(conn, draft),
+                other => apply_record(conn, other),
+            };
+            let result = match result {
+                Err(error) if conn.is_autocommit() => return Err(Box::new(error)),
+                Err(error) => {
+                    control(conn, "ROLLBACK TO request")?;
+                    Err(error)
+                }
+                ok => ok,
+            };
+            control(conn, "RELEASE request")?;
+            results.push(result);
+        }
+        control(conn, "COMMIT")?;
+        Ok(results)
+    }
+
+    /// Loads a conversation into the batch's working set (from the cache, else its row); false if unknown.
+    fn load(&mut self, id: ConversationId) -> Result<bool, StoreError> {
+        if self.working.contains_key(&id) {
+            return Ok(true);
+        }
+        let conversation = match self.cache.get(id) {
+            Some(conversation) => conversation.clone(),
+            None => match rows::conversation(&self.conn, id).map_err(backend)? {
+                Some(conversation) => conversation,
+                None => return Ok(false),
+            },
+        };
+        self.working.insert(
+            id,
+            Working {
+                conversation,
+                dirty: false,
+                state_changed: false,
+            },
+        );
+        Ok(true)
+    }
+
+    fn create(&mut self, new: &NewConversation) -> Result<Outcome, StoreError> {
+        let outcome = create(&self.conn, new, Some(&self.working))?;
+        if let Outcome::Created(created) = &outcome
+            && created.created
+        {
+            self.working.insert(
+                created.conversation.id,
+                Working {
+                    conversation: created.conversation.clone(),
+                    dirty: false,
+                    state_changed: false,
+                },
+            );
+        }
+        Ok(outcome)
+    }
+
+    fn append(&mut self, draft: &EventDraft) -> Result<Outcome, StoreError> {
+        if !self.load(draft.conversation)? {
+            return Err(StoreError::ConversationNotFound(draft.conversation));
+        }
+        let conn = &self.conn;
+        let Some(working) = self.working.get_mut(&draft.conversation) else {
+            return Err(StoreError::ConversationNotFound(draft.conversation));
+        };
+        if let Err(refused) = working.conversation.check(&draft.data) {
+            // A repeat of an accepted send is a duplicate even where the event would no longer apply.
+            return match duplicate(conn, draft, &working.conversation)? {
+                Some(appended) => Ok(Outcome::Appended(appended)),
+                None => Err(refused.into()),
+            };
+        }
+        // The seq `apply` assigns below, once the event is stored.
+        let seq = working.conversation.last_seq.next();
+        let event = Event {
+            conversation: draft.conversation,
+            seq,
+            at: draft.at,
+            author: draft.author.clone(),
+            client_id: draft.client_id.clone(),
+            data: draft.data.clone(),
+        };
+        if !rows::insert_event_unless_sent(conn, &event)? {
+            return match duplicate(conn, draft, &working.conversation)? {
+                Some(appended) => Ok(Outcome::Appended(appended)),
+                None => Err(StoreError::Invalid(format!(
+                    "internal error: event {seq:?} of conversation {} was neither stored nor found",
+                    draft.conversation
+                ))),
+            };
+        }
+        // `apply` gives the seq computed above (`last_seq.next()`), and cannot refuse what `check` accepted; were
+        // it to, the backend error makes the batch run again the careful way.
+        if let Err(refused) = working.conversation.apply(&draft.data, draft.at) {
+            return Err(StoreError::backend(refused));
+        }
+        working.dirty = true;
+        // Only a message leaves the state and last agent as they were.
+        working.state_changed |= !matches!(draft.data, EventKind::Message { .. });
+        Ok(Outcome::Appended(Appended {
+            event,
+            conversation: working.conversation.clone(),
+            duplicate: false,
+        }))
+    }
 }
 
-fn apply(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
+/// The event this draft's client id already stored, if any, with the conversation as it stands.
+fn duplicate(
+    conn: &Connection,
+    draft: &EventDraft,
+    conversation: &Conversation,
+) -> Result<Option<Appended>, StoreError> {
+    let Some(client_id) = &draft.client_id else {
+        return Ok(None);
+    };
+    let event =
+        rows::event_by_client_id(conn, draft.conversation, &draft.author, client_id).map_err(backend)?;
+    Ok(event.map(|event| Appended {
+        event,
+        conversation: conversation.clone(),
+        duplicate: true,
+    }))
+}
+
+/// A request that writes one record with one statement.
+fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
     match op {
-        Op::Create(new) => create(conn, new).map(Outcome::Created),
-        Op::Append(draft) => append(conn, draft).map(Outcome::Appended),
         Op::PutVisitor(visitor) => rows::put_visitor(conn, visitor).map(|()| Outcome::Done),
         Op::PutAgent(agent) => rows::put_agent(conn, agent).map(|()| Outcome::Done),
         Op::PutGroup(group) => rows::put_group(conn, group).map(|()| Outcome::Done),
+        Op::Create(_) | Op::Append(_) => {
+            Err(StoreError::Invalid("internal error: not a record request".into()))
+        }
     }
 }
 
-fn create(conn: &Connection, new: &NewConversation) -> Result<Created, StoreError> {
+/// Opens a conversation, or finds the one this client id opened. `working` holds the batch's newer state of
+/// conversations whose rows are not written yet.
+fn create(
+    conn: &Connection,
+    new: &NewConversation,
+    working: Option<&HashMap<ConversationId, Working>>,
+) -> Result<Outcome, StoreError> {
     let opened =
         rows::conversation_opened_by(conn, &new.tenant, &new.visitor, &new.client_id).map_err(backend)?;
-    if let Some(conversation) = opened {
+    if let Some(mut conversation) = opened {
+        if let Some(working) = working.and_then(|working| working.get(&conversation.id)) {
+            conversation = working.conversation.clone();
+        }
         let event = rows::event_at(conn, conversation.id, Seq(1))?
             .ok_or(StoreError::ConversationNotFound(conversation.id))?;
-        return Ok(Created {
+        return Ok(Outcome::Created(Created {
             conversation,
             event,
             created: false,
-        });
+        }));
     }
     if rows::conversation_exists(conn, new.id).map_err(backend)? {
         return Err(StoreError::Invalid(format!(
@@ -224,26 +556,20 @@ fn create(conn: &Connection, new: &NewConversation) -> Result<Created, StoreErro
     };
     rows::insert_conversation(conn, &conversation, &new.client_id)?;
     rows::insert_event(conn, &event)?;
-    Ok(Created {
+    Ok(Outcome::Created(Created {
         conversation,
         event,
         created: true,
-    })
+    }))
 }
 
-fn append(conn: &Connection, draft: &EventDraft) -> Result<Appended, StoreError> {
+/// An append that reads and writes its conversation row itself (the careful path).
+fn append_careful(conn: &Connection, draft: &EventDraft) -> Result<Outcome, StoreError> {
     let mut conversation = rows::conversation(conn, draft.conversation)
         .map_err(backend)?
         .ok_or(StoreError::ConversationNotFound(draft.conversation))?;
-    if let Some(client_id) = &draft.client_id
-        && let Some(event) =
-            rows::event_by_client_id(conn, draft.conversation, &draft.author, client_id).map_err(backend)?
-    {
-        return Ok(Appended {
-            event,
-            conversation,
-            duplicate: true,
-        });
+    if let Some(appended) = duplicate(conn, draft, &conversation)? {
+        return Ok(Outcome::Appended(appended));
     }
     let seq = conversation.apply(&draft.data, draft.at)?;
     let event = Event {
@@ -256,16 +582,16 @@ fn append(conn: &Connection, draft: &EventDraft) -> Result<Appended, StoreError>
     };
     rows::insert_event(conn, &event)?;
     rows::update_conversation(conn, &conversation)?;
-    Ok(Appended {
+    Ok(Outcome::Appended(Appended {
         event,
         conversation,
         duplicate: false,
-    })
+    }))
 }
 
 #[cfg(test)]
 mod tests {
-    use kf_core::model::{ClientId, ConversationId, MessageBody, Timestamp};
+    use kf_core::model::{ClientId, ConversationState, MessageBody, Timestamp};
     use rusqlite::Connection;
     use tokio::sync::oneshot;
 
@@ -287,6 +613,10 @@ mod tests {
         conn
     }
 
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        Writer::new(connection(dir), 64)
+    }
+
     type Answer = oneshot::Receiver<Result<Outcome, StoreError>>;
 
     fn request(op: Op) -> (Request, Answer) {
@@ -294,16 +624,16 @@ mod tests {
         (Request { op, reply }, answer)
     }
 
-    fn run(conn: &Connection, counters: &Counters, ops: Vec<Op>) -> Vec<Result<Outcome, StoreError>> {
+    fn run(w: &mut Writer, counters: &Counters, ops: Vec<Op>) -> Vec<Result<Outcome, StoreError>> {
         let (mut batch, answers): (Vec<_>, Vec<_>) = ops.into_iter().map(request).unzip();
-        commit(conn, &mut batch, counters);
+        w.commit(&mut batch, counters);
         answers
             .into_iter()
             .map(|mut answer| answer.try_recv().expect("answered"))
             .collect()
     }
 
-    fn open(conn: &Connection, counters: &Counters) -> ConversationId {
+    fn open(w: &mut Writer, counters: &Counters) -> ConversationId {
         let new = NewConversation {
             id: ConversationId::generate(),
             tenant: id("t1"),
@@ -312,7 +642,7 @@ mod tests {
             client_id: id("open"),
             at: Timestamp(1),
         };
-        match run(conn, counters, vec![Op::Create(new)]).pop() {
+        match run(w, counters, vec![Op::Create(new)]).pop() {
             Some(Ok(Outcome::Created(created))) => created.conversation.id,
             other => panic!("create failed: {other:?}"),
         }
@@ -339,9 +669,9 @@ mod tests {
     #[test]
     fn a_batch_commits_around_a_refused_request() {
         let dir = tempfile::tempdir().expect("dir");
-        let conn = connection(&dir);
+        let mut w = writer(&dir);
         let counters = Counters::default();
-        let c = open(&conn, &counters);
+        let c = open(&mut w, &counters);
         let closed = Op::Append(EventDraft {
             conversation: c,
             author: Actor::System,
@@ -350,7 +680,7 @@ mod tests {
             data: EventKind::Reopened,
         });
         let results = run(
-            &conn,
+            &mut w,
             &counters,
             vec![
                 text(c, Some("k1"), "a"),
@@ -367,7 +697,7 @@ mod tests {
         );
         assert!(matches!(&results[2], Ok(Outcome::Appended(a)) if a.event.seq == Seq(2) && a.duplicate));
         assert!(matches!(&results[3], Ok(Outcome::Appended(a)) if a.event.seq == Seq(3)));
-        assert_eq!(log_len(&conn, c), 3);
+        assert_eq!(log_len(&w.conn, c), 3);
         assert_eq!(counters.batches.load(Ordering::Relaxed), 2);
         assert_eq!(counters.events.load(Ordering::Relaxed), 3);
     }
@@ -375,16 +705,17 @@ mod tests {
     #[test]
     fn a_failing_statement_is_rolled_back_alone() {
         let dir = tempfile::tempdir().expect("dir");
-        let conn = connection(&dir);
+        let mut w = writer(&dir);
         let counters = Counters::default();
-        let c = open(&conn, &counters);
-        conn.execute_batch(
-            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events WHEN NEW.body = 'refuse' \
+        let c = open(&mut w, &counters);
+        w.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events WHEN NEW.body = 'refuse' \
              BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;",
-        )
-        .expect("trigger");
+            )
+            .expect("trigger");
         let results = run(
-            &conn,
+            &mut w,
             &counters,
             vec![text(c, None, "a"), text(c, None, "refuse"), text(c, None, "b")],
         );
@@ -395,52 +726,54 @@ mod tests {
             results[1]
         );
         assert!(matches!(&results[2], Ok(Outcome::Appended(a)) if a.event.seq == Seq(3)));
-        assert_eq!(log_len(&conn, c), 3);
+        assert_eq!(log_len(&w.conn, c), 3);
     }
 
     #[test]
     fn a_lost_transaction_fails_the_whole_batch() {
         let dir = tempfile::tempdir().expect("dir");
-        let conn = connection(&dir);
+        let mut w = writer(&dir);
         let counters = Counters::default();
-        let c = open(&conn, &counters);
-        conn.execute_batch(
-            "CREATE TEMP TRIGGER lose BEFORE INSERT ON main.events WHEN NEW.body = 'lose' \
+        let c = open(&mut w, &counters);
+        w.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER lose BEFORE INSERT ON main.events WHEN NEW.body = 'lose' \
              BEGIN SELECT RAISE(ROLLBACK, 'transaction rolled back by a test trigger'); END;",
-        )
-        .expect("trigger");
+            )
+            .expect("trigger");
         let results = run(
-            &conn,
+            &mut w,
             &counters,
             vec![text(c, None, "a"), text(c, None, "lose"), text(c, None, "b")],
         );
         for result in &results {
             assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
         }
-        assert_eq!(log_len(&conn, c), 1, "nothing of the batch was stored");
+        assert_eq!(log_len(&w.conn, c), 1, "nothing of the batch was stored");
         assert_eq!(counters.failed_batches.load(Ordering::Relaxed), 1);
-        assert!(conn.is_autocommit());
+        assert!(w.conn.is_autocommit());
         // The writer carries on with the next batch.
-        let results = run(&conn, &counters, vec![text(c, None, "a")]);
+        let results = run(&mut w, &counters, vec![text(c, None, "a")]);
         assert!(matches!(&results[0], Ok(Outcome::Appended(a)) if a.event.seq == Seq(2)));
     }
 
     #[test]
     fn a_failed_commit_fails_every_request() {
         let dir = tempfile::tempdir().expect("dir");
-        let conn = connection(&dir);
+        let mut w = writer(&dir);
         let counters = Counters::default();
-        let c = open(&conn, &counters);
+        let c = open(&mut w, &counters);
         // A deferred foreign key is only checked at COMMIT, which then fails.
-        conn.execute_batch(
-            "CREATE TEMP TABLE parent (id TEXT PRIMARY KEY); \
+        w.conn
+            .execute_batch(
+                "CREATE TEMP TABLE parent (id TEXT PRIMARY KEY); \
              CREATE TEMP TABLE child (parent TEXT REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED); \
              CREATE TEMP TRIGGER orphan AFTER INSERT ON main.events WHEN NEW.body = 'orphan' \
              BEGIN INSERT INTO child VALUES ('missing'); END;",
-        )
-        .expect("setup");
+            )
+            .expect("setup");
         let results = run(
-            &conn,
+            &mut w,
             &counters,
             vec![text(c, None, "a"), text(c, None, "orphan")],
         );
@@ -452,8 +785,295 @@ mod tests {
                 other => panic!("expected a batch failure, got {other:?}"),
             }
         }
-        assert!(conn.is_autocommit(), "the failed transaction was rolled back");
-        assert_eq!(log_len(&conn, c), 1);
+        assert!(w.conn.is_autocommit(), "the failed transaction was rolled back");
+        assert_eq!(log_len(&w.conn, c), 1);
         assert_eq!(counters.failed_batches.load(Ordering::Relaxed), 1);
+    }
+
+    fn stored(w: &Writer, c: ConversationId) -> Conversation {
+        rows::conversation(&w.conn, c).expect("read").expect("exists")
+    }
+
+    fn appended(result: &Result<Outcome, StoreError>) -> &Appended {
+        match result {
+            Ok(Outcome::Appended(appended)) => appended,
+            other => panic!("expected an append, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_keeps_recent_records() {
+        let mut cache = Cache::new(4);
+        let conversation = |n: u128| {
+            Conversation::new(
+                ConversationId::from_uuid(uuid::Uuid::from_u128(n)),
+                id("t1"),
+                id("v1"),
+                id("sales"),
+                Timestamp(1),
+            )
+        };
+        for n in 1..=10 {
+            cache.insert(conversation(n));
+            // Keep using the first one: it is never the least recently used.
+            assert!(cache.get(conversation(1).id).is_some(), "after {n}");
+            assert!(cache.len() <= 4, "{} records", cache.len());
+        }
+        assert!(cache.get(conversation(10).id).is_some());
+        assert!(cache.get(conversation(2).id).is_none());
+        let mut newer = conversation(10);
+        newer.last_seq = Seq(7);
+        cache.insert(newer);
+        assert_eq!(cache.get(conversation(10).id).map(|c| c.last_seq), Some(Seq(7)));
+        cache.clear();
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn conversation_rows_get_the_batch_final_state() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut w = writer(&dir);
+        let counters = Counters::default();
+        let c = open(&mut w, &counters);
+        let assign = Op::Append(EventDraft {
+            conversation: c,
+            author: Actor::System,
+            client_id: None,
+            at: Timestamp(5),
+            data: EventKind::Assigned { agent: id("a1") },
+        });
+        let results = run(
+            &mut w,
+            &counters,
+            vec![text(c, Some("k1"), "a"), assign, text(c, Some("k2"), "b")],
+        );
+        assert_eq!(appended(&results[2]).conversation.last_seq, Seq(4));
+        let row = stored(&w, c);
+        assert_eq!(row.last_seq, Seq(4));
+        assert_eq!(row.state, ConversationState::Assigned { agent: id("a1") });
+        assert_eq!(row.last_agent, Some(id("a1")));
+        assert_eq!(row.updated_at, Timestamp(2), "the last event's time");
+        assert_eq!(&row, &appended(&results[2]).conversation);
+        // The next batch starts from the cached record, which matches the row.
+        let results = run(
+            &mut w,
+            &counters,
+            vec![text(c, Some("k1"), "a again"), text(c, None, "c")],
+        );
+        assert!(appended(&results[0]).duplicate);
+        assert_eq!(appended(&results[0]).event.seq, Seq(2));
+        assert_eq!(appended(&results[1]).event.seq, Seq(5));
+        assert_eq!(stored(&w, c).last_seq, Seq(5));
+    }
+
+    #[test]
+    fn the_cache_is_not_ahead_after_a_refused_request() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut w = writer(&dir);
+        let counters = Counters::default();
+        let c = open(&mut w, &counters);
+        w.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events WHEN NEW.body = 'refuse' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;",
+            )
+            .expect("trigger");
+        let reopen = Op::Append(EventDraft {
+            conversation: c,
+            author: Actor::System,
+            client_id: None,
+            at: Timestamp(3),
+            data: EventKind::Reopened,
+        });
+        let results = run(
+            &mut w,
+            &counters,
+            vec![text(c, None, "refuse"), reopen, text(c, Some("k"), "refuse")],
+        );
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        assert_eq!(stored(&w, c).last_seq, Seq(1));
+        let results = run(&mut w, &counters, vec![text(c, Some("k"), "a")]);
+        let first = appended(&results[0]);
+        assert_eq!((first.event.seq, first.duplicate), (Seq(2), false));
+        assert_eq!(stored(&w, c).last_seq, Seq(2));
+        assert_eq!(log_len(&w.conn, c), 2);
+    }
+
+    #[test]
+    fn the_cache_is_not_ahead_after_a_failed_batch() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut w = writer(&dir);
+        let counters = Counters::default();
+        let c = open(&mut w, &counters);
+        // Warm the cache.
+        assert_eq!(
+            appended(&run(&mut w, &counters, vec![text(c, None, "a")])[0])
+                .event
+                .seq,
+            Seq(2)
+        );
+        w.conn
+            .execute_batch(
+                "CREATE TEMP TABLE parent (id TEXT PRIMARY KEY); \
+                 CREATE TEMP TABLE child (parent TEXT REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED); \
+                 CREATE TEMP TRIGGER orphan AFTER INSERT ON main.events WHEN NEW.body = 'orphan' \
+                 BEGIN INSERT INTO child VALUES ('missing'); END;",
+            )
+            .expect("setup");
+        let results = run(
+            &mut w,
+            &counters,
+            vec![
+                text(c, None, "b"),
+                text(c, Some("k"), "orphan"),
+                text(c, None, "c"),
+            ],
+        );
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        let results = run(
+            &mut w,
+            &counters,
+            vec![text(c, Some("k"), "b"), text(c, None, "c")],
+        );
+        let retried = appended(&results[0]);
+        assert_eq!((retried.event.seq, retried.duplicate), (Seq(3), false));
+        assert_eq!(appended(&results[1]).event.seq, Seq(4));
+        assert_eq!(stored(&w, c).last_seq, Seq(4));
+        assert_eq!(log_len(&w.conn, c), 4);
+    }
+
+    #[test]
+    fn a_failing_conversation_update_fails_only_its_requests() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut w = writer(&dir);
+        let counters = Counters::default();
+        let c = open(&mut w, &counters);
+        let other = open_another(&mut w, &counters);
+        w.conn
+            .execute_batch(&format!(
+                "CREATE TEMP TRIGGER stuck BEFORE UPDATE ON main.conversations WHEN NEW.id = '{c}' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;"
+            ))
+            .expect("trigger");
+        let results = run(
+            &mut w,
+            &counters,
+            vec![
+                text(c, None, "a"),
+                text(other, None, "b"),
+                text(c, None, "c"),
+                text(other, None, "d"),
+            ],
+        );
+        assert!(
+            matches!(&results[0], Err(StoreError::Backend(_))),
+            "{:?}",
+            results[0]
+        );
+        assert!(
+            matches!(&results[2], Err(StoreError::Backend(_))),
+            "{:?}",
+            results[2]
+        );
+        assert_eq!(appended(&results[1]).event.seq, Seq(2));
+        assert_eq!(appended(&results[3]).event.seq, Seq(3));
+        assert_eq!((log_len(&w.conn, c), stored(&w, c).last_seq), (1, Seq(1)));
+        assert_eq!((log_len(&w.conn, other), stored(&w, other).last_seq), (3, Seq(3)));
+        w.conn.execute_batch("DROP TRIGGER stuck").expect("drop trigger");
+        let results = run(
+            &mut w,
+            &counters,
+            vec![text(c, None, "e"), text(other, None, "f")],
+        );
+        assert_eq!(appended(&results[0]).event.seq, Seq(2));
+        assert_eq!(appended(&results[1]).event.seq, Seq(4));
+        assert_eq!(stored(&w, c).last_seq, Seq(2));
+    }
+
+    #[test]
+    fn a_write_by_another_connection_empties_the_cache() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut w = writer(&dir);
+        let counters = Counters::default();
+        let c = open(&mut w, &counters);
+        assert_eq!(
+            appended(&run(&mut w, &counters, vec![text(c, None, "a")])[0])
+                .event
+                .seq,
+            Seq(2)
+        );
+        let outside = connection(&dir);
+        let mut conversation = rows::conversation(&outside, c).expect("read").expect("exists");
+        let seq = conversation
+            .apply(
+                &EventKind::Message {
+                    body: MessageBody::text("outside"),
+                },
+                Timestamp(9),
+            )
+            .expect("apply");
+        rows::insert_event(
+            &outside,
+            &Event {
+                conversation: c,
+                seq,
+                at: Timestamp(9),
+                author: Actor::Visitor(id("v1")),
+                client_id: None,
+                data: EventKind::Message {
+                    body: MessageBody::text("outside"),
+                },
+            },
+        )
+        .expect("insert");
+        rows::update_conversation(&outside, &conversation).expect("update");
+        let results = run(&mut w, &counters, vec![text(c, None, "b")]);
+        assert_eq!(appended(&results[0]).event.seq, Seq(4));
+        assert_eq!(stored(&w, c).last_seq, Seq(4));
+    }
+
+    #[test]
+    fn reopening_with_the_same_client_id_in_a_batch_sees_its_appends() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut w = writer(&dir);
+        let counters = Counters::default();
+        let new = NewConversation {
+            id: ConversationId::generate(),
+            tenant: id("t1"),
+            visitor: id("v1"),
+            group: id("sales"),
+            client_id: id("open"),
+            at: Timestamp(1),
+        };
+        let c = new.id;
+        let results = run(
+            &mut w,
+            &counters,
+            vec![Op::Create(new.clone()), text(c, None, "a"), Op::Create(new)],
+        );
+        match &results[2] {
+            Ok(Outcome::Created(created)) => {
+                assert!(!created.created);
+                assert_eq!(created.conversation.last_seq, Seq(2));
+                assert_eq!(created.event.seq, Seq(1));
+            }
+            other => panic!("expected the existing conversation, got {other:?}"),
+        }
+        assert_eq!(stored(&w, c).last_seq, Seq(2));
+    }
+
+    fn open_another(w: &mut Writer, counters: &Counters) -> ConversationId {
+        let new = NewConversation {
+            id: ConversationId::generate(),
+            tenant: id("t1"),
+            visitor: id("v2"),
+            group: id("sales"),
+            client_id: id("open"),
+            at: Timestamp(1),
+        };
+        match run(w, counters, vec![Op::Create(new)]).pop() {
+            Some(Ok(Outcome::Created(created))) => created.conversation.id,
+            other => panic!("create failed: {other:?}"),
+        }
     }
 }
