@@ -389,23 +389,25 @@ impl Engine {
             return;
         };
         let tenant = &conn.identity.tenant;
-        if !self.inner.router.disconnect(tenant, agent) {
+        let Some(departure) = self.inner.router.disconnect(tenant, agent) else {
             return;
-        }
+        };
         let grace = self.inner.presence_grace;
-        if grace.is_zero() {
-            self.inner.router.offline_if_idle(tenant, agent);
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.inner.router.offline_if_idle(tenant, agent);
-            return;
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !grace.is_zero() => runtime,
+            // No grace period, or no runtime to wait on: offline now.
+            _ => {
+                self.inner.router.offline_if_idle(tenant, agent, departure);
+                return;
+            }
         };
         let engine = self.clone();
         let (tenant, agent) = (tenant.clone(), agent.clone());
+        // The deadline counts from the departure, not from when the timer task first runs.
+        let deadline = tokio::time::Instant::now() + grace;
         runtime.spawn(async move {
-            tokio::time::sleep(grace).await;
-            if engine.inner.router.offline_if_idle(&tenant, &agent) {
+            tokio::time::sleep_until(deadline).await;
+            if engine.inner.router.offline_if_idle(&tenant, &agent, departure) {
                 tracing::debug!(%agent, "agent offline");
             }
         });

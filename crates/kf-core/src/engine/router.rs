@@ -19,6 +19,8 @@ struct Slot {
     agent: Agent,
     connections: usize,
     online: bool,
+    /// Counts the times the agent lost its last connection: a grace timer only acts for the loss it started on.
+    departures: u64,
     active: HashSet<ConversationId>,
     last_assigned: Option<Timestamp>,
 }
@@ -112,6 +114,7 @@ impl Router {
                     agent,
                     connections: 0,
                     online: false,
+                    departures: 0,
                     active: HashSet::new(),
                     last_assigned: None,
                 };
@@ -303,22 +306,27 @@ impl Router {
     }
 
     /// Counts a closed connection. Returns true when the agent has no connection left.
-    pub(crate) fn disconnect(&self, tenant: &TenantId, agent: &AgentId) -> bool {
+    /// Counts a closed connection. When it was the agent's last one, returns the departure to pass to
+    /// [`Router::offline_if_idle`] once the grace period is over.
+    pub(crate) fn disconnect(&self, tenant: &TenantId, agent: &AgentId) -> Option<u64> {
         let mut state = self.state();
-        let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) else {
-            return false;
-        };
+        let slot = state.agents.get_mut(&(tenant.clone(), agent.clone()))?;
         slot.connections = slot.connections.saturating_sub(1);
-        slot.connections == 0
+        if slot.connections > 0 {
+            return None;
+        }
+        slot.departures += 1;
+        Some(slot.departures)
     }
 
-    /// Marks the agent offline if it still has no connection (after the grace period).
-    pub(crate) fn offline_if_idle(&self, tenant: &TenantId, agent: &AgentId) -> bool {
+    /// Marks the agent offline if it has had no connection since `departure` (a reconnect and a later loss
+    /// start a new grace period of their own).
+    pub(crate) fn offline_if_idle(&self, tenant: &TenantId, agent: &AgentId, departure: u64) -> bool {
         let mut state = self.state();
         let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) else {
             return false;
         };
-        if slot.connections == 0 && slot.online {
+        if slot.connections == 0 && slot.online && slot.departures == departure {
             slot.online = false;
             return true;
         }

@@ -327,20 +327,31 @@ async fn a_presence_grace_period_keeps_a_reconnecting_agent_online() {
     engine.put_agent(agent("alice", 5)).await.expect("agent");
     let alice_id: AgentId = "alice".parse().expect("id");
     tokio::time::pause();
+    let step = |secs| async move {
+        // Let timer tasks spawned just now start waiting before the clock moves.
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_secs(secs)).await;
+        tokio::task::yield_now().await;
+    };
+    // t=0: the last connection goes; offline is due at t=30 unless alice comes back.
     drop(Client::connect(&engine, agent_identity("alice")).await);
-    tokio::time::advance(Duration::from_secs(29)).await;
+    step(10).await;
     assert!(engine.is_online(&tenant(), &alice_id), "within the grace period");
+    // t=10: back; t=20: gone again, so offline is now due at t=50.
     let again = Client::connect(&engine, agent_identity("alice")).await;
-    tokio::time::advance(Duration::from_secs(5)).await;
-    tokio::task::yield_now().await;
+    step(10).await;
+    drop(again);
+    // t=35: the first departure's timer (t=30) must not cut the second grace period short.
+    step(15).await;
     assert!(
         engine.is_online(&tenant(), &alice_id),
-        "the reconnect cancelled going offline"
+        "each departure gets its own grace period"
     );
-    drop(again);
-    tokio::time::advance(Duration::from_secs(31)).await;
-    tokio::task::yield_now().await;
-    assert!(!engine.is_online(&tenant(), &alice_id));
+    step(16).await;
+    assert!(
+        !engine.is_online(&tenant(), &alice_id),
+        "offline once the second grace period is over"
+    );
 }
 
 #[tokio::test]
