@@ -50,13 +50,14 @@ fn tokens() -> SignedTokens {
     SignedTokens::new(&[42; 32], Arc::new(SystemClock)).expect("key")
 }
 
-async fn engine_with(store: Arc<dyn Store>, limits: Limits) -> Engine {
-    let engine = Engine::builder(store, Arc::new(tokens()))
-        .presence_grace(Duration::ZERO)
-        .limits(limits)
-        .build()
-        .await
-        .expect("engine");
+/// A builder over `store` with no presence grace period (tests that need one set it).
+fn builder(store: Arc<dyn Store>) -> EngineBuilder {
+    Engine::builder(store, Arc::new(tokens())).presence_grace(Duration::ZERO)
+}
+
+/// Builds the engine and creates the "support" group.
+async fn engine_from(builder: EngineBuilder) -> Engine {
+    let engine = builder.build().await.expect("engine");
     engine
         .put_group(Group {
             tenant: tenant(),
@@ -66,6 +67,10 @@ async fn engine_with(store: Arc<dyn Store>, limits: Limits) -> Engine {
         .await
         .expect("group");
     engine
+}
+
+async fn engine_with(store: Arc<dyn Store>, limits: Limits) -> Engine {
+    engine_from(builder(store).limits(limits)).await
 }
 
 async fn engine() -> Engine {
@@ -311,19 +316,7 @@ async fn an_agent_without_connections_gets_no_new_conversations() {
 #[tokio::test]
 async fn a_presence_grace_period_keeps_a_reconnecting_agent_online() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let engine = Engine::builder(store, Arc::new(tokens()))
-        .presence_grace(Duration::from_secs(30))
-        .build()
-        .await
-        .expect("engine");
-    engine
-        .put_group(Group {
-            tenant: tenant(),
-            id: group(),
-            name: "Support".into(),
-        })
-        .await
-        .expect("group");
+    let engine = engine_from(builder(store).presence_grace(Duration::from_secs(30))).await;
     engine.put_agent(agent("alice", 5)).await.expect("agent");
     let alice_id: AgentId = "alice".parse().expect("id");
     tokio::time::pause();
