@@ -59,11 +59,10 @@ pub struct SqliteConfig {
     /// takes whatever is pending when it starts a batch (requests that arrive during a commit form the next
     /// batch, so batches grow by themselves under load without adding latency when idle). At most one second.
     ///
-    /// Measured on a 2-core VM with an ext4 disk and `synchronous=FULL` (3,000 appends): with a zero window,
-    /// 1 sequential client made 2,760 appends/s (one commit each), 8 clients 8,800/s in 587 commits and 64
-    /// clients 26,700/s in 80 commits; windows of 0.1, 0.5 and 2 ms never raised throughput and lowered it
-    /// for few clients (2 ms: 380/s for one client), because a commit already takes long enough for the next
-    /// batch to gather.
+    /// Measured on a 2-core VM with an ext4 disk and `synchronous=FULL` (a debug build, before the writer's
+    /// cache; `docs/benchmarks.md` has current release figures): windows of 0.1, 0.5 and 2 ms never raised
+    /// throughput and lowered it for few clients (2 ms: 380 appends/s for one sequential client against 2,760
+    /// with no window), because a commit already takes long enough for the next batch to gather.
     pub batch_window: Duration,
     /// The number of read-only connections reads are spread over. Default 4.
     pub readers: usize,
