@@ -649,15 +649,15 @@ mod tests {
     }
 
     fn text(conversation: ConversationId, client_id: Option<&str>, text: &str) -> Op {
-        Op::Append(EventDraft {
+        let author = Actor::Visitor(id("v1"));
+        let body = MessageBody::text(text);
+        Op::Append(EventDraft::message(
             conversation,
-            author: Actor::Visitor(id("v1")),
-            client_id: client_id.map(id::<ClientId>),
-            at: Timestamp(2),
-            data: EventKind::Message {
-                body: MessageBody::text(text),
-            },
-        })
+            author,
+            client_id.map(id::<ClientId>),
+            body,
+            Timestamp(2),
+        ))
     }
 
     fn log_len(conn: &Connection, conversation: ConversationId) -> usize {
@@ -672,13 +672,7 @@ mod tests {
         let mut w = writer(&dir);
         let counters = Counters::default();
         let c = open(&mut w, &counters);
-        let closed = Op::Append(EventDraft {
-            conversation: c,
-            author: Actor::System,
-            client_id: None,
-            at: Timestamp(3),
-            data: EventKind::Reopened,
-        });
+        let closed = Op::Append(EventDraft::system(c, EventKind::Reopened, Timestamp(3)));
         let results = run(
             &mut w,
             &counters,
@@ -835,13 +829,11 @@ mod tests {
         let mut w = writer(&dir);
         let counters = Counters::default();
         let c = open(&mut w, &counters);
-        let assign = Op::Append(EventDraft {
-            conversation: c,
-            author: Actor::System,
-            client_id: None,
-            at: Timestamp(5),
-            data: EventKind::Assigned { agent: id("a1") },
-        });
+        let assign = Op::Append(EventDraft::system(
+            c,
+            EventKind::Assigned { agent: id("a1") },
+            Timestamp(5),
+        ));
         let results = run(
             &mut w,
             &counters,
@@ -878,13 +870,7 @@ mod tests {
                  BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;",
             )
             .expect("trigger");
-        let reopen = Op::Append(EventDraft {
-            conversation: c,
-            author: Actor::System,
-            client_id: None,
-            at: Timestamp(3),
-            data: EventKind::Reopened,
-        });
+        let reopen = Op::Append(EventDraft::system(c, EventKind::Reopened, Timestamp(3)));
         let results = run(
             &mut w,
             &counters,

@@ -37,25 +37,18 @@ fn new_conversation(visitor: &str, client_id: &str) -> NewConversation {
 }
 
 fn message(conversation: ConversationId, client_id: Option<&str>, text: &str) -> EventDraft {
-    EventDraft {
+    let author = Actor::Visitor(id("v1"));
+    EventDraft::message(
         conversation,
-        author: Actor::Visitor(id("v1")),
-        client_id: client_id.map(id::<ClientId>),
-        at: Timestamp(200),
-        data: EventKind::Message {
-            body: MessageBody::text(text),
-        },
-    }
+        author,
+        client_id.map(id::<ClientId>),
+        MessageBody::text(text),
+        Timestamp(200),
+    )
 }
 
 fn system(conversation: ConversationId, data: EventKind) -> EventDraft {
-    EventDraft {
-        conversation,
-        author: Actor::System,
-        client_id: None,
-        at: Timestamp(300),
-        data,
-    }
+    EventDraft::system(conversation, data, Timestamp(300))
 }
 
 #[test]

@@ -357,6 +357,29 @@ async fn open_tcp(addr: SocketAddr) -> Result<TcpStream> {
 
 /// Runs `open(i)` for `0..n` with at most `concurrency` in flight, each bounded by [`CONNECT_TIMEOUT`], the
 /// whole bounded too; fails on the first failure.
+/// Opens `n` authenticated visitor sessions (`v0`, `v1`, …) that stay idle until `shutdown` turns true.
+async fn open_visitors(
+    addr: SocketAddr,
+    tokens: &SignedTokens,
+    tenant: &TenantId,
+    n: usize,
+    concurrency: usize,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(Vec<JoinHandle<()>>, Duration)> {
+    let open = |i: usize| {
+        let (tenant, shutdown) = (tenant.clone(), shutdown.clone());
+        async move {
+            let identity = Identity {
+                tenant,
+                principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
+            };
+            let token = tokens.issue(&identity, Duration::from_secs(3600));
+            open_session(addr, token, shutdown).await
+        }
+    };
+    open_all(n, concurrency, open).await
+}
+
 async fn open_all<T, F, Fut>(n: usize, concurrency: usize, open: F) -> Result<(Vec<T>, Duration)>
 where
     F: Fn(usize) -> Fut,
@@ -508,18 +531,7 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
     let kernel_before = sys::tcp_kernel_pages();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let addr = server.addr;
-    let open = |i: usize| {
-        let (tokens, tenant, shutdown_rx) = (&tokens, tenant.clone(), shutdown_rx.clone());
-        async move {
-            let identity = Identity {
-                tenant,
-                principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
-            };
-            let token = tokens.issue(&identity, Duration::from_secs(3600));
-            open_session(addr, token, shutdown_rx).await
-        }
-    };
-    let (holders, setup) = open_all(n, args.concurrency, open).await?;
+    let (holders, setup) = open_visitors(addr, &tokens, &tenant, n, args.concurrency, &shutdown_rx).await?;
     sleep(settle).await;
     let established = server.memory()?;
     let kernel_after = sys::tcp_kernel_pages();
@@ -545,18 +557,7 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
     let mut reopened = Vec::new();
     for _ in 0..args.leak_rounds {
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let open = |i: usize| {
-            let (tokens, tenant, shutdown_rx) = (&tokens, tenant.clone(), shutdown_rx.clone());
-            async move {
-                let identity = Identity {
-                    tenant,
-                    principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
-                };
-                let token = tokens.issue(&identity, Duration::from_secs(3600));
-                open_session(addr, token, shutdown_rx).await
-            }
-        };
-        let (holders, _) = open_all(n, args.concurrency, open).await?;
+        let (holders, _) = open_visitors(addr, &tokens, &tenant, n, args.concurrency, &shutdown_rx).await?;
         sleep(settle).await;
         reopened.push(server.memory()?);
         let _ = shutdown.send(true);

@@ -144,15 +144,13 @@ async fn store_run(root: &Path, conversations: usize, writers: usize, messages: 
                 .step_by(writers)
                 .map(|i| {
                     let (conversation, visitor) = &targets[i % targets.len()];
-                    Ok(EventDraft {
-                        conversation: *conversation,
-                        author: Actor::Visitor(visitor.clone()),
-                        client_id: Some(ClientId::new(format!("m{i}"))?),
-                        at: Timestamp::now(),
-                        data: EventKind::Message {
-                            body: MessageBody::text(body(i)),
-                        },
-                    })
+                    Ok(EventDraft::message(
+                        *conversation,
+                        Actor::Visitor(visitor.clone()),
+                        Some(ClientId::new(format!("m{i}"))?),
+                        MessageBody::text(body(i)),
+                        Timestamp::now(),
+                    ))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let mut latencies = Vec::with_capacity(drafts.len());
@@ -252,6 +250,17 @@ impl RawRun {
     fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64()
     }
+}
+
+/// The median over runs of store rate / baseline rate, each pair measured back to back.
+fn median_ratio(stores: &[StoreRun], baselines: &[RawRun]) -> f64 {
+    median(
+        &stores
+            .iter()
+            .zip(baselines)
+            .map(|(s, r)| s.rate() / r.rate())
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Inserts the same event rows with plain rusqlite, `batch` rows per transaction, on one thread, in a fresh
@@ -471,28 +480,10 @@ pub async fn run(args: StoreArgs) -> Result<()> {
         let rate = median(&stores.iter().map(StoreRun::rate).collect::<Vec<_>>());
         let raw_rate = median(&raws.iter().map(RawRun::rate).collect::<Vec<_>>());
         let mirror_rate = median(&mirrors.iter().map(RawRun::rate).collect::<Vec<_>>());
-        let ratio = median(
-            &stores
-                .iter()
-                .zip(&raws)
-                .map(|(s, r)| s.rate() / r.rate())
-                .collect::<Vec<_>>(),
-        );
-        let mirror_ratio = median(
-            &stores
-                .iter()
-                .zip(&mirrors)
-                .map(|(s, r)| s.rate() / r.rate())
-                .collect::<Vec<_>>(),
-        );
+        let ratio = median_ratio(&stores, &raws);
+        let mirror_ratio = median_ratio(&stores, &mirrors);
         let single_rate = median(&singles.iter().map(RawRun::rate).collect::<Vec<_>>());
-        let single_ratio = median(
-            &stores
-                .iter()
-                .zip(&singles)
-                .map(|(s, r)| s.rate() / r.rate())
-                .collect::<Vec<_>>(),
-        );
+        let single_ratio = median_ratio(&stores, &singles);
         let p50 = median(
             &stores
                 .iter()

@@ -2,7 +2,17 @@
 //
 // The token is kept in localStorage; conversations, their transcripts and cursors live in memory for the life
 // of the page (a reload replays them from the server), and survive reconnects through the client's resume.
-import { KfClient, TypingSignal, el, timeOf, titleCase } from "./kf-client.js";
+import {
+  KfClient,
+  TypingSignal,
+  el,
+  renderer,
+  showStatus as showClientStatus,
+  timeOf,
+  titleCase,
+  toast,
+  wireComposer,
+} from "./kf-client.js";
 
 const STORE_KEY = "kf.demo.agent";
 const $ = (id) => document.getElementById(id);
@@ -196,12 +206,7 @@ function visitorName(visitor) {
 // ---- rendering ----
 
 function showStatus(status, detail) {
-  const node = $("status");
-  node.dataset.state = status;
-  let text = { connecting: "connecting…", online: "online", offline: "offline", stopped: "signed out" }[status] || status;
-  if (status === "offline" && detail) text = `offline · retrying in ${Math.ceil(detail.retryInMs / 1000)} s`;
-  node.querySelector(".status-text").textContent = text;
-  node.title = detail && detail.why ? detail.why : status;
+  showClientStatus(status, detail, "signed out");
 }
 
 function lastMessage(entry) {
@@ -228,14 +233,9 @@ function systemText(event) {
   }
 }
 
-let frame = 0;
-function render() {
-  if (frame) return;
-  frame = requestAnimationFrame(() => {
-    frame = 0;
-    if (client) draw();
-  });
-}
+const render = renderer(() => {
+  if (client) draw();
+});
 
 function draw() {
   const entries = [...conversations.entries()].sort(([, a], [, b]) => {
@@ -319,15 +319,6 @@ function draw() {
   if (nearBottom || switched) list.scrollTop = list.scrollHeight;
 }
 
-let toastTimer = null;
-function toast(text) {
-  const node = $("toast");
-  node.textContent = text;
-  node.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (node.hidden = true), 5000);
-}
-
 let titleTimer = null;
 function flashTitle() {
   if (document.hasFocus()) return;
@@ -354,39 +345,17 @@ const typingSignal = new TypingSignal((active) => {
   if (client && selected) client.typing(selected, active);
 });
 
-function submit() {
-  const input = $("input");
-  const text = input.value.trim();
-  const entry = selected ? conversations.get(selected) : null;
-  if (!text || !entry || !client) return;
-  input.value = "";
-  autosize(input);
-  typingSignal.stop();
-  client.sendMessage(selected, text);
-  render();
-}
-
-function autosize(input) {
-  input.style.height = "auto";
-  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
-}
-
 $("login-form").addEventListener("submit", login);
 $("logout").addEventListener("click", logout);
-$("composer").addEventListener("submit", (event) => {
-  event.preventDefault();
-  submit();
-});
-$("input").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    submit();
-  }
-});
-$("input").addEventListener("input", (event) => {
-  autosize(event.target);
-  if (event.target.value.trim()) typingSignal.input();
-  else typingSignal.stop();
+wireComposer({
+  maxHeight: 160,
+  typingSignal,
+  send: (text) => {
+    if (!client || !selected || !conversations.get(selected)) return false;
+    client.sendMessage(selected, text);
+    render();
+    return true;
+  },
 });
 $("close-conversation").addEventListener("click", () => {
   if (client && selected && !client.request({ type: "close", id: "close", conversation: selected })) {

@@ -441,6 +441,71 @@ export function titleCase(id) {
   return id ? id.charAt(0).toUpperCase() + id.slice(1) : "";
 }
 
+// Coalesces redraws: the returned function schedules `draw` once for the next animation frame.
+export function renderer(draw) {
+  let frame = 0;
+  return () => {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      draw();
+    });
+  };
+}
+
+// Shows a short notice in the page's #toast element for 5 s.
+let toastTimer = null;
+export function toast(text) {
+  const node = document.getElementById("toast");
+  node.textContent = text;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (node.hidden = true), 5000);
+}
+
+// Shows the client's connection status in the page's #status element; `stoppedLabel` names the stopped state.
+export function showStatus(status, detail, stoppedLabel = "stopped") {
+  const node = document.getElementById("status");
+  node.dataset.state = status;
+  let text = { connecting: "connecting…", online: "online", offline: "offline", stopped: stoppedLabel }[status] || status;
+  if (status === "offline" && detail) text = `offline · retrying in ${Math.ceil(detail.retryInMs / 1000)} s`;
+  node.querySelector(".status-text").textContent = text;
+  node.title = detail && detail.why ? detail.why : status;
+}
+
+// Wires the page's #composer form and its #input: Enter sends (Shift+Enter starts a new line), the box grows with
+// its text up to `maxHeight` pixels, typing signals follow the input. `send(text)` returns false when it cannot
+// send now, and the text stays in the box.
+export function wireComposer({ maxHeight, typingSignal, send }) {
+  const input = document.getElementById("input");
+  const autosize = () => {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, maxHeight)}px`;
+  };
+  const submit = () => {
+    const text = input.value.trim();
+    if (!text || !send(text)) return;
+    input.value = "";
+    autosize();
+    typingSignal.stop();
+  };
+  document.getElementById("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  input.addEventListener("input", () => {
+    autosize();
+    if (input.value.trim()) typingSignal.input();
+    else typingSignal.stop();
+  });
+}
+
 // Typing signals: "active" at most every 3 s while typing, "inactive" 4 s after the last keystroke or on send.
 export class TypingSignal {
   constructor(send) {

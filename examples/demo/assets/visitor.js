@@ -2,7 +2,18 @@
 //
 // Kept in localStorage (so a reload resumes instead of starting over): the visitor id and token, the current
 // conversation, its transcript and cursor (last applied seq + epoch), and messages not yet acknowledged.
-import { KfClient, TypingSignal, el, newId, timeOf, titleCase } from "./kf-client.js";
+import {
+  KfClient,
+  TypingSignal,
+  el,
+  newId,
+  renderer,
+  showStatus,
+  timeOf,
+  titleCase,
+  toast,
+  wireComposer,
+} from "./kf-client.js";
 
 const STORE_KEY = "kf.demo.visitor";
 const MAX_CACHED_EVENTS = 500;
@@ -215,15 +226,6 @@ function applyToRecord(event) {
 
 // ---- rendering ----
 
-function showStatus(status, detail) {
-  const node = $("status");
-  node.dataset.state = status;
-  let text = { connecting: "connecting…", online: "online", offline: "offline", stopped: "stopped" }[status] || status;
-  if (status === "offline" && detail) text = `offline · retrying in ${Math.ceil(detail.retryInMs / 1000)} s`;
-  node.querySelector(".status-text").textContent = text;
-  node.title = detail && detail.why ? detail.why : status;
-}
-
 function systemText(event) {
   const who = event.author.role === "agent" ? titleCase(event.author.id) : event.author.role === "visitor" ? "You" : null;
   switch (event.data.type) {
@@ -250,14 +252,7 @@ function bubble({ mine, who, text, meta, failed }) {
   );
 }
 
-let frame = 0;
-function render() {
-  if (frame) return;
-  frame = requestAnimationFrame(() => {
-    frame = 0;
-    draw();
-  });
-}
+const render = renderer(draw);
 
 function draw() {
   const list = $("messages");
@@ -312,51 +307,21 @@ function draw() {
   if (nearBottom) list.scrollTop = list.scrollHeight;
 }
 
-let toastTimer = null;
-function toast(text) {
-  const node = $("toast");
-  node.textContent = text;
-  node.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (node.hidden = true), 5000);
-}
-
 // ---- input ----
 
 const typingSignal = new TypingSignal((active) => {
   if (state.conversation) client.typing(state.conversation, active);
 });
 
-function submit() {
-  const input = $("input");
-  const text = input.value.trim();
-  if (!text || !state.conversation) return;
-  input.value = "";
-  autosize(input);
-  typingSignal.stop();
-  client.sendMessage(state.conversation, text);
-  render();
-}
-
-function autosize(input) {
-  input.style.height = "auto";
-  input.style.height = `${Math.min(input.scrollHeight, 120)}px`;
-}
-
-$("composer").addEventListener("submit", (event) => {
-  event.preventDefault();
-  submit();
-});
-$("input").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    submit();
-  }
-});
-$("input").addEventListener("input", (event) => {
-  autosize(event.target);
-  if (event.target.value.trim()) typingSignal.input();
-  else typingSignal.stop();
+wireComposer({
+  maxHeight: 120,
+  typingSignal,
+  send: (text) => {
+    if (!state.conversation) return false;
+    client.sendMessage(state.conversation, text);
+    render();
+    return true;
+  },
 });
 $("end-chat").addEventListener("click", () => {
   if (!state.conversation || !confirm("End this chat?")) return;

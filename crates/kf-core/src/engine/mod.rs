@@ -509,13 +509,8 @@ impl Engine {
                 router.requeue(&conversation);
                 continue;
             }
-            let draft = EventDraft {
-                conversation: conversation.id,
-                author: crate::model::Actor::System,
-                client_id: None,
-                at: self.inner.clock.now(),
-                data: EventKind::Assigned { agent: agent.clone() },
-            };
+            let assigned = EventKind::Assigned { agent: agent.clone() };
+            let draft = EventDraft::system(conversation.id, assigned, self.inner.clock.now());
             match self.inner.store.append(draft).await {
                 Ok(appended) => self.assigned(&appended.event, &agent, &appended.conversation),
                 Err(StoreError::Transition(_)) => {
@@ -552,14 +547,12 @@ impl Engine {
             Principal::Visitor(visitor) if &conversation.visitor == visitor => Ok(conversation),
             Principal::Visitor(_) => Err(not_found()),
             Principal::Agent(agent) => {
-                let in_group = self
-                    .inner
-                    .router
-                    .agent(&identity.tenant, agent)
-                    .is_some_and(|record| record.groups.contains(&conversation.group));
                 if conversation.state.agent() == Some(agent)
                     || conversation.last_agent.as_ref() == Some(agent)
-                    || in_group
+                    || self
+                        .inner
+                        .router
+                        .in_group(&identity.tenant, agent, &conversation.group)
                 {
                     Ok(conversation)
                 } else {
@@ -609,17 +602,7 @@ impl Engine {
         if !self.inner.router.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        let now = self.inner.clock.now();
-        let new = NewConversation {
-            id: ConversationId::generate(),
-            tenant: tenant.clone(),
-            visitor: visitor.clone(),
-            group: group.clone(),
-            client_id,
-            at: now,
-        };
-        let probe = Conversation::new(new.id, tenant.clone(), visitor.clone(), group.clone(), now);
-        if let Some(existing) = self.inner.router.open_of_visitor(&probe) {
+        if let Some(existing) = self.inner.router.open_of_visitor(tenant, visitor, &group) {
             // The router's copy is not updated per message: answer with the stored record.
             let conversation = self
                 .inner
@@ -632,6 +615,15 @@ impl Engine {
                 created: false,
             });
         }
+        let now = self.inner.clock.now();
+        let new = NewConversation {
+            id: ConversationId::generate(),
+            tenant: tenant.clone(),
+            visitor: visitor.clone(),
+            group: group.clone(),
+            client_id,
+            at: now,
+        };
         let created = self.inner.store.create_conversation(new).await?;
         if !created.created {
             let conversation = self
@@ -675,13 +667,14 @@ impl Engine {
             });
         }
         self.participant(identity, conversation).await?;
-        let draft = EventDraft {
+        let author = identity.principal.actor();
+        let draft = EventDraft::message(
             conversation,
-            author: identity.principal.actor(),
-            client_id: Some(client_id),
-            at: self.inner.clock.now(),
-            data: EventKind::Message { body },
-        };
+            author,
+            Some(client_id),
+            body,
+            self.inner.clock.now(),
+        );
         let appended = self.commit(draft).await?;
         Ok(Ack {
             seq: appended.event.seq,
@@ -707,13 +700,8 @@ impl Engine {
                 "conversation {conversation} is not assigned to you"
             )));
         }
-        let draft = EventDraft {
-            conversation,
-            author: identity.principal.actor(),
-            client_id: None,
-            at: self.inner.clock.now(),
-            data: EventKind::Closed,
-        };
+        let author = identity.principal.actor();
+        let draft = EventDraft::new(conversation, author, EventKind::Closed, self.inner.clock.now());
         match self.commit(draft).await {
             Ok(appended) => Ok(appended.event.seq),
             Err(RequestError::InvalidState(refused)) => {

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
     Agent, AgentId, Conversation, ConversationId, ConversationState, Group, GroupId, TenantId, Timestamp,
+    VisitorId,
 };
 use crate::routing::Candidate;
 
@@ -124,6 +125,14 @@ impl Router {
         groups
     }
 
+    /// Whether the agent exists and belongs to `group`.
+    pub(crate) fn in_group(&self, tenant: &TenantId, agent: &AgentId, group: &GroupId) -> bool {
+        self.state()
+            .agents
+            .get(&(tenant.clone(), agent.clone()))
+            .is_some_and(|slot| slot.agent.groups.contains(group))
+    }
+
     pub(crate) fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Option<Agent> {
         self.state()
             .agents
@@ -169,15 +178,16 @@ impl Router {
     }
 
     /// An open conversation of this visitor in this group, if any.
-    pub(crate) fn open_of_visitor(&self, conversation: &Conversation) -> Option<Conversation> {
+    pub(crate) fn open_of_visitor(
+        &self,
+        tenant: &TenantId,
+        visitor: &VisitorId,
+        group: &GroupId,
+    ) -> Option<Conversation> {
         self.state()
             .open
             .values()
-            .filter(|c| {
-                c.tenant == conversation.tenant
-                    && c.visitor == conversation.visitor
-                    && c.group == conversation.group
-            })
+            .filter(|c| &c.tenant == tenant && &c.visitor == visitor && &c.group == group)
             .min_by_key(|c| (c.created_at, c.id))
             .cloned()
     }

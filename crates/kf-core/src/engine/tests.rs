@@ -154,6 +154,19 @@ impl Client {
     }
 }
 
+/// Agent alice (capacity 2) online and visitor v1 with a conversation assigned to her, both subscribed after the
+/// `created` and `assigned` events.
+async fn assigned_chat(engine: &Engine) -> (Client, Client, ConversationId) {
+    engine.put_agent(agent("alice", 2)).await.expect("agent");
+    let mut alice = Client::connect(engine, agent_identity("alice")).await;
+    let mut v1 = Client::connect(engine, visitor("v1")).await;
+    let conversation = v1.open("o1").await.id;
+    assert!(matches!(alice.next().await, ServerFrame::Conversation { .. }));
+    v1.subscribe(conversation, 2).await;
+    alice.subscribe(conversation, 2).await;
+    (alice, v1, conversation)
+}
+
 fn error_code(frame: &ServerFrame) -> Option<ErrorCode> {
     match frame {
         ServerFrame::Error { code, .. } => Some(*code),
@@ -201,13 +214,7 @@ async fn a_new_conversation_goes_to_the_least_busy_online_agent() {
 #[tokio::test]
 async fn messages_flow_both_ways_and_are_acked_with_their_seq() {
     let engine = engine().await;
-    engine.put_agent(agent("alice", 2)).await.expect("agent");
-    let mut alice = Client::connect(&engine, agent_identity("alice")).await;
-    let mut v1 = Client::connect(&engine, visitor("v1")).await;
-    let conversation = v1.open("o1").await.id;
-    assert!(matches!(alice.next().await, ServerFrame::Conversation { .. }));
-    v1.subscribe(conversation, 2).await;
-    alice.subscribe(conversation, 2).await;
+    let (mut alice, mut v1, conversation) = assigned_chat(&engine).await;
 
     // The sender gets the ack and sees its own message in the log (in either order).
     let first = v1.send(conversation, "m1", "hello").await;
@@ -661,13 +668,7 @@ async fn sends_are_rate_limited() {
 #[tokio::test]
 async fn typing_is_relayed_to_the_others_only() {
     let engine = engine().await;
-    engine.put_agent(agent("alice", 2)).await.expect("agent");
-    let mut alice = Client::connect(&engine, agent_identity("alice")).await;
-    let mut v1 = Client::connect(&engine, visitor("v1")).await;
-    let conversation = v1.open("o1").await.id;
-    assert!(matches!(alice.next().await, ServerFrame::Conversation { .. }));
-    alice.subscribe(conversation, 2).await;
-    v1.subscribe(conversation, 2).await;
+    let (mut alice, mut v1, conversation) = assigned_chat(&engine).await;
     v1.session
         .receive(
             &serde_json::json!({"type": "typing", "conversation": conversation, "active": true}).to_string(),

@@ -18,8 +18,8 @@ use thiserror::Error;
 pub use memory::MemoryStore;
 
 use crate::model::{
-    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId, Seq,
-    TenantId, Timestamp, TransitionError, Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId,
+    MessageBody, Seq, TenantId, Timestamp, TransitionError, Visitor, VisitorId,
 };
 
 /// Identifies one incarnation of a store. Seqs (cursors) only mean something within one epoch: a client holding
@@ -69,6 +69,38 @@ pub struct EventDraft {
     pub at: Timestamp,
     /// What happened.
     pub data: EventKind,
+}
+
+impl EventDraft {
+    /// An event without an idempotency key.
+    pub fn new(conversation: ConversationId, author: Actor, data: EventKind, at: Timestamp) -> Self {
+        Self {
+            conversation,
+            author,
+            client_id: None,
+            at,
+            data,
+        }
+    }
+
+    /// An event kf itself causes (routing, timers).
+    pub fn system(conversation: ConversationId, data: EventKind, at: Timestamp) -> Self {
+        Self::new(conversation, Actor::System, data, at)
+    }
+
+    /// A chat message, idempotent by `client_id` when one is given.
+    pub fn message(
+        conversation: ConversationId,
+        author: Actor,
+        client_id: Option<ClientId>,
+        body: MessageBody,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            client_id,
+            ..Self::new(conversation, author, EventKind::Message { body }, at)
+        }
+    }
 }
 
 /// The result of [`Store::append`].

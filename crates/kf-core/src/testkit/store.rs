@@ -28,25 +28,17 @@ fn visitor(name: &str) -> Actor {
 }
 
 fn text(author: Actor, conversation: ConversationId, client_id: Option<&str>, text: &str) -> EventDraft {
-    EventDraft {
+    EventDraft::message(
         conversation,
         author,
-        client_id: client_id.map(id),
-        at: Timestamp(1_000),
-        data: EventKind::Message {
-            body: MessageBody::text(text),
-        },
-    }
+        client_id.map(id),
+        MessageBody::text(text),
+        Timestamp(1_000),
+    )
 }
 
 fn system(conversation: ConversationId, data: EventKind) -> EventDraft {
-    EventDraft {
-        conversation,
-        author: Actor::System,
-        client_id: None,
-        at: Timestamp(2_000),
-        data,
-    }
+    EventDraft::system(conversation, data, Timestamp(2_000))
 }
 
 async fn open(store: &dyn Store, visitor: &str, client_id: &str) -> ConversationId {
