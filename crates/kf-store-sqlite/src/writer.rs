@@ -617,6 +617,15 @@ mod tests {
         Writer::new(connection(dir), 64)
     }
 
+    /// A writer on a fresh file with one open conversation; the directory keeps the file alive.
+    fn fixture() -> (tempfile::TempDir, Writer, Counters, ConversationId) {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut w = writer(&dir);
+        let counters = Counters::default();
+        let c = open(&mut w, &counters);
+        (dir, w, counters, c)
+    }
+
     type Answer = oneshot::Receiver<Result<Outcome, StoreError>>;
 
     fn request(op: Op) -> (Request, Answer) {
@@ -668,10 +677,7 @@ mod tests {
 
     #[test]
     fn a_batch_commits_around_a_refused_request() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         let closed = Op::Append(EventDraft::system(c, EventKind::Reopened, Timestamp(3)));
         let results = run(
             &mut w,
@@ -698,10 +704,7 @@ mod tests {
 
     #[test]
     fn a_failing_statement_is_rolled_back_alone() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         w.conn
             .execute_batch(
                 "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events WHEN NEW.body = 'refuse' \
@@ -725,10 +728,7 @@ mod tests {
 
     #[test]
     fn a_lost_transaction_fails_the_whole_batch() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         w.conn
             .execute_batch(
                 "CREATE TEMP TRIGGER lose BEFORE INSERT ON main.events WHEN NEW.body = 'lose' \
@@ -753,10 +753,7 @@ mod tests {
 
     #[test]
     fn a_failed_commit_fails_every_request() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         // A deferred foreign key is only checked at COMMIT, which then fails.
         w.conn
             .execute_batch(
@@ -825,10 +822,7 @@ mod tests {
 
     #[test]
     fn conversation_rows_get_the_batch_final_state() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         let assign = Op::Append(EventDraft::system(
             c,
             EventKind::Assigned { agent: id("a1") },
@@ -860,10 +854,7 @@ mod tests {
 
     #[test]
     fn the_cache_is_not_ahead_after_a_refused_request() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         w.conn
             .execute_batch(
                 "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events WHEN NEW.body = 'refuse' \
@@ -887,10 +878,7 @@ mod tests {
 
     #[test]
     fn the_cache_is_not_ahead_after_a_failed_batch() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         // Warm the cache.
         assert_eq!(
             appended(&run(&mut w, &counters, vec![text(c, None, "a")])[0])
@@ -930,10 +918,7 @@ mod tests {
 
     #[test]
     fn a_failing_conversation_update_fails_only_its_requests() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (_dir, mut w, counters, c) = fixture();
         let other = open_another(&mut w, &counters);
         w.conn
             .execute_batch(&format!(
@@ -978,10 +963,7 @@ mod tests {
 
     #[test]
     fn a_write_by_another_connection_empties_the_cache() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut w = writer(&dir);
-        let counters = Counters::default();
-        let c = open(&mut w, &counters);
+        let (dir, mut w, counters, c) = fixture();
         assert_eq!(
             appended(&run(&mut w, &counters, vec![text(c, None, "a")])[0])
                 .event
