@@ -1,5 +1,6 @@
 //! The domain model: identifiers, records, conversations (a typed state machine) and the events of their logs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -290,6 +291,20 @@ pub enum EventKind {
     Closed,
     /// A closed conversation was opened again and waits for an agent.
     Reopened,
+    /// The conversation was handed on: to another agent, to another group's queue, or back to the queue.
+    Transferred {
+        /// The agent who owned it before, if it was assigned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<AgentId>,
+        /// The new owner; absent when the conversation went (back) to a queue.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentId>,
+        /// The group the conversation belongs to from now on.
+        group: GroupId,
+        /// A note for the next agent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -301,6 +316,7 @@ impl EventKind {
             EventKind::Assigned { .. } => "assigned",
             EventKind::Closed => "closed",
             EventKind::Reopened => "reopened",
+            EventKind::Transferred { .. } => "transferred",
         }
     }
 }
@@ -428,6 +444,7 @@ impl Conversation {
             (S::Queued, EventKind::Assigned { .. }) => true,
             (S::Queued | S::Assigned { .. }, EventKind::Closed) => true,
             (S::Closed, EventKind::Reopened) => true,
+            (S::Queued | S::Assigned { .. }, EventKind::Transferred { .. }) => true,
             _ => false,
         };
         if allowed {
@@ -451,6 +468,16 @@ impl Conversation {
             }
             EventKind::Closed => self.state = ConversationState::Closed,
             EventKind::Reopened => self.state = ConversationState::Queued,
+            EventKind::Transferred { agent, group, .. } => {
+                self.group = group.clone();
+                match agent {
+                    Some(agent) => {
+                        self.state = ConversationState::Assigned { agent: agent.clone() };
+                        self.last_agent = Some(agent.clone());
+                    }
+                    None => self.state = ConversationState::Queued,
+                }
+            }
             EventKind::Created { .. } | EventKind::Message { .. } => {}
         }
         self.last_seq = self.last_seq.next();
@@ -486,6 +513,37 @@ pub struct Agent {
     pub groups: Vec<GroupId>,
     /// Maximum number of open conversations assigned at once.
     pub capacity: u32,
+    /// Per-group overrides of `capacity`: the agent takes a conversation of such a group only while it has
+    /// fewer open conversations (of any group) than the override.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_capacity: BTreeMap<GroupId, u32>,
+}
+
+impl Agent {
+    /// The capacity that applies when the agent takes a conversation of `group`.
+    pub fn capacity_in(&self, group: &GroupId) -> u32 {
+        self.group_capacity.get(group).copied().unwrap_or(self.capacity)
+    }
+}
+
+/// How a group chooses the agent for a conversation. `docs/routing.md` gives each one's fairness rule.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Strategy {
+    /// The engine's default policy (`EngineBuilder::routing`, least-busy unless the host set another).
+    #[default]
+    Default,
+    /// Most spare capacity; ties to the least recently assigned, then the smallest id.
+    LeastBusy,
+    /// The least recently assigned agent with spare capacity; ties to the smallest id.
+    RoundRobin,
+    /// Nobody is assigned automatically: agents claim conversations from the shared queue.
+    Manual,
+    /// A returning visitor goes to the agent who served it last if that agent can take it; otherwise least-busy.
+    Sticky,
+    /// A policy the host registered on the engine builder under this name.
+    External(String),
 }
 
 /// A skill group (department).
@@ -497,6 +555,25 @@ pub struct Group {
     pub id: GroupId,
     /// Display name.
     pub name: String,
+    /// How an agent is chosen for the group's conversations.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Most conversations of this group assigned at once, over all its agents (no cap when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active: Option<u32>,
+}
+
+impl Group {
+    /// A group with the default strategy and no cap.
+    pub fn new(tenant: TenantId, id: GroupId, name: impl Into<String>) -> Self {
+        Self {
+            tenant,
+            id,
+            name: name.into(),
+            strategy: Strategy::default(),
+            max_active: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -573,6 +650,68 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn transfers_move_the_owner_or_requeue() {
+        let mut c = conversation();
+        let (a, b) = (AgentId::new("a").expect("id"), AgentId::new("b").expect("id"));
+        let other = GroupId::new("billing").expect("id");
+        c.apply(&EventKind::Assigned { agent: a.clone() }, Timestamp(2))
+            .expect("assign");
+        let to_b = EventKind::Transferred {
+            from: Some(a.clone()),
+            agent: Some(b.clone()),
+            group: c.group.clone(),
+            note: Some("knows the order".into()),
+        };
+        assert_eq!(c.apply(&to_b, Timestamp(3)), Ok(Seq(3)));
+        assert_eq!(c.state.agent(), Some(&b));
+        assert_eq!(c.last_agent, Some(b.clone()));
+        let to_queue = EventKind::Transferred {
+            from: Some(b.clone()),
+            agent: None,
+            group: other.clone(),
+            note: None,
+        };
+        assert_eq!(c.apply(&to_queue, Timestamp(4)), Ok(Seq(4)));
+        assert_eq!(c.state, ConversationState::Queued);
+        assert_eq!(c.group, other);
+        assert_eq!(c.last_agent, Some(b), "the last owner is kept for sticky routing");
+        c.apply(&EventKind::Closed, Timestamp(5)).expect("close");
+        assert_eq!(
+            c.apply(&to_b, Timestamp(6)),
+            Err(TransitionError {
+                state: "closed",
+                event: "transferred"
+            })
+        );
+        let json = serde_json::to_value(&to_queue).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "transferred", "from": "b", "group": "billing"})
+        );
+    }
+
+    #[test]
+    fn records_without_routing_settings_load_with_defaults() {
+        let agent: Agent = serde_json::from_value(serde_json::json!({
+            "tenant": "t", "id": "a", "name": "A", "groups": ["g", "h"], "capacity": 3
+        }))
+        .expect("agent");
+        assert!(agent.group_capacity.is_empty());
+        let mut agent = agent;
+        agent.group_capacity.insert(GroupId::new("h").expect("id"), 1);
+        assert_eq!(agent.capacity_in(&GroupId::new("g").expect("id")), 3);
+        assert_eq!(agent.capacity_in(&GroupId::new("h").expect("id")), 1);
+        let group: Group = serde_json::from_value(serde_json::json!({"tenant": "t", "id": "g", "name": "G"}))
+            .expect("group");
+        assert_eq!(group.strategy, Strategy::Default);
+        assert_eq!(group.max_active, None);
+        let external = serde_json::to_value(Strategy::External("crm".into())).expect("json");
+        assert_eq!(external, serde_json::json!({"external": "crm"}));
+        let manual = serde_json::to_value(Strategy::Manual).expect("json");
+        assert_eq!(manual, serde_json::json!("manual"));
     }
 
     #[test]

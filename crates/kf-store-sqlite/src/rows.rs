@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind,
-    Group, GroupId, Seq, TenantId, Timestamp, Visitor, VisitorId,
+    Group, GroupId, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
 };
 use kf_core::store::StoreError;
 use rusqlite::ToSql;
@@ -367,8 +367,8 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
     let updated_at = signed(conversation.updated_at.0, "timestamp")?;
     let mut statement = conn
         .prepare_cached(
-            "UPDATE conversations SET state = ?2, agent = ?3, last_agent = ?4, last_seq = ?5, updated_at = ?6 \
-             WHERE id = ?1",
+            "UPDATE conversations SET state = ?2, agent = ?3, last_agent = ?4, last_seq = ?5, updated_at = ?6, \
+             group_id = ?7 WHERE id = ?1",
         )
         .map_err(crate::error::backend)?;
     let changed = statement
@@ -379,6 +379,7 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
             conversation.last_agent.as_ref().map(AgentId::as_str),
             last_seq,
             updated_at,
+            conversation.group.as_str(),
         ])
         .map_err(crate::error::backend)?;
     if changed == 1 {
@@ -454,11 +455,18 @@ pub(crate) fn put_agent(conn: &Connection, agent: &Agent) -> Result<(), StoreErr
             source,
         })
     })?;
+    let group_capacity = serde_json::to_string(&agent.group_capacity).map_err(|source| {
+        StoreError::from(SqliteError::Encode {
+            what: "agent group capacities",
+            source,
+        })
+    })?;
     let mut statement = conn
         .prepare_cached(
-            "INSERT INTO agents (tenant, id, name, groups, capacity) VALUES (?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO agents (tenant, id, name, groups, capacity, group_capacity) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, groups = excluded.groups, \
-             capacity = excluded.capacity",
+             capacity = excluded.capacity, group_capacity = excluded.group_capacity",
         )
         .map_err(crate::error::backend)?;
     statement
@@ -467,7 +475,8 @@ pub(crate) fn put_agent(conn: &Connection, agent: &Agent) -> Result<(), StoreErr
             agent.id.as_str(),
             agent.name,
             groups,
-            i64::from(agent.capacity)
+            i64::from(agent.capacity),
+            group_capacity
         ])
         .map_err(crate::error::backend)?;
     Ok(())
@@ -477,6 +486,8 @@ fn agent_from_row(row: &Row<'_>) -> SqlResult<Agent> {
     let groups: String = row.get(3)?;
     let groups: Vec<GroupId> = serde_json::from_str(&groups).map_err(|error| conversion(3, error))?;
     let capacity: i64 = row.get(4)?;
+    let group_capacity: String = row.get(5)?;
+    let group_capacity = serde_json::from_str(&group_capacity).map_err(|error| conversion(5, error))?;
     Ok(Agent {
         tenant: parse(row, 0)?,
         id: parse(row, 1)?,
@@ -484,13 +495,14 @@ fn agent_from_row(row: &Row<'_>) -> SqlResult<Agent> {
         groups,
         capacity: u32::try_from(capacity)
             .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(4, capacity))?,
+        group_capacity,
     })
 }
 
 /// An agent record.
 pub(crate) fn agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> SqlResult<Option<Agent>> {
     let mut statement = conn.prepare_cached(
-        "SELECT tenant, id, name, groups, capacity FROM agents WHERE tenant = ?1 AND id = ?2",
+        "SELECT tenant, id, name, groups, capacity, group_capacity FROM agents WHERE tenant = ?1 AND id = ?2",
     )?;
     statement
         .query_row(params![tenant.as_str(), id.as_str()], agent_from_row)
@@ -499,21 +511,46 @@ pub(crate) fn agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> SqlRe
 
 /// Every agent, ordered by (tenant, id).
 pub(crate) fn agents(conn: &Connection) -> SqlResult<Vec<Agent>> {
-    let mut statement =
-        conn.prepare_cached("SELECT tenant, id, name, groups, capacity FROM agents ORDER BY tenant, id")?;
+    let mut statement = conn.prepare_cached(
+        "SELECT tenant, id, name, groups, capacity, group_capacity FROM agents ORDER BY tenant, id",
+    )?;
     statement.query_map([], agent_from_row)?.collect()
+}
+
+/// A group's routing settings, stored as one JSON object so a new setting needs no new column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct GroupRouting {
+    #[serde(default)]
+    strategy: Strategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_active: Option<u32>,
 }
 
 /// Creates or replaces a group record.
 pub(crate) fn put_group(conn: &Connection, group: &Group) -> Result<(), StoreError> {
+    let routing = GroupRouting {
+        strategy: group.strategy.clone(),
+        max_active: group.max_active,
+    };
+    let routing = serde_json::to_string(&routing).map_err(|source| {
+        StoreError::from(SqliteError::Encode {
+            what: "group routing",
+            source,
+        })
+    })?;
     let mut statement = conn
         .prepare_cached(
-            "INSERT INTO skill_groups (tenant, id, name) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name",
+            "INSERT INTO skill_groups (tenant, id, name, routing) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, routing = excluded.routing",
         )
         .map_err(crate::error::backend)?;
     statement
-        .execute(params![group.tenant.as_str(), group.id.as_str(), group.name])
+        .execute(params![
+            group.tenant.as_str(),
+            group.id.as_str(),
+            group.name,
+            routing
+        ])
         .map_err(crate::error::backend)?;
     Ok(())
 }
@@ -521,13 +558,18 @@ pub(crate) fn put_group(conn: &Connection, group: &Group) -> Result<(), StoreErr
 /// Every group, ordered by (tenant, id).
 pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
     let mut statement =
-        conn.prepare_cached("SELECT tenant, id, name FROM skill_groups ORDER BY tenant, id")?;
+        conn.prepare_cached("SELECT tenant, id, name, routing FROM skill_groups ORDER BY tenant, id")?;
     statement
         .query_map([], |row| {
+            let routing: String = row.get(3)?;
+            let routing: GroupRouting =
+                serde_json::from_str(&routing).map_err(|error| conversion(3, error))?;
             Ok(Group {
                 tenant: parse(row, 0)?,
                 id: parse(row, 1)?,
                 name: row.get(2)?,
+                strategy: routing.strategy,
+                max_active: routing.max_active,
             })
         })?
         .collect()

@@ -75,6 +75,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, id)
     ) WITHOUT ROWID;
     "#,
+    // 2: routing settings: per-group capacity overrides of agents, groups' strategy and cap (JSON objects).
+    r#"
+    ALTER TABLE agents ADD COLUMN group_capacity TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE skill_groups ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -120,4 +125,32 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<Epoch, SqliteError> {
     };
     tx.commit()?;
     Ok(Epoch(epoch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows;
+
+    #[test]
+    fn version_1_records_load_with_default_routing_settings() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.execute_batch(
+            "INSERT INTO agents (tenant, id, name, groups, capacity) VALUES ('t', 'a1', 'Alice', '[\"g\"]', 2);
+             INSERT INTO skill_groups (tenant, id, name) VALUES ('t', 'g', 'Group');
+             PRAGMA user_version = 1;",
+        )
+        .expect("version 1 rows");
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let agents = rows::agents(&conn).expect("agents");
+        assert_eq!(agents.len(), 1);
+        assert_eq!(agents[0].capacity, 2);
+        assert!(agents[0].group_capacity.is_empty());
+        let groups = rows::groups(&conn).expect("groups");
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].strategy, kf_core::model::Strategy::Default);
+        assert_eq!(groups[0].max_active, None);
+    }
 }

@@ -81,6 +81,7 @@ fn restart_keeps_history_seqs_and_epoch() {
             name: "Alice".into(),
             groups: vec![id("sales")],
             capacity: 2,
+            group_capacity: Default::default(),
         };
         store.put_agent(agent).await.expect("put agent");
         store.close().expect("close");
@@ -293,6 +294,8 @@ fn an_empty_file_is_migrated() {
                 tenant: id("t1"),
                 id: id("sales"),
                 name: "Sales".into(),
+                strategy: Default::default(),
+                max_active: None,
             })
             .await
             .expect("put");

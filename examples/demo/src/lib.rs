@@ -206,6 +206,8 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
         tenant: tenant.clone(),
         id: group_id(),
         name: GROUP_NAME.to_owned(),
+        strategy: Default::default(),
+        max_active: None,
     };
     let groups = engine.store().groups().await.map_err(RequestError::from)?;
     if !groups.contains(&group) {
@@ -218,6 +220,7 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
             name: demo.name.to_owned(),
             groups: vec![group_id()],
             capacity: demo.capacity,
+            group_capacity: Default::default(),
         };
         let stored = engine
             .store()

@@ -35,6 +35,7 @@ fn agent(id: &str, capacity: u32) -> Agent {
         name: id.into(),
         groups: vec![group()],
         capacity,
+        group_capacity: Default::default(),
     }
 }
 
@@ -63,6 +64,8 @@ async fn engine_from(builder: EngineBuilder) -> Engine {
             tenant: tenant(),
             id: group(),
             name: "Support".into(),
+            strategy: Default::default(),
+            max_active: None,
         })
         .await
         .expect("group");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::model::{
     Actor, Agent, AgentId, ConversationId, ConversationState, EventKind, Group, GroupId, MessageBody, Seq,
-    TenantId, Timestamp, Visitor,
+    Strategy, TenantId, Timestamp, Visitor,
 };
 use crate::store::{EventDraft, NewConversation, Store, StoreError};
 
@@ -393,6 +393,7 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         name: "Alice".into(),
         groups: vec![id("sales"), id("support")],
         capacity: 3,
+        group_capacity: Default::default(),
     };
     ok(store.put_agent(agent.clone()).await, "put_agent");
     agent.capacity = 5;
@@ -403,6 +404,7 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         name: "Zed".into(),
         groups: vec![],
         capacity: 1,
+        group_capacity: Default::default(),
     };
     ok(store.put_agent(other.clone()).await, "put_agent");
     assert_eq!(
@@ -415,11 +417,15 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         tenant: tenant(),
         id: id("sales"),
         name: "Sales".into(),
+        strategy: Default::default(),
+        max_active: None,
     };
     let support = Group {
         tenant: tenant(),
         id: id("support"),
         name: "Support".into(),
+        strategy: Default::default(),
+        max_active: None,
     };
     ok(store.put_group(support.clone()).await, "put_group");
     ok(store.put_group(sales.clone()).await, "put_group");
@@ -434,6 +440,136 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(groups, vec![id("sales"), id("support")]);
     assert_eq!(ok(store.groups().await, "groups")[0], renamed);
+}
+
+/// Routing settings survive a round trip: per-group capacity overrides of agents, groups' strategy and cap.
+pub async fn routing_settings_round_trip(store: Arc<dyn Store>) {
+    let mut agent = Agent {
+        tenant: tenant(),
+        id: id("a1"),
+        name: "Alice".into(),
+        groups: vec![id("sales"), id("support")],
+        capacity: 3,
+        group_capacity: [(id("sales"), 1)].into_iter().collect(),
+    };
+    ok(store.put_agent(agent.clone()).await, "put_agent");
+    assert_eq!(
+        ok(store.agent(&tenant(), &id("a1")).await, "agent"),
+        Some(agent.clone())
+    );
+    agent.group_capacity.insert(id("support"), 6);
+    ok(store.put_agent(agent.clone()).await, "put_agent");
+    assert_eq!(ok(store.agents().await, "agents"), vec![agent]);
+
+    let mut groups = Vec::new();
+    for (name, strategy, max_active) in [
+        ("a-default", Strategy::Default, None),
+        ("b-least", Strategy::LeastBusy, Some(4)),
+        ("c-round", Strategy::RoundRobin, None),
+        ("d-manual", Strategy::Manual, Some(1)),
+        ("e-sticky", Strategy::Sticky, None),
+        ("f-external", Strategy::External("crm".into()), Some(9)),
+    ] {
+        let group = Group {
+            strategy,
+            max_active,
+            ..Group::new(tenant(), id(name), name)
+        };
+        ok(store.put_group(group.clone()).await, "put_group");
+        groups.push(group);
+    }
+    assert_eq!(ok(store.groups().await, "groups"), groups);
+    let changed = Group {
+        strategy: Strategy::Manual,
+        max_active: None,
+        ..groups[1].clone()
+    };
+    ok(store.put_group(changed.clone()).await, "put_group");
+    assert_eq!(ok(store.groups().await, "groups")[1], changed);
+}
+
+/// A `Transferred` event moves the record to its new owner or queue and group, in the log and the listings.
+pub async fn transfers_move_owner_and_group(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let (a1, a2): (AgentId, AgentId) = (id("a1"), id("a2"));
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: a1.clone() }))
+            .await,
+        "assign",
+    );
+    let to_agent = EventKind::Transferred {
+        from: Some(a1.clone()),
+        agent: Some(a2.clone()),
+        group: id("sales"),
+        note: Some("VIP".into()),
+    };
+    let moved = ok(
+        store
+            .append(EventDraft::new(
+                c,
+                Actor::Agent(a1.clone()),
+                to_agent.clone(),
+                Timestamp(3_000),
+            ))
+            .await,
+        "transfer",
+    );
+    assert_eq!(moved.event.seq, Seq(3));
+    assert_eq!(moved.event.data, to_agent);
+    assert_eq!(
+        moved.conversation.state,
+        ConversationState::Assigned { agent: a2.clone() }
+    );
+    assert_eq!(moved.conversation.last_agent, Some(a2.clone()));
+    assert!(ok(store.conversations_of_agent(&tenant(), &a1).await, "of agent").is_empty());
+    assert_eq!(
+        ok(store.conversations_of_agent(&tenant(), &a2).await, "of agent").len(),
+        1
+    );
+
+    let to_group = EventKind::Transferred {
+        from: Some(a2.clone()),
+        agent: None,
+        group: id("support"),
+        note: None,
+    };
+    let queued = ok(
+        store
+            .append(EventDraft::new(
+                c,
+                Actor::Agent(a2.clone()),
+                to_group.clone(),
+                Timestamp(4_000),
+            ))
+            .await,
+        "transfer",
+    );
+    assert_eq!(queued.conversation.state, ConversationState::Queued);
+    assert_eq!(queued.conversation.group, id::<GroupId>("support"));
+    assert_eq!(queued.conversation.last_agent, Some(a2.clone()));
+    let stored = ok(store.conversation(c).await, "conversation");
+    assert_eq!(stored.as_ref(), Some(&queued.conversation));
+    let open_ones = ok(store.open_conversations().await, "open");
+    assert_eq!(open_ones, vec![queued.conversation.clone()]);
+    let events = ok(store.events_after(c, Seq(2), 10).await, "events_after");
+    assert_eq!(
+        events.iter().map(|e| e.data.clone()).collect::<Vec<_>>(),
+        vec![to_agent, to_group]
+    );
+    ok(store.append(system(c, EventKind::Closed)).await, "close");
+    let late = store
+        .append(system(
+            c,
+            EventKind::Transferred {
+                from: None,
+                agent: Some(a1),
+                group: id("sales"),
+                note: None,
+            },
+        ))
+        .await;
+    assert!(matches!(late, Err(StoreError::Transition(_))), "{late:?}");
 }
 
 /// The epoch does not change while the store is open.
@@ -464,6 +600,8 @@ macro_rules! store_conformance_tests {
             listings_filter_and_order,
             records_round_trip,
             epoch_is_stable,
+            routing_settings_round_trip,
+            transfers_move_owner_and_group,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

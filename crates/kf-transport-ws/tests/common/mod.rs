@@ -46,6 +46,8 @@ pub async fn engine_with(store: Arc<dyn Store>, limits: Limits, agents: &[&str])
             tenant: tenant(),
             id: group.clone(),
             name: "Support".into(),
+            strategy: Default::default(),
+            max_active: None,
         })
         .await
         .expect("group");
@@ -57,6 +59,7 @@ pub async fn engine_with(store: Arc<dyn Store>, limits: Limits, agents: &[&str])
                 name: agent.to_string(),
                 groups: vec![group.clone()],
                 capacity: 5,
+                group_capacity: Default::default(),
             })
             .await
             .expect("agent");
