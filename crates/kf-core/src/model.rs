@@ -526,6 +526,32 @@ impl Agent {
     }
 }
 
+/// The availability an agent chose. Whatever it chose, an agent without a live connection is offline; only an
+/// `online` agent with a live connection gets new conversations. The others keep the ones they have.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AgentStatus {
+    /// Takes new conversations.
+    #[default]
+    Online,
+    /// Away from the desk.
+    Away,
+    /// Busy with something else.
+    Busy,
+    /// Appears offline while connected.
+    Offline,
+    /// A status of the agent's own wording (its label travels next to it).
+    Custom,
+}
+
+impl AgentStatus {
+    /// Whether an agent with this status takes new conversations.
+    pub fn accepts(self) -> bool {
+        self == AgentStatus::Online
+    }
+}
+
 /// How a group chooses the agent for a conversation. `docs/routing.md` gives each one's fairness rule.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::model::{
-    Actor, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq, TenantId,
+    Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq,
+    TenantId,
 };
 use crate::store::Epoch;
 
@@ -80,6 +81,35 @@ pub enum ClientFrame {
     Ping,
     /// Answer to the server's `ping`.
     Pong,
+    /// Agent: take a queued conversation of one of its groups. Of concurrent claims exactly one wins.
+    Claim {
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// Agent: hand an assigned conversation on — to `agent`, to `group`'s queue, or (neither) back to the queue.
+    Transfer {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The agent to hand it to (online, accepting, with capacity), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentId>,
+        /// The group it belongs to from now on (default: its group).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupId>,
+        /// A note for the next agent, recorded in the log.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Agent: set its status; only `online` takes new conversations.
+    Status {
+        /// The status.
+        status: AgentStatus,
+        /// Free text shown next to the status (for `custom`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// Agent: list the queued conversations of its groups.
+    Queue,
 }
 
 impl ClientFrame {
@@ -95,12 +125,17 @@ impl ClientFrame {
             ClientFrame::Close { .. } => "close",
             ClientFrame::Ping => "ping",
             ClientFrame::Pong => "pong",
+            ClientFrame::Claim { .. } => "claim",
+            ClientFrame::Transfer { .. } => "transfer",
+            ClientFrame::Status { .. } => "status",
+            ClientFrame::Queue => "queue",
         }
     }
 }
 
 /// Every `type` a client may send, for error messages.
-const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, close, ping, pong";
+const CLIENT_FRAME_TYPES: &str =
+    "hello, open, subscribe, unsubscribe, send, typing, close, ping, pong, claim, transfer, status, queue";
 
 /// A decoded client frame with its optional request id.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -318,6 +353,54 @@ pub enum ServerFrame {
     Ping,
     /// Answer to the client's `ping`.
     Pong,
+    /// The answer to `claim`: the conversation is now assigned to the claiming agent.
+    Claimed {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation as it is now.
+        conversation: Conversation,
+    },
+    /// The answer to `transfer`.
+    Transferred {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation.
+        conversation: ConversationId,
+        /// The seq of the `transferred` event.
+        seq: Seq,
+    },
+    /// The answer to `status`.
+    Status {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The status now in force.
+        status: AgentStatus,
+        /// Its label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// Agent: the queued conversations of its groups. Answers `queue`, and is pushed (without `id`) whenever the
+    /// queue of one of its groups changes.
+    Queue {
+        /// The request id (absent when pushed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Group by group (by id), each in queue order.
+        conversations: Vec<QueueEntry>,
+    },
+    /// Visitor: where its queued conversation stands (ephemeral; sent when it changes).
+    Position {
+        /// The conversation.
+        conversation: ConversationId,
+        /// 1 for the head of the queue.
+        position: u32,
+        /// The estimated wait from the group's recent pace; absent while there is no pace to go by.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_wait_ms: Option<u64>,
+    },
     /// A request failed, or the connection is about to close.
     Error {
         /// The id of the failed request, if it had one.
@@ -350,6 +433,18 @@ impl ServerFrame {
             message: message.into(),
         }
     }
+}
+
+/// One queued conversation in an agent's `queue` frame.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its position in its group's queue (1 is next).
+    pub position: u32,
+    /// The estimated wait from the group's recent pace, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_wait_ms: Option<u64>,
 }
 
 /// Stable error codes of `error` frames. Clients branch on these; messages are for people.
@@ -391,6 +486,11 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server error.
     Internal,
+    /// The agent (the claiming one, or a transfer's target) has no spare capacity, or the group is at its cap.
+    AtCapacity,
+    /// A transfer's target cannot take conversations now: not connected, a status other than online, or not in
+    /// the group.
+    AgentUnavailable,
 }
 
 impl ErrorCode {
@@ -414,6 +514,8 @@ impl ErrorCode {
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::AtCapacity => "at_capacity",
+            ErrorCode::AgentUnavailable => "agent_unavailable",
         }
     }
 }

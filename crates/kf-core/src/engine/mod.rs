@@ -21,16 +21,16 @@ use thiserror::Error;
 use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{
-    Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId, MessageBody,
-    Seq, TenantId, TransitionError, Visitor,
+    Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState, Event,
+    EventKind, Group, GroupId, MessageBody, Seq, Strategy, TenantId, TransitionError, Visitor,
 };
-use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, ServerFrame};
-use crate::routing::{LeastBusy, RoutingPolicy};
+use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
+use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
 use crate::store::{Appended, Epoch, EventDraft, NewConversation, Store, StoreError};
 
 use connection::Conn;
 use dispatch::Dispatcher;
-use router::{Presence, Router};
+use router::{Presence, Refusal, Router};
 
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
@@ -71,6 +71,12 @@ pub enum RequestError {
     /// The store failed; the request may be retried with the same client id.
     #[error("store unavailable: {0}")]
     Unavailable(#[source] StoreError),
+    /// The agent (claiming, or a transfer's target) has no spare capacity, or the group is at its cap.
+    #[error("at capacity: {0}")]
+    AtCapacity(String),
+    /// A transfer's target cannot take conversations now (offline, not accepting, not in the group).
+    #[error("agent unavailable: {0}")]
+    AgentUnavailable(String),
 }
 
 impl RequestError {
@@ -87,6 +93,8 @@ impl RequestError {
             RequestError::Auth(AuthError::Unavailable(_)) => ErrorCode::Unavailable,
             RequestError::Auth(_) => ErrorCode::InvalidToken,
             RequestError::Unavailable(_) => ErrorCode::Unavailable,
+            RequestError::AtCapacity(_) => ErrorCode::AtCapacity,
+            RequestError::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
         }
     }
 
@@ -134,12 +142,44 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
+/// A transfer request (see [`Engine::transfer`]).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Transfer {
+    /// Hand the conversation to this agent (online, accepting, with capacity); `None` puts it in a queue.
+    pub agent: Option<AgentId>,
+    /// The group it belongs to from now on (default: its current group).
+    pub group: Option<GroupId>,
+    /// A note for the next agent, recorded in the `transferred` event.
+    pub note: Option<String>,
+}
+
+impl Refusal {
+    fn into_error(self, agent: &AgentId, group: &GroupId) -> RequestError {
+        match self {
+            Refusal::Unknown => RequestError::NotFound(format!("agent {agent}")),
+            Refusal::NotInGroup => RequestError::AgentUnavailable(format!("{agent} is not in group {group}")),
+            Refusal::NotAccepting => {
+                RequestError::AgentUnavailable(format!("{agent} is offline or not taking new conversations"))
+            }
+            Refusal::AgentFull => {
+                RequestError::AtCapacity(format!("{agent} has no spare capacity in {group}"))
+            }
+            Refusal::GroupFull => RequestError::AtCapacity(format!("group {group} is at its cap")),
+            Refusal::NotQueued => RequestError::InvalidState(TransitionError {
+                state: "not queued",
+                event: "claim",
+            }),
+        }
+    }
+}
+
 /// Builds an [`Engine`].
 #[derive(Debug)]
 pub struct EngineBuilder {
     store: Arc<dyn Store>,
     authenticator: Arc<dyn Authenticator>,
     routing: Arc<dyn RoutingPolicy>,
+    policies: HashMap<String, Arc<dyn RoutingPolicy>>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     presence_grace: Duration,
@@ -150,6 +190,13 @@ impl EngineBuilder {
     /// The routing policy (default: [`LeastBusy`]).
     pub fn routing(mut self, routing: Arc<dyn RoutingPolicy>) -> Self {
         self.routing = routing;
+        self
+    }
+
+    /// Registers a host policy under `name`, for groups whose strategy is `Strategy::External(name)`.
+    /// A group naming a policy that is not registered is routed by the default policy (and a warning logged).
+    pub fn policy(mut self, name: impl Into<String>, policy: Arc<dyn RoutingPolicy>) -> Self {
+        self.policies.insert(name.into(), policy);
         self
     }
 
@@ -196,6 +243,7 @@ impl EngineBuilder {
                 store: self.store,
                 authenticator: self.authenticator,
                 routing: self.routing,
+                policies: self.policies,
                 clock: self.clock,
                 limits: self.limits,
                 presence_grace: self.presence_grace,
@@ -229,6 +277,7 @@ struct Inner {
     store: Arc<dyn Store>,
     authenticator: Arc<dyn Authenticator>,
     routing: Arc<dyn RoutingPolicy>,
+    policies: HashMap<String, Arc<dyn RoutingPolicy>>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     presence_grace: Duration,
@@ -247,6 +296,7 @@ impl Engine {
             store,
             authenticator,
             routing: Arc::new(LeastBusy),
+            policies: HashMap::new(),
             clock: Arc::new(SystemClock),
             limits: Limits::default(),
             presence_grace: Duration::from_secs(10),
@@ -347,8 +397,27 @@ impl Engine {
             // Bounded by the agent's capacity.
             Principal::Agent(id) => inner.store.conversations_of_agent(&identity.tenant, id).await?,
         };
+        let now = inner.clock.now();
+        let positions: Vec<ServerFrame> = match &identity.principal {
+            Principal::Visitor(_) => inbox
+                .iter()
+                .filter(|c| c.state == ConversationState::Queued)
+                .filter_map(|c| {
+                    let (position, estimated_wait_ms) = inner.router.position(&c.id, now)?;
+                    Some(ServerFrame::Position {
+                        conversation: c.id,
+                        position,
+                        estimated_wait_ms,
+                    })
+                })
+                .collect(),
+            Principal::Agent(_) => Vec::new(),
+        };
         conn.outlet
             .push_unbounded(ServerFrame::Inbox { conversations: inbox }.encode());
+        for frame in positions {
+            conn.outlet.offer(frame.encode());
+        }
         if let Some(Presence::CameOnline(groups)) = presence {
             tracing::debug!(principal = ?identity.principal, "agent online");
             for group in groups {
@@ -428,11 +497,18 @@ impl Engine {
         self.inner.router.queue(tenant, group)
     }
 
-    /// Creates or updates a group.
+    /// Creates or updates a group. Its queue drains if the change lets agents take more.
     pub async fn put_group(&self, group: Group) -> Result<(), RequestError> {
         self.inner.store.put_group(group.clone()).await?;
+        let (tenant, id) = (group.tenant.clone(), group.id.clone());
         self.inner.router.put_group(group);
+        self.drain(&tenant, &id).await;
         Ok(())
+    }
+
+    /// The status an agent chose and its label (`None` for an unknown agent).
+    pub fn agent_status(&self, tenant: &TenantId, agent: &AgentId) -> Option<(AgentStatus, Option<String>)> {
+        self.inner.router.status(tenant, agent)
     }
 
     /// Creates or updates an agent (groups, capacity). Queues drain if it can now take more.
@@ -457,10 +533,17 @@ impl Engine {
     async fn after_commit(&self, event: &Event, conversation: &Conversation) {
         match &event.data {
             EventKind::Message { .. } => self.inner.dispatcher.publish(&self.inner.store, event),
-            EventKind::Assigned { agent } => self.assigned(event, agent, conversation),
+            EventKind::Assigned { agent } => {
+                self.assigned(event, agent, conversation);
+                self.announce(&conversation.tenant, &conversation.group);
+            }
             _ => {
                 self.inner.dispatcher.publish(&self.inner.store, event);
-                for group in self.inner.router.update(conversation) {
+                let groups = self.inner.router.update(conversation);
+                if let ConversationState::Assigned { agent } = &conversation.state {
+                    self.notify_agent(&conversation.tenant, agent, conversation);
+                }
+                for group in groups {
                     self.drain(&conversation.tenant, &group).await;
                 }
             }
@@ -489,22 +572,133 @@ impl Engine {
         }
     }
 
-    /// Assigns queued conversations of a group while agents have capacity.
+    /// The policy of a group's strategy; `None` for manual groups (agents claim).
+    fn policy(&self, strategy: &Strategy) -> Option<Arc<dyn RoutingPolicy>> {
+        match strategy {
+            Strategy::Manual => None,
+            Strategy::LeastBusy => Some(Arc::new(LeastBusy)),
+            Strategy::RoundRobin => Some(Arc::new(RoundRobin)),
+            Strategy::Sticky => Some(Arc::new(Sticky)),
+            Strategy::External(name) => match self.inner.policies.get(name) {
+                Some(policy) => Some(Arc::clone(policy)),
+                None => {
+                    tracing::warn!(policy = %name, "routing policy not registered; using the default");
+                    Some(Arc::clone(&self.inner.routing))
+                }
+            },
+            _ => Some(Arc::clone(&self.inner.routing)),
+        }
+    }
+
+    /// The agent who served this visitor last: the conversation's own last agent (reopened, transferred), else
+    /// that of the visitor's most recent other conversation with one.
+    async fn previous_agent(&self, conversation: &Conversation) -> Option<AgentId> {
+        if let Some(agent) = &conversation.last_agent {
+            return Some(agent.clone());
+        }
+        let past = self
+            .inner
+            .store
+            .conversations_of_visitor(&conversation.tenant, &conversation.visitor)
+            .await
+            .ok()?;
+        past.into_iter()
+            .filter(|c| c.id != conversation.id)
+            .find_map(|c| c.last_agent)
+    }
+
+    /// Tells a group's waiting visitors their new positions and its connected agents their queue view
+    /// (ephemeral: dropped where it does not fit).
+    fn announce(&self, tenant: &TenantId, group: &GroupId) {
+        let now = self.inner.clock.now();
+        let Some(change) = self.inner.router.queue_change(tenant, group, now) else {
+            return;
+        };
+        let connections = self.connections();
+        for (conversation, visitor, position, estimated_wait_ms) in change.positions {
+            let identity = Identity {
+                tenant: tenant.clone(),
+                principal: Principal::Visitor(visitor),
+            };
+            let frame = ServerFrame::Position {
+                conversation,
+                position,
+                estimated_wait_ms,
+            }
+            .encode();
+            for conn in connections.get(&identity).into_iter().flatten() {
+                conn.outlet.offer(frame.clone());
+            }
+        }
+        for agent in change.agents {
+            let conversations = self.queue_entries(tenant, &agent);
+            let frame = ServerFrame::Queue {
+                id: None,
+                conversations,
+            }
+            .encode();
+            let identity = Identity {
+                tenant: tenant.clone(),
+                principal: Principal::Agent(agent),
+            };
+            for conn in connections.get(&identity).into_iter().flatten() {
+                conn.outlet.offer(frame.clone());
+            }
+        }
+    }
+
+    fn queue_entries(&self, tenant: &TenantId, agent: &AgentId) -> Vec<QueueEntry> {
+        let now = self.inner.clock.now();
+        self.inner
+            .router
+            .queue_view(tenant, agent, now)
+            .into_iter()
+            .map(|waiting| QueueEntry {
+                conversation: waiting.conversation,
+                position: waiting.position,
+                estimated_wait_ms: waiting.estimated_wait_ms,
+            })
+            .collect()
+    }
+
+    /// Assigns queued conversations of a group while agents have capacity, then announces the queue.
     async fn drain(&self, tenant: &TenantId, group: &GroupId) {
+        let strategy = self.inner.router.strategy(tenant, group);
+        if let Some(policy) = self.policy(&strategy) {
+            self.assign_queued(tenant, group, &strategy, policy.as_ref())
+                .await;
+        }
+        self.announce(tenant, group);
+    }
+
+    async fn assign_queued(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        strategy: &Strategy,
+        policy: &dyn RoutingPolicy,
+    ) {
         let router = &self.inner.router;
         while let Some(pending) = router.take_next(tenant, group) {
             let conversation = pending.conversation;
-            let choice = self
-                .inner
-                .routing
-                .choose(&conversation, &pending.candidates)
-                .await;
-            let Some(agent) = choice.filter(|agent| pending.candidates.iter().any(|c| &c.agent == agent))
-            else {
+            let mut candidates = pending.candidates;
+            if matches!(strategy, Strategy::Sticky | Strategy::External(_))
+                && let Some(previous) = self.previous_agent(&conversation).await
+            {
+                for candidate in &mut candidates {
+                    candidate.previous = candidate.agent == previous;
+                }
+            }
+            let choice = policy.choose(&conversation, &candidates).await;
+            let Some(agent) = choice.filter(|agent| candidates.iter().any(|c| &c.agent == agent)) else {
                 router.requeue(&conversation);
                 return;
             };
-            if !router.reserve(&conversation, &agent, self.inner.clock.now()) {
+            let now = self.inner.clock.now();
+            if router
+                .reserve(tenant, conversation.id, &agent, group, now)
+                .is_err()
+            {
                 // Capacity went elsewhere between the snapshot and now: look again.
                 router.requeue(&conversation);
                 continue;
@@ -514,12 +708,12 @@ impl Engine {
             match self.inner.store.append(draft).await {
                 Ok(appended) => self.assigned(&appended.event, &agent, &appended.conversation),
                 Err(StoreError::Transition(_)) => {
-                    // Closed meanwhile: nothing to assign.
-                    router.unreserve(&conversation, &agent);
+                    // Closed or moved meanwhile: nothing to assign.
+                    router.unreserve(tenant, conversation.id, &agent);
                 }
                 Err(error) => {
                     tracing::warn!(conversation = %conversation.id, %error, "assignment not stored; requeued");
-                    router.unreserve(&conversation, &agent);
+                    router.unreserve(tenant, conversation.id, &agent);
                     router.requeue(&conversation);
                     return;
                 }
@@ -715,6 +909,150 @@ impl Engine {
         }
     }
 
+    /// An agent claims a queued conversation of one of its groups (any strategy; the way manual groups are
+    /// served). Of concurrent claims exactly one wins; the others get `invalid_state`. Claiming ignores the
+    /// agent's status but not its capacity or the group's cap.
+    pub async fn claim(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+    ) -> Result<Conversation, RequestError> {
+        let Principal::Agent(agent) = &identity.principal else {
+            return Err(RequestError::Forbidden("only agents claim conversations".into()));
+        };
+        let record = self.readable(identity, conversation).await?;
+        let tenant = &identity.tenant;
+        let router = &self.inner.router;
+        let claimed = router
+            .claim(tenant, agent, conversation, self.inner.clock.now())
+            .map_err(|refusal| refusal.into_error(agent, &record.group))?;
+        let assigned = EventKind::Assigned { agent: agent.clone() };
+        let draft = EventDraft::new(
+            conversation,
+            Actor::Agent(agent.clone()),
+            assigned,
+            self.inner.clock.now(),
+        );
+        match self.inner.store.append(draft).await {
+            Ok(appended) => {
+                self.assigned(&appended.event, agent, &appended.conversation);
+                self.announce(tenant, &claimed.group);
+                Ok(appended.conversation)
+            }
+            Err(error) => {
+                router.unreserve(tenant, conversation, agent);
+                if !matches!(error, StoreError::Transition(_)) {
+                    router.requeue(&claimed);
+                }
+                self.drain(tenant, &claimed.group).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The assigned agent hands a conversation on: to another agent (who must be online, accepting and have
+    /// capacity in the target group — otherwise refused with `agent_unavailable` or `at_capacity`), or to a
+    /// group's queue, or back to its own queue. Recorded as a `transferred` event; returns its seq.
+    pub async fn transfer(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+        transfer: Transfer,
+    ) -> Result<Seq, RequestError> {
+        let Principal::Agent(me) = &identity.principal else {
+            return Err(RequestError::Forbidden(
+                "only agents transfer conversations".into(),
+            ));
+        };
+        if let Some(note) = &transfer.note
+            && note.len() > self.inner.limits.max_text_bytes
+        {
+            return Err(RequestError::TooLarge {
+                size: note.len(),
+                limit: self.inner.limits.max_text_bytes,
+            });
+        }
+        let record = self.participant(identity, conversation).await?;
+        let tenant = &identity.tenant;
+        let group = transfer.group.unwrap_or_else(|| record.group.clone());
+        if !self.inner.router.has_group(tenant, &group) {
+            return Err(RequestError::NotFound(format!("group {group}")));
+        }
+        let router = &self.inner.router;
+        if let Some(target) = &transfer.agent {
+            if target == me {
+                return Err(RequestError::Invalid(
+                    "a conversation cannot be transferred to its owner".into(),
+                ));
+            }
+            router
+                .reserve(tenant, conversation, target, &group, self.inner.clock.now())
+                .map_err(|refusal| refusal.into_error(target, &group))?;
+        }
+        let kind = EventKind::Transferred {
+            from: Some(me.clone()),
+            agent: transfer.agent.clone(),
+            group,
+            note: transfer.note,
+        };
+        let draft = EventDraft::new(
+            conversation,
+            Actor::Agent(me.clone()),
+            kind,
+            self.inner.clock.now(),
+        );
+        match self.commit(draft).await {
+            Ok(appended) => Ok(appended.event.seq),
+            Err(error) => {
+                if let Some(target) = &transfer.agent {
+                    router.unreserve(tenant, conversation, target);
+                    for group in router.agent(tenant, target).map(|a| a.groups).unwrap_or_default() {
+                        self.drain(tenant, &group).await;
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// An agent sets its status. Only `online` takes new conversations; the others keep their conversations.
+    /// Going back to `online` drains the agent's groups.
+    pub async fn set_status(
+        &self,
+        identity: &Identity,
+        status: AgentStatus,
+        label: Option<String>,
+    ) -> Result<(), RequestError> {
+        let Principal::Agent(agent) = &identity.principal else {
+            return Err(RequestError::Forbidden("only agents have a status".into()));
+        };
+        if let Some(label) = &label
+            && label.len() > crate::model::MAX_ID_LEN
+        {
+            return Err(RequestError::Invalid(format!(
+                "a status label has at most {} bytes",
+                crate::model::MAX_ID_LEN
+            )));
+        }
+        let groups = self
+            .inner
+            .router
+            .set_status(&identity.tenant, agent, status, label)
+            .ok_or_else(|| RequestError::NotFound(format!("agent {agent}")))?;
+        for group in groups {
+            self.drain(&identity.tenant, &group).await;
+        }
+        Ok(())
+    }
+
+    /// The queued conversations of an agent's groups.
+    pub fn queue_view(&self, identity: &Identity) -> Result<Vec<QueueEntry>, RequestError> {
+        let Principal::Agent(agent) = &identity.principal else {
+            return Err(RequestError::Forbidden("only agents see the queue".into()));
+        };
+        Ok(self.queue_entries(&identity.tenant, agent))
+    }
+
     /// Relays a typing signal to the conversation's other subscribers (ephemeral: never stored, may be dropped).
     async fn typing(
         &self,
@@ -770,5 +1108,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod routing_tests;
 #[cfg(test)]
 mod tests;

@@ -1,19 +1,23 @@
-//! The capacity ledger: agents' presence and load, the per-group queues, and the open conversations.
+//! The capacity ledger: agents' presence, status and load, the per-group queues, and the open conversations.
 //!
-//! Every check-and-change happens under one lock, so "no agent above capacity" and "no conversation with two
-//! owners" hold however requests interleave. The lock is never held across an `.await`.
+//! Every check-and-change happens under one lock, so "no agent above capacity", "no group above its cap" and
+//! "no conversation with two owners" hold however requests interleave. The lock is never held across an
+//! `.await`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
-    Agent, AgentId, Conversation, ConversationId, ConversationState, Group, GroupId, TenantId, Timestamp,
-    VisitorId,
+    Agent, AgentId, AgentStatus, Conversation, ConversationId, ConversationState, Group, GroupId, Strategy,
+    TenantId, Timestamp, VisitorId,
 };
 use crate::routing::Candidate;
 
 type AgentKey = (TenantId, AgentId);
 type GroupKey = (TenantId, GroupId);
+
+/// Assignments remembered per group for the estimated wait.
+const THROUGHPUT_WINDOW: usize = 20;
 
 #[derive(Debug)]
 struct Slot {
@@ -22,8 +26,56 @@ struct Slot {
     online: bool,
     /// Counts the times the agent lost its last connection: a grace timer only acts for the loss it started on.
     departures: u64,
-    active: HashSet<ConversationId>,
+    status: AgentStatus,
+    label: Option<String>,
+    /// Conversations counted against the agent, with the group each one counts in.
+    active: HashMap<ConversationId, GroupId>,
     last_assigned: Option<Timestamp>,
+    last_assignment: u64,
+}
+
+impl Slot {
+    fn accepts(&self) -> bool {
+        self.online && self.status.accepts()
+    }
+
+    fn has_room(&self, group: &GroupId) -> bool {
+        self.agent.groups.contains(group) && self.active.len() < self.agent.capacity_in(group) as usize
+    }
+}
+
+/// Why an agent cannot take a conversation now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No such agent or conversation.
+    Unknown,
+    /// The agent is not in the group.
+    NotInGroup,
+    /// The agent has no live connection, or a status other than online.
+    NotAccepting,
+    /// The agent is at its capacity for the group.
+    AgentFull,
+    /// The group is at its cap.
+    GroupFull,
+    /// The conversation is not waiting in a queue (already assigned, claimed or closed).
+    NotQueued,
+}
+
+/// A queue's change since it was last announced.
+#[derive(Debug, Default)]
+pub(crate) struct QueueChange {
+    /// Conversations whose position changed (or that are new in the queue): (id, visitor, position, wait).
+    pub(crate) positions: Vec<(ConversationId, VisitorId, u32, Option<u64>)>,
+    /// Agents of the group with a live connection, to be sent their queue view.
+    pub(crate) agents: Vec<AgentId>,
+}
+
+/// One queued conversation as an agent's queue view shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Waiting {
+    pub(crate) conversation: Conversation,
+    pub(crate) position: u32,
+    pub(crate) estimated_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -32,28 +84,140 @@ struct State {
     agents: HashMap<AgentKey, Slot>,
     queues: HashMap<GroupKey, VecDeque<ConversationId>>,
     open: HashMap<ConversationId, Conversation>,
+    /// Assignments made since start: numbers each one, for round robin's "least recently assigned".
+    assignments: u64,
+    /// Times of each group's recent assignments, oldest first.
+    throughput: HashMap<GroupKey, VecDeque<Timestamp>>,
+    /// Each queue as it was last announced.
+    announced: HashMap<GroupKey, Vec<ConversationId>>,
 }
 
 impl State {
+    fn group_load(&self, tenant: &TenantId, group: &GroupId) -> usize {
+        self.agents
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, slot)| slot.active.values().filter(|g| *g == group).count())
+            .sum()
+    }
+
+    fn group_full(&self, tenant: &TenantId, group: &GroupId) -> bool {
+        self.groups
+            .get(&(tenant.clone(), group.clone()))
+            .and_then(|g| g.max_active)
+            .is_some_and(|cap| self.group_load(tenant, group) >= cap as usize)
+    }
+
     fn candidates(&self, tenant: &TenantId, group: &GroupId) -> Vec<Candidate> {
+        if self.group_full(tenant, group) {
+            return Vec::new();
+        }
         let mut candidates: Vec<Candidate> = self
             .agents
-            .values()
-            .filter(|slot| {
-                &slot.agent.tenant == tenant
-                    && slot.online
-                    && slot.agent.groups.contains(group)
-                    && slot.active.len() < slot.agent.capacity as usize
-            })
-            .map(|slot| Candidate {
+            .iter()
+            .filter(|((t, _), slot)| t == tenant && slot.accepts() && slot.has_room(group))
+            .map(|(_, slot)| Candidate {
                 agent: slot.agent.id.clone(),
                 active: u32::try_from(slot.active.len()).unwrap_or(u32::MAX),
-                capacity: slot.agent.capacity,
+                capacity: slot.agent.capacity_in(group),
                 last_assigned: slot.last_assigned,
+                last_assignment: slot.last_assignment,
+                previous: false,
             })
             .collect();
         candidates.sort_by(|a, b| a.agent.cmp(&b.agent));
         candidates
+    }
+
+    /// Whether `agent` may take a conversation of `group` now; `explicit` (a claim) ignores the agent's status.
+    fn fits(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        group: &GroupId,
+        explicit: bool,
+    ) -> Result<(), Refusal> {
+        let slot = self
+            .agents
+            .get(&(tenant.clone(), agent.clone()))
+            .ok_or(Refusal::Unknown)?;
+        if !slot.agent.groups.contains(group) {
+            return Err(Refusal::NotInGroup);
+        }
+        if !slot.online || (!explicit && !slot.status.accepts()) {
+            return Err(Refusal::NotAccepting);
+        }
+        if !slot.has_room(group) {
+            return Err(Refusal::AgentFull);
+        }
+        if self.group_full(tenant, group) {
+            return Err(Refusal::GroupFull);
+        }
+        Ok(())
+    }
+
+    /// Counts `conversation` against the agent (checked by `fits` just before).
+    fn take(
+        &mut self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        conversation: ConversationId,
+        group: &GroupId,
+        now: Timestamp,
+    ) {
+        self.assignments += 1;
+        let order = self.assignments;
+        if let Some(slot) = self.agents.get_mut(&(tenant.clone(), agent.clone())) {
+            slot.active.insert(conversation, group.clone());
+            slot.last_assigned = Some(now);
+            slot.last_assignment = order;
+        }
+        let times = self
+            .throughput
+            .entry((tenant.clone(), group.clone()))
+            .or_default();
+        times.push_back(now);
+        if times.len() > THROUGHPUT_WINDOW {
+            times.pop_front();
+        }
+    }
+
+    /// Estimated wait at `position`: the group's recent pace (time since the oldest remembered assignment over
+    /// the assignments since), times the position. `None` before the group has assigned anything.
+    fn estimate(&self, tenant: &TenantId, group: &GroupId, position: u32, now: Timestamp) -> Option<u64> {
+        let times = self.throughput.get(&(tenant.clone(), group.clone()))?;
+        let oldest = times.front()?;
+        let span = now.as_millis().saturating_sub(oldest.as_millis());
+        let per_assignment = span / u64::try_from(times.len()).unwrap_or(u64::MAX).max(1);
+        Some(per_assignment.saturating_mul(u64::from(position)))
+    }
+
+    fn dequeue(&mut self, tenant: &TenantId, group: &GroupId, conversation: &ConversationId) {
+        if let Some(queue) = self.queues.get_mut(&(tenant.clone(), group.clone())) {
+            queue.retain(|id| id != conversation);
+        }
+    }
+
+    fn enqueue(&mut self, conversation: &Conversation) {
+        let queue = self
+            .queues
+            .entry((conversation.tenant.clone(), conversation.group.clone()))
+            .or_default();
+        if !queue.contains(&conversation.id) {
+            queue.push_back(conversation.id);
+        }
+    }
+
+    /// Stops counting a conversation against an agent; returns the agent's groups (their queues may drain).
+    fn release(&mut self, tenant: &TenantId, agent: &AgentId, conversation: &ConversationId) -> Vec<GroupId> {
+        let Some(slot) = self.agents.get_mut(&(tenant.clone(), agent.clone())) else {
+            return Vec::new();
+        };
+        if slot.active.remove(conversation).is_some() {
+            slot.agent.groups.clone()
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -93,6 +257,15 @@ impl Router {
         self.state().groups.contains_key(&(tenant.clone(), group.clone()))
     }
 
+    /// The group's strategy (the default one for an unknown group).
+    pub(crate) fn strategy(&self, tenant: &TenantId, group: &GroupId) -> Strategy {
+        self.state()
+            .groups
+            .get(&(tenant.clone(), group.clone()))
+            .map(|g| g.strategy.clone())
+            .unwrap_or_default()
+    }
+
     /// The tenant's first group by id, used when a visitor names none and no default is configured.
     pub(crate) fn first_group(&self, tenant: &TenantId) -> Option<GroupId> {
         self.state()
@@ -116,8 +289,11 @@ impl Router {
                     connections: 0,
                     online: false,
                     departures: 0,
-                    active: HashSet::new(),
+                    status: AgentStatus::Online,
+                    label: None,
+                    active: HashMap::new(),
                     last_assigned: None,
+                    last_assignment: 0,
                 };
                 state.agents.insert(key, slot);
             }
@@ -153,18 +329,10 @@ impl Router {
         }
         let tenant = conversation.tenant.clone();
         match &conversation.state {
-            ConversationState::Queued => {
-                let queue = state
-                    .queues
-                    .entry((tenant, conversation.group.clone()))
-                    .or_default();
-                if !queue.contains(&conversation.id) {
-                    queue.push_back(conversation.id);
-                }
-            }
+            ConversationState::Queued => state.enqueue(&conversation),
             ConversationState::Assigned { agent } => {
                 if let Some(slot) = state.agents.get_mut(&(tenant, agent.clone())) {
-                    slot.active.insert(conversation.id);
+                    slot.active.insert(conversation.id, conversation.group.clone());
                 }
             }
             ConversationState::Closed => return,
@@ -211,7 +379,11 @@ impl Router {
     /// Puts a conversation taken by [`Router::take_next`] back at the head of its queue.
     pub(crate) fn requeue(&self, conversation: &Conversation) {
         let mut state = self.state();
-        if !state.open.contains_key(&conversation.id) {
+        if !state
+            .open
+            .get(&conversation.id)
+            .is_some_and(|c| c.state == ConversationState::Queued)
+        {
             return;
         }
         let queue = state
@@ -223,84 +395,117 @@ impl Router {
         }
     }
 
-    /// Reserves capacity for `conversation` with `agent` if the agent is online, in the group and below capacity.
-    pub(crate) fn reserve(&self, conversation: &Conversation, agent: &AgentId, now: Timestamp) -> bool {
+    /// Reserves capacity in `group` for `conversation` with `agent`, if the agent is online, accepting, in the
+    /// group and below capacity, and the group below its cap.
+    pub(crate) fn reserve(
+        &self,
+        tenant: &TenantId,
+        conversation: ConversationId,
+        agent: &AgentId,
+        group: &GroupId,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
         let mut state = self.state();
-        let Some(slot) = state
-            .agents
-            .get_mut(&(conversation.tenant.clone(), agent.clone()))
-        else {
-            return false;
-        };
-        let fits = slot.online
-            && slot.agent.groups.contains(&conversation.group)
-            && slot.active.len() < slot.agent.capacity as usize;
-        if fits {
-            slot.active.insert(conversation.id);
-            slot.last_assigned = Some(now);
-        }
-        fits
+        state.fits(tenant, agent, group, false)?;
+        state.take(tenant, agent, conversation, group, now);
+        Ok(())
     }
 
-    /// Gives back a reservation whose assignment was not committed.
-    pub(crate) fn unreserve(&self, conversation: &Conversation, agent: &AgentId) {
-        if let Some(slot) = self
-            .state()
-            .agents
-            .get_mut(&(conversation.tenant.clone(), agent.clone()))
+    /// An agent claims a queued conversation: under the lock, so of concurrent claims exactly one wins. The
+    /// conversation leaves its queue and counts against the agent; commit the assignment next (or
+    /// [`Router::unreserve`] and [`Router::requeue`] it).
+    pub(crate) fn claim(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        conversation: ConversationId,
+        now: Timestamp,
+    ) -> Result<Conversation, Refusal> {
+        let mut state = self.state();
+        let record = state.open.get(&conversation).cloned().ok_or(Refusal::NotQueued)?;
+        if &record.tenant != tenant {
+            return Err(Refusal::Unknown);
+        }
+        let queued = state
+            .queues
+            .get(&(tenant.clone(), record.group.clone()))
+            .is_some_and(|queue| queue.contains(&conversation));
+        if !queued {
+            return Err(Refusal::NotQueued);
+        }
+        state.fits(tenant, agent, &record.group, true)?;
+        state.dequeue(tenant, &record.group, &conversation);
+        state.take(tenant, agent, conversation, &record.group, now);
+        Ok(record)
+    }
+
+    /// Gives back a reservation whose assignment was not committed (unless the agent owns the conversation).
+    pub(crate) fn unreserve(&self, tenant: &TenantId, conversation: ConversationId, agent: &AgentId) {
+        let mut state = self.state();
+        if state
+            .open
+            .get(&conversation)
+            .is_some_and(|c| c.state.agent() == Some(agent))
         {
-            slot.active.remove(&conversation.id);
+            return;
         }
+        state.release(tenant, agent, &conversation);
     }
 
-    /// Records a committed state change. Returns the groups whose queues may now drain (capacity was freed).
+    /// Records a committed state change. Returns the groups whose queues may now drain or changed.
     ///
     /// Snapshots can arrive out of commit order (two requests racing from their commits to here), so only one
     /// newer than what is tracked counts, and a closed conversation is never brought back by a stale one.
     pub(crate) fn update(&self, conversation: &Conversation) -> Vec<GroupId> {
         let mut state = self.state();
-        let tracked_seq = state.open.get(&conversation.id).map(|tracked| tracked.last_seq);
-        if tracked_seq.is_some_and(|seq| seq >= conversation.last_seq) {
+        let state = &mut *state;
+        let tenant = &conversation.tenant;
+        let tracked = state.open.get(&conversation.id).cloned();
+        if tracked
+            .as_ref()
+            .is_some_and(|tracked| tracked.last_seq >= conversation.last_seq)
+        {
             return Vec::new();
         }
-        let key = |agent: &AgentId| (conversation.tenant.clone(), agent.clone());
+        let mut groups = vec![conversation.group.clone()];
+        if let Some(tracked) = &tracked {
+            // Leave the old place: its queue, and its owner unless the owner stays.
+            state.dequeue(tenant, &tracked.group, &conversation.id);
+            groups.push(tracked.group.clone());
+            if let Some(owner) = tracked.state.agent()
+                && conversation.state.agent() != Some(owner)
+            {
+                groups.extend(state.release(tenant, owner, &conversation.id));
+            }
+        }
         match &conversation.state {
             ConversationState::Closed => {
                 state.open.remove(&conversation.id);
-                if let Some(queue) = state
-                    .queues
-                    .get_mut(&(conversation.tenant.clone(), conversation.group.clone()))
-                {
-                    queue.retain(|id| id != &conversation.id);
-                }
+                state.dequeue(tenant, &conversation.group, &conversation.id);
                 // Whoever held it is its last agent, even if its assignment has not been recorded here yet.
-                let Some(slot) = conversation
-                    .last_agent
-                    .as_ref()
-                    .and_then(|agent| state.agents.get_mut(&key(agent)))
-                else {
-                    return Vec::new();
-                };
-                slot.active.remove(&conversation.id);
-                slot.agent.groups.clone()
+                if let Some(agent) = &conversation.last_agent {
+                    groups.extend(state.release(tenant, agent, &conversation.id));
+                }
             }
             ConversationState::Assigned { agent } => {
-                if tracked_seq.is_none() {
+                if tracked.is_none() {
                     // Closed meanwhile: this assignment is history.
                     return Vec::new();
                 }
-                if let Some(slot) = state.agents.get_mut(&key(agent)) {
-                    slot.active.insert(conversation.id);
+                state.dequeue(tenant, &conversation.group, &conversation.id);
+                if let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) {
+                    slot.active.insert(conversation.id, conversation.group.clone());
                 }
                 state.open.insert(conversation.id, conversation.clone());
-                Vec::new()
             }
             ConversationState::Queued => {
-                drop(state);
-                self.track(conversation.clone());
-                vec![conversation.group.clone()]
+                state.enqueue(conversation);
+                state.open.insert(conversation.id, conversation.clone());
             }
         }
+        let mut seen = HashSet::new();
+        groups.retain(|g| seen.insert(g.clone()));
+        groups
     }
 
     /// Counts a new connection of an agent. `None` when the agent is unknown.
@@ -315,7 +520,6 @@ impl Router {
         Some(Presence::CameOnline(slot.agent.groups.clone()))
     }
 
-    /// Counts a closed connection. Returns true when the agent has no connection left.
     /// Counts a closed connection. When it was the agent's last one, returns the departure to pass to
     /// [`Router::offline_if_idle`] once the grace period is over.
     pub(crate) fn disconnect(&self, tenant: &TenantId, agent: &AgentId) -> Option<u64> {
@@ -343,6 +547,35 @@ impl Router {
         false
     }
 
+    /// Sets the status an agent chose. Returns its groups when it now takes new conversations and did not
+    /// before (their queues should drain); `None` for an unknown agent.
+    pub(crate) fn set_status(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        status: AgentStatus,
+        label: Option<String>,
+    ) -> Option<Vec<GroupId>> {
+        let mut state = self.state();
+        let slot = state.agents.get_mut(&(tenant.clone(), agent.clone()))?;
+        let before = slot.accepts();
+        slot.status = status;
+        slot.label = label;
+        Some(if !before && slot.accepts() {
+            slot.agent.groups.clone()
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// The status an agent chose and its label.
+    pub(crate) fn status(&self, tenant: &TenantId, agent: &AgentId) -> Option<(AgentStatus, Option<String>)> {
+        self.state()
+            .agents
+            .get(&(tenant.clone(), agent.clone()))
+            .map(|slot| (slot.status, slot.label.clone()))
+    }
+
     /// Whether the agent is online (for tests and the host).
     pub(crate) fn is_online(&self, tenant: &TenantId, agent: &AgentId) -> bool {
         self.state()
@@ -360,11 +593,155 @@ impl Router {
             .unwrap_or_default()
     }
 
+    /// What changed in a group's queue since it was last announced; `None` when nothing did.
+    pub(crate) fn queue_change(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        now: Timestamp,
+    ) -> Option<QueueChange> {
+        let mut state = self.state();
+        let key = (tenant.clone(), group.clone());
+        let current: Vec<ConversationId> = state
+            .queues
+            .get(&key)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default();
+        let before = state.announced.get(&key).cloned().unwrap_or_default();
+        if before == current {
+            return None;
+        }
+        let mut change = QueueChange::default();
+        for (index, id) in current.iter().enumerate() {
+            if before.get(index) == Some(id) {
+                continue;
+            }
+            let Some(conversation) = state.open.get(id) else {
+                continue;
+            };
+            let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let wait = state.estimate(tenant, group, position, now);
+            change
+                .positions
+                .push((*id, conversation.visitor.clone(), position, wait));
+        }
+        change.agents = state
+            .agents
+            .iter()
+            .filter(|((t, _), slot)| t == tenant && slot.connections > 0 && slot.agent.groups.contains(group))
+            .map(|((_, agent), _)| agent.clone())
+            .collect();
+        change.agents.sort();
+        state.announced.insert(key, current);
+        Some(change)
+    }
+
+    /// The queued conversation's position and estimated wait, if it is queued.
+    pub(crate) fn position(&self, id: &ConversationId, now: Timestamp) -> Option<(u32, Option<u64>)> {
+        let state = self.state();
+        let conversation = state.open.get(id)?;
+        let queue = state
+            .queues
+            .get(&(conversation.tenant.clone(), conversation.group.clone()))?;
+        let index = queue.iter().position(|queued| queued == id)?;
+        let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        Some((
+            position,
+            state.estimate(&conversation.tenant, &conversation.group, position, now),
+        ))
+    }
+
+    /// The queued conversations of every group of `agent`, group by group (by id), each in queue order.
+    pub(crate) fn queue_view(&self, tenant: &TenantId, agent: &AgentId, now: Timestamp) -> Vec<Waiting> {
+        let state = self.state();
+        let Some(slot) = state.agents.get(&(tenant.clone(), agent.clone())) else {
+            return Vec::new();
+        };
+        let mut groups = slot.agent.groups.clone();
+        groups.sort();
+        groups.dedup();
+        let mut view = Vec::new();
+        for group in groups {
+            let Some(queue) = state.queues.get(&(tenant.clone(), group.clone())) else {
+                continue;
+            };
+            for (index, id) in queue.iter().enumerate() {
+                if let Some(conversation) = state.open.get(id) {
+                    let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
+                    view.push(Waiting {
+                        conversation: conversation.clone(),
+                        position,
+                        estimated_wait_ms: state.estimate(tenant, &group, position, now),
+                    });
+                }
+            }
+        }
+        view
+    }
+
     /// Open conversations assigned to an agent.
     pub(crate) fn load(&self, tenant: &TenantId, agent: &AgentId) -> usize {
         self.state()
             .agents
             .get(&(tenant.clone(), agent.clone()))
             .map_or(0, |slot| slot.active.len())
+    }
+
+    /// Every open conversation as tracked.
+    #[cfg(test)]
+    pub(crate) fn open_snapshot(&self) -> Vec<Conversation> {
+        self.state().open.values().cloned().collect()
+    }
+
+    /// Checks the ledger's invariants; returns the first violation found. `limits` holds, per agent, the most
+    /// conversations it may hold (its load may exceed its capacity only if it did before a capacity cut).
+    #[cfg(test)]
+    pub(crate) fn violation(&self, limits: &HashMap<AgentId, usize>) -> Option<String> {
+        let state = self.state();
+        let mut owners: HashMap<ConversationId, &AgentId> = HashMap::new();
+        for ((_, agent), slot) in &state.agents {
+            if slot.active.len() > limits.get(agent).copied().unwrap_or(usize::MAX) {
+                return Some(format!("{agent} holds {} conversations", slot.active.len()));
+            }
+            for id in slot.active.keys() {
+                if let Some(other) = owners.insert(*id, agent) {
+                    return Some(format!("{id} is counted against {agent} and {other}"));
+                }
+            }
+        }
+        for conversation in state.open.values() {
+            let counted = owners.get(&conversation.id).copied();
+            match &conversation.state {
+                ConversationState::Assigned { agent } if counted != Some(agent) => {
+                    return Some(format!(
+                        "{} is assigned to {agent} but counted against {counted:?}",
+                        conversation.id
+                    ));
+                }
+                ConversationState::Queued if counted.is_some() => {
+                    return Some(format!(
+                        "queued {} is counted against {counted:?}",
+                        conversation.id
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for ((tenant, group), queue) in &state.queues {
+            if queue.is_empty() {
+                continue;
+            }
+            let manual = state
+                .groups
+                .get(&(tenant.clone(), group.clone()))
+                .is_some_and(|g| g.strategy == Strategy::Manual);
+            if !manual && !state.candidates(tenant, group).is_empty() {
+                return Some(format!(
+                    "{} conversations wait in {group} while an agent has room",
+                    queue.len()
+                ));
+            }
+        }
+        None
     }
 }

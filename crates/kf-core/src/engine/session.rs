@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::connection::Conn;
-use super::{Engine, Outbox, RequestError};
+use super::{Engine, Outbox, RequestError, Transfer};
 use crate::auth::Identity;
 use crate::protocol::{self, ClientFrame, CloseReason, ErrorCode, PROTOCOL_VERSION, Request, ServerFrame};
 
@@ -163,7 +163,13 @@ impl Session {
     async fn handle(&mut self, id: Option<String>, frame: ClientFrame) -> Option<ServerFrame> {
         let limited = matches!(
             frame,
-            ClientFrame::Open { .. } | ClientFrame::Send { .. } | ClientFrame::Typing { .. }
+            ClientFrame::Open { .. }
+                | ClientFrame::Send { .. }
+                | ClientFrame::Typing { .. }
+                | ClientFrame::Claim { .. }
+                | ClientFrame::Transfer { .. }
+                | ClientFrame::Status { .. }
+                | ClientFrame::Queue
         );
         if limited && !self.limiter.allow() {
             let per_second = self.engine.limits().requests_per_second;
@@ -243,6 +249,45 @@ impl Session {
                     id: id.clone(),
                     conversation,
                     seq,
+                })
+            }),
+            ClientFrame::Claim { conversation } => {
+                engine.claim(identity, conversation).await.map(|conversation| {
+                    Some(ServerFrame::Claimed {
+                        id: id.clone(),
+                        conversation,
+                    })
+                })
+            }
+            ClientFrame::Transfer {
+                conversation,
+                agent,
+                group,
+                note,
+            } => engine
+                .transfer(identity, conversation, Transfer { agent, group, note })
+                .await
+                .map(|seq| {
+                    Some(ServerFrame::Transferred {
+                        id: id.clone(),
+                        conversation,
+                        seq,
+                    })
+                }),
+            ClientFrame::Status { status, label } => engine
+                .set_status(identity, status, label.clone())
+                .await
+                .map(|()| {
+                    Some(ServerFrame::Status {
+                        id: id.clone(),
+                        status,
+                        label,
+                    })
+                }),
+            ClientFrame::Queue => engine.queue_view(identity).map(|conversations| {
+                Some(ServerFrame::Queue {
+                    id: id.clone(),
+                    conversations,
                 })
             }),
         };

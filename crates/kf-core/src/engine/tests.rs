@@ -107,7 +107,10 @@ impl Client {
     async fn next_reply(&mut self) -> ServerFrame {
         loop {
             match self.next().await {
-                ServerFrame::Typing { .. } | ServerFrame::Ping => continue,
+                ServerFrame::Typing { .. }
+                | ServerFrame::Ping
+                | ServerFrame::Position { .. }
+                | ServerFrame::Queue { id: None, .. } => continue,
                 frame => return frame,
             }
         }
