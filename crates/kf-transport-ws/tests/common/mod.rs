@@ -231,6 +231,20 @@ impl Client {
         }
     }
 
+    /// The next frame answering request `id` (a reply or an error); other frames are kept for later calls.
+    pub async fn next_of_id(&mut self, id: &str) -> Value {
+        if let Some(index) = self.pending.iter().position(|frame| frame["id"] == id) {
+            return self.pending.remove(index).expect("index");
+        }
+        loop {
+            let frame = self.receive().await;
+            if frame["id"] == id {
+                return frame;
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
     /// The next frame of type `kind`, asserting that no other frame comes first (pending ones included).
     pub async fn expect(&mut self, kind: &str) -> Value {
         let frame = self.next().await;
