@@ -587,6 +587,9 @@ pub struct Group {
     /// Most conversations of this group assigned at once, over all its agents (no cap when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_active: Option<u32>,
+    /// A message kf posts (as the system) in every new conversation of the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome: Option<String>,
 }
 
 impl Group {
@@ -598,6 +601,7 @@ impl Group {
             name: name.into(),
             strategy: Strategy::default(),
             max_active: None,
+            welcome: None,
         }
     }
 }

@@ -524,6 +524,8 @@ struct GroupRouting {
     strategy: Strategy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_active: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    welcome: Option<String>,
 }
 
 /// Creates or replaces a group record.
@@ -531,6 +533,7 @@ pub(crate) fn put_group(conn: &Connection, group: &Group) -> Result<(), StoreErr
     let routing = GroupRouting {
         strategy: group.strategy.clone(),
         max_active: group.max_active,
+        welcome: group.welcome.clone(),
     };
     let routing = serde_json::to_string(&routing).map_err(|source| {
         StoreError::from(SqliteError::Encode {
@@ -570,6 +573,7 @@ pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
                 name: row.get(2)?,
                 strategy: routing.strategy,
                 max_active: routing.max_active,
+                welcome: routing.welcome,
             })
         })?
         .collect()

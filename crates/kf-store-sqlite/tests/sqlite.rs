@@ -296,6 +296,7 @@ fn an_empty_file_is_migrated() {
                 name: "Sales".into(),
                 strategy: Default::default(),
                 max_active: None,
+                welcome: None,
             })
             .await
             .expect("put");

@@ -208,6 +208,7 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
         name: GROUP_NAME.to_owned(),
         strategy: Default::default(),
         max_active: None,
+        welcome: None,
     };
     let groups = engine.store().groups().await.map_err(RequestError::from)?;
     if !groups.contains(&group) {

@@ -833,6 +833,19 @@ impl Engine {
         }
         self.inner.dispatcher.publish(&self.inner.store, &created.event);
         self.inner.router.track(created.conversation.clone());
+        if let Some(welcome) = self.inner.router.welcome(tenant, &group) {
+            let draft = EventDraft::message(
+                created.conversation.id,
+                Actor::System,
+                None,
+                MessageBody::text(welcome),
+                self.inner.clock.now(),
+            );
+            // The conversation exists whether or not its welcome could be stored.
+            if let Err(error) = self.commit(draft).await {
+                tracing::warn!(conversation = %created.conversation.id, %error, "welcome message not stored");
+            }
+        }
         self.drain(tenant, &group).await;
         let conversation = self
             .inner
@@ -869,11 +882,59 @@ impl Engine {
             body,
             self.inner.clock.now(),
         );
-        let appended = self.commit(draft).await?;
+        let appended = match self.commit(draft.clone()).await {
+            // A visitor writing to a closed conversation reopens it.
+            Err(RequestError::InvalidState(_)) if matches!(identity.principal, Principal::Visitor(_)) => {
+                self.reopen(&identity.tenant, conversation).await?;
+                self.commit(draft).await?
+            }
+            other => other?,
+        };
         Ok(Ack {
             seq: appended.event.seq,
             duplicate: appended.duplicate,
         })
+    }
+
+    /// Reopens a closed conversation: back to its last agent when that agent is online, accepting and has
+    /// capacity, else queued in its group. A concurrent reopen is not an error.
+    async fn reopen(&self, tenant: &TenantId, conversation: ConversationId) -> Result<(), RequestError> {
+        let router = &self.inner.router;
+        let draft = EventDraft::system(conversation, EventKind::Reopened, self.inner.clock.now());
+        let appended = match self.inner.store.append(draft).await {
+            Ok(appended) => appended,
+            Err(StoreError::Transition(_)) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        self.inner.dispatcher.publish(&self.inner.store, &appended.event);
+        let reopened = appended.conversation;
+        let groups = router.update(&reopened);
+        let now = self.inner.clock.now();
+        if let Some(previous) = &reopened.last_agent
+            && router.claim(tenant, previous, conversation, now, false).is_ok()
+        {
+            let assigned = EventKind::Assigned {
+                agent: previous.clone(),
+            };
+            match self
+                .inner
+                .store
+                .append(EventDraft::system(conversation, assigned, now))
+                .await
+            {
+                Ok(appended) => self.assigned(&appended.event, previous, &appended.conversation),
+                Err(error) => {
+                    router.unreserve(tenant, conversation, previous);
+                    if !matches!(error, StoreError::Transition(_)) {
+                        router.requeue(&reopened);
+                    }
+                }
+            }
+        }
+        for group in groups {
+            self.drain(tenant, &group).await;
+        }
+        Ok(())
     }
 
     /// Closes a conversation (its visitor or its assigned agent). Returns the seq of the `closed` event.
@@ -924,7 +985,7 @@ impl Engine {
         let tenant = &identity.tenant;
         let router = &self.inner.router;
         let claimed = router
-            .claim(tenant, agent, conversation, self.inner.clock.now())
+            .claim(tenant, agent, conversation, self.inner.clock.now(), true)
             .map_err(|refusal| refusal.into_error(agent, &record.group))?;
         let assigned = EventKind::Assigned { agent: agent.clone() };
         let draft = EventDraft::new(

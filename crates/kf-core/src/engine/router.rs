@@ -266,6 +266,14 @@ impl Router {
             .unwrap_or_default()
     }
 
+    /// The group's welcome message, if it has one.
+    pub(crate) fn welcome(&self, tenant: &TenantId, group: &GroupId) -> Option<String> {
+        self.state()
+            .groups
+            .get(&(tenant.clone(), group.clone()))
+            .and_then(|g| g.welcome.clone())
+    }
+
     /// The tenant's first group by id, used when a visitor names none and no default is configured.
     pub(crate) fn first_group(&self, tenant: &TenantId) -> Option<GroupId> {
         self.state()
@@ -413,13 +421,15 @@ impl Router {
 
     /// An agent claims a queued conversation: under the lock, so of concurrent claims exactly one wins. The
     /// conversation leaves its queue and counts against the agent; commit the assignment next (or
-    /// [`Router::unreserve`] and [`Router::requeue`] it).
+    /// [`Router::unreserve`] and [`Router::requeue`] it). An `explicit` claim (the agent's own) ignores the
+    /// agent's status; the engine's (a reopened conversation back to its agent) does not.
     pub(crate) fn claim(
         &self,
         tenant: &TenantId,
         agent: &AgentId,
         conversation: ConversationId,
         now: Timestamp,
+        explicit: bool,
     ) -> Result<Conversation, Refusal> {
         let mut state = self.state();
         let record = state.open.get(&conversation).cloned().ok_or(Refusal::NotQueued)?;
@@ -433,7 +443,7 @@ impl Router {
         if !queued {
             return Err(Refusal::NotQueued);
         }
-        state.fits(tenant, agent, &record.group, true)?;
+        state.fits(tenant, agent, &record.group, explicit)?;
         state.dequeue(tenant, &record.group, &conversation);
         state.take(tenant, agent, conversation, &record.group, now);
         Ok(record)

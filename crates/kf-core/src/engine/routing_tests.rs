@@ -583,6 +583,77 @@ async fn queue_positions_are_announced_as_they_shrink_with_an_estimated_wait() {
     assert_eq!(position(frames), Some((2, Some(60_000))));
 }
 
+#[tokio::test]
+async fn welcome_messages_and_reopening_a_closed_conversation() {
+    let (engine, _clock) = engine_with(
+        vec![Group {
+            welcome: Some("Hi! An agent will be with you shortly.".into()),
+            ..group("chat", Strategy::Default)
+        }],
+        |b| b,
+    )
+    .await;
+    engine.put_agent(agent("a", &["chat"], 1)).await.expect("agent");
+    engine.put_agent(agent("b", &["chat"], 1)).await.expect("agent");
+    let _a = connect(&engine, agent_identity("a")).await;
+    let c = open(&engine, "v1", "chat").await;
+    let kinds = |log: &[Event]| log.iter().map(|e| e.data.name()).collect::<Vec<_>>();
+    let log = engine
+        .store()
+        .events_after(c.id, Seq::ZERO, 20)
+        .await
+        .expect("log");
+    assert_eq!(kinds(&log), ["created", "message", "assigned"]);
+    assert_eq!(log[1].author, Actor::System);
+    assert_eq!(
+        log[1].data,
+        EventKind::Message {
+            body: MessageBody::text("Hi! An agent will be with you shortly.")
+        }
+    );
+
+    let say = |n: u32| {
+        (
+            ClientId::new(format!("m{n}")).expect("id"),
+            MessageBody::text("hello again"),
+        )
+    };
+    engine.close(&agent_identity("a"), c.id).await.expect("close");
+    let (id, body) = say(1);
+    let refused = engine.send(&agent_identity("a"), c.id, id, body).await;
+    assert_eq!(
+        refused.map_err(|e| e.code()),
+        Err(ErrorCode::Forbidden),
+        "agents do not reopen"
+    );
+    let (id, body) = say(2);
+    let ack = engine
+        .send(&visitor("v1"), c.id, id.clone(), body.clone())
+        .await
+        .expect("send");
+    assert_eq!(
+        owner(&engine, c.id).as_deref(),
+        Some("a"),
+        "back to its previous agent"
+    );
+    let log = engine.store().events_after(c.id, Seq(3), 20).await.expect("log");
+    assert_eq!(kinds(&log), ["closed", "reopened", "assigned", "message"]);
+    assert_eq!(log[3].seq, ack.seq);
+    let again = engine.send(&visitor("v1"), c.id, id, body).await.expect("retry");
+    assert!(again.duplicate);
+
+    // The previous agent is away now: the reopened conversation goes to someone who can take it.
+    engine.close(&visitor("v1"), c.id).await.expect("close");
+    engine
+        .set_status(&agent_identity("a"), AgentStatus::Away, None)
+        .await
+        .expect("status");
+    let _b = connect(&engine, agent_identity("b")).await;
+    let (id, body) = say(3);
+    engine.send(&visitor("v1"), c.id, id, body).await.expect("send");
+    assert_eq!(owner(&engine, c.id).as_deref(), Some("b"));
+}
+
 mod properties {
     //! Random interleavings of arrivals, claims, transfers, closes, (dis)connections, status, capacity and cap
     //! changes; after every step: no agent above capacity, no group above its cap, no conversation with two

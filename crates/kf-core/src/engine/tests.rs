@@ -66,6 +66,7 @@ async fn engine_from(builder: EngineBuilder) -> Engine {
             name: "Support".into(),
             strategy: Default::default(),
             max_active: None,
+            welcome: None,
         })
         .await
         .expect("group");
@@ -538,8 +539,7 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
         .request(serde_json::json!({"type": "close", "conversation": conversation}))
         .await;
     assert!(matches!(closed, ServerFrame::Closed { .. }));
-    let late = v1.send(conversation, "late", "hi").await;
-    assert_eq!(error_code(&late), Some(ErrorCode::InvalidState));
+    // (A visitor's message to the closed conversation would reopen it: `routing_tests` covers that.)
     let again = v1
         .request(serde_json::json!({"type": "close", "conversation": conversation}))
         .await;

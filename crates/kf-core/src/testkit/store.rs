@@ -419,6 +419,7 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         name: "Sales".into(),
         strategy: Default::default(),
         max_active: None,
+        welcome: None,
     };
     let support = Group {
         tenant: tenant(),
@@ -426,6 +427,7 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         name: "Support".into(),
         strategy: Default::default(),
         max_active: None,
+        welcome: None,
     };
     ok(store.put_group(support.clone()).await, "put_group");
     ok(store.put_group(sales.clone()).await, "put_group");
@@ -482,6 +484,7 @@ pub async fn routing_settings_round_trip(store: Arc<dyn Store>) {
     let changed = Group {
         strategy: Strategy::Manual,
         max_active: None,
+        welcome: Some("Hello! How can we help?".into()),
         ..groups[1].clone()
     };
     ok(store.put_group(changed.clone()).await, "put_group");

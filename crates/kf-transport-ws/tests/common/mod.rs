@@ -48,6 +48,7 @@ pub async fn engine_with(store: Arc<dyn Store>, limits: Limits, agents: &[&str])
             name: "Support".into(),
             strategy: Default::default(),
             max_active: None,
+            welcome: None,
         })
         .await
         .expect("group");
