@@ -305,6 +305,22 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// The conversation was missed: recorded for the group's agents (it changes nothing else).
+    Missed {
+        /// Why.
+        reason: MissedReason,
+    },
+}
+
+/// Why a conversation counts as missed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MissedReason {
+    /// It waited in a queue past the group's `missed_after_ms`.
+    Waited,
+    /// The visitor closed it while it was still waiting for an agent.
+    Unanswered,
 }
 
 impl EventKind {
@@ -317,6 +333,7 @@ impl EventKind {
             EventKind::Closed => "closed",
             EventKind::Reopened => "reopened",
             EventKind::Transferred { .. } => "transferred",
+            EventKind::Missed { .. } => "missed",
         }
     }
 }
@@ -445,6 +462,7 @@ impl Conversation {
             (S::Queued | S::Assigned { .. }, EventKind::Closed) => true,
             (S::Closed, EventKind::Reopened) => true,
             (S::Queued | S::Assigned { .. }, EventKind::Transferred { .. }) => true,
+            (_, EventKind::Missed { .. }) => true,
             _ => false,
         };
         if allowed {
@@ -478,7 +496,7 @@ impl Conversation {
                     None => self.state = ConversationState::Queued,
                 }
             }
-            EventKind::Created { .. } | EventKind::Message { .. } => {}
+            EventKind::Created { .. } | EventKind::Message { .. } | EventKind::Missed { .. } => {}
         }
         self.last_seq = self.last_seq.next();
         self.updated_at = at;
@@ -590,6 +608,36 @@ pub struct Group {
     /// A message kf posts (as the system) in every new conversation of the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub welcome: Option<String>,
+    /// Timers of the group's conversations (all off by default).
+    #[serde(default, skip_serializing_if = "GroupTimers::is_off")]
+    pub timers: GroupTimers,
+}
+
+/// A group's timers, in milliseconds. Each runs from the event it names; `None` turns it off.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct GroupTimers {
+    /// Longest a conversation waits in the queue before it moves to `fallback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_ms: Option<u64>,
+    /// The group a conversation moves to after `max_wait_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<GroupId>,
+    /// A conversation waiting this long in the queue is recorded as missed and agents are reminded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_after_ms: Option<u64>,
+    /// An assigned agent that has not written within this long loses the conversation to another agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_timeout_ms: Option<u64>,
+    /// An assigned conversation whose visitor has not written for this long is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactivity_close_ms: Option<u64>,
+}
+
+impl GroupTimers {
+    /// Whether every timer is off.
+    pub fn is_off(&self) -> bool {
+        self == &GroupTimers::default()
+    }
 }
 
 impl Group {
@@ -602,6 +650,7 @@ impl Group {
             strategy: Strategy::default(),
             max_active: None,
             welcome: None,
+            timers: GroupTimers::default(),
         }
     }
 }

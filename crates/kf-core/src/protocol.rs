@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::model::{
-    Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq,
-    TenantId,
+    Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody,
+    MissedReason, Seq, TenantId,
 };
 use crate::store::Epoch;
 
@@ -400,6 +400,14 @@ pub enum ServerFrame {
         /// The estimated wait from the group's recent pace; absent while there is no pace to go by.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         estimated_wait_ms: Option<u64>,
+    },
+    /// Agents of the group: a conversation was missed (waited too long, or left unanswered). A reminder;
+    /// ephemeral. The same fact is in the conversation's log as a `missed` event.
+    Missed {
+        /// The conversation as it is now.
+        conversation: Conversation,
+        /// Why it counts as missed.
+        reason: MissedReason,
     },
     /// A request failed, or the connection is about to close.
     Error {

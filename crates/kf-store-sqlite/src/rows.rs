@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind,
-    Group, GroupId, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
+    Group, GroupId, GroupTimers, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
 };
 use kf_core::store::StoreError;
 use rusqlite::ToSql;
@@ -526,6 +526,8 @@ struct GroupRouting {
     max_active: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     welcome: Option<String>,
+    #[serde(default, skip_serializing_if = "GroupTimers::is_off")]
+    timers: GroupTimers,
 }
 
 /// Creates or replaces a group record.
@@ -534,6 +536,7 @@ pub(crate) fn put_group(conn: &Connection, group: &Group) -> Result<(), StoreErr
         strategy: group.strategy.clone(),
         max_active: group.max_active,
         welcome: group.welcome.clone(),
+        timers: group.timers.clone(),
     };
     let routing = serde_json::to_string(&routing).map_err(|source| {
         StoreError::from(SqliteError::Encode {
@@ -574,6 +577,7 @@ pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
                 strategy: routing.strategy,
                 max_active: routing.max_active,
                 welcome: routing.welcome,
+                timers: routing.timers,
             })
         })?
         .collect()

@@ -297,6 +297,7 @@ fn an_empty_file_is_migrated() {
                 strategy: Default::default(),
                 max_active: None,
                 welcome: None,
+                timers: Default::default(),
             })
             .await
             .expect("put");

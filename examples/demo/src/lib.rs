@@ -209,6 +209,7 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
         strategy: Default::default(),
         max_active: None,
         welcome: None,
+        timers: Default::default(),
     };
     let groups = engine.store().groups().await.map_err(RequestError::from)?;
     if !groups.contains(&group) {

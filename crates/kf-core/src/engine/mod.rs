@@ -22,7 +22,7 @@ use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState, Event,
-    EventKind, Group, GroupId, MessageBody, Seq, Strategy, TenantId, TransitionError, Visitor,
+    EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId, TransitionError, Visitor,
 };
 use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
@@ -142,6 +142,37 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
+/// A deadline armed by the engine: when it passes, the engine checks that the situation it was armed for still
+/// holds and acts (see `docs/routing.md`, timers).
+#[derive(Debug, Clone)]
+enum Timer {
+    /// Queued too long: move to the group's fallback.
+    MaxWait {
+        conversation: ConversationId,
+        entry: u64,
+    },
+    /// Queued past the missed threshold: record and remind.
+    MissedWait {
+        conversation: ConversationId,
+        entry: u64,
+    },
+    /// The assigned agent has not written since `since`: give the conversation to someone else.
+    Answer {
+        conversation: ConversationId,
+        agent: AgentId,
+        since: Seq,
+    },
+    /// The visitor has not written since `since`: close.
+    Inactive {
+        conversation: ConversationId,
+        since: Seq,
+    },
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
 /// A transfer request (see [`Engine::transfer`]).
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Transfer {
@@ -235,10 +266,11 @@ impl EngineBuilder {
         for agent in self.store.agents().await? {
             router.put_agent(agent);
         }
-        for conversation in self.store.open_conversations().await? {
-            router.track(conversation);
+        let open = self.store.open_conversations().await?;
+        for conversation in &open {
+            router.track(conversation.clone());
         }
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 store: self.store,
                 authenticator: self.authenticator,
@@ -254,7 +286,16 @@ impl EngineBuilder {
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
             }),
-        })
+        };
+        // Timers restart in full for what was open: waits and silences before the restart are not counted.
+        for conversation in &open {
+            match &conversation.state {
+                ConversationState::Queued => engine.arm_queued(conversation),
+                ConversationState::Assigned { agent } => engine.arm_assigned(conversation, agent),
+                ConversationState::Closed => {}
+            }
+        }
+        Ok(engine)
     }
 }
 
@@ -532,7 +573,12 @@ impl Engine {
 
     async fn after_commit(&self, event: &Event, conversation: &Conversation) {
         match &event.data {
-            EventKind::Message { .. } => self.inner.dispatcher.publish(&self.inner.store, event),
+            EventKind::Message { .. } => {
+                self.inner.dispatcher.publish(&self.inner.store, event);
+                if matches!(event.author, Actor::Visitor(_)) && conversation.state.agent().is_some() {
+                    self.arm_inactivity(conversation, event.seq);
+                }
+            }
             EventKind::Assigned { agent } => {
                 self.assigned(event, agent, conversation);
                 self.announce(&conversation.tenant, &conversation.group);
@@ -540,8 +586,15 @@ impl Engine {
             _ => {
                 self.inner.dispatcher.publish(&self.inner.store, event);
                 let groups = self.inner.router.update(conversation);
-                if let ConversationState::Assigned { agent } = &conversation.state {
-                    self.notify_agent(&conversation.tenant, agent, conversation);
+                match (&event.data, &conversation.state) {
+                    (EventKind::Transferred { .. }, ConversationState::Assigned { agent }) => {
+                        self.notify_agent(&conversation.tenant, agent, conversation);
+                        self.arm_assigned(conversation, agent);
+                    }
+                    (EventKind::Transferred { .. } | EventKind::Reopened, ConversationState::Queued) => {
+                        self.arm_queued(conversation);
+                    }
+                    _ => {}
                 }
                 for group in groups {
                     self.drain(&conversation.tenant, &group).await;
@@ -554,6 +607,215 @@ impl Engine {
         self.inner.dispatcher.publish(&self.inner.store, event);
         self.inner.router.update(conversation);
         self.notify_agent(&conversation.tenant, agent, conversation);
+        self.arm_assigned(conversation, agent);
+    }
+
+    /// Runs `timer` after `after` (on the current Tokio runtime; without one, timers are off).
+    fn arm(&self, after: Duration, timer: Timer) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let engine = self.clone();
+        let deadline = tokio::time::Instant::now() + after;
+        runtime.spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            engine.fire(timer).await;
+        });
+    }
+
+    fn timers(&self, conversation: &Conversation) -> crate::model::GroupTimers {
+        self.inner
+            .router
+            .group(&conversation.tenant, &conversation.group)
+            .map(|g| g.timers)
+            .unwrap_or_default()
+    }
+
+    /// A conversation entered a queue: its group's max-wait and missed timers start.
+    fn arm_queued(&self, conversation: &Conversation) {
+        let timers = self.timers(conversation);
+        let Some(entry) = self.inner.router.queue_entry(&conversation.id) else {
+            return;
+        };
+        let id = conversation.id;
+        if let (Some(ms), Some(_)) = (timers.max_wait_ms, &timers.fallback) {
+            self.arm(
+                millis(ms),
+                Timer::MaxWait {
+                    conversation: id,
+                    entry,
+                },
+            );
+        }
+        if let Some(ms) = timers.missed_after_ms {
+            self.arm(
+                millis(ms),
+                Timer::MissedWait {
+                    conversation: id,
+                    entry,
+                },
+            );
+        }
+    }
+
+    /// A conversation was assigned: the answer and inactivity timers start.
+    fn arm_assigned(&self, conversation: &Conversation, agent: &AgentId) {
+        let timers = self.timers(conversation);
+        if let Some(ms) = timers.answer_timeout_ms {
+            let timer = Timer::Answer {
+                conversation: conversation.id,
+                agent: agent.clone(),
+                since: conversation.last_seq,
+            };
+            self.arm(millis(ms), timer);
+        }
+        self.arm_inactivity(conversation, conversation.last_seq);
+    }
+
+    fn arm_inactivity(&self, conversation: &Conversation, since: Seq) {
+        if let Some(ms) = self.timers(conversation).inactivity_close_ms {
+            let timer = Timer::Inactive {
+                conversation: conversation.id,
+                since,
+            };
+            self.arm(millis(ms), timer);
+        }
+    }
+
+    /// Whether `author` wrote a message to the conversation after `since` (reads one page of its log).
+    async fn wrote_since(&self, conversation: ConversationId, since: Seq, author: &Actor) -> Option<bool> {
+        let events = self
+            .inner
+            .store
+            .events_after(conversation, since, 1_000)
+            .await
+            .ok()?;
+        Some(
+            events
+                .iter()
+                .any(|e| matches!(e.data, EventKind::Message { .. }) && &e.author == author),
+        )
+    }
+
+    /// A timer's deadline passed: act if what it was armed for still holds.
+    async fn fire(&self, timer: Timer) {
+        let router = &self.inner.router;
+        let now = self.inner.clock.now();
+        match timer {
+            Timer::MaxWait { conversation, entry } | Timer::MissedWait { conversation, entry }
+                if router.queue_entry(&conversation) != Some(entry) => {}
+            Timer::MaxWait { conversation, .. } => {
+                let Some(record) = router.open_conversation(&conversation) else {
+                    return;
+                };
+                let Some(fallback) = self.timers(&record).fallback else {
+                    return;
+                };
+                if fallback == record.group || !router.has_group(&record.tenant, &fallback) {
+                    return;
+                }
+                let kind = EventKind::Transferred {
+                    from: None,
+                    agent: None,
+                    group: fallback,
+                    note: Some("waited longer than the group's maximum".into()),
+                };
+                if let Err(error) = self.commit(EventDraft::system(conversation, kind, now)).await {
+                    tracing::warn!(%conversation, %error, "max wait: move to the fallback group failed");
+                }
+            }
+            Timer::MissedWait { conversation, .. } => {
+                if let Some(record) = router.open_conversation(&conversation) {
+                    self.missed(&record, MissedReason::Waited).await;
+                }
+            }
+            Timer::Answer {
+                conversation,
+                agent,
+                since,
+            } => {
+                let Some(record) = router.open_conversation(&conversation) else {
+                    return;
+                };
+                if record.state.agent() != Some(&agent)
+                    || self
+                        .wrote_since(conversation, since, &Actor::Agent(agent.clone()))
+                        .await
+                        != Some(false)
+                {
+                    return;
+                }
+                router.avoid(conversation, agent.clone());
+                let kind = EventKind::Transferred {
+                    from: Some(agent),
+                    agent: None,
+                    group: record.group.clone(),
+                    note: Some("not answered in time".into()),
+                };
+                if let Err(error) = self.commit(EventDraft::system(conversation, kind, now)).await {
+                    tracing::debug!(%conversation, %error, "answer timeout: reassignment not stored");
+                }
+            }
+            Timer::Inactive { conversation, since } => {
+                let Some(record) = router.open_conversation(&conversation) else {
+                    return;
+                };
+                if record.state.agent().is_none()
+                    || self
+                        .wrote_since(conversation, since, &Actor::Visitor(record.visitor.clone()))
+                        .await
+                        != Some(false)
+                {
+                    return;
+                }
+                if let Err(error) = self
+                    .commit(EventDraft::system(conversation, EventKind::Closed, now))
+                    .await
+                {
+                    tracing::debug!(%conversation, %error, "inactivity: close not stored");
+                }
+            }
+        }
+    }
+
+    /// Records a missed conversation in its log and reminds the group's connected agents.
+    async fn missed(&self, conversation: &Conversation, reason: MissedReason) {
+        let draft = EventDraft::system(
+            conversation.id,
+            EventKind::Missed { reason },
+            self.inner.clock.now(),
+        );
+        // Not `commit`: a record frees no capacity, so there is nothing to drain (and no recursion).
+        let record = match self.inner.store.append(draft).await {
+            Ok(appended) => {
+                self.inner.dispatcher.publish(&self.inner.store, &appended.event);
+                self.inner.router.update(&appended.conversation);
+                appended.conversation
+            }
+            Err(error) => {
+                tracing::warn!(conversation = %conversation.id, %error, "missed conversation not recorded");
+                return;
+            }
+        };
+        let frame = ServerFrame::Missed {
+            conversation: record,
+            reason,
+        }
+        .encode();
+        let agents = self
+            .inner
+            .router
+            .connected_agents(&conversation.tenant, &conversation.group);
+        let connections = self.connections();
+        for agent in agents {
+            let identity = Identity {
+                tenant: conversation.tenant.clone(),
+                principal: Principal::Agent(agent),
+            };
+            for conn in connections.get(&identity).into_iter().flatten() {
+                conn.outlet.offer(frame.clone());
+            }
+        }
     }
 
     fn notify_agent(&self, tenant: &TenantId, agent: &AgentId, conversation: &Conversation) {
@@ -682,6 +944,11 @@ impl Engine {
         while let Some(pending) = router.take_next(tenant, group) {
             let conversation = pending.conversation;
             let mut candidates = pending.candidates;
+            if let Some(avoided) = router.avoided(&conversation.id)
+                && candidates.iter().any(|c| c.agent != avoided)
+            {
+                candidates.retain(|c| c.agent != avoided);
+            }
             if matches!(strategy, Strategy::Sticky | Strategy::External(_))
                 && let Some(previous) = self.previous_agent(&conversation).await
             {
@@ -846,6 +1113,7 @@ impl Engine {
                 tracing::warn!(conversation = %created.conversation.id, %error, "welcome message not stored");
             }
         }
+        self.arm_queued(&created.conversation);
         self.drain(tenant, &group).await;
         let conversation = self
             .inner
@@ -909,6 +1177,7 @@ impl Engine {
         self.inner.dispatcher.publish(&self.inner.store, &appended.event);
         let reopened = appended.conversation;
         let groups = router.update(&reopened);
+        self.arm_queued(&reopened);
         let now = self.inner.clock.now();
         if let Some(previous) = &reopened.last_agent
             && router.claim(tenant, previous, conversation, now, false).is_ok()
@@ -954,6 +1223,14 @@ impl Engine {
             return Err(RequestError::Forbidden(format!(
                 "conversation {conversation} is not assigned to you"
             )));
+        }
+        if matches!(identity.principal, Principal::Visitor(_))
+            && record.state == ConversationState::Queued
+            && record.last_agent.is_none()
+        {
+            // Recorded before the close, so the `closed` event stays the log's last (a repeated close answers
+            // its seq).
+            self.missed(&record, MissedReason::Unanswered).await;
         }
         let author = identity.principal.actor();
         let draft = EventDraft::new(conversation, author, EventKind::Closed, self.inner.clock.now());

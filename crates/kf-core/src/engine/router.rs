@@ -90,6 +90,11 @@ struct State {
     throughput: HashMap<GroupKey, VecDeque<Timestamp>>,
     /// Each queue as it was last announced.
     announced: HashMap<GroupKey, Vec<ConversationId>>,
+    /// Numbers each entry into a queue, so a timer armed at one entry can tell it is still the same wait.
+    entries: u64,
+    entry: HashMap<ConversationId, u64>,
+    /// An agent a conversation should go to only if nobody else can take it (it let the conversation go).
+    avoid: HashMap<ConversationId, AgentId>,
 }
 
 impl State {
@@ -205,6 +210,8 @@ impl State {
             .or_default();
         if !queue.contains(&conversation.id) {
             queue.push_back(conversation.id);
+            self.entries += 1;
+            self.entry.insert(conversation.id, self.entries);
         }
     }
 
@@ -264,6 +271,44 @@ impl Router {
             .get(&(tenant.clone(), group.clone()))
             .map(|g| g.strategy.clone())
             .unwrap_or_default()
+    }
+
+    /// The group's record.
+    pub(crate) fn group(&self, tenant: &TenantId, group: &GroupId) -> Option<Group> {
+        self.state().groups.get(&(tenant.clone(), group.clone())).cloned()
+    }
+
+    /// The number of the conversation's current queue entry, while it waits in a queue.
+    pub(crate) fn queue_entry(&self, id: &ConversationId) -> Option<u64> {
+        let state = self.state();
+        let conversation = state.open.get(id)?;
+        if conversation.state != ConversationState::Queued {
+            return None;
+        }
+        state.entry.get(id).copied()
+    }
+
+    /// Prefers others over `agent` for this conversation from now on (it let the conversation go).
+    pub(crate) fn avoid(&self, conversation: ConversationId, agent: AgentId) {
+        self.state().avoid.insert(conversation, agent);
+    }
+
+    /// The agent this conversation should go to only as a last resort.
+    pub(crate) fn avoided(&self, conversation: &ConversationId) -> Option<AgentId> {
+        self.state().avoid.get(conversation).cloned()
+    }
+
+    /// The connected agents of a group.
+    pub(crate) fn connected_agents(&self, tenant: &TenantId, group: &GroupId) -> Vec<AgentId> {
+        let mut agents: Vec<AgentId> = self
+            .state()
+            .agents
+            .iter()
+            .filter(|((t, _), slot)| t == tenant && slot.connections > 0 && slot.agent.groups.contains(group))
+            .map(|((_, agent), _)| agent.clone())
+            .collect();
+        agents.sort();
+        agents
     }
 
     /// The group's welcome message, if it has one.
@@ -477,6 +522,14 @@ impl Router {
         {
             return Vec::new();
         }
+        if let Some(tracked) = &tracked
+            && tracked.state == conversation.state
+            && tracked.group == conversation.group
+        {
+            // Same place (a `missed` record): keep its place in the queue.
+            state.open.insert(conversation.id, conversation.clone());
+            return Vec::new();
+        }
         let mut groups = vec![conversation.group.clone()];
         if let Some(tracked) = &tracked {
             // Leave the old place: its queue, and its owner unless the owner stays.
@@ -491,6 +544,8 @@ impl Router {
         match &conversation.state {
             ConversationState::Closed => {
                 state.open.remove(&conversation.id);
+                state.entry.remove(&conversation.id);
+                state.avoid.remove(&conversation.id);
                 state.dequeue(tenant, &conversation.group, &conversation.id);
                 // Whoever held it is its last agent, even if its assignment has not been recorded here yet.
                 if let Some(agent) = &conversation.last_agent {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::auth::SignedTokens;
 use crate::clock::ManualClock;
-use crate::model::{ConversationState, Timestamp};
+use crate::model::{ConversationState, MissedReason, Timestamp};
 use crate::routing::Candidate;
 use crate::store::MemoryStore;
 
@@ -652,6 +652,146 @@ async fn welcome_messages_and_reopening_a_closed_conversation() {
     let (id, body) = say(3);
     engine.send(&visitor("v1"), c.id, id, body).await.expect("send");
     assert_eq!(owner(&engine, c.id).as_deref(), Some("b"));
+}
+
+fn timers(f: impl FnOnce(&mut crate::model::GroupTimers)) -> crate::model::GroupTimers {
+    let mut timers = crate::model::GroupTimers::default();
+    f(&mut timers);
+    timers
+}
+
+async fn kinds(engine: &Engine, id: ConversationId) -> Vec<&'static str> {
+    let log = engine
+        .store()
+        .events_after(id, Seq::ZERO, 100)
+        .await
+        .expect("log");
+    log.iter().map(|e| e.data.name()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_too_long_is_recorded_as_missed_then_moves_to_the_fallback_group() {
+    let front = Group {
+        timers: timers(|t| {
+            t.missed_after_ms = Some(30_000);
+            t.max_wait_ms = Some(60_000);
+            t.fallback = Some(gid("back"));
+        }),
+        ..group("front", Strategy::Default)
+    };
+    let (engine, _clock) = engine_with(vec![front, group("back", Strategy::Default)], |b| b).await;
+    engine.put_agent(agent("x", &["front"], 1)).await.expect("agent");
+    engine.put_agent(agent("y", &["back"], 1)).await.expect("agent");
+    let mut x = connect(&engine, agent_identity("x")).await;
+    let served = open(&engine, "v1", "front").await;
+    let waiting = open(&engine, "v2", "front").await;
+    assert_eq!(owner(&engine, served.id).as_deref(), Some("x"));
+    x.drain();
+
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert!(
+        x.drain().iter().any(
+            |f| matches!(f, ServerFrame::Missed { conversation, reason: MissedReason::Waited }
+            if conversation.id == waiting.id)
+        ),
+        "the group's agents are reminded"
+    );
+    assert_eq!(kinds(&engine, waiting.id).await, ["created", "missed"]);
+    assert_eq!(
+        engine.queue(&tenant(), &gid("front")),
+        [waiting.id],
+        "still waiting, same place"
+    );
+
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        kinds(&engine, waiting.id).await,
+        ["created", "missed", "transferred"]
+    );
+    assert_eq!(engine.queue(&tenant(), &gid("back")), [waiting.id]);
+    let _y = connect(&engine, agent_identity("y")).await;
+    assert_eq!(owner(&engine, waiting.id).as_deref(), Some("y"));
+    assert_eq!(
+        owner(&engine, served.id).as_deref(),
+        Some("x"),
+        "the served one never moved"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_assignment_goes_to_another_agent_and_an_idle_visitor_is_closed() {
+    let chat = Group {
+        timers: timers(|t| {
+            t.answer_timeout_ms = Some(20_000);
+            t.inactivity_close_ms = Some(300_000);
+        }),
+        ..group("chat", Strategy::Default)
+    };
+    let (engine, _clock) = engine_with(vec![chat], |b| b).await;
+    engine.put_agent(agent("a", &["chat"], 2)).await.expect("agent");
+    engine.put_agent(agent("b", &["chat"], 2)).await.expect("agent");
+    let _a = connect(&engine, agent_identity("a")).await;
+    let _b = connect(&engine, agent_identity("b")).await;
+    let c = open(&engine, "v1", "chat").await;
+    assert_eq!(owner(&engine, c.id).as_deref(), Some("a"));
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    assert_eq!(
+        owner(&engine, c.id).as_deref(),
+        Some("b"),
+        "a did not answer: someone else gets it"
+    );
+    assert_eq!(
+        kinds(&engine, c.id).await,
+        ["created", "assigned", "transferred", "assigned"]
+    );
+    let body = MessageBody::text("Hello, I am here.");
+    engine
+        .send(&agent_identity("b"), c.id, ClientId::new("b1").expect("id"), body)
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    assert_eq!(owner(&engine, c.id).as_deref(), Some("b"), "b answered: it stays");
+
+    // The visitor writes at 42 s, then goes quiet: closed 300 s later, not before.
+    let body = MessageBody::text("Thanks, one question");
+    engine
+        .send(&visitor("v1"), c.id, ClientId::new("v1").expect("id"), body)
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_secs(299)).await;
+    assert!(engine.inner.router.open_conversation(&c.id).is_some(), "not yet");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        engine.inner.router.open_conversation(&c.id).is_none(),
+        "closed for inactivity"
+    );
+    let log = engine
+        .store()
+        .events_after(c.id, Seq::ZERO, 100)
+        .await
+        .expect("log");
+    let last = log.last().expect("event");
+    assert_eq!((last.data.name(), &last.author), ("closed", &Actor::System));
+    assert_eq!(engine.agent_load(&tenant(), &aid("b")), 0);
+}
+
+#[tokio::test]
+async fn a_visitor_leaving_before_any_agent_took_it_is_a_missed_conversation() {
+    let (engine, _clock) = engine_with(vec![group("chat", Strategy::Default)], |b| b).await;
+    engine.put_agent(agent("a", &["chat"], 1)).await.expect("agent");
+    let mut a = connect(&engine, agent_identity("a")).await;
+    let _busy = open(&engine, "v1", "chat").await;
+    let left = open(&engine, "v2", "chat").await;
+    a.drain();
+    engine.close(&visitor("v2"), left.id).await.expect("close");
+    assert_eq!(kinds(&engine, left.id).await, ["created", "missed", "closed"]);
+    assert!(a.drain().iter().any(|f| matches!(
+        f,
+        ServerFrame::Missed {
+            reason: MissedReason::Unanswered,
+            ..
+        }
+    )));
 }
 
 mod properties {

@@ -67,6 +67,7 @@ async fn engine_from(builder: EngineBuilder) -> Engine {
             strategy: Default::default(),
             max_active: None,
             welcome: None,
+            timers: Default::default(),
         })
         .await
         .expect("group");
@@ -544,7 +545,7 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
         .request(serde_json::json!({"type": "close", "conversation": conversation}))
         .await;
     assert!(
-        matches!(again, ServerFrame::Closed { seq: Seq(2), .. }),
+        matches!(again, ServerFrame::Closed { seq: Seq(3), .. }),
         "closing twice is not an error: {again:?}"
     );
     let log = engine
@@ -554,7 +555,8 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
         .expect("log");
     assert_eq!(
         log.iter().map(|e| e.data.name()).collect::<Vec<_>>(),
-        vec!["created", "closed"]
+        vec!["created", "missed", "closed"],
+        "left before any agent took it: recorded as missed"
     );
     assert!(
         matches!(

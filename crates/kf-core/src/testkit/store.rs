@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::model::{
-    Actor, Agent, AgentId, ConversationId, ConversationState, EventKind, Group, GroupId, MessageBody, Seq,
-    Strategy, TenantId, Timestamp, Visitor,
+    Actor, Agent, AgentId, ConversationId, ConversationState, EventKind, Group, GroupId, GroupTimers,
+    MessageBody, MissedReason, Seq, Strategy, TenantId, Timestamp, Visitor,
 };
 use crate::store::{EventDraft, NewConversation, Store, StoreError};
 
@@ -420,6 +420,7 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         strategy: Default::default(),
         max_active: None,
         welcome: None,
+        timers: Default::default(),
     };
     let support = Group {
         tenant: tenant(),
@@ -428,6 +429,7 @@ pub async fn records_round_trip(store: Arc<dyn Store>) {
         strategy: Default::default(),
         max_active: None,
         welcome: None,
+        timers: Default::default(),
     };
     ok(store.put_group(support.clone()).await, "put_group");
     ok(store.put_group(sales.clone()).await, "put_group");
@@ -485,6 +487,13 @@ pub async fn routing_settings_round_trip(store: Arc<dyn Store>) {
         strategy: Strategy::Manual,
         max_active: None,
         welcome: Some("Hello! How can we help?".into()),
+        timers: GroupTimers {
+            max_wait_ms: Some(60_000),
+            fallback: Some(id("support")),
+            missed_after_ms: Some(120_000),
+            answer_timeout_ms: Some(30_000),
+            inactivity_close_ms: Some(600_000),
+        },
         ..groups[1].clone()
     };
     ok(store.put_group(changed.clone()).await, "put_group");
@@ -561,6 +570,22 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn Store>) {
         vec![to_agent, to_group]
     );
     ok(store.append(system(c, EventKind::Closed)).await, "close");
+    let missed = ok(
+        store
+            .append(system(
+                c,
+                EventKind::Missed {
+                    reason: MissedReason::Unanswered,
+                },
+            ))
+            .await,
+        "missed",
+    );
+    assert_eq!(
+        missed.conversation.state,
+        ConversationState::Closed,
+        "a record changes no state"
+    );
     let late = store
         .append(system(
             c,

@@ -49,6 +49,7 @@ pub async fn engine_with(store: Arc<dyn Store>, limits: Limits, agents: &[&str])
             strategy: Default::default(),
             max_active: None,
             welcome: None,
+            timers: Default::default(),
         })
         .await
         .expect("group");
