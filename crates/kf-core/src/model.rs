@@ -305,6 +305,8 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// Nobody took the conversation in time: it became a message left for the group's agents (state `offline`).
+    Offline,
     /// The conversation was missed: recorded for the group's agents (it changes nothing else).
     Missed {
         /// Why.
@@ -334,6 +336,7 @@ impl EventKind {
             EventKind::Reopened => "reopened",
             EventKind::Transferred { .. } => "transferred",
             EventKind::Missed { .. } => "missed",
+            EventKind::Offline => "offline",
         }
     }
 }
@@ -369,6 +372,8 @@ pub enum ConversationState {
     },
     /// Finished; a visitor message may reopen it.
     Closed,
+    /// Left as a message: nobody took it in time. The visitor may keep writing; an agent of the group claims it.
+    Offline,
 }
 
 impl ConversationState {
@@ -378,6 +383,7 @@ impl ConversationState {
             ConversationState::Queued => "queued",
             ConversationState::Assigned { .. } => "assigned",
             ConversationState::Closed => "closed",
+            ConversationState::Offline => "offline",
         }
     }
 
@@ -389,7 +395,7 @@ impl ConversationState {
         }
     }
 
-    /// Queued or assigned.
+    /// Queued, assigned or offline (anything but closed).
     pub fn is_open(&self) -> bool {
         !matches!(self, ConversationState::Closed)
     }
@@ -457,9 +463,10 @@ impl Conversation {
         use ConversationState as S;
         let allowed = match (&self.state, kind) {
             (_, EventKind::Created { .. }) => false,
-            (S::Queued | S::Assigned { .. }, EventKind::Message { .. }) => true,
-            (S::Queued, EventKind::Assigned { .. }) => true,
-            (S::Queued | S::Assigned { .. }, EventKind::Closed) => true,
+            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Message { .. }) => true,
+            (S::Queued | S::Offline, EventKind::Assigned { .. }) => true,
+            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Closed) => true,
+            (S::Queued, EventKind::Offline) => true,
             (S::Closed, EventKind::Reopened) => true,
             (S::Queued | S::Assigned { .. }, EventKind::Transferred { .. }) => true,
             (_, EventKind::Missed { .. }) => true,
@@ -486,6 +493,7 @@ impl Conversation {
             }
             EventKind::Closed => self.state = ConversationState::Closed,
             EventKind::Reopened => self.state = ConversationState::Queued,
+            EventKind::Offline => self.state = ConversationState::Offline,
             EventKind::Transferred { agent, group, .. } => {
                 self.group = group.clone();
                 match agent {
@@ -616,7 +624,8 @@ pub struct Group {
 /// A group's timers, in milliseconds. Each runs from the event it names; `None` turns it off.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct GroupTimers {
-    /// Longest a conversation waits in the queue before it moves to `fallback`.
+    /// Longest a conversation waits in the queue: then it moves to `fallback`, or without one becomes a message
+    /// left for the group's agents (state `offline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_wait_ms: Option<u64>,
     /// The group a conversation moves to after `max_wait_ms`.
@@ -770,6 +779,31 @@ mod tests {
             json,
             serde_json::json!({"type": "transferred", "from": "b", "group": "billing"})
         );
+    }
+
+    #[test]
+    fn a_queued_conversation_can_become_a_message_left_and_be_claimed() {
+        let mut c = conversation();
+        let text = EventKind::Message {
+            body: MessageBody::text("call me back"),
+        };
+        assert_eq!(c.apply(&EventKind::Offline, Timestamp(2)), Ok(Seq(2)));
+        assert_eq!(c.state, ConversationState::Offline);
+        assert!(c.state.is_open());
+        assert_eq!(
+            c.apply(&text, Timestamp(3)),
+            Ok(Seq(3)),
+            "the visitor may keep writing"
+        );
+        assert!(c.apply(&EventKind::Offline, Timestamp(4)).is_err());
+        let agent = AgentId::new("a").expect("id");
+        c.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(4))
+            .expect("claimed");
+        assert!(
+            c.apply(&EventKind::Offline, Timestamp(5)).is_err(),
+            "only a queued one goes offline"
+        );
+        assert_eq!(c.state.agent(), Some(&agent));
     }
 
     #[test]

@@ -90,6 +90,7 @@ fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
         ("queued", _) => ConversationState::Queued,
         ("assigned", Some(agent)) => ConversationState::Assigned { agent },
         ("closed", _) => ConversationState::Closed,
+        ("offline", _) => ConversationState::Offline,
         (other, _) => {
             return Err(conversion(
                 4,

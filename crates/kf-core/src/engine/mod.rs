@@ -292,7 +292,7 @@ impl EngineBuilder {
             match &conversation.state {
                 ConversationState::Queued => engine.arm_queued(conversation),
                 ConversationState::Assigned { agent } => engine.arm_assigned(conversation, agent),
-                ConversationState::Closed => {}
+                ConversationState::Closed | ConversationState::Offline => {}
             }
         }
         Ok(engine)
@@ -458,6 +458,18 @@ impl Engine {
             .push_unbounded(ServerFrame::Inbox { conversations: inbox }.encode());
         for frame in positions {
             conn.outlet.offer(frame.encode());
+        }
+        if let Principal::Agent(agent) = &identity.principal {
+            let conversations = self.queue_entries(&identity.tenant, agent);
+            if !conversations.is_empty() {
+                conn.outlet.offer(
+                    ServerFrame::Queue {
+                        id: None,
+                        conversations,
+                    }
+                    .encode(),
+                );
+            }
         }
         if let Some(Presence::CameOnline(groups)) = presence {
             tracing::debug!(principal = ?identity.principal, "agent online");
@@ -638,7 +650,7 @@ impl Engine {
             return;
         };
         let id = conversation.id;
-        if let (Some(ms), Some(_)) = (timers.max_wait_ms, &timers.fallback) {
+        if let Some(ms) = timers.max_wait_ms {
             self.arm(
                 millis(ms),
                 Timer::MaxWait {
@@ -708,20 +720,22 @@ impl Engine {
                 let Some(record) = router.open_conversation(&conversation) else {
                     return;
                 };
-                let Some(fallback) = self.timers(&record).fallback else {
-                    return;
-                };
-                if fallback == record.group || !router.has_group(&record.tenant, &fallback) {
-                    return;
-                }
-                let kind = EventKind::Transferred {
-                    from: None,
-                    agent: None,
-                    group: fallback,
-                    note: Some("waited longer than the group's maximum".into()),
+                // To the fallback group when there is one, else a message left for the group's agents.
+                let kind = match self.timers(&record).fallback {
+                    Some(fallback)
+                        if fallback != record.group && router.has_group(&record.tenant, &fallback) =>
+                    {
+                        EventKind::Transferred {
+                            from: None,
+                            agent: None,
+                            group: fallback,
+                            note: Some("waited longer than the group's maximum".into()),
+                        }
+                    }
+                    _ => EventKind::Offline,
                 };
                 if let Err(error) = self.commit(EventDraft::system(conversation, kind, now)).await {
-                    tracing::warn!(%conversation, %error, "max wait: move to the fallback group failed");
+                    tracing::warn!(%conversation, %error, "max wait: moving the conversation on failed");
                 }
             }
             Timer::MissedWait { conversation, .. } => {

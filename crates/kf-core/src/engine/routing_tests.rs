@@ -719,6 +719,49 @@ async fn waiting_too_long_is_recorded_as_missed_then_moves_to_the_fallback_group
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_a_fallback_a_long_wait_becomes_a_message_left_for_the_group() {
+    let chat = Group {
+        timers: timers(|t| t.max_wait_ms = Some(60_000)),
+        ..group("chat", Strategy::Default)
+    };
+    let (engine, _clock) = engine_with(vec![chat], |b| b).await;
+    engine.put_agent(agent("a", &["chat"], 1)).await.expect("agent");
+    let mut v1 = connect(&engine, visitor("v1")).await;
+    let c = open(&engine, "v1", "chat").await;
+    v1.drain();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let record = engine.inner.router.open_conversation(&c.id).expect("open");
+    assert_eq!(record.state, ConversationState::Offline);
+    assert!(engine.queue(&tenant(), &gid("chat")).is_empty());
+    // The visitor leaves its message.
+    let body = MessageBody::text("Please call me back on 555-0100.");
+    engine
+        .send(&visitor("v1"), c.id, ClientId::new("m1").expect("id"), body)
+        .await
+        .expect("a message left");
+    assert_eq!(kinds(&engine, c.id).await, ["created", "offline", "message"]);
+    // An agent of the group coming online sees it (position 0: in no queue) and claims it.
+    let mut a = connect(&engine, agent_identity("a")).await;
+    assert_eq!(
+        owner(&engine, c.id),
+        None,
+        "a message left is not assigned automatically"
+    );
+    let shown = a.drain().into_iter().find_map(|f| match f {
+        ServerFrame::Queue {
+            id: None,
+            conversations,
+        } => Some(conversations),
+        _ => None,
+    });
+    let shown = shown.expect("the agent's queue view after inbox");
+    assert_eq!(shown.len(), 1);
+    assert_eq!((shown[0].conversation.id, shown[0].position), (c.id, 0));
+    engine.claim(&agent_identity("a"), c.id).await.expect("claim");
+    assert_eq!(owner(&engine, c.id).as_deref(), Some("a"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_unanswered_assignment_goes_to_another_agent_and_an_idle_visitor_is_closed() {
     let chat = Group {
         timers: timers(|t| {
@@ -847,6 +890,10 @@ mod properties {
             group: u8,
             cap: Option<u32>,
         },
+        /// A queued conversation's max wait passes: it becomes a message left.
+        LeaveMessage {
+            pick: usize,
+        },
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -864,6 +911,7 @@ mod properties {
             1 => (agent, 0..4u32, proptest::option::of((group.clone(), 0..4u32)))
                 .prop_map(|(agent, capacity, override_group)| Op::Capacity { agent, capacity, override_group }),
             1 => (group, proptest::option::of(0..4u32)).prop_map(|(group, cap)| Op::Cap { group, cap }),
+            1 => any::<usize>().prop_map(|pick| Op::LeaveMessage { pick }),
         ]
     }
 
@@ -933,11 +981,22 @@ mod properties {
                     let group = gid(GROUPS[*group as usize]);
                     let _ = engine.open(&visitor(&format!("v{v}")), client, Some(group)).await;
                 }
-                Op::Claim { agent, pick } => {
+                Op::LeaveMessage { pick } => {
                     let queued: Vec<Conversation> = self
                         .open_ones()
                         .into_iter()
                         .filter(|c| c.state == ConversationState::Queued)
+                        .collect();
+                    if let Some(c) = queued.get(pick % queued.len().max(1)) {
+                        let draft = EventDraft::system(c.id, EventKind::Offline, self.clock.now());
+                        let _ = engine.commit(draft).await;
+                    }
+                }
+                Op::Claim { agent, pick } => {
+                    let queued: Vec<Conversation> = self
+                        .open_ones()
+                        .into_iter()
+                        .filter(|c| matches!(c.state, ConversationState::Queued | ConversationState::Offline))
                         .collect();
                     if let Some(c) = queued.get(pick % queued.len().max(1)) {
                         let _ = engine.claim(&agent_identity(AGENTS[*agent as usize]), c.id).await;

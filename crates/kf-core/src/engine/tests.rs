@@ -199,7 +199,7 @@ async fn a_new_conversation_goes_to_the_least_busy_online_agent() {
     assert_eq!(first.state.agent().map(AgentId::as_str), Some("alice"));
     assert_eq!(second.state.agent().map(AgentId::as_str), Some("bob"));
     assert!(
-        matches!(alice.next().await, ServerFrame::Conversation { conversation } if conversation.id == first.id)
+        matches!(alice.next_reply().await, ServerFrame::Conversation { conversation } if conversation.id == first.id)
     );
     assert!(
         matches!(bob.next().await, ServerFrame::Conversation { conversation } if conversation.id == second.id)
@@ -286,7 +286,7 @@ async fn the_queue_drains_when_an_agent_comes_online_and_when_capacity_frees() {
 
     let mut alice = Client::connect(&engine, agent_identity("alice")).await;
     assert!(
-        matches!(alice.next().await, ServerFrame::Conversation { conversation } if conversation.id == first.id)
+        matches!(alice.next_reply().await, ServerFrame::Conversation { conversation } if conversation.id == first.id)
     );
     assert_eq!(
         engine.queue(&tenant(), &group()),

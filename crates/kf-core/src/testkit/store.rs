@@ -600,6 +600,39 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn Store>) {
     assert!(matches!(late, Err(StoreError::Transition(_))), "{late:?}");
 }
 
+/// A queued conversation can become a message left (`offline`): stored, listed as open, writable, claimable.
+pub async fn offline_conversations_are_open_and_claimable(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let left = ok(store.append(system(c, EventKind::Offline)).await, "offline");
+    assert_eq!(left.conversation.state, ConversationState::Offline);
+    assert_eq!(
+        ok(store.conversation(c).await, "conversation"),
+        Some(left.conversation.clone())
+    );
+    assert_eq!(
+        ok(store.open_conversations().await, "open"),
+        vec![left.conversation]
+    );
+    let message = ok(
+        store.append(text(visitor("v1"), c, Some("m1"), "call me")).await,
+        "append",
+    );
+    assert_eq!(message.event.seq, Seq(3));
+    assert_eq!(message.conversation.state, ConversationState::Offline);
+    let claimed = ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: id("a1") }))
+            .await,
+        "assign",
+    );
+    assert_eq!(
+        claimed.conversation.state,
+        ConversationState::Assigned { agent: id("a1") }
+    );
+    let again = store.append(system(c, EventKind::Offline)).await;
+    assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
+}
+
 /// The epoch does not change while the store is open.
 pub async fn epoch_is_stable(store: Arc<dyn Store>) {
     let first = ok(store.epoch().await, "epoch");
@@ -630,6 +663,7 @@ macro_rules! store_conformance_tests {
             epoch_is_stable,
             routing_settings_round_trip,
             transfers_move_owner_and_group,
+            offline_conversations_are_open_and_claimable,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
