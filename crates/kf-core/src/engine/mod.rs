@@ -890,32 +890,29 @@ impl Engine {
         let Some(change) = self.inner.router.queue_change(tenant, group, now) else {
             return;
         };
-        let connections = self.connections();
+        // Frames are built first, so the connections lock is held only to queue them.
+        let mut frames = Vec::with_capacity(change.positions.len() + change.agents.len());
         for (conversation, visitor, position, estimated_wait_ms) in change.positions {
-            let identity = Identity {
-                tenant: tenant.clone(),
-                principal: Principal::Visitor(visitor),
-            };
             let frame = ServerFrame::Position {
                 conversation,
                 position,
                 estimated_wait_ms,
-            }
-            .encode();
-            for conn in connections.get(&identity).into_iter().flatten() {
-                conn.outlet.offer(frame.clone());
-            }
+            };
+            frames.push((Principal::Visitor(visitor), frame.encode()));
         }
         for agent in change.agents {
             let conversations = self.queue_entries(tenant, &agent);
             let frame = ServerFrame::Queue {
                 id: None,
                 conversations,
-            }
-            .encode();
+            };
+            frames.push((Principal::Agent(agent), frame.encode()));
+        }
+        let connections = self.connections();
+        for (principal, frame) in frames {
             let identity = Identity {
                 tenant: tenant.clone(),
-                principal: Principal::Agent(agent),
+                principal,
             };
             for conn in connections.get(&identity).into_iter().flatten() {
                 conn.outlet.offer(frame.clone());
