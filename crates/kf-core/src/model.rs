@@ -290,6 +290,9 @@ pub enum EventKind {
     Closed,
     /// A closed conversation was opened again and waits for an agent.
     Reopened,
+    /// The conversation was opened outside its group's working hours: it is not routed and waits as an offline
+    /// message (the visitor may still write) until an agent takes it (`assigned`) or it is closed.
+    Offline,
 }
 
 impl EventKind {
@@ -301,6 +304,7 @@ impl EventKind {
             EventKind::Assigned { .. } => "assigned",
             EventKind::Closed => "closed",
             EventKind::Reopened => "reopened",
+            EventKind::Offline => "offline",
         }
     }
 }
@@ -336,6 +340,8 @@ pub enum ConversationState {
     },
     /// Finished; a visitor message may reopen it.
     Closed,
+    /// Opened outside working hours: an offline message, not routed, waiting for an agent to take it.
+    Offline,
 }
 
 impl ConversationState {
@@ -345,6 +351,7 @@ impl ConversationState {
             ConversationState::Queued => "queued",
             ConversationState::Assigned { .. } => "assigned",
             ConversationState::Closed => "closed",
+            ConversationState::Offline => "offline",
         }
     }
 
@@ -356,7 +363,7 @@ impl ConversationState {
         }
     }
 
-    /// Queued or assigned.
+    /// Not closed: queued, assigned or offline (an offline message still takes messages and can be taken).
     pub fn is_open(&self) -> bool {
         !matches!(self, ConversationState::Closed)
     }
@@ -428,6 +435,8 @@ impl Conversation {
             (S::Queued, EventKind::Assigned { .. }) => true,
             (S::Queued | S::Assigned { .. }, EventKind::Closed) => true,
             (S::Closed, EventKind::Reopened) => true,
+            (S::Queued, EventKind::Offline) => true,
+            (S::Offline, EventKind::Message { .. } | EventKind::Assigned { .. } | EventKind::Closed) => true,
             _ => false,
         };
         if allowed {
@@ -451,6 +460,7 @@ impl Conversation {
             }
             EventKind::Closed => self.state = ConversationState::Closed,
             EventKind::Reopened => self.state = ConversationState::Queued,
+            EventKind::Offline => self.state = ConversationState::Offline,
             EventKind::Created { .. } | EventKind::Message { .. } => {}
         }
         self.last_seq = self.last_seq.next();
@@ -573,6 +583,31 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn offline_messages_take_messages_and_can_be_taken_or_closed() {
+        let mut c = conversation();
+        let text = EventKind::Message {
+            body: MessageBody::text("please call back"),
+        };
+        assert_eq!(c.apply(&EventKind::Offline, Timestamp(2)), Ok(Seq(2)));
+        assert_eq!(c.state, ConversationState::Offline);
+        assert!(c.state.is_open());
+        assert_eq!(c.apply(&text, Timestamp(3)), Ok(Seq(3)));
+        assert!(c.apply(&EventKind::Offline, Timestamp(4)).is_err(), "only from queued");
+        assert!(c.apply(&EventKind::Reopened, Timestamp(4)).is_err());
+        let agent = AgentId::new("a").expect("id");
+        let mut taken = c.clone();
+        assert_eq!(
+            taken.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(4)),
+            Ok(Seq(4))
+        );
+        assert_eq!(taken.state, ConversationState::Assigned { agent });
+        assert_eq!(c.apply(&EventKind::Closed, Timestamp(4)), Ok(Seq(4)));
+        assert!(c.apply(&EventKind::Offline, Timestamp(5)).is_err(), "not from closed");
+        let json = serde_json::to_value(ConversationState::Offline).expect("json");
+        assert_eq!(json, serde_json::json!({"status": "offline"}));
     }
 
     #[test]

@@ -8,9 +8,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
+use crate::context::{ContextReport, ConversationContext, PageView};
 use crate::model::{
-    Actor, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq, TenantId,
+    Actor, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody, Seq, TenantId, VisitorId,
 };
+use crate::quick_replies::QuickReply;
 use crate::store::Epoch;
 
 /// The protocol version this crate speaks (`v` in `hello` and `welcome`).
@@ -80,6 +82,47 @@ pub enum ClientFrame {
     Ping,
     /// Answer to the server's `ping`.
     Pong,
+    /// Visitor: what the page knows about the visit (source, user agent…). Kept in memory; answered `noted`.
+    Context {
+        /// The report.
+        #[serde(flatten)]
+        report: ContextReport,
+    },
+    /// Visitor: a page view, as the visitor browses. Kept in memory (bounded); answered `noted`.
+    Page {
+        /// The page's absolute http(s) URL.
+        url: String,
+        /// Its title.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
+    /// Agent: the visitor context of a conversation it may read; answered `visitor_context`.
+    VisitorContext {
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// Agent: take an offline message of one of its groups; answered `taken`.
+    Take {
+        /// The offline conversation.
+        conversation: ConversationId,
+    },
+    /// Agent: its quick replies (its own and its groups'); answered `quick_replies`.
+    QuickReplies,
+    /// Agent: create or change one of its own quick replies; answered `quick_reply`.
+    PutQuickReply {
+        /// The quick reply to change; a new one gets an id from the server when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_id: Option<String>,
+        /// Its shortcut (a-z, 0-9, `-`, `_`; unique among the agent's own).
+        shortcut: String,
+        /// Its text.
+        text: String,
+    },
+    /// Agent: delete one of its own quick replies; answered `quick_reply_deleted`.
+    DeleteQuickReply {
+        /// The quick reply.
+        reply_id: String,
+    },
 }
 
 impl ClientFrame {
@@ -95,12 +138,20 @@ impl ClientFrame {
             ClientFrame::Close { .. } => "close",
             ClientFrame::Ping => "ping",
             ClientFrame::Pong => "pong",
+            ClientFrame::Context { .. } => "context",
+            ClientFrame::Page { .. } => "page",
+            ClientFrame::VisitorContext { .. } => "visitor_context",
+            ClientFrame::Take { .. } => "take",
+            ClientFrame::QuickReplies => "quick_replies",
+            ClientFrame::PutQuickReply { .. } => "put_quick_reply",
+            ClientFrame::DeleteQuickReply { .. } => "delete_quick_reply",
         }
     }
 }
 
 /// Every `type` a client may send, for error messages.
-const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, close, ping, pong";
+const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, close, ping, pong, \
+context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply";
 
 /// A decoded client frame with its optional request id.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -318,6 +369,67 @@ pub enum ServerFrame {
     Ping,
     /// Answer to the client's `ping`.
     Pong,
+    /// The answer to `context` and `page`: the report was taken.
+    Noted {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// Agents: offline messages (conversations left outside working hours) of the agent's groups, waiting to be
+    /// taken. Sent after `inbox` when there are any, and live when a new one is left.
+    OfflineMessages {
+        /// The offline conversations, oldest first.
+        conversations: Vec<Conversation>,
+    },
+    /// The answer to `take`: the offline message is now assigned to the agent.
+    Taken {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation as it is now.
+        conversation: Conversation,
+    },
+    /// The answer to `visitor_context`.
+    VisitorContext {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation.
+        conversation: ConversationId,
+        /// Its visitor.
+        visitor: VisitorId,
+        /// The summary stored when the conversation was opened (or, when none was, taken now); null when the
+        /// visitor reported nothing.
+        context: Option<ConversationContext>,
+        /// The visitor's most recent pages, oldest first (from memory: empty after a restart).
+        trail: Vec<PageView>,
+        /// The visitor's other conversations, newest first.
+        past_conversations: Vec<Conversation>,
+    },
+    /// The answer to `quick_replies`.
+    QuickReplies {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The agent's own quick replies, then its groups', each ordered by shortcut.
+        quick_replies: Vec<QuickReply>,
+    },
+    /// The answer to `put_quick_reply`.
+    QuickReply {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The quick reply as stored.
+        quick_reply: QuickReply,
+    },
+    /// The answer to `delete_quick_reply`.
+    QuickReplyDeleted {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The deleted quick reply.
+        reply_id: String,
+    },
     /// A request failed, or the connection is about to close.
     Error {
         /// The id of the failed request, if it had one.
@@ -391,6 +503,8 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server error.
     Internal,
+    /// The request clashes with existing data (a quick reply shortcut already taken).
+    Conflict,
 }
 
 impl ErrorCode {
@@ -414,6 +528,7 @@ impl ErrorCode {
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::Conflict => "conflict",
         }
     }
 }
@@ -492,6 +607,29 @@ mod tests {
         assert!(matches!(request.frame, ClientFrame::Send { .. }));
         let ping = decode(r#"{"type":"ping","extra":1}"#).expect("unknown fields are ignored");
         assert_eq!(ping.frame, ClientFrame::Ping);
+    }
+
+    #[test]
+    fn decodes_the_context_and_quick_reply_frames() {
+        let context = decode(r#"{"type":"context","id":"c1","referrer":"https://a.example/","utm":{"source":"news"},"user_agent":"UA"}"#)
+            .expect("valid");
+        let ClientFrame::Context { report } = context.frame else {
+            panic!("not context: {context:?}");
+        };
+        assert_eq!(report.referrer.as_deref(), Some("https://a.example/"));
+        assert_eq!(report.utm.source.as_deref(), Some("news"));
+        assert_eq!(report.user_agent.as_deref(), Some("UA"));
+        let empty = decode(r#"{"type":"context"}"#).expect("every field is optional");
+        assert_eq!(empty.frame.name(), "context");
+        let page = decode(r#"{"type":"page","url":"https://a.example/x","title":"X"}"#).expect("valid");
+        assert_eq!(page.frame.name(), "page");
+        assert_eq!(decode(r#"{"type":"page"}"#).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+        let put = decode(r#"{"type":"put_quick_reply","shortcut":"hi","text":"Hello"}"#).expect("valid");
+        assert!(matches!(put.frame, ClientFrame::PutQuickReply { reply_id: None, .. }));
+        for kind in ["quick_replies", "delete_quick_reply", "visitor_context", "take"] {
+            let error = decode(&format!(r#"{{"type":"{kind}"}}"#));
+            assert_ne!(error.map_err(|e| e.code), Err(ErrorCode::UnknownType), "{kind}");
+        }
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! hosts call the same operations directly ([`Engine::send`], [`Engine::open`]…) from their own endpoints.
 //! Nothing in here knows a socket, an HTTP type or a database.
 
+mod agent_tools;
 mod connection;
 mod dispatch;
+mod offline;
 mod outbox;
 mod router;
 mod session;
@@ -32,6 +34,8 @@ use connection::Conn;
 use dispatch::Dispatcher;
 use router::{Presence, Router};
 
+pub use agent_tools::{PAST_CONVERSATIONS_LIMIT, VisitorContextView};
+pub use offline::OFFLINE_LIST_LIMIT;
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
 
@@ -71,6 +75,9 @@ pub enum RequestError {
     /// The store failed; the request may be retried with the same client id.
     #[error("store unavailable: {0}")]
     Unavailable(#[source] StoreError),
+    /// The request clashes with existing data (a quick reply shortcut already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl RequestError {
@@ -87,6 +94,7 @@ impl RequestError {
             RequestError::Auth(AuthError::Unavailable(_)) => ErrorCode::Unavailable,
             RequestError::Auth(_) => ErrorCode::InvalidToken,
             RequestError::Unavailable(_) => ErrorCode::Unavailable,
+            RequestError::Conflict(_) => ErrorCode::Conflict,
         }
     }
 
@@ -102,6 +110,7 @@ impl From<StoreError> for RequestError {
             StoreError::ConversationNotFound(id) => RequestError::NotFound(format!("conversation {id}")),
             StoreError::Transition(error) => RequestError::InvalidState(error),
             StoreError::Invalid(message) => RequestError::Invalid(message),
+            StoreError::Conflict(message) => RequestError::Conflict(message),
             other => RequestError::Unavailable(other),
         }
     }
@@ -188,7 +197,9 @@ impl EngineBuilder {
         for agent in self.store.agents().await? {
             router.put_agent(agent);
         }
-        for conversation in self.store.open_conversations().await? {
+        let open = self.store.open_conversations().await?;
+        let extras = offline::Extras::load(self.store.as_ref(), &open).await?;
+        for conversation in open {
             router.track(conversation);
         }
         Ok(Engine {
@@ -205,6 +216,7 @@ impl EngineBuilder {
                 dispatcher: Dispatcher::default(),
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
+                extras,
             }),
         })
     }
@@ -238,6 +250,8 @@ struct Inner {
     dispatcher: Dispatcher,
     connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
     next_connection: AtomicU64,
+    /// Working hours, offline messages and visitor trails (issue #3).
+    extras: offline::Extras,
 }
 
 impl Engine {
@@ -349,6 +363,7 @@ impl Engine {
         };
         conn.outlet
             .push_unbounded(ServerFrame::Inbox { conversations: inbox }.encode());
+        self.announce_offline_messages(&conn).await;
         if let Some(Presence::CameOnline(groups)) = presence {
             tracing::debug!(principal = ?identity.principal, "agent online");
             for group in groups {
@@ -459,6 +474,7 @@ impl Engine {
             EventKind::Message { .. } => self.inner.dispatcher.publish(&self.inner.store, event),
             EventKind::Assigned { agent } => self.assigned(event, agent, conversation),
             _ => {
+                self.inner.extras.committed(conversation);
                 self.inner.dispatcher.publish(&self.inner.store, event);
                 for group in self.inner.router.update(conversation) {
                     self.drain(&conversation.tenant, &group).await;
@@ -615,6 +631,9 @@ impl Engine {
                 created: false,
             });
         }
+        if !self.is_group_open(tenant, &group) {
+            return self.open_offline(identity, visitor, client_id, group).await;
+        }
         let now = self.inner.clock.now();
         let new = NewConversation {
             id: ConversationId::generate(),
@@ -637,6 +656,7 @@ impl Engine {
                 created: false,
             });
         }
+        self.store_visitor_context(&created.conversation).await;
         self.inner.dispatcher.publish(&self.inner.store, &created.event);
         self.inner.router.track(created.conversation.clone());
         self.drain(tenant, &group).await;

@@ -167,7 +167,8 @@ impl Router {
                     slot.active.insert(conversation.id);
                 }
             }
-            ConversationState::Closed => return,
+            // Offline messages are not routed: an agent takes them explicitly.
+            ConversationState::Closed | ConversationState::Offline => return,
         }
         state.open.insert(conversation.id, conversation);
     }
@@ -299,6 +300,17 @@ impl Router {
                 drop(state);
                 self.track(conversation.clone());
                 vec![conversation.group.clone()]
+            }
+            ConversationState::Offline => {
+                // Not routed (see `track`); forget it should it have been queued first.
+                state.open.remove(&conversation.id);
+                if let Some(queue) = state
+                    .queues
+                    .get_mut(&(conversation.tenant.clone(), conversation.group.clone()))
+                {
+                    queue.retain(|id| id != &conversation.id);
+                }
+                Vec::new()
             }
         }
     }

@@ -163,7 +163,11 @@ impl Session {
     async fn handle(&mut self, id: Option<String>, frame: ClientFrame) -> Option<ServerFrame> {
         let limited = matches!(
             frame,
-            ClientFrame::Open { .. } | ClientFrame::Send { .. } | ClientFrame::Typing { .. }
+            ClientFrame::Open { .. }
+                | ClientFrame::Send { .. }
+                | ClientFrame::Typing { .. }
+                | ClientFrame::Context { .. }
+                | ClientFrame::Page { .. }
         );
         if limited && !self.limiter.allow() {
             let per_second = self.engine.limits().requests_per_second;
@@ -245,6 +249,8 @@ impl Session {
                     seq,
                 })
             }),
+            // Working hours, visitor context and quick replies: engine/offline.rs and engine/agent_tools.rs.
+            other => engine.handle_extra(identity, id.clone(), other).await,
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
     }
