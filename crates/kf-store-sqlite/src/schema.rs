@@ -75,6 +75,57 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, id)
     ) WITHOUT ROWID;
     "#,
+    // 2: the `offline` conversation state (the table is rebuilt: SQLite cannot change a CHECK constraint), group
+    // working hours, visitor-context summaries and quick replies.
+    r#"
+    CREATE TABLE conversations_v2 (
+        id             TEXT PRIMARY KEY NOT NULL,
+        tenant         TEXT NOT NULL,
+        visitor        TEXT NOT NULL,
+        group_id       TEXT NOT NULL,
+        open_client_id TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'closed', 'offline')),
+        agent          TEXT,
+        last_agent     TEXT,
+        last_seq       INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        CHECK ((state = 'assigned') = (agent IS NOT NULL)),
+        UNIQUE (tenant, visitor, open_client_id)
+    );
+    INSERT INTO conversations_v2 (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent,
+        last_seq, created_at, updated_at)
+        SELECT id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, last_seq, created_at,
+            updated_at FROM conversations;
+    DROP TABLE conversations;
+    ALTER TABLE conversations_v2 RENAME TO conversations;
+    CREATE INDEX conversations_by_visitor ON conversations (tenant, visitor, created_at, id);
+    CREATE INDEX conversations_by_agent ON conversations (tenant, agent, created_at, id) WHERE agent IS NOT NULL;
+    CREATE INDEX conversations_open ON conversations (created_at, id) WHERE state <> 'closed';
+
+    CREATE TABLE group_hours (
+        tenant   TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        hours    TEXT NOT NULL,                   -- WorkingHours as JSON
+        PRIMARY KEY (tenant, group_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE conversation_contexts (
+        conversation TEXT PRIMARY KEY NOT NULL REFERENCES conversations (id),
+        data         TEXT NOT NULL                -- ConversationContext as JSON
+    ) WITHOUT ROWID;
+
+    CREATE TABLE quick_replies (
+        tenant   TEXT NOT NULL,
+        id       TEXT NOT NULL,
+        scope    TEXT NOT NULL CHECK (scope IN ('agent', 'group')),
+        owner    TEXT NOT NULL,                   -- the agent or group id
+        shortcut TEXT NOT NULL,
+        text     TEXT NOT NULL,
+        PRIMARY KEY (tenant, id),
+        UNIQUE (tenant, scope, owner, shortcut)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -98,6 +149,18 @@ pub(crate) fn check_version(version: i64) -> Result<usize, SqliteError> {
 
 /// Applies the missing migration steps and makes sure an epoch exists, in one transaction; returns the epoch.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<Epoch, SqliteError> {
+    // Rebuilding a table (step 2) drops a table other tables refer to: SQLite's documented procedure turns
+    // foreign keys off around the transaction (they cannot change inside one) and checks them before commit.
+    let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = migrate_in_transaction(conn);
+    if foreign_keys != 0 {
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    }
+    result
+}
+
+fn migrate_in_transaction(conn: &mut Connection) -> Result<Epoch, SqliteError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version = check_version(user_version(&tx)?)?;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(version) {
@@ -105,6 +168,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<Epoch, SqliteError> {
         tracing::debug!(version = index + 1, "applied sqlite schema migration");
     }
     if version < MIGRATIONS.len() {
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(SqliteError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!("migration left a broken foreign key in table {table}")),
+            )));
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     }
     let existing: Option<String> = tx

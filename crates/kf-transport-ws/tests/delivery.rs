@@ -228,6 +228,49 @@ impl Store for GatedStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.inner.groups().await
     }
+    async fn put_group_hours(
+        &self,
+        tenant: &TenantId,
+        group: &kf_core::model::GroupId,
+        hours: Option<kf_core::hours::WorkingHours>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_group_hours(tenant, group, hours).await
+    }
+    async fn group_hours(&self) -> Result<Vec<kf_core::store::GroupHours>, StoreError> {
+        self.inner.group_hours().await
+    }
+    async fn put_conversation_context(
+        &self,
+        context: kf_core::context::ConversationContext,
+    ) -> Result<(), StoreError> {
+        self.inner.put_conversation_context(context).await
+    }
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<kf_core::context::ConversationContext>, StoreError> {
+        self.inner.conversation_context(conversation).await
+    }
+    async fn put_quick_reply(&self, reply: kf_core::quick_replies::QuickReply) -> Result<(), StoreError> {
+        self.inner.put_quick_reply(reply).await
+    }
+    async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_quick_reply(tenant, id).await
+    }
+    async fn quick_reply(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<kf_core::quick_replies::QuickReply>, StoreError> {
+        self.inner.quick_reply(tenant, id).await
+    }
+    async fn quick_replies(
+        &self,
+        tenant: &TenantId,
+        scope: &kf_core::quick_replies::QuickReplyScope,
+    ) -> Result<Vec<kf_core::quick_replies::QuickReply>, StoreError> {
+        self.inner.quick_replies(tenant, scope).await
+    }
 }
 
 #[tokio::test]
