@@ -193,3 +193,68 @@ fn migrate_in_transaction(conn: &mut Connection) -> Result<Epoch, SqliteError> {
     tx.commit()?;
     Ok(Epoch(epoch))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file at version 1 with a conversation and its events.
+    fn version_one(dir: &tempfile::TempDir) -> Connection {
+        let conn = Connection::open(dir.path().join("v1.sqlite3")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = ON;").expect("fk");
+        conn.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+        conn.execute_batch(
+            "PRAGMA user_version = 1; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e1'); \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at) \
+                 VALUES ('c1', 't', 'v', 'g', 'o', 'assigned', 'a', 'a', 2, 1, 2); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('c1', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{}'), \
+                        ('c1', 2, 2, 'system', '', NULL, 'assigned', NULL, '{}');",
+        )
+        .expect("v1 data");
+        conn
+    }
+
+    #[test]
+    fn version_one_is_upgraded_keeping_rows_and_foreign_keys() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        let epoch = migrate(&mut conn).expect("migrate");
+        assert_eq!(epoch, Epoch("e1".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).expect("fk");
+        assert_eq!(fk, 1, "foreign keys are on again");
+        let (state, last_seq): (String, i64) = conn
+            .query_row("SELECT state, last_seq FROM conversations WHERE id = 'c1'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("row kept");
+        assert_eq!((state.as_str(), last_seq), ("assigned", 2));
+        let events: i64 = conn
+            .query_row("SELECT count(*) FROM events WHERE conversation = 'c1'", [], |r| r.get(0))
+            .expect("events");
+        assert_eq!(events, 2);
+        // The new state is accepted; the events still refer to an existing conversation.
+        conn.execute("UPDATE conversations SET state = 'offline', agent = NULL WHERE id = 'c1'", [])
+            .expect("offline state");
+        let orphan = conn.execute(
+            "INSERT INTO events (conversation, seq, at, author_role, author_id, kind, data) \
+             VALUES ('missing', 1, 1, 'system', '', 'created', '{}')",
+            [],
+        );
+        assert!(orphan.is_err(), "the foreign key still holds");
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversations' \
+                 AND name LIKE 'conversations_%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("indexes");
+        assert_eq!(indexes, 3);
+        // Migrating again changes nothing.
+        assert_eq!(migrate(&mut conn).expect("again"), Epoch("e1".into()));
+    }
+}
