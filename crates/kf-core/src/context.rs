@@ -303,16 +303,28 @@ pub struct Trails {
 
 impl Trails {
     fn lock(&self) -> MutexGuard<'_, HashMap<(TenantId, VisitorId), Trail>> {
-        self.visitors.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.visitors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `change` on a visitor's trail, making room for it if needed.
-    fn with<R>(&self, tenant: &TenantId, visitor: &VisitorId, now: Timestamp, change: impl FnOnce(&mut Trail) -> R) -> R {
+    fn with<R>(
+        &self,
+        tenant: &TenantId,
+        visitor: &VisitorId,
+        now: Timestamp,
+        change: impl FnOnce(&mut Trail) -> R,
+    ) -> R {
         let mut visitors = self.lock();
         let key = (tenant.clone(), visitor.clone());
         if !visitors.contains_key(&key) && visitors.len() >= MAX_TRACKED_VISITORS {
             // Full: forget the visitor heard from least recently (a linear scan, only when full).
-            if let Some(oldest) = visitors.iter().min_by_key(|(_, t)| t.touched).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = visitors
+                .iter()
+                .min_by_key(|(_, t)| t.touched)
+                .map(|(k, _)| k.clone())
+            {
                 visitors.remove(&oldest);
             }
         }
@@ -330,7 +342,11 @@ impl Trails {
         now: Timestamp,
     ) -> Result<Device, ContextError> {
         report.validate()?;
-        let device = report.user_agent.as_deref().map(Device::parse).unwrap_or_default();
+        let device = report
+            .user_agent
+            .as_deref()
+            .map(Device::parse)
+            .unwrap_or_default();
         self.with(tenant, visitor, now, |trail| {
             trail.report = report;
             trail.device = device.clone();
@@ -429,7 +445,10 @@ mod tests {
         assert_eq!(Device::parse(SAFARI_IPAD).kind, DeviceType::Tablet);
         assert_eq!(Device::parse(ANDROID_TABLET).kind, DeviceType::Tablet);
         let firefox = Device::parse(FIREFOX_LINUX);
-        assert_eq!((firefox.kind, firefox.browser.as_deref()), (DeviceType::Desktop, Some("Firefox")));
+        assert_eq!(
+            (firefox.kind, firefox.browser.as_deref()),
+            (DeviceType::Desktop, Some("Firefox"))
+        );
         assert_eq!(firefox.os.as_deref(), Some("Linux"));
         assert_eq!(Device::parse(GOOGLEBOT).kind, DeviceType::Bot);
         assert_eq!(Device::parse("curl-ish nonsense"), Device::default());
@@ -444,14 +463,22 @@ mod tests {
             ..ContextReport::default()
         };
         assert_eq!(good.validate(), Ok(()));
-        for bad in ["javascript:alert(1)", "/relative", "https://a b", "http://", "ftp://x.example"] {
+        for bad in [
+            "javascript:alert(1)",
+            "/relative",
+            "https://a b",
+            "http://",
+            "ftp://x.example",
+        ] {
             let report = ContextReport {
                 landing_page: Some(bad.into()),
                 ..ContextReport::default()
             };
             assert_eq!(
                 report.validate(),
-                Err(ContextError::InvalidUrl { field: "landing_page" }),
+                Err(ContextError::InvalidUrl {
+                    field: "landing_page"
+                }),
                 "{bad}"
             );
         }
@@ -459,7 +486,10 @@ mod tests {
         assert!(page(&long, 1).validate().is_err());
         let mut titled = page("https://x.example/", 1);
         titled.title = Some("t".repeat(MAX_TEXT_BYTES + 1));
-        assert!(matches!(titled.validate(), Err(ContextError::InvalidText { field: "title", .. })));
+        assert!(matches!(
+            titled.validate(),
+            Err(ContextError::InvalidText { field: "title", .. })
+        ));
         let report = ContextReport {
             utm: Utm {
                 campaign: Some("a\u{0}b".into()),
@@ -467,7 +497,13 @@ mod tests {
             },
             ..ContextReport::default()
         };
-        assert!(matches!(report.validate(), Err(ContextError::InvalidText { field: "utm.campaign", .. })));
+        assert!(matches!(
+            report.validate(),
+            Err(ContextError::InvalidText {
+                field: "utm.campaign",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -479,11 +515,17 @@ mod tests {
             language: Some("de-DE".into()),
             ..ContextReport::default()
         };
-        let device = trails.report(&tenant(), &visitor(), report, Timestamp(1)).expect("report");
+        let device = trails
+            .report(&tenant(), &visitor(), report, Timestamp(1))
+            .expect("report");
         assert_eq!(device.kind, DeviceType::Mobile);
         for n in 0..(MAX_TRAIL_PAGES as u64 + 10) {
             trails
-                .page(&tenant(), &visitor(), page(&format!("https://shop.example/p{n}"), n + 10))
+                .page(
+                    &tenant(),
+                    &visitor(),
+                    page(&format!("https://shop.example/p{n}"), n + 10),
+                )
                 .expect("page");
         }
         assert!(trails.page(&tenant(), &visitor(), page("nope", 1)).is_err());
@@ -499,10 +541,19 @@ mod tests {
         );
         let summary = trails.summary(&conversation, Timestamp(100)).expect("summary");
         assert_eq!(summary.page_count, 60);
-        assert_eq!(summary.first_page.map(|p| p.url).as_deref(), Some("https://shop.example/p0"));
-        assert_eq!(summary.last_page.map(|p| p.url).as_deref(), Some("https://shop.example/p59"));
+        assert_eq!(
+            summary.first_page.map(|p| p.url).as_deref(),
+            Some("https://shop.example/p0")
+        );
+        assert_eq!(
+            summary.last_page.map(|p| p.url).as_deref(),
+            Some("https://shop.example/p59")
+        );
         assert_eq!(summary.device.os.as_deref(), Some("iPhone"));
-        assert_eq!(summary.source.referrer.as_deref(), Some("https://search.example/"));
+        assert_eq!(
+            summary.source.referrer.as_deref(),
+            Some("https://search.example/")
+        );
         let stranger = Conversation {
             visitor: "v2".parse().expect("id"),
             ..conversation
@@ -515,11 +566,25 @@ mod tests {
         let trails = Trails::default();
         for n in 0..MAX_TRACKED_VISITORS as u64 {
             let visitor = VisitorId::new(format!("v{n}")).expect("id");
-            trails.page(&tenant(), &visitor, page("https://x.example/", n + 1)).expect("page");
+            trails
+                .page(&tenant(), &visitor, page("https://x.example/", n + 1))
+                .expect("page");
         }
         // v0 is the oldest; touch v1 so it is not.
-        trails.page(&tenant(), &"v1".parse().expect("id"), page("https://x.example/", 1_000_000)).expect("page");
-        trails.page(&tenant(), &"new".parse().expect("id"), page("https://x.example/", 1_000_001)).expect("page");
+        trails
+            .page(
+                &tenant(),
+                &"v1".parse().expect("id"),
+                page("https://x.example/", 1_000_000),
+            )
+            .expect("page");
+        trails
+            .page(
+                &tenant(),
+                &"new".parse().expect("id"),
+                page("https://x.example/", 1_000_001),
+            )
+            .expect("page");
         assert!(trails.pages(&tenant(), &"v0".parse().expect("id")).is_empty());
         assert_eq!(trails.pages(&tenant(), &"v1".parse().expect("id")).len(), 2);
         assert_eq!(trails.lock().len(), MAX_TRACKED_VISITORS);

@@ -83,7 +83,9 @@ impl Interval {
     fn parse(text: &str) -> Result<Self, HoursError> {
         let invalid = || HoursError::InvalidInterval(text.to_owned());
         let (open, close) = text.split_once('-').ok_or_else(invalid)?;
-        let open = minutes(open.trim()).filter(|m| *m < MINUTES_PER_DAY).ok_or_else(invalid)?;
+        let open = minutes(open.trim())
+            .filter(|m| *m < MINUTES_PER_DAY)
+            .ok_or_else(invalid)?;
         let close = minutes(close.trim()).ok_or_else(invalid)?;
         // "24:00" closes at midnight; as an end, "00:00" means the same (the interval crosses midnight).
         let close = if close == 0 { MINUTES_PER_DAY } else { close };
@@ -203,7 +205,9 @@ impl WorkingHours {
     /// Adds a holiday (`YYYY-MM-DD` in the schedule's time zone): closed all day when `hours` is empty, else open
     /// only in those intervals.
     pub fn with_holiday(mut self, date: &str, hours: &[&str]) -> Result<Self, HoursError> {
-        let parsed: Date = date.parse().map_err(|_| HoursError::InvalidDate(date.to_owned()))?;
+        let parsed: Date = date
+            .parse()
+            .map_err(|_| HoursError::InvalidDate(date.to_owned()))?;
         if self.holidays.contains_key(&parsed) {
             return Err(HoursError::DuplicateHoliday(date.to_owned()));
         }
@@ -214,7 +218,8 @@ impl WorkingHours {
             });
         }
         let texts: Vec<String> = hours.iter().map(|h| (*h).to_owned()).collect();
-        self.holidays.insert(parsed, intervals(&texts, "intervals in a holiday")?);
+        self.holidays
+            .insert(parsed, intervals(&texts, "intervals in a holiday")?);
         Ok(self)
     }
 
@@ -247,7 +252,12 @@ impl WorkingHours {
         let mut day = self.time_zone.to_datetime(instant).date().yesterday().ok()?;
         for _ in 0..LOOKAHEAD_DAYS {
             // Each day's intervals start within that local day, so the first day with a later start has the answer.
-            if let Some(start) = self.spans(day).into_iter().map(|(start, _)| start).filter(|s| *s > instant).min()
+            if let Some(start) = self
+                .spans(day)
+                .into_iter()
+                .map(|(start, _)| start)
+                .filter(|s| *s > instant)
+                .min()
             {
                 return u64::try_from(start.as_millisecond()).ok().map(Timestamp);
             }
@@ -380,10 +390,19 @@ mod tests {
         assert!(!hours.is_open(at("Europe/Berlin", "2026-11-23T08:59:59")));
         assert!(hours.is_open(at("Europe/Berlin", "2026-11-23T09:00")));
         assert!(hours.is_open(at("Europe/Berlin", "2026-11-23T11:59:59")));
-        assert!(!hours.is_open(at("Europe/Berlin", "2026-11-23T12:30")), "lunch break");
+        assert!(
+            !hours.is_open(at("Europe/Berlin", "2026-11-23T12:30")),
+            "lunch break"
+        );
         assert!(hours.is_open(at("Europe/Berlin", "2026-11-23T16:59")));
-        assert!(!hours.is_open(at("Europe/Berlin", "2026-11-23T17:00")), "the end is exclusive");
-        assert!(!hours.is_open(at("Europe/Berlin", "2026-11-28T10:00")), "saturday");
+        assert!(
+            !hours.is_open(at("Europe/Berlin", "2026-11-23T17:00")),
+            "the end is exclusive"
+        );
+        assert!(
+            !hours.is_open(at("Europe/Berlin", "2026-11-28T10:00")),
+            "saturday"
+        );
         assert_eq!(
             hours.next_opening(at("Europe/Berlin", "2026-11-23T12:30")),
             Some(at("Europe/Berlin", "2026-11-23T13:00"))
@@ -400,7 +419,9 @@ mod tests {
     #[test]
     fn berlin_dst_switch_days_use_that_days_offset() {
         let mut hours = WorkingHours::new("Europe/Berlin").expect("zone");
-        hours = hours.with_day("sun", &["01:00-04:00", "09:00-17:00"]).expect("day");
+        hours = hours
+            .with_day("sun", &["01:00-04:00", "09:00-17:00"])
+            .expect("day");
         // 2026-03-29 (Sunday): clocks go 02:00 CET → 03:00 CEST. 09:00 local is 07:00 UTC (not 08:00).
         assert!(!hours.is_open(utc("2026-03-29T06:59:00Z")));
         assert!(hours.is_open(utc("2026-03-29T07:00:00Z")));
@@ -454,10 +475,16 @@ mod tests {
         // 2026-11-27 is a Friday.
         assert!(!hours.is_open(at("Europe/Berlin", "2026-11-27T21:59")));
         assert!(hours.is_open(at("Europe/Berlin", "2026-11-27T23:00")));
-        assert!(hours.is_open(at("Europe/Berlin", "2026-11-28T01:59")), "saturday morning, from friday");
+        assert!(
+            hours.is_open(at("Europe/Berlin", "2026-11-28T01:59")),
+            "saturday morning, from friday"
+        );
         assert!(!hours.is_open(at("Europe/Berlin", "2026-11-28T02:00")));
         assert!(hours.is_open(at("Europe/Berlin", "2026-11-28T23:59")));
-        assert!(!hours.is_open(at("Europe/Berlin", "2026-11-29T00:00")), "24:00 closes saturday");
+        assert!(
+            !hours.is_open(at("Europe/Berlin", "2026-11-29T00:00")),
+            "24:00 closes saturday"
+        );
         assert_eq!(
             hours.next_opening(at("Europe/Berlin", "2026-11-28T03:00")),
             Some(at("Europe/Berlin", "2026-11-28T20:00"))
@@ -476,8 +503,14 @@ mod tests {
             .expect("holiday");
         // 2026-12-24 is a Thursday, 25 a Friday.
         assert!(hours.is_open(at("Europe/Berlin", "2026-12-24T10:00")));
-        assert!(!hours.is_open(at("Europe/Berlin", "2026-12-24T14:00")), "half day");
-        assert!(!hours.is_open(at("Europe/Berlin", "2026-12-25T10:00")), "closed all day");
+        assert!(
+            !hours.is_open(at("Europe/Berlin", "2026-12-24T14:00")),
+            "half day"
+        );
+        assert!(
+            !hours.is_open(at("Europe/Berlin", "2026-12-25T10:00")),
+            "closed all day"
+        );
         assert_eq!(
             hours.next_opening(at("Europe/Berlin", "2026-12-24T13:00")),
             Some(at("Europe/Berlin", "2026-12-28T09:00"))
@@ -501,14 +534,27 @@ mod tests {
         let hours: WorkingHours = serde_json::from_str(text).expect("parse");
         assert_eq!(hours.time_zone(), "Europe/Berlin");
         assert_eq!(serde_json::to_string(&hours).expect("json"), text);
-        let refused = |json: &str| serde_json::from_str::<WorkingHours>(json).expect_err(json).to_string();
+        let refused = |json: &str| {
+            serde_json::from_str::<WorkingHours>(json)
+                .expect_err(json)
+                .to_string()
+        };
         assert!(refused(r#"{"time_zone":"Mars/Olympus"}"#).contains("unknown time zone"));
         assert!(refused(r#"{"time_zone":"UTC","weekly":{"moon":[]}}"#).contains("unknown day"));
-        for bad in ["9-17", "09:00-09:00", "25:00-26:00", "09:60-10:00", "24:00-02:00", "09:00"] {
+        for bad in [
+            "9-17",
+            "09:00-09:00",
+            "25:00-26:00",
+            "09:60-10:00",
+            "24:00-02:00",
+            "09:00",
+        ] {
             let json = format!(r#"{{"time_zone":"UTC","weekly":{{"mon":["{bad}"]}}}}"#);
             assert!(refused(&json).contains("invalid interval"), "{bad}");
         }
-        assert!(refused(r#"{"time_zone":"UTC","holidays":[{"date":"2026-02-30"}]}"#).contains("invalid date"));
+        assert!(
+            refused(r#"{"time_zone":"UTC","holidays":[{"date":"2026-02-30"}]}"#).contains("invalid date")
+        );
         assert!(
             refused(r#"{"time_zone":"UTC","holidays":[{"date":"2026-01-01"},{"date":"2026-01-01"}]}"#)
                 .contains("twice")

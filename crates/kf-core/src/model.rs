@@ -595,7 +595,10 @@ mod tests {
         assert_eq!(c.state, ConversationState::Offline);
         assert!(c.state.is_open());
         assert_eq!(c.apply(&text, Timestamp(3)), Ok(Seq(3)));
-        assert!(c.apply(&EventKind::Offline, Timestamp(4)).is_err(), "only from queued");
+        assert!(
+            c.apply(&EventKind::Offline, Timestamp(4)).is_err(),
+            "only from queued"
+        );
         assert!(c.apply(&EventKind::Reopened, Timestamp(4)).is_err());
         let agent = AgentId::new("a").expect("id");
         let mut taken = c.clone();
@@ -605,7 +608,10 @@ mod tests {
         );
         assert_eq!(taken.state, ConversationState::Assigned { agent });
         assert_eq!(c.apply(&EventKind::Closed, Timestamp(4)), Ok(Seq(4)));
-        assert!(c.apply(&EventKind::Offline, Timestamp(5)).is_err(), "not from closed");
+        assert!(
+            c.apply(&EventKind::Offline, Timestamp(5)).is_err(),
+            "not from closed"
+        );
         let json = serde_json::to_value(ConversationState::Offline).expect("json");
         assert_eq!(json, serde_json::json!({"status": "offline"}));
     }

@@ -623,9 +623,15 @@ mod tests {
         assert_eq!(empty.frame.name(), "context");
         let page = decode(r#"{"type":"page","url":"https://a.example/x","title":"X"}"#).expect("valid");
         assert_eq!(page.frame.name(), "page");
-        assert_eq!(decode(r#"{"type":"page"}"#).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+        assert_eq!(
+            decode(r#"{"type":"page"}"#).map_err(|e| e.code),
+            Err(ErrorCode::InvalidFrame)
+        );
         let put = decode(r#"{"type":"put_quick_reply","shortcut":"hi","text":"Hello"}"#).expect("valid");
-        assert!(matches!(put.frame, ClientFrame::PutQuickReply { reply_id: None, .. }));
+        assert!(matches!(
+            put.frame,
+            ClientFrame::PutQuickReply { reply_id: None, .. }
+        ));
         for kind in ["quick_replies", "delete_quick_reply", "visitor_context", "take"] {
             let error = decode(&format!(r#"{{"type":"{kind}"}}"#));
             assert_ne!(error.map_err(|e| e.code), Err(ErrorCode::UnknownType), "{kind}");

@@ -58,10 +58,14 @@ pub enum QuickReplyError {
     #[error("shortcut must be 1 to {MAX_SHORTCUT_BYTES} characters of a-z, 0-9, '-' and '_'")]
     InvalidShortcut,
     /// The text is empty (or only whitespace), too long, or has control characters other than newlines/tabs.
-    #[error("text must be 1 to {MAX_QUICK_REPLY_BYTES} bytes, without control characters other than newline and tab")]
+    #[error(
+        "text must be 1 to {MAX_QUICK_REPLY_BYTES} bytes, without control characters other than newline and tab"
+    )]
     InvalidText,
     /// The id is empty, too long or has characters other than ASCII letters, digits, `-` and `_`.
-    #[error("quick reply id must be 1 to {MAX_QUICK_REPLY_ID_BYTES} characters of A-Z, a-z, 0-9, '-' and '_'")]
+    #[error(
+        "quick reply id must be 1 to {MAX_QUICK_REPLY_ID_BYTES} characters of A-Z, a-z, 0-9, '-' and '_'"
+    )]
     InvalidId,
 }
 
@@ -80,7 +84,10 @@ impl QuickReply {
         }
         let text_ok = !self.text.trim().is_empty()
             && self.text.len() <= MAX_QUICK_REPLY_BYTES
-            && !self.text.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+            && !self
+                .text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t');
         if !text_ok {
             return Err(QuickReplyError::InvalidText);
         }
@@ -92,8 +99,14 @@ impl QuickReply {
 pub fn validate_id(id: &str) -> Result<(), QuickReplyError> {
     let ok = !id.is_empty()
         && id.len() <= MAX_QUICK_REPLY_ID_BYTES
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok { Ok(()) } else { Err(QuickReplyError::InvalidId) }
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(QuickReplyError::InvalidId)
+    }
 }
 
 #[cfg(test)]
@@ -117,10 +130,18 @@ mod tests {
         assert_eq!(reply("greet", "Hello!\nHow can I help?").validate(), Ok(()));
         assert_eq!(reply("ship_2-days", "x").validate(), Ok(()));
         for bad in ["", "Greet", "with space", "/greet", "ümlaut", &"x".repeat(33)] {
-            assert_eq!(reply(bad, "x").validate(), Err(QuickReplyError::InvalidShortcut), "{bad:?}");
+            assert_eq!(
+                reply(bad, "x").validate(),
+                Err(QuickReplyError::InvalidShortcut),
+                "{bad:?}"
+            );
         }
         for bad in ["", "   ", "a\u{7}b", &"x".repeat(MAX_QUICK_REPLY_BYTES + 1)] {
-            assert_eq!(reply("ok", bad).validate(), Err(QuickReplyError::InvalidText), "{bad:?}");
+            assert_eq!(
+                reply("ok", bad).validate(),
+                Err(QuickReplyError::InvalidText),
+                "{bad:?}"
+            );
         }
         let mut bad_id = reply("ok", "x");
         bad_id.id = "a/b".into();

@@ -57,9 +57,7 @@ use kf_core::model::{
     Agent, AgentId, Conversation, ConversationId, Event, Group, GroupId, Seq, TenantId, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{
-    Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError,
-};
+use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
@@ -441,7 +439,9 @@ impl Store for SqliteStore {
     }
 
     async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
-        self.readers.run(|conn| rows::group_hours(conn).map_err(backend)).await
+        self.readers
+            .run(|conn| rows::group_hours(conn).map_err(backend))
+            .await
     }
 
     async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {

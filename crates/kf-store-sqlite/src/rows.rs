@@ -2,12 +2,12 @@
 
 use std::str::FromStr;
 
+use kf_core::context::ConversationContext;
+use kf_core::hours::WorkingHours;
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind,
     Group, GroupId, Seq, TenantId, Timestamp, Visitor, VisitorId,
 };
-use kf_core::context::ConversationContext;
-use kf_core::hours::WorkingHours;
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{GroupHours, StoreError};
 use rusqlite::ToSql;
@@ -606,7 +606,8 @@ pub(crate) fn put_context(conn: &Connection, context: &ConversationContext) -> R
 
 /// A conversation's context summary.
 pub(crate) fn context(conn: &Connection, id: ConversationId) -> SqlResult<Option<ConversationContext>> {
-    let mut statement = conn.prepare_cached("SELECT data FROM conversation_contexts WHERE conversation = ?1")?;
+    let mut statement =
+        conn.prepare_cached("SELECT data FROM conversation_contexts WHERE conversation = ?1")?;
     statement
         .query_row([IdText::new(id)], |row| {
             let json: String = row.get(0)?;
@@ -625,9 +626,18 @@ fn scope_columns(scope: &QuickReplyScope) -> (&'static str, &str) {
 fn quick_reply_from_row(row: &Row<'_>) -> SqlResult<QuickReply> {
     let scope: String = row.get(2)?;
     let scope = match scope.as_str() {
-        "agent" => QuickReplyScope::Agent { agent: parse(row, 3)? },
-        "group" => QuickReplyScope::Group { group: parse(row, 3)? },
-        other => return Err(conversion(2, Corrupt(format!("unknown quick reply scope {other:?}")))),
+        "agent" => QuickReplyScope::Agent {
+            agent: parse(row, 3)?,
+        },
+        "group" => QuickReplyScope::Group {
+            group: parse(row, 3)?,
+        },
+        other => {
+            return Err(conversion(
+                2,
+                Corrupt(format!("unknown quick reply scope {other:?}")),
+            ));
+        }
     };
     Ok(QuickReply {
         tenant: parse(row, 0)?,
@@ -647,7 +657,13 @@ pub(crate) fn put_quick_reply(conn: &Connection, reply: &QuickReply) -> Result<(
              AND id <> ?5",
         )
         .and_then(|mut statement| {
-            statement.exists(params![reply.tenant.as_str(), scope, owner, reply.shortcut, reply.id])
+            statement.exists(params![
+                reply.tenant.as_str(),
+                scope,
+                owner,
+                reply.shortcut,
+                reply.id
+            ])
         })
         .map_err(crate::error::backend)?;
     if taken {
@@ -664,7 +680,14 @@ pub(crate) fn put_quick_reply(conn: &Connection, reply: &QuickReply) -> Result<(
         )
         .map_err(crate::error::backend)?;
     statement
-        .execute(params![reply.tenant.as_str(), reply.id, scope, owner, reply.shortcut, reply.text])
+        .execute(params![
+            reply.tenant.as_str(),
+            reply.id,
+            scope,
+            owner,
+            reply.shortcut,
+            reply.text
+        ])
         .map_err(crate::error::backend)?;
     Ok(())
 }

@@ -224,21 +224,30 @@ mod tests {
         let epoch = migrate(&mut conn).expect("migrate");
         assert_eq!(epoch, Epoch("e1".into()));
         assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
-        let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).expect("fk");
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("fk");
         assert_eq!(fk, 1, "foreign keys are on again");
         let (state, last_seq): (String, i64) = conn
-            .query_row("SELECT state, last_seq FROM conversations WHERE id = 'c1'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT state, last_seq FROM conversations WHERE id = 'c1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .expect("row kept");
         assert_eq!((state.as_str(), last_seq), ("assigned", 2));
         let events: i64 = conn
-            .query_row("SELECT count(*) FROM events WHERE conversation = 'c1'", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM events WHERE conversation = 'c1'", [], |r| {
+                r.get(0)
+            })
             .expect("events");
         assert_eq!(events, 2);
         // The new state is accepted; the events still refer to an existing conversation.
-        conn.execute("UPDATE conversations SET state = 'offline', agent = NULL WHERE id = 'c1'", [])
-            .expect("offline state");
+        conn.execute(
+            "UPDATE conversations SET state = 'offline', agent = NULL WHERE id = 'c1'",
+            [],
+        )
+        .expect("offline state");
         let orphan = conn.execute(
             "INSERT INTO events (conversation, seq, at, author_role, author_id, kind, data) \
              VALUES ('missing', 1, 1, 'system', '', 'created', '{}')",

@@ -527,7 +527,9 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         }
         Op::PutContext(context) => rows::put_context(conn, context).map(|()| Outcome::Done),
         Op::PutQuickReply(reply) => rows::put_quick_reply(conn, reply).map(|()| Outcome::Done),
-        Op::DeleteQuickReply { tenant, id } => rows::delete_quick_reply(conn, tenant, id).map(Outcome::Deleted),
+        Op::DeleteQuickReply { tenant, id } => {
+            rows::delete_quick_reply(conn, tenant, id).map(Outcome::Deleted)
+        }
         Op::Create(_) | Op::Append(_) => {
             Err(StoreError::Invalid("internal error: not a record request".into()))
         }

@@ -9,9 +9,7 @@ use kf_core::model::{
     Agent, AgentId, Conversation, ConversationId, Event, Group, GroupId, Seq, TenantId, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{
-    Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError,
-};
+use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
 use kf_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
@@ -104,7 +102,10 @@ impl Store for TempStore {
     async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
         self.store.put_conversation_context(context).await
     }
-    async fn conversation_context(&self, c: ConversationId) -> Result<Option<ConversationContext>, StoreError> {
+    async fn conversation_context(
+        &self,
+        c: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
         self.store.conversation_context(c).await
     }
     async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {

@@ -86,7 +86,8 @@ impl Engine {
                 let agent = agent_only(identity)?;
                 let scope = QuickReplyScope::Agent { agent: agent.clone() };
                 if let Some(reply_id) = &reply_id {
-                    self.own_quick_reply(&identity.tenant, agent, reply_id, true).await?;
+                    self.own_quick_reply(&identity.tenant, agent, reply_id, true)
+                        .await?;
                 }
                 let quick_reply = self
                     .put_quick_reply(&identity.tenant, scope, reply_id, shortcut, text)
@@ -95,7 +96,8 @@ impl Engine {
             }
             ClientFrame::DeleteQuickReply { reply_id } => {
                 let agent = agent_only(identity)?;
-                self.own_quick_reply(&identity.tenant, agent, &reply_id, false).await?;
+                self.own_quick_reply(&identity.tenant, agent, &reply_id, false)
+                    .await?;
                 self.delete_quick_reply(&identity.tenant, &reply_id).await?;
                 ServerFrame::QuickReplyDeleted { id, reply_id }
             }
@@ -169,7 +171,11 @@ impl Engine {
             .map(|record| record.groups)
             .unwrap_or_default();
         for group in groups {
-            all.extend(store.quick_replies(tenant, &QuickReplyScope::Group { group }).await?);
+            all.extend(
+                store
+                    .quick_replies(tenant, &QuickReplyScope::Group { group })
+                    .await?,
+            );
         }
         Ok(all)
     }

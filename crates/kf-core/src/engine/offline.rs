@@ -239,7 +239,9 @@ impl Engine {
     /// An agent takes an offline message of one of its groups: it is assigned to the agent (within capacity).
     pub async fn take(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
         let Principal::Agent(agent) = &identity.principal else {
-            return Err(RequestError::Forbidden("only agents take offline messages".into()));
+            return Err(RequestError::Forbidden(
+                "only agents take offline messages".into(),
+            ));
         };
         let record = self.readable(identity, id).await?;
         let router = &self.inner.router;

@@ -897,3 +897,6 @@ async fn typing_in_a_closed_conversation_is_refused() {
         .await;
     assert_eq!(error_code(&typing), Some(ErrorCode::InvalidState));
 }
+
+// Working hours, offline messages, visitor context and quick replies (issue #3).
+mod extras;

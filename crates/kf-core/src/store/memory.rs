@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use super::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
 use crate::context::ConversationContext;
 use crate::hours::WorkingHours;
-use crate::quick_replies::{QuickReply, QuickReplyScope};
 use crate::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId, Seq,
     TenantId, Visitor, VisitorId,
 };
+use crate::quick_replies::{QuickReply, QuickReplyScope};
 
 /// A [`Store`] that keeps everything in memory.
 #[derive(Debug)]

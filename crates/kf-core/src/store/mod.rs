@@ -19,11 +19,11 @@ pub use memory::MemoryStore;
 
 use crate::context::ConversationContext;
 use crate::hours::WorkingHours;
-use crate::quick_replies::{QuickReply, QuickReplyScope};
 use crate::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId,
     MessageBody, Seq, TenantId, Timestamp, TransitionError, Visitor, VisitorId,
 };
+use crate::quick_replies::{QuickReply, QuickReplyScope};
 
 /// Identifies one incarnation of a store. Seqs (cursors) only mean something within one epoch: a client holding
 /// a cursor from another epoch must start over from [`Seq::ZERO`].

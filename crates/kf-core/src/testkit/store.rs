@@ -3,12 +3,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::context::{ConversationContext, Device, DeviceType, PageView, Source, Utm};
+use crate::hours::WorkingHours;
 use crate::model::{
     Actor, Agent, AgentId, ConversationId, ConversationState, EventKind, Group, GroupId, MessageBody, Seq,
     TenantId, Timestamp, Visitor,
 };
-use crate::context::{ConversationContext, Device, DeviceType, PageView, Source, Utm};
-use crate::hours::WorkingHours;
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 use crate::store::{EventDraft, NewConversation, Store, StoreError};
 
@@ -456,7 +456,10 @@ pub async fn offline_state_round_trips(store: Arc<dyn Store>) {
     assert_eq!(offline.conversation.state, ConversationState::Offline);
     let stored = ok(store.conversation(c).await, "conversation");
     assert_eq!(stored.as_ref(), Some(&offline.conversation));
-    let message = ok(store.append(text(visitor("v1"), c, Some("m"), "call me")).await, "append");
+    let message = ok(
+        store.append(text(visitor("v1"), c, Some("m"), "call me")).await,
+        "append",
+    );
     assert_eq!(message.conversation.state, ConversationState::Offline);
     let again = store.append(system(c, EventKind::Offline)).await;
     assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
@@ -475,8 +478,14 @@ pub async fn offline_state_round_trips(store: Arc<dyn Store>) {
             .await,
         "take",
     );
-    assert_eq!(taken.conversation.state, ConversationState::Assigned { agent: agent.clone() });
-    let of_agent = ok(store.conversations_of_agent(&tenant(), &agent).await, "conversations_of_agent");
+    assert_eq!(
+        taken.conversation.state,
+        ConversationState::Assigned { agent: agent.clone() }
+    );
+    let of_agent = ok(
+        store.conversations_of_agent(&tenant(), &agent).await,
+        "conversations_of_agent",
+    );
     assert_eq!(of_agent.len(), 1);
     // Offline → closed directly is allowed too.
     let other = open(&*store, "v2", "open-1").await;
@@ -497,14 +506,30 @@ pub async fn group_hours_round_trip(store: Arc<dyn Store>) {
         Err(error) => panic!("hours: {error}"),
     };
     let (sales, support): (GroupId, GroupId) = (id("sales"), id("support"));
-    ok(store.put_group_hours(&tenant(), &support, Some(utc.clone())).await, "put");
-    ok(store.put_group_hours(&tenant(), &sales, Some(utc.clone())).await, "put");
-    ok(store.put_group_hours(&tenant(), &sales, Some(berlin.clone())).await, "replace");
+    ok(
+        store
+            .put_group_hours(&tenant(), &support, Some(utc.clone()))
+            .await,
+        "put",
+    );
+    ok(
+        store.put_group_hours(&tenant(), &sales, Some(utc.clone())).await,
+        "put",
+    );
+    ok(
+        store
+            .put_group_hours(&tenant(), &sales, Some(berlin.clone()))
+            .await,
+        "replace",
+    );
     let listed = ok(store.group_hours().await, "group_hours");
     let listed: Vec<(GroupId, WorkingHours)> = listed.into_iter().map(|g| (g.group, g.hours)).collect();
     assert_eq!(listed, vec![(sales.clone(), berlin), (support.clone(), utc)]);
     ok(store.put_group_hours(&tenant(), &sales, None).await, "remove");
-    ok(store.put_group_hours(&tenant(), &sales, None).await, "remove again");
+    ok(
+        store.put_group_hours(&tenant(), &sales, None).await,
+        "remove again",
+    );
     let listed = ok(store.group_hours().await, "group_hours");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].group, support);
@@ -554,12 +579,21 @@ pub async fn conversation_context_round_trips(store: Arc<dyn Store>) {
     let c = open(&*store, "v1", "open-1").await;
     assert_eq!(ok(store.conversation_context(c).await, "context"), None);
     ok(store.put_conversation_context(context_of(c, 3)).await, "put");
-    assert_eq!(ok(store.conversation_context(c).await, "context"), Some(context_of(c, 3)));
+    assert_eq!(
+        ok(store.conversation_context(c).await, "context"),
+        Some(context_of(c, 3))
+    );
     ok(store.put_conversation_context(context_of(c, 4)).await, "replace");
-    assert_eq!(ok(store.conversation_context(c).await, "context"), Some(context_of(c, 4)));
+    assert_eq!(
+        ok(store.conversation_context(c).await, "context"),
+        Some(context_of(c, 4))
+    );
     let missing = ConversationId::generate();
     let refused = store.put_conversation_context(context_of(missing, 1)).await;
-    assert!(matches!(refused, Err(StoreError::ConversationNotFound(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::ConversationNotFound(_))),
+        "{refused:?}"
+    );
     assert_eq!(ok(store.conversation_context(missing).await, "context"), None);
 }
 
@@ -579,19 +613,51 @@ pub async fn quick_replies_are_scoped_and_unique(store: Arc<dyn Store>) {
     let alice = QuickReplyScope::Agent { agent: id("alice") };
     let bob = QuickReplyScope::Agent { agent: id("bob") };
     let support = QuickReplyScope::Group { group: id("support") };
-    ok(store.put_quick_reply(quick("q1", alice.clone(), "thanks", "Thank you!")).await, "put");
-    ok(store.put_quick_reply(quick("q2", alice.clone(), "hello", "Hello!")).await, "put");
-    ok(store.put_quick_reply(quick("q3", bob.clone(), "hello", "Hi there")).await, "put");
-    ok(store.put_quick_reply(quick("q4", support.clone(), "hello", "Welcome")).await, "put");
-    let clash = store.put_quick_reply(quick("q5", alice.clone(), "hello", "Again")).await;
+    ok(
+        store
+            .put_quick_reply(quick("q1", alice.clone(), "thanks", "Thank you!"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q2", alice.clone(), "hello", "Hello!"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q3", bob.clone(), "hello", "Hi there"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q4", support.clone(), "hello", "Welcome"))
+            .await,
+        "put",
+    );
+    let clash = store
+        .put_quick_reply(quick("q5", alice.clone(), "hello", "Again"))
+        .await;
     assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
     assert_eq!(ok(store.quick_reply(&tenant(), "q5").await, "get"), None);
     let listed = ok(store.quick_replies(&tenant(), &alice).await, "list");
     let shortcuts: Vec<&str> = listed.iter().map(|r| r.shortcut.as_str()).collect();
     assert_eq!(shortcuts, ["hello", "thanks"]);
     // Replacing by id may keep or change the shortcut.
-    ok(store.put_quick_reply(quick("q2", alice.clone(), "hello", "Hello again!")).await, "replace");
-    ok(store.put_quick_reply(quick("q1", alice.clone(), "ty", "Thank you!")).await, "rename");
+    ok(
+        store
+            .put_quick_reply(quick("q2", alice.clone(), "hello", "Hello again!"))
+            .await,
+        "replace",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q1", alice.clone(), "ty", "Thank you!"))
+            .await,
+        "rename",
+    );
     let q2 = ok(store.quick_reply(&tenant(), "q2").await, "get");
     assert_eq!(q2.map(|r| r.text), Some("Hello again!".into()));
     let listed = ok(store.quick_replies(&tenant(), &alice).await, "list");
@@ -600,7 +666,10 @@ pub async fn quick_replies_are_scoped_and_unique(store: Arc<dyn Store>) {
     let group = ok(store.quick_replies(&tenant(), &support).await, "list");
     assert_eq!(group, vec![quick("q4", support.clone(), "hello", "Welcome")]);
     assert!(ok(store.delete_quick_reply(&tenant(), "q2").await, "delete"));
-    assert!(!ok(store.delete_quick_reply(&tenant(), "q2").await, "delete again"));
+    assert!(!ok(
+        store.delete_quick_reply(&tenant(), "q2").await,
+        "delete again"
+    ));
     assert_eq!(ok(store.quick_replies(&tenant(), &alice).await, "list").len(), 1);
     // Another tenant sees none of them.
     let other: TenantId = id("tenant-2");
