@@ -400,7 +400,7 @@ pub enum ServerFrame {
         visitor: VisitorId,
         /// The summary stored when the conversation was opened (or, when none was, taken now); null when the
         /// visitor reported nothing.
-        context: Option<ConversationContext>,
+        context: Option<Box<ConversationContext>>,
         /// The visitor's most recent pages, oldest first (from memory: empty after a restart).
         trail: Vec<PageView>,
         /// The visitor's other conversations, newest first.

@@ -430,7 +430,7 @@ impl Store for SqliteStore {
         let op = Op::PutGroupHours {
             tenant: tenant.clone(),
             group: group.clone(),
-            hours,
+            hours: hours.map(Box::new),
         };
         match self.write(op).await? {
             Outcome::Done => Ok(()),
@@ -445,7 +445,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
-        match self.write(Op::PutContext(context)).await? {
+        match self.write(Op::PutContext(Box::new(context))).await? {
             Outcome::Done => Ok(()),
             other => Err(unexpected(other)),
         }

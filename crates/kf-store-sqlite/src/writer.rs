@@ -52,9 +52,10 @@ pub(crate) enum Op {
     PutGroupHours {
         tenant: TenantId,
         group: GroupId,
-        hours: Option<WorkingHours>,
+        /// Boxed: a schedule is large next to the other requests.
+        hours: Option<Box<WorkingHours>>,
     },
-    PutContext(ConversationContext),
+    PutContext(Box<ConversationContext>),
     PutQuickReply(QuickReply),
     DeleteQuickReply {
         tenant: TenantId,
@@ -523,7 +524,7 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::PutAgent(agent) => rows::put_agent(conn, agent).map(|()| Outcome::Done),
         Op::PutGroup(group) => rows::put_group(conn, group).map(|()| Outcome::Done),
         Op::PutGroupHours { tenant, group, hours } => {
-            rows::put_group_hours(conn, tenant, group, hours.as_ref()).map(|()| Outcome::Done)
+            rows::put_group_hours(conn, tenant, group, hours.as_deref()).map(|()| Outcome::Done)
         }
         Op::PutContext(context) => rows::put_context(conn, context).map(|()| Outcome::Done),
         Op::PutQuickReply(reply) => rows::put_quick_reply(conn, reply).map(|()| Outcome::Done),

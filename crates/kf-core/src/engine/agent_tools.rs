@@ -62,7 +62,7 @@ impl Engine {
                     id,
                     conversation,
                     visitor: view.visitor,
-                    context: view.context,
+                    context: view.context.map(Box::new),
                     trail: view.trail,
                     past_conversations: view.past_conversations,
                 }

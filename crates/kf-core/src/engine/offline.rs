@@ -46,12 +46,8 @@ impl Extras {
     /// Loads the hours, and the offline messages among the open conversations.
     pub(super) async fn load(store: &dyn Store, open: &[Conversation]) -> Result<Extras, StoreError> {
         let extras = Extras::default();
-        {
-            let mut hours = lock(&extras.hours);
-            for stored in store.group_hours().await? {
-                hours.insert((stored.tenant, stored.group), stored.hours);
-            }
-        }
+        let stored = store.group_hours().await?;
+        lock(&extras.hours).extend(stored.into_iter().map(|g| ((g.tenant, g.group), g.hours)));
         for conversation in open {
             extras.committed(conversation);
         }
