@@ -247,7 +247,8 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Bytes the server queues for a client that is not reading before it disconnects it as a slow consumer.
     pub outbound_queue_bytes: usize,
-    /// Sustained `send`/`open`/`typing` frames per second per connection (bursts up to twice this).
+    /// Sustained rate-limited frames (`send`, `open`, `typing`, `context`, `page`, `take`, quick reply changes)
+    /// per second per connection (bursts up to twice this).
     pub requests_per_second: u32,
     /// Live connections one visitor or agent may hold at once.
     pub connections_per_identity: usize,

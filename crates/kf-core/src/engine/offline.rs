@@ -136,17 +136,18 @@ impl Engine {
     ) -> Result<Opened, RequestError> {
         let inner = &self.inner;
         let tenant = &identity.tenant;
-        let waiting = self.inner.extras.offline_of(tenant, std::slice::from_ref(&group));
-        for id in waiting {
-            if let Some(conversation) = inner.store.conversation(id).await?
-                && &conversation.visitor == visitor
-                && conversation.state == ConversationState::Offline
-            {
-                return Ok(Opened {
-                    conversation,
-                    created: false,
-                });
-            }
+        // One read of the visitor's own conversations, not of the group's waiting ones.
+        let waiting = inner
+            .store
+            .conversations_of_visitor(tenant, visitor)
+            .await?
+            .into_iter()
+            .find(|c| c.group == group && c.state == ConversationState::Offline);
+        if let Some(conversation) = waiting {
+            return Ok(Opened {
+                conversation,
+                created: false,
+            });
         }
         let new = NewConversation {
             id: ConversationId::generate(),

@@ -168,6 +168,9 @@ impl Session {
                 | ClientFrame::Typing { .. }
                 | ClientFrame::Context { .. }
                 | ClientFrame::Page { .. }
+                | ClientFrame::Take { .. }
+                | ClientFrame::PutQuickReply { .. }
+                | ClientFrame::DeleteQuickReply { .. }
         );
         if limited && !self.limiter.allow() {
             let per_second = self.engine.limits().requests_per_second;
@@ -250,7 +253,13 @@ impl Session {
                 })
             }),
             // Working hours, visitor context and quick replies: engine/offline.rs and engine/agent_tools.rs.
-            other => engine.handle_extra(identity, id.clone(), other).await,
+            frame @ (ClientFrame::Context { .. }
+            | ClientFrame::Page { .. }
+            | ClientFrame::VisitorContext { .. }
+            | ClientFrame::Take { .. }
+            | ClientFrame::QuickReplies
+            | ClientFrame::PutQuickReply { .. }
+            | ClientFrame::DeleteQuickReply { .. }) => engine.handle_extra(identity, id.clone(), frame).await,
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
     }

@@ -208,7 +208,8 @@ pub trait Store: Send + Sync + Debug + 'static {
         agent: &AgentId,
     ) -> Result<Vec<Conversation>, StoreError>;
 
-    /// Every open (queued or assigned) conversation of every tenant, oldest first. Read when an engine starts.
+    /// Every open (queued, assigned or offline) conversation of every tenant, oldest first. Read when an engine
+    /// starts.
     async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError>;
 
     /// Creates or replaces a visitor record.
