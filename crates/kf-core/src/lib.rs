@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod cursor;
 pub mod engine;
 pub mod model;
 pub mod protocol;
