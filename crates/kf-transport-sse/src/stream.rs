@@ -55,16 +55,17 @@ pub(crate) async fn events(
         Some(Err(_)) => return reply::error(ErrorCode::InvalidFrame, "`conversation` is not a UUID"),
     };
     let engine = &shared.engine;
+    let retry = shared.config.retry;
     let (mut session, outbox) = match engine.connect(identity).await {
         Ok(connected) => connected,
-        Err(error) => return refused(&error),
+        Err(error) => return refused(&error, retry),
     };
     let started = match conversation {
         Some(conversation) => session.watch(conversation, &cursor).await,
         None => session.follow(&cursor).await,
     };
     if let Err(error) = started {
-        return refused(&error);
+        return refused(&error, retry);
     }
     // Positions of a stale cursor mean nothing: the stream starts a new one (the `following`/`subscribed`
     // frame says `reset`).
@@ -98,13 +99,13 @@ pub(crate) async fn events(
 }
 
 /// A stream that cannot start: an error status when retrying cannot help, otherwise a stream that says why
-/// and ends, so the browser retries later.
-fn refused(error: &RequestError) -> Response {
+/// and ends, so the browser retries after `retry`.
+fn refused(error: &RequestError, retry: std::time::Duration) -> Response {
     match error.code() {
         ErrorCode::Unavailable | ErrorCode::Internal => {
             let frame = error.to_frame(None);
-            let events = futures::stream::iter([Ok::<_, Infallible>(data(&frame.encode()))]);
-            Sse::new(events).into_response()
+            let events = [Event::default().retry(retry), data(&frame.encode())];
+            Sse::new(futures::stream::iter(events.map(Ok::<_, Infallible>))).into_response()
         }
         _ => reply::frame(&error.to_frame(None)),
     }

@@ -47,6 +47,8 @@ pub enum Transport {
     Ws,
     /// kf-transport-sse: a `GET /events` stream that follows the visitor's conversations.
     Sse,
+    /// Baseline for `Sse`: a bare axum SSE response (one event, then idle with axum's keep-alive), no kf.
+    AxumSse,
 }
 
 impl Transport {
@@ -54,6 +56,7 @@ impl Transport {
         match self {
             Transport::Ws => "serve-ws",
             Transport::Sse => "serve-sse",
+            Transport::AxumSse => "serve-axum-sse",
         }
     }
 
@@ -64,6 +67,9 @@ impl Transport {
             }
             Transport::Sse => {
                 "kf-bench serve-sse child (Engine on MemoryStore, kf-transport-sse serve(), SseConfig::default())"
+            }
+            Transport::AxumSse => {
+                "kf-bench serve-axum-sse child (a bare axum Sse response with KeepAlive, no kf)"
             }
         }
     }
@@ -219,6 +225,19 @@ pub async fn serve_session(args: ServeArgs, transport: Transport) -> Result<()> 
             kf_transport_ws::serve(listener, engine, config)
                 .await
                 .context("the WebSocket server failed")
+        }
+        Transport::AxumSse => {
+            use axum::response::sse::{Event, KeepAlive, Sse};
+            let app = axum::Router::new().route(
+                "/events",
+                axum::routing::get(|| async {
+                    let first = futures::stream::once(async {
+                        Ok::<_, std::convert::Infallible>(Event::default().data(r#"{"type":"following"}"#))
+                    });
+                    Sse::new(first.chain(futures::stream::pending())).keep_alive(KeepAlive::new())
+                }),
+            );
+            axum::serve(listener, app).await.context("the axum server failed")
         }
         Transport::Sse => {
             let mut config = kf_transport_sse::SseConfig::default();
@@ -467,7 +486,7 @@ async fn open_visitors(
             let token = tokens.issue(&identity, Duration::from_secs(3600));
             match transport {
                 Transport::Ws => open_session(addr, token, shutdown).await,
-                Transport::Sse => open_stream(addr, token, shutdown).await,
+                Transport::Sse | Transport::AxumSse => open_stream(addr, token, shutdown).await,
             }
         }
     };

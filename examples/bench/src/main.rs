@@ -40,6 +40,11 @@ enum Command {
     /// (internal) The SSE server child of `idle-sse`.
     #[command(hide = true)]
     ServeSse(idle::ServeArgs),
+    /// Baseline for `idle-sse`: memory per idle bare axum SSE response (no kf), next to bare TCP sockets.
+    IdleAxumSse(idle::IdleArgs),
+    /// (internal) The bare axum SSE server child of `idle-axum-sse`.
+    #[command(hide = true)]
+    ServeAxumSse(idle::ServeArgs),
     /// (internal) The bare TCP server child of `idle-ws`.
     #[command(hide = true)]
     ServeTcp(idle::ServeArgs),
@@ -58,6 +63,8 @@ fn main() -> Result<()> {
             Command::IdleSse(args) => idle::run(args, idle::Transport::Sse).await,
             Command::ServeWs(args) => idle::serve_session(args, idle::Transport::Ws).await,
             Command::ServeSse(args) => idle::serve_session(args, idle::Transport::Sse).await,
+            Command::IdleAxumSse(args) => idle::run(args, idle::Transport::AxumSse).await,
+            Command::ServeAxumSse(args) => idle::serve_session(args, idle::Transport::AxumSse).await,
             Command::ServeTcp(args) => idle::serve_tcp(args).await,
         }
     })
