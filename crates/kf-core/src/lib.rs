@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod clock;
 pub mod context;
+pub mod cursor;
 pub mod engine;
 pub mod hours;
 pub mod model;

@@ -78,6 +78,13 @@ pub enum ClientFrame {
         /// The conversation.
         conversation: ConversationId,
     },
+    /// The sender has read the conversation up to `seq` (ephemeral, relayed to the other participants).
+    Read {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The last seq the sender has shown to its user.
+        seq: Seq,
+    },
     /// Liveness probe; the server answers `pong`.
     Ping,
     /// Answer to the server's `ping`.
@@ -136,6 +143,7 @@ impl ClientFrame {
             ClientFrame::Send { .. } => "send",
             ClientFrame::Typing { .. } => "typing",
             ClientFrame::Close { .. } => "close",
+            ClientFrame::Read { .. } => "read",
             ClientFrame::Ping => "ping",
             ClientFrame::Pong => "pong",
             ClientFrame::Context { .. } => "context",
@@ -150,7 +158,7 @@ impl ClientFrame {
 }
 
 /// Every `type` a client may send, for error messages.
-const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, close, ping, pong, \
+const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
 context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply";
 
 /// A decoded client frame with its optional request id.
@@ -365,6 +373,20 @@ pub enum ServerFrame {
         from: Actor,
         /// Typing or not.
         active: bool,
+    },
+    /// Someone in the conversation has read it up to `seq`.
+    Read {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Who.
+        from: Actor,
+        /// The last seq they have read.
+        seq: Seq,
+    },
+    /// A stream that follows all of its principal's conversations (SSE) has started; their events follow.
+    Following {
+        /// True when the client's cursor was from another store epoch: drop what it holds and rebuild.
+        reset: bool,
     },
     /// Liveness probe: answer with `pong`.
     Ping,

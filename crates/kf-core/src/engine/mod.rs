@@ -7,8 +7,10 @@
 mod agent_tools;
 mod connection;
 mod dispatch;
+mod limiter;
 mod offline;
 mod outbox;
+mod request;
 mod router;
 mod session;
 
@@ -22,6 +24,7 @@ use thiserror::Error;
 
 use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
+use crate::cursor::Cursor;
 use crate::model::{
     Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId, MessageBody,
     Seq, TenantId, TransitionError, Visitor,
@@ -32,6 +35,7 @@ use crate::store::{Appended, Epoch, EventDraft, NewConversation, Store, StoreErr
 
 use connection::Conn;
 use dispatch::Dispatcher;
+use limiter::RateLimits;
 use router::{Presence, Router};
 
 pub use agent_tools::{PAST_CONVERSATIONS_LIMIT, VisitorContextView};
@@ -208,12 +212,13 @@ impl EngineBuilder {
                 authenticator: self.authenticator,
                 routing: self.routing,
                 clock: self.clock,
-                limits: self.limits,
+                limits: self.limits.clone(),
                 presence_grace: self.presence_grace,
                 default_group: self.default_group,
                 epoch,
                 router,
                 dispatcher: Dispatcher::default(),
+                rate_limits: RateLimits::new(self.limits.requests_per_second),
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
                 extras,
@@ -248,6 +253,7 @@ struct Inner {
     epoch: Epoch,
     router: Router,
     dispatcher: Dispatcher,
+    rate_limits: RateLimits,
     connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
     next_connection: AtomicU64,
     /// Working hours, offline messages and visitor trails (issue #3).
@@ -498,10 +504,40 @@ impl Engine {
             conversation: conversation.clone(),
         }
         .encode();
-        if let Some(live) = self.connections().get(&identity) {
-            for conn in live {
-                let _ = conn.outlet.push(frame.clone());
+        self.announce(&identity, conversation.id, &frame, false);
+    }
+
+    /// Pushes a `conversation` frame to the live connections of `identity` (all of them, or only those that
+    /// follow all their conversations), and subscribes the followers from where their cursor left it.
+    fn announce(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+        frame: &bytes::Bytes,
+        followers: bool,
+    ) {
+        let live = self.connections().get(identity).cloned().unwrap_or_default();
+        for conn in live {
+            let after = conn.follow_position(conversation);
+            if followers && after.is_none() {
+                continue;
             }
+            let _ = conn.outlet.push(frame.clone());
+            if let Some(after) = after {
+                self.subscribe_once(&conn, conversation, after);
+            }
+        }
+    }
+
+    /// Subscribes `conn` to a conversation unless it already is (a second subscription would replay again).
+    fn subscribe_once(&self, conn: &Arc<Conn>, conversation: ConversationId, after: Seq) {
+        if conn.subscriptions().insert(conversation) {
+            self.inner.dispatcher.subscribe(
+                Arc::clone(&self.inner.store),
+                Arc::clone(conn),
+                conversation,
+                after,
+            );
         }
     }
 
@@ -659,6 +695,12 @@ impl Engine {
         self.store_visitor_context(&created.conversation).await;
         self.inner.dispatcher.publish(&self.inner.store, &created.event);
         self.inner.router.track(created.conversation.clone());
+        let frame = ServerFrame::Conversation {
+            conversation: created.conversation.clone(),
+        }
+        .encode();
+        // A visitor's other connections learn of it from `opened`; a following one (SSE) is subscribed here.
+        self.announce(identity, created.conversation.id, &frame, true);
         self.drain(tenant, &group).await;
         let conversation = self
             .inner
@@ -738,11 +780,12 @@ impl Engine {
     /// Relays a typing signal to the conversation's other subscribers (ephemeral: never stored, may be dropped).
     async fn typing(
         &self,
-        conn: &Conn,
+        identity: &Identity,
+        except_conn: u64,
         conversation: ConversationId,
         active: bool,
     ) -> Result<(), RequestError> {
-        let record = self.participant(&conn.identity, conversation).await?;
+        let record = self.participant(identity, conversation).await?;
         if !record.state.is_open() {
             return Err(TransitionError {
                 state: record.state.name(),
@@ -752,11 +795,41 @@ impl Engine {
         }
         let frame = ServerFrame::Typing {
             conversation,
-            from: conn.identity.principal.actor(),
+            from: identity.principal.actor(),
             active,
         }
         .encode();
-        self.inner.dispatcher.relay(conversation, conn.id, &frame);
+        self.inner.dispatcher.relay(conversation, except_conn, &frame);
+        Ok(())
+    }
+
+    /// Relays a read receipt to the conversation's other subscribers (ephemeral, like typing).
+    async fn read(
+        &self,
+        identity: &Identity,
+        except_conn: u64,
+        conversation: ConversationId,
+        seq: Seq,
+    ) -> Result<(), RequestError> {
+        let record = self.readable(identity, conversation).await?;
+        if seq == Seq::ZERO {
+            return Err(RequestError::Invalid("`seq` must be at least 1".into()));
+        }
+        if let Principal::Agent(agent) = &identity.principal
+            && record.state.agent() != Some(agent)
+            && record.last_agent.as_ref() != Some(agent)
+        {
+            return Err(RequestError::Forbidden(format!(
+                "conversation {conversation} is not assigned to you"
+            )));
+        }
+        let frame = ServerFrame::Read {
+            conversation,
+            from: identity.principal.actor(),
+            seq,
+        }
+        .encode();
+        self.inner.dispatcher.relay(conversation, except_conn, &frame);
         Ok(())
     }
 
@@ -766,11 +839,10 @@ impl Engine {
         conn: &Arc<Conn>,
         conversation: ConversationId,
         after: Seq,
-        epoch: Option<&Epoch>,
+        reset: bool,
         reply: impl FnOnce(Seq, bool) -> ServerFrame,
     ) -> Result<(), RequestError> {
         self.readable(&conn.identity, conversation).await?;
-        let reset = epoch.is_some_and(|epoch| epoch != &self.inner.epoch);
         let after = if reset { Seq::ZERO } else { after };
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
         let _ = conn.outlet.push(reply(after, reset).encode());
@@ -781,6 +853,54 @@ impl Engine {
             conversation,
             after,
         );
+        Ok(())
+    }
+
+    /// Makes `conn` follow all its principal's conversations from `cursor` (see [`Session::follow`]).
+    async fn follow(&self, conn: &Arc<Conn>, cursor: &Cursor) -> Result<(), RequestError> {
+        let reset = cursor.is_stale(&self.inner.epoch);
+        let cursor = if reset {
+            Cursor::new(&self.inner.epoch)
+        } else {
+            cursor.clone()
+        };
+        // Register before listing, as `connect` does: a conversation that joins meanwhile is subscribed by
+        // `announce` or found in the listing, and `subscribe_once` keeps it to one subscription.
+        conn.start_following(cursor.clone());
+        let _ = conn.outlet.push(ServerFrame::Following { reset }.encode());
+        let identity = &conn.identity;
+        let mut joined: Vec<Conversation> = match &identity.principal {
+            Principal::Visitor(visitor) => {
+                let mut all = self
+                    .inner
+                    .store
+                    .conversations_of_visitor(&identity.tenant, visitor)
+                    .await?;
+                all.retain(|c| c.state.is_open());
+                all
+            }
+            Principal::Agent(agent) => {
+                self.inner
+                    .store
+                    .conversations_of_agent(&identity.tenant, agent)
+                    .await?
+            }
+        };
+        // Conversations the cursor knows that have left the listing (closed, transferred) still deliver what
+        // happened to them since, so the client learns how they ended.
+        for (conversation, position) in cursor.positions() {
+            if joined.iter().any(|c| c.id == conversation) {
+                continue;
+            }
+            match self.readable(identity, conversation).await {
+                Ok(record) if record.last_seq > position => joined.push(record),
+                Ok(_) | Err(RequestError::NotFound(_) | RequestError::Forbidden(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        for conversation in joined {
+            self.subscribe_once(conn, conversation.id, cursor.position(conversation.id));
+        }
         Ok(())
     }
 

@@ -176,6 +176,12 @@ impl Engine {
         let draft = EventDraft::system(created.conversation.id, EventKind::Offline, inner.clock.now());
         let appended = self.commit(draft).await?;
         let conversation = appended.conversation;
+        // As `open` does: a connection of this visitor that follows all its conversations (SSE) picks it up.
+        let frame = ServerFrame::Conversation {
+            conversation: conversation.clone(),
+        }
+        .encode();
+        self.announce(identity, conversation.id, &frame, true);
         self.notify_offline_message(&conversation);
         Ok(Opened {
             conversation,
