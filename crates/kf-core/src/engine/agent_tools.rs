@@ -191,7 +191,8 @@ impl Engine {
         text: String,
     ) -> Result<QuickReply, RequestError> {
         let reply = QuickReply {
-            id: reply_id.unwrap_or_else(|| ConversationId::generate().to_string()),
+            // Time-ordered, like conversation ids.
+            id: reply_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
             tenant: tenant.clone(),
             scope,
             shortcut,
