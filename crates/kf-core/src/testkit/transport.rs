@@ -198,10 +198,12 @@ pub fn token(identity: &Identity) -> String {
     tokens().issue(identity, Duration::from_secs(3600))
 }
 
-/// Limits for the scenarios: the defaults with a rate limit out of the way.
+/// Limits for the scenarios: the defaults with the rate limit out of the way, and a ping interval (heartbeat) of
+/// 200 ms, so that an SSE client can tell quickly that nothing more is coming ([`Client::drain`]).
 pub fn limits() -> Limits {
     Limits {
         requests_per_second: 10_000,
+        ping_interval_ms: 200,
         ..Limits::default()
     }
 }
