@@ -101,17 +101,24 @@ impl Ending {
             .and_then(|frame| frame["code"].as_str())
     }
 
-    /// Whether the server ended the connection for `code` (an error code such as `slow_consumer`): by that error
-    /// frame (SSE), or by the WebSocket close code the protocol gives it.
+    /// Whether the server ended the connection for `code` (`slow_consumer`, `unavailable`): with a close frame,
+    /// by the WebSocket close code the protocol gives it (4008, 1013); without one (SSE), by a last `error` frame
+    /// of that code.
     pub fn is(&self, code: &str) -> bool {
-        let close = match code {
-            "slow_consumer" => Some(4008),
-            "idle_timeout" => Some(4002),
-            "shutdown" => Some(1001),
-            "unavailable" => Some(1013),
-            _ => None,
-        };
-        self.error_code() == Some(code) || (close.is_some() && self.close_code == close)
+        match self.close_code {
+            Some(close) => {
+                let expected = match code {
+                    "slow_consumer" => 4008,
+                    "unavailable" => 1013,
+                    _ => return false,
+                };
+                close == expected
+            }
+            None => self
+                .frames
+                .last()
+                .is_some_and(|frame| frame["type"] == "error" && frame["code"] == code),
+        }
     }
 }
 
