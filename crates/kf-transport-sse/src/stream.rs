@@ -15,6 +15,7 @@ use kf_core::engine::{Outbox, Outgoing, RequestError, Session};
 use kf_core::model::ConversationId;
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
 use serde::Deserialize;
+use tokio::sync::oneshot;
 
 use crate::{Shared, reply};
 
@@ -55,16 +56,17 @@ pub(crate) async fn events(
         Some(Err(_)) => return reply::error(ErrorCode::InvalidFrame, "`conversation` is not a UUID"),
     };
     let engine = &shared.engine;
+    let retry = shared.config.retry;
     let (mut session, outbox) = match engine.connect(identity).await {
         Ok(connected) => connected,
-        Err(error) => return refused(&error),
+        Err(error) => return refused(&error, retry),
     };
     let started = match conversation {
         Some(conversation) => session.watch(conversation, &cursor).await,
         None => session.follow(&cursor).await,
     };
     if let Err(error) = started {
-        return refused(&error);
+        return refused(&error, retry);
     }
     // Positions of a stale cursor mean nothing: the stream starts a new one (the `following`/`subscribed`
     // frame says `reset`).
@@ -74,7 +76,7 @@ pub(crate) async fn events(
         cursor
     };
     let stream = EventStream {
-        session,
+        _session: SessionGuard::spawn(session),
         outbox,
         cursor,
         retry: Some(shared.config.retry),
@@ -98,13 +100,13 @@ pub(crate) async fn events(
 }
 
 /// A stream that cannot start: an error status when retrying cannot help, otherwise a stream that says why
-/// and ends, so the browser retries later.
-fn refused(error: &RequestError) -> Response {
+/// and ends, so the browser retries after `retry`.
+fn refused(error: &RequestError, retry: std::time::Duration) -> Response {
     match error.code() {
         ErrorCode::Unavailable | ErrorCode::Internal => {
             let frame = error.to_frame(None);
-            let events = futures::stream::iter([Ok::<_, Infallible>(data(&frame.encode()))]);
-            Sse::new(events).into_response()
+            let events = [Event::default().retry(retry), data(&frame.encode())];
+            Sse::new(futures::stream::iter(events.map(Ok::<_, Infallible>))).into_response()
         }
         _ => reply::frame(&error.to_frame(None)),
     }
@@ -116,10 +118,31 @@ fn data(frame: &Bytes) -> Event {
     Event::default().data(String::from_utf8_lossy(frame))
 }
 
-/// The state of one open stream. Dropping it (the client went away) drops the session, which ends the
-/// connection's subscriptions and presence.
+/// Keeps a stream's session alive on a small task of its own until the stream is dropped (the client went
+/// away) or the engine closes the connection. The second matters for a client that stopped reading: hyper then
+/// stops polling the stream, which would otherwise keep the session — and the agent's presence — until the
+/// socket times out.
+struct SessionGuard {
+    _dropped: oneshot::Sender<()>,
+}
+
+impl SessionGuard {
+    fn spawn(session: Session) -> Self {
+        let (dropped, stream_gone) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = session.closed() => {}
+                _ = stream_gone => {}
+            }
+            drop(session);
+        });
+        Self { _dropped: dropped }
+    }
+}
+
+/// The state of one open stream.
 struct EventStream {
-    session: Session,
+    _session: SessionGuard,
     outbox: Outbox,
     cursor: Cursor,
     retry: Option<std::time::Duration>,
@@ -153,7 +176,6 @@ impl EventStream {
             }
             Outgoing::Close(reason) => {
                 self.ended = true;
-                self.session.close(reason);
                 let (code, message) = match reason {
                     CloseReason::SlowConsumer => (
                         ErrorCode::SlowConsumer,

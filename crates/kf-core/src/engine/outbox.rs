@@ -203,6 +203,18 @@ impl Outlet {
         self.closing.notify_waiters();
     }
 
+    /// Resolves when the queue is closed, with the reason.
+    pub(crate) async fn closed(&self) -> CloseReason {
+        loop {
+            let mut notified = pin!(self.closing.notified());
+            notified.as_mut().enable();
+            if let Some(reason) = self.lock().closed {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed.is_some()
     }
@@ -256,14 +268,7 @@ impl Outbox {
     /// Resolves when the engine closes the connection, with the reason; takes no frame. A writer blocked on a
     /// slow socket selects on this to give up at once when the client is cut off.
     pub async fn closed(&self) -> CloseReason {
-        loop {
-            let mut notified = pin!(self.outlet.closing.notified());
-            notified.as_mut().enable();
-            if let Some(reason) = self.outlet.lock().closed {
-                return reason;
-            }
-            notified.await;
-        }
+        self.outlet.closed().await
     }
 
     /// Bytes queued and not yet taken.

@@ -142,6 +142,13 @@ impl Session {
         self.reply(&ServerFrame::Ping);
     }
 
+    /// Resolves when the connection is closed by the engine (slow consumer, shutdown, store unavailable) or by
+    /// [`Session::close`], with the reason. A transport whose writer may be stuck on a stalled client (and so
+    /// never see `Close` in the outbox) drops the session on this, ending its subscriptions and presence.
+    pub async fn closed(&self) -> CloseReason {
+        self.conn.outlet.closed().await
+    }
+
     /// Ends the connection: the outbox yields `Close(reason)` next.
     pub fn close(&self, reason: CloseReason) {
         self.conn.outlet.close(reason);
