@@ -216,7 +216,12 @@ pub struct Stream {
 impl Stream {
     /// `GET {path_and_query}` with extra headers.
     pub async fn open(addr: SocketAddr, path_and_query: &str, headers: &[(&str, &str)]) -> Stream {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self::over(stream, path_and_query, headers).await
+    }
+
+    /// `GET {path_and_query}` with extra headers over an already connected socket.
+    pub async fn over(mut stream: TcpStream, path_and_query: &str, headers: &[(&str, &str)]) -> Stream {
         let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
         let request = format!(
             "GET {path_and_query} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n{extra}\r\n"
