@@ -15,9 +15,13 @@
 
 pub mod auth;
 pub mod clock;
+pub mod context;
+pub mod cursor;
 pub mod engine;
+pub mod hours;
 pub mod model;
 pub mod protocol;
+pub mod quick_replies;
 pub mod routing;
 pub mod store;
 #[cfg(feature = "testkit")]

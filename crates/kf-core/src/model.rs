@@ -305,7 +305,9 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
-    /// Nobody took the conversation in time: it became a message left for the group's agents (state `offline`).
+    /// The conversation was not routed — opened outside its group's working hours, or nobody took it within the
+    /// group's max wait — and waits as an offline message (the visitor may still write) until an agent takes it
+    /// (`assigned`) or it is closed.
     Offline,
     /// The conversation was missed: recorded for the group's agents (it changes nothing else).
     Missed {
@@ -372,7 +374,8 @@ pub enum ConversationState {
     },
     /// Finished; a visitor message may reopen it.
     Closed,
-    /// Left as a message: nobody took it in time. The visitor may keep writing; an agent of the group claims it.
+    /// Not routed (outside working hours, or past the group's max wait): an offline message, waiting for an
+    /// agent to take it.
     Offline,
 }
 
@@ -395,7 +398,7 @@ impl ConversationState {
         }
     }
 
-    /// Queued, assigned or offline (anything but closed).
+    /// Not closed: queued, assigned or offline (an offline message still takes messages and can be taken).
     pub fn is_open(&self) -> bool {
         !matches!(self, ConversationState::Closed)
     }
@@ -782,28 +785,34 @@ mod tests {
     }
 
     #[test]
-    fn a_queued_conversation_can_become_a_message_left_and_be_claimed() {
+    fn offline_messages_take_messages_and_can_be_taken_or_closed() {
         let mut c = conversation();
         let text = EventKind::Message {
-            body: MessageBody::text("call me back"),
+            body: MessageBody::text("please call back"),
         };
         assert_eq!(c.apply(&EventKind::Offline, Timestamp(2)), Ok(Seq(2)));
         assert_eq!(c.state, ConversationState::Offline);
         assert!(c.state.is_open());
-        assert_eq!(
-            c.apply(&text, Timestamp(3)),
-            Ok(Seq(3)),
-            "the visitor may keep writing"
+        assert_eq!(c.apply(&text, Timestamp(3)), Ok(Seq(3)));
+        assert!(
+            c.apply(&EventKind::Offline, Timestamp(4)).is_err(),
+            "only from queued"
         );
-        assert!(c.apply(&EventKind::Offline, Timestamp(4)).is_err());
+        assert!(c.apply(&EventKind::Reopened, Timestamp(4)).is_err());
         let agent = AgentId::new("a").expect("id");
-        c.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(4))
-            .expect("claimed");
+        let mut taken = c.clone();
+        assert_eq!(
+            taken.apply(&EventKind::Assigned { agent: agent.clone() }, Timestamp(4)),
+            Ok(Seq(4))
+        );
+        assert_eq!(taken.state, ConversationState::Assigned { agent });
+        assert_eq!(c.apply(&EventKind::Closed, Timestamp(4)), Ok(Seq(4)));
         assert!(
             c.apply(&EventKind::Offline, Timestamp(5)).is_err(),
-            "only a queued one goes offline"
+            "not from closed"
         );
-        assert_eq!(c.state.agent(), Some(&agent));
+        let json = serde_json::to_value(ConversationState::Offline).expect("json");
+        assert_eq!(json, serde_json::json!({"status": "offline"}));
     }
 
     #[test]

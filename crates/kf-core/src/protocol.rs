@@ -8,10 +8,12 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
+use crate::context::{ContextReport, ConversationContext, PageView};
 use crate::model::{
     Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody,
-    MissedReason, Seq, TenantId,
+    MissedReason, Seq, TenantId, VisitorId,
 };
+use crate::quick_replies::QuickReply;
 use crate::store::Epoch;
 
 /// The protocol version this crate speaks (`v` in `hello` and `welcome`).
@@ -77,10 +79,58 @@ pub enum ClientFrame {
         /// The conversation.
         conversation: ConversationId,
     },
+    /// The sender has read the conversation up to `seq` (ephemeral, relayed to the other participants).
+    Read {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The last seq the sender has shown to its user.
+        seq: Seq,
+    },
     /// Liveness probe; the server answers `pong`.
     Ping,
     /// Answer to the server's `ping`.
     Pong,
+    /// Visitor: what the page knows about the visit (source, user agent…). Kept in memory; answered `noted`.
+    Context {
+        /// The report.
+        #[serde(flatten)]
+        report: ContextReport,
+    },
+    /// Visitor: a page view, as the visitor browses. Kept in memory (bounded); answered `noted`.
+    Page {
+        /// The page's absolute http(s) URL.
+        url: String,
+        /// Its title.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
+    /// Agent: the visitor context of a conversation it may read; answered `visitor_context`.
+    VisitorContext {
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// Agent: take an offline message of one of its groups; answered `taken`.
+    Take {
+        /// The offline conversation.
+        conversation: ConversationId,
+    },
+    /// Agent: its quick replies (its own and its groups'); answered `quick_replies`.
+    QuickReplies,
+    /// Agent: create or change one of its own quick replies; answered `quick_reply`.
+    PutQuickReply {
+        /// The quick reply to change; a new one gets an id from the server when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_id: Option<String>,
+        /// Its shortcut (a-z, 0-9, `-`, `_`; unique among the agent's own).
+        shortcut: String,
+        /// Its text.
+        text: String,
+    },
+    /// Agent: delete one of its own quick replies; answered `quick_reply_deleted`.
+    DeleteQuickReply {
+        /// The quick reply.
+        reply_id: String,
+    },
     /// Agent: take a queued conversation of one of its groups. Of concurrent claims exactly one wins.
     Claim {
         /// The conversation.
@@ -123,8 +173,16 @@ impl ClientFrame {
             ClientFrame::Send { .. } => "send",
             ClientFrame::Typing { .. } => "typing",
             ClientFrame::Close { .. } => "close",
+            ClientFrame::Read { .. } => "read",
             ClientFrame::Ping => "ping",
             ClientFrame::Pong => "pong",
+            ClientFrame::Context { .. } => "context",
+            ClientFrame::Page { .. } => "page",
+            ClientFrame::VisitorContext { .. } => "visitor_context",
+            ClientFrame::Take { .. } => "take",
+            ClientFrame::QuickReplies => "quick_replies",
+            ClientFrame::PutQuickReply { .. } => "put_quick_reply",
+            ClientFrame::DeleteQuickReply { .. } => "delete_quick_reply",
             ClientFrame::Claim { .. } => "claim",
             ClientFrame::Transfer { .. } => "transfer",
             ClientFrame::Status { .. } => "status",
@@ -134,8 +192,9 @@ impl ClientFrame {
 }
 
 /// Every `type` a client may send, for error messages.
-const CLIENT_FRAME_TYPES: &str =
-    "hello, open, subscribe, unsubscribe, send, typing, close, ping, pong, claim, transfer, status, queue";
+const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
+context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply, claim, transfer, status, \
+queue";
 
 /// A decoded client frame with its optional request id.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -231,7 +290,8 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Bytes the server queues for a client that is not reading before it disconnects it as a slow consumer.
     pub outbound_queue_bytes: usize,
-    /// Sustained `send`/`open`/`typing` frames per second per connection (bursts up to twice this).
+    /// Sustained rate-limited frames (`send`, `open`, `typing`, `context`, `page`, `take`, quick reply changes)
+    /// per second per connection (bursts up to twice this).
     pub requests_per_second: u32,
     /// Live connections one visitor or agent may hold at once.
     pub connections_per_identity: usize,
@@ -349,10 +409,85 @@ pub enum ServerFrame {
         /// Typing or not.
         active: bool,
     },
+    /// Someone in the conversation has read it up to `seq`.
+    Read {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Who.
+        from: Actor,
+        /// The last seq they have read.
+        seq: Seq,
+    },
+    /// A stream that follows all of its principal's conversations (SSE) has started; their events follow.
+    Following {
+        /// True when the client's cursor was from another store epoch: drop what it holds and rebuild.
+        reset: bool,
+    },
     /// Liveness probe: answer with `pong`.
     Ping,
     /// Answer to the client's `ping`.
     Pong,
+    /// The answer to `context` and `page`: the report was taken.
+    Noted {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// Agents: offline messages (conversations left outside working hours) of the agent's groups, waiting to be
+    /// taken. Sent after `inbox` when there are any, and live when a new one is left.
+    OfflineMessages {
+        /// The offline conversations, oldest first.
+        conversations: Vec<Conversation>,
+    },
+    /// The answer to `take`: the offline message is now assigned to the agent.
+    Taken {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation as it is now.
+        conversation: Conversation,
+    },
+    /// The answer to `visitor_context`.
+    VisitorContext {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The conversation.
+        conversation: ConversationId,
+        /// Its visitor.
+        visitor: VisitorId,
+        /// The summary stored when the conversation was opened (or, when none was, taken now); null when the
+        /// visitor reported nothing.
+        context: Option<Box<ConversationContext>>,
+        /// The visitor's most recent pages, oldest first (from memory: empty after a restart).
+        trail: Vec<PageView>,
+        /// The visitor's other conversations, newest first.
+        past_conversations: Vec<Conversation>,
+    },
+    /// The answer to `quick_replies`.
+    QuickReplies {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The agent's own quick replies, then its groups', each ordered by shortcut.
+        quick_replies: Vec<QuickReply>,
+    },
+    /// The answer to `put_quick_reply`.
+    QuickReply {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The quick reply as stored.
+        quick_reply: QuickReply,
+    },
+    /// The answer to `delete_quick_reply`.
+    QuickReplyDeleted {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The deleted quick reply.
+        reply_id: String,
+    },
     /// The answer to `claim`: the conversation is now assigned to the claiming agent.
     Claimed {
         /// The request id.
@@ -494,6 +629,8 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server error.
     Internal,
+    /// The request clashes with existing data (a quick reply shortcut already taken).
+    Conflict,
     /// The agent (the claiming one, or a transfer's target) has no spare capacity, or the group is at its cap.
     AtCapacity,
     /// A transfer's target cannot take conversations now: not connected, a status other than online, or not in
@@ -522,6 +659,7 @@ impl ErrorCode {
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::AtCapacity => "at_capacity",
             ErrorCode::AgentUnavailable => "agent_unavailable",
         }
@@ -602,6 +740,35 @@ mod tests {
         assert!(matches!(request.frame, ClientFrame::Send { .. }));
         let ping = decode(r#"{"type":"ping","extra":1}"#).expect("unknown fields are ignored");
         assert_eq!(ping.frame, ClientFrame::Ping);
+    }
+
+    #[test]
+    fn decodes_the_context_and_quick_reply_frames() {
+        let context = decode(r#"{"type":"context","id":"c1","referrer":"https://a.example/","utm":{"source":"news"},"user_agent":"UA"}"#)
+            .expect("valid");
+        let ClientFrame::Context { report } = context.frame else {
+            panic!("not context: {context:?}");
+        };
+        assert_eq!(report.referrer.as_deref(), Some("https://a.example/"));
+        assert_eq!(report.utm.source.as_deref(), Some("news"));
+        assert_eq!(report.user_agent.as_deref(), Some("UA"));
+        let empty = decode(r#"{"type":"context"}"#).expect("every field is optional");
+        assert_eq!(empty.frame.name(), "context");
+        let page = decode(r#"{"type":"page","url":"https://a.example/x","title":"X"}"#).expect("valid");
+        assert_eq!(page.frame.name(), "page");
+        assert_eq!(
+            decode(r#"{"type":"page"}"#).map_err(|e| e.code),
+            Err(ErrorCode::InvalidFrame)
+        );
+        let put = decode(r#"{"type":"put_quick_reply","shortcut":"hi","text":"Hello"}"#).expect("valid");
+        assert!(matches!(
+            put.frame,
+            ClientFrame::PutQuickReply { reply_id: None, .. }
+        ));
+        for kind in ["quick_replies", "delete_quick_reply", "visitor_context", "take"] {
+            let error = decode(&format!(r#"{{"type":"{kind}"}}"#));
+            assert_ne!(error.map_err(|e| e.code), Err(ErrorCode::UnknownType), "{kind}");
+        }
     }
 
     #[test]

@@ -37,9 +37,6 @@ pub enum SqliteError {
     /// The file's schema version is not one this crate ever wrote (for example negative).
     #[error("the database has an unknown schema version {0}")]
     UnknownSchema(i64),
-    /// A migration left rows whose foreign keys point nowhere; it was rolled back.
-    #[error("a schema migration broke {0} foreign key reference(s); nothing was changed")]
-    MigrationForeignKeys(usize),
     /// The database could not be put in WAL mode (for example an in-memory database).
     #[error("the database cannot use WAL journaling (journal mode is {0:?}); use a file on a local disk")]
     NotWal(String),

@@ -51,10 +51,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
+use kf_core::context::ConversationContext;
+use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Agent, AgentId, Conversation, ConversationId, Event, Group, Seq, TenantId, Visitor, VisitorId,
+    Agent, AgentId, Conversation, ConversationId, Event, Group, GroupId, Seq, TenantId, Visitor, VisitorId,
 };
-use kf_core::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
+use kf_core::quick_replies::{QuickReply, QuickReplyScope};
+use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
@@ -416,5 +419,80 @@ impl Store for SqliteStore {
 
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.readers.run(|conn| rows::groups(conn).map_err(backend)).await
+    }
+
+    async fn put_group_hours(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        hours: Option<WorkingHours>,
+    ) -> Result<(), StoreError> {
+        let op = Op::PutGroupHours {
+            tenant: tenant.clone(),
+            group: group.clone(),
+            hours: hours.map(Box::new),
+        };
+        match self.write(op).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
+        self.readers
+            .run(|conn| rows::group_hours(conn).map_err(backend))
+            .await
+    }
+
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+        match self.write(Op::PutContext(Box::new(context))).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
+        self.readers
+            .run(move |conn| rows::context(conn, conversation).map_err(backend))
+            .await
+    }
+
+    async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {
+        match self.write(Op::PutQuickReply(reply)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let op = Op::DeleteQuickReply {
+            tenant: tenant.clone(),
+            id: id.to_owned(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn quick_reply(&self, tenant: &TenantId, id: &str) -> Result<Option<QuickReply>, StoreError> {
+        let (tenant, id) = (tenant.clone(), id.to_owned());
+        self.readers
+            .run(move |conn| rows::quick_reply(conn, &tenant, &id).map_err(backend))
+            .await
+    }
+
+    async fn quick_replies(
+        &self,
+        tenant: &TenantId,
+        scope: &QuickReplyScope,
+    ) -> Result<Vec<QuickReply>, StoreError> {
+        let (tenant, scope) = (tenant.clone(), scope.clone());
+        self.readers
+            .run(move |conn| rows::quick_replies(conn, &tenant, &scope).map_err(backend))
+            .await
     }
 }

@@ -2,11 +2,14 @@
 
 use std::str::FromStr;
 
+use kf_core::context::ConversationContext;
+use kf_core::hours::WorkingHours;
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind,
     Group, GroupId, GroupTimers, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
 };
-use kf_core::store::StoreError;
+use kf_core::quick_replies::{QuickReply, QuickReplyScope};
+use kf_core::store::{GroupHours, StoreError};
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -581,5 +584,197 @@ pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
                 timers: routing.timers,
             })
         })?
+        .collect()
+}
+
+fn encode<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::from(SqliteError::Encode { what, source }))
+}
+
+/// Sets or removes a group's working hours.
+pub(crate) fn put_group_hours(
+    conn: &Connection,
+    tenant: &TenantId,
+    group: &GroupId,
+    hours: Option<&WorkingHours>,
+) -> Result<(), StoreError> {
+    let Some(hours) = hours else {
+        let mut statement = conn
+            .prepare_cached("DELETE FROM group_hours WHERE tenant = ?1 AND group_id = ?2")
+            .map_err(crate::error::backend)?;
+        statement
+            .execute(params![tenant.as_str(), group.as_str()])
+            .map_err(crate::error::backend)?;
+        return Ok(());
+    };
+    let json = encode(hours, "working hours")?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO group_hours (tenant, group_id, hours) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant, group_id) DO UPDATE SET hours = excluded.hours",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![tenant.as_str(), group.as_str(), json])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Every group's working hours, ordered by (tenant, group).
+pub(crate) fn group_hours(conn: &Connection) -> SqlResult<Vec<GroupHours>> {
+    let mut statement =
+        conn.prepare_cached("SELECT tenant, group_id, hours FROM group_hours ORDER BY tenant, group_id")?;
+    statement
+        .query_map([], |row| {
+            let json: String = row.get(2)?;
+            Ok(GroupHours {
+                tenant: parse(row, 0)?,
+                group: parse(row, 1)?,
+                hours: serde_json::from_str(&json).map_err(|error| conversion(2, error))?,
+            })
+        })?
+        .collect()
+}
+
+/// Creates or replaces a conversation's context summary.
+pub(crate) fn put_context(conn: &Connection, context: &ConversationContext) -> Result<(), StoreError> {
+    if !conversation_exists(conn, context.conversation).map_err(crate::error::backend)? {
+        return Err(StoreError::ConversationNotFound(context.conversation));
+    }
+    let json = encode(context, "visitor context")?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO conversation_contexts (conversation, data) VALUES (?1, ?2) \
+             ON CONFLICT (conversation) DO UPDATE SET data = excluded.data",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![IdText::new(context.conversation), json])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// A conversation's context summary.
+pub(crate) fn context(conn: &Connection, id: ConversationId) -> SqlResult<Option<ConversationContext>> {
+    let mut statement =
+        conn.prepare_cached("SELECT data FROM conversation_contexts WHERE conversation = ?1")?;
+    statement
+        .query_row([IdText::new(id)], |row| {
+            let json: String = row.get(0)?;
+            serde_json::from_str(&json).map_err(|error| conversion(0, error))
+        })
+        .optional()
+}
+
+fn scope_columns(scope: &QuickReplyScope) -> (&'static str, &str) {
+    match scope {
+        QuickReplyScope::Agent { agent } => ("agent", agent.as_str()),
+        QuickReplyScope::Group { group } => ("group", group.as_str()),
+    }
+}
+
+fn quick_reply_from_row(row: &Row<'_>) -> SqlResult<QuickReply> {
+    let scope: String = row.get(2)?;
+    let scope = match scope.as_str() {
+        "agent" => QuickReplyScope::Agent {
+            agent: parse(row, 3)?,
+        },
+        "group" => QuickReplyScope::Group {
+            group: parse(row, 3)?,
+        },
+        other => {
+            return Err(conversion(
+                2,
+                Corrupt(format!("unknown quick reply scope {other:?}")),
+            ));
+        }
+    };
+    Ok(QuickReply {
+        tenant: parse(row, 0)?,
+        id: row.get(1)?,
+        scope,
+        shortcut: row.get(4)?,
+        text: row.get(5)?,
+    })
+}
+
+/// Creates or replaces a quick reply; `Conflict` when its shortcut is taken by another one of its scope.
+pub(crate) fn put_quick_reply(conn: &Connection, reply: &QuickReply) -> Result<(), StoreError> {
+    let (scope, owner) = scope_columns(&reply.scope);
+    let taken = conn
+        .prepare_cached(
+            "SELECT 1 FROM quick_replies WHERE tenant = ?1 AND scope = ?2 AND owner = ?3 AND shortcut = ?4 \
+             AND id <> ?5",
+        )
+        .and_then(|mut statement| {
+            statement.exists(params![
+                reply.tenant.as_str(),
+                scope,
+                owner,
+                reply.shortcut,
+                reply.id
+            ])
+        })
+        .map_err(crate::error::backend)?;
+    if taken {
+        return Err(StoreError::Conflict(format!(
+            "shortcut {:?} is already taken in this scope",
+            reply.shortcut
+        )));
+    }
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO quick_replies (tenant, id, scope, owner, shortcut, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (tenant, id) DO UPDATE SET scope = excluded.scope, owner = excluded.owner, \
+             shortcut = excluded.shortcut, text = excluded.text",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![
+            reply.tenant.as_str(),
+            reply.id,
+            scope,
+            owner,
+            reply.shortcut,
+            reply.text
+        ])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Deletes a quick reply; whether there was one.
+pub(crate) fn delete_quick_reply(conn: &Connection, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    let mut statement = conn
+        .prepare_cached("DELETE FROM quick_replies WHERE tenant = ?1 AND id = ?2")
+        .map_err(crate::error::backend)?;
+    let deleted = statement
+        .execute(params![tenant.as_str(), id])
+        .map_err(crate::error::backend)?;
+    Ok(deleted > 0)
+}
+
+/// A quick reply by id.
+pub(crate) fn quick_reply(conn: &Connection, tenant: &TenantId, id: &str) -> SqlResult<Option<QuickReply>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT tenant, id, scope, owner, shortcut, text FROM quick_replies WHERE tenant = ?1 AND id = ?2",
+    )?;
+    statement
+        .query_row(params![tenant.as_str(), id], quick_reply_from_row)
+        .optional()
+}
+
+/// The quick replies of a scope, ordered by shortcut.
+pub(crate) fn quick_replies(
+    conn: &Connection,
+    tenant: &TenantId,
+    scope: &QuickReplyScope,
+) -> SqlResult<Vec<QuickReply>> {
+    let (scope, owner) = scope_columns(scope);
+    let mut statement = conn.prepare_cached(
+        "SELECT tenant, id, scope, owner, shortcut, text FROM quick_replies \
+         WHERE tenant = ?1 AND scope = ?2 AND owner = ?3 ORDER BY shortcut",
+    )?;
+    statement
+        .query_map(params![tenant.as_str(), scope, owner], quick_reply_from_row)?
         .collect()
 }

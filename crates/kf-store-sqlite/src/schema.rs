@@ -75,16 +75,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, id)
     ) WITHOUT ROWID;
     "#,
-    // 2: routing settings: per-group capacity overrides of agents, groups' strategy and cap (JSON objects).
+    // 2: the `offline` conversation state (the table is rebuilt: SQLite cannot change a CHECK constraint), group
+    // working hours, visitor-context summaries and quick replies.
     r#"
-    ALTER TABLE agents ADD COLUMN group_capacity TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE skill_groups ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';
-    "#,
-    // 3: the `offline` conversation state (a message left when nobody took it in time). SQLite cannot change a
-    // CHECK constraint, so the table is rebuilt (`migrate` runs steps with foreign keys off and checks them
-    // before committing).
-    r#"
-    CREATE TABLE conversations_v3 (
+    CREATE TABLE conversations_v2 (
         id             TEXT PRIMARY KEY NOT NULL,
         tenant         TEXT NOT NULL,
         visitor        TEXT NOT NULL,
@@ -99,15 +93,44 @@ const MIGRATIONS: &[&str] = &[
         CHECK ((state = 'assigned') = (agent IS NOT NULL)),
         UNIQUE (tenant, visitor, open_client_id)
     );
-    INSERT INTO conversations_v3 (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, last_seq,
-        created_at, updated_at)
+    INSERT INTO conversations_v2 (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent,
+        last_seq, created_at, updated_at)
         SELECT id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, last_seq, created_at,
-        updated_at FROM conversations;
+            updated_at FROM conversations;
     DROP TABLE conversations;
-    ALTER TABLE conversations_v3 RENAME TO conversations;
+    ALTER TABLE conversations_v2 RENAME TO conversations;
     CREATE INDEX conversations_by_visitor ON conversations (tenant, visitor, created_at, id);
     CREATE INDEX conversations_by_agent ON conversations (tenant, agent, created_at, id) WHERE agent IS NOT NULL;
     CREATE INDEX conversations_open ON conversations (created_at, id) WHERE state <> 'closed';
+
+    CREATE TABLE group_hours (
+        tenant   TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        hours    TEXT NOT NULL,                   -- WorkingHours as JSON
+        PRIMARY KEY (tenant, group_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE conversation_contexts (
+        conversation TEXT PRIMARY KEY NOT NULL REFERENCES conversations (id),
+        data         TEXT NOT NULL                -- ConversationContext as JSON
+    ) WITHOUT ROWID;
+
+    CREATE TABLE quick_replies (
+        tenant   TEXT NOT NULL,
+        id       TEXT NOT NULL,
+        scope    TEXT NOT NULL CHECK (scope IN ('agent', 'group')),
+        owner    TEXT NOT NULL,                   -- the agent or group id
+        shortcut TEXT NOT NULL,
+        text     TEXT NOT NULL,
+        PRIMARY KEY (tenant, id),
+        UNIQUE (tenant, scope, owner, shortcut)
+    ) WITHOUT ROWID;
+    "#,
+    // 3: routing settings: per-group capacity overrides of agents, groups' strategy, cap, welcome and timers
+    // (JSON objects).
+    r#"
+    ALTER TABLE agents ADD COLUMN group_capacity TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE skill_groups ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';
     "#,
 ];
 
@@ -135,20 +158,18 @@ pub(crate) fn check_version(version: i64) -> Result<usize, SqliteError> {
 /// Foreign keys are off while the steps run (a step may rebuild a table others refer to; SQLite can only switch
 /// them outside a transaction) and checked before the commit; their setting is restored afterwards.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<Epoch, SqliteError> {
+    // Rebuilding a table (step 2) drops a table other tables refer to: SQLite's documented procedure turns
+    // foreign keys off around the transaction (they cannot change inside one) and checks them before commit.
     let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
     conn.execute_batch("PRAGMA foreign_keys = OFF")?;
-    let migrated = migrate_steps(conn);
-    let restored = conn.execute_batch(if foreign_keys != 0 {
-        "PRAGMA foreign_keys = ON"
-    } else {
-        "PRAGMA foreign_keys = OFF"
-    });
-    let epoch = migrated?;
-    restored?;
-    Ok(epoch)
+    let result = migrate_in_transaction(conn);
+    if foreign_keys != 0 {
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    }
+    result
 }
 
-fn migrate_steps(conn: &mut Connection) -> Result<Epoch, SqliteError> {
+fn migrate_in_transaction(conn: &mut Connection) -> Result<Epoch, SqliteError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version = check_version(user_version(&tx)?)?;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(version) {
@@ -156,17 +177,14 @@ fn migrate_steps(conn: &mut Connection) -> Result<Epoch, SqliteError> {
         tracing::debug!(version = index + 1, "applied sqlite schema migration");
     }
     if version < MIGRATIONS.len() {
-        let broken = {
-            let mut check = tx.prepare("PRAGMA foreign_key_check")?;
-            let mut rows = check.query([])?;
-            let mut broken = 0;
-            while rows.next()?.is_some() {
-                broken += 1;
-            }
-            broken
-        };
-        if broken > 0 {
-            return Err(SqliteError::MigrationForeignKeys(broken));
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(SqliteError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!("migration left a broken foreign key in table {table}")),
+            )));
         }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     }
@@ -188,52 +206,60 @@ fn migrate_steps(conn: &mut Connection) -> Result<Epoch, SqliteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows;
+
+    /// A file at version 1 with a conversation and its events.
+    fn version_one(dir: &tempfile::TempDir) -> Connection {
+        let conn = Connection::open(dir.path().join("v1.sqlite3")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = ON;").expect("fk");
+        conn.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+        conn.execute_batch(
+            "PRAGMA user_version = 1; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e1'); \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at) \
+                 VALUES ('c1', 't', 'v', 'g', 'o', 'assigned', 'a', 'a', 2, 1, 2); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('c1', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{}'), \
+                        ('c1', 2, 2, 'system', '', NULL, 'assigned', NULL, '{}');",
+        )
+        .expect("v1 data");
+        conn
+    }
 
     #[test]
-    fn version_1_databases_upgrade_with_their_records() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON;
-             INSERT INTO agents (tenant, id, name, groups, capacity) VALUES ('t', 'a1', 'Alice', '[\"g\"]', 2);
-             INSERT INTO skill_groups (tenant, id, name) VALUES ('t', 'g', 'Group');
-             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent,
-                 last_seq, created_at, updated_at)
-                 VALUES ('01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d', 't', 'v', 'g', 'o', 'queued', NULL, NULL, 1, 5, 5);
-             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data)
-                 VALUES ('01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d', 1, 5, 'visitor', 'v', 'o', 'created', NULL,
-                 '{\"type\":\"created\",\"group\":\"g\"}');
-             PRAGMA user_version = 1;",
-        )
-        .expect("version 1 rows");
-        migrate(&mut conn).expect("migrate");
+    fn version_one_is_upgraded_keeping_rows_and_foreign_keys() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        let epoch = migrate(&mut conn).expect("migrate");
+        assert_eq!(epoch, Epoch("e1".into()));
         assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
-        let agents = rows::agents(&conn).expect("agents");
-        assert_eq!(agents.len(), 1);
-        assert_eq!(agents[0].capacity, 2);
-        assert!(agents[0].group_capacity.is_empty());
-        let groups = rows::groups(&conn).expect("groups");
-        assert_eq!(groups.len(), 1);
-        assert_eq!(groups[0].strategy, kf_core::model::Strategy::Default);
-        assert_eq!(groups[0].max_active, None);
-        // The conversations table was rebuilt (version 3) with its rows, indexes and the events' foreign key.
-        let open = rows::open_conversations(&conn).expect("open");
-        assert_eq!(open.len(), 1);
-        let id = open[0].id;
-        let mut offline = open[0].clone();
-        offline.state = kf_core::model::ConversationState::Offline;
-        rows::update_conversation(&conn, &offline).expect("the offline state is allowed");
-        assert_eq!(rows::conversation(&conn, id).expect("read"), Some(offline));
-        assert_eq!(
-            rows::events_after(&conn, id, kf_core::model::Seq::ZERO, 10)
-                .expect("events")
-                .len(),
-            1
-        );
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("fk");
+        assert_eq!(fk, 1, "foreign keys are on again");
+        let (state, last_seq): (String, i64) = conn
+            .query_row(
+                "SELECT state, last_seq FROM conversations WHERE id = 'c1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("row kept");
+        assert_eq!((state.as_str(), last_seq), ("assigned", 2));
+        let events: i64 = conn
+            .query_row("SELECT count(*) FROM events WHERE conversation = 'c1'", [], |r| {
+                r.get(0)
+            })
+            .expect("events");
+        assert_eq!(events, 2);
+        // The new state is accepted; the events still refer to an existing conversation.
+        conn.execute(
+            "UPDATE conversations SET state = 'offline', agent = NULL WHERE id = 'c1'",
+            [],
+        )
+        .expect("offline state");
         let orphan = conn.execute(
             "INSERT INTO events (conversation, seq, at, author_role, author_id, kind, data) \
-             VALUES ('00000000-0000-0000-0000-000000000000', 1, 1, 'system', '', 'closed', '{}')",
+             VALUES ('missing', 1, 1, 'system', '', 'created', '{}')",
             [],
         );
         assert!(orphan.is_err(), "the foreign key still holds");
@@ -242,9 +268,32 @@ mod tests {
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversations' \
                  AND name LIKE 'conversations_%'",
                 [],
-                |row| row.get(0),
+                |r| r.get(0),
             )
             .expect("indexes");
         assert_eq!(indexes, 3);
+        // Migrating again changes nothing.
+        assert_eq!(migrate(&mut conn).expect("again"), Epoch("e1".into()));
+    }
+
+    #[test]
+    fn older_records_load_with_default_routing_settings() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        conn.execute_batch(
+            "INSERT INTO agents (tenant, id, name, groups, capacity) VALUES ('t', 'a1', 'Alice', '[\"g\"]', 2);
+             INSERT INTO skill_groups (tenant, id, name) VALUES ('t', 'g', 'Group');",
+        )
+        .expect("version 1 records");
+        migrate(&mut conn).expect("migrate");
+        let agents = crate::rows::agents(&conn).expect("agents");
+        assert_eq!(agents.len(), 1);
+        assert_eq!(agents[0].capacity, 2);
+        assert!(agents[0].group_capacity.is_empty());
+        let groups = crate::rows::groups(&conn).expect("groups");
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].strategy, kf_core::model::Strategy::Default);
+        assert_eq!(groups[0].max_active, None);
+        assert!(groups[0].timers.is_off());
     }
 }

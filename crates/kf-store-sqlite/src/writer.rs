@@ -25,7 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use kf_core::model::{Actor, Agent, Conversation, ConversationId, Event, EventKind, Group, Seq, Visitor};
+use kf_core::context::ConversationContext;
+use kf_core::hours::WorkingHours;
+use kf_core::model::{
+    Actor, Agent, Conversation, ConversationId, Event, EventKind, Group, GroupId, Seq, TenantId, Visitor,
+};
+use kf_core::quick_replies::QuickReply;
 use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -44,6 +49,18 @@ pub(crate) enum Op {
     PutVisitor(Visitor),
     PutAgent(Agent),
     PutGroup(Group),
+    PutGroupHours {
+        tenant: TenantId,
+        group: GroupId,
+        /// Boxed: a schedule is large next to the other requests.
+        hours: Option<Box<WorkingHours>>,
+    },
+    PutContext(Box<ConversationContext>),
+    PutQuickReply(QuickReply),
+    DeleteQuickReply {
+        tenant: TenantId,
+        id: String,
+    },
 }
 
 /// The result of a write operation.
@@ -52,6 +69,8 @@ pub(crate) enum Outcome {
     Created(Created),
     Appended(Appended),
     Done,
+    /// Whether a delete found its record.
+    Deleted(bool),
 }
 
 impl Outcome {
@@ -60,7 +79,7 @@ impl Outcome {
         match self {
             Outcome::Created(created) => u64::from(created.created),
             Outcome::Appended(appended) => u64::from(!appended.duplicate),
-            Outcome::Done => 0,
+            Outcome::Done | Outcome::Deleted(_) => 0,
         }
     }
 }
@@ -504,6 +523,14 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::PutVisitor(visitor) => rows::put_visitor(conn, visitor).map(|()| Outcome::Done),
         Op::PutAgent(agent) => rows::put_agent(conn, agent).map(|()| Outcome::Done),
         Op::PutGroup(group) => rows::put_group(conn, group).map(|()| Outcome::Done),
+        Op::PutGroupHours { tenant, group, hours } => {
+            rows::put_group_hours(conn, tenant, group, hours.as_deref()).map(|()| Outcome::Done)
+        }
+        Op::PutContext(context) => rows::put_context(conn, context).map(|()| Outcome::Done),
+        Op::PutQuickReply(reply) => rows::put_quick_reply(conn, reply).map(|()| Outcome::Done),
+        Op::DeleteQuickReply { tenant, id } => {
+            rows::delete_quick_reply(conn, tenant, id).map(Outcome::Deleted)
+        }
         Op::Create(_) | Op::Append(_) => {
             Err(StoreError::Invalid("internal error: not a record request".into()))
         }

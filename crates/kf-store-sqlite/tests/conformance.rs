@@ -3,10 +3,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use kf_core::context::ConversationContext;
+use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Agent, AgentId, Conversation, ConversationId, Event, Group, Seq, TenantId, Visitor, VisitorId,
+    Agent, AgentId, Conversation, ConversationId, Event, Group, GroupId, Seq, TenantId, Visitor, VisitorId,
 };
-use kf_core::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
+use kf_core::quick_replies::{QuickReply, QuickReplyScope};
+use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
 use kf_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
@@ -84,5 +87,37 @@ impl Store for TempStore {
     }
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.store.groups().await
+    }
+    async fn put_group_hours(
+        &self,
+        t: &TenantId,
+        g: &GroupId,
+        hours: Option<WorkingHours>,
+    ) -> Result<(), StoreError> {
+        self.store.put_group_hours(t, g, hours).await
+    }
+    async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
+        self.store.group_hours().await
+    }
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+        self.store.put_conversation_context(context).await
+    }
+    async fn conversation_context(
+        &self,
+        c: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
+        self.store.conversation_context(c).await
+    }
+    async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {
+        self.store.put_quick_reply(reply).await
+    }
+    async fn delete_quick_reply(&self, t: &TenantId, id: &str) -> Result<bool, StoreError> {
+        self.store.delete_quick_reply(t, id).await
+    }
+    async fn quick_reply(&self, t: &TenantId, id: &str) -> Result<Option<QuickReply>, StoreError> {
+        self.store.quick_reply(t, id).await
+    }
+    async fn quick_replies(&self, t: &TenantId, s: &QuickReplyScope) -> Result<Vec<QuickReply>, StoreError> {
+        self.store.quick_replies(t, s).await
     }
 }

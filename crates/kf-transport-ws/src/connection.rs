@@ -286,7 +286,7 @@ where
     let batch_bytes = settings.write_buffer_size.max(BATCH_BYTES);
     loop {
         let mut next = match outbox.next().await {
-            Outgoing::Frame(frame) => Some(frame),
+            Outgoing::Frame(frame) | Outgoing::Event { frame, .. } => Some(frame),
             Outgoing::Close(reason) => return End::from_reason(reason),
         };
         let (mut frames, mut bytes) = (0, 0);
@@ -302,7 +302,7 @@ where
                 break;
             }
             next = match outbox.try_next() {
-                Some(Outgoing::Frame(frame)) => Some(frame),
+                Some(Outgoing::Frame(frame) | Outgoing::Event { frame, .. }) => Some(frame),
                 Some(Outgoing::Close(reason)) => return End::from_reason(reason),
                 None => None,
             };

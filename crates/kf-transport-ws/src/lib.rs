@@ -41,6 +41,8 @@ mod upgrade;
 
 #[cfg(feature = "axum")]
 mod axum_route;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use config::WsConfig;
 pub use server::serve;

@@ -1,4 +1,5 @@
-//! Isolation between visitors and tenants, refused tokens, and bad input of every kind.
+//! Refused hellos and bad input of every kind, WebSocket-specific. (Isolation between visitors, tenants and agents,
+//! and the bad input every transport shares, are in the conformance suite, `tests/conformance.rs`.)
 
 mod common;
 
@@ -6,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use kf_core::auth::{Identity, Principal, SignedTokens};
+use kf_core::auth::SignedTokens;
 use kf_core::clock::ManualClock;
-use kf_core::model::{TenantId, Timestamp, VisitorId};
+use kf_core::model::Timestamp;
 use kf_core::protocol::Limits;
 use kf_transport_ws::WsConfig;
 use serde_json::{Value, json};
@@ -23,58 +24,6 @@ async fn refused(client: &mut Client, frame: Value) -> String {
     let error = client.next_of("error").await;
     assert_eq!(error["id"], id, "{error}");
     error["code"].as_str().expect("code").to_owned()
-}
-
-#[tokio::test]
-async fn visitors_and_tenants_are_isolated() {
-    let engine = engine(Limits {
-        requests_per_second: 1000,
-        ..Limits::default()
-    })
-    .await;
-    let addr = start(&engine, WsConfig::default()).await;
-    let mut owner = Client::as_identity(addr, &visitor("v-a")).await;
-    let conversation = open(&mut owner, "open-a").await;
-    say(&mut owner, &conversation, "m-1", "my address is secret").await;
-    let before = stored(&engine, &conversation).await;
-
-    let other_tenant = Identity {
-        tenant: TenantId::new("elsewhere").expect("tenant"),
-        principal: Principal::Visitor(VisitorId::new("v-a").expect("visitor")),
-    };
-    for intruder in [visitor("v-b"), other_tenant] {
-        let mut intruder = Client::as_identity(addr, &intruder).await;
-        let requests = [
-            json!({"type": "subscribe", "id": "s", "conversation": conversation, "after": 0}),
-            json!({"type": "send", "id": "m", "conversation": conversation, "client_id": "x", "body": {"text": "hi"}}),
-            json!({"type": "typing", "id": "t", "conversation": conversation, "active": true}),
-            json!({"type": "close", "id": "c", "conversation": conversation}),
-        ];
-        for request in requests {
-            assert_eq!(refused(&mut intruder, request).await, "not_found");
-        }
-        let leaked: Vec<Value> = intruder
-            .until_pong()
-            .await
-            .into_iter()
-            .filter(|f| f["type"] != "error")
-            .collect();
-        assert!(leaked.is_empty(), "{leaked:?}");
-        intruder.close().await;
-    }
-    assert_eq!(
-        stored(&engine, &conversation).await,
-        before,
-        "nothing stored by intruders"
-    );
-    // The owner saw nothing of it either.
-    let seen: Vec<Value> = owner
-        .until_pong()
-        .await
-        .into_iter()
-        .filter(|f| f["type"] == "typing")
-        .collect();
-    assert!(seen.is_empty(), "{seen:?}");
 }
 
 /// Says `hello` and expects the connection to be refused with the error `code`, then closed with `close`.

@@ -1,4 +1,5 @@
-//! Application-level ping and idle timeout; slow consumers are cut off with 4008 and resume.
+//! Application-level ping and idle timeout; a slow consumer's outbox stays bounded. (Heartbeats and the slow
+//! consumer over a real socket are in the conformance suite, `tests/conformance.rs`.)
 
 mod common;
 
@@ -6,11 +7,10 @@ use std::time::Duration;
 
 use common::*;
 use kf_core::engine::Outgoing;
-use kf_core::model::{AgentId, ClientId, ConversationId, MessageBody};
+use kf_core::model::{ClientId, MessageBody};
 use kf_core::protocol::{CloseReason, Limits};
 use kf_transport_ws::WsConfig;
-use serde_json::{Value, json};
-use tokio::net::TcpSocket;
+use serde_json::json;
 
 #[tokio::test]
 async fn pings_keep_an_answering_client_and_close_a_silent_one() {
@@ -40,91 +40,9 @@ async fn pings_keep_an_answering_client_and_close_a_silent_one() {
     answering.close().await;
 }
 
-fn alice() -> AgentId {
-    AgentId::new("alice").expect("agent id")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_does_not_read_is_closed_with_4008_and_resumes() {
-    let limits = Limits {
-        outbound_queue_bytes: 16 * 1024,
-        requests_per_second: 10_000,
-        ..Limits::default()
-    };
-    let engine = engine(limits).await;
-    let addr = start(&engine, WsConfig::default()).await;
-
-    // The slow agent connects with a small receive buffer, takes the conversation, then stops reading.
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let stream = socket.connect(addr).await.expect("connect");
-    let mut slow = Client::over(stream, addr, "/ws").await;
-    slow.send(json!({"type": "hello", "v": 1, "token": token(&agent("alice"))}))
-        .await;
-    slow.expect("welcome").await;
-    let mut visitor = Client::as_identity(addr, &visitor("v-1")).await;
-    let conversation = open(&mut visitor, "open-1").await;
-    slow.next_of("conversation").await;
-    subscribe(&mut slow, &conversation, 0).await;
-    assert_eq!(seqs(&events_until(&mut slow, 2).await), [1, 2]);
-    subscribe(&mut visitor, &conversation, 2).await;
-
-    // Publish until the server gives up on it (its session ends: the agent goes offline), at the pace of a
-    // client that does read (the visitor), so that it is the socket that backs up, not a burst.
-    let id: ConversationId = conversation.parse().expect("id");
-    let text = "m".repeat(2048);
-    let mut published = 0_u64;
-    while engine.is_online(&tenant(), &alice()) {
-        assert!(
-            published < 50_000,
-            "the server kept buffering for a client that does not read"
-        );
-        let client_id = ClientId::new(format!("m-{published}")).expect("client id");
-        engine
-            .send(
-                &common::visitor("v-1"),
-                id,
-                client_id,
-                MessageBody::text(text.clone()),
-            )
-            .await
-            .expect("send");
-        published += 1;
-        assert_eq!(visitor.next_event().await["seq"], published + 2);
-    }
-    let last = published + 2;
-
-    // What it gets when it reads again: an unbroken prefix of the log, then close 4008.
-    let frames = slow.expect_close(4008).await;
-    let events: Vec<Value> = frames
-        .into_iter()
-        .filter(|frame| frame["type"] == "event")
-        .collect();
-    let received = seqs(&events);
-    let expected: Vec<u64> = (3..3 + received.len() as u64).collect();
-    assert_eq!(received, expected, "a prefix of the log, in order");
-    let applied = received.last().copied().unwrap_or(2);
-    assert!(
-        applied < last,
-        "the server dropped what did not fit instead of buffering it ({applied} of {last})"
-    );
-
-    // Resume from its cursor: everything it missed, exactly once.
-    let mut resumed = Client::as_identity(addr, &agent("alice")).await;
-    subscribe(&mut resumed, &conversation, applied).await;
-    let missed = events_until(&mut resumed, last).await;
-    assert_eq!(seqs(&missed), (applied + 1..=last).collect::<Vec<_>>());
-    let extra: Vec<Value> = resumed
-        .until_pong()
-        .await
-        .into_iter()
-        .filter(|f| f["type"] == "event")
-        .collect();
-    assert!(extra.is_empty(), "{extra:?}");
-}
-
-/// The same situation seen at the engine's outbox, which the transport drains: it never holds more than the
-/// configured bytes, and ends with the slow-consumer close.
+/// A client that does not read, seen at the engine's outbox, which the transport drains: it never holds more than
+/// the configured bytes, and ends with the slow-consumer close. (Over a real socket: the conformance suite's
+/// `a_slow_consumer_is_cut_off_and_resumes`.)
 #[tokio::test]
 async fn the_outbox_of_a_client_that_never_reads_stays_bounded() {
     let limit = 16 * 1024;

@@ -1,7 +1,7 @@
-//! `idle-ws`: server memory per idle, authenticated WebSocket session, next to a baseline of bare TCP sockets
-//! each held by a tokio task. The servers run in child processes (`serve-ws`, `serve-tcp`) so that the client
-//! side's sockets count against the parent's open-file limit, not the server's, and so that the server's RSS is
-//! its own.
+//! `idle-ws` and `idle-sse`: server memory per idle, authenticated session (a WebSocket after `welcome`, or an
+//! SSE stream after `following`), next to a baseline of bare TCP sockets each held by a tokio task. The servers
+//! run in child processes (`serve-ws`, `serve-sse`, `serve-tcp`) so that the client side's sockets count against
+//! the parent's open-file limit, not the server's, and so that the server's RSS is its own.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -40,7 +40,42 @@ const CHILD_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Open files kept free besides the connections (listener, stdio, runtime, /proc reads).
 const FD_HEADROOM: u64 = 64;
 
-/// Options of `kf-bench idle-ws`.
+/// The transport whose idle sessions are measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// kf-transport-ws: an upgraded WebSocket after `hello`/`welcome`.
+    Ws,
+    /// kf-transport-sse: a `GET /events` stream that follows the visitor's conversations.
+    Sse,
+    /// Baseline for `Sse`: a bare axum SSE response (one event, then idle with axum's keep-alive), no kf.
+    AxumSse,
+}
+
+impl Transport {
+    fn child(self) -> &'static str {
+        match self {
+            Transport::Ws => "serve-ws",
+            Transport::Sse => "serve-sse",
+            Transport::AxumSse => "serve-axum-sse",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Transport::Ws => {
+                "kf-bench serve-ws child (Engine on MemoryStore, kf-transport-ws serve(), WsConfig::default())"
+            }
+            Transport::Sse => {
+                "kf-bench serve-sse child (Engine on MemoryStore, kf-transport-sse serve(), SseConfig::default())"
+            }
+            Transport::AxumSse => {
+                "kf-bench serve-axum-sse child (a bare axum Sse response with KeepAlive, no kf)"
+            }
+        }
+    }
+}
+
+/// Options of `kf-bench idle-ws` and `idle-sse`.
 #[derive(Debug, clap::Args)]
 pub struct IdleArgs {
     /// Idle connections to hold; a comma-separated list measures each.
@@ -56,7 +91,8 @@ pub struct IdleArgs {
     /// records before the "before" reading; the difference is the store's cost per visitor, not the session's.
     #[arg(long)]
     pub fresh_visitors: bool,
-    /// The server's ping interval (default: the engine's). Clients answer every `ping` with `pong`.
+    /// The server's ping interval (default: the engine's; for SSE the heartbeat, default 15 s). WebSocket clients
+    /// answer every `ping` with `pong`.
     #[arg(long)]
     pub ping_ms: Option<u64>,
     /// Also read the server's memory once every connection has been through a ping/pong round (waits one ping
@@ -87,7 +123,7 @@ pub struct ServeArgs {
     /// Visitor records `v0`..`v{N-1}` of tenant `bench` to create before reporting ready (`serve-ws` only).
     #[arg(long, default_value_t = 0)]
     pub prepopulate: usize,
-    /// The ping interval the engine announces and the transport uses (`serve-ws` only).
+    /// The ping interval the engine announces and the transport uses (the heartbeat for `serve-sse`).
     #[arg(long)]
     pub ping_ms: Option<u64>,
     /// `WsConfig::read_buffer_size` (`serve-ws` only).
@@ -142,8 +178,8 @@ fn check_loopback(addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-/// `serve-ws`: a kf engine on a `MemoryStore` behind the standalone WebSocket server.
-pub async fn serve_ws(args: ServeArgs) -> Result<()> {
+/// `serve-ws` / `serve-sse`: a kf engine on a `MemoryStore` behind the transport's standalone server.
+pub async fn serve_session(args: ServeArgs, transport: Transport) -> Result<()> {
     check_loopback(args.addr)?;
     let key = unhex(&std::env::var(KEY_VAR).with_context(|| format!("{KEY_VAR} is not set"))?)?;
     let tokens = SignedTokens::new(&key, Arc::new(SystemClock)).context("weak signing key")?;
@@ -180,13 +216,39 @@ pub async fn serve_ws(args: ServeArgs) -> Result<()> {
         "ready port={port} visitors={} visitors_before_kib={} visitors_after_kib={}",
         args.prepopulate, before.rss_kib, after.rss_kib
     );
-    let mut config = WsConfig::default();
-    if let Some(bytes) = args.read_buffer {
-        config = config.read_buffer_size(bytes);
+    match transport {
+        Transport::Ws => {
+            let mut config = WsConfig::default();
+            if let Some(bytes) = args.read_buffer {
+                config = config.read_buffer_size(bytes);
+            }
+            kf_transport_ws::serve(listener, engine, config)
+                .await
+                .context("the WebSocket server failed")
+        }
+        Transport::AxumSse => {
+            use axum::response::sse::{Event, KeepAlive, Sse};
+            let app = axum::Router::new().route(
+                "/events",
+                axum::routing::get(|| async {
+                    let first = futures::stream::once(async {
+                        Ok::<_, std::convert::Infallible>(Event::default().data(r#"{"type":"following"}"#))
+                    });
+                    Sse::new(first.chain(futures::stream::pending())).keep_alive(KeepAlive::new())
+                }),
+            );
+            axum::serve(listener, app).await.context("the axum server failed")
+        }
+        Transport::Sse => {
+            let mut config = kf_transport_sse::SseConfig::default();
+            if let Some(ping_ms) = args.ping_ms {
+                config = config.heartbeat(Duration::from_millis(ping_ms.max(1)));
+            }
+            kf_transport_sse::serve(listener, engine, config)
+                .await
+                .context("the SSE server failed")
+        }
     }
-    kf_transport_ws::serve(listener, engine, config)
-        .await
-        .context("the WebSocket server failed")
 }
 
 /// `serve-tcp`: the baseline. Accepts TCP connections and holds each in a task that writes one byte (so the
@@ -292,6 +354,53 @@ impl Server {
     }
 }
 
+/// Opens an authenticated SSE stream (`GET /events`, read up to `following`) and leaves it idle in a task that
+/// reads (and drops) heartbeats, until `shutdown` fires.
+async fn open_stream(
+    addr: SocketAddr,
+    token: String,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>> {
+    let mut stream = TcpStream::connect(addr).await.context("TCP connect failed")?;
+    stream.set_nodelay(true)?;
+    let request =
+        format!("GET /events?token={token} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .context("cannot send the request")?;
+    let mut seen = Vec::with_capacity(2048);
+    let mut buffer = [0_u8; 1024];
+    const FOLLOWING: &[u8] = br#""type":"following""#;
+    while !seen.windows(FOLLOWING.len()).any(|w| w == FOLLOWING) {
+        let n = stream
+            .read(&mut buffer)
+            .await
+            .context("read failed before `following`")?;
+        if n == 0 {
+            bail!("closed before `following`: {}", String::from_utf8_lossy(&seen));
+        }
+        seen.extend_from_slice(&buffer[..n]);
+        ensure!(
+            seen.starts_with(b"HTTP/1.1 200") || seen.len() < 12,
+            "refused: {}",
+            String::from_utf8_lossy(&seen)
+        );
+    }
+    Ok(tokio::spawn(async move {
+        let mut buffer = [0_u8; 256];
+        loop {
+            tokio::select! {
+                read = stream.read(&mut buffer) => match read {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                },
+                _ = shutdown.changed() => break,
+            }
+        }
+    }))
+}
+
 /// Opens an authenticated WebSocket session (upgrade, `hello`, `welcome`) and leaves it idle in a task that
 /// answers the server's pings, until `shutdown` fires.
 async fn open_session(
@@ -359,6 +468,7 @@ async fn open_tcp(addr: SocketAddr) -> Result<TcpStream> {
 /// whole bounded too; fails on the first failure.
 /// Opens `n` authenticated visitor sessions (`v0`, `v1`, …) that stay idle until `shutdown` turns true.
 async fn open_visitors(
+    transport: Transport,
     addr: SocketAddr,
     tokens: &SignedTokens,
     tenant: &TenantId,
@@ -374,7 +484,10 @@ async fn open_visitors(
                 principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
             };
             let token = tokens.issue(&identity, Duration::from_secs(3600));
-            open_session(addr, token, shutdown).await
+            match transport {
+                Transport::Ws => open_session(addr, token, shutdown).await,
+                Transport::Sse | Transport::AxumSse => open_stream(addr, token, shutdown).await,
+            }
         }
     };
     open_all(n, concurrency, open).await
@@ -505,24 +618,30 @@ fn signed_kib(after: u64, before: u64) -> i64 {
     after as i64 - before as i64
 }
 
-/// One WebSocket run: a fresh server child, `n` idle sessions, readings.
-async fn ws_run(args: &IdleArgs, n: usize, key: &[u8]) -> Result<Reading> {
+/// One session run: a fresh server child, `n` idle sessions, readings.
+async fn ws_run(args: &IdleArgs, n: usize, key: &[u8], transport: Transport) -> Result<Reading> {
     let key_hex = hex(key);
     let prepopulate = if args.fresh_visitors { 0 } else { n };
     let server = Server::spawn(
-        "serve-ws",
+        transport.child(),
         &key_hex,
         prepopulate,
         args.ping_ms,
         args.ws_read_buffer,
     )
     .await?;
-    let result = ws_measure(args, n, key, &server).await;
+    let result = ws_measure(args, n, key, &server, transport).await;
     server.stop().await?;
     result
 }
 
-async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> Result<Reading> {
+async fn ws_measure(
+    args: &IdleArgs,
+    n: usize,
+    key: &[u8],
+    server: &Server,
+    transport: Transport,
+) -> Result<Reading> {
     let settle = Duration::from_millis(args.settle_ms);
     let tokens = SignedTokens::new(key, Arc::new(SystemClock)).context("weak signing key")?;
     let tenant = TenantId::new(TENANT)?;
@@ -531,7 +650,16 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
     let kernel_before = sys::tcp_kernel_pages();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let addr = server.addr;
-    let (holders, setup) = open_visitors(addr, &tokens, &tenant, n, args.concurrency, &shutdown_rx).await?;
+    let (holders, setup) = open_visitors(
+        transport,
+        addr,
+        &tokens,
+        &tenant,
+        n,
+        args.concurrency,
+        &shutdown_rx,
+    )
+    .await?;
     sleep(settle).await;
     let established = server.memory()?;
     let kernel_after = sys::tcp_kernel_pages();
@@ -557,7 +685,16 @@ async fn ws_measure(args: &IdleArgs, n: usize, key: &[u8], server: &Server) -> R
     let mut reopened = Vec::new();
     for _ in 0..args.leak_rounds {
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (holders, _) = open_visitors(addr, &tokens, &tenant, n, args.concurrency, &shutdown_rx).await?;
+        let (holders, _) = open_visitors(
+            transport,
+            addr,
+            &tokens,
+            &tenant,
+            n,
+            args.concurrency,
+            &shutdown_rx,
+        )
+        .await?;
         sleep(settle).await;
         reopened.push(server.memory()?);
         let _ = shutdown.send(true);
@@ -615,7 +752,7 @@ async fn tcp_run(args: &IdleArgs, n: usize) -> Result<Reading> {
     result
 }
 
-pub async fn run(args: IdleArgs) -> Result<()> {
+pub async fn run(args: IdleArgs, transport: Transport) -> Result<()> {
     ensure!(args.runs >= 1, "--runs must be at least 1");
     let limit = open_files_limit().context("cannot read the open-files limit")?;
     for &n in &args.connections {
@@ -627,9 +764,10 @@ pub async fn run(args: IdleArgs) -> Result<()> {
     }
     Machine::read().print();
     println!(
-        "server: kf-bench serve-ws child (Engine on MemoryStore, kf-transport-ws serve(), WsConfig::default()); \
+        "server: {}; \
          baseline: serve-tcp child (tokio listener, one task per socket); tokio multi-thread runtime in both; \
          visitor records {}; open-files limit {limit}",
+        transport.describe(),
         if args.fresh_visitors {
             "created by each hello (counted)"
         } else {
@@ -643,7 +781,7 @@ pub async fn run(args: IdleArgs) -> Result<()> {
         let mut ws = Vec::new();
         let mut tcp = Vec::new();
         for r in 1..=args.runs {
-            let reading = ws_run(&args, n, &key).await?;
+            let reading = ws_run(&args, n, &key, transport).await?;
             println!(
                 "run {r} kf session: {}  [load {}]",
                 reading.describe(),

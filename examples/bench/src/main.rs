@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p kf-bench -- store [--messages N] [--writers W[,W…]] [--runs R]
 //! cargo run --release -p kf-bench -- idle-ws --connections 10000[,19000] [--runs R]
+//! cargo run --release -p kf-bench -- idle-sse --connections 10000[,19000] [--runs R]
 //! ```
 //!
 //! Every figure comes with a baseline measured in the same run on the same machine; `docs/benchmarks.md`
@@ -31,9 +32,19 @@ enum Command {
     Store(store::StoreArgs),
     /// Server memory per idle authenticated WebSocket session, next to bare TCP sockets held by tasks.
     IdleWs(idle::IdleArgs),
+    /// Server memory per idle authenticated SSE stream, next to bare TCP sockets held by tasks.
+    IdleSse(idle::IdleArgs),
     /// (internal) The WebSocket server child of `idle-ws`.
     #[command(hide = true)]
     ServeWs(idle::ServeArgs),
+    /// (internal) The SSE server child of `idle-sse`.
+    #[command(hide = true)]
+    ServeSse(idle::ServeArgs),
+    /// Baseline for `idle-sse`: memory per idle bare axum SSE response (no kf), next to bare TCP sockets.
+    IdleAxumSse(idle::IdleArgs),
+    /// (internal) The bare axum SSE server child of `idle-axum-sse`.
+    #[command(hide = true)]
+    ServeAxumSse(idle::ServeArgs),
     /// (internal) The bare TCP server child of `idle-ws`.
     #[command(hide = true)]
     ServeTcp(idle::ServeArgs),
@@ -48,8 +59,12 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Store(args) => store::run(args).await,
-            Command::IdleWs(args) => idle::run(args).await,
-            Command::ServeWs(args) => idle::serve_ws(args).await,
+            Command::IdleWs(args) => idle::run(args, idle::Transport::Ws).await,
+            Command::IdleSse(args) => idle::run(args, idle::Transport::Sse).await,
+            Command::ServeWs(args) => idle::serve_session(args, idle::Transport::Ws).await,
+            Command::ServeSse(args) => idle::serve_session(args, idle::Transport::Sse).await,
+            Command::IdleAxumSse(args) => idle::run(args, idle::Transport::AxumSse).await,
+            Command::ServeAxumSse(args) => idle::serve_session(args, idle::Transport::AxumSse).await,
             Command::ServeTcp(args) => idle::serve_tcp(args).await,
         }
     })

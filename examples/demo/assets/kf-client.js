@@ -1,4 +1,4 @@
-// kf-client.js: a small browser client for the kf WebSocket protocol (v1).
+// kf-client.js: a small browser client for the kf protocol (v1), over WebSocket or over SSE.
 //
 // It owns what every kf page needs and nothing page-specific:
 // - connect, `hello` with a token, reconnect with exponential backoff and full jitter;
@@ -7,6 +7,14 @@
 //   it on every (re)connect, and drops every event with seq <= the last applied;
 // - sends: each message gets a client id; until its `ack` it stays pending and is resent with the same client id
 //   after a reconnect (the server stores it once).
+//
+// With `transport: "sse"` the same API runs over the SSE transport instead: a native EventSource downstream
+// (`GET /sse/events`, one stream that follows all of the principal's conversations) and fetch POSTs upstream
+// (`POST /sse/{type}`), with the same frames and the same events to the page. The browser reconnects the
+// EventSource by itself after a cut, sending `Last-Event-ID` (the cursor of the last `event`); the cursor is also
+// kept in the snapshot so a reloaded page resumes with `?cursor=`. Only a stream the server refused for good (a
+// 401: EventSource stops) is reopened here, with a fresh token and the saved cursor. Events are still dropped
+// when their seq <= the last applied of their conversation (protocol §17): exactly once on the page.
 
 export const PROTOCOL_VERSION = 1;
 
@@ -24,6 +32,13 @@ export function wsUrl(path = "/ws") {
   return `${scheme}//${location.host}${path}`;
 }
 
+// Stream-level error codes after which the server ends an SSE stream and the browser reconnects by itself.
+const TRANSIENT_STREAM_ERRORS = new Set(["unavailable", "slow_consumer", "internal"]);
+// Most events kept for conversations the page has not subscribed to (yet): an SSE stream delivers the events of
+// a conversation the visitor just opened before the `opened` reply says which one it is.
+const MAX_UNCLAIMED_EVENTS = 500;
+const MAX_UNCLAIMED_CONVERSATIONS = 16;
+
 export function newId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -32,7 +47,9 @@ export function newId() {
 
 export class KfClient {
   // options:
+  //   transport       "ws" (default) or "sse"
   //   url             WebSocket URL (default: this origin's /ws)
+  //   sseBase         base path of the SSE endpoints (default: /sse)
   //   getToken        async () => token; called before each connection attempt
   //   onAuthError     async (code, message) => boolean; a refused token: return true to retry (with a new token)
   //   onStatus        (status, detail) => void; "connecting" | "online" | "offline" | "stopped" (detail.why)
@@ -42,11 +59,23 @@ export class KfClient {
   //   onAck           (clientId, seq, conversation) => void
   //   onSendFailed    (clientId, code, message) => void; not retried (too large, closed conversation…)
   //   onChange        () => void; cursors or pending sends changed (persist them here)
-  //   state           {cursors, pending} from a previous snapshot()
+  //   state           {cursors, pending, sseCursor, unclaimed} from a previous snapshot()
   constructor(options) {
     this.o = options;
+    this.transport = options.transport === "sse" ? "sse" : "ws";
     this.url = options.url || wsUrl();
+    this.sseBase = options.sseBase || "/sse";
     const state = options.state || {};
+    // SSE: the `id` of the last `event` received (an opaque cursor over all conversations of the stream).
+    this.sseCursor = state.sseCursor || null;
+    // SSE: conversation id -> events not yet claimed by a subscribe(), by seq.
+    this.unclaimed = new Map(Object.entries(state.unclaimed || {}));
+    this.es = null; // SSE: the EventSource
+    this.followingOn = -1; // SSE: the generation whose `following` arrived
+    this.upstream = Promise.resolve(); // SSE: POSTs that must keep their order (open, send, close) go one by one
+    // SSE counters, for debugging and the browser check: EventSource objects made, `open`s they fired (one per
+    // browser (re)connect), events applied and events dropped as already applied.
+    this.sseStats = { eventSources: 0, opens: 0, applied: 0, dropped: 0, replays: 0 };
     // conversation id -> {seq, epoch}
     this.cursors = new Map(Object.entries(state.cursors || {}));
     // client id -> {conversation, client_id, body}; insertion order is send order
@@ -74,7 +103,12 @@ export class KfClient {
   }
 
   snapshot() {
-    return { cursors: Object.fromEntries(this.cursors), pending: [...this.pending.values()] };
+    const snapshot = { cursors: Object.fromEntries(this.cursors), pending: [...this.pending.values()] };
+    if (this.transport === "sse" || this.sseCursor) {
+      snapshot.sseCursor = this.sseCursor;
+      snapshot.unclaimed = Object.fromEntries(this.unclaimed);
+    }
+    return snapshot;
   }
 
   start() {
@@ -94,6 +128,8 @@ export class KfClient {
     this.generation++;
     if (this.ws) this.ws.close(1000, "bye");
     this.ws = null;
+    if (this.es) this.es.close();
+    this.es = null;
     this.online = false;
     this.status("stopped", why ? { why } : undefined);
   }
@@ -117,8 +153,12 @@ export class KfClient {
     }
     this.connecting = false;
     if (this.stopped) return;
-    if (this.ws) {
+    if (this.ws || this.es) {
       // A connection attempt is already under way (a manual retry raced the timer): keep that one.
+      return;
+    }
+    if (this.transport === "sse") {
+      this.openStream(token);
       return;
     }
     const generation = ++this.generation;
@@ -157,6 +197,113 @@ export class KfClient {
     };
   }
 
+  // SSE: opens the EventSource, resuming from the saved cursor. The browser keeps it reconnecting after cuts
+  // (with Last-Event-ID); this is called again only after a refused stream (see sseRefused).
+  openStream(token) {
+    const generation = ++this.generation;
+    const params = new URLSearchParams({ token });
+    if (this.sseCursor) params.set("cursor", this.sseCursor);
+    let es;
+    try {
+      es = new EventSource(`${this.sseBase}/events?${params}`);
+    } catch (error) {
+      this.scheduleReconnect(String(error));
+      return;
+    }
+    this.es = es;
+    this.sseStats.eventSources++;
+    this.lastError = null;
+    es.onopen = () => {
+      if (generation !== this.generation) return;
+      this.sseStats.opens++;
+    };
+    es.onmessage = (message) => {
+      if (generation !== this.generation) return;
+      let frame;
+      try {
+        frame = JSON.parse(message.data);
+      } catch {
+        console.warn("kf: ignoring an SSE message that is not JSON", message.data);
+        return;
+      }
+      // The cursor first, so that what the page saves while handling the event already includes it.
+      if (frame.type === "event" && message.lastEventId) this.sseCursor = message.lastEventId;
+      this.handle(frame);
+    };
+    es.onerror = () => {
+      if (generation !== this.generation) return;
+      this.online = false;
+      this.followingOn = -1;
+      if (es.readyState !== EventSource.CLOSED) {
+        // A cut or a server-side end (shutdown, slow consumer): the browser reconnects after `retry` by itself,
+        // with Last-Event-ID. Nothing to do but show it.
+        const error = this.lastError;
+        this.status("offline", { why: error ? `${error.code}: ${error.message}` : "stream interrupted; reconnecting" });
+        return;
+      }
+      // The server refused the stream (e.g. 401): EventSource gave up. Find out why, then decide.
+      es.close();
+      this.es = null;
+      this.generation++;
+      this.sseRefused();
+    };
+  }
+
+  // SSE: the stream was refused with a status EventSource does not retry. Its body is out of reach, so ask the
+  // server with a `ping` request carrying the same token what is wrong with it.
+  async sseRefused() {
+    if (this.stopped) return;
+    let status = 0;
+    let reply = null;
+    try {
+      const token = await this.o.getToken();
+      const response = await fetch(`${this.sseBase}/ping`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+      status = response.status;
+      reply = await response.json().catch(() => null);
+    } catch {
+      status = 0; // no answer at all: the server is away
+    }
+    if (this.stopped) return;
+    const code = reply && reply.code;
+    const why = `stream refused (${code || (status ? `HTTP ${status}` : "no answer")})`;
+    if (status === 401) {
+      // Fetch a fresh token and reopen from the saved cursor; a fresh token refused again is final.
+      this.authRefreshes += 1;
+      const retry = this.authRefreshes <= 1 && this.o.onAuthError ? await this.o.onAuthError(code || "invalid_token", (reply && reply.message) || why) : false;
+      if (!retry) {
+        if (!this.stopped) this.stop(why);
+        return;
+      }
+      this.connect();
+      return;
+    }
+    if (status === 403 || status === 404) {
+      this.stop(why);
+      return;
+    }
+    if (status >= 200 && status < 300 && this.sseCursor) {
+      // The token is fine, so the stream itself was refused: an unreadable cursor would be refused forever.
+      // Start over without it; events already applied are dropped by seq.
+      console.warn(`kf: ${why}; reopening without the saved cursor`);
+      this.sseCursor = null;
+      this.changed();
+    }
+    this.scheduleReconnect(why);
+  }
+
+  // SSE: events can only be replayed by a new stream. Reopen it without a cursor: every open conversation from
+  // seq 1, and everything already applied is dropped by seq.
+  sseReplay() {
+    this.sseStats.replays++;
+    if (this.es) this.es.close();
+    this.es = null;
+    this.generation++;
+    this.online = false;
+    this.sseCursor = null;
+    this.changed();
+    this.connect();
+  }
+
   // Liveness (protocol §14): after a ping interval without a frame from the server, ask with our own `ping`;
   // after the idle timeout without any, the connection is dead: drop it and reconnect.
   touch() {
@@ -176,6 +323,15 @@ export class KfClient {
   }
 
   dropConnection() {
+    if (this.transport === "sse") {
+      if (this.es) this.es.close();
+      this.es = null;
+      this.generation++;
+      this.online = false;
+      this.followingOn = -1;
+      this.scheduleReconnect("client reconnects");
+      return;
+    }
     const ws = this.ws;
     this.generation++;
     this.ws = null;
@@ -228,13 +384,14 @@ export class KfClient {
   }
 
   retryNow() {
-    if (!this.stopped && !this.ws && !this.connecting) {
+    if (!this.stopped && !this.ws && !this.es && !this.connecting) {
       this.attempt = 0;
       this.connect();
     }
   }
 
   transmit(frame) {
+    if (this.transport === "sse") return false; // no socket: requests go as POSTs (request, transmitSend, typing)
     if (!this.online || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(frame));
     return true;
@@ -242,7 +399,54 @@ export class KfClient {
 
   // Any request frame (open, close, typing…); false when offline.
   request(frame) {
-    return this.transmit(frame);
+    if (this.transport !== "sse") return this.transmit(frame);
+    if (!this.online) return false;
+    this.post(frame);
+    return true;
+  }
+
+  // SSE: queues a POST after the ones before it, so sends keep their order.
+  post(frame) {
+    const run = () => this.postNow(frame);
+    this.upstream = this.upstream.then(run, run);
+    return this.upstream;
+  }
+
+  // SSE: one request as a POST; its reply frame (or an `error` standing for a failed request) is handled like a
+  // frame from the socket.
+  async postNow(frame, refreshed = false) {
+    const { type, ...body } = frame;
+    let response = null;
+    let reply = null;
+    try {
+      const token = await this.o.getToken();
+      response = await fetch(`${this.sseBase}/${type}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+      if (response.status !== 204) reply = await response.json().catch(() => null);
+    } catch (error) {
+      reply = { type: "error", code: "unavailable", message: `request failed: ${error.message || error}` };
+    }
+    if (this.stopped) return;
+    if (response && response.status === 401 && !refreshed && this.o.onAuthError) {
+      const retry = await this.o.onAuthError((reply && reply.code) || "invalid_token", (reply && reply.message) || "token refused");
+      if (retry) return this.postNow(frame, true);
+    }
+    if (!reply) {
+      if (!response || response.ok) return; // 204: no reply
+      reply = { type: "error", code: response.status >= 500 ? "unavailable" : "invalid_frame", message: `HTTP ${response.status}` };
+    }
+    // An error answers this request even when the server could not tell which (no id): say so.
+    if (reply.type === "error" && !reply.id && frame.id) reply = { ...reply, id: frame.id };
+    this.handle(reply);
+  }
+
+  // Whether sends to `conversation` can go out now (WebSocket: subscribed on this connection; SSE: following).
+  canSend(conversation) {
+    if (this.transport === "sse") return this.online && this.followingOn === this.generation;
+    return this.subscribedOn.get(conversation) === this.generation;
   }
 
   handle(frame) {
@@ -251,12 +455,22 @@ export class KfClient {
         this.online = true;
         this.welcomedAt = Date.now();
         this.authRefreshes = 0;
+        this.lastError = null;
         this.serverEpoch = frame.epoch;
         this.limits = frame.limits;
+        if (this.transport === "sse") {
+          // No liveness timers: the server's heartbeats keep the stream alive, and the browser reconnects it.
+          this.status("online");
+          this.o.onFrame && this.o.onFrame(frame);
+          return;
+        }
         this.touch();
         this.status("online");
         this.o.onFrame && this.o.onFrame(frame);
         for (const conversation of this.subscriptions) this.sendSubscribe(conversation);
+        return;
+      case "following":
+        this.following(frame);
         return;
       case "ping":
         this.transmit({ type: "pong" });
@@ -274,6 +488,7 @@ export class KfClient {
         return;
       case "error":
         if (this.errored(frame)) return;
+        if (this.transport === "sse" && !frame.id && TRANSIENT_STREAM_ERRORS.has(frame.code)) return; // the stream ends; the browser reconnects
         break;
       default:
         break;
@@ -282,9 +497,20 @@ export class KfClient {
   }
 
   // Subscribes to a conversation now (if online) and after every reconnect.
+  // (SSE: the stream already follows every conversation of the principal; this claims its events for the page,
+  // including those that arrived before.)
   subscribe(conversation) {
     const fresh = !this.subscriptions.has(conversation);
     this.subscriptions.add(conversation);
+    if (this.transport === "sse") {
+      const early = this.unclaimed.get(conversation);
+      if (early) {
+        this.unclaimed.delete(conversation);
+        for (const event of early) this.event(event);
+        this.changed();
+      }
+      return;
+    }
     if (fresh && this.online) this.sendSubscribe(conversation);
   }
 
@@ -295,6 +521,7 @@ export class KfClient {
   forget(conversation) {
     this.subscriptions.delete(conversation);
     this.cursors.delete(conversation);
+    this.unclaimed.delete(conversation);
     for (const [clientId, p] of this.pending) if (p.conversation === conversation) this.pending.delete(clientId);
     this.changed();
   }
@@ -327,10 +554,52 @@ export class KfClient {
     for (const p of this.pending.values()) if (p.conversation === conversation) this.transmitSend(p);
   }
 
+  // SSE: the stream has started (after `welcome` and `inbox`); the events of every conversation follow.
+  following(frame) {
+    for (const [conversation, cursor] of this.cursors) {
+      // A reset, or cursors from another store epoch: what we hold for them means nothing now.
+      if (frame.reset || (cursor.epoch && cursor.epoch !== this.serverEpoch)) {
+        cursor.seq = 0;
+        this.o.onReset && this.o.onReset(conversation);
+      }
+      cursor.epoch = this.serverEpoch;
+    }
+    if (frame.reset) this.unclaimed.clear();
+    this.followingOn = this.generation;
+    this.changed();
+    this.o.onFrame && this.o.onFrame(frame);
+    // Unacknowledged sends go again, with the same client ids: the server stores each once.
+    for (const p of this.pending.values()) this.transmitSend(p);
+  }
+
+  // SSE: keeps an event of a conversation the page has not subscribed to (yet).
+  hold(event) {
+    const held = this.unclaimed.get(event.conversation) || [];
+    if (!held.some((e) => e.seq === event.seq)) held.push(event);
+    held.sort((a, b) => a.seq - b.seq);
+    this.unclaimed.delete(event.conversation); // re-inserted last: most recently used
+    this.unclaimed.set(event.conversation, held.slice(-MAX_UNCLAIMED_EVENTS));
+    while (this.unclaimed.size > MAX_UNCLAIMED_CONVERSATIONS) this.unclaimed.delete(this.unclaimed.keys().next().value);
+    this.changed();
+  }
+
   event(event) {
+    if (this.transport === "sse" && !this.subscriptions.has(event.conversation)) {
+      this.hold(event);
+      return;
+    }
     const cursor = this.cursors.get(event.conversation) || { seq: 0, epoch: this.serverEpoch };
-    if (event.seq <= cursor.seq) return; // already applied (replay overlapping live delivery)
+    if (event.seq <= cursor.seq) {
+      this.sseStats.dropped++;
+      return; // already applied (replay overlapping live delivery)
+    }
     if (event.seq !== cursor.seq + 1) {
+      if (this.transport === "sse") {
+        // Should not happen on one stream: replay from a stream without a cursor, dropping what we have.
+        console.warn(`kf: seq gap in ${event.conversation}: ${cursor.seq} -> ${event.seq}; replaying`);
+        this.sseReplay();
+        return;
+      }
       // Should not happen within one subscription: resubscribe from the cursor and drop until the replay arrives.
       console.warn(`kf: seq gap in ${event.conversation}: ${cursor.seq} -> ${event.seq}; resubscribing`);
       if (this.subscribedOn.get(event.conversation) === this.generation) {
@@ -341,6 +610,7 @@ export class KfClient {
     }
     cursor.seq = event.seq;
     this.cursors.set(event.conversation, cursor);
+    this.sseStats.applied++;
     if (event.client_id && this.pending.has(event.client_id) && this.isMine(event)) {
       // Our send is committed (its ack may still be on its way).
       this.pending.delete(event.client_id);
@@ -364,17 +634,21 @@ export class KfClient {
     }
     this.pending.set(p.client_id, p);
     this.changed();
-    if (this.subscribedOn.get(conversation) === this.generation) this.transmitSend(p);
+    if (this.canSend(conversation)) this.transmitSend(p);
     return p.client_id;
   }
 
   transmitSend(p) {
-    this.transmit({ type: "send", id: `send:${p.client_id}`, conversation: p.conversation, client_id: p.client_id, body: p.body });
+    const frame = { type: "send", id: `send:${p.client_id}`, conversation: p.conversation, client_id: p.client_id, body: p.body };
+    if (this.transport === "sse") this.post(frame);
+    else this.transmit(frame);
   }
 
   // A typing signal (ephemeral: sent only when online, errors ignored).
   typing(conversation, active) {
-    this.transmit({ type: "typing", id: "typing", conversation, active });
+    const frame = { type: "typing", id: "typing", conversation, active };
+    if (this.transport !== "sse") this.transmit(frame);
+    else if (this.online) this.postNow(frame); // not queued behind sends: it is stale by then
   }
 
   pendingFor(conversation) {
@@ -400,7 +674,7 @@ export class KfClient {
         p.retries = (p.retries || 0) + 1;
         const delay = Math.min(30000, 1000 * 2 ** Math.min(p.retries - 1, 5)) * (0.5 + Math.random() / 2);
         setTimeout(() => {
-          if (this.pending.has(clientId) && this.subscribedOn.get(p.conversation) === this.generation) this.transmitSend(p);
+          if (this.pending.has(clientId) && this.canSend(p.conversation)) this.transmitSend(p);
         }, delay);
       } else {
         this.pending.delete(clientId);
@@ -468,7 +742,8 @@ export function showStatus(status, detail, stoppedLabel = "stopped") {
   const node = document.getElementById("status");
   node.dataset.state = status;
   let text = { connecting: "connecting…", online: "online", offline: "offline", stopped: stoppedLabel }[status] || status;
-  if (status === "offline" && detail) text = `offline · retrying in ${Math.ceil(detail.retryInMs / 1000)} s`;
+  if (status === "offline" && detail && detail.retryInMs !== undefined) text = `offline · retrying in ${Math.ceil(detail.retryInMs / 1000)} s`;
+  else if (status === "offline") text = "offline · reconnecting…";
   node.querySelector(".status-text").textContent = text;
   node.title = detail && detail.why ? detail.why : status;
 }

@@ -2,6 +2,8 @@
 //
 // Kept in localStorage (so a reload resumes instead of starting over): the visitor id and token, the current
 // conversation, its transcript and cursor (last applied seq + epoch), and messages not yet acknowledged.
+//
+// `/?transport=sse` runs the same page over the SSE transport (EventSource + POST) instead of the WebSocket.
 import {
   KfClient,
   TypingSignal,
@@ -16,6 +18,7 @@ import {
 } from "./kf-client.js";
 
 const STORE_KEY = "kf.demo.visitor";
+const TRANSPORT = new URLSearchParams(location.search).get("transport") === "sse" ? "sse" : "ws";
 const MAX_CACHED_EVENTS = 500;
 const $ = (id) => document.getElementById(id);
 
@@ -79,6 +82,7 @@ async function getToken() {
 const isMine = (author) => author && author.role === "visitor" && author.id === state.visitorId;
 
 const client = new KfClient({
+  transport: TRANSPORT,
   state: saved.client,
   getToken,
   isMine,
@@ -302,7 +306,7 @@ function draw() {
   $("input").disabled = !state.conversation || closed;
   $("send").disabled = !state.conversation || closed;
   $("end-chat").hidden = !state.conversation || closed;
-  $("footer").textContent = state.visitorId ? `visitor id ${state.visitorId}` : "";
+  $("footer").textContent = state.visitorId ? `visitor id ${state.visitorId}${TRANSPORT === "sse" ? " · SSE" : ""}` : "";
   // Last, once the banner and typing line have taken their room.
   if (nearBottom) list.scrollTop = list.scrollHeight;
 }

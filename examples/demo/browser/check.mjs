@@ -5,12 +5,15 @@
 // Starts the demo binary on a free port with a temp data dir, opens the agent page (logs in as alice) and the
 // visitor page in two browser contexts, checks messages flow both ways with acks and typing, restarts the server
 // while a visitor message is unsent (the pages must reconnect, resume and resend it exactly once), reloads the
-// visitor page (transcript from cache + resume, no duplicates), closes the conversation from the agent side,
-// and saves screenshots (kf-*.png) to the screenshot directory (default: the system's temp directory). Exits
+// visitor page (transcript from cache + resume, no duplicates), closes the conversation from the agent side.
+// Then a visitor page over SSE (`/?transport=sse`): its sends go out as POSTs, the agent's messages come down the
+// EventSource; the server restarts and the agent writes while the page's own EventSource is reconnecting (its
+// reconnect request is held until then), and the page must show every message exactly once, in order, on the
+// same EventSource (Last-Event-ID), then again after a reload (`?cursor=`) and after a refused token (401).
+// Saves screenshots (kf-*.png) to the screenshot directory (default: the system's temp directory). Exits
 // non-zero if any check failed.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -40,40 +43,60 @@ function check(condition, what) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-const port = await freePort();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-demo-check-"));
-const base = `http://127.0.0.1:${port}`;
+// The first start binds port 0 and reads the port from the banner (no window in which another process can take a
+// port picked in advance); restarts reuse that port, which the pages reconnect to.
+let port = 0;
+let base = "";
 let server = null;
 
 async function startServer() {
-  server = spawn(BINARY, ["--addr", `127.0.0.1:${port}`, "--data", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => process.stdout.write(`  [server] ${d}`));
-  server.stderr.on("data", (d) => process.stdout.write(`  [server] ${d}`));
-  for (let i = 0; i < 100; i++) {
-    try {
-      const response = await fetch(`${base}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not yet
+  for (let attempt = 1; ; attempt++) {
+    const child = spawn(BINARY, ["--addr", `127.0.0.1:${port}`, "--data", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+    server = child;
+    let output = "";
+    let exited = false;
+    child.once("exit", () => (exited = true));
+    const collect = (d) => {
+      output += d;
+      process.stdout.write(`  [server] ${d}`);
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+    for (let i = 0; i < 200 && !exited; i++) {
+      if (!port) {
+        const banner = output.match(/visitor page:\s+http:\/\/127\.0\.0\.1:(\d+)\//);
+        if (banner) {
+          port = Number(banner[1]);
+          base = `http://127.0.0.1:${port}`;
+        }
+      }
+      if (port) {
+        try {
+          const response = await fetch(`${base}/healthz`);
+          if (response.ok) return;
+        } catch {
+          // not yet
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // A restart can find the port briefly taken (another process's outgoing connection): try again.
+    if (exited && output.includes("Address already in use") && attempt < 40) {
+      server = null;
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
+    throw new Error(`the demo did not start: ${output.slice(-500)}`);
   }
-  throw new Error("the demo did not start");
 }
 
 async function stopServer() {
   if (!server) return;
+  if (server.exitCode !== null || server.signalCode !== null) {
+    server = null;
+    return;
+  }
   const exited = new Promise((resolve) => server.once("exit", resolve));
   server.kill("SIGTERM");
   await exited;
@@ -87,6 +110,173 @@ function watch(page, name) {
     if (m.type() === "error" || m.type() === "warning") consoleErrors.push(`${name}: ${m.type()}: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleErrors.push(`${name}: pageerror: ${e.message}`));
+}
+
+// Sends a message as the agent over the SSE transport's POST /sse/send; returns its seq.
+async function agentSend(token, conversation, text) {
+  const response = await fetch(`${base}/sse/send`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ conversation, client_id: `node:${text}`, body: { text } }),
+  });
+  const reply = await response.json();
+  if (response.status !== 200 || reply.type !== "ack") throw new Error(`send ${text}: HTTP ${response.status} ${JSON.stringify(reply)}`);
+  return reply.seq;
+}
+
+// The page's transcript as the page holds it and as it shows it.
+async function transcript(page) {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))); // a redraw is due
+  const held = await page.evaluate(() => {
+    const { client, state } = window.kfVisitor;
+    return {
+      seqs: state.events.map((e) => e.seq),
+      texts: state.events.filter((e) => e.data.type === "message").map((e) => e.data.body.text),
+      sameEventSource: !!window.firstEventSource && client.es === window.firstEventSource,
+      stats: { ...client.sseStats },
+      readyState: client.es ? client.es.readyState : null,
+    };
+  });
+  held.shown = await page.locator(".message .bubble").allTextContents();
+  held.gapless = held.seqs.every((seq, i) => seq === i + 1);
+  return held;
+}
+
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+// The visitor page over SSE; the agent page (on WebSocket) is still logged in as alice.
+async function checkSse(agent) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await context.newPage();
+  watch(page, "sse-visitor");
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  const wire = [];
+  cdp.on("Network.requestWillBeSentExtraInfo", (e) => {
+    const h = Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    if ((h[":path"] || "").includes("/sse/events") || h["accept"] === "text/event-stream") wire.push(h);
+  });
+  const streams = []; // URLs of the page's GET /sse/events requests
+  page.on("request", (request) => {
+    if (request.url().includes("/sse/events")) streams.push(request.url());
+  });
+  await page.goto(`${base}/?transport=sse`);
+  await page.waitForSelector('#status[data-state="online"]');
+  await page.waitForSelector(".system >> text=Alice joined the conversation");
+  const start = await page.evaluate(() => {
+    const { client, state } = window.kfVisitor;
+    window.firstEventSource = client.es;
+    return { transport: client.transport, eventSource: client.es instanceof EventSource, ws: !!client.ws, conversation: state.conversation };
+  });
+  check(start.transport === "sse" && start.eventSource && !start.ws, "SSE visitor page is online over an EventSource (no WebSocket), conversation assigned to Alice");
+  const conversation = start.conversation;
+
+  // Visitor → agent: a POST /sse/send.
+  await page.fill("#input", "Hello over SSE");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".message.mine:has-text('Hello over SSE') .meta >> text=sent ✓");
+  await agent.click(`.conversation-item[data-conversation="${conversation}"]`);
+  await agent.waitForSelector(".message.theirs >> text=Hello over SSE");
+  check(true, "the SSE visitor's message (POST /sse/send) reached the agent page, acknowledged on the visitor page");
+
+  // Agent → visitor down the stream (sent from here as alice, over POST /sse/send).
+  const login = await fetch(`${base}/api/agent-login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ agent: "alice", password: "alice-demo" }),
+  });
+  const aliceToken = (await login.json()).token;
+  const expected = ["Hello over SSE"];
+  for (const text of ["SSE reply 1", "SSE reply 2", "SSE reply 3"]) {
+    await agentSend(aliceToken, conversation, text);
+    expected.push(text);
+  }
+  await page.waitForSelector(".message.theirs >> text=SSE reply 3");
+  let seen = await transcript(page);
+  check(same(seen.shown, expected) && seen.gapless, `the agent's messages arrive on the stream in order (${seen.shown.length} messages, seqs ${seen.seqs.join(",")})`);
+  const cursorBefore = await page.evaluate(() => window.kfVisitor.client.sseCursor);
+
+  // The server goes away: the stream ends (an `error` event), and the browser's EventSource retries by itself.
+  // Its reconnect request is held here until the server is back and the agent has written more.
+  const held = [];
+  let heldOne;
+  const firstHeld = new Promise((resolve) => (heldOne = resolve));
+  await context.route("**/sse/events**", (route) => {
+    held.push(route);
+    heldOne();
+  });
+  await stopServer();
+  await page.waitForSelector('#status[data-state="offline"]');
+  await firstHeld;
+  check(true, "the stream ended with the server and the page's EventSource is reconnecting by itself");
+  await page.screenshot({ path: shot("visitor-sse-reconnecting") });
+  await startServer();
+  const during = ["Written while the page reconnects 1", "Written while the page reconnects 2", "Written while the page reconnects 3"];
+  for (const text of during) {
+    await agentSend(aliceToken, conversation, text);
+    expected.push(text);
+  }
+  seen = await transcript(page);
+  check(seen.readyState === 0 && !seen.shown.includes(during[0]), "the agent wrote 3 messages while the page was still reconnecting (EventSource CONNECTING)");
+  const reconnect = held[0].request();
+  check(held.length === 1 && reconnect.url() === streams[0] && !streams[0].includes("cursor="), "the held reconnect is the first EventSource's own request (same URL, no ?cursor=)");
+  for (const route of held) await route.continue();
+  await context.unroute("**/sse/events**");
+  await reconnect.response();
+  for (let i = 0; wire.length < 2 && i < 100; i++) await new Promise((r) => setTimeout(r, 50)); // CDP events lag a little
+  const sentIds = wire.map((h) => h["last-event-id"] || null);
+  log(`  (Last-Event-ID of the page's stream requests on the wire: ${JSON.stringify(sentIds)})`);
+  check(sentIds.length === 2 && sentIds[0] === null && sentIds[1] === cursorBefore && !!cursorBefore, "the browser's reconnect sent Last-Event-ID = the id of the last event it received");
+  await page.waitForSelector(`.message.theirs >> text=${during[during.length - 1]}`, { timeout: 15000 });
+  await page.waitForSelector('#status[data-state="online"]');
+  seen = await transcript(page);
+  log(`  (SSE stats ${JSON.stringify(seen.stats)}; seqs ${seen.seqs.join(",")})`);
+  check(seen.sameEventSource && seen.stats.eventSources === 1 && seen.stats.opens === 2, "the same EventSource object reconnected by itself (1 EventSource, 2 opens, no reload)");
+  check(seen.gapless && seen.stats.dropped === 0, "events after the reconnect continue with no gap and no duplicate (seqs 1..n; nothing replayed, so nothing to drop)");
+  check(same(seen.shown, expected), "the page shows every message exactly once, in order");
+
+  // The visitor writes after the reconnect: it reaches the agent once.
+  await page.fill("#input", "Sent after the reconnect");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".message.mine:has-text('Sent after the reconnect') .meta >> text=sent ✓");
+  expected.push("Sent after the reconnect");
+  await agent.waitForSelector('#status[data-state="online"]', { timeout: 30000 });
+  await agent.waitForSelector(".message.theirs >> text=Sent after the reconnect", { timeout: 10000 });
+  check((await agent.locator(".message >> text=Sent after the reconnect").count()) === 1, "the visitor's POST after the reconnect reached the agent once");
+  check((await agent.locator(".message >> text=Hello over SSE").count()) === 1, "the agent shows the visitor's first SSE message once");
+  await page.screenshot({ path: shot("visitor-sse") });
+
+  // A reload resumes from the saved cursor (`?cursor=`): the transcript comes from localStorage, nothing twice.
+  await page.evaluate(() => window.kfVisitor.client.stop());
+  const before = streams.length;
+  await page.reload();
+  await page.waitForSelector('#status[data-state="online"]');
+  check(streams.length === before + 1 && streams[before].includes("cursor="), "after a reload the new EventSource resumes with ?cursor=");
+  await agentSend(aliceToken, conversation, "After the reload");
+  expected.push("After the reload");
+  await page.waitForSelector(".message.theirs >> text=After the reload");
+  seen = await transcript(page);
+  check(same(seen.shown, expected) && seen.gapless, `after the reload every message shows once, in order (${seen.shown.length} messages)`);
+
+  // A refused token (401 stops an EventSource): the page gets a fresh token and reopens with the saved cursor.
+  await page.evaluate(() => {
+    const saved = JSON.parse(localStorage.getItem("kf.demo.visitor"));
+    saved.token = saved.token.slice(0, -4) + "AAAA";
+    localStorage.setItem("kf.demo.visitor", JSON.stringify(saved));
+    window.kfVisitor.client.stop();
+  });
+  const refusedFrom = streams.length;
+  await page.reload();
+  await page.waitForSelector('#status[data-state="online"]');
+  const reopened = streams.slice(refusedFrom);
+  const stats = await page.evaluate(() => window.kfVisitor.client.sseStats);
+  check(reopened.length === 2 && stats.eventSources === 2 && reopened[1].includes("cursor="), "a stream refused with 401 is reopened once, with a fresh token and the saved cursor");
+  await agentSend(aliceToken, conversation, "After a new token");
+  expected.push("After a new token");
+  await page.waitForSelector(".message.theirs >> text=After a new token");
+  seen = await transcript(page);
+  check(same(seen.shown, expected) && seen.gapless, `and every message still shows once, in order (${seen.shown.length} messages)`);
+  await context.close();
 }
 
 try {
@@ -249,8 +439,10 @@ try {
   await agent.waitForFunction(() => document.querySelectorAll(".conversation-item").length === 2);
   check(true, "a new conversation starts and reaches the agent");
 
+  await checkSse(agent);
+
   // Expected: the refused login (401) and connection refusals while the server restarts.
-  const expected = (e) => e.includes("ERR_CONNECTION_REFUSED") || e.includes("status of 401");
+  const expected = (e) => e.includes("ERR_CONNECTION_REFUSED") || e.includes("status of 401") || e.includes("EventSource's response has a status 401");
   // An agent whose stored token is refused lands on the login form.
   const agent2 = await agentContext.newPage();
   watch(agent2, "agent2");
@@ -264,7 +456,7 @@ try {
   await agent2.close();
 
   const relevant = consoleErrors.filter((e) => !expected(e));
-  check(relevant.length === 0, `no unexpected console errors (${consoleErrors.length} total; expected: the 401 of the wrong password, connection refusals during the restart)`);
+  check(relevant.length === 0, `no unexpected console errors (${consoleErrors.length} total; expected: the 401s of the wrong password and the refused tokens, connection refusals during the restart)`);
   for (const e of consoleErrors) log("  console:", e);
 } catch (error) {
   failures++;

@@ -1,16 +1,18 @@
 //! # kf-demo
 //!
-//! A small, complete kf server: a visitor page, an agent page, a token API and the kf WebSocket endpoint, over
-//! a SQLite store. `cargo run -p kf-demo` starts it; this library part exists so that tests can start the very
-//! same server on any port.
+//! A small, complete kf server: a visitor page, an agent page, a token API and the kf WebSocket and SSE
+//! endpoints, over a SQLite store. `cargo run -p kf-demo` starts it; this library part exists so that tests can
+//! start the very same server on any port.
 //!
 //! ```text
-//! GET  /                   visitor page
+//! GET  /                   visitor page (`/?transport=sse`: the same page over SSE instead of WebSocket)
 //! GET  /agent              agent page
 //! GET  /assets/{file}      the pages' CSS and JavaScript
 //! POST /api/visitor-token  {"visitor_id"?} -> {"token", "visitor_id", "expires_in"}
 //! POST /api/agent-login    {"agent", "password"} -> {"token", "agent", "name", "expires_in"} or 401
 //! GET  /ws                 the kf WebSocket protocol
+//! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
+//! POST /sse/{type}         its requests (open, send, typing, read, close, ping), `Authorization: Bearer`
 //! GET  /healthz            {"status": "ok", "epoch": ...}
 //! ```
 //!
@@ -52,6 +54,8 @@ pub const GROUP_NAME: &str = "Support";
 pub const KEY_FILE: &str = "signing.key";
 /// The SQLite database's file name inside the data directory.
 pub const DB_FILE: &str = "kf.sqlite3";
+/// The `retry:` the SSE stream gives browsers: how long an `EventSource` waits before it reconnects.
+pub const SSE_RETRY: Duration = Duration::from_secs(1);
 /// How long a visitor token is valid. The visitor page asks for a new one (same visitor id) when it expires.
 pub const VISITOR_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long an agent token is valid.
@@ -298,10 +302,15 @@ struct AppState {
     tenant: TenantId,
 }
 
-/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, and the kf WebSocket
-/// endpoint at `/ws`. `tokens` must be the issuer whose key the engine's authenticator verifies.
+/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, the kf WebSocket
+/// endpoint at `/ws` and the kf SSE endpoints under `/sse`. `tokens` must be the issuer whose key the engine's
+/// authenticator verifies.
 pub fn app(engine: Engine, tokens: SignedTokens) -> Router {
     let ws = kf_transport_ws::route(engine.clone(), kf_transport_ws::WsConfig::default());
+    let sse = kf_transport_sse::router(
+        engine.clone(),
+        kf_transport_sse::SseConfig::default().retry(SSE_RETRY),
+    );
     let state = AppState {
         engine,
         tokens,
@@ -321,6 +330,7 @@ pub fn app(engine: Engine, tokens: SignedTokens) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .route("/ws", ws)
+        .nest("/sse", sse)
 }
 
 const VISITOR_HTML: &str = include_str!("../assets/visitor.html");

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 use kf_demo::{DEMO_AGENTS, Demo, GROUP, TENANT};
 use tracing_subscriber::EnvFilter;
@@ -62,13 +63,16 @@ async fn run(args: Args) -> Result<(), MainError> {
         source,
     })?;
     print_banner(local, &demo);
+    // TCP_NODELAY, and drop sockets whose sent data stays unacknowledged for 30 s (a vanished SSE client).
+    let listener = listener.tap_io(|stream| kf_transport_sse::tune(stream, Some(Duration::from_secs(30))));
 
     let engine = demo.engine.clone();
     let serving = axum::serve(listener, demo.router())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");
-            // Tell live WebSocket clients to resume later (close code 1001).
+            // Tell live WebSocket clients to resume later (close code 1001); SSE streams end with an `error`
+            // event, and browsers reconnect them by themselves.
             engine.shutdown();
         })
         .await

@@ -1,5 +1,5 @@
 //! Starts the real demo app on 127.0.0.1:0 over a temporary data directory and talks to it like the pages do:
-//! HTTP for the pages and tokens, the kf protocol over `/ws` for the conversation.
+//! HTTP for the pages and tokens, the kf protocol over `/ws` and over SSE (`/sse`) for the conversation.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -72,10 +72,25 @@ async fn http(
     content_type: Option<&str>,
     body: &str,
 ) -> HttpResponse {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|value| ("Content-Type", value))
+        .into_iter()
+        .collect();
+    http_with(addr, method, path, &headers, body).await
+}
+
+/// [`http`] with any request headers.
+async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(content_type) = content_type {
-        request.push_str(&format!("Content-Type: {content_type}\r\n"));
+    for (name, value) in extra {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(request.as_bytes()).await.expect("write");
@@ -453,5 +468,238 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     assert_eq!(events[2]["data"]["body"]["text"], "Where is my order?");
     let (_agent, welcome, _) = connect(server.addr, &agent_token).await;
     assert_eq!(welcome["principal"]["id"], "alice");
+    server.stop().await;
+}
+
+/// An open `GET /sse/events` response, read as the raw bytes of an HTTP/1.0 response (no chunked framing).
+struct EventStream {
+    stream: TcpStream,
+    buffer: String,
+}
+
+/// One server-sent event: its `id:` (if any) and its `data:` as JSON.
+struct SseEvent {
+    id: Option<String>,
+    frame: Value,
+}
+
+impl EventStream {
+    /// Opens the stream at `path` and returns the response's status and headers with it.
+    async fn open(
+        addr: SocketAddr,
+        path: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, EventStream) {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        for (name, value) in extra {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut events = EventStream {
+            stream,
+            buffer: String::new(),
+        };
+        while !events.buffer.contains("\r\n\r\n") {
+            events.read_more().await;
+        }
+        let (head, rest) = events.buffer.split_once("\r\n\r\n").expect("header end");
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+            .collect();
+        events.buffer = rest.to_owned();
+        (status, headers, events)
+    }
+
+    async fn read_more(&mut self) {
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout(TIMEOUT, self.stream.read(&mut chunk))
+            .await
+            .expect("stream data in time")
+            .expect("read");
+        assert!(read > 0, "the stream ended; so far: {}", self.buffer);
+        self.buffer
+            .push_str(std::str::from_utf8(&chunk[..read]).expect("utf-8"));
+    }
+
+    /// The next event that carries data (comments and `retry:` are skipped).
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some((block, rest)) = self.buffer.split_once("\n\n") {
+                let (block, rest) = (block.to_owned(), rest.to_owned());
+                self.buffer = rest;
+                let mut id = None;
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("id:") {
+                        id = Some(value.trim_start().to_owned());
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data = Some(value.trim_start().to_owned());
+                    }
+                }
+                if let Some(data) = data {
+                    let frame = serde_json::from_str(&data).expect("JSON data");
+                    return SseEvent { id, frame };
+                }
+                continue;
+            }
+            self.read_more().await;
+        }
+    }
+
+    /// Skips frames until the `event` frame of `conversation` with `seq`.
+    async fn event(&mut self, conversation: &str, seq: u64) -> SseEvent {
+        for _ in 0..50 {
+            let event = self.next().await;
+            if event.frame["type"] == "event" && event.frame["conversation"] == conversation {
+                assert!(event.id.is_some(), "an event frame carries the cursor in `id:`");
+                if event.frame["seq"] == seq {
+                    return event;
+                }
+                assert!(
+                    event.frame["seq"].as_u64() < Some(seq),
+                    "past seq {seq}: {}",
+                    event.frame
+                );
+            }
+        }
+        panic!("no event {seq} of {conversation}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sse_endpoints_are_mounted_and_resume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data")).await;
+    let addr = server.addr;
+    let visitor_token = post_json(addr, "/api/visitor-token", json!({"visitor_id": "v-sse"}))
+        .await
+        .json()["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let agent_token = post_json(
+        addr,
+        "/api/agent-login",
+        json!({"agent": "alice", "password": "alice-demo"}),
+    )
+    .await
+    .json()["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let bearer = format!("Bearer {visitor_token}");
+
+    // The agent's stream (it makes alice available for assignment) and the visitor's.
+    let (status, headers, mut agent) =
+        EventStream::open(addr, &format!("/sse/events?token={agent_token}"), &[]).await;
+    assert_eq!(status, 200);
+    for expected in ["welcome", "inbox", "following"] {
+        assert_eq!(agent.next().await.frame["type"], expected);
+    }
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    assert_eq!(content_type.map(|(_, v)| v.as_str()), Some("text/event-stream"));
+    let (status, _, mut visitor) =
+        EventStream::open(addr, &format!("/sse/events?token={visitor_token}"), &[]).await;
+    assert_eq!(status, 200);
+    let welcome = visitor.next().await.frame;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["principal"], json!({"role": "visitor", "id": "v-sse"}));
+
+    // Upstream over POST: open, then send (twice with the same client id: stored once).
+    let auth = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let opened = http_with(addr, "POST", "/sse/open", &auth, r#"{"client_id": "o-1"}"#).await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let opened = opened.json();
+    assert_eq!(opened["type"], "opened");
+    let conversation = opened["conversation"]["id"].as_str().expect("id").to_owned();
+    let first = visitor.event(&conversation, 1).await;
+    let body = json!({"conversation": conversation, "client_id": "m-1", "body": {"text": "Hello over SSE"}})
+        .to_string();
+    let ack = http_with(addr, "POST", "/sse/send", &auth, &body).await;
+    assert_eq!(ack.status, 200, "{}", ack.body);
+    assert_eq!(ack.header("content-type"), Some("application/json"));
+    let ack = ack.json();
+    assert_eq!(
+        (ack["type"].as_str(), ack["duplicate"].as_bool()),
+        (Some("ack"), Some(false))
+    );
+    let seq = ack["seq"].as_u64().expect("seq");
+    let message = visitor.event(&conversation, seq).await;
+    assert_eq!(message.frame["data"]["body"]["text"], "Hello over SSE");
+    let at_agent = agent.event(&conversation, seq).await;
+    assert_eq!(
+        at_agent.frame["author"],
+        json!({"role": "visitor", "id": "v-sse"})
+    );
+    let again = http_with(addr, "POST", "/sse/send", &auth, &body).await.json();
+    assert_eq!(
+        (again["seq"].as_u64(), again["duplicate"].as_bool()),
+        (Some(seq), Some(true))
+    );
+
+    // The agent answers over POST; a request without a token is refused with 401.
+    let agent_bearer = format!("Bearer {agent_token}");
+    let reply = json!({"conversation": conversation, "client_id": "a-1", "body": {"text": "Hi from SSE"}})
+        .to_string();
+    let agent_auth = [
+        ("Authorization", agent_bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let reply_ack = http_with(addr, "POST", "/sse/send", &agent_auth, &reply)
+        .await
+        .json();
+    assert_eq!(reply_ack["seq"].as_u64(), Some(seq + 1), "{reply_ack}");
+    visitor.event(&conversation, seq + 1).await;
+    let anonymous = http_with(
+        addr,
+        "POST",
+        "/sse/send",
+        &[("Content-Type", "application/json")],
+        &reply,
+    )
+    .await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.json()["code"], "invalid_token");
+
+    // A new stream resumed from the first event's id (as a reconnecting EventSource would) replays only what
+    // came after it; one resumed from the last event's id, nothing.
+    drop(visitor);
+    let last_event_id = first.id.expect("id");
+    let (status, _, mut resumed) = EventStream::open(
+        addr,
+        &format!("/sse/events?token={visitor_token}"),
+        &[("Last-Event-ID", last_event_id.as_str())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut replayed = Vec::new();
+    while replayed.last() != Some(&(seq + 1)) {
+        let event = resumed.next().await;
+        if event.frame["type"] == "event" {
+            replayed.push(event.frame["seq"].as_u64().expect("seq"));
+        }
+    }
+    assert_eq!(replayed.first(), Some(&2), "resumed after seq 1: {replayed:?}");
+    assert_eq!(replayed, (2..=seq + 1).collect::<Vec<_>>());
+    let refused = http_with(addr, "GET", "/sse/events?token=forged", &[], "").await;
+    assert_eq!(
+        refused.status, 401,
+        "a hopeless stream gets a status that stops EventSource"
+    );
+    drop((agent, resumed));
     server.stop().await;
 }

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::outbox::Outlet;
 use crate::auth::Identity;
-use crate::model::ConversationId;
+use crate::cursor::Cursor;
+use crate::model::{ConversationId, Seq};
 
 /// One live connection: who it is, its outbound queue, and what it is subscribed to.
 #[derive(Debug)]
@@ -14,6 +15,8 @@ pub(crate) struct Conn {
     pub(crate) identity: Identity,
     pub(crate) outlet: Arc<Outlet>,
     subscriptions: Mutex<HashSet<ConversationId>>,
+    /// Set when the connection follows all of its principal's conversations: where each one resumes.
+    follow: Mutex<Option<Cursor>>,
 }
 
 impl Conn {
@@ -23,7 +26,24 @@ impl Conn {
             identity,
             outlet: Arc::new(Outlet::new(queue_bytes)),
             subscriptions: Mutex::default(),
+            follow: Mutex::default(),
         }
+    }
+
+    /// Where a conversation that joins this following connection resumes; `None` when it does not follow.
+    pub(crate) fn follow_position(&self, conversation: ConversationId) -> Option<Seq> {
+        let follow = self
+            .follow
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        follow.as_ref().map(|cursor| cursor.position(conversation))
+    }
+
+    pub(crate) fn start_following(&self, cursor: Cursor) {
+        *self
+            .follow
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cursor);
     }
 
     pub(crate) fn subscriptions(&self) -> MutexGuard<'_, HashSet<ConversationId>> {

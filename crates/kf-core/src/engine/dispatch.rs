@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::connection::Conn;
+use super::outbox::Queued;
 use crate::model::{ConversationId, Event, Seq};
 use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
 use crate::store::Store;
@@ -67,7 +68,12 @@ impl Subscription {
             return false;
         }
         if seq == cursor.last_sent.next() {
-            if self.conn.outlet.push(frame.clone()).is_ok() {
+            if self
+                .conn
+                .outlet
+                .push(Queued::event(frame.clone(), self.conversation, seq))
+                .is_ok()
+            {
                 cursor.last_sent = seq;
             }
             return false;
@@ -215,7 +221,11 @@ async fn catch_up(store: Arc<dyn Store>, subscription: Arc<Subscription>) {
             if subscription
                 .conn
                 .outlet
-                .push_paced(ServerFrame::Event(event).encode())
+                .push_paced(Queued::event(
+                    ServerFrame::Event(event).encode(),
+                    subscription.conversation,
+                    seq,
+                ))
                 .await
                 .is_err()
             {

@@ -4,9 +4,13 @@
 //! hosts call the same operations directly ([`Engine::send`], [`Engine::open`]…) from their own endpoints.
 //! Nothing in here knows a socket, an HTTP type or a database.
 
+mod agent_tools;
 mod connection;
 mod dispatch;
+mod limiter;
+mod offline;
 mod outbox;
+mod request;
 mod router;
 mod session;
 
@@ -20,6 +24,7 @@ use thiserror::Error;
 
 use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
+use crate::cursor::Cursor;
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState, Event,
     EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId, TransitionError, Visitor,
@@ -30,8 +35,11 @@ use crate::store::{Appended, Epoch, EventDraft, NewConversation, Store, StoreErr
 
 use connection::Conn;
 use dispatch::Dispatcher;
+use limiter::RateLimits;
 use router::{Presence, Refusal, Router};
 
+pub use agent_tools::{PAST_CONVERSATIONS_LIMIT, VisitorContextView};
+pub use offline::OFFLINE_LIST_LIMIT;
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
 
@@ -77,6 +85,9 @@ pub enum RequestError {
     /// A transfer's target cannot take conversations now (offline, not accepting, not in the group).
     #[error("agent unavailable: {0}")]
     AgentUnavailable(String),
+    /// The request clashes with existing data (a quick reply shortcut already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl RequestError {
@@ -95,6 +106,7 @@ impl RequestError {
             RequestError::Unavailable(_) => ErrorCode::Unavailable,
             RequestError::AtCapacity(_) => ErrorCode::AtCapacity,
             RequestError::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
+            RequestError::Conflict(_) => ErrorCode::Conflict,
         }
     }
 
@@ -110,6 +122,7 @@ impl From<StoreError> for RequestError {
             StoreError::ConversationNotFound(id) => RequestError::NotFound(format!("conversation {id}")),
             StoreError::Transition(error) => RequestError::InvalidState(error),
             StoreError::Invalid(message) => RequestError::Invalid(message),
+            StoreError::Conflict(message) => RequestError::Conflict(message),
             other => RequestError::Unavailable(other),
         }
     }
@@ -267,6 +280,7 @@ impl EngineBuilder {
             router.put_agent(agent);
         }
         let open = self.store.open_conversations().await?;
+        let extras = offline::Extras::load(self.store.as_ref(), &open).await?;
         for conversation in &open {
             router.track(conversation.clone());
         }
@@ -277,14 +291,16 @@ impl EngineBuilder {
                 routing: self.routing,
                 policies: self.policies,
                 clock: self.clock,
-                limits: self.limits,
+                limits: self.limits.clone(),
                 presence_grace: self.presence_grace,
                 default_group: self.default_group,
                 epoch,
                 router,
                 dispatcher: Dispatcher::default(),
+                rate_limits: RateLimits::new(self.limits.requests_per_second),
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
+                extras,
             }),
         };
         // Timers restart in full for what was open: waits and silences before the restart are not counted.
@@ -326,8 +342,11 @@ struct Inner {
     epoch: Epoch,
     router: Router,
     dispatcher: Dispatcher,
+    rate_limits: RateLimits,
     connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
     next_connection: AtomicU64,
+    /// Working hours, offline messages and visitor trails (issue #3).
+    extras: offline::Extras,
 }
 
 impl Engine {
@@ -471,6 +490,7 @@ impl Engine {
                 );
             }
         }
+        self.announce_offline_messages(&conn).await;
         if let Some(Presence::CameOnline(groups)) = presence {
             tracing::debug!(principal = ?identity.principal, "agent online");
             for group in groups {
@@ -593,9 +613,10 @@ impl Engine {
             }
             EventKind::Assigned { agent } => {
                 self.assigned(event, agent, conversation);
-                self.announce(&conversation.tenant, &conversation.group);
+                self.announce_queue(&conversation.tenant, &conversation.group);
             }
             _ => {
+                self.inner.extras.committed(conversation);
                 self.inner.dispatcher.publish(&self.inner.store, event);
                 let groups = self.inner.router.update(conversation);
                 match (&event.data, &conversation.state) {
@@ -734,8 +755,14 @@ impl Engine {
                     }
                     _ => EventKind::Offline,
                 };
-                if let Err(error) = self.commit(EventDraft::system(conversation, kind, now)).await {
-                    tracing::warn!(%conversation, %error, "max wait: moving the conversation on failed");
+                match self.commit(EventDraft::system(conversation, kind, now)).await {
+                    Ok(appended) if appended.conversation.state == ConversationState::Offline => {
+                        self.notify_offline_message(&appended.conversation);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%conversation, %error, "max wait: moving the conversation on failed");
+                    }
                 }
             }
             Timer::MissedWait { conversation, .. } => {
@@ -841,10 +868,40 @@ impl Engine {
             conversation: conversation.clone(),
         }
         .encode();
-        if let Some(live) = self.connections().get(&identity) {
-            for conn in live {
-                let _ = conn.outlet.push(frame.clone());
+        self.announce(&identity, conversation.id, &frame, false);
+    }
+
+    /// Pushes a `conversation` frame to the live connections of `identity` (all of them, or only those that
+    /// follow all their conversations), and subscribes the followers from where their cursor left it.
+    fn announce(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+        frame: &bytes::Bytes,
+        followers: bool,
+    ) {
+        let live = self.connections().get(identity).cloned().unwrap_or_default();
+        for conn in live {
+            let after = conn.follow_position(conversation);
+            if followers && after.is_none() {
+                continue;
             }
+            let _ = conn.outlet.push(frame.clone());
+            if let Some(after) = after {
+                self.subscribe_once(&conn, conversation, after);
+            }
+        }
+    }
+
+    /// Subscribes `conn` to a conversation unless it already is (a second subscription would replay again).
+    fn subscribe_once(&self, conn: &Arc<Conn>, conversation: ConversationId, after: Seq) {
+        if conn.subscriptions().insert(conversation) {
+            self.inner.dispatcher.subscribe(
+                Arc::clone(&self.inner.store),
+                Arc::clone(conn),
+                conversation,
+                after,
+            );
         }
     }
 
@@ -885,7 +942,7 @@ impl Engine {
 
     /// Tells a group's waiting visitors their new positions and its connected agents their queue view
     /// (ephemeral: dropped where it does not fit).
-    fn announce(&self, tenant: &TenantId, group: &GroupId) {
+    fn announce_queue(&self, tenant: &TenantId, group: &GroupId) {
         let now = self.inner.clock.now();
         let Some(change) = self.inner.router.queue_change(tenant, group, now) else {
             return;
@@ -941,7 +998,7 @@ impl Engine {
             self.assign_queued(tenant, group, &strategy, policy.as_ref())
                 .await;
         }
-        self.announce(tenant, group);
+        self.announce_queue(tenant, group);
     }
 
     async fn assign_queued(
@@ -1087,6 +1144,9 @@ impl Engine {
                 created: false,
             });
         }
+        if !self.is_group_open(tenant, &group) {
+            return self.open_offline(identity, visitor, client_id, group).await;
+        }
         let now = self.inner.clock.now();
         let new = NewConversation {
             id: ConversationId::generate(),
@@ -1109,8 +1169,15 @@ impl Engine {
                 created: false,
             });
         }
+        self.store_visitor_context(&created.conversation).await;
         self.inner.dispatcher.publish(&self.inner.store, &created.event);
         self.inner.router.track(created.conversation.clone());
+        let frame = ServerFrame::Conversation {
+            conversation: created.conversation.clone(),
+        }
+        .encode();
+        // A visitor's other connections learn of it from `opened`; a following one (SSE) is subscribed here.
+        self.announce(identity, created.conversation.id, &frame, true);
         if let Some(welcome) = self.inner.router.welcome(tenant, &group) {
             let draft = EventDraft::message(
                 created.conversation.id,
@@ -1285,7 +1352,7 @@ impl Engine {
         match self.inner.store.append(draft).await {
             Ok(appended) => {
                 self.assigned(&appended.event, agent, &appended.conversation);
-                self.announce(tenant, &claimed.group);
+                self.announce_queue(tenant, &claimed.group);
                 Ok(appended.conversation)
             }
             Err(error) => {
@@ -1405,11 +1472,12 @@ impl Engine {
     /// Relays a typing signal to the conversation's other subscribers (ephemeral: never stored, may be dropped).
     async fn typing(
         &self,
-        conn: &Conn,
+        identity: &Identity,
+        except_conn: u64,
         conversation: ConversationId,
         active: bool,
     ) -> Result<(), RequestError> {
-        let record = self.participant(&conn.identity, conversation).await?;
+        let record = self.participant(identity, conversation).await?;
         if !record.state.is_open() {
             return Err(TransitionError {
                 state: record.state.name(),
@@ -1419,11 +1487,41 @@ impl Engine {
         }
         let frame = ServerFrame::Typing {
             conversation,
-            from: conn.identity.principal.actor(),
+            from: identity.principal.actor(),
             active,
         }
         .encode();
-        self.inner.dispatcher.relay(conversation, conn.id, &frame);
+        self.inner.dispatcher.relay(conversation, except_conn, &frame);
+        Ok(())
+    }
+
+    /// Relays a read receipt to the conversation's other subscribers (ephemeral, like typing).
+    async fn read(
+        &self,
+        identity: &Identity,
+        except_conn: u64,
+        conversation: ConversationId,
+        seq: Seq,
+    ) -> Result<(), RequestError> {
+        let record = self.readable(identity, conversation).await?;
+        if seq == Seq::ZERO {
+            return Err(RequestError::Invalid("`seq` must be at least 1".into()));
+        }
+        if let Principal::Agent(agent) = &identity.principal
+            && record.state.agent() != Some(agent)
+            && record.last_agent.as_ref() != Some(agent)
+        {
+            return Err(RequestError::Forbidden(format!(
+                "conversation {conversation} is not assigned to you"
+            )));
+        }
+        let frame = ServerFrame::Read {
+            conversation,
+            from: identity.principal.actor(),
+            seq,
+        }
+        .encode();
+        self.inner.dispatcher.relay(conversation, except_conn, &frame);
         Ok(())
     }
 
@@ -1433,11 +1531,10 @@ impl Engine {
         conn: &Arc<Conn>,
         conversation: ConversationId,
         after: Seq,
-        epoch: Option<&Epoch>,
+        reset: bool,
         reply: impl FnOnce(Seq, bool) -> ServerFrame,
     ) -> Result<(), RequestError> {
         self.readable(&conn.identity, conversation).await?;
-        let reset = epoch.is_some_and(|epoch| epoch != &self.inner.epoch);
         let after = if reset { Seq::ZERO } else { after };
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
         let _ = conn.outlet.push(reply(after, reset).encode());
@@ -1448,6 +1545,54 @@ impl Engine {
             conversation,
             after,
         );
+        Ok(())
+    }
+
+    /// Makes `conn` follow all its principal's conversations from `cursor` (see [`Session::follow`]).
+    async fn follow(&self, conn: &Arc<Conn>, cursor: &Cursor) -> Result<(), RequestError> {
+        let reset = cursor.is_stale(&self.inner.epoch);
+        let cursor = if reset {
+            Cursor::new(&self.inner.epoch)
+        } else {
+            cursor.clone()
+        };
+        // Register before listing, as `connect` does: a conversation that joins meanwhile is subscribed by
+        // `announce` or found in the listing, and `subscribe_once` keeps it to one subscription.
+        conn.start_following(cursor.clone());
+        let _ = conn.outlet.push(ServerFrame::Following { reset }.encode());
+        let identity = &conn.identity;
+        let mut joined: Vec<Conversation> = match &identity.principal {
+            Principal::Visitor(visitor) => {
+                let mut all = self
+                    .inner
+                    .store
+                    .conversations_of_visitor(&identity.tenant, visitor)
+                    .await?;
+                all.retain(|c| c.state.is_open());
+                all
+            }
+            Principal::Agent(agent) => {
+                self.inner
+                    .store
+                    .conversations_of_agent(&identity.tenant, agent)
+                    .await?
+            }
+        };
+        // Conversations the cursor knows that have left the listing (closed, transferred) still deliver what
+        // happened to them since, so the client learns how they ended.
+        for (conversation, position) in cursor.positions() {
+            if joined.iter().any(|c| c.id == conversation) {
+                continue;
+            }
+            match self.readable(identity, conversation).await {
+                Ok(record) if record.last_seq > position => joined.push(record),
+                Ok(_) | Err(RequestError::NotFound(_) | RequestError::Forbidden(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        for conversation in joined {
+            self.subscribe_once(conn, conversation.id, cursor.position(conversation.id));
+        }
         Ok(())
     }
 

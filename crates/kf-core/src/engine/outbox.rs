@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::model::{ConversationId, Seq};
 use crate::protocol::CloseReason;
 
 /// What a transport's writer does next.
@@ -20,8 +21,57 @@ use crate::protocol::CloseReason;
 pub enum Outgoing {
     /// Write this frame (JSON text).
     Frame(Bytes),
+    /// Write this `event` frame (JSON text); once written, the client has `seq` of `conversation` (a transport
+    /// that carries a resume cursor advances it, see [`Cursor`](crate::cursor::Cursor)).
+    Event {
+        /// The frame.
+        frame: Bytes,
+        /// The event's conversation.
+        conversation: ConversationId,
+        /// The event's seq.
+        seq: Seq,
+    },
     /// Close the connection for this reason; nothing more will come.
     Close(CloseReason),
+}
+
+impl Outgoing {
+    /// The frame to write, if this is one.
+    pub fn frame(&self) -> Option<&Bytes> {
+        match self {
+            Outgoing::Frame(frame) | Outgoing::Event { frame, .. } => Some(frame),
+            Outgoing::Close(_) => None,
+        }
+    }
+}
+
+/// A queued frame, with the position it delivers when it is an event.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    frame: Bytes,
+    position: Option<(ConversationId, Seq)>,
+}
+
+impl Queued {
+    pub(crate) fn event(frame: Bytes, conversation: ConversationId, seq: Seq) -> Self {
+        Self {
+            frame,
+            position: Some((conversation, seq)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.frame.len()
+    }
+}
+
+impl From<Bytes> for Queued {
+    fn from(frame: Bytes) -> Self {
+        Self {
+            frame,
+            position: None,
+        }
+    }
 }
 
 /// The queue is closed (or a live push found it full and closed it).
@@ -30,7 +80,7 @@ pub(crate) struct QueueClosed;
 
 #[derive(Default)]
 struct State {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<Queued>,
     bytes: usize,
     closed: Option<CloseReason>,
 }
@@ -71,7 +121,8 @@ impl Outlet {
     }
 
     /// Queues a frame; if it does not fit, closes the queue as a slow consumer.
-    pub(crate) fn push(&self, frame: Bytes) -> Result<(), QueueClosed> {
+    pub(crate) fn push(&self, frame: impl Into<Queued>) -> Result<(), QueueClosed> {
+        let frame = frame.into();
         let mut state = self.lock();
         if state.closed.is_some() {
             return Err(QueueClosed);
@@ -90,7 +141,8 @@ impl Outlet {
 
     /// Queues a frame whatever the bound: for the handful of frames that open a session (`welcome`, `inbox`),
     /// whose size the engine bounds itself.
-    pub(crate) fn push_unbounded(&self, frame: Bytes) {
+    pub(crate) fn push_unbounded(&self, frame: impl Into<Queued>) {
+        let frame = frame.into();
         let mut state = self.lock();
         if state.closed.is_some() {
             return;
@@ -108,14 +160,15 @@ impl Outlet {
             return false;
         }
         state.bytes += frame.len();
-        state.frames.push_back(frame);
+        state.frames.push_back(frame.into());
         drop(state);
         self.readable.notify_one();
         true
     }
 
     /// Queues a frame once the queue is at most half full (replay pacing).
-    pub(crate) async fn push_paced(&self, frame: Bytes) -> Result<(), QueueClosed> {
+    pub(crate) async fn push_paced(&self, frame: impl Into<Queued>) -> Result<(), QueueClosed> {
+        let frame = frame.into();
         loop {
             let mut notified = pin!(self.writable.notified());
             notified.as_mut().enable();
@@ -150,6 +203,18 @@ impl Outlet {
         self.closing.notify_waiters();
     }
 
+    /// Resolves when the queue is closed, with the reason.
+    pub(crate) async fn closed(&self) -> CloseReason {
+        loop {
+            let mut notified = pin!(self.closing.notified());
+            notified.as_mut().enable();
+            if let Some(reason) = self.lock().closed {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed.is_some()
     }
@@ -159,11 +224,18 @@ impl Outlet {
         if let Some(reason) = state.closed {
             return Some(Outgoing::Close(reason));
         }
-        let frame = state.frames.pop_front()?;
-        state.bytes -= frame.len();
+        let queued = state.frames.pop_front()?;
+        state.bytes -= queued.len();
         drop(state);
         self.writable.notify_waiters();
-        Some(Outgoing::Frame(frame))
+        Some(match queued.position {
+            Some((conversation, seq)) => Outgoing::Event {
+                frame: queued.frame,
+                conversation,
+                seq,
+            },
+            None => Outgoing::Frame(queued.frame),
+        })
     }
 }
 
@@ -196,14 +268,7 @@ impl Outbox {
     /// Resolves when the engine closes the connection, with the reason; takes no frame. A writer blocked on a
     /// slow socket selects on this to give up at once when the client is cut off.
     pub async fn closed(&self) -> CloseReason {
-        loop {
-            let mut notified = pin!(self.outlet.closing.notified());
-            notified.as_mut().enable();
-            if let Some(reason) = self.outlet.lock().closed {
-                return reason;
-            }
-            notified.await;
-        }
+        self.outlet.closed().await
     }
 
     /// Bytes queued and not yet taken.

@@ -388,9 +388,8 @@ impl Router {
                     slot.active.insert(conversation.id, conversation.group.clone());
                 }
             }
-            ConversationState::Closed => return,
-            // Waits for a claim, in no queue.
-            ConversationState::Offline => {}
+            // Offline messages are not routed: an agent takes them explicitly.
+            ConversationState::Closed | ConversationState::Offline => return,
         }
         state.open.insert(conversation.id, conversation);
     }
@@ -483,12 +482,10 @@ impl Router {
         if &record.tenant != tenant {
             return Err(Refusal::Unknown);
         }
-        // A message left (offline) is claimed like a queued conversation.
-        let queued = record.state == ConversationState::Offline
-            || state
-                .queues
-                .get(&(tenant.clone(), record.group.clone()))
-                .is_some_and(|queue| queue.contains(&conversation));
+        let queued = state
+            .queues
+            .get(&(tenant.clone(), record.group.clone()))
+            .is_some_and(|queue| queue.contains(&conversation));
         if !queued {
             return Err(Refusal::NotQueued);
         }
@@ -572,10 +569,9 @@ impl Router {
                 state.open.insert(conversation.id, conversation.clone());
             }
             ConversationState::Offline => {
-                if tracked.is_none() {
-                    return Vec::new();
-                }
-                state.open.insert(conversation.id, conversation.clone());
+                // Not routed (see `track`); it left its queue above. `take` assigns it.
+                state.open.remove(&conversation.id);
+                state.entry.remove(&conversation.id);
             }
         }
         let mut seen = HashSet::new();
@@ -726,8 +722,7 @@ impl Router {
         ))
     }
 
-    /// The queued conversations of every group of `agent`, group by group (by id), each in queue order and
-    /// followed by the group's messages left (offline conversations).
+    /// The queued conversations of every group of `agent`, group by group (by id), each in queue order.
     pub(crate) fn queue_view(&self, tenant: &TenantId, agent: &AgentId, now: Timestamp) -> Vec<Waiting> {
         let state = self.state();
         let Some(slot) = state.agents.get(&(tenant.clone(), agent.clone())) else {
@@ -738,11 +733,9 @@ impl Router {
         groups.dedup();
         let mut view = Vec::new();
         for group in groups {
-            let empty = VecDeque::new();
-            let queue = state
-                .queues
-                .get(&(tenant.clone(), group.clone()))
-                .unwrap_or(&empty);
+            let Some(queue) = state.queues.get(&(tenant.clone(), group.clone())) else {
+                continue;
+            };
             for (index, id) in queue.iter().enumerate() {
                 if let Some(conversation) = state.open.get(id) {
                     let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
@@ -753,18 +746,6 @@ impl Router {
                     });
                 }
             }
-            // Then the messages left in the group (position 0: in no queue), oldest first.
-            let mut left: Vec<&Conversation> = state
-                .open
-                .values()
-                .filter(|c| &c.tenant == tenant && c.group == group && c.state == ConversationState::Offline)
-                .collect();
-            left.sort_by_key(|c| (c.created_at, c.id));
-            view.extend(left.into_iter().map(|c| Waiting {
-                conversation: c.clone(),
-                position: 0,
-                estimated_wait_ms: None,
-            }));
         }
         view
     }
@@ -808,7 +789,7 @@ impl Router {
                         conversation.id
                     ));
                 }
-                ConversationState::Queued | ConversationState::Offline if counted.is_some() => {
+                ConversationState::Queued if counted.is_some() => {
                     return Some(format!(
                         "queued {} is counted against {counted:?}",
                         conversation.id

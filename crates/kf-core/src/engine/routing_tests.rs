@@ -730,8 +730,14 @@ async fn without_a_fallback_a_long_wait_becomes_a_message_left_for_the_group() {
     let c = open(&engine, "v1", "chat").await;
     v1.drain();
     tokio::time::sleep(Duration::from_secs(61)).await;
-    let record = engine.inner.router.open_conversation(&c.id).expect("open");
+    let record = engine
+        .store()
+        .conversation(c.id)
+        .await
+        .expect("read")
+        .expect("stored");
     assert_eq!(record.state, ConversationState::Offline);
+    assert_eq!(engine.offline_messages(&tenant(), &gid("chat")), [c.id]);
     assert!(engine.queue(&tenant(), &gid("chat")).is_empty());
     // The visitor leaves its message.
     let body = MessageBody::text("Please call me back on 555-0100.");
@@ -740,7 +746,7 @@ async fn without_a_fallback_a_long_wait_becomes_a_message_left_for_the_group() {
         .await
         .expect("a message left");
     assert_eq!(kinds(&engine, c.id).await, ["created", "offline", "message"]);
-    // An agent of the group coming online sees it (position 0: in no queue) and claims it.
+    // An agent of the group coming online is shown it (as offline messages are) and takes it.
     let mut a = connect(&engine, agent_identity("a")).await;
     assert_eq!(
         owner(&engine, c.id),
@@ -748,16 +754,12 @@ async fn without_a_fallback_a_long_wait_becomes_a_message_left_for_the_group() {
         "a message left is not assigned automatically"
     );
     let shown = a.drain().into_iter().find_map(|f| match f {
-        ServerFrame::Queue {
-            id: None,
-            conversations,
-        } => Some(conversations),
+        ServerFrame::OfflineMessages { conversations } => Some(conversations),
         _ => None,
     });
-    let shown = shown.expect("the agent's queue view after inbox");
-    assert_eq!(shown.len(), 1);
-    assert_eq!((shown[0].conversation.id, shown[0].position), (c.id, 0));
-    engine.claim(&agent_identity("a"), c.id).await.expect("claim");
+    let shown = shown.expect("offline messages after inbox");
+    assert_eq!(shown.iter().map(|c| c.id).collect::<Vec<_>>(), [c.id]);
+    engine.take(&agent_identity("a"), c.id).await.expect("take");
     assert_eq!(owner(&engine, c.id).as_deref(), Some("a"));
 }
 
@@ -894,6 +896,11 @@ mod properties {
         LeaveMessage {
             pick: usize,
         },
+        /// An agent takes a message left.
+        Take {
+            agent: u8,
+            pick: usize,
+        },
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -912,6 +919,7 @@ mod properties {
                 .prop_map(|(agent, capacity, override_group)| Op::Capacity { agent, capacity, override_group }),
             1 => (group, proptest::option::of(0..4u32)).prop_map(|(group, cap)| Op::Cap { group, cap }),
             1 => any::<usize>().prop_map(|pick| Op::LeaveMessage { pick }),
+            1 => (0..AGENTS.len() as u8, any::<usize>()).prop_map(|(agent, pick)| Op::Take { agent, pick }),
         ]
     }
 
@@ -990,6 +998,15 @@ mod properties {
                     if let Some(c) = queued.get(pick % queued.len().max(1)) {
                         let draft = EventDraft::system(c.id, EventKind::Offline, self.clock.now());
                         let _ = engine.commit(draft).await;
+                    }
+                }
+                Op::Take { agent, pick } => {
+                    let offline: Vec<ConversationId> = GROUPS
+                        .iter()
+                        .flat_map(|g| engine.offline_messages(&tenant(), &gid(g)))
+                        .collect();
+                    if let Some(id) = offline.get(pick % offline.len().max(1)) {
+                        let _ = engine.take(&agent_identity(AGENTS[*agent as usize]), *id).await;
                     }
                 }
                 Op::Claim { agent, pick } => {
@@ -1147,8 +1164,12 @@ mod properties {
         }
         // The ledger agrees with the store.
         let stored = world.engine.store().open_conversations().await.expect("open");
-        let mut stored: Vec<(ConversationId, ConversationState)> =
-            stored.into_iter().map(|c| (c.id, c.state)).collect();
+        // Offline messages are outside the ledger until taken.
+        let mut stored: Vec<(ConversationId, ConversationState)> = stored
+            .into_iter()
+            .filter(|c| c.state != ConversationState::Offline)
+            .map(|c| (c.id, c.state))
+            .collect();
         stored.sort_by_key(|(id, _)| *id);
         let tracked: Vec<(ConversationId, ConversationState)> =
             world.open_ones().into_iter().map(|c| (c.id, c.state)).collect();

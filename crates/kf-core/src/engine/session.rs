@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use super::connection::Conn;
-use super::{Engine, Outbox, RequestError, Transfer};
+use super::{Engine, Outbox, RequestError};
 use crate::auth::Identity;
+use crate::cursor::Cursor;
+use crate::model::{ConversationId, Seq};
 use crate::protocol::{self, ClientFrame, CloseReason, ErrorCode, PROTOCOL_VERSION, Request, ServerFrame};
 
 /// Why a connection was refused at `hello`: the error frame to send, then the close reason.
@@ -55,46 +55,11 @@ pub(super) async fn accept(engine: &Engine, first_frame: &str) -> Result<(Sessio
         .map_err(|error| Rejection::new(id, error.code(), error.to_string()))
 }
 
-/// A token bucket: `rate` requests per second, bursts up to twice that.
-#[derive(Debug)]
-struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    updated: Instant,
-}
-
-impl RateLimiter {
-    fn new(per_second: u32) -> Self {
-        let rate = f64::from(per_second.max(1));
-        Self {
-            rate,
-            burst: rate * 2.0,
-            tokens: rate * 2.0,
-            updated: Instant::now(),
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.updated).as_secs_f64();
-        self.updated = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// One live connection's request side. Feed it every frame the client sends; replies and events come out of
 /// the connection's [`Outbox`]. Dropping the session ends the connection's subscriptions and presence.
 pub struct Session {
     engine: Engine,
     conn: Arc<Conn>,
-    limiter: RateLimiter,
 }
 
 impl fmt::Debug for Session {
@@ -108,12 +73,7 @@ impl fmt::Debug for Session {
 
 impl Session {
     pub(super) fn new(engine: Engine, conn: Arc<Conn>) -> Self {
-        let limiter = RateLimiter::new(engine.limits().requests_per_second);
-        Self {
-            engine,
-            conn,
-            limiter,
-        }
+        Self { engine, conn }
     }
 
     /// Who this session belongs to.
@@ -128,12 +88,44 @@ impl Session {
     /// a committed event unannounced to live subscribers until their next resume.
     pub async fn receive(&mut self, text: &str) {
         let reply = match protocol::decode(text) {
-            Ok(Request { id, frame }) => self.handle(id, frame).await,
+            Ok(Request { id, frame }) => {
+                let identity = &self.conn.identity;
+                self.engine.handle(identity, Some(&self.conn), id, frame).await
+            }
             Err(error) => Some(error.to_frame()),
         };
         if let Some(frame) = reply {
             self.reply(&frame);
         }
+    }
+
+    /// Makes this connection follow every conversation of its principal — a visitor's open conversations, an
+    /// agent's assigned ones — from `cursor`, and each one that joins later (opened, assigned) from its start.
+    /// Queues `following`, then each conversation's events after its position in the cursor.
+    ///
+    /// This is how a stream without per-conversation `subscribe` frames (SSE) resumes with one cursor.
+    pub async fn follow(&mut self, cursor: &Cursor) -> Result<(), RequestError> {
+        self.engine.follow(&self.conn, cursor).await
+    }
+
+    /// Subscribes this connection to one conversation after its position in `cursor` (as a `subscribe` frame
+    /// would): queues `subscribed`, then the events.
+    pub async fn watch(&mut self, conversation: ConversationId, cursor: &Cursor) -> Result<(), RequestError> {
+        let reset = cursor.is_stale(self.engine.epoch());
+        let after = if reset {
+            Seq::ZERO
+        } else {
+            cursor.position(conversation)
+        };
+        let reply = |after, reset| ServerFrame::Subscribed {
+            id: None,
+            conversation,
+            after,
+            reset,
+        };
+        self.engine
+            .subscribe(&self.conn, conversation, after, reset, reply)
+            .await
     }
 
     /// Handles a binary frame, which the protocol does not use: answered with `unsupported_data`.
@@ -150,6 +142,13 @@ impl Session {
         self.reply(&ServerFrame::Ping);
     }
 
+    /// Resolves when the connection is closed by the engine (slow consumer, shutdown, store unavailable) or by
+    /// [`Session::close`], with the reason. A transport whose writer may be stuck on a stalled client (and so
+    /// never see `Close` in the outbox) drops the session on this, ending its subscriptions and presence.
+    pub async fn closed(&self) -> CloseReason {
+        self.conn.outlet.closed().await
+    }
+
     /// Ends the connection: the outbox yields `Close(reason)` next.
     pub fn close(&self, reason: CloseReason) {
         self.conn.outlet.close(reason);
@@ -158,140 +157,6 @@ impl Session {
     fn reply(&self, frame: &ServerFrame) {
         // A reply that does not fit marks the client as a slow consumer; the outbox then says so.
         let _ = self.conn.outlet.push(frame.encode());
-    }
-
-    async fn handle(&mut self, id: Option<String>, frame: ClientFrame) -> Option<ServerFrame> {
-        let limited = matches!(
-            frame,
-            ClientFrame::Open { .. }
-                | ClientFrame::Send { .. }
-                | ClientFrame::Typing { .. }
-                | ClientFrame::Claim { .. }
-                | ClientFrame::Transfer { .. }
-                | ClientFrame::Status { .. }
-                | ClientFrame::Queue
-        );
-        if limited && !self.limiter.allow() {
-            let per_second = self.engine.limits().requests_per_second;
-            return Some(ServerFrame::error(
-                id,
-                ErrorCode::RateLimited,
-                format!("more than {per_second} requests per second"),
-            ));
-        }
-        let engine = &self.engine;
-        let identity = &self.conn.identity;
-        let result = match frame {
-            ClientFrame::Hello { .. } => {
-                return Some(ServerFrame::error(
-                    id,
-                    ErrorCode::HelloRequired,
-                    "`hello` was already accepted",
-                ));
-            }
-            ClientFrame::Ping => return Some(ServerFrame::Pong),
-            ClientFrame::Pong => return None,
-            ClientFrame::Open { client_id, group } => {
-                engine.open(identity, client_id, group).await.map(|opened| {
-                    Some(ServerFrame::Opened {
-                        id: id.clone(),
-                        created: opened.created,
-                        conversation: opened.conversation,
-                    })
-                })
-            }
-            ClientFrame::Subscribe {
-                conversation,
-                after,
-                epoch,
-            } => {
-                let reply_id = id.clone();
-                let reply = move |after, reset| ServerFrame::Subscribed {
-                    id: reply_id,
-                    conversation,
-                    after,
-                    reset,
-                };
-                engine
-                    .subscribe(&self.conn, conversation, after, epoch.as_ref(), reply)
-                    .await
-                    .map(|()| None)
-            }
-            ClientFrame::Unsubscribe { conversation } => {
-                engine.unsubscribe(&self.conn, conversation);
-                Ok(Some(ServerFrame::Unsubscribed {
-                    id: id.clone(),
-                    conversation,
-                }))
-            }
-            ClientFrame::Send {
-                conversation,
-                client_id,
-                body,
-            } => engine
-                .send(identity, conversation, client_id.clone(), body)
-                .await
-                .map(|ack| {
-                    Some(ServerFrame::Ack {
-                        id: id.clone(),
-                        conversation,
-                        client_id,
-                        seq: ack.seq,
-                        duplicate: ack.duplicate,
-                    })
-                }),
-            ClientFrame::Typing { conversation, active } => engine
-                .typing(&self.conn, conversation, active)
-                .await
-                .map(|()| None),
-            ClientFrame::Close { conversation } => engine.close(identity, conversation).await.map(|seq| {
-                Some(ServerFrame::Closed {
-                    id: id.clone(),
-                    conversation,
-                    seq,
-                })
-            }),
-            ClientFrame::Claim { conversation } => {
-                engine.claim(identity, conversation).await.map(|conversation| {
-                    Some(ServerFrame::Claimed {
-                        id: id.clone(),
-                        conversation,
-                    })
-                })
-            }
-            ClientFrame::Transfer {
-                conversation,
-                agent,
-                group,
-                note,
-            } => engine
-                .transfer(identity, conversation, Transfer { agent, group, note })
-                .await
-                .map(|seq| {
-                    Some(ServerFrame::Transferred {
-                        id: id.clone(),
-                        conversation,
-                        seq,
-                    })
-                }),
-            ClientFrame::Status { status, label } => engine
-                .set_status(identity, status, label.clone())
-                .await
-                .map(|()| {
-                    Some(ServerFrame::Status {
-                        id: id.clone(),
-                        status,
-                        label,
-                    })
-                }),
-            ClientFrame::Queue => engine.queue_view(identity).map(|conversations| {
-                Some(ServerFrame::Queue {
-                    id: id.clone(),
-                    conversations,
-                })
-            }),
-        };
-        result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
     }
 }
 

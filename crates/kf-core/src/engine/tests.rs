@@ -99,7 +99,9 @@ impl Client {
 
     async fn next(&mut self) -> ServerFrame {
         match tokio::time::timeout(Duration::from_secs(5), self.outbox.next()).await {
-            Ok(Outgoing::Frame(bytes)) => serde_json::from_slice(&bytes).expect("server frame"),
+            Ok(Outgoing::Frame(bytes) | Outgoing::Event { frame: bytes, .. }) => {
+                serde_json::from_slice(&bytes).expect("server frame")
+            }
             Ok(Outgoing::Close(reason)) => panic!("closed: {reason:?}"),
             Err(_) => panic!("no frame within 5 s"),
         }
@@ -770,7 +772,7 @@ async fn a_client_that_does_not_read_is_cut_off_and_resumes() {
     let reason = loop {
         let next = tokio::time::timeout(Duration::from_secs(5), stalled.outbox.next()).await;
         match next.expect("closed within 5 s") {
-            Outgoing::Frame(_) => frames += 1,
+            Outgoing::Frame(_) | Outgoing::Event { .. } => frames += 1,
             Outgoing::Close(reason) => break reason,
         }
     };
@@ -905,3 +907,217 @@ async fn typing_in_a_closed_conversation_is_refused() {
         .await;
     assert_eq!(error_code(&typing), Some(ErrorCode::InvalidState));
 }
+
+/// A connection that follows all its principal's conversations, keeping the cursor an SSE stream would send.
+struct Follower {
+    _session: Session,
+    outbox: Outbox,
+    cursor: Cursor,
+    events: Vec<(ConversationId, u64)>,
+}
+
+impl Follower {
+    /// Connects, follows from `cursor`, and returns with the `following` frame's `reset`.
+    async fn start(engine: &Engine, identity: Identity, cursor: Cursor) -> (Follower, bool) {
+        let (mut session, outbox) = engine.connect(identity).await.expect("connect");
+        session.follow(&cursor).await.expect("follow");
+        let mut follower = Follower {
+            _session: session,
+            outbox,
+            cursor,
+            events: Vec::new(),
+        };
+        loop {
+            if let ServerFrame::Following { reset } = follower.next().await {
+                return (follower, reset);
+            }
+        }
+    }
+
+    async fn next(&mut self) -> ServerFrame {
+        let outgoing = tokio::time::timeout(Duration::from_secs(5), self.outbox.next())
+            .await
+            .expect("a frame within 5 s");
+        if let Outgoing::Event {
+            conversation, seq, ..
+        } = &outgoing
+        {
+            self.cursor.advance(*conversation, *seq);
+            self.events.push((*conversation, seq.0));
+        }
+        let frame = outgoing.frame().expect("not closed");
+        serde_json::from_slice(frame).expect("server frame")
+    }
+
+    /// Reads frames until `n` events have arrived in total.
+    async fn until_events(&mut self, n: usize) {
+        while self.events.len() < n {
+            self.next().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agent_resumes_all_its_conversations_with_one_cursor() {
+    let engine = engine().await;
+    engine.put_agent(agent("alice", 3)).await.expect("agent");
+    let (mut alice, reset) =
+        Follower::start(&engine, agent_identity("alice"), Cursor::new(engine.epoch())).await;
+    assert!(!reset);
+    let mut v1 = Client::connect(&engine, visitor("v1")).await;
+    let mut v2 = Client::connect(&engine, visitor("v2")).await;
+    let one = v1.open("o1").await.id;
+    let two = v2.open("o1").await.id;
+    // Assigned conversations join the stream by themselves, from their start.
+    alice.until_events(4).await;
+    assert_eq!(alice.events, [(one, 1), (one, 2), (two, 1), (two, 2)]);
+
+    let cursor = alice.cursor.clone();
+    drop(alice);
+    v1.send(one, "m1", "first").await;
+    v2.send(two, "m1", "second").await;
+    v1.send(one, "m2", "third").await;
+    v2.request(serde_json::json!({"type": "close", "conversation": two}))
+        .await;
+
+    let (mut alice, reset) = Follower::start(&engine, agent_identity("alice"), cursor).await;
+    assert!(!reset);
+    alice.until_events(4).await;
+    let mut missed = alice.events.clone();
+    missed.sort();
+    let mut expected = vec![(one, 3), (one, 4), (two, 3), (two, 4)];
+    expected.sort();
+    assert_eq!(
+        missed, expected,
+        "exactly what was missed, the closed conversation's end included"
+    );
+    v1.send(one, "m3", "live").await;
+    alice.until_events(5).await;
+    assert_eq!(alice.events[4], (one, 5));
+}
+
+#[tokio::test]
+async fn a_cursor_of_another_epoch_resets_and_replays_from_the_start() {
+    let engine = engine().await;
+    let mut v1 = Client::connect(&engine, visitor("v1")).await;
+    let one = v1.open("o1").await.id;
+    v1.send(one, "m1", "hello").await;
+    let mut stale = Cursor::new(&Epoch("another store".into()));
+    stale.advance(one, Seq(2));
+    let (mut follower, reset) = Follower::start(&engine, visitor("v1"), stale).await;
+    assert!(reset);
+    follower.until_events(2).await;
+    assert_eq!(follower.events, [(one, 1), (one, 2)]);
+    // A conversation the visitor opens later joins the stream.
+    let mut other_tab = Client::connect(&engine, visitor("v1")).await;
+    engine
+        .put_group(Group {
+            tenant: tenant(),
+            id: GroupId::new("sales").expect("id"),
+            name: "Sales".into(),
+            strategy: Default::default(),
+            max_active: None,
+            welcome: None,
+            timers: Default::default(),
+        })
+        .await
+        .expect("group");
+    let opened = other_tab
+        .request(serde_json::json!({"type": "open", "client_id": "o2", "group": "sales"}))
+        .await;
+    let ServerFrame::Opened { conversation, .. } = opened else {
+        panic!("opened expected, got {opened:?}")
+    };
+    follower.until_events(3).await;
+    assert_eq!(follower.events[2], (conversation.id, 1));
+}
+
+#[tokio::test]
+async fn requests_without_a_connection_get_the_same_replies_and_errors() {
+    let engine = engine().await;
+    let (_alice, mut v1, conversation) = assigned_chat(&engine).await;
+    let me = visitor("v1");
+    let send = serde_json::json!({"type": "send", "id": "r1", "conversation": conversation, "client_id": "h1", "body": {"text": "over http"}});
+    let reply = engine.request(&me, &send.to_string()).await;
+    assert!(
+        matches!(
+            reply,
+            Some(ServerFrame::Ack {
+                seq: Seq(3),
+                duplicate: false,
+                ..
+            })
+        ),
+        "{reply:?}"
+    );
+    let again = engine.request(&me, &send.to_string()).await;
+    assert!(
+        matches!(
+            again,
+            Some(ServerFrame::Ack {
+                seq: Seq(3),
+                duplicate: true,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    assert!(matches!(v1.event().await.data, EventKind::Message { .. }));
+
+    let typing = serde_json::json!({"type": "typing", "conversation": conversation, "active": true});
+    assert_eq!(engine.request(&me, &typing.to_string()).await, None);
+    assert!(
+        matches!(v1.next().await, ServerFrame::Typing { .. }),
+        "no connection sent it, so every subscriber gets it"
+    );
+    let read = serde_json::json!({"type": "read", "conversation": conversation, "seq": 3});
+    assert_eq!(engine.request(&me, &read.to_string()).await, None);
+    assert!(matches!(v1.next().await, ServerFrame::Read { seq: Seq(3), .. }));
+
+    for (frame, code) in [
+        (
+            serde_json::json!({"type": "subscribe", "conversation": conversation}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            serde_json::json!({"type": "hello", "v": 1, "token": "x"}),
+            ErrorCode::HelloRequired,
+        ),
+        (
+            serde_json::json!({"type": "read", "conversation": conversation, "seq": 0}),
+            ErrorCode::InvalidFrame,
+        ),
+        (serde_json::json!({"type": "dance"}), ErrorCode::UnknownType),
+    ] {
+        let reply = engine.request(&me, &frame.to_string()).await.expect("a reply");
+        assert_eq!(error_code(&reply), Some(code), "{frame}");
+    }
+    let stranger = engine
+        .request(&visitor("v2"), &send.to_string())
+        .await
+        .expect("a reply");
+    assert_eq!(error_code(&stranger), Some(ErrorCode::NotFound));
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_per_identity_across_connections() {
+    let limits = Limits {
+        requests_per_second: 2,
+        ..Limits::default()
+    };
+    let engine = engine_with(Arc::new(MemoryStore::new()), limits).await;
+    let (_alice, mut v1, conversation) = assigned_chat(&engine).await;
+    let mut second_tab = Client::connect(&engine, visitor("v1")).await;
+    let typing = serde_json::json!({"type": "typing", "conversation": conversation, "active": true});
+    // The open used one token of the burst of 4; two connections and HTTP share the rest.
+    v1.session.receive(&typing.to_string()).await;
+    second_tab.session.receive(&typing.to_string()).await;
+    assert_eq!(engine.request(&visitor("v1"), &typing.to_string()).await, None);
+    let limited = engine
+        .request(&visitor("v1"), &typing.to_string())
+        .await
+        .expect("refused");
+    assert_eq!(error_code(&limited), Some(ErrorCode::RateLimited));
+}
+// Working hours, offline messages, visitor context and quick replies (issue #3).
+mod extras;

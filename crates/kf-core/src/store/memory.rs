@@ -6,11 +6,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
+use super::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
+use crate::context::ConversationContext;
+use crate::hours::WorkingHours;
 use crate::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId, Seq,
     TenantId, Visitor, VisitorId,
 };
+use crate::quick_replies::{QuickReply, QuickReplyScope};
 
 /// A [`Store`] that keeps everything in memory.
 #[derive(Debug)]
@@ -26,6 +29,9 @@ struct State {
     visitors: HashMap<(TenantId, VisitorId), Visitor>,
     agents: BTreeMap<(TenantId, AgentId), Agent>,
     groups: BTreeMap<(TenantId, GroupId), Group>,
+    hours: BTreeMap<(TenantId, GroupId), WorkingHours>,
+    contexts: HashMap<ConversationId, ConversationContext>,
+    quick_replies: BTreeMap<(TenantId, String), QuickReply>,
 }
 
 #[derive(Debug)]
@@ -258,5 +264,101 @@ impl Store for MemoryStore {
 
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         Ok(self.state().groups.values().cloned().collect())
+    }
+
+    async fn put_group_hours(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        hours: Option<WorkingHours>,
+    ) -> Result<(), StoreError> {
+        let key = (tenant.clone(), group.clone());
+        let mut state = self.state();
+        match hours {
+            Some(hours) => state.hours.insert(key, hours),
+            None => state.hours.remove(&key),
+        };
+        Ok(())
+    }
+
+    async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .hours
+            .iter()
+            .map(|((tenant, group), hours)| GroupHours {
+                tenant: tenant.clone(),
+                group: group.clone(),
+                hours: hours.clone(),
+            })
+            .collect())
+    }
+
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.logs.contains_key(&context.conversation) {
+            return Err(StoreError::ConversationNotFound(context.conversation));
+        }
+        state.contexts.insert(context.conversation, context);
+        Ok(())
+    }
+
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
+        Ok(self.state().contexts.get(&conversation).cloned())
+    }
+
+    async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let taken = state.quick_replies.values().any(|other| {
+            other.tenant == reply.tenant
+                && other.scope == reply.scope
+                && other.shortcut == reply.shortcut
+                && other.id != reply.id
+        });
+        if taken {
+            return Err(StoreError::Conflict(format!(
+                "shortcut {:?} is already taken in this scope",
+                reply.shortcut
+            )));
+        }
+        state
+            .quick_replies
+            .insert((reply.tenant.clone(), reply.id.clone()), reply);
+        Ok(())
+    }
+
+    async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .quick_replies
+            .remove(&(tenant.clone(), id.to_owned()))
+            .is_some())
+    }
+
+    async fn quick_reply(&self, tenant: &TenantId, id: &str) -> Result<Option<QuickReply>, StoreError> {
+        Ok(self
+            .state()
+            .quick_replies
+            .get(&(tenant.clone(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn quick_replies(
+        &self,
+        tenant: &TenantId,
+        scope: &QuickReplyScope,
+    ) -> Result<Vec<QuickReply>, StoreError> {
+        let mut found: Vec<QuickReply> = self
+            .state()
+            .quick_replies
+            .values()
+            .filter(|reply| &reply.tenant == tenant && &reply.scope == scope)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.shortcut.cmp(&b.shortcut));
+        Ok(found)
     }
 }

@@ -17,10 +17,13 @@ use thiserror::Error;
 
 pub use memory::MemoryStore;
 
+use crate::context::ConversationContext;
+use crate::hours::WorkingHours;
 use crate::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId,
     MessageBody, Seq, TenantId, Timestamp, TransitionError, Visitor, VisitorId,
 };
+use crate::quick_replies::{QuickReply, QuickReplyScope};
 
 /// Identifies one incarnation of a store. Seqs (cursors) only mean something within one epoch: a client holding
 /// a cursor from another epoch must start over from [`Seq::ZERO`].
@@ -127,6 +130,9 @@ pub enum StoreError {
     /// The request itself is invalid (for example a value the backend cannot represent).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The request clashes with a stored record (a quick reply shortcut already taken in its scope).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The store has been closed.
     #[error("the store is closed")]
     Closed,
@@ -140,6 +146,17 @@ impl StoreError {
     pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Backend(Box::new(error))
     }
+}
+
+/// A group's working hours, as stored.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GroupHours {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The group.
+    pub group: GroupId,
+    /// Its schedule.
+    pub hours: WorkingHours,
 }
 
 /// The persistence behind an [`Engine`](crate::engine::Engine). Object safe; held as `Arc<dyn Store>`.
@@ -191,7 +208,8 @@ pub trait Store: Send + Sync + Debug + 'static {
         agent: &AgentId,
     ) -> Result<Vec<Conversation>, StoreError>;
 
-    /// Every open (queued or assigned) conversation of every tenant, oldest first. Read when an engine starts.
+    /// Every open (queued, assigned or offline) conversation of every tenant, oldest first. Read when an engine
+    /// starts.
     async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError>;
 
     /// Creates or replaces a visitor record.
@@ -214,4 +232,43 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Every group of every tenant, ordered by (tenant, id).
     async fn groups(&self) -> Result<Vec<Group>, StoreError>;
+
+    // Working hours, visitor context and quick replies (issue #3).
+
+    /// Sets a group's working hours, or removes them (`None`: the group is always open).
+    async fn put_group_hours(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        hours: Option<WorkingHours>,
+    ) -> Result<(), StoreError>;
+
+    /// Every group's working hours, ordered by (tenant, group). Read when an engine starts.
+    async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError>;
+
+    /// Creates or replaces the visitor-context summary of a conversation.
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError>;
+
+    /// The visitor-context summary of a conversation.
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError>;
+
+    /// Creates or replaces a quick reply (by tenant and id). Fails with [`StoreError::Conflict`], storing
+    /// nothing, when another quick reply of the same scope has the same shortcut.
+    async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError>;
+
+    /// Deletes a quick reply; false when there was none.
+    async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+
+    /// A quick reply by id.
+    async fn quick_reply(&self, tenant: &TenantId, id: &str) -> Result<Option<QuickReply>, StoreError>;
+
+    /// The quick replies of one scope, ordered by shortcut.
+    async fn quick_replies(
+        &self,
+        tenant: &TenantId,
+        scope: &QuickReplyScope,
+    ) -> Result<Vec<QuickReply>, StoreError>;
 }

@@ -9,9 +9,16 @@
 //! });
 //! ```
 //!
+//! Transports stamp the transport suite the same way, from an adapter of their own ([`transport`]):
+//!
+//! ```ignore
+//! kf_core::transport_conformance_tests!(std::sync::Arc::new(MyTransport));
+//! ```
+//!
 //! Each suite function is also public, so a partner can call them from their own test harness.
 
 pub mod store;
+pub mod transport;
 
 use std::future::Future;
 

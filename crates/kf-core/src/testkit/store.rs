@@ -3,10 +3,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::context::{ConversationContext, Device, DeviceType, PageView, Source, Utm};
+use crate::hours::WorkingHours;
 use crate::model::{
     Actor, Agent, AgentId, ConversationId, ConversationState, EventKind, Group, GroupId, GroupTimers,
     MessageBody, MissedReason, Seq, Strategy, TenantId, Timestamp, Visitor,
 };
+use crate::quick_replies::{QuickReply, QuickReplyScope};
 use crate::store::{EventDraft, NewConversation, Store, StoreError};
 
 fn id<T: std::str::FromStr>(value: &str) -> T
@@ -600,45 +603,242 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn Store>) {
     assert!(matches!(late, Err(StoreError::Transition(_))), "{late:?}");
 }
 
-/// A queued conversation can become a message left (`offline`): stored, listed as open, writable, claimable.
-pub async fn offline_conversations_are_open_and_claimable(store: Arc<dyn Store>) {
-    let c = open(&*store, "v1", "open-1").await;
-    let left = ok(store.append(system(c, EventKind::Offline)).await, "offline");
-    assert_eq!(left.conversation.state, ConversationState::Offline);
-    assert_eq!(
-        ok(store.conversation(c).await, "conversation"),
-        Some(left.conversation.clone())
-    );
-    assert_eq!(
-        ok(store.open_conversations().await, "open"),
-        vec![left.conversation]
-    );
-    let message = ok(
-        store.append(text(visitor("v1"), c, Some("m1"), "call me")).await,
-        "append",
-    );
-    assert_eq!(message.event.seq, Seq(3));
-    assert_eq!(message.conversation.state, ConversationState::Offline);
-    let claimed = ok(
-        store
-            .append(system(c, EventKind::Assigned { agent: id("a1") }))
-            .await,
-        "assign",
-    );
-    assert_eq!(
-        claimed.conversation.state,
-        ConversationState::Assigned { agent: id("a1") }
-    );
-    let again = store.append(system(c, EventKind::Offline)).await;
-    assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
-}
-
 /// The epoch does not change while the store is open.
 pub async fn epoch_is_stable(store: Arc<dyn Store>) {
     let first = ok(store.epoch().await, "epoch");
     assert!(!first.0.is_empty());
     open(&*store, "v1", "open-1").await;
     assert_eq!(ok(store.epoch().await, "epoch"), first);
+}
+
+/// An `offline` event moves a queued conversation to `Offline`, which keeps messages, counts as open, is
+/// stored and read back as such, and can be taken (assigned) or closed.
+pub async fn offline_state_round_trips(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let offline = ok(store.append(system(c, EventKind::Offline)).await, "offline");
+    assert_eq!(offline.event.seq, Seq(2));
+    assert_eq!(offline.conversation.state, ConversationState::Offline);
+    let stored = ok(store.conversation(c).await, "conversation");
+    assert_eq!(stored.as_ref(), Some(&offline.conversation));
+    let message = ok(
+        store.append(text(visitor("v1"), c, Some("m"), "call me")).await,
+        "append",
+    );
+    assert_eq!(message.conversation.state, ConversationState::Offline);
+    let again = store.append(system(c, EventKind::Offline)).await;
+    assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
+    let open_ones = ok(store.open_conversations().await, "open_conversations");
+    assert_eq!(open_ones.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c]);
+    assert_eq!(open_ones[0].state, ConversationState::Offline);
+    let agent: AgentId = id("a1");
+    let taken = ok(
+        store
+            .append(EventDraft::new(
+                c,
+                Actor::Agent(agent.clone()),
+                EventKind::Assigned { agent: agent.clone() },
+                Timestamp(3_000),
+            ))
+            .await,
+        "take",
+    );
+    assert_eq!(
+        taken.conversation.state,
+        ConversationState::Assigned { agent: agent.clone() }
+    );
+    let of_agent = ok(
+        store.conversations_of_agent(&tenant(), &agent).await,
+        "conversations_of_agent",
+    );
+    assert_eq!(of_agent.len(), 1);
+    // Offline → closed directly is allowed too.
+    let other = open(&*store, "v2", "open-1").await;
+    ok(store.append(system(other, EventKind::Offline)).await, "offline");
+    let closed = ok(store.append(system(other, EventKind::Closed)).await, "close");
+    assert_eq!(closed.conversation.state, ConversationState::Closed);
+}
+
+/// Working hours per group: set, listed by (tenant, group), replaced, removed.
+pub async fn group_hours_round_trip(store: Arc<dyn Store>) {
+    assert!(ok(store.group_hours().await, "group_hours").is_empty());
+    let berlin = match WorkingHours::new("Europe/Berlin").and_then(|h| h.with_day("mon", &["09:00-17:00"])) {
+        Ok(hours) => hours,
+        Err(error) => panic!("hours: {error}"),
+    };
+    let utc = match WorkingHours::new("UTC").and_then(|h| h.with_holiday("2026-12-25", &[])) {
+        Ok(hours) => hours,
+        Err(error) => panic!("hours: {error}"),
+    };
+    let (sales, support): (GroupId, GroupId) = (id("sales"), id("support"));
+    ok(
+        store
+            .put_group_hours(&tenant(), &support, Some(utc.clone()))
+            .await,
+        "put",
+    );
+    ok(
+        store.put_group_hours(&tenant(), &sales, Some(utc.clone())).await,
+        "put",
+    );
+    ok(
+        store
+            .put_group_hours(&tenant(), &sales, Some(berlin.clone()))
+            .await,
+        "replace",
+    );
+    let listed = ok(store.group_hours().await, "group_hours");
+    let listed: Vec<(GroupId, WorkingHours)> = listed.into_iter().map(|g| (g.group, g.hours)).collect();
+    assert_eq!(listed, vec![(sales.clone(), berlin), (support.clone(), utc)]);
+    ok(store.put_group_hours(&tenant(), &sales, None).await, "remove");
+    ok(
+        store.put_group_hours(&tenant(), &sales, None).await,
+        "remove again",
+    );
+    let listed = ok(store.group_hours().await, "group_hours");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].group, support);
+}
+
+fn context_of(conversation: ConversationId, pages: u32) -> ConversationContext {
+    ConversationContext {
+        conversation,
+        tenant: tenant(),
+        visitor: id("v1"),
+        source: Source {
+            referrer: Some("https://search.example/?q=shoes".into()),
+            landing_page: Some("https://shop.example/".into()),
+            utm: Utm {
+                source: Some("newsletter".into()),
+                ..Utm::default()
+            },
+        },
+        device: Device {
+            kind: DeviceType::Mobile,
+            browser: Some("Safari".into()),
+            browser_version: Some("17.1".into()),
+            os: Some("iPhone".into()),
+            os_version: Some("17.1".into()),
+        },
+        user_agent: Some("Mozilla/5.0 (iPhone)".into()),
+        screen: None,
+        language: Some("de-DE".into()),
+        first_page: Some(PageView {
+            url: "https://shop.example/".into(),
+            title: None,
+            at: Timestamp(10),
+        }),
+        last_page: Some(PageView {
+            url: "https://shop.example/cart".into(),
+            title: Some("Cart".into()),
+            at: Timestamp(20),
+        }),
+        page_count: pages,
+        captured_at: Timestamp(30),
+    }
+}
+
+/// A conversation's visitor-context summary is stored, read back and replaced; an unknown conversation has none
+/// and cannot get one.
+pub async fn conversation_context_round_trips(store: Arc<dyn Store>) {
+    let c = open(&*store, "v1", "open-1").await;
+    assert_eq!(ok(store.conversation_context(c).await, "context"), None);
+    ok(store.put_conversation_context(context_of(c, 3)).await, "put");
+    assert_eq!(
+        ok(store.conversation_context(c).await, "context"),
+        Some(context_of(c, 3))
+    );
+    ok(store.put_conversation_context(context_of(c, 4)).await, "replace");
+    assert_eq!(
+        ok(store.conversation_context(c).await, "context"),
+        Some(context_of(c, 4))
+    );
+    let missing = ConversationId::generate();
+    let refused = store.put_conversation_context(context_of(missing, 1)).await;
+    assert!(
+        matches!(refused, Err(StoreError::ConversationNotFound(_))),
+        "{refused:?}"
+    );
+    assert_eq!(ok(store.conversation_context(missing).await, "context"), None);
+}
+
+fn quick(reply_id: &str, scope: QuickReplyScope, shortcut: &str, text: &str) -> QuickReply {
+    QuickReply {
+        id: reply_id.into(),
+        tenant: tenant(),
+        scope,
+        shortcut: shortcut.into(),
+        text: text.into(),
+    }
+}
+
+/// Quick replies: listed per scope by shortcut, a shortcut unique per scope (`Conflict`, nothing stored),
+/// replaced by id, deleted.
+pub async fn quick_replies_are_scoped_and_unique(store: Arc<dyn Store>) {
+    let alice = QuickReplyScope::Agent { agent: id("alice") };
+    let bob = QuickReplyScope::Agent { agent: id("bob") };
+    let support = QuickReplyScope::Group { group: id("support") };
+    ok(
+        store
+            .put_quick_reply(quick("q1", alice.clone(), "thanks", "Thank you!"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q2", alice.clone(), "hello", "Hello!"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q3", bob.clone(), "hello", "Hi there"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q4", support.clone(), "hello", "Welcome"))
+            .await,
+        "put",
+    );
+    let clash = store
+        .put_quick_reply(quick("q5", alice.clone(), "hello", "Again"))
+        .await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    assert_eq!(ok(store.quick_reply(&tenant(), "q5").await, "get"), None);
+    let listed = ok(store.quick_replies(&tenant(), &alice).await, "list");
+    let shortcuts: Vec<&str> = listed.iter().map(|r| r.shortcut.as_str()).collect();
+    assert_eq!(shortcuts, ["hello", "thanks"]);
+    // Replacing by id may keep or change the shortcut.
+    ok(
+        store
+            .put_quick_reply(quick("q2", alice.clone(), "hello", "Hello again!"))
+            .await,
+        "replace",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q1", alice.clone(), "ty", "Thank you!"))
+            .await,
+        "rename",
+    );
+    let q2 = ok(store.quick_reply(&tenant(), "q2").await, "get");
+    assert_eq!(q2.map(|r| r.text), Some("Hello again!".into()));
+    let listed = ok(store.quick_replies(&tenant(), &alice).await, "list");
+    let shortcuts: Vec<&str> = listed.iter().map(|r| r.shortcut.as_str()).collect();
+    assert_eq!(shortcuts, ["hello", "ty"]);
+    let group = ok(store.quick_replies(&tenant(), &support).await, "list");
+    assert_eq!(group, vec![quick("q4", support.clone(), "hello", "Welcome")]);
+    assert!(ok(store.delete_quick_reply(&tenant(), "q2").await, "delete"));
+    assert!(!ok(
+        store.delete_quick_reply(&tenant(), "q2").await,
+        "delete again"
+    ));
+    assert_eq!(ok(store.quick_replies(&tenant(), &alice).await, "list").len(), 1);
+    // Another tenant sees none of them.
+    let other: TenantId = id("tenant-2");
+    assert!(ok(store.quick_replies(&other, &alice).await, "list").is_empty());
+    assert_eq!(ok(store.quick_reply(&other, "q1").await, "get"), None);
 }
 
 /// Stamps the store conformance suite into the calling crate as `#[test]` functions.
@@ -663,7 +863,10 @@ macro_rules! store_conformance_tests {
             epoch_is_stable,
             routing_settings_round_trip,
             transfers_move_owner_and_group,
-            offline_conversations_are_open_and_claimable,
+            offline_state_round_trips,
+            group_hours_round_trip,
+            conversation_context_round_trips,
+            quick_replies_are_scoped_and_unique,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

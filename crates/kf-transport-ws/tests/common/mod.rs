@@ -219,6 +219,29 @@ impl Client {
         }
     }
 
+    /// The next text frame straight from the socket (pending ones are not looked at), or how the connection
+    /// ended. Panics after [`WAIT`].
+    pub async fn receive_or_end(&mut self) -> Result<Value, Ended> {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for a frame");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(serde_json::from_str(text.as_str()).expect("server frame is JSON"));
+                }
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return Err(Ended::Close(code.into(), reason.to_string()));
+                }
+                Some(Ok(Message::Close(None))) => return Err(Ended::CloseWithoutCode),
+                Some(Ok(Message::Binary(_))) => panic!("the server sent a binary frame"),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(Ended::Dropped(error.to_string())),
+                None => return Err(Ended::Dropped("end of stream".into())),
+            }
+        }
+    }
+
     /// The next frame of type `kind`; frames of other types are kept for later calls.
     pub async fn next_of(&mut self, kind: &str) -> Value {
         if let Some(index) = self.pending.iter().position(|frame| frame["type"] == kind) {

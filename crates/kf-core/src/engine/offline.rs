@@ -1,0 +1,287 @@
+//! Working hours and offline messages.
+//!
+//! A group with [`WorkingHours`] takes live conversations only while open. Outside its hours, `open` creates
+//! the conversation and moves it at once to [`ConversationState::Offline`] (an `offline` event at seq 2): it is
+//! never routed, the visitor may still write into it (the offline form), and agents of the group are shown it
+//! (`offline_messages` after their `inbox`, and live) until one `take`s it, which assigns it like a routed
+//! conversation, or it is closed.
+//!
+//! The engine keeps the hours and the ids of waiting offline messages in memory, loaded at start-up from the
+//! store (hours from `group_hours`, offline messages from `open_conversations`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::connection::Conn;
+use super::{Engine, Opened, RequestError};
+use crate::auth::{Identity, Principal};
+use crate::context::Trails;
+use crate::hours::WorkingHours;
+use crate::model::{
+    Actor, ClientId, Conversation, ConversationId, ConversationState, EventKind, GroupId, TenantId,
+    TransitionError, VisitorId,
+};
+use crate::protocol::ServerFrame;
+use crate::store::{EventDraft, NewConversation, Store, StoreError};
+
+/// Most offline messages listed in one `offline_messages` frame (the oldest first).
+pub const OFFLINE_LIST_LIMIT: usize = 100;
+
+type GroupKey = (TenantId, GroupId);
+
+/// The engine's state for working hours, offline messages and visitor trails.
+#[derive(Debug, Default)]
+pub(super) struct Extras {
+    hours: Mutex<HashMap<GroupKey, WorkingHours>>,
+    /// Waiting offline messages per group; conversation ids are UUIDv7, so the set is in creation order.
+    offline: Mutex<HashMap<GroupKey, BTreeSet<ConversationId>>>,
+    pub(super) trails: Trails,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Extras {
+    /// Loads the hours, and the offline messages among the open conversations.
+    pub(super) async fn load(store: &dyn Store, open: &[Conversation]) -> Result<Extras, StoreError> {
+        let extras = Extras::default();
+        let stored = store.group_hours().await?;
+        lock(&extras.hours).extend(stored.into_iter().map(|g| ((g.tenant, g.group), g.hours)));
+        for conversation in open {
+            extras.committed(conversation);
+        }
+        Ok(extras)
+    }
+
+    /// Keeps the offline index in step with a committed conversation record.
+    pub(super) fn committed(&self, conversation: &Conversation) {
+        let key = (conversation.tenant.clone(), conversation.group.clone());
+        let mut offline = lock(&self.offline);
+        if conversation.state == ConversationState::Offline {
+            offline.entry(key).or_default().insert(conversation.id);
+        } else if let Some(waiting) = offline.get_mut(&key) {
+            waiting.remove(&conversation.id);
+            if waiting.is_empty() {
+                offline.remove(&key);
+            }
+        }
+    }
+
+    fn offline_of(&self, tenant: &TenantId, groups: &[GroupId]) -> Vec<ConversationId> {
+        let offline = lock(&self.offline);
+        let mut ids: Vec<ConversationId> = groups
+            .iter()
+            .filter_map(|group| offline.get(&(tenant.clone(), group.clone())))
+            .flatten()
+            .copied()
+            .collect();
+        ids.sort();
+        ids.truncate(OFFLINE_LIST_LIMIT);
+        ids
+    }
+}
+
+impl Engine {
+    /// Sets a group's working hours (`None`: always open, the default). Takes effect for the next `open`.
+    pub async fn put_group_hours(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        hours: Option<WorkingHours>,
+    ) -> Result<(), RequestError> {
+        if !self.inner.router.has_group(tenant, group) {
+            return Err(RequestError::NotFound(format!("group {group}")));
+        }
+        self.inner
+            .store
+            .put_group_hours(tenant, group, hours.clone())
+            .await?;
+        let key = (tenant.clone(), group.clone());
+        let mut all = lock(&self.inner.extras.hours);
+        match hours {
+            Some(hours) => all.insert(key, hours),
+            None => all.remove(&key),
+        };
+        Ok(())
+    }
+
+    /// A group's working hours; `None` when it has none (always open).
+    pub fn group_hours(&self, tenant: &TenantId, group: &GroupId) -> Option<WorkingHours> {
+        lock(&self.inner.extras.hours)
+            .get(&(tenant.clone(), group.clone()))
+            .cloned()
+    }
+
+    /// Whether a group takes live conversations now (by the engine's clock): true without working hours.
+    pub fn is_group_open(&self, tenant: &TenantId, group: &GroupId) -> bool {
+        let now = self.inner.clock.now();
+        lock(&self.inner.extras.hours)
+            .get(&(tenant.clone(), group.clone()))
+            .is_none_or(|hours| hours.is_open(now))
+    }
+
+    /// The offline messages of a group waiting to be taken, oldest first.
+    pub fn offline_messages(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
+        self.inner.extras.offline_of(tenant, std::slice::from_ref(group))
+    }
+
+    /// `open` outside the group's hours: the visitor's waiting offline message in that group, or a new one.
+    pub(super) async fn open_offline(
+        &self,
+        identity: &Identity,
+        visitor: &VisitorId,
+        client_id: ClientId,
+        group: GroupId,
+    ) -> Result<Opened, RequestError> {
+        let inner = &self.inner;
+        let tenant = &identity.tenant;
+        // One read of the visitor's own conversations, not of the group's waiting ones.
+        let waiting = inner
+            .store
+            .conversations_of_visitor(tenant, visitor)
+            .await?
+            .into_iter()
+            .find(|c| c.group == group && c.state == ConversationState::Offline);
+        if let Some(conversation) = waiting {
+            return Ok(Opened {
+                conversation,
+                created: false,
+            });
+        }
+        let new = NewConversation {
+            id: ConversationId::generate(),
+            tenant: tenant.clone(),
+            visitor: visitor.clone(),
+            group: group.clone(),
+            client_id,
+            at: inner.clock.now(),
+        };
+        let created = inner.store.create_conversation(new).await?;
+        if !created.created {
+            let conversation = inner
+                .store
+                .conversation(created.conversation.id)
+                .await?
+                .unwrap_or(created.conversation);
+            return Ok(Opened {
+                conversation,
+                created: false,
+            });
+        }
+        self.store_visitor_context(&created.conversation).await;
+        inner.dispatcher.publish(&inner.store, &created.event);
+        // Not tracked by the router: it must not be routed. Should this commit fail, the conversation stays
+        // queued and is routed like any other (on the next drain, or at the next start).
+        let draft = EventDraft::system(created.conversation.id, EventKind::Offline, inner.clock.now());
+        let appended = self.commit(draft).await?;
+        let conversation = appended.conversation;
+        // As `open` does: a connection of this visitor that follows all its conversations (SSE) picks it up.
+        let frame = ServerFrame::Conversation {
+            conversation: conversation.clone(),
+        }
+        .encode();
+        self.announce(identity, conversation.id, &frame, true);
+        self.notify_offline_message(&conversation);
+        Ok(Opened {
+            conversation,
+            created: true,
+        })
+    }
+
+    /// Tells the online agents of the conversation's group that an offline message is waiting.
+    pub(super) fn notify_offline_message(&self, conversation: &Conversation) {
+        let frame = ServerFrame::OfflineMessages {
+            conversations: vec![conversation.clone()],
+        }
+        .encode();
+        let router = &self.inner.router;
+        for (identity, live) in self.connections().iter() {
+            if let Principal::Agent(agent) = &identity.principal
+                && identity.tenant == conversation.tenant
+                && router.in_group(&identity.tenant, agent, &conversation.group)
+            {
+                for conn in live {
+                    let _ = conn.outlet.push(frame.clone());
+                }
+            }
+        }
+    }
+
+    /// After an agent's `inbox`: the offline messages of its groups, when there are any.
+    pub(super) async fn announce_offline_messages(&self, conn: &Arc<Conn>) {
+        let Principal::Agent(agent) = &conn.identity.principal else {
+            return;
+        };
+        let tenant = &conn.identity.tenant;
+        let Some(record) = self.inner.router.agent(tenant, agent) else {
+            return;
+        };
+        let ids = self.inner.extras.offline_of(tenant, &record.groups);
+        let mut conversations = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.inner.store.conversation(id).await {
+                Ok(Some(conversation)) if conversation.state == ConversationState::Offline => {
+                    conversations.push(conversation);
+                }
+                Ok(_) => {}
+                // The list is a convenience: the agent still gets live ones and the next connect's list.
+                Err(error) => {
+                    tracing::warn!(%error, "offline messages not listed");
+                    return;
+                }
+            }
+        }
+        if !conversations.is_empty() {
+            let _ = conn
+                .outlet
+                .push(ServerFrame::OfflineMessages { conversations }.encode());
+        }
+    }
+
+    /// An agent takes an offline message of one of its groups: it is assigned to the agent (within capacity).
+    pub async fn take(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
+        let Principal::Agent(agent) = &identity.principal else {
+            return Err(RequestError::Forbidden(
+                "only agents take offline messages".into(),
+            ));
+        };
+        let record = self.readable(identity, id).await?;
+        let router = &self.inner.router;
+        if !router.in_group(&identity.tenant, agent, &record.group) {
+            return Err(RequestError::Forbidden(format!(
+                "conversation {id} is not in one of your groups"
+            )));
+        }
+        if record.state != ConversationState::Offline {
+            return Err(TransitionError {
+                state: record.state.name(),
+                event: "take",
+            }
+            .into());
+        }
+        if router
+            .reserve(&identity.tenant, id, agent, &record.group, self.inner.clock.now())
+            .is_err()
+        {
+            return Err(RequestError::Forbidden(
+                "you are at capacity (or offline); close a conversation first".into(),
+            ));
+        }
+        let assigned = EventKind::Assigned { agent: agent.clone() };
+        let draft = EventDraft::new(id, Actor::Agent(agent.clone()), assigned, self.inner.clock.now());
+        match self.inner.store.append(draft).await {
+            Ok(appended) => {
+                let conversation = appended.conversation;
+                router.track(conversation.clone());
+                self.inner.extras.committed(&conversation);
+                self.assigned(&appended.event, agent, &conversation);
+                Ok(conversation)
+            }
+            Err(error) => {
+                router.unreserve(&identity.tenant, id, agent);
+                Err(error.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,959 @@
+//! The transport conformance suite: the delivery contract as a client sees it over a real socket, written once
+//! against a small client adapter and run by every transport (WebSocket, SSE + HTTP POST).
+//!
+//! A transport's test crate implements three small traits:
+//!
+//! - [`Transport::serve`] starts a real server for an engine on `127.0.0.1:0` (honouring the engine's
+//!   [`Limits`]: frame size, ping interval / heartbeat, idle timeout, outbound queue);
+//! - [`Served::connect`] opens a session with a token, or reports how it was refused ([`Refusal`]);
+//! - [`Client`] is one client of that session: requests upstream, frames downstream, and the moves the scenarios
+//!   need (cut the connection, resume from what was applied, stop reading, wait for a heartbeat).
+//!
+//! then stamps the scenarios into its tests:
+//!
+//! ```ignore
+//! kf_core::transport_conformance_tests!(std::sync::Arc::new(MyTransport));
+//! ```
+//!
+//! The scenarios build their own engines (a [`MemoryStore`], [`SignedTokens`] with [`KEY`], groups `support`
+//! with agents `alice` and `bob` and `billing` with agent `carol`, tenant `shop`) and mint their own tokens
+//! ([`token`]). Timeouts ([`WAIT`]) are failure guards only: every scenario waits for events, not for time.
+//!
+//! **What "applied" means.** An `event` frame is applied once the adapter has handed it to the scenario (from
+//! [`Client::next_frame`], [`Client::drain`] or [`Client::end`]); frames the adapter had read but not handed out
+//! when the connection was cut are lost, as they would be for a real client. [`Client::resume`] continues from
+//! exactly what was applied: the WebSocket adapter resubscribes each watched conversation after its last applied
+//! seq, the SSE adapter reconnects with the `id:` of the last applied event as `Last-Event-ID`.
+//!
+//! Adapters: `kf_transport_ws::testkit::Ws` (feature `testkit` of kf-transport-ws) and the SSE one in
+//! `crates/kf-transport-sse/tests/adapter/`. [`Mixed`] serves one engine on two transports at once, visitors on
+//! one and agents on the other, so the same scenarios run across transports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::Engine;
+use crate::auth::{Identity, Principal, SignedTokens};
+use crate::clock::{ManualClock, SystemClock};
+use crate::model::{
+    Agent, AgentId, ClientId, ConversationId, Event, EventKind, Group, GroupId, MessageBody, Seq, TenantId,
+    Timestamp, VisitorId,
+};
+use crate::protocol::Limits;
+use crate::store::MemoryStore;
+
+/// How long a scenario (and an adapter) waits for something it expects before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The key the suite's [`SignedTokens`] sign with.
+pub const KEY: &[u8; 32] = b"kf-transport-conformance-key-001";
+
+/// Starts servers of one transport.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Serves `engine` on `127.0.0.1:0` with a real server, until the returned handle is dropped (or the test
+    /// ends). The transport must take its limits from the engine (frame size, ping interval as the heartbeat
+    /// interval, idle timeout).
+    async fn serve(&self, engine: Engine) -> Box<dyn Served>;
+}
+
+/// A running server.
+#[async_trait]
+pub trait Served: Send + Sync {
+    /// Opens a session with `token` and returns once it is open (`welcome` and `inbox` read, and on a stream that
+    /// follows all its conversations, `following`); or how the server refused it.
+    async fn connect(&self, token: &str) -> Result<Box<dyn Client>, Refusal>;
+}
+
+/// How a server refused a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The `error` frame that explained it.
+    pub error: Value,
+    /// WebSocket: the close code that followed.
+    pub close_code: Option<u16>,
+    /// HTTP transports: the response status.
+    pub status: Option<u16>,
+}
+
+impl Refusal {
+    /// The error code.
+    pub fn code(&self) -> &str {
+        self.error["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// How a connection ended, seen from the client.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ending {
+    /// The frames received before the end (heartbeats excluded), including a final `error` frame if one came.
+    pub frames: Vec<Value>,
+    /// WebSocket: the close code, if a close frame came.
+    pub close_code: Option<u16>,
+}
+
+impl Ending {
+    /// The code of the last `error` frame before the end, if any.
+    pub fn error_code(&self) -> Option<&str> {
+        self.frames
+            .iter()
+            .rev()
+            .find(|frame| frame["type"] == "error")
+            .and_then(|frame| frame["code"].as_str())
+    }
+
+    /// Whether the server ended the connection for `code` (`slow_consumer`, `unavailable`): with a close frame,
+    /// by the WebSocket close code the protocol gives it (4008, 1013); without one (SSE), by a last `error` frame
+    /// of that code.
+    pub fn is(&self, code: &str) -> bool {
+        match self.close_code {
+            Some(close) => {
+                let expected = match code {
+                    "slow_consumer" => 4008,
+                    "unavailable" => 1013,
+                    _ => return false,
+                };
+                close == expected
+            }
+            None => self
+                .frames
+                .last()
+                .is_some_and(|frame| frame["type"] == "error" && frame["code"] == code),
+        }
+    }
+}
+
+/// One client of a session. Methods panic (failing the scenario) when the server does not answer within
+/// [`WAIT`] or the connection ends where a frame was expected.
+#[async_trait]
+pub trait Client: Send {
+    /// The `welcome` frame of the current connection.
+    fn welcome(&self) -> &Value;
+
+    /// The `inbox` frame of the current connection.
+    fn inbox(&self) -> &Value;
+
+    /// Sends a request frame (with an `id`; the adapter adds one if missing) and returns its reply: the frame
+    /// answering it (`opened`, `ack`, `closed`, `pong`, an `error`…), or `None` for a request that has none
+    /// (`typing` accepted). WebSocket: sent on the socket, the reply matched by `id` (frames arriving meanwhile
+    /// stay for [`Client::next_frame`]). SSE: an HTTP POST whose response body is the reply.
+    async fn request(&mut self, frame: Value) -> Option<Value>;
+
+    /// Sends raw text as a request (for bad input) and returns the reply, as [`Client::request`]. (SSE: text that
+    /// is not a JSON object with a string `type` is posted as a `send`.)
+    async fn request_text(&mut self, text: &str) -> Option<Value>;
+
+    /// Makes a conversation's events flow on this client's downstream, from after the last seq applied (0 for a
+    /// new one). WebSocket: `subscribe`; SSE: the stream follows all its principal's conversations already, and
+    /// the adapter only checks that the server would let this principal watch it. Refused: the `error` frame.
+    async fn watch(&mut self, conversation: &str) -> Result<(), Value>;
+
+    /// The next frame from the downstream (WebSocket message, SSE `data:`), heartbeats excluded. Events count as
+    /// applied once returned.
+    async fn next_frame(&mut self) -> Value;
+
+    /// Every frame the server sent so far and this client has not read (so that a scenario can assert that
+    /// nothing more comes). WebSocket: what arrives before the answer to a `ping`; SSE: what arrives before the
+    /// second heartbeat from now.
+    async fn drain(&mut self) -> Vec<Value>;
+
+    /// Waits for the next heartbeat (WebSocket: a server `ping`, which the adapter answers with `pong` as a
+    /// client should; SSE: a `:` comment line). Frames read meanwhile stay for [`Client::next_frame`].
+    async fn heartbeat(&mut self);
+
+    /// Drops the connection abruptly (no close handshake), forgetting frames read but not handed out.
+    async fn cut(&mut self);
+
+    /// Reconnects with the same token and resumes from what was applied (see the module docs). Returns once the
+    /// new session is open and the resumption requested.
+    async fn resume(&mut self);
+
+    /// Stops reading the downstream (for the slow-consumer scenario) until [`Client::end`].
+    async fn stall(&mut self);
+
+    /// Reads the downstream until the server ends it; returns what came before the end and how it ended.
+    async fn end(&mut self) -> Ending;
+}
+
+/// Tenant `shop`, where the scenarios happen.
+pub fn tenant() -> TenantId {
+    must(TenantId::new("shop"), "tenant id")
+}
+
+/// A visitor of tenant `shop`.
+pub fn visitor(id: &str) -> Identity {
+    Identity {
+        tenant: tenant(),
+        principal: Principal::Visitor(must(VisitorId::new(id), "visitor id")),
+    }
+}
+
+/// An agent of tenant `shop`.
+pub fn agent(id: &str) -> Identity {
+    Identity {
+        tenant: tenant(),
+        principal: Principal::Agent(must(AgentId::new(id), "agent id")),
+    }
+}
+
+/// The suite's token authority.
+pub fn tokens() -> SignedTokens {
+    must(SignedTokens::new(KEY, Arc::new(SystemClock)), "token key")
+}
+
+/// A valid token (one hour) for `identity`.
+pub fn token(identity: &Identity) -> String {
+    tokens().issue(identity, Duration::from_secs(3600))
+}
+
+/// Limits for the scenarios: the defaults with the rate limit out of the way, and a ping interval (heartbeat) of
+/// 200 ms, so that an SSE client can tell quickly that nothing more is coming ([`Client::drain`]).
+pub fn limits() -> Limits {
+    Limits {
+        requests_per_second: 10_000,
+        ping_interval_ms: 200,
+        ..Limits::default()
+    }
+}
+
+/// An engine over a fresh [`MemoryStore`] with [`SignedTokens`] of [`KEY`]: tenant `shop` with group `support`
+/// (agents `alice`, `bob`; the default group) and group `billing` (agent `carol`), capacity 5 each, no presence
+/// grace period.
+pub async fn engine(limits: Limits) -> Engine {
+    let support = must(GroupId::new("support"), "group id");
+    let engine = must(
+        Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens()))
+            .limits(limits)
+            .presence_grace(Duration::ZERO)
+            .default_group(support.clone())
+            .build()
+            .await,
+        "engine",
+    );
+    let billing = must(GroupId::new("billing"), "group id");
+    for (group, name) in [(&support, "Support"), (&billing, "Billing")] {
+        let group = Group::new(tenant(), group.clone(), name);
+        must(engine.put_group(group).await, "put group");
+    }
+    for (id, group) in [("alice", &support), ("bob", &support), ("carol", &billing)] {
+        let agent = Agent {
+            tenant: tenant(),
+            id: must(AgentId::new(id), "agent id"),
+            name: id.into(),
+            groups: vec![group.clone()],
+            capacity: 5,
+            group_capacity: Default::default(),
+        };
+        must(engine.put_agent(agent).await, "put agent");
+    }
+    engine
+}
+
+fn must<T, E: std::fmt::Debug>(result: Result<T, E>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what} failed: {error:?}"),
+    }
+}
+
+async fn connect(served: &dyn Served, identity: &Identity) -> Box<dyn Client> {
+    match served.connect(&token(identity)).await {
+        Ok(client) => client,
+        Err(refusal) => panic!("{identity:?} refused: {refusal:?}"),
+    }
+}
+
+fn str_of<'a>(frame: &'a Value, field: &str) -> &'a str {
+    match frame[field].as_str() {
+        Some(text) => text,
+        None => panic!("`{field}` is not a string in {frame}"),
+    }
+}
+
+fn seq_of(frame: &Value) -> u64 {
+    match frame["seq"].as_u64() {
+        Some(seq) => seq,
+        None => panic!("no seq in {frame}"),
+    }
+}
+
+/// The seqs of a list of `event` frames.
+pub fn seqs(events: &[Value]) -> Vec<u64> {
+    events.iter().map(seq_of).collect()
+}
+
+fn events_of<'a>(frames: impl IntoIterator<Item = &'a Value>, conversation: &str) -> Vec<Value> {
+    frames
+        .into_iter()
+        .filter(|frame| frame["type"] == "event" && frame["conversation"] == conversation)
+        .cloned()
+        .collect()
+}
+
+/// Reads frames until one of type `kind`, skipping others (use where nothing else matters).
+pub async fn next_of(client: &mut dyn Client, kind: &str) -> Value {
+    loop {
+        let frame = client.next_frame().await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+/// Collects the `event` frames of `conversation` until one has seq `last` (other frames are skipped).
+pub async fn events_until(client: &mut dyn Client, conversation: &str, last: u64) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let frame = client.next_frame().await;
+        if frame["type"] != "event" || frame["conversation"] != conversation {
+            continue;
+        }
+        let seq = seq_of(&frame);
+        events.push(frame);
+        if seq >= last {
+            return events;
+        }
+    }
+}
+
+/// Sends a request that must be answered with a frame of type `kind`.
+async fn answered(client: &mut dyn Client, frame: Value, kind: &str) -> Value {
+    let sent = frame.to_string();
+    match client.request(frame).await {
+        Some(reply) if reply["type"] == kind => reply,
+        other => panic!("{sent} answered {other:?}, expected `{kind}`"),
+    }
+}
+
+/// Sends a request that must be refused; returns the error code (and checks the reply carries the request id).
+async fn refused(client: &mut dyn Client, frame: Value) -> String {
+    let sent = frame.to_string();
+    let id = frame["id"].clone();
+    match client.request(frame).await {
+        Some(reply) if reply["type"] == "error" => {
+            if !id.is_null() {
+                assert_eq!(reply["id"], id, "the error answering {sent} carries its id");
+            }
+            str_of(&reply, "code").to_owned()
+        }
+        other => panic!("{sent} answered {other:?}, expected an `error`"),
+    }
+}
+
+/// A visitor opens a conversation; returns its id and the `opened` reply.
+pub async fn open(client: &mut dyn Client, client_id: &str) -> (String, Value) {
+    let opened = answered(
+        client,
+        json!({"type": "open", "id": format!("open-{client_id}"), "client_id": client_id}),
+        "opened",
+    )
+    .await;
+    (str_of(&opened["conversation"], "id").to_owned(), opened)
+}
+
+/// Sends a message; returns its `ack`.
+pub async fn say(client: &mut dyn Client, conversation: &str, client_id: &str, text: &str) -> Value {
+    let ack = answered(
+        client,
+        json!({"type": "send", "id": format!("say-{client_id}"), "conversation": conversation,
+               "client_id": client_id, "body": {"text": text}}),
+        "ack",
+    )
+    .await;
+    assert_eq!(ack["client_id"], client_id, "{ack}");
+    assert_eq!(ack["conversation"], conversation, "{ack}");
+    ack
+}
+
+async fn watch(client: &mut dyn Client, conversation: &str) {
+    if let Err(error) = client.watch(conversation).await {
+        panic!("watching {conversation} refused: {error}");
+    }
+}
+
+/// Every event of a conversation in the engine's store.
+pub async fn stored(engine: &Engine, conversation: &str) -> Vec<Event> {
+    let id: ConversationId = must(conversation.parse(), "conversation id");
+    must(
+        engine.store().events_after(id, Seq::ZERO, 100_000).await,
+        "read the log",
+    )
+}
+
+/// Asserts that nothing more of `conversation` comes to `client` (events, or anything else `unexpected` says).
+async fn nothing_more(client: &mut dyn Client, what: &str, unexpected: impl Fn(&Value) -> bool) {
+    let extra: Vec<Value> = client
+        .drain()
+        .await
+        .into_iter()
+        .filter(|f| unexpected(f))
+        .collect();
+    assert!(extra.is_empty(), "{what}: {extra:?}");
+}
+
+/// The visitor `v-1` and agent `alice`, both connected and watching a conversation the visitor opened (assigned
+/// to alice), caught up to seq 2.
+async fn conversation(served: &dyn Served) -> (Box<dyn Client>, Box<dyn Client>, String) {
+    let mut alice = connect(served, &agent("alice")).await;
+    let mut visitor = connect(served, &visitor("v-1")).await;
+    let (conversation, _) = open(&mut *visitor, "open-1").await;
+    let assigned = next_of(&mut *alice, "conversation").await;
+    assert_eq!(assigned["conversation"]["id"], conversation.as_str());
+    watch(&mut *visitor, &conversation).await;
+    watch(&mut *alice, &conversation).await;
+    assert_eq!(seqs(&events_until(&mut *visitor, &conversation, 2).await), [1, 2]);
+    assert_eq!(seqs(&events_until(&mut *alice, &conversation, 2).await), [1, 2]);
+    (visitor, alice, conversation)
+}
+
+/// A visitor and an agent converse both ways: `opened` (assigned at once), the agent's `conversation` frame,
+/// `created`/`assigned` at seqs 1 and 2, messages at 3 and 4 reaching both sides, acks only after the commit,
+/// typing relayed and not stored.
+pub async fn converse_both_ways(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let mut alice = connect(&*served, &agent("alice")).await;
+    assert_eq!(
+        alice.welcome()["principal"],
+        json!({"role": "agent", "id": "alice"})
+    );
+    assert_eq!(alice.inbox()["conversations"], json!([]));
+    let mut visitor = connect(&*served, &visitor("v-1")).await;
+    assert_eq!(visitor.welcome()["tenant"], "shop");
+    assert_eq!(visitor.welcome()["epoch"], engine.epoch().0.as_str());
+
+    let (conversation, opened) = open(&mut *visitor, "open-1").await;
+    assert_eq!(opened["created"], true, "{opened}");
+    assert_eq!(opened["conversation"]["status"], "assigned", "{opened}");
+    assert_eq!(opened["conversation"]["agent"], "alice", "{opened}");
+    let assigned = next_of(&mut *alice, "conversation").await;
+    assert_eq!(
+        assigned["conversation"]["id"],
+        conversation.as_str(),
+        "{assigned}"
+    );
+    assert_eq!(assigned["conversation"]["agent"], "alice", "{assigned}");
+
+    watch(&mut *visitor, &conversation).await;
+    watch(&mut *alice, &conversation).await;
+    for side in [&mut visitor, &mut alice] {
+        let history = events_until(&mut **side, &conversation, 2).await;
+        assert_eq!(seqs(&history), [1, 2]);
+        assert_eq!(history[0]["data"], json!({"type": "created", "group": "support"}));
+        assert_eq!(history[0]["client_id"], "open-1");
+        assert_eq!(history[1]["data"], json!({"type": "assigned", "agent": "alice"}));
+    }
+
+    // Visitor → agent: acked once committed, delivered to both sides.
+    let ack = say(&mut *visitor, &conversation, "m-1", "Hello, is my order shipped?").await;
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
+        (Some(3), Some(false))
+    );
+    assert_eq!(
+        stored(&engine, &conversation).await.len(),
+        3,
+        "acked after the commit"
+    );
+    let event = events_until(&mut *alice, &conversation, 3).await.remove(0);
+    assert_eq!(event["seq"], 3);
+    assert_eq!(event["author"], json!({"role": "visitor", "id": "v-1"}));
+    assert_eq!(event["client_id"], "m-1");
+    assert_eq!(event["data"]["body"]["text"], "Hello, is my order shipped?");
+    assert_eq!(
+        seqs(&events_until(&mut *visitor, &conversation, 3).await),
+        [3],
+        "the sender sees its own message in the log"
+    );
+
+    // Agent → visitor.
+    let ack = say(&mut *alice, &conversation, "a-1", "It left this morning.").await;
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
+        (Some(4), Some(false))
+    );
+    assert_eq!(
+        stored(&engine, &conversation).await.len(),
+        4,
+        "acked after the commit"
+    );
+    let event = events_until(&mut *visitor, &conversation, 4).await.remove(0);
+    assert_eq!(event["seq"], 4);
+    assert_eq!(event["author"], json!({"role": "agent", "id": "alice"}));
+    assert_eq!(event["data"]["body"]["text"], "It left this morning.");
+    assert_eq!(seqs(&events_until(&mut *alice, &conversation, 4).await), [4]);
+
+    // Typing is relayed to the other side, not stored.
+    let typing = json!({"type": "typing", "id": "t-1", "conversation": conversation, "active": true});
+    assert_eq!(alice.request(typing).await, None, "typing has no reply");
+    let typing = next_of(&mut *visitor, "typing").await;
+    assert_eq!(typing["from"], json!({"role": "agent", "id": "alice"}));
+    assert_eq!(typing["active"], true);
+
+    let log = stored(&engine, &conversation).await;
+    let kinds: Vec<(u64, &str)> = log.iter().map(|event| (event.seq.0, event.data.name())).collect();
+    assert_eq!(
+        kinds,
+        [(1, "created"), (2, "assigned"), (3, "message"), (4, "message")]
+    );
+    nothing_more(&mut *visitor, "events after the last one", |f| {
+        f["type"] == "event"
+    })
+    .await;
+    nothing_more(&mut *alice, "events after the last one", |f| f["type"] == "event").await;
+}
+
+/// A visitor that applied up to seq k is cut; the agent writes meanwhile, and a burst is committed while the
+/// visitor reconnects and resumes. It receives exactly k+1..=n, each once, in order, then live events.
+pub async fn resume_after_a_cut_gets_exactly_what_was_missed(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+
+    say(&mut *visitor, &conversation, "v-1", "one").await;
+    say(&mut *visitor, &conversation, "v-2", "two").await;
+    assert_eq!(seqs(&events_until(&mut *visitor, &conversation, 4).await), [3, 4]);
+    let k = 4;
+    visitor.cut().await;
+
+    // Messages k+1..=7 while it is away.
+    for n in 1..=3 {
+        let ack = say(
+            &mut *alice,
+            &conversation,
+            &format!("a-{n}"),
+            &format!("away {n}"),
+        )
+        .await;
+        assert_eq!(ack["seq"], k + n);
+    }
+    // A burst committed concurrently with the reconnect and the resume: seqs 8..=17.
+    let burst = tokio::spawn({
+        let engine = engine.clone();
+        let id: ConversationId = must(conversation.parse(), "conversation id");
+        async move {
+            let mut acks = Vec::new();
+            for n in 0..10 {
+                let client_id = must(ClientId::new(format!("burst-{n}")), "client id");
+                let body = MessageBody::text(format!("burst {n}"));
+                let ack = must(
+                    engine.send(&agent("alice"), id, client_id, body).await,
+                    "burst send",
+                );
+                acks.push(ack.seq.0);
+                tokio::task::yield_now().await;
+            }
+            acks
+        }
+    });
+    visitor.resume().await;
+    assert_eq!(must(burst.await, "burst task"), (8..=17).collect::<Vec<_>>());
+
+    let mut received = events_until(&mut *visitor, &conversation, 17).await;
+    // Then live.
+    let ack = say(&mut *alice, &conversation, "a-live", "live").await;
+    assert_eq!(ack["seq"], 18);
+    received.extend(events_until(&mut *visitor, &conversation, 18).await);
+    nothing_more(&mut *visitor, "events after the last one", |f| {
+        f["type"] == "event"
+    })
+    .await;
+    assert_eq!(
+        seqs(&received),
+        (k + 1..=18).collect::<Vec<_>>(),
+        "exactly k+1..=n then live, each once, in order"
+    );
+    assert_eq!(received[0]["data"]["body"]["text"], "away 1");
+    assert_eq!(received[3]["data"]["body"]["text"], "burst 0");
+    assert_eq!(received[13]["data"]["body"]["text"], "live");
+}
+
+/// The same client id sent three times — twice on one connection, once after a cut and resume — stores one
+/// message; the repeats are acked with the original seq and `duplicate: true`, and the message is delivered once.
+pub async fn a_repeated_send_is_stored_once(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let mut visitor = connect(&*served, &visitor("v-1")).await;
+    let (conversation, _) = open(&mut *visitor, "open-1").await;
+    watch(&mut *visitor, &conversation).await;
+
+    let first = say(&mut *visitor, &conversation, "dup-1", "only once").await;
+    assert_eq!(first["duplicate"], false, "{first}");
+    let seq = seq_of(&first);
+    let second = say(&mut *visitor, &conversation, "dup-1", "only once").await;
+    assert_eq!(
+        (second["seq"].as_u64(), second["duplicate"].as_bool()),
+        (Some(seq), Some(true))
+    );
+    let delivered = events_until(&mut *visitor, &conversation, seq).await;
+    assert_eq!(seqs(&delivered), (1..=seq).collect::<Vec<_>>());
+
+    // After a cut and resume (as if the first ack had been lost), with a different body: the first one wins.
+    visitor.cut().await;
+    visitor.resume().await;
+    let third = say(&mut *visitor, &conversation, "dup-1", "only once, really").await;
+    assert_eq!(
+        (third["seq"].as_u64(), third["duplicate"].as_bool()),
+        (Some(seq), Some(true))
+    );
+    nothing_more(&mut *visitor, "the repeats delivered nothing", |f| {
+        f["type"] == "event"
+    })
+    .await;
+
+    let log = stored(&engine, &conversation).await;
+    let messages: Vec<&Event> = log
+        .iter()
+        .filter(|event| matches!(event.data, EventKind::Message { .. }))
+        .collect();
+    assert_eq!(messages.len(), 1, "{log:?}");
+    assert_eq!(messages[0].seq, Seq(seq));
+    assert_eq!(
+        messages[0].client_id.as_ref().map(ClientId::as_str),
+        Some("dup-1")
+    );
+    assert!(matches!(&messages[0].data, EventKind::Message { body } if body.text == "only once"));
+}
+
+/// Another visitor and a visitor of another tenant get `not_found` for a conversation that is not theirs; an
+/// agent of the group it is not assigned to gets `forbidden` for writing, an agent of another group for
+/// everything. Nothing is stored or leaked, and the owner sees none of it.
+pub async fn visitors_tenants_and_agents_are_isolated(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let mut alice = connect(&*served, &agent("alice")).await;
+    let mut owner = connect(&*served, &visitor("v-a")).await;
+    let (conversation, opened) = open(&mut *owner, "open-a").await;
+    assert_eq!(opened["conversation"]["agent"], "alice", "{opened}");
+    watch(&mut *owner, &conversation).await;
+    say(&mut *owner, &conversation, "m-1", "my address is secret").await;
+    next_of(&mut *alice, "conversation").await;
+    let before = stored(&engine, &conversation).await;
+
+    let requests = |conversation: &str| {
+        [
+            json!({"type": "send", "id": "m", "conversation": conversation, "client_id": "x", "body": {"text": "hi"}}),
+            json!({"type": "typing", "id": "t", "conversation": conversation, "active": true}),
+            json!({"type": "close", "id": "c", "conversation": conversation}),
+        ]
+    };
+    let other_tenant = Identity {
+        tenant: must(TenantId::new("elsewhere"), "tenant id"),
+        principal: Principal::Visitor(must(VisitorId::new("v-a"), "visitor id")),
+    };
+    // Outsiders: another visitor, the same visitor id in another tenant, an agent of another group.
+    for (intruder, code) in [
+        (visitor("v-b"), "not_found"),
+        (other_tenant, "not_found"),
+        (agent("carol"), "forbidden"),
+    ] {
+        let mut client = connect(&*served, &intruder).await;
+        match client.watch(&conversation).await {
+            Err(error) => assert_eq!(error["code"], code, "{intruder:?} watching: {error}"),
+            Ok(()) => panic!("{intruder:?} may watch another's conversation"),
+        }
+        for request in requests(&conversation) {
+            let sent = request.to_string();
+            assert_eq!(refused(&mut *client, request).await, code, "{intruder:?}: {sent}");
+        }
+        nothing_more(&mut *client, "leaked to an intruder", |f| f["type"] != "error").await;
+    }
+    // An agent of the group that it is not assigned to may read but not write.
+    let mut bob = connect(&*served, &agent("bob")).await;
+    for request in requests(&conversation) {
+        let sent = request.to_string();
+        assert_eq!(refused(&mut *bob, request).await, "forbidden", "bob: {sent}");
+    }
+
+    assert_eq!(
+        stored(&engine, &conversation).await,
+        before,
+        "nothing stored by intruders"
+    );
+    nothing_more(&mut *owner, "the owner saw the intruders", |f| {
+        f["type"] == "typing" || (f["type"] == "event" && seq_of(f) > 3)
+    })
+    .await;
+}
+
+/// Bad input is answered with precise errors — `bad_json`, `unknown_type`, `invalid_frame`, `too_large` — stores
+/// nothing, and the client goes on: a ping is answered and a valid message goes through.
+pub async fn bad_input_is_refused_and_the_client_goes_on(transport: Arc<dyn Transport>) {
+    let engine = engine(Limits {
+        max_text_bytes: 1024,
+        max_frame_bytes: 8 * 1024,
+        ..limits()
+    })
+    .await;
+    let served = transport.serve(engine.clone()).await;
+    let mut client = connect(&*served, &visitor("v-1")).await;
+    let (conversation, _) = open(&mut *client, "open-1").await;
+    watch(&mut *client, &conversation).await;
+    let before = stored(&engine, &conversation).await;
+
+    for text in ["this is not JSON", "[1, 2, 3]", "{\"conversation\": "] {
+        match client.request_text(text).await {
+            Some(error) if error["type"] == "error" => {
+                assert_eq!(error["code"], "bad_json", "{text}: {error}")
+            }
+            other => panic!("{text} answered {other:?}"),
+        }
+    }
+    assert_eq!(
+        refused(&mut *client, json!({"type": "dance", "id": "d"})).await,
+        "unknown_type"
+    );
+    let wrong_types =
+        json!({"type": "send", "id": "w", "conversation": 42, "client_id": "c-1", "body": {"text": 7}});
+    assert_eq!(refused(&mut *client, wrong_types).await, "invalid_frame");
+    let missing =
+        json!({"type": "send", "id": "n", "conversation": conversation, "body": {"text": "no client id"}});
+    assert_eq!(refused(&mut *client, missing).await, "invalid_frame");
+    let bad_id = json!({"type": "send", "id": "b", "conversation": "not-a-uuid", "client_id": "c-1", "body": {"text": "x"}});
+    assert_eq!(refused(&mut *client, bad_id).await, "invalid_frame");
+    let too_long = json!({"type": "send", "id": "big", "conversation": conversation, "client_id": "c-2",
+                          "body": {"text": "x".repeat(2000)}});
+    assert_eq!(refused(&mut *client, too_long).await, "too_large");
+    assert_eq!(stored(&engine, &conversation).await, before, "nothing stored");
+
+    // Still usable.
+    answered(&mut *client, json!({"type": "ping", "id": "p"}), "pong").await;
+    let ack = say(&mut *client, &conversation, "c-3", "fine now").await;
+    assert_eq!(ack["duplicate"], false);
+    let seq = seq_of(&ack);
+    let events = events_until(&mut *client, &conversation, seq).await;
+    assert_eq!(seqs(&events), (1..=seq).collect::<Vec<_>>());
+    assert_eq!(
+        events.last().map(|e| e["data"]["body"]["text"].clone()),
+        Some(json!("fine now"))
+    );
+    let log = stored(&engine, &conversation).await;
+    assert_eq!(
+        log.len(),
+        before.len() + 1,
+        "only the valid message was stored: {log:?}"
+    );
+}
+
+/// Forged, expired and malformed tokens are refused before a session opens (WebSocket: an `error` then close
+/// 4001; HTTP: status 401 with the `error` frame as body); a valid token still works.
+pub async fn bad_tokens_are_refused(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+
+    let forger = must(SignedTokens::new(&[9; 32], Arc::new(SystemClock)), "key");
+    let forged = forger.issue(&visitor("v-a"), Duration::from_secs(3600));
+    let an_hour_ago = Timestamp(Timestamp::now().as_millis().saturating_sub(3_600_000));
+    let past = must(
+        SignedTokens::new(KEY, Arc::new(ManualClock::new(an_hour_ago))),
+        "key",
+    );
+    let expired = past.issue(&visitor("v-a"), Duration::from_secs(60));
+    let unknown_agent = token(&agent("mallory"));
+    for (token, code) in [
+        (forged.as_str(), "invalid_token"),
+        (expired.as_str(), "token_expired"),
+        ("nonsense", "invalid_token"),
+        (unknown_agent.as_str(), "forbidden"),
+    ] {
+        let refusal = match served.connect(token).await {
+            Err(refusal) => refusal,
+            Ok(client) => panic!("{code} token accepted: {}", client.welcome()),
+        };
+        assert_eq!(refusal.error["type"], "error", "{refusal:?}");
+        assert_eq!(refusal.code(), code, "{refusal:?}");
+        match (refusal.close_code, refusal.status) {
+            (Some(close), None) => assert_eq!(close, 4001, "{refusal:?}"),
+            (None, Some(status)) => {
+                let expected = if code == "forbidden" { 403 } else { 401 };
+                assert_eq!(status, expected, "{refusal:?}")
+            }
+            _ => panic!("a refusal is either a close code or an HTTP status: {refusal:?}"),
+        }
+    }
+    assert!(!engine.is_online(&tenant(), &must(AgentId::new("mallory"), "agent id")));
+    let client = connect(&*served, &visitor("v-a")).await;
+    assert_eq!(
+        client.welcome()["principal"],
+        json!({"role": "visitor", "id": "v-a"})
+    );
+}
+
+/// An agent that stops reading while its conversation is busy is cut off as a slow consumer: its session ends
+/// (it goes offline) instead of the server buffering for it; what it had received is an unbroken prefix of the
+/// log, and a resume delivers the rest exactly once.
+pub async fn a_slow_consumer_is_cut_off_and_resumes(transport: Arc<dyn Transport>) {
+    let engine = engine(Limits {
+        outbound_queue_bytes: 16 * 1024,
+        ..limits()
+    })
+    .await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut slow, conversation) = conversation(&*served).await;
+    slow.stall().await;
+
+    // Publish until the server gives up on it (its session ends: the agent goes offline), at the pace of a client
+    // that does read (the visitor), so that it is the socket that backs up, not a burst.
+    let alice = must(AgentId::new("alice"), "agent id");
+    let id: ConversationId = must(conversation.parse(), "conversation id");
+    let text = "m".repeat(2048);
+    let mut published = 0_u64;
+    while engine.is_online(&tenant(), &alice) {
+        assert!(
+            published < 50_000,
+            "the server kept buffering for a client that does not read"
+        );
+        let client_id = must(ClientId::new(format!("m-{published}")), "client id");
+        let body = MessageBody::text(text.clone());
+        must(
+            engine.send(&self::visitor("v-1"), id, client_id, body).await,
+            "send",
+        );
+        published += 1;
+        let event = events_until(&mut *visitor, &conversation, published + 2).await;
+        assert_eq!(seqs(&event), [published + 2]);
+    }
+    let last = published + 2;
+
+    // What it gets when it reads again: an unbroken prefix of the log, then the slow-consumer end.
+    let ending = slow.end().await;
+    assert!(
+        ending.is("slow_consumer"),
+        "ended for a slow consumer: close {:?}, error {:?}",
+        ending.close_code,
+        ending.error_code()
+    );
+    let events = events_of(&ending.frames, &conversation);
+    let received = seqs(&events);
+    let expected: Vec<u64> = (3..3 + received.len() as u64).collect();
+    assert_eq!(received, expected, "a prefix of the log, in order");
+    let applied = received.last().copied().unwrap_or(2);
+    assert!(
+        applied < last,
+        "the server dropped what did not fit instead of buffering it ({applied} of {last})"
+    );
+
+    // Resume from what it applied: everything it missed, exactly once.
+    slow.resume().await;
+    let missed = events_until(&mut *slow, &conversation, last).await;
+    assert_eq!(seqs(&missed), (applied + 1..=last).collect::<Vec<_>>());
+    nothing_more(&mut *slow, "events after the last one", |f| f["type"] == "event").await;
+    assert!(engine.is_online(&tenant(), &alice), "back online");
+}
+
+/// With a short ping interval, an idle client sees heartbeats, and a client that behaves (answers pings on
+/// WebSocket; SSE needs nothing) stays connected well past the idle timeout: events and requests still flow.
+pub async fn heartbeats_keep_an_idle_client_alive(transport: Arc<dyn Transport>) {
+    let engine = engine(Limits {
+        ping_interval_ms: 100,
+        idle_timeout_ms: 400,
+        ..limits()
+    })
+    .await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+
+    // Six heartbeats span more than the idle timeout. (Both clients keep listening, as real ones do.)
+    for _ in 0..6 {
+        visitor.heartbeat().await;
+        alice.heartbeat().await;
+    }
+    let ack = say(&mut *alice, &conversation, "a-1", "still there?").await;
+    let seq = seq_of(&ack);
+    assert_eq!(
+        seqs(&events_until(&mut *visitor, &conversation, seq).await),
+        [seq]
+    );
+    answered(&mut *visitor, json!({"type": "ping", "id": "p"}), "pong").await;
+    say(&mut *visitor, &conversation, "v-1", "yes").await;
+    assert_eq!(
+        seqs(&events_until(&mut *alice, &conversation, seq + 1).await),
+        [seq, seq + 1]
+    );
+}
+
+/// Stamps one `#[test]` per transport scenario. `$make` is an expression giving an
+/// `Arc<dyn kf_core::testkit::transport::Transport>` (evaluated once per test):
+///
+/// ```ignore
+/// kf_core::transport_conformance_tests!(std::sync::Arc::new(MyTransport));
+/// ```
+#[macro_export]
+macro_rules! transport_conformance_tests {
+    ($make:expr) => {
+        $crate::transport_conformance_tests!(@tests $make;
+            converse_both_ways,
+            resume_after_a_cut_gets_exactly_what_was_missed,
+            a_repeated_send_is_stored_once,
+            visitors_tenants_and_agents_are_isolated,
+            bad_input_is_refused_and_the_client_goes_on,
+            bad_tokens_are_refused,
+            a_slow_consumer_is_cut_off_and_resumes,
+            heartbeats_keep_an_idle_client_alive,
+        );
+    };
+    (@tests $make:expr; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::block_on(async {
+                    let transport: ::std::sync::Arc<dyn $crate::testkit::transport::Transport> = $make;
+                    $crate::testkit::transport::$name(transport).await;
+                });
+            }
+        )*
+    };
+}
+
+/// Serves one engine on two transports: visitors connect through one, agents through the other (the token
+/// decides; a token the suite cannot read goes to the visitors' transport). Runs the suite across transports,
+/// e.g. the visitor on SSE and the agent on WebSocket.
+#[derive(Clone)]
+pub struct Mixed {
+    visitors: Arc<dyn Transport>,
+    agents: Arc<dyn Transport>,
+}
+
+impl std::fmt::Debug for Mixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mixed").finish_non_exhaustive()
+    }
+}
+
+impl Mixed {
+    /// Visitors through `visitors`, agents through `agents`.
+    pub fn new(visitors: Arc<dyn Transport>, agents: Arc<dyn Transport>) -> Self {
+        Self { visitors, agents }
+    }
+}
+
+struct MixedServed {
+    visitors: Box<dyn Served>,
+    agents: Box<dyn Served>,
+}
+
+#[async_trait]
+impl Transport for Mixed {
+    async fn serve(&self, engine: Engine) -> Box<dyn Served> {
+        Box::new(MixedServed {
+            visitors: self.visitors.serve(engine.clone()).await,
+            agents: self.agents.serve(engine).await,
+        })
+    }
+}
+
+#[async_trait]
+impl Served for MixedServed {
+    async fn connect(&self, token: &str) -> Result<Box<dyn Client>, Refusal> {
+        match tokens().verify(token) {
+            Ok(Identity {
+                principal: Principal::Agent(_),
+                ..
+            }) => self.agents.connect(token).await,
+            _ => self.visitors.connect(token).await,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! # kf-transport-sse
+//!
+//! Carries the kf protocol over Server-Sent Events: one `text/event-stream` response downstream, HTTP POST
+//! upstream. It goes through proxies and webviews that break WebSockets, and gives the same guarantees: every
+//! event once, in order, resumed after any cut.
+//!
+//! - `GET {base}/events` — the stream. Every server frame is one SSE event whose `data:` is the frame's JSON
+//!   (the same frames as on WebSocket). An `event` frame also carries `id:`, a [`Cursor`] over every
+//!   conversation of the stream, so the browser's automatic reconnect (`Last-Event-ID`) resumes all of them
+//!   at once. A fresh page passes the cursor it kept as `?cursor=`. Without `?conversation=` the stream follows
+//!   all of its principal's conversations (a visitor's open ones, an agent's assigned ones, and each one that
+//!   joins later); with it, just that one.
+//! - `POST {base}/{type}` — a request (`open`, `send`, `typing`, `read`, `close`, `ping`): the frame's other
+//!   fields as a JSON body, answered with the reply frame as JSON, `204 No Content` when there is none, or the
+//!   `error` frame with a matching HTTP status.
+//!
+//! Tokens go in `Authorization: Bearer <token>` or `?token=` (an `EventSource` cannot set headers). A request
+//! that can never succeed (bad or expired token, unknown agent, a malformed cursor) gets a 4xx status, which
+//! makes `EventSource` stop; transient trouble (store unavailable, server shutting down, slow consumer) ends an
+//! opened stream with an `error` event instead, and the browser reconnects after `retry`.
+//!
+//! Mount [`router`] under a prefix of a host's axum app, or run [`serve`] on its own listener:
+//!
+//! ```no_run
+//! # async fn run(engine: kf_core::Engine) -> std::io::Result<()> {
+//! use kf_transport_sse::SseConfig;
+//!
+//! let app = axum::Router::new().nest("/kf/sse", kf_transport_sse::router(engine, SseConfig::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! `docs/protocol.md` §21 is the client author's reference.
+//!
+//! [`Cursor`]: kf_core::cursor::Cursor
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+mod reply;
+mod request;
+mod stream;
+
+use std::io;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use kf_core::Engine;
+use tokio::net::TcpListener;
+
+pub use config::SseConfig;
+
+/// What every handler shares.
+#[derive(Debug)]
+struct Shared {
+    engine: Engine,
+    config: SseConfig,
+}
+
+/// The SSE endpoints as an axum router: `GET /events` and `POST /{type}`. Nest it under a prefix of your app.
+pub fn router<S>(engine: Engine, config: SseConfig) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let shared = Arc::new(Shared { engine, config });
+    Router::new()
+        .route("/events", get(stream::events))
+        .route("/{kind}", post(request::request))
+        .with_state(shared)
+}
+
+/// Serves [`router`] at the root of `listener` until the future is dropped or the listener fails for good.
+///
+/// Accepted sockets get `TCP_NODELAY` and the configured [`SseConfig::tcp_user_timeout`], so a client that
+/// vanished without closing (a laptop lid, a dropped mobile link) is noticed once heartbeats go unacknowledged.
+/// Call [`Engine::shutdown`] to end open streams.
+pub async fn serve(listener: TcpListener, engine: Engine, config: SseConfig) -> io::Result<()> {
+    let user_timeout = config.tcp_user_timeout;
+    let listener = listener.tap_io(move |stream| tune(stream, user_timeout));
+    axum::serve(listener, router::<()>(engine, config)).await
+}
+
+/// Socket options for a stream connection. Hosts serving [`router`] from their own listener can call this from
+/// `tap_io` too.
+pub fn tune(stream: &tokio::net::TcpStream, user_timeout: Option<std::time::Duration>) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(timeout) = user_timeout
+        && let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout))
+    {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = user_timeout;
+}

@@ -1,0 +1,63 @@
+//! `POST {base}/{type}`: one request, answered with its reply frame.
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kf_core::protocol::ErrorCode;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::{Shared, reply};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RequestQuery {
+    token: Option<String>,
+}
+
+/// Runs the request named by the path with the body's fields: the same decoding, limits and error codes as
+/// the WebSocket frame of that `type`.
+pub(crate) async fn request(
+    State(shared): State<Arc<Shared>>,
+    Path(kind): Path<String>,
+    Query(query): Query<RequestQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let identity = match reply::authenticate(&shared, &headers, query.token.as_deref()).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    let limit = shared.engine.limits().max_frame_bytes;
+    let Ok(body) = to_bytes(body, limit).await else {
+        return reply::error(
+            ErrorCode::TooLarge,
+            format!("request body larger than {limit} bytes (or cut short)"),
+        );
+    };
+    let mut fields = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(fields)) => fields,
+            Ok(_) => return reply::error(ErrorCode::BadJson, "the body must be a JSON object"),
+            Err(error) => return reply::error(ErrorCode::BadJson, format!("not a JSON object: {error}")),
+        }
+    };
+    // The path names the frame; a `type` in the body would be a second, conflicting name.
+    fields.insert("type".into(), Value::String(kind));
+    let text = Value::Object(fields).to_string();
+    // Spawned so that a client hanging up cannot cancel the request between its commit and its publication.
+    let engine = shared.engine.clone();
+    let handled = tokio::spawn(async move { engine.request(&identity, &text).await }).await;
+    match handled {
+        Ok(Some(frame)) => reply::frame(&frame),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => {
+            tracing::error!(%error, "request task failed");
+            reply::error(ErrorCode::Internal, "the request failed")
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `GET {base}/events`: the event stream, resumed from `Last-Event-ID` or `?cursor=`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, HeaderName};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::Stream;
+use kf_core::cursor::Cursor;
+use kf_core::engine::{Outbox, Outgoing, RequestError, Session};
+use kf_core::model::ConversationId;
+use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use crate::{Shared, reply};
+
+/// The header a browser's `EventSource` sends when it reconnects.
+const LAST_EVENT_ID: &str = "last-event-id";
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventsQuery {
+    token: Option<String>,
+    cursor: Option<String>,
+    conversation: Option<String>,
+}
+
+/// Opens the stream: authenticate, connect, follow (or watch one conversation) from the cursor, then stream the
+/// connection's outbox.
+pub(crate) async fn events(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let identity = match reply::authenticate(&shared, &headers, query.token.as_deref()).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    // A reconnect's `Last-Event-ID` is newer than the cursor the page was first opened with.
+    let cursor_text = headers
+        .get(LAST_EVENT_ID)
+        .and_then(|value| value.to_str().ok())
+        .or(query.cursor.as_deref())
+        .unwrap_or_default();
+    let cursor = match Cursor::parse(cursor_text) {
+        Ok(cursor) => cursor,
+        Err(error) => return reply::error(ErrorCode::InvalidFrame, error.to_string()),
+    };
+    let conversation = match query.conversation.as_deref().map(str::parse::<ConversationId>) {
+        None => None,
+        Some(Ok(conversation)) => Some(conversation),
+        Some(Err(_)) => return reply::error(ErrorCode::InvalidFrame, "`conversation` is not a UUID"),
+    };
+    let engine = &shared.engine;
+    let retry = shared.config.retry;
+    let (mut session, outbox) = match engine.connect(identity).await {
+        Ok(connected) => connected,
+        Err(error) => return refused(&error, retry),
+    };
+    let started = match conversation {
+        Some(conversation) => session.watch(conversation, &cursor).await,
+        None => session.follow(&cursor).await,
+    };
+    if let Err(error) = started {
+        return refused(&error, retry);
+    }
+    // Positions of a stale cursor mean nothing: the stream starts a new one (the `following`/`subscribed`
+    // frame says `reset`).
+    let cursor = if cursor.is_stale(engine.epoch()) || cursor.positions().len() == 0 {
+        Cursor::new(engine.epoch())
+    } else {
+        cursor
+    };
+    let stream = EventStream {
+        _session: SessionGuard::spawn(session),
+        outbox,
+        cursor,
+        retry: Some(shared.config.retry),
+        ended: false,
+    };
+    let keep_alive = KeepAlive::new().interval(shared.config.heartbeat).text("ping");
+    let mut response = Sse::new(stream.into_stream())
+        .keep_alive(keep_alive)
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, no-transform"),
+    );
+    // Tells nginx-style proxies not to buffer the response.
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    response
+}
+
+/// A stream that cannot start: an error status when retrying cannot help, otherwise a stream that says why
+/// and ends, so the browser retries after `retry`.
+fn refused(error: &RequestError, retry: std::time::Duration) -> Response {
+    match error.code() {
+        ErrorCode::Unavailable | ErrorCode::Internal => {
+            let frame = error.to_frame(None);
+            let events = [Event::default().retry(retry), data(&frame.encode())];
+            Sse::new(futures::stream::iter(events.map(Ok::<_, Infallible>))).into_response()
+        }
+        _ => reply::frame(&error.to_frame(None)),
+    }
+}
+
+/// An SSE event carrying one JSON frame.
+fn data(frame: &Bytes) -> Event {
+    // Frames are serde_json output: UTF-8 with no raw newlines, as `data:` requires.
+    Event::default().data(String::from_utf8_lossy(frame))
+}
+
+/// Keeps a stream's session alive on a small task of its own until the stream is dropped (the client went
+/// away) or the engine closes the connection. The second matters for a client that stopped reading: hyper then
+/// stops polling the stream, which would otherwise keep the session — and the agent's presence — until the
+/// socket times out.
+struct SessionGuard {
+    _dropped: oneshot::Sender<()>,
+}
+
+impl SessionGuard {
+    fn spawn(session: Session) -> Self {
+        let (dropped, stream_gone) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = session.closed() => {}
+                _ = stream_gone => {}
+            }
+            drop(session);
+        });
+        Self { _dropped: dropped }
+    }
+}
+
+/// The state of one open stream.
+struct EventStream {
+    _session: SessionGuard,
+    outbox: Outbox,
+    cursor: Cursor,
+    retry: Option<std::time::Duration>,
+    ended: bool,
+}
+
+impl EventStream {
+    fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+        futures::stream::unfold(self, |mut stream| async move {
+            let event = stream.next().await?;
+            Some((Ok(event), stream))
+        })
+    }
+
+    async fn next(&mut self) -> Option<Event> {
+        if let Some(retry) = self.retry.take() {
+            return Some(Event::default().retry(retry));
+        }
+        if self.ended {
+            return None;
+        }
+        match self.outbox.next().await {
+            Outgoing::Frame(frame) => Some(data(&frame)),
+            Outgoing::Event {
+                frame,
+                conversation,
+                seq,
+            } => {
+                self.cursor.advance(conversation, seq);
+                Some(data(&frame).id(self.cursor.encode()))
+            }
+            Outgoing::Close(reason) => {
+                self.ended = true;
+                let (code, message) = match reason {
+                    CloseReason::SlowConsumer => (
+                        ErrorCode::SlowConsumer,
+                        "the client fell behind; reconnect and resume",
+                    ),
+                    _ => (ErrorCode::Unavailable, reason.as_str()),
+                };
+                Some(data(&ServerFrame::error(None, code, message).encode()))
+            }
+        }
+    }
+}
