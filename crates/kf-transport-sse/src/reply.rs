@@ -14,7 +14,10 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidToken | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::InvalidState | ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::InvalidState
+        | ErrorCode::Conflict
+        | ErrorCode::AtCapacity
+        | ErrorCode::AgentUnavailable => StatusCode::CONFLICT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited | ErrorCode::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable | ErrorCode::SlowConsumer => StatusCode::SERVICE_UNAVAILABLE,
