@@ -261,7 +261,7 @@ impl Engine {
             .into());
         }
         if router
-            .reserve(&identity.tenant, id, agent, &record.group, self.inner.clock.now())
+            .reserve_explicit(&identity.tenant, id, agent, &record.group, self.inner.clock.now())
             .is_err()
         {
             return Err(RequestError::Forbidden(

@@ -465,6 +465,21 @@ impl Router {
         Ok(())
     }
 
+    /// As [`Router::reserve`], for an agent's own request (taking an offline message): its status is ignored.
+    pub(crate) fn reserve_explicit(
+        &self,
+        tenant: &TenantId,
+        conversation: ConversationId,
+        agent: &AgentId,
+        group: &GroupId,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        let mut state = self.state();
+        state.fits(tenant, agent, group, true)?;
+        state.take(tenant, agent, conversation, group, now);
+        Ok(())
+    }
+
     /// An agent claims a queued conversation: under the lock, so of concurrent claims exactly one wins. The
     /// conversation leaves its queue and counts against the agent; commit the assignment next (or
     /// [`Router::unreserve`] and [`Router::requeue`] it). An `explicit` claim (the agent's own) ignores the
