@@ -378,6 +378,17 @@ impl Trails {
             .unwrap_or_default()
     }
 
+    /// The page the visitor is on: its last page view, else the landing page of its context report.
+    pub fn current_page(&self, tenant: &TenantId, visitor: &VisitorId) -> Option<String> {
+        let visitors = self.lock();
+        let trail = visitors.get(&(tenant.clone(), visitor.clone()))?;
+        trail
+            .pages
+            .back()
+            .map(|page| page.url.clone())
+            .or_else(|| trail.report.landing_page.clone())
+    }
+
     /// The summary to store with `conversation`; `None` when the visitor reported nothing.
     pub fn summary(&self, conversation: &Conversation, now: Timestamp) -> Option<ConversationContext> {
         let visitors = self.lock();

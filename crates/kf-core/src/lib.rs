@@ -18,6 +18,7 @@ pub mod clock;
 pub mod context;
 pub mod cursor;
 pub mod engine;
+pub mod entry;
 pub mod hours;
 pub mod model;
 pub mod protocol;

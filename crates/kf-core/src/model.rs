@@ -120,6 +120,11 @@ string_id!(
     "group id"
 );
 string_id!(
+    /// An entry point: a widget, channel or page rule that leads visitors to a group (see [`crate::entry`]).
+    EntryPointId,
+    "entry point id"
+);
+string_id!(
     /// A client-generated id that makes a request idempotent (for example a UUID made by the widget).
     ClientId,
     "client id"
@@ -276,6 +281,9 @@ pub enum EventKind {
     Created {
         /// The group the conversation was opened for.
         group: GroupId,
+        /// The entry point the visitor came through, if any (absent in logs written before entry points).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entry: Option<EntryPointId>,
     },
     /// A chat message.
     Message {
@@ -735,7 +743,8 @@ mod tests {
         assert!(
             c.apply(
                 &EventKind::Created {
-                    group: c.group.clone()
+                    group: c.group.clone(),
+                    entry: None,
                 },
                 Timestamp(8)
             )

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::context::{ContextReport, ConversationContext, PageView};
 use crate::model::{
-    Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, Event, GroupId, MessageBody,
-    MissedReason, Seq, TenantId, VisitorId,
+    Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, EntryPointId, Event, GroupId,
+    MessageBody, MissedReason, Seq, TenantId, VisitorId,
 };
 use crate::quick_replies::QuickReply;
 use crate::store::Epoch;
@@ -38,9 +38,13 @@ pub enum ClientFrame {
     Open {
         /// Idempotency key.
         client_id: ClientId,
-        /// The group to talk to; the engine's default group when absent.
+        /// The group to talk to; when absent, the entry point's group (see `entry`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<GroupId>,
+        /// The entry point (widget, channel) the visitor came through; when absent too, the entry point whose
+        /// page rule matches the visitor's current page, else the engine's default group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entry: Option<EntryPointId>,
     },
     /// Receive a conversation's events with seq greater than `after`, then its live events.
     Subscribe {

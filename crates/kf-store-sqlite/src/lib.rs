@@ -52,9 +52,11 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use kf_core::context::ConversationContext;
+use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Agent, AgentId, Conversation, ConversationId, Event, Group, GroupId, Seq, TenantId, Visitor, VisitorId,
+    Agent, AgentId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId, Seq, TenantId, Visitor,
+    VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
@@ -493,6 +495,30 @@ impl Store for SqliteStore {
         let (tenant, scope) = (tenant.clone(), scope.clone());
         self.readers
             .run(move |conn| rows::quick_replies(conn, &tenant, &scope).map_err(backend))
+            .await
+    }
+
+    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
+        match self.write(Op::PutEntryPoint(entry)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
+        let op = Op::DeleteEntryPoint {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
+        self.readers
+            .run(|conn| rows::entry_points(conn).map_err(backend))
             .await
     }
 }

@@ -3,10 +3,11 @@
 use std::str::FromStr;
 
 use kf_core::context::ConversationContext;
+use kf_core::entry::{EntryPoint, PageRule};
 use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind,
-    Group, GroupId, GroupTimers, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, EntryPointId, Event,
+    EventKind, Group, GroupId, GroupTimers, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{GroupHours, StoreError};
@@ -776,5 +777,62 @@ pub(crate) fn quick_replies(
     )?;
     statement
         .query_map(params![tenant.as_str(), scope, owner], quick_reply_from_row)?
+        .collect()
+}
+
+/// Creates or replaces an entry point.
+pub(crate) fn put_entry_point(conn: &Connection, entry: &EntryPoint) -> Result<(), StoreError> {
+    let pages = encode(&entry.pages, "page rules")?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO entry_points (tenant, id, group_id, welcome, pages) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (tenant, id) DO UPDATE SET group_id = excluded.group_id, welcome = excluded.welcome, \
+             pages = excluded.pages",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![
+            entry.tenant.as_str(),
+            entry.id.as_str(),
+            entry.group.as_str(),
+            entry.welcome,
+            pages
+        ])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Deletes an entry point; whether there was one.
+pub(crate) fn delete_entry_point(
+    conn: &Connection,
+    tenant: &TenantId,
+    id: &EntryPointId,
+) -> Result<bool, StoreError> {
+    let mut statement = conn
+        .prepare_cached("DELETE FROM entry_points WHERE tenant = ?1 AND id = ?2")
+        .map_err(crate::error::backend)?;
+    let deleted = statement
+        .execute(params![tenant.as_str(), id.as_str()])
+        .map_err(crate::error::backend)?;
+    Ok(deleted > 0)
+}
+
+/// Every entry point, ordered by (tenant, id).
+pub(crate) fn entry_points(conn: &Connection) -> SqlResult<Vec<EntryPoint>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT tenant, id, group_id, welcome, pages FROM entry_points ORDER BY tenant, id",
+    )?;
+    statement
+        .query_map([], |row| {
+            let pages: String = row.get(4)?;
+            let pages: Vec<PageRule> = serde_json::from_str(&pages).map_err(|error| conversion(4, error))?;
+            Ok(EntryPoint {
+                tenant: parse(row, 0)?,
+                id: parse(row, 1)?,
+                group: parse(row, 2)?,
+                welcome: row.get(3)?,
+                pages,
+            })
+        })?
         .collect()
 }

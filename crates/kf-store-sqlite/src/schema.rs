@@ -132,6 +132,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE agents ADD COLUMN group_capacity TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE skill_groups ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 4: entry points (widgets, channels, page rules) leading to groups.
+    r#"
+    CREATE TABLE entry_points (
+        tenant   TEXT NOT NULL,
+        id       TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        welcome  TEXT,                            -- overrides the group's welcome; NULL: the group's
+        pages    TEXT NOT NULL DEFAULT '[]',      -- JSON array of page rules, in order
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).

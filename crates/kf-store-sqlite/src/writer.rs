@@ -26,9 +26,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use kf_core::context::ConversationContext;
+use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Actor, Agent, Conversation, ConversationId, Event, EventKind, Group, GroupId, Seq, TenantId, Visitor,
+    Agent, Conversation, ConversationId, EntryPointId, Event, EventKind, Group, GroupId, Seq, TenantId,
+    Visitor,
 };
 use kf_core::quick_replies::QuickReply;
 use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
@@ -60,6 +62,11 @@ pub(crate) enum Op {
     DeleteQuickReply {
         tenant: TenantId,
         id: String,
+    },
+    PutEntryPoint(EntryPoint),
+    DeleteEntryPoint {
+        tenant: TenantId,
+        id: EntryPointId,
     },
 }
 
@@ -531,6 +538,10 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::DeleteQuickReply { tenant, id } => {
             rows::delete_quick_reply(conn, tenant, id).map(Outcome::Deleted)
         }
+        Op::PutEntryPoint(entry) => rows::put_entry_point(conn, entry).map(|()| Outcome::Done),
+        Op::DeleteEntryPoint { tenant, id } => {
+            rows::delete_entry_point(conn, tenant, id).map(Outcome::Deleted)
+        }
         Op::Create(_) | Op::Append(_) => {
             Err(StoreError::Invalid("internal error: not a record request".into()))
         }
@@ -571,16 +582,7 @@ fn create(
         new.group.clone(),
         new.at,
     );
-    let event = Event {
-        conversation: new.id,
-        seq: Seq(1),
-        at: new.at,
-        author: Actor::Visitor(new.visitor.clone()),
-        client_id: Some(new.client_id.clone()),
-        data: EventKind::Created {
-            group: new.group.clone(),
-        },
-    };
+    let event = new.created_event();
     rows::insert_conversation(conn, &conversation, &new.client_id)?;
     rows::insert_event(conn, &event)?;
     Ok(Outcome::Created(Created {
@@ -618,7 +620,7 @@ fn append_careful(conn: &Connection, draft: &EventDraft) -> Result<Outcome, Stor
 
 #[cfg(test)]
 mod tests {
-    use kf_core::model::{ClientId, ConversationState, MessageBody, Timestamp};
+    use kf_core::model::{Actor, ClientId, ConversationState, MessageBody, Timestamp};
     use rusqlite::Connection;
     use tokio::sync::oneshot;
 
@@ -676,6 +678,7 @@ mod tests {
             visitor: id("v1"),
             group: id("sales"),
             client_id: id("open"),
+            entry: None,
             at: Timestamp(1),
         };
         match run(w, counters, vec![Op::Create(new)]).pop() {
@@ -1038,6 +1041,7 @@ mod tests {
             visitor: id("v1"),
             group: id("sales"),
             client_id: id("open"),
+            entry: None,
             at: Timestamp(1),
         };
         let c = new.id;
@@ -1064,6 +1068,7 @@ mod tests {
             visitor: id("v2"),
             group: id("sales"),
             client_id: id("open"),
+            entry: None,
             at: Timestamp(1),
         };
         match run(w, counters, vec![Op::Create(new)]).pop() {

@@ -120,4 +120,17 @@ impl Store for TempStore {
     async fn quick_replies(&self, t: &TenantId, s: &QuickReplyScope) -> Result<Vec<QuickReply>, StoreError> {
         self.store.quick_replies(t, s).await
     }
+    async fn put_entry_point(&self, entry: kf_core::entry::EntryPoint) -> Result<(), StoreError> {
+        self.store.put_entry_point(entry).await
+    }
+    async fn delete_entry_point(
+        &self,
+        tenant: &TenantId,
+        id: &kf_core::model::EntryPointId,
+    ) -> Result<bool, StoreError> {
+        self.store.delete_entry_point(tenant, id).await
+    }
+    async fn entry_points(&self) -> Result<Vec<kf_core::entry::EntryPoint>, StoreError> {
+        self.store.entry_points().await
+    }
 }

@@ -32,6 +32,7 @@ fn new_conversation(visitor: &str, client_id: &str) -> NewConversation {
         visitor: id(visitor),
         group: id("sales"),
         client_id: id(client_id),
+        entry: None,
         at: Timestamp(100),
     }
 }

@@ -166,6 +166,19 @@ impl Store for GatedStore {
     ) -> Result<Vec<kf_core::quick_replies::QuickReply>, StoreError> {
         self.inner.quick_replies(tenant, scope).await
     }
+    async fn put_entry_point(&self, entry: kf_core::entry::EntryPoint) -> Result<(), StoreError> {
+        self.inner.put_entry_point(entry).await
+    }
+    async fn delete_entry_point(
+        &self,
+        tenant: &TenantId,
+        id: &kf_core::model::EntryPointId,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_entry_point(tenant, id).await
+    }
+    async fn entry_points(&self) -> Result<Vec<kf_core::entry::EntryPoint>, StoreError> {
+        self.inner.entry_points().await
+    }
 }
 
 #[tokio::test]

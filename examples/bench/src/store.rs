@@ -121,6 +121,7 @@ async fn store_run(root: &Path, conversations: usize, writers: usize, messages: 
                         visitor: visitor.clone(),
                         group,
                         client_id: ClientId::new("open")?,
+                        entry: None,
                         at: Timestamp::now(),
                     })
                     .await

@@ -7,6 +7,7 @@
 mod agent_tools;
 mod connection;
 mod dispatch;
+mod entry;
 mod limiter;
 mod offline;
 mod outbox;
@@ -26,8 +27,9 @@ use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
 use crate::cursor::Cursor;
 use crate::model::{
-    Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState, Event,
-    EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId, TransitionError, Visitor,
+    Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
+    EntryPointId, Event, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
+    TransitionError, Visitor,
 };
 use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
@@ -281,6 +283,7 @@ impl EngineBuilder {
         }
         let open = self.store.open_conversations().await?;
         let extras = offline::Extras::load(self.store.as_ref(), &open).await?;
+        let entries = entry::EntryPoints::load(self.store.as_ref()).await?;
         for conversation in &open {
             router.track(conversation.clone());
         }
@@ -301,6 +304,7 @@ impl EngineBuilder {
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
                 extras,
+                entries,
             }),
         };
         // Timers restart in full for what was open: waits and silences before the restart are not counted.
@@ -347,6 +351,8 @@ struct Inner {
     next_connection: AtomicU64,
     /// Working hours, offline messages and visitor trails (issue #3).
     extras: offline::Extras,
+    /// Entry points (issue #3).
+    entries: entry::EntryPoints,
 }
 
 impl Engine {
@@ -1108,26 +1114,26 @@ impl Engine {
         Ok(conversation)
     }
 
-    /// A visitor opens a conversation with a group (the default group when `None`). Idempotent by client id;
-    /// a visitor with a conversation already open in that group gets that one back.
+    /// A visitor opens a conversation: with `group`, else through the entry point `entry`, else through the
+    /// entry point whose page rule matches the visitor's current page, else with the default group (the order
+    /// is documented on `docs/protocol.md` §7.2). Idempotent by client id; a visitor with a conversation
+    /// already open in that group gets that one back.
     pub async fn open(
         &self,
         identity: &Identity,
         client_id: ClientId,
         group: Option<GroupId>,
+        entry: Option<EntryPointId>,
     ) -> Result<Opened, RequestError> {
         let Principal::Visitor(visitor) = &identity.principal else {
             return Err(RequestError::Forbidden("only visitors open conversations".into()));
         };
         let tenant = &identity.tenant;
-        let group = match group.or_else(|| self.inner.default_group.clone()) {
-            Some(group) => group,
-            None => self
-                .inner
-                .router
-                .first_group(tenant)
-                .ok_or_else(|| RequestError::NotFound("group".into()))?,
-        };
+        let entry::Destination {
+            group,
+            entry,
+            welcome,
+        } = self.destination(tenant, visitor, group, entry)?;
         if !self.inner.router.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
@@ -1145,7 +1151,7 @@ impl Engine {
             });
         }
         if !self.is_group_open(tenant, &group) {
-            return self.open_offline(identity, visitor, client_id, group).await;
+            return self.open_offline(identity, visitor, client_id, group, entry).await;
         }
         let now = self.inner.clock.now();
         let new = NewConversation {
@@ -1154,6 +1160,7 @@ impl Engine {
             visitor: visitor.clone(),
             group: group.clone(),
             client_id,
+            entry,
             at: now,
         };
         let created = self.inner.store.create_conversation(new).await?;
@@ -1178,7 +1185,8 @@ impl Engine {
         .encode();
         // A visitor's other connections learn of it from `opened`; a following one (SSE) is subscribed here.
         self.announce(identity, created.conversation.id, &frame, true);
-        if let Some(welcome) = self.inner.router.welcome(tenant, &group) {
+        // An entry point's welcome replaces the group's.
+        if let Some(welcome) = welcome.or_else(|| self.inner.router.welcome(tenant, &group)) {
             let draft = EventDraft::message(
                 created.conversation.id,
                 Actor::System,

@@ -18,8 +18,8 @@ use crate::auth::{Identity, Principal};
 use crate::context::Trails;
 use crate::hours::WorkingHours;
 use crate::model::{
-    Actor, ClientId, Conversation, ConversationId, ConversationState, EventKind, GroupId, TenantId,
-    TransitionError, VisitorId,
+    Actor, ClientId, Conversation, ConversationId, ConversationState, EntryPointId, EventKind, GroupId,
+    TenantId, TransitionError, VisitorId,
 };
 use crate::protocol::ServerFrame;
 use crate::store::{EventDraft, NewConversation, Store, StoreError};
@@ -133,6 +133,7 @@ impl Engine {
         visitor: &VisitorId,
         client_id: ClientId,
         group: GroupId,
+        entry: Option<EntryPointId>,
     ) -> Result<Opened, RequestError> {
         let inner = &self.inner;
         let tenant = &identity.tenant;
@@ -155,6 +156,7 @@ impl Engine {
             visitor: visitor.clone(),
             group: group.clone(),
             client_id,
+            entry,
             at: inner.clock.now(),
         };
         let created = inner.store.create_conversation(new).await?;

@@ -100,15 +100,20 @@ impl Engine {
                 }
                 None => Err(needs_a_stream("unsubscribe")),
             },
-            ClientFrame::Open { client_id, group } => {
-                self.open(identity, client_id, group).await.map(|opened| {
+            ClientFrame::Open {
+                client_id,
+                group,
+                entry,
+            } => self
+                .open(identity, client_id, group, entry)
+                .await
+                .map(|opened| {
                     Some(ServerFrame::Opened {
                         id: id.clone(),
                         created: opened.created,
                         conversation: opened.conversation,
                     })
-                })
-            }
+                }),
             ClientFrame::Send {
                 conversation,
                 client_id,

@@ -108,6 +108,7 @@ async fn open(engine: &Engine, who: &str, group: &str) -> Conversation {
             &visitor(who),
             ClientId::new(format!("open-{who}-{group}")).expect("id"),
             Some(gid(group)),
+            None,
         )
         .await
         .expect("open")
@@ -186,6 +187,7 @@ async fn sticky_returns_a_visitor_to_its_previous_agent_when_it_can() {
             &visitor("v1"),
             ClientId::new("again").expect("id"),
             Some(gid("st")),
+            None,
         )
         .await
         .expect("open")
@@ -204,6 +206,7 @@ async fn sticky_returns_a_visitor_to_its_previous_agent_when_it_can() {
             &visitor("v2"),
             ClientId::new("again").expect("id"),
             Some(gid("st")),
+            None,
         )
         .await
         .expect("open")
@@ -987,7 +990,7 @@ mod properties {
                     self.opened += 1;
                     let client = ClientId::new(format!("open-{}", self.opened)).expect("id");
                     let group = gid(GROUPS[*group as usize]);
-                    let _ = engine.open(&visitor(&format!("v{v}")), client, Some(group)).await;
+                    let _ = engine.open(&visitor(&format!("v{v}")), client, Some(group), None).await;
                 }
                 Op::LeaveMessage { pick } => {
                     let queued: Vec<Conversation> = self

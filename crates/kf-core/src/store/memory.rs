@@ -8,10 +8,11 @@ use async_trait::async_trait;
 
 use super::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
 use crate::context::ConversationContext;
+use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
 use crate::model::{
-    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId, Seq,
-    TenantId, Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId,
+    Seq, TenantId, Visitor, VisitorId,
 };
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 
@@ -32,6 +33,7 @@ struct State {
     hours: BTreeMap<(TenantId, GroupId), WorkingHours>,
     contexts: HashMap<ConversationId, ConversationContext>,
     quick_replies: BTreeMap<(TenantId, String), QuickReply>,
+    entry_points: BTreeMap<(TenantId, EntryPointId), EntryPoint>,
 }
 
 #[derive(Debug)]
@@ -99,16 +101,8 @@ impl Store for MemoryStore {
                 new.id
             )));
         }
-        let conversation =
-            Conversation::new(new.id, new.tenant, new.visitor.clone(), new.group.clone(), new.at);
-        let event = Event {
-            conversation: new.id,
-            seq: Seq(1),
-            at: new.at,
-            author: Actor::Visitor(new.visitor),
-            client_id: Some(new.client_id),
-            data: EventKind::Created { group: new.group },
-        };
+        let event = new.created_event();
+        let conversation = Conversation::new(new.id, new.tenant, new.visitor, new.group, new.at);
         let mut by_client_id = HashMap::new();
         by_client_id.insert((event.author.clone(), key.2.clone()), 0);
         state.logs.insert(
@@ -360,5 +354,24 @@ impl Store for MemoryStore {
             .collect();
         found.sort_by(|a, b| a.shortcut.cmp(&b.shortcut));
         Ok(found)
+    }
+
+    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
+        self.state()
+            .entry_points
+            .insert((entry.tenant.clone(), entry.id.clone()), entry);
+        Ok(())
+    }
+
+    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .entry_points
+            .remove(&(tenant.clone(), id.clone()))
+            .is_some())
+    }
+
+    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
+        Ok(self.state().entry_points.values().cloned().collect())
     }
 }

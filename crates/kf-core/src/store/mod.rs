@@ -18,10 +18,11 @@ use thiserror::Error;
 pub use memory::MemoryStore;
 
 use crate::context::ConversationContext;
+use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
 use crate::model::{
-    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, Event, EventKind, Group, GroupId,
-    MessageBody, Seq, TenantId, Timestamp, TransitionError, Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Event, EventKind, Group,
+    GroupId, MessageBody, Seq, TenantId, Timestamp, TransitionError, Visitor, VisitorId,
 };
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 
@@ -44,8 +45,27 @@ pub struct NewConversation {
     pub group: GroupId,
     /// The visitor's idempotency key: the same (tenant, visitor, client id) opens the same conversation.
     pub client_id: ClientId,
+    /// The entry point the visitor came through, recorded on the `Created` event.
+    pub entry: Option<EntryPointId>,
     /// Commit time.
     pub at: Timestamp,
+}
+
+impl NewConversation {
+    /// The `Created` event (seq 1) of this conversation, as every store writes it.
+    pub fn created_event(&self) -> Event {
+        Event {
+            conversation: self.id,
+            seq: Seq(1),
+            at: self.at,
+            author: Actor::Visitor(self.visitor.clone()),
+            client_id: Some(self.client_id.clone()),
+            data: EventKind::Created {
+                group: self.group.clone(),
+                entry: self.entry.clone(),
+            },
+        }
+    }
 }
 
 /// The result of [`Store::create_conversation`].
@@ -271,4 +291,15 @@ pub trait Store: Send + Sync + Debug + 'static {
         tenant: &TenantId,
         scope: &QuickReplyScope,
     ) -> Result<Vec<QuickReply>, StoreError>;
+
+    // Entry points (issue #3).
+
+    /// Creates or replaces an entry point (by tenant and id).
+    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError>;
+
+    /// Deletes an entry point; false when there was none.
+    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError>;
+
+    /// Every entry point of every tenant, ordered by (tenant, id). Read when an engine starts.
+    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError>;
 }

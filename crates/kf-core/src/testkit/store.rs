@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::context::{ConversationContext, Device, DeviceType, PageView, Source, Utm};
+use crate::entry::{EntryPoint, PageRule};
 use crate::hours::WorkingHours;
 use crate::model::{
     Actor, Agent, AgentId, ConversationId, ConversationState, EventKind, Group, GroupId, GroupTimers,
@@ -51,6 +52,7 @@ async fn open(store: &dyn Store, visitor: &str, client_id: &str) -> Conversation
         visitor: id(visitor),
         group: id("sales"),
         client_id: id(client_id),
+        entry: None,
         at: Timestamp(500),
     };
     match store.create_conversation(new).await {
@@ -74,6 +76,7 @@ pub async fn create_starts_a_log_at_seq_one(store: Arc<dyn Store>) {
         visitor: id("v1"),
         group: id("sales"),
         client_id: id("open-1"),
+        entry: None,
         at: Timestamp(500),
     };
     let created = ok(store.create_conversation(new.clone()).await, "create");
@@ -82,7 +85,10 @@ pub async fn create_starts_a_log_at_seq_one(store: Arc<dyn Store>) {
     assert_eq!(created.conversation.state, ConversationState::Queued);
     assert_eq!(created.conversation.last_seq, Seq(1));
     assert_eq!(created.event.seq, Seq(1));
-    assert_eq!(created.event.data, EventKind::Created { group: id("sales") });
+    assert_eq!(created.event.data, EventKind::Created {
+        group: id("sales"),
+        entry: None,
+    });
     assert_eq!(created.event.author, visitor("v1"));
     let events = ok(store.events_after(new.id, Seq::ZERO, 10).await, "events_after");
     assert_eq!(events, vec![created.event.clone()]);
@@ -99,6 +105,7 @@ pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Store>) {
         visitor: id("v1"),
         group: id("sales"),
         client_id: id("open-1"),
+        entry: None,
         at: Timestamp(900),
     };
     let repeated = ok(store.create_conversation(again).await, "create");
@@ -114,7 +121,10 @@ pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Store>) {
     );
     assert!(reused.duplicate);
     assert_eq!(reused.event.seq, Seq(1));
-    assert_eq!(reused.event.data, EventKind::Created { group: id("sales") });
+    assert_eq!(reused.event.data, EventKind::Created {
+        group: id("sales"),
+        entry: None,
+    });
     // The same client id from another visitor is another conversation.
     let other = open(&*store, "v2", "open-1").await;
     assert_ne!(other, first);
@@ -185,7 +195,10 @@ pub async fn refused_transitions_store_nothing(store: Arc<dyn Store>) {
         "second assign: {twice:?}"
     );
     let recreate = store
-        .append(system(c, EventKind::Created { group: id("sales") }))
+        .append(system(c, EventKind::Created {
+        group: id("sales"),
+        entry: None,
+    }))
         .await;
     assert!(recreate.is_err(), "a second Created must be refused");
     let before = ok(
@@ -841,6 +854,90 @@ pub async fn quick_replies_are_scoped_and_unique(store: Arc<dyn Store>) {
     assert_eq!(ok(store.quick_reply(&other, "q1").await, "get"), None);
 }
 
+/// Entry points are stored per tenant, listed in (tenant, id) order with their rules in order, replaced by
+/// id and deleted.
+pub async fn entry_points_round_trip(store: Arc<dyn Store>) {
+    let rules = |rules: &[&str]| -> Vec<PageRule> {
+        rules
+            .iter()
+            .map(|rule| match PageRule::new(*rule) {
+                Ok(rule) => rule,
+                Err(error) => panic!("bad test rule: {error}"),
+            })
+            .collect()
+    };
+    let mut widget = EntryPoint::new(tenant(), id("widget"), id("sales"));
+    widget.welcome = Some("Hi from the widget!".into());
+    let mut pricing = EntryPoint::new(tenant(), id("pricing"), id("billing"));
+    pricing.pages = rules(&["https://shop.example/pricing*", "shop.example/plans"]);
+    let other = EntryPoint::new(id("tenant-0"), id("widget"), id("sales"));
+    for entry in [widget.clone(), pricing.clone(), other.clone()] {
+        ok(store.put_entry_point(entry).await, "put");
+    }
+    let listed = ok(store.entry_points().await, "list");
+    assert_eq!(listed, vec![other.clone(), pricing.clone(), widget.clone()]);
+    // Replacing by id changes everything else.
+    let mut replaced = widget.clone();
+    replaced.group = id("support");
+    replaced.welcome = None;
+    replaced.pages = rules(&["*/help"]);
+    ok(store.put_entry_point(replaced.clone()).await, "replace");
+    let listed = ok(store.entry_points().await, "list");
+    assert_eq!(listed, vec![other.clone(), pricing.clone(), replaced]);
+    assert!(ok(
+        store.delete_entry_point(&tenant(), &id("widget")).await,
+        "delete"
+    ));
+    assert!(!ok(
+        store.delete_entry_point(&tenant(), &id("widget")).await,
+        "delete again"
+    ));
+    assert_eq!(
+        ok(store.entry_points().await, "list"),
+        vec![other, pricing]
+    );
+}
+
+/// The `Created` event records the entry point the conversation was opened through, also when the same open
+/// is repeated; without one it has none.
+pub async fn created_events_record_their_entry_point(store: Arc<dyn Store>) {
+    let new = NewConversation {
+        id: ConversationId::generate(),
+        tenant: tenant(),
+        visitor: id("v-entry"),
+        group: id("billing"),
+        client_id: id("open-entry"),
+        entry: Some(id("pricing")),
+        at: Timestamp(500),
+    };
+    let created = ok(store.create_conversation(new.clone()).await, "create");
+    let expected = EventKind::Created {
+        group: id("billing"),
+        entry: Some(id("pricing")),
+    };
+    assert_eq!(created.event.data, expected);
+    let again = ok(store.create_conversation(new).await, "create again");
+    assert!(!again.created);
+    assert_eq!(again.event.data, expected);
+    let events = ok(
+        store
+            .events_after(created.conversation.id, Seq::ZERO, 10)
+            .await,
+        "events",
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data, expected);
+    let plain = open(store.as_ref(), "v-plain", "open-plain").await;
+    let events = ok(store.events_after(plain, Seq::ZERO, 10).await, "events");
+    assert_eq!(
+        events[0].data,
+        EventKind::Created {
+            group: id("sales"),
+            entry: None
+        }
+    );
+}
+
 /// Stamps the store conformance suite into the calling crate as `#[test]` functions.
 ///
 /// The argument is an expression evaluating to a future that yields a fresh, empty `Arc<dyn Store>` (it is
@@ -867,6 +964,8 @@ macro_rules! store_conformance_tests {
             group_hours_round_trip,
             conversation_context_round_trips,
             quick_replies_are_scoped_and_unique,
+            entry_points_round_trip,
+            created_events_record_their_entry_point,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

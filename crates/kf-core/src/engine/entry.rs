@@ -1,0 +1,176 @@
+//! Entry points in the engine: the host's admin API, and where a visitor's `open` goes.
+//!
+//! The engine keeps every entry point in memory (loaded from the store at start-up, written through on change),
+//! so resolving an `open` reads no database.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{Engine, RequestError};
+use crate::entry::EntryPoint;
+use crate::model::{EntryPointId, GroupId, TenantId, VisitorId};
+use crate::store::{Store, StoreError};
+
+/// The entry points of every tenant, by tenant then id (so page rules are tried in id order).
+#[derive(Debug, Default)]
+pub(super) struct EntryPoints {
+    all: Mutex<BTreeMap<TenantId, BTreeMap<EntryPointId, EntryPoint>>>,
+}
+
+impl EntryPoints {
+    /// Loads every stored entry point.
+    pub(super) async fn load(store: &dyn Store) -> Result<EntryPoints, StoreError> {
+        let entries = EntryPoints::default();
+        {
+            let mut all = entries.lock();
+            for entry in store.entry_points().await? {
+                all.entry(entry.tenant.clone())
+                    .or_default()
+                    .insert(entry.id.clone(), entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<TenantId, BTreeMap<EntryPointId, EntryPoint>>> {
+        self.all.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, tenant: &TenantId, id: &EntryPointId) -> Option<EntryPoint> {
+        self.lock().get(tenant).and_then(|of| of.get(id)).cloned()
+    }
+
+    /// The first entry point, in id order, with a page rule matching `url` and whose group passes `usable`.
+    fn by_page(&self, tenant: &TenantId, url: &str, usable: impl Fn(&GroupId) -> bool) -> Option<EntryPoint> {
+        self.lock()
+            .get(tenant)?
+            .values()
+            .find(|entry| entry.matches_page(url) && usable(&entry.group))
+            .cloned()
+    }
+}
+
+/// Where an `open` goes: the group, the entry point it came through, and that entry point's welcome.
+#[derive(Debug)]
+pub(super) struct Destination {
+    pub(super) group: GroupId,
+    pub(super) entry: Option<EntryPointId>,
+    /// Overrides the group's welcome when set.
+    pub(super) welcome: Option<String>,
+}
+
+impl Engine {
+    /// Creates or replaces an entry point. `Invalid` when its welcome or page rules break the rules
+    /// ([`EntryPoint::validate`]), `NotFound` when its group does not exist. Takes effect for the next `open`.
+    pub async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), RequestError> {
+        entry
+            .validate()
+            .map_err(|error| RequestError::Invalid(error.to_string()))?;
+        if !self.inner.router.has_group(&entry.tenant, &entry.group) {
+            return Err(RequestError::NotFound(format!("group {}", entry.group)));
+        }
+        self.inner.store.put_entry_point(entry.clone()).await?;
+        self.inner
+            .entries
+            .lock()
+            .entry(entry.tenant.clone())
+            .or_default()
+            .insert(entry.id.clone(), entry);
+        Ok(())
+    }
+
+    /// A tenant's entry points, ordered by id.
+    pub fn entry_points(&self, tenant: &TenantId) -> Vec<EntryPoint> {
+        self.inner
+            .entries
+            .lock()
+            .get(tenant)
+            .map(|of| of.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// One entry point.
+    pub fn entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Option<EntryPoint> {
+        self.inner.entries.get(tenant, id)
+    }
+
+    /// Deletes an entry point; false when there was none. Conversations opened through it keep it in their
+    /// `created` event.
+    pub async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, RequestError> {
+        let found = self.inner.store.delete_entry_point(tenant, id).await?;
+        let mut all = self.inner.entries.lock();
+        if let Some(of) = all.get_mut(tenant) {
+            of.remove(id);
+            if of.is_empty() {
+                all.remove(tenant);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Resolves where a visitor's `open` goes, in this order:
+    ///
+    /// 1. an explicit `group` (a named `entry` must still exist and is recorded; its welcome is used only when
+    ///    it leads to that same group);
+    /// 2. the named `entry` (unknown: `NotFound`);
+    /// 3. the first entry point (by id) with a page rule matching the visitor's current page — its last page
+    ///    view, else the landing page of its context report — skipping those whose group is gone;
+    /// 4. the engine's default group, else the tenant's first group by id.
+    ///
+    /// The group itself is checked by the caller.
+    pub(super) fn destination(
+        &self,
+        tenant: &TenantId,
+        visitor: &VisitorId,
+        group: Option<GroupId>,
+        entry: Option<EntryPointId>,
+    ) -> Result<Destination, RequestError> {
+        let named = match entry {
+            Some(id) => Some(
+                self.inner
+                    .entries
+                    .get(tenant, &id)
+                    .ok_or_else(|| RequestError::NotFound(format!("entry point {id}")))?,
+            ),
+            None => None,
+        };
+        if let Some(group) = group {
+            let welcome = named
+                .as_ref()
+                .filter(|entry| entry.group == group)
+                .and_then(|entry| entry.welcome.clone());
+            return Ok(Destination {
+                group,
+                entry: named.map(|entry| entry.id),
+                welcome,
+            });
+        }
+        let chosen = named.or_else(|| {
+            let url = self.inner.extras.trails.current_page(tenant, visitor)?;
+            let router = &self.inner.router;
+            self.inner
+                .entries
+                .by_page(tenant, &url, |group| router.has_group(tenant, group))
+        });
+        if let Some(entry) = chosen {
+            return Ok(Destination {
+                group: entry.group,
+                entry: Some(entry.id),
+                welcome: entry.welcome,
+            });
+        }
+        let group = match self.inner.default_group.clone() {
+            Some(group) => group,
+            None => self
+                .inner
+                .router
+                .first_group(tenant)
+                .ok_or_else(|| RequestError::NotFound("group".into()))?,
+        };
+        Ok(Destination {
+            group,
+            entry: None,
+            welcome: None,
+        })
+    }
+}
