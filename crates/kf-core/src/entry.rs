@@ -104,7 +104,9 @@ impl PageRule {
             return Err(invalid("the host must not contain '@'"));
         }
         if scheme.is_none() && path.starts_with('?') {
-            return Err(invalid("a host and path prefix must not have a query (use a URL pattern)"));
+            return Err(invalid(
+                "a host and path prefix must not have a query (use a URL pattern)",
+            ));
         }
         let mut path = if path.is_empty() || path.starts_with('?') {
             format!("/{path}")
@@ -291,8 +293,14 @@ mod tests {
         assert!(pricing.matches("https://shop.example/pricing"));
         assert!(pricing.matches("https://shop.example/pricing/enterprise?plan=2"));
         assert!(pricing.matches("HTTPS://Shop.Example/pricing#faq"));
-        assert!(!pricing.matches("http://shop.example/pricing"), "the scheme is part of it");
-        assert!(!pricing.matches("https://shop.example/Pricing"), "paths are case-sensitive");
+        assert!(
+            !pricing.matches("http://shop.example/pricing"),
+            "the scheme is part of it"
+        );
+        assert!(
+            !pricing.matches("https://shop.example/Pricing"),
+            "paths are case-sensitive"
+        );
         assert!(!pricing.matches("https://shop.example.evil/pricing"));
         assert!(!pricing.matches("https://shop.example/"));
         let exact = rule("https://shop.example/");
@@ -332,7 +340,10 @@ mod tests {
         assert!(site.matches("https://shop.example"));
         assert!(site.matches("https://shop.example/anything?at=all"));
         assert!(!site.matches("https://shop.example.evil/"));
-        assert!(!site.matches("https://shop.example:8080/"), "a port is part of the host");
+        assert!(
+            !site.matches("https://shop.example:8080/"),
+            "a port is part of the host"
+        );
         let anywhere = rule("*/support");
         assert!(anywhere.matches("https://a.example/support/1"));
         assert!(!anywhere.matches("https://a.example/help/support"));
@@ -345,7 +356,10 @@ mod tests {
             ("", "must not be empty"),
             ("shop.example/a b", "contains whitespace or control characters"),
             ("shop.example/\u{7}", "contains whitespace or control characters"),
-            ("https://shop.example/#faq", "contains '#' (fragments are not matched)"),
+            (
+                "https://shop.example/#faq",
+                "contains '#' (fragments are not matched)",
+            ),
             ("ftp://shop.example/", "the scheme must be http or https"),
             ("https:///pricing", "names no host (use '*' for any host)"),
             ("/pricing", "names no host (use '*' for any host)"),

@@ -55,8 +55,8 @@ use kf_core::context::ConversationContext;
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Agent, AgentId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId, Seq, TenantId, Visitor,
-    VisitorId,
+    Agent, AgentId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId, Seq, TenantId,
+    Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};

@@ -263,7 +263,10 @@ async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
     let returning = visitor("v-1");
     for n in 0..80 {
         let client_id = kf_core::model::ClientId::new(format!("open-{n}")).expect("client id");
-        let opened = engine.open(&returning, client_id, None, None).await.expect("open");
+        let opened = engine
+            .open(&returning, client_id, None, None)
+            .await
+            .expect("open");
         engine
             .close(&returning, opened.conversation.id)
             .await

@@ -54,7 +54,12 @@ async fn the_outbox_of_a_client_that_never_reads_stays_bounded() {
     let hello = json!({"type": "hello", "v": 1, "token": token(&agent("alice"))}).to_string();
     let (mut session, mut outbox) = engine.accept(&hello).await.expect("accepted");
     let opened = engine
-        .open(&visitor("v-1"), ClientId::new("open-1").expect("client id"), None, None)
+        .open(
+            &visitor("v-1"),
+            ClientId::new("open-1").expect("client id"),
+            None,
+            None,
+        )
         .await
         .expect("open");
     let id = opened.conversation.id;

@@ -96,7 +96,11 @@ impl Engine {
 
     /// Deletes an entry point; false when there was none. Conversations opened through it keep it in their
     /// `created` event.
-    pub async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, RequestError> {
+    pub async fn delete_entry_point(
+        &self,
+        tenant: &TenantId,
+        id: &EntryPointId,
+    ) -> Result<bool, RequestError> {
         let found = self.inner.store.delete_entry_point(tenant, id).await?;
         let mut all = self.inner.entries.lock();
         if let Some(of) = all.get_mut(tenant) {

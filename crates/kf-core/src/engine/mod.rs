@@ -1151,7 +1151,9 @@ impl Engine {
             });
         }
         if !self.is_group_open(tenant, &group) {
-            return self.open_offline(identity, visitor, client_id, group, entry).await;
+            return self
+                .open_offline(identity, visitor, client_id, group, entry)
+                .await;
         }
         let now = self.inner.clock.now();
         let new = NewConversation {

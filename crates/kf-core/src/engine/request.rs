@@ -104,16 +104,13 @@ impl Engine {
                 client_id,
                 group,
                 entry,
-            } => self
-                .open(identity, client_id, group, entry)
-                .await
-                .map(|opened| {
-                    Some(ServerFrame::Opened {
-                        id: id.clone(),
-                        created: opened.created,
-                        conversation: opened.conversation,
-                    })
-                }),
+            } => self.open(identity, client_id, group, entry).await.map(|opened| {
+                Some(ServerFrame::Opened {
+                    id: id.clone(),
+                    created: opened.created,
+                    conversation: opened.conversation,
+                })
+            }),
             ClientFrame::Send {
                 conversation,
                 client_id,

@@ -990,7 +990,9 @@ mod properties {
                     self.opened += 1;
                     let client = ClientId::new(format!("open-{}", self.opened)).expect("id");
                     let group = gid(GROUPS[*group as usize]);
-                    let _ = engine.open(&visitor(&format!("v{v}")), client, Some(group), None).await;
+                    let _ = engine
+                        .open(&visitor(&format!("v{v}")), client, Some(group), None)
+                        .await;
                 }
                 Op::LeaveMessage { pick } => {
                     let queued: Vec<Conversation> = self

@@ -1121,3 +1121,5 @@ async fn the_rate_limit_is_per_identity_across_connections() {
 }
 // Working hours, offline messages, visitor context and quick replies (issue #3).
 mod extras;
+// Entry points and how open resolves its group (issue #3).
+mod entry;

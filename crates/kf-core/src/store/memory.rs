@@ -11,8 +11,8 @@ use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
 use crate::model::{
-    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId,
-    Seq, TenantId, Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId, Seq,
+    TenantId, Visitor, VisitorId,
 };
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 

@@ -85,10 +85,13 @@ pub async fn create_starts_a_log_at_seq_one(store: Arc<dyn Store>) {
     assert_eq!(created.conversation.state, ConversationState::Queued);
     assert_eq!(created.conversation.last_seq, Seq(1));
     assert_eq!(created.event.seq, Seq(1));
-    assert_eq!(created.event.data, EventKind::Created {
-        group: id("sales"),
-        entry: None,
-    });
+    assert_eq!(
+        created.event.data,
+        EventKind::Created {
+            group: id("sales"),
+            entry: None,
+        }
+    );
     assert_eq!(created.event.author, visitor("v1"));
     let events = ok(store.events_after(new.id, Seq::ZERO, 10).await, "events_after");
     assert_eq!(events, vec![created.event.clone()]);
@@ -121,10 +124,13 @@ pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Store>) {
     );
     assert!(reused.duplicate);
     assert_eq!(reused.event.seq, Seq(1));
-    assert_eq!(reused.event.data, EventKind::Created {
-        group: id("sales"),
-        entry: None,
-    });
+    assert_eq!(
+        reused.event.data,
+        EventKind::Created {
+            group: id("sales"),
+            entry: None,
+        }
+    );
     // The same client id from another visitor is another conversation.
     let other = open(&*store, "v2", "open-1").await;
     assert_ne!(other, first);
@@ -195,10 +201,13 @@ pub async fn refused_transitions_store_nothing(store: Arc<dyn Store>) {
         "second assign: {twice:?}"
     );
     let recreate = store
-        .append(system(c, EventKind::Created {
-        group: id("sales"),
-        entry: None,
-    }))
+        .append(system(
+            c,
+            EventKind::Created {
+                group: id("sales"),
+                entry: None,
+            },
+        ))
         .await;
     assert!(recreate.is_err(), "a second Created must be refused");
     let before = ok(
@@ -892,10 +901,7 @@ pub async fn entry_points_round_trip(store: Arc<dyn Store>) {
         store.delete_entry_point(&tenant(), &id("widget")).await,
         "delete again"
     ));
-    assert_eq!(
-        ok(store.entry_points().await, "list"),
-        vec![other, pricing]
-    );
+    assert_eq!(ok(store.entry_points().await, "list"), vec![other, pricing]);
 }
 
 /// The `Created` event records the entry point the conversation was opened through, also when the same open
@@ -920,9 +926,7 @@ pub async fn created_events_record_their_entry_point(store: Arc<dyn Store>) {
     assert!(!again.created);
     assert_eq!(again.event.data, expected);
     let events = ok(
-        store
-            .events_after(created.conversation.id, Seq::ZERO, 10)
-            .await,
+        store.events_after(created.conversation.id, Seq::ZERO, 10).await,
         "events",
     );
     assert_eq!(events.len(), 1);
