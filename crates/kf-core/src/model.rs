@@ -846,6 +846,29 @@ mod tests {
     }
 
     #[test]
+    fn created_events_carry_their_entry_point_only_when_there_is_one() {
+        let old: EventKind = serde_json::from_value(serde_json::json!({"type": "created", "group": "g"}))
+            .expect("a log written before entry points");
+        let plain = EventKind::Created {
+            group: GroupId::new("g").expect("id"),
+            entry: None,
+        };
+        assert_eq!(old, plain);
+        assert_eq!(
+            serde_json::to_value(&plain).expect("json"),
+            serde_json::json!({"type": "created", "group": "g"})
+        );
+        let through = EventKind::Created {
+            group: GroupId::new("g").expect("id"),
+            entry: Some(EntryPointId::new("pricing").expect("id")),
+        };
+        assert_eq!(
+            serde_json::to_value(&through).expect("json"),
+            serde_json::json!({"type": "created", "group": "g", "entry": "pricing"})
+        );
+    }
+
+    #[test]
     fn event_json_shape_is_stable() {
         let event = Event {
             conversation: ConversationId::from_uuid(Uuid::nil()),

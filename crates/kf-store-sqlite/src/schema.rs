@@ -288,6 +288,34 @@ mod tests {
     }
 
     #[test]
+    fn version_three_gains_entry_points_and_keeps_old_created_events_readable() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        // Step 2 rebuilds a referenced table: as `migrate` does, without foreign keys.
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[1..3] {
+            conn.execute_batch(step).expect("steps 2 and 3");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
+        conn.execute_batch(
+            "PRAGMA user_version = 3; \
+             UPDATE events SET data = '{\"type\":\"created\",\"group\":\"g\"}' WHERE seq = 1;",
+        )
+        .expect("version 3");
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        assert!(crate::rows::entry_points(&conn).expect("entry points").is_empty());
+        let data: String = conn
+            .query_row("SELECT data FROM events WHERE seq = 1", [], |r| r.get(0))
+            .expect("created");
+        let created: kf_core::model::EventKind = serde_json::from_str(&data).expect("old created event");
+        assert!(matches!(
+            created,
+            kf_core::model::EventKind::Created { entry: None, .. }
+        ));
+    }
+
+    #[test]
     fn older_records_load_with_default_routing_settings() {
         let dir = tempfile::tempdir().expect("dir");
         let mut conn = version_one(&dir);

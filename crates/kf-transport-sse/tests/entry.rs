@@ -1,0 +1,45 @@
+//! `open` by POST carries the entry point like any other field: the engine resolves it.
+
+mod common;
+
+use common::*;
+use kf_core::entry::{EntryPoint, PageRule};
+use kf_core::model::{EntryPointId, Group, GroupId};
+use kf_core::protocol::Limits;
+use kf_transport_sse::SseConfig;
+use serde_json::json;
+
+#[tokio::test]
+async fn open_by_post_goes_through_the_named_entry_point_or_the_page_rule() {
+    let engine = engine(Limits::default(), &[]).await;
+    let billing = GroupId::new("billing").expect("id");
+    engine
+        .put_group(Group::new(tenant(), billing.clone(), "Billing"))
+        .await
+        .expect("group");
+    engine
+        .put_entry_point(EntryPoint {
+            pages: vec![PageRule::new("shop.example/pricing").expect("rule")],
+            ..EntryPoint::new(tenant(), EntryPointId::new("pricing").expect("id"), billing)
+        })
+        .await
+        .expect("entry point");
+    let addr = start(&engine, SseConfig::default()).await;
+
+    let v1 = token(&visitor("v1"));
+    let (status, opened) = request(addr, &v1, "open", json!({"client_id": "o1", "entry": "pricing"})).await;
+    assert_eq!(status, 200, "{opened}");
+    assert_eq!(opened["conversation"]["group"], "billing", "{opened}");
+    let (status, refused) = request(addr, &v1, "open", json!({"client_id": "o2", "entry": "nope"})).await;
+    assert_eq!(
+        (status, &refused["code"]),
+        (404, &json!("not_found")),
+        "{refused}"
+    );
+
+    let v2 = token(&visitor("v2"));
+    let (status, noted) = request(addr, &v2, "page", json!({"url": "https://shop.example/pricing"})).await;
+    assert_eq!((status, &noted["type"]), (200, &json!("noted")), "{noted}");
+    let (_, opened) = request(addr, &v2, "open", json!({"client_id": "o1"})).await;
+    assert_eq!(opened["conversation"]["group"], "billing", "{opened}");
+}
