@@ -19,6 +19,8 @@ import {
 
 const STORE_KEY = "kf.demo.visitor";
 const TRANSPORT = new URLSearchParams(location.search).get("transport") === "sse" ? "sse" : "ws";
+// A widget names its entry point (`/?entry=pricing`); without one the server routes by page rules or the default.
+const ENTRY = new URLSearchParams(location.search).get("entry");
 const MAX_CACHED_EVENTS = 500;
 const $ = (id) => document.getElementById(id);
 
@@ -202,7 +204,9 @@ function chooseConversation(conversations) {
 function openConversation(clientId) {
   state.openClientId = clientId || newId();
   save();
-  client.request({ type: "open", id: "open", client_id: state.openClientId });
+  const frame = { type: "open", id: "open", client_id: state.openClientId };
+  if (ENTRY) frame.entry = ENTRY;
+  client.request(frame);
   render();
 }
 
