@@ -20,16 +20,13 @@ pub(super) struct EntryPoints {
 impl EntryPoints {
     /// Loads every stored entry point.
     pub(super) async fn load(store: &dyn Store) -> Result<EntryPoints, StoreError> {
-        let entries = EntryPoints::default();
-        {
-            let mut all = entries.lock();
-            for entry in store.entry_points().await? {
-                all.entry(entry.tenant.clone())
-                    .or_default()
-                    .insert(entry.id.clone(), entry);
-            }
+        let mut all: BTreeMap<TenantId, BTreeMap<EntryPointId, EntryPoint>> = BTreeMap::new();
+        for entry in store.entry_points().await? {
+            all.entry(entry.tenant.clone())
+                .or_default()
+                .insert(entry.id.clone(), entry);
         }
-        Ok(entries)
+        Ok(EntryPoints { all: Mutex::new(all) })
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<TenantId, BTreeMap<EntryPointId, EntryPoint>>> {
