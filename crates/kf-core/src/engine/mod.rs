@@ -303,7 +303,8 @@ impl EngineBuilder {
                 extras,
             }),
         };
-        // Timers restart in full for what was open: waits and silences before the restart are not counted.
+        // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
+        // the restart keeps what it had already used up (a message since the queue entry only lengthens it).
         for conversation in &open {
             match &conversation.state {
                 ConversationState::Queued => engine.arm_queued(conversation),
@@ -664,7 +665,18 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// A conversation entered a queue: its group's max-wait and missed timers start.
+    /// What is left of `ms` milliseconds counted from `since` (the event that started the wait).
+    fn left_of(&self, ms: u64, since: crate::model::Timestamp) -> Duration {
+        let elapsed = self
+            .inner
+            .clock
+            .now()
+            .as_millis()
+            .saturating_sub(since.as_millis());
+        millis(ms.saturating_sub(elapsed))
+    }
+
+    /// A conversation entered a queue (at its `updated_at`): its group's max-wait and missed timers start.
     fn arm_queued(&self, conversation: &Conversation) {
         let timers = self.timers(conversation);
         let Some(entry) = self.inner.router.queue_entry(&conversation.id) else {
@@ -673,7 +685,7 @@ impl Engine {
         let id = conversation.id;
         if let Some(ms) = timers.max_wait_ms {
             self.arm(
-                millis(ms),
+                self.left_of(ms, conversation.updated_at),
                 Timer::MaxWait {
                     conversation: id,
                     entry,
@@ -682,7 +694,7 @@ impl Engine {
         }
         if let Some(ms) = timers.missed_after_ms {
             self.arm(
-                millis(ms),
+                self.left_of(ms, conversation.updated_at),
                 Timer::MissedWait {
                     conversation: id,
                     entry,
@@ -700,7 +712,7 @@ impl Engine {
                 agent: agent.clone(),
                 since: conversation.last_seq,
             };
-            self.arm(millis(ms), timer);
+            self.arm(self.left_of(ms, conversation.updated_at), timer);
         }
         self.arm_inactivity(conversation, conversation.last_seq);
     }
@@ -711,7 +723,7 @@ impl Engine {
                 conversation: conversation.id,
                 since,
             };
-            self.arm(millis(ms), timer);
+            self.arm(self.left_of(ms, conversation.updated_at), timer);
         }
     }
 
