@@ -1416,6 +1416,9 @@ impl Engine {
             router
                 .reserve(tenant, conversation, target, &group, self.inner.clock.now())
                 .map_err(|refusal| refusal.into_error(target, &group))?;
+        } else {
+            // Handed back to a queue: another agent should take it; this one only if nobody else can.
+            router.avoid(conversation, me.clone());
         }
         let kind = EventKind::Transferred {
             from: Some(me.clone()),

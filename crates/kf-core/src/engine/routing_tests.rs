@@ -415,6 +415,43 @@ async fn away_agents_keep_their_chats_but_take_no_new_ones_until_back_online() {
 }
 
 #[tokio::test]
+async fn a_conversation_handed_back_to_the_queue_goes_to_another_agent_when_one_can_take_it() {
+    let (engine, _clock) = engine_with(vec![group("chat", Strategy::Default)], |b| b).await;
+    engine.put_agent(agent("a", &["chat"], 5)).await.expect("agent");
+    let _a = connect(&engine, agent_identity("a")).await;
+    let handed = open(&engine, "v1", "chat").await;
+    assert_eq!(owner(&engine, handed.id).as_deref(), Some("a"));
+    engine.put_agent(agent("b", &["chat"], 1)).await.expect("agent");
+    let _b = connect(&engine, agent_identity("b")).await;
+    // Least busy would pick `a` again (5 free against b's 1); `a` let it go, so `b` gets it.
+    engine
+        .transfer(&agent_identity("a"), handed.id, Transfer::default())
+        .await
+        .expect("back to the queue");
+    assert_eq!(owner(&engine, handed.id).as_deref(), Some("b"));
+    // Handed back again, by `b`: `a` is the only other agent and takes it.
+    engine
+        .transfer(&agent_identity("b"), handed.id, Transfer::default())
+        .await
+        .expect("back to the queue");
+    assert_eq!(owner(&engine, handed.id).as_deref(), Some("a"));
+    // With nobody else able to take it, it comes back to the agent who let it go.
+    engine
+        .put_agent(agent("b", &["other"], 1))
+        .await
+        .expect("b leaves the group");
+    engine
+        .transfer(&agent_identity("a"), handed.id, Transfer::default())
+        .await
+        .expect("back to the queue");
+    assert_eq!(
+        owner(&engine, handed.id).as_deref(),
+        Some("a"),
+        "nobody else can take it"
+    );
+}
+
+#[tokio::test]
 async fn transfers_are_checked_logged_and_free_capacity() {
     let (engine, _clock) = engine_with(
         vec![
