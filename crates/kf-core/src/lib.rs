@@ -2,7 +2,7 @@
 //!
 //! The core of kf, an embeddable live-chat engine: the domain model, the wire protocol, the traits a host or
 //! partner implements ([`Store`](store::Store), [`RoutingPolicy`](routing::RoutingPolicy),
-//! [`Authenticator`](auth::Authenticator)) and the [`Engine`](engine::Engine) that ties them together.
+//! [`Authenticator`](auth::Authenticator)) and the [`Engine`] that ties them together.
 //!
 //! It knows no transport, HTTP stack or database: `kf-transport-ws` carries frames over WebSocket,
 //! `kf-store-sqlite` persists logs to SQLite, and [`MemoryStore`](store::MemoryStore) keeps them in memory.

@@ -187,17 +187,7 @@ mod tests {
     }
 
     async fn choose(candidates: &[Candidate]) -> Option<String> {
-        let conversation = Conversation::new(
-            ConversationId::generate(),
-            TenantId::new("t").expect("id"),
-            VisitorId::new("v").expect("id"),
-            GroupId::new("g").expect("id"),
-            Timestamp(0),
-        );
-        LeastBusy
-            .choose(&conversation, candidates)
-            .await
-            .map(|a| a.as_str().to_owned())
+        choose_with(&LeastBusy, candidates).await
     }
 
     #[tokio::test]

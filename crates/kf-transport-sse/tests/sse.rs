@@ -11,7 +11,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_stream_has_the_right_headers_and_opens_with_retry_welcome_inbox_following() {
-    let engine = engine(Limits::default(), &[]).await;
+    let engine = engine(Limits::default()).await;
     let addr = start(&engine, SseConfig::default().retry(Duration::from_millis(1500))).await;
     let mut stream = Stream::follow(addr, &visitor("v1"), None).await;
     assert_eq!(stream.header("content-type"), Some("text/event-stream"));
@@ -30,7 +30,7 @@ async fn a_stream_has_the_right_headers_and_opens_with_retry_welcome_inbox_follo
 
 #[tokio::test]
 async fn visitor_and_agent_converse_over_sse_and_post() {
-    let engine = engine(Limits::default(), &["alice"]).await;
+    let engine = engine(Limits::default()).await;
     let addr = start(&engine, SseConfig::default()).await;
     let (alice_token, v1_token) = (token(&agent("alice")), token(&visitor("v1")));
     let mut alice = Stream::follow(addr, &agent("alice"), None).await;
@@ -113,7 +113,7 @@ async fn visitor_and_agent_converse_over_sse_and_post() {
 
 #[tokio::test]
 async fn a_reconnect_with_last_event_id_gets_every_missed_event_once() {
-    let engine = engine(Limits::default(), &["alice"]).await;
+    let engine = engine(Limits::default()).await;
     let addr = start(&engine, SseConfig::default()).await;
     let mut conversations = Vec::new();
     for name in ["v1", "v2"] {
@@ -183,7 +183,7 @@ async fn a_reconnect_with_last_event_id_gets_every_missed_event_once() {
 
 #[tokio::test]
 async fn one_conversation_can_be_watched_alone() {
-    let engine = engine(Limits::default(), &["alice"]).await;
+    let engine = engine(Limits::default()).await;
     let addr = start(&engine, SseConfig::default()).await;
     let v1 = token(&visitor("v1"));
     let (_, opened) = request(addr, &v1, "open", json!({"client_id": "o1"})).await;
@@ -216,7 +216,7 @@ async fn hopeless_requests_get_error_statuses_with_json_bodies() {
         max_text_bytes: 10,
         ..Limits::default()
     };
-    let engine = engine(limits, &["alice"]).await;
+    let engine = engine(limits).await;
     let addr = start(&engine, SseConfig::default()).await;
     let no_token = Stream::open(addr, "/events", &[]).await;
     assert_eq!(no_token.status, 401);
@@ -282,7 +282,7 @@ fn uuid_of(n: u8) -> String {
 
 #[tokio::test]
 async fn idle_streams_get_heartbeats_and_shutdown_ends_them_resumably() {
-    let engine = engine(Limits::default(), &[]).await;
+    let engine = engine(Limits::default()).await;
     let addr = start(&engine, SseConfig::default().heartbeat(Duration::from_millis(50))).await;
     let mut stream = Stream::follow(addr, &visitor("v1"), None).await;
     stream.next_of("following").await;

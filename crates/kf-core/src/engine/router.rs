@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
-    Agent, AgentId, AgentStatus, Conversation, ConversationId, ConversationState, Group, GroupId, Strategy,
-    TenantId, Timestamp, VisitorId,
+    Agent, AgentId, AgentStatus, Conversation, ConversationId, ConversationState, Group, GroupId, Seq,
+    Strategy, TenantId, Timestamp, VisitorId,
 };
 use crate::routing::Candidate;
 
@@ -95,9 +95,25 @@ struct State {
     entry: HashMap<ConversationId, u64>,
     /// An agent a conversation should go to only if nobody else can take it (it let the conversation go).
     avoid: HashMap<ConversationId, AgentId>,
+    /// Conversations that recently left routing (closed, or became offline messages) with the seq that took
+    /// them out, so that a snapshot older than that (a request racing it to `update`) cannot bring one back; a
+    /// reopen is newer. Oldest first, bounded.
+    departed: VecDeque<(ConversationId, Seq)>,
 }
 
+/// Departures remembered by [`State::departed`]: far more than can race at once.
+const DEPARTURES_REMEMBERED: usize = 4096;
+
 impl State {
+    fn depart(&mut self, conversation: &Conversation) {
+        self.open.remove(&conversation.id);
+        self.entry.remove(&conversation.id);
+        if self.departed.len() == DEPARTURES_REMEMBERED {
+            self.departed.pop_front();
+        }
+        self.departed.push_back((conversation.id, conversation.last_seq));
+    }
+
     fn group_load(&self, tenant: &TenantId, group: &GroupId) -> usize {
         self.agents
             .iter()
@@ -538,6 +554,12 @@ impl Router {
         {
             return Vec::new();
         }
+        let departed_since =
+            |(id, seq): &(ConversationId, Seq)| id == &conversation.id && *seq >= conversation.last_seq;
+        if tracked.is_none() && state.departed.iter().any(departed_since) {
+            // Older than the close (or offline move) already recorded: history.
+            return Vec::new();
+        }
         if let Some(tracked) = &tracked
             && tracked.state == conversation.state
             && tracked.group == conversation.group
@@ -559,8 +581,7 @@ impl Router {
         }
         match &conversation.state {
             ConversationState::Closed => {
-                state.open.remove(&conversation.id);
-                state.entry.remove(&conversation.id);
+                state.depart(conversation);
                 state.avoid.remove(&conversation.id);
                 state.dequeue(tenant, &conversation.group, &conversation.id);
                 // Whoever held it is its last agent, even if its assignment has not been recorded here yet.
@@ -569,10 +590,8 @@ impl Router {
                 }
             }
             ConversationState::Assigned { agent } => {
-                if tracked.is_none() {
-                    // Closed meanwhile: this assignment is history.
-                    return Vec::new();
-                }
+                // Untracked and not departed: a reopened conversation assigned before its `reopened` snapshot
+                // got here. It counts against its agent like any other.
                 state.dequeue(tenant, &conversation.group, &conversation.id);
                 if let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) {
                     slot.active.insert(conversation.id, conversation.group.clone());
@@ -585,8 +604,7 @@ impl Router {
             }
             ConversationState::Offline => {
                 // Not routed (see `track`); it left its queue above. `take` assigns it.
-                state.open.remove(&conversation.id);
-                state.entry.remove(&conversation.id);
+                state.depart(conversation);
             }
         }
         let mut seen = HashSet::new();
@@ -829,5 +847,81 @@ impl Router {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Agent, Group};
+
+    fn id<T: std::str::FromStr>(text: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        text.parse().expect("id")
+    }
+
+    /// The conversation after `seq` events, in `state`.
+    fn at(base: &Conversation, seq: u64, state: ConversationState) -> Conversation {
+        let mut snapshot = base.clone();
+        snapshot.last_seq = Seq(seq);
+        if let ConversationState::Assigned { agent } = &state {
+            snapshot.last_agent = Some(agent.clone());
+        }
+        snapshot.state = state;
+        snapshot
+    }
+
+    #[test]
+    fn a_snapshot_older_than_a_close_does_not_bring_the_conversation_back() {
+        let router = Router::default();
+        let (tenant, group, alice): (TenantId, GroupId, AgentId) = (id("t"), id("g"), id("alice"));
+        router.put_group(Group::new(tenant.clone(), group.clone(), "G"));
+        router.put_agent(Agent {
+            tenant: tenant.clone(),
+            id: alice.clone(),
+            name: "Alice".into(),
+            groups: vec![group.clone()],
+            capacity: 1,
+            group_capacity: Default::default(),
+        });
+        router.connect(&tenant, &alice);
+        let created = Conversation::new(
+            ConversationId::generate(),
+            tenant.clone(),
+            id("v"),
+            group.clone(),
+            Timestamp(1),
+        );
+        router.track(created.clone());
+        let assigned = ConversationState::Assigned { agent: alice.clone() };
+        // Seq 2 (assigned) and seq 3 (closed) race to `update`; the close gets there first.
+        let mut closed = at(&created, 3, ConversationState::Closed);
+        closed.last_agent = Some(alice.clone());
+        router.update(&closed);
+        router.update(&at(&created, 2, assigned.clone()));
+        assert_eq!(router.load(&tenant, &alice), 0, "the late assignment is history");
+        assert!(router.open_conversation(&created.id).is_none());
+        // A late `queued` snapshot (say, a transfer back to the queue) is history too.
+        router.update(&at(&created, 2, ConversationState::Queued));
+        assert!(router.queue(&tenant, &group).is_empty());
+        // A reopen is newer than the close: the conversation is routed again.
+        router.update(&at(&created, 4, ConversationState::Queued));
+        assert_eq!(router.queue(&tenant, &group), [created.id]);
+        // And an assignment that overtook its `reopened` snapshot still counts against its agent.
+        let other = Conversation::new(
+            ConversationId::generate(),
+            tenant.clone(),
+            id("w"),
+            group,
+            Timestamp(1),
+        );
+        let mut other_closed = at(&other, 2, ConversationState::Closed);
+        other_closed.last_agent = None;
+        router.track(other.clone());
+        router.update(&other_closed);
+        router.update(&at(&other, 4, assigned));
+        assert_eq!(router.load(&tenant, &alice), 1);
     }
 }

@@ -87,8 +87,9 @@ impl Live {
     /// Every frame queued so far (without waiting).
     fn drain(&mut self) -> Vec<ServerFrame> {
         let mut frames = Vec::new();
-        while let Some(Outgoing::Frame(bytes)) = self.outbox.try_next() {
-            frames.push(serde_json::from_slice(&bytes).expect("frame"));
+        while let Some(outgoing) = self.outbox.try_next() {
+            let Some(bytes) = outgoing.frame() else { break };
+            frames.push(serde_json::from_slice(bytes).expect("frame"));
         }
         frames
     }
@@ -417,6 +418,43 @@ async fn away_agents_keep_their_chats_but_take_no_new_ones_until_back_online() {
 }
 
 #[tokio::test]
+async fn a_conversation_handed_back_to_the_queue_goes_to_another_agent_when_one_can_take_it() {
+    let (engine, _clock) = engine_with(vec![group("chat", Strategy::Default)], |b| b).await;
+    engine.put_agent(agent("a", &["chat"], 5)).await.expect("agent");
+    let _a = connect(&engine, agent_identity("a")).await;
+    let handed = open(&engine, "v1", "chat").await;
+    assert_eq!(owner(&engine, handed.id).as_deref(), Some("a"));
+    engine.put_agent(agent("b", &["chat"], 1)).await.expect("agent");
+    let _b = connect(&engine, agent_identity("b")).await;
+    // Least busy would pick `a` again (5 free against b's 1); `a` let it go, so `b` gets it.
+    engine
+        .transfer(&agent_identity("a"), handed.id, Transfer::default())
+        .await
+        .expect("back to the queue");
+    assert_eq!(owner(&engine, handed.id).as_deref(), Some("b"));
+    // Handed back again, by `b`: `a` is the only other agent and takes it.
+    engine
+        .transfer(&agent_identity("b"), handed.id, Transfer::default())
+        .await
+        .expect("back to the queue");
+    assert_eq!(owner(&engine, handed.id).as_deref(), Some("a"));
+    // With nobody else able to take it, it comes back to the agent who let it go.
+    engine
+        .put_agent(agent("b", &["other"], 1))
+        .await
+        .expect("b leaves the group");
+    engine
+        .transfer(&agent_identity("a"), handed.id, Transfer::default())
+        .await
+        .expect("back to the queue");
+    assert_eq!(
+        owner(&engine, handed.id).as_deref(),
+        Some("a"),
+        "nobody else can take it"
+    );
+}
+
+#[tokio::test]
 async fn transfers_are_checked_logged_and_free_capacity() {
     let (engine, _clock) = engine_with(
         vec![
@@ -719,6 +757,39 @@ async fn waiting_too_long_is_recorded_as_missed_then_moves_to_the_fallback_group
         Some("x"),
         "the served one never moved"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_begun_before_a_restart_keeps_what_it_used_up() {
+    let chat = Group {
+        timers: timers(|t| t.max_wait_ms = Some(60_000)),
+        ..group("chat", Strategy::Default)
+    };
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+    let tokens = Arc::new(SignedTokens::new(&[7; 32], Arc::new(SystemClock)).expect("key"));
+    let build = || {
+        Engine::builder(Arc::clone(&store), tokens.clone())
+            .presence_grace(Duration::ZERO)
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>)
+            .build()
+    };
+    let before = build().await.expect("engine");
+    before.put_group(chat).await.expect("group");
+    let c = open(&before, "v1", "chat").await;
+    // 50 s of the 60 s wait pass (on the clock), then the server restarts. (The first engine's timer task is
+    // still 60 s of Tokio time away, past the end of this test.)
+    clock.advance(Duration::from_secs(50));
+    drop(before);
+    let after = build().await.expect("engine after the restart");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let record = store.conversation(c.id).await.expect("read").expect("stored");
+    assert_eq!(
+        record.state,
+        ConversationState::Offline,
+        "the wait ends 60 s after it began, not 60 s after the restart"
+    );
+    assert_eq!(after.offline_messages(&tenant(), &gid("chat")), [c.id]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,64 +3,21 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use kf_core::Engine;
-use kf_core::auth::{Identity, Principal, SignedTokens};
-use kf_core::clock::SystemClock;
-use kf_core::model::{Agent, AgentId, Group, GroupId, TenantId, VisitorId};
-use kf_core::protocol::Limits;
-use kf_core::store::MemoryStore;
+use kf_core::auth::Identity;
 use kf_transport_sse::SseConfig;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-pub const KEY: &[u8; 32] = b"kf-transport-sse-test-key-012345";
 /// How long a test waits for something it expects before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-pub fn tenant() -> TenantId {
-    TenantId::new("shop").expect("tenant id")
-}
-
-pub fn tokens() -> SignedTokens {
-    SignedTokens::new(KEY, Arc::new(SystemClock)).expect("key")
-}
-
-/// An engine over a MemoryStore with group "support" and agents `agents` (capacity 5).
-pub async fn engine(limits: Limits, agents: &[&str]) -> Engine {
-    let engine = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens()))
-        .limits(limits)
-        .presence_grace(Duration::ZERO)
-        .build()
-        .await
-        .expect("engine");
-    let group = GroupId::new("support").expect("group id");
-    let support = Group {
-        tenant: tenant(),
-        id: group.clone(),
-        name: "Support".into(),
-        strategy: Default::default(),
-        max_active: None,
-        welcome: None,
-        timers: Default::default(),
-    };
-    engine.put_group(support).await.expect("group");
-    for agent in agents {
-        let agent = Agent {
-            tenant: tenant(),
-            id: AgentId::new(*agent).expect("agent id"),
-            name: agent.to_string(),
-            groups: vec![group.clone()],
-            capacity: 5,
-            group_capacity: Default::default(),
-        };
-        engine.put_agent(agent).await.expect("agent");
-    }
-    engine
-}
+// The same tenant, agents and tokens as the transport conformance suite (not every test file uses them all).
+#[allow(unused_imports)]
+pub use kf_core::testkit::transport::{agent, engine, token, visitor};
 
 /// Serves `engine` over SSE on 127.0.0.1:0.
 pub async fn start(engine: &Engine, config: SseConfig) -> SocketAddr {
@@ -68,24 +25,6 @@ pub async fn start(engine: &Engine, config: SseConfig) -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(kf_transport_sse::serve(listener, engine.clone(), config));
     addr
-}
-
-pub fn visitor(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Visitor(VisitorId::new(id).expect("visitor id")),
-    }
-}
-
-pub fn agent(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Agent(AgentId::new(id).expect("agent id")),
-    }
-}
-
-pub fn token(identity: &Identity) -> String {
-    tokens().issue(identity, Duration::from_secs(3600))
 }
 
 /// An HTTP response read whole.

@@ -1,0 +1,336 @@
+//! Assignment: queues drained through the group's routing policy, claims, transfers, agent status and the queue
+//! view. Every check-and-change of capacity happens in the router under its lock; commits go through the store.
+
+use super::*;
+
+/// A transfer request (see [`Engine::transfer`]).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Transfer {
+    /// Hand the conversation to this agent (online, accepting, with capacity); `None` puts it in a queue.
+    pub agent: Option<AgentId>,
+    /// The group it belongs to from now on (default: its current group).
+    pub group: Option<GroupId>,
+    /// A note for the next agent, recorded in the `transferred` event.
+    pub note: Option<String>,
+}
+
+impl Refusal {
+    /// The error a refused reservation of `agent` in `group` answers with.
+    pub(super) fn into_error(self, agent: &AgentId, group: &GroupId) -> RequestError {
+        match self {
+            Refusal::Unknown => RequestError::NotFound(format!("agent {agent}")),
+            Refusal::NotInGroup => RequestError::AgentUnavailable(format!("{agent} is not in group {group}")),
+            Refusal::NotAccepting => {
+                RequestError::AgentUnavailable(format!("{agent} is offline or not taking new conversations"))
+            }
+            Refusal::AgentFull => {
+                RequestError::AtCapacity(format!("{agent} has no spare capacity in {group}"))
+            }
+            Refusal::GroupFull => RequestError::AtCapacity(format!("group {group} is at its cap")),
+            Refusal::NotQueued => RequestError::InvalidState(TransitionError {
+                state: "not queued",
+                event: "claim",
+            }),
+        }
+    }
+}
+
+impl Engine {
+    /// The policy of a group's strategy; `None` for manual groups (agents claim).
+    pub(super) fn policy(&self, strategy: &Strategy) -> Option<Arc<dyn RoutingPolicy>> {
+        match strategy {
+            Strategy::Manual => None,
+            Strategy::LeastBusy => Some(Arc::new(LeastBusy)),
+            Strategy::RoundRobin => Some(Arc::new(RoundRobin)),
+            Strategy::Sticky => Some(Arc::new(Sticky)),
+            Strategy::External(name) => match self.inner.policies.get(name) {
+                Some(policy) => Some(Arc::clone(policy)),
+                None => {
+                    tracing::warn!(policy = %name, "routing policy not registered; using the default");
+                    Some(Arc::clone(&self.inner.routing))
+                }
+            },
+            _ => Some(Arc::clone(&self.inner.routing)),
+        }
+    }
+
+    /// The agent who served this visitor last: the conversation's own last agent (reopened, transferred), else
+    /// that of the visitor's most recent other conversation with one.
+    pub(super) async fn previous_agent(&self, conversation: &Conversation) -> Option<AgentId> {
+        if let Some(agent) = &conversation.last_agent {
+            return Some(agent.clone());
+        }
+        let past = self
+            .inner
+            .store
+            .conversations_of_visitor(&conversation.tenant, &conversation.visitor)
+            .await
+            .ok()?;
+        past.into_iter()
+            .filter(|c| c.id != conversation.id)
+            .find_map(|c| c.last_agent)
+    }
+
+    /// Tells a group's waiting visitors their new positions and its connected agents their queue view
+    /// (ephemeral: dropped where it does not fit).
+    pub(super) fn announce_queue(&self, tenant: &TenantId, group: &GroupId) {
+        let now = self.inner.clock.now();
+        let Some(change) = self.inner.router.queue_change(tenant, group, now) else {
+            return;
+        };
+        // Frames are built first, so the connections lock is held only to queue them.
+        let mut frames = Vec::with_capacity(change.positions.len() + change.agents.len());
+        for (conversation, visitor, position, estimated_wait_ms) in change.positions {
+            let frame = ServerFrame::Position {
+                conversation,
+                position,
+                estimated_wait_ms,
+            };
+            frames.push((Principal::Visitor(visitor), frame.encode()));
+        }
+        for agent in change.agents {
+            let conversations = self.queue_entries(tenant, &agent);
+            let frame = ServerFrame::Queue {
+                id: None,
+                conversations,
+            };
+            frames.push((Principal::Agent(agent), frame.encode()));
+        }
+        let connections = self.connections();
+        for (principal, frame) in frames {
+            let identity = Identity {
+                tenant: tenant.clone(),
+                principal,
+            };
+            for conn in connections.get(&identity).into_iter().flatten() {
+                conn.outlet.offer(frame.clone());
+            }
+        }
+    }
+
+    pub(super) fn queue_entries(&self, tenant: &TenantId, agent: &AgentId) -> Vec<QueueEntry> {
+        let now = self.inner.clock.now();
+        self.inner
+            .router
+            .queue_view(tenant, agent, now)
+            .into_iter()
+            .map(|waiting| QueueEntry {
+                conversation: waiting.conversation,
+                position: waiting.position,
+                estimated_wait_ms: waiting.estimated_wait_ms,
+            })
+            .collect()
+    }
+
+    /// Assigns queued conversations of a group while agents have capacity, then announces the queue.
+    pub(super) async fn drain(&self, tenant: &TenantId, group: &GroupId) {
+        let strategy = self.inner.router.strategy(tenant, group);
+        if let Some(policy) = self.policy(&strategy) {
+            self.assign_queued(tenant, group, &strategy, policy.as_ref())
+                .await;
+        }
+        self.announce_queue(tenant, group);
+    }
+
+    pub(super) async fn assign_queued(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        strategy: &Strategy,
+        policy: &dyn RoutingPolicy,
+    ) {
+        let router = &self.inner.router;
+        while let Some(pending) = router.take_next(tenant, group) {
+            let conversation = pending.conversation;
+            let mut candidates = pending.candidates;
+            if let Some(avoided) = router.avoided(&conversation.id)
+                && candidates.iter().any(|c| c.agent != avoided)
+            {
+                candidates.retain(|c| c.agent != avoided);
+            }
+            if matches!(strategy, Strategy::Sticky | Strategy::External(_))
+                && let Some(previous) = self.previous_agent(&conversation).await
+            {
+                for candidate in &mut candidates {
+                    candidate.previous = candidate.agent == previous;
+                }
+            }
+            let choice = policy.choose(&conversation, &candidates).await;
+            let Some(agent) = choice.filter(|agent| candidates.iter().any(|c| &c.agent == agent)) else {
+                router.requeue(&conversation);
+                return;
+            };
+            let now = self.inner.clock.now();
+            if router
+                .reserve(tenant, conversation.id, &agent, group, now)
+                .is_err()
+            {
+                // Capacity went elsewhere between the snapshot and now: look again.
+                router.requeue(&conversation);
+                continue;
+            }
+            let assigned = EventKind::Assigned { agent: agent.clone() };
+            let draft = EventDraft::system(conversation.id, assigned, self.inner.clock.now());
+            match self.inner.store.append(draft).await {
+                Ok(appended) => self.assigned(&appended.event, &agent, &appended.conversation),
+                Err(StoreError::Transition(_)) => {
+                    // Closed or moved meanwhile: nothing to assign.
+                    router.unreserve(tenant, conversation.id, &agent);
+                }
+                Err(error) => {
+                    tracing::warn!(conversation = %conversation.id, %error, "assignment not stored; requeued");
+                    router.unreserve(tenant, conversation.id, &agent);
+                    router.requeue(&conversation);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An agent claims a queued conversation of one of its groups (any strategy; the way manual groups are
+    /// served). Of concurrent claims exactly one wins; the others get `invalid_state`. Claiming ignores the
+    /// agent's status but not its capacity or the group's cap.
+    pub async fn claim(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+    ) -> Result<Conversation, RequestError> {
+        let Principal::Agent(agent) = &identity.principal else {
+            return Err(RequestError::Forbidden("only agents claim conversations".into()));
+        };
+        let record = self.readable(identity, conversation).await?;
+        let tenant = &identity.tenant;
+        let router = &self.inner.router;
+        let claimed = router
+            .claim(tenant, agent, conversation, self.inner.clock.now(), true)
+            .map_err(|refusal| refusal.into_error(agent, &record.group))?;
+        let assigned = EventKind::Assigned { agent: agent.clone() };
+        let draft = EventDraft::new(
+            conversation,
+            Actor::Agent(agent.clone()),
+            assigned,
+            self.inner.clock.now(),
+        );
+        match self.inner.store.append(draft).await {
+            Ok(appended) => {
+                self.assigned(&appended.event, agent, &appended.conversation);
+                self.announce_queue(tenant, &claimed.group);
+                Ok(appended.conversation)
+            }
+            Err(error) => {
+                router.unreserve(tenant, conversation, agent);
+                if !matches!(error, StoreError::Transition(_)) {
+                    router.requeue(&claimed);
+                }
+                self.drain(tenant, &claimed.group).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The assigned agent hands a conversation on: to another agent (who must be online, accepting and have
+    /// capacity in the target group — otherwise refused with `agent_unavailable` or `at_capacity`), or to a
+    /// group's queue, or back to its own queue. Recorded as a `transferred` event; returns its seq.
+    pub async fn transfer(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+        transfer: Transfer,
+    ) -> Result<Seq, RequestError> {
+        let Principal::Agent(me) = &identity.principal else {
+            return Err(RequestError::Forbidden(
+                "only agents transfer conversations".into(),
+            ));
+        };
+        if let Some(note) = &transfer.note
+            && note.len() > self.inner.limits.max_text_bytes
+        {
+            return Err(RequestError::TooLarge {
+                size: note.len(),
+                limit: self.inner.limits.max_text_bytes,
+            });
+        }
+        let record = self.participant(identity, conversation).await?;
+        let tenant = &identity.tenant;
+        let group = transfer.group.unwrap_or_else(|| record.group.clone());
+        if !self.inner.router.has_group(tenant, &group) {
+            return Err(RequestError::NotFound(format!("group {group}")));
+        }
+        let router = &self.inner.router;
+        if let Some(target) = &transfer.agent {
+            if target == me {
+                return Err(RequestError::Invalid(
+                    "a conversation cannot be transferred to its owner".into(),
+                ));
+            }
+            router
+                .reserve(tenant, conversation, target, &group, self.inner.clock.now())
+                .map_err(|refusal| refusal.into_error(target, &group))?;
+        } else {
+            // Handed back to a queue: another agent should take it; this one only if nobody else can.
+            router.avoid(conversation, me.clone());
+        }
+        let kind = EventKind::Transferred {
+            from: Some(me.clone()),
+            agent: transfer.agent.clone(),
+            group,
+            note: transfer.note,
+        };
+        let draft = EventDraft::new(
+            conversation,
+            Actor::Agent(me.clone()),
+            kind,
+            self.inner.clock.now(),
+        );
+        match self.commit(draft).await {
+            Ok(appended) => Ok(appended.event.seq),
+            Err(error) => {
+                if let Some(target) = &transfer.agent {
+                    router.unreserve(tenant, conversation, target);
+                    for group in router.agent(tenant, target).map(|a| a.groups).unwrap_or_default() {
+                        self.drain(tenant, &group).await;
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// An agent sets its status. Only `online` takes new conversations; the others keep their conversations.
+    /// Going back to `online` drains the agent's groups.
+    pub async fn set_status(
+        &self,
+        identity: &Identity,
+        status: AgentStatus,
+        label: Option<String>,
+    ) -> Result<(), RequestError> {
+        let Principal::Agent(agent) = &identity.principal else {
+            return Err(RequestError::Forbidden("only agents have a status".into()));
+        };
+        if let Some(label) = &label
+            && label.len() > crate::model::MAX_ID_LEN
+        {
+            return Err(RequestError::Invalid(format!(
+                "a status label has at most {} bytes",
+                crate::model::MAX_ID_LEN
+            )));
+        }
+        let groups = self
+            .inner
+            .router
+            .set_status(&identity.tenant, agent, status, label)
+            .ok_or_else(|| RequestError::NotFound(format!("agent {agent}")))?;
+        for group in groups {
+            self.drain(&identity.tenant, &group).await;
+        }
+        Ok(())
+    }
+
+    /// The queued conversations of an agent's groups.
+    pub fn queue_view(&self, identity: &Identity) -> Result<Vec<QueueEntry>, RequestError> {
+        let Principal::Agent(agent) = &identity.principal else {
+            return Err(RequestError::Forbidden("only agents see the queue".into()));
+        };
+        Ok(self.queue_entries(&identity.tenant, agent))
+    }
+}
