@@ -4,19 +4,17 @@ mod common;
 
 use common::*;
 use kf_core::entry::{EntryPoint, PageRule};
-use kf_core::model::{EntryPointId, Group, GroupId};
+use kf_core::model::{EntryPointId, GroupId};
 use kf_core::protocol::Limits;
+use kf_core::testkit::transport::tenant;
 use kf_transport_sse::SseConfig;
 use serde_json::json;
 
 #[tokio::test]
 async fn open_by_post_goes_through_the_named_entry_point_or_the_page_rule() {
-    let engine = engine(Limits::default(), &[]).await;
+    // Groups "support" (the default) and "billing".
+    let engine = engine(Limits::default()).await;
     let billing = GroupId::new("billing").expect("id");
-    engine
-        .put_group(Group::new(tenant(), billing.clone(), "Billing"))
-        .await
-        .expect("group");
     engine
         .put_entry_point(EntryPoint {
             pages: vec![PageRule::new("shop.example/pricing").expect("rule")],
