@@ -31,11 +31,11 @@ use crate::cursor::Cursor;
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
     EntryPointId, Event, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
-    TransitionError, Visitor,
+    TransitionError, Visitor, VisitorId,
 };
 use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
-use crate::store::{Appended, Epoch, EventDraft, NewConversation, Store, StoreError};
+use crate::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
 
 use connection::Conn;
 use dispatch::Dispatcher;
@@ -713,48 +713,17 @@ impl Engine {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
         if let Some(existing) = self.inner.router.open_of_visitor(tenant, visitor, &group) {
-            // The router's copy is not updated per message: answer with the stored record.
-            let conversation = self
-                .inner
-                .store
-                .conversation(existing.id)
-                .await?
-                .unwrap_or(existing);
-            return Ok(Opened {
-                conversation,
-                created: false,
-            });
+            return self.existing(existing).await;
         }
         if !self.is_group_open(tenant, &group) {
             return self
                 .open_offline(identity, visitor, client_id, group, entry)
                 .await;
         }
-        let now = self.inner.clock.now();
-        let new = NewConversation {
-            id: ConversationId::generate(),
-            tenant: tenant.clone(),
-            visitor: visitor.clone(),
-            group: group.clone(),
-            client_id,
-            entry,
-            at: now,
+        let created = match self.create(tenant, visitor, &group, client_id, entry).await? {
+            Ok(created) => created,
+            Err(existing) => return self.existing(existing).await,
         };
-        let created = self.inner.store.create_conversation(new).await?;
-        if !created.created {
-            let conversation = self
-                .inner
-                .store
-                .conversation(created.conversation.id)
-                .await?
-                .unwrap_or(created.conversation);
-            return Ok(Opened {
-                conversation,
-                created: false,
-            });
-        }
-        self.store_visitor_context(&created.conversation).await;
-        self.inner.dispatcher.publish(&self.inner.store, &created.event);
         self.inner.router.track(created.conversation.clone());
         let frame = ServerFrame::Conversation {
             conversation: created.conversation.clone(),
@@ -786,6 +755,49 @@ impl Engine {
         Ok(Opened {
             conversation,
             created: true,
+        })
+    }
+
+    /// Creates a conversation (idempotent by client id), stores the visitor's context with it and publishes its
+    /// `created` event. `Err` carries the conversation this client id opened before.
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        visitor: &VisitorId,
+        group: &GroupId,
+        client_id: ClientId,
+        entry: Option<EntryPointId>,
+    ) -> Result<Result<Created, Conversation>, RequestError> {
+        let new = NewConversation {
+            id: ConversationId::generate(),
+            tenant: tenant.clone(),
+            visitor: visitor.clone(),
+            group: group.clone(),
+            client_id,
+            entry,
+            at: self.inner.clock.now(),
+        };
+        let created = self.inner.store.create_conversation(new).await?;
+        if !created.created {
+            return Ok(Err(created.conversation));
+        }
+        self.store_visitor_context(&created.conversation).await;
+        self.inner.dispatcher.publish(&self.inner.store, &created.event);
+        Ok(Ok(created))
+    }
+
+    /// The answer to an `open` that found a conversation already there: its stored record (copies held in memory
+    /// are not updated per message).
+    async fn existing(&self, conversation: Conversation) -> Result<Opened, RequestError> {
+        let conversation = self
+            .inner
+            .store
+            .conversation(conversation.id)
+            .await?
+            .unwrap_or(conversation);
+        Ok(Opened {
+            conversation,
+            created: false,
         })
     }
 

@@ -22,7 +22,7 @@ use crate::model::{
     TenantId, TransitionError, VisitorId,
 };
 use crate::protocol::ServerFrame;
-use crate::store::{EventDraft, NewConversation, Store, StoreError};
+use crate::store::{EventDraft, Store, StoreError};
 
 /// Most offline messages listed in one `offline_messages` frame (the oldest first).
 pub const OFFLINE_LIST_LIMIT: usize = 100;
@@ -150,29 +150,10 @@ impl Engine {
                 created: false,
             });
         }
-        let new = NewConversation {
-            id: ConversationId::generate(),
-            tenant: tenant.clone(),
-            visitor: visitor.clone(),
-            group: group.clone(),
-            client_id,
-            entry,
-            at: inner.clock.now(),
+        let created = match self.create(tenant, visitor, &group, client_id, entry).await? {
+            Ok(created) => created,
+            Err(existing) => return self.existing(existing).await,
         };
-        let created = inner.store.create_conversation(new).await?;
-        if !created.created {
-            let conversation = inner
-                .store
-                .conversation(created.conversation.id)
-                .await?
-                .unwrap_or(created.conversation);
-            return Ok(Opened {
-                conversation,
-                created: false,
-            });
-        }
-        self.store_visitor_context(&created.conversation).await;
-        inner.dispatcher.publish(&inner.store, &created.event);
         // Not tracked by the router: it must not be routed. Should this commit fail, the conversation stays
         // queued and is routed like any other (on the next drain, or at the next start).
         let draft = EventDraft::system(created.conversation.id, EventKind::Offline, inner.clock.now());
