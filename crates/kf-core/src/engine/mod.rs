@@ -241,6 +241,7 @@ impl EngineBuilder {
                 epoch,
                 router,
                 dispatcher: Dispatcher::default(),
+                silences: Default::default(),
                 rate_limits: RateLimits::new(self.limits.requests_per_second),
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
@@ -288,6 +289,7 @@ struct Inner {
     epoch: Epoch,
     router: Router,
     dispatcher: Dispatcher,
+    silences: timers::Silences,
     rate_limits: RateLimits,
     connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
     next_connection: AtomicU64,
@@ -556,7 +558,7 @@ impl Engine {
             EventKind::Message { .. } => {
                 self.inner.dispatcher.publish(&self.inner.store, event);
                 if matches!(event.author, Actor::Visitor(_)) && conversation.state.agent().is_some() {
-                    self.arm_inactivity(conversation, event.seq);
+                    self.arm_inactivity(conversation);
                 }
             }
             EventKind::Assigned { agent } => {

@@ -894,6 +894,38 @@ async fn an_unanswered_assignment_goes_to_another_agent_and_an_idle_visitor_is_c
     assert_eq!(engine.agent_load(&tenant(), &aid("b")), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_chatty_visitor_keeps_one_inactivity_timer_that_counts_from_its_last_message() {
+    let chat = Group {
+        timers: timers(|t| t.inactivity_close_ms = Some(60_000)),
+        ..group("chat", Strategy::Default)
+    };
+    let (engine, _clock) = engine_with(vec![chat], |b| b).await;
+    engine.put_agent(agent("a", &["chat"], 2)).await.expect("agent");
+    let _a = connect(&engine, agent_identity("a")).await;
+    let c = open(&engine, "v1", "chat").await;
+    for (i, pause) in [10, 20, 20, 5].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_secs(pause)).await;
+        let body = MessageBody::text(format!("still here {i}"));
+        let id = ClientId::new(format!("m{i}")).expect("id");
+        engine.send(&visitor("v1"), c.id, id, body).await.expect("send");
+    }
+    assert_eq!(
+        engine.inner.silences.lock().len(),
+        1,
+        "one timer for the conversation, not one per message"
+    );
+    // Last message at 55 s: still open at 114 s, closed after 115 s.
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    assert!(engine.inner.router.open_conversation(&c.id).is_some(), "not yet");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        engine.inner.router.open_conversation(&c.id).is_none(),
+        "closed for inactivity"
+    );
+    assert!(engine.inner.silences.lock().is_empty(), "forgotten once closed");
+}
+
 #[tokio::test]
 async fn a_visitor_leaving_before_any_agent_took_it_is_a_missed_conversation() {
     let (engine, _clock) = engine_with(vec![group("chat", Strategy::Default)], |b| b).await;

@@ -3,7 +3,47 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::*;
+
+/// The visitor's last sign of life (its last message, or the assignment) in each assigned conversation of a group
+/// with `inactivity_close_ms`. A conversation here has exactly one inactivity timer armed: a message only moves
+/// the time, and the timer, when it fires early, sleeps again for the rest. So a busy conversation costs one
+/// entry and one sleeping task, not one task per message.
+#[derive(Debug, Default)]
+pub(super) struct Silences {
+    since: Mutex<HashMap<ConversationId, Instant>>,
+}
+
+impl Silences {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<ConversationId, Instant>> {
+        self.since.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records life at `at`; true when the conversation had no timer yet (the caller arms one).
+    fn touch(&self, conversation: ConversationId, at: Instant) -> bool {
+        let mut since = self.lock();
+        match since.get_mut(&conversation) {
+            Some(last) => {
+                *last = (*last).max(at);
+                false
+            }
+            None => {
+                since.insert(conversation, at);
+                true
+            }
+        }
+    }
+
+    fn last(&self, conversation: &ConversationId) -> Option<Instant> {
+        self.lock().get(conversation).copied()
+    }
+
+    fn forget(&self, conversation: &ConversationId) {
+        self.lock().remove(conversation);
+    }
+}
 
 /// A deadline armed by the engine: when it passes, the engine checks that the situation it was armed for still
 /// holds and acts (see `docs/routing.md`, timers).
@@ -25,11 +65,8 @@ pub(super) enum Timer {
         agent: AgentId,
         since: Seq,
     },
-    /// The visitor has not written since `since`: close.
-    Inactive {
-        conversation: ConversationId,
-        since: Seq,
-    },
+    /// The visitor may have been silent for the group's `inactivity_close_ms` (see [`Silences`]): close.
+    Inactive { conversation: ConversationId },
 }
 
 fn millis(ms: u64) -> Duration {
@@ -39,11 +76,15 @@ fn millis(ms: u64) -> Duration {
 impl Engine {
     /// Runs `timer` after `after` (on the current Tokio runtime; without one, timers are off).
     pub(super) fn arm(&self, after: Duration, timer: Timer) {
+        self.arm_at(Instant::now() + after, timer);
+    }
+
+    /// Runs `timer` at `deadline` (on the current Tokio runtime; without one, timers are off).
+    fn arm_at(&self, deadline: Instant, timer: Timer) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let engine = self.clone();
-        let deadline = tokio::time::Instant::now() + after;
         runtime.spawn(async move {
             tokio::time::sleep_until(deadline).await;
             engine.fire(timer).await;
@@ -107,16 +148,28 @@ impl Engine {
             };
             self.arm(self.left_of(ms, conversation.updated_at), timer);
         }
-        self.arm_inactivity(conversation, conversation.last_seq);
+        self.arm_inactivity(conversation);
     }
 
-    pub(super) fn arm_inactivity(&self, conversation: &Conversation, since: Seq) {
-        if let Some(ms) = self.timers(conversation).inactivity_close_ms {
+    /// The visitor showed life in an assigned conversation (at its `updated_at`): its silence starts over.
+    pub(super) fn arm_inactivity(&self, conversation: &Conversation) {
+        let Some(ms) = self.timers(conversation).inactivity_close_ms else {
+            return;
+        };
+        // On Tokio's clock, like every deadline: now, less what the engine's clock says has passed since.
+        let elapsed = millis(
+            self.inner
+                .clock
+                .now()
+                .as_millis()
+                .saturating_sub(conversation.updated_at.as_millis()),
+        );
+        let at = Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now);
+        if self.inner.silences.touch(conversation.id, at) {
             let timer = Timer::Inactive {
                 conversation: conversation.id,
-                since,
             };
-            self.arm(self.left_of(ms, conversation.updated_at), timer);
+            self.arm_at(at + millis(ms), timer);
         }
     }
 
@@ -207,18 +260,27 @@ impl Engine {
                     tracing::debug!(%conversation, %error, "answer timeout: reassignment not stored");
                 }
             }
-            Timer::Inactive { conversation, since } => {
-                let Some(record) = router.open_conversation(&conversation) else {
+            Timer::Inactive { conversation } => {
+                let Some(since) = self.inner.silences.last(&conversation) else {
                     return;
                 };
-                if record.state.agent().is_none()
-                    || self
-                        .wrote_since(conversation, since, &Actor::Visitor(record.visitor.clone()))
-                        .await
-                        != Some(false)
-                {
+                let record = router.open_conversation(&conversation);
+                let limit = record.as_ref().and_then(|r| self.timers(r).inactivity_close_ms);
+                let (Some(record), Some(ms)) = (record, limit) else {
+                    self.inner.silences.forget(&conversation);
+                    return;
+                };
+                if record.state.agent().is_none() {
+                    self.inner.silences.forget(&conversation);
                     return;
                 }
+                let deadline = since + millis(ms);
+                if Instant::now() < deadline {
+                    // The visitor wrote since this timer was armed: sleep for the rest.
+                    self.arm_at(deadline, Timer::Inactive { conversation });
+                    return;
+                }
+                self.inner.silences.forget(&conversation);
                 if let Err(error) = self
                     .commit(EventDraft::system(conversation, EventKind::Closed, now))
                     .await
