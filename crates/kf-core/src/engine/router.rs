@@ -104,6 +104,9 @@ struct State {
 /// Departures remembered by [`State::departed`]: far more than can race at once.
 const DEPARTURES_REMEMBERED: usize = 4096;
 
+/// Most conversations of one group's queue an agent's queue view lists (the first ones).
+pub(crate) const QUEUE_VIEW_PER_GROUP: usize = 50;
+
 impl State {
     fn depart(&mut self, conversation: &Conversation) {
         self.open.remove(&conversation.id);
@@ -769,7 +772,9 @@ impl Router {
             let Some(queue) = state.queues.get(&(tenant.clone(), group.clone())) else {
                 continue;
             };
-            for (index, id) in queue.iter().enumerate() {
+            // The head of each queue: what an agent can act on, and a frame that stays small however long
+            // the queue grows.
+            for (index, id) in queue.iter().enumerate().take(QUEUE_VIEW_PER_GROUP) {
                 if let Some(conversation) = state.open.get(id) {
                     let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
                     view.push(Waiting {

@@ -927,6 +927,20 @@ async fn a_chatty_visitor_keeps_one_inactivity_timer_that_counts_from_its_last_m
 }
 
 #[tokio::test]
+async fn the_queue_view_lists_the_head_of_each_queue() {
+    let (engine, _clock) = engine_with(vec![group("desk", Strategy::Manual)], |b| b).await;
+    engine.put_agent(agent("a", &["desk"], 1)).await.expect("agent");
+    let limit = router::QUEUE_VIEW_PER_GROUP;
+    for i in 0..limit + 5 {
+        open(&engine, &format!("v{i}"), "desk").await;
+    }
+    assert_eq!(engine.queue(&tenant(), &gid("desk")).len(), limit + 5);
+    let view = engine.queue_view(&agent_identity("a")).expect("view");
+    let positions: Vec<u32> = view.iter().map(|entry| entry.position).collect();
+    assert_eq!(positions, (1..=limit as u32).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn a_visitor_leaving_before_any_agent_took_it_is_a_missed_conversation() {
     let (engine, _clock) = engine_with(vec![group("chat", Strategy::Default)], |b| b).await;
     engine.put_agent(agent("a", &["chat"], 1)).await.expect("agent");
