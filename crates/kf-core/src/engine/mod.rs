@@ -242,6 +242,7 @@ impl EngineBuilder {
                 router,
                 dispatcher: Dispatcher::default(),
                 silences: Default::default(),
+                recent_missed: Default::default(),
                 rate_limits: RateLimits::new(self.limits.requests_per_second),
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
@@ -290,6 +291,7 @@ struct Inner {
     router: Router,
     dispatcher: Dispatcher,
     silences: timers::Silences,
+    recent_missed: timers::RecentMissed,
     rate_limits: RateLimits,
     connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
     next_connection: AtomicU64,
@@ -441,6 +443,9 @@ impl Engine {
             }
         }
         self.announce_offline_messages(&conn).await;
+        if let Principal::Agent(agent) = &identity.principal {
+            self.remind_missed(&conn, agent).await;
+        }
         if let Some(Presence::CameOnline(groups)) = presence {
             tracing::debug!(principal = ?identity.principal, "agent online");
             for group in groups {

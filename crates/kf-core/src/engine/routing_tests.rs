@@ -957,6 +957,23 @@ async fn a_visitor_leaving_before_any_agent_took_it_is_a_missed_conversation() {
             ..
         }
     )));
+    // An agent of the group who connects later is reminded of it too, with the conversation as it is now.
+    engine.put_agent(agent("b", &["chat"], 1)).await.expect("agent");
+    let mut b = connect(&engine, agent_identity("b")).await;
+    let reminded: Vec<_> = b
+        .drain()
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::Missed { conversation, reason } => {
+                Some((conversation.id, conversation.state, reason))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reminded,
+        [(left.id, ConversationState::Closed, MissedReason::Unanswered)]
+    );
 }
 
 mod properties {

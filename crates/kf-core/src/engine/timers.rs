@@ -1,11 +1,55 @@
 //! Timers: the deadlines of routing and lifecycle (max wait, missed, answer, inactivity), armed on Tokio time and
 //! checked again when they fire (see `docs/routing.md`, timers).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::*;
+
+/// Missed conversations an agent is reminded of when it connects, per group: the most recent ones since the
+/// engine started (the log keeps every `missed` event for good).
+pub(crate) const MISSED_REMINDED: usize = 20;
+
+type MissedByGroup = HashMap<(TenantId, GroupId), VecDeque<(ConversationId, MissedReason)>>;
+
+/// The most recent missed conversations of each group, newest last.
+#[derive(Debug, Default)]
+pub(super) struct RecentMissed {
+    by_group: Mutex<MissedByGroup>,
+}
+
+impl RecentMissed {
+    fn lock(&self) -> MutexGuard<'_, MissedByGroup> {
+        self.by_group
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn record(&self, conversation: &Conversation, reason: MissedReason) {
+        let mut by_group = self.lock();
+        let recent = by_group
+            .entry((conversation.tenant.clone(), conversation.group.clone()))
+            .or_default();
+        recent.retain(|(id, _)| *id != conversation.id);
+        if recent.len() == MISSED_REMINDED {
+            recent.pop_front();
+        }
+        recent.push_back((conversation.id, reason));
+    }
+
+    /// The recent missed conversations of these groups, oldest first within each group.
+    fn of(&self, tenant: &TenantId, groups: &[GroupId]) -> Vec<(ConversationId, MissedReason)> {
+        let by_group = self.lock();
+        groups
+            .iter()
+            .filter_map(|group| by_group.get(&(tenant.clone(), group.clone())))
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
 
 /// The visitor's last sign of life (its last message, or the assignment) in each assigned conversation of a group
 /// with `inactivity_close_ms`. A conversation here has exactly one inactivity timer armed: a message only moves
@@ -291,6 +335,24 @@ impl Engine {
         }
     }
 
+    /// Reminds an agent that just connected of its groups' recent missed conversations (as they are now).
+    pub(super) async fn remind_missed(&self, conn: &Conn, agent: &AgentId) {
+        let tenant = &conn.identity.tenant;
+        let Some(record) = self.inner.router.agent(tenant, agent) else {
+            return;
+        };
+        for (id, reason) in self.inner.recent_missed.of(tenant, &record.groups) {
+            let conversation = match self.inner.router.open_conversation(&id) {
+                Some(open) => Some(open),
+                None => self.inner.store.conversation(id).await.ok().flatten(),
+            };
+            if let Some(conversation) = conversation {
+                conn.outlet
+                    .offer(ServerFrame::Missed { conversation, reason }.encode());
+            }
+        }
+    }
+
     /// Records a missed conversation in its log and reminds the group's connected agents.
     pub(super) async fn missed(&self, conversation: &Conversation, reason: MissedReason) {
         let draft = EventDraft::system(
@@ -310,6 +372,7 @@ impl Engine {
                 return;
             }
         };
+        self.inner.recent_missed.record(&record, reason);
         let frame = ServerFrame::Missed {
             conversation: record,
             reason,
