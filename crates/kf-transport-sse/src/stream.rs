@@ -79,7 +79,7 @@ pub(crate) async fn events(
         _session: SessionGuard::spawn(session),
         outbox,
         cursor,
-        retry: Some(shared.config.retry),
+        retry: Some(retry),
         ended: false,
     };
     let keep_alive = KeepAlive::new().interval(shared.config.heartbeat).text("ping");
