@@ -369,6 +369,29 @@ pub struct Event {
     pub data: EventKind,
 }
 
+impl Event {
+    /// The event as a visitor may see it, when that differs: a transfer's `note` is for agents only.
+    pub fn for_visitors(&self) -> Option<Event> {
+        match &self.data {
+            EventKind::Transferred {
+                from,
+                agent,
+                group,
+                note: Some(_),
+            } => Some(Event {
+                data: EventKind::Transferred {
+                    from: from.clone(),
+                    agent: agent.clone(),
+                    group: group.clone(),
+                    note: None,
+                },
+                ..self.clone()
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A conversation's state. Transitions happen only by applying events (see [`Conversation::apply`]).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::connection::Conn;
 use super::outbox::Queued;
+use crate::auth::Principal;
 use crate::model::{ConversationId, Event, Seq};
 use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
 use crate::store::Store;
@@ -51,6 +52,11 @@ impl Subscription {
         self.cursor
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether events go to a visitor (who does not see what is for agents only, see [`Event::for_visitors`]).
+    fn for_visitor(&self) -> bool {
+        matches!(self.conn.identity.principal, Principal::Visitor(_))
     }
 
     fn is_cancelled(&self) -> bool {
@@ -153,6 +159,9 @@ impl Dispatcher {
     /// Delivers a committed event to every subscriber of its conversation.
     pub(crate) fn publish(&self, store: &Arc<dyn Store>, event: &Event) {
         let frame = ServerFrame::Event(event.clone()).encode();
+        let visitors_frame = event
+            .for_visitors()
+            .map(|redacted| ServerFrame::Event(redacted).encode());
         let mut behind = Vec::new();
         {
             let map = self.map();
@@ -160,7 +169,11 @@ impl Dispatcher {
                 return;
             };
             for subscription in list {
-                if subscription.offer(event.seq, &frame) {
+                let frame = match &visitors_frame {
+                    Some(redacted) if subscription.for_visitor() => redacted,
+                    _ => &frame,
+                };
+                if subscription.offer(event.seq, frame) {
                     behind.push(Arc::clone(subscription));
                 }
             }
@@ -218,6 +231,10 @@ async fn catch_up(store: Arc<dyn Store>, subscription: Arc<Subscription>) {
                 return;
             }
             let seq = event.seq;
+            let event = match event.for_visitors() {
+                Some(redacted) if subscription.for_visitor() => redacted,
+                _ => event,
+            };
             if subscription
                 .conn
                 .outlet

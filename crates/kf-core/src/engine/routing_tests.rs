@@ -455,6 +455,63 @@ async fn a_conversation_handed_back_to_the_queue_goes_to_another_agent_when_one_
 }
 
 #[tokio::test]
+async fn a_transfer_note_is_for_agents_only() {
+    let (engine, _clock) = engine_with(vec![group("chat", Strategy::Default)], |b| b).await;
+    engine.put_agent(agent("a", &["chat"], 1)).await.expect("agent");
+    engine.put_agent(agent("b", &["chat"], 1)).await.expect("agent");
+    let _a = connect(&engine, agent_identity("a")).await;
+    let c = open(&engine, "v1", "chat").await;
+    let mut watchers = Vec::new();
+    for identity in [visitor("v1"), agent_identity("b")] {
+        let mut live = connect(&engine, identity).await;
+        let subscribe = serde_json::json!({"type": "subscribe", "conversation": c.id, "after": 2});
+        live._session.receive(&subscribe.to_string()).await;
+        watchers.push(live);
+    }
+    let note = "VIP customer, be gentle";
+    let to_b = Transfer {
+        agent: Some(aid("b")),
+        group: None,
+        note: Some(note.into()),
+    };
+    engine
+        .transfer(&agent_identity("a"), c.id, to_b)
+        .await
+        .expect("transfer");
+    let mut notes = Vec::new();
+    for live in &mut watchers {
+        notes.push(transfer_note(live).await);
+    }
+    assert_eq!(
+        notes,
+        [None, Some(note.to_string())],
+        "the visitor sees the transfer, not the note"
+    );
+    // A visitor replaying the log later does not see it either.
+    let mut later = connect(&engine, visitor("v1")).await;
+    let subscribe = serde_json::json!({"type": "subscribe", "conversation": c.id, "after": 0});
+    later._session.receive(&subscribe.to_string()).await;
+    assert_eq!(transfer_note(&mut later).await, None);
+}
+
+/// The note of the next `transferred` event a connection receives.
+async fn transfer_note(live: &mut Live) -> Option<String> {
+    loop {
+        let outgoing = tokio::time::timeout(Duration::from_secs(5), live.outbox.next())
+            .await
+            .expect("a frame within 5 s");
+        let frame: ServerFrame = serde_json::from_slice(outgoing.frame().expect("open")).expect("frame");
+        if let ServerFrame::Event(Event {
+            data: EventKind::Transferred { note, .. },
+            ..
+        }) = frame
+        {
+            return note;
+        }
+    }
+}
+
+#[tokio::test]
 async fn transfers_are_checked_logged_and_free_capacity() {
     let (engine, _clock) = engine_with(
         vec![
