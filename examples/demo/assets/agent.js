@@ -1,7 +1,9 @@
-// The agent side of the kf demo: log in, receive conversations, reply, close.
+// The agent side of the kf demo: log in, set a status, see the queue and claim from it, receive conversations,
+// reply (with quick replies), transfer, close; the visitor's context beside the transcript.
 //
-// The token is kept in localStorage; conversations, their transcripts and cursors live in memory for the life
-// of the page (a reload replays them from the server), and survive reconnects through the client's resume.
+// The token (and the status chosen here) is kept in localStorage; conversations, their transcripts and cursors
+// live in memory for the life of the page (a reload replays them from the server), and survive reconnects through
+// the client's resume. The queue, quick replies and visitor contexts are asked for again on every connect.
 import {
   KfClient,
   TypingSignal,
@@ -15,6 +17,9 @@ import {
 } from "./kf-client.js";
 
 const STORE_KEY = "kf.demo.agent";
+const STATUS_KEY = "kf.demo.agent.status";
+// The demo's seeded agents (src/lib.rs): the transfer field suggests them; any agent id may be typed.
+const KNOWN_AGENTS = ["alice", "bob"];
 const $ = (id) => document.getElementById(id);
 
 let session = load(); // {agent, name, token, expiresAt}
@@ -22,6 +27,11 @@ let client = null;
 let conversations = new Map(); // id -> {record, events: [], unread, typingUntil}
 let selected = null;
 let online = false;
+let queue = []; // the `queue` view: [{conversation, position, estimated_wait_ms?}]
+let offline = []; // offline messages waiting to be taken (Conversation records)
+let quickReplies = []; // own first, then the groups', each by shortcut
+let contexts = new Map(); // conversation id -> `visitor_context` reply (or {error})
+let myStatus = null; // {status, label} as the server last answered
 
 function load() {
   try {
@@ -76,6 +86,40 @@ function logout() {
   showLogin();
 }
 
+// The status chosen on this page, per agent; sent again on every connect (the server starts agents `online`).
+function wantedStatus() {
+  try {
+    const value = JSON.parse(localStorage.getItem(STATUS_KEY));
+    if (value && session && value.agent === session.agent) return value;
+  } catch {
+    // none saved
+  }
+  return { status: "online", label: "" };
+}
+
+function sendStatus() {
+  const status = $("agent-status").value;
+  const label = status === "custom" ? $("status-label").value.trim() : "";
+  $("status-label").hidden = status !== "custom";
+  if (status === "custom" && !label) {
+    $("status-label").focus(); // sent when the text is entered
+    return;
+  }
+  localStorage.setItem(STATUS_KEY, JSON.stringify({ agent: session.agent, status, label }));
+  requestNow(label ? { type: "status", id: "status", status, label } : { type: "status", id: "status", status });
+}
+
+// Sends a request frame; says so when there is no connection right now.
+function requestNow(frame) {
+  if (client && client.request(frame)) return true;
+  toast("Not connected right now; try again in a moment.");
+  return false;
+}
+
+function requestContext(id) {
+  if (client && client.online) client.request({ type: "visitor_context", id: `ctx:${id}`, conversation: id });
+}
+
 const isMine = (author) => author && author.role === "agent" && session && author.id === session.agent;
 
 function startConsole() {
@@ -84,6 +128,12 @@ function startConsole() {
   $("agent-name").textContent = session.name || titleCase(session.agent);
   conversations = new Map();
   selected = null;
+  queue = [];
+  offline = [];
+  quickReplies = [];
+  contexts = new Map();
+  myStatus = null;
+  $("agent-ids").replaceChildren(...KNOWN_AGENTS.filter((id) => id !== session.agent).map((id) => el("option", { value: id }, titleCase(id))));
   client = new KfClient({
     getToken: async () => {
       if (!session) throw new Error("logged out");
@@ -141,8 +191,68 @@ function track(record) {
   return entry;
 }
 
+// Request ids name what an error refuses: `claim:<conversation>`, `transfer:<conversation>`, …
+const REQUESTS = { claim: "Claim", take: "Take", transfer: "Transfer", status: "Status change", qr: "Quick reply", queue: "Queue" };
+
+function upsertQuickReply(reply) {
+  quickReplies = [...quickReplies.filter((q) => q.id !== reply.id), reply].sort(
+    (a, b) => (a.scope === "agent" ? 0 : 1) - (b.scope === "agent" ? 0 : 1) || a.shortcut.localeCompare(b.shortcut),
+  );
+}
+
 function handleFrame(frame) {
   switch (frame.type) {
+    case "welcome": {
+      const wanted = wantedStatus();
+      client.request(wanted.label ? { type: "status", id: "status", status: wanted.status, label: wanted.label } : { type: "status", id: "status", status: wanted.status });
+      client.request({ type: "queue", id: "queue" });
+      client.request({ type: "quick_replies", id: "qr:list" });
+      if (selected) requestContext(selected);
+      break;
+    }
+    case "status":
+      myStatus = { status: frame.status, label: frame.label || "" };
+      $("agent-status").value = frame.status;
+      $("status-label").hidden = frame.status !== "custom";
+      if (frame.label) $("status-label").value = frame.label;
+      break;
+    case "queue":
+      queue = frame.conversations || [];
+      break;
+    case "offline_messages":
+      for (const record of frame.conversations) if (!offline.some((c) => c.id === record.id)) offline.push(record);
+      break;
+    case "claimed":
+    case "taken":
+      offline = offline.filter((c) => c.id !== frame.conversation.id);
+      queue = queue.filter((q) => q.conversation.id !== frame.conversation.id);
+      track(frame.conversation);
+      select(frame.conversation.id);
+      break;
+    case "transferred":
+      $("transfer-form").hidden = true;
+      $("transfer-agent").value = "";
+      $("transfer-note").value = "";
+      toast("Conversation transferred.");
+      break;
+    case "visitor_context":
+      contexts.set(frame.conversation, frame);
+      break;
+    case "quick_replies":
+      quickReplies = [];
+      for (const reply of frame.quick_replies) upsertQuickReply(reply);
+      break;
+    case "quick_reply":
+      upsertQuickReply(frame.quick_reply);
+      $("qr-shortcut").value = "";
+      $("qr-text").value = "";
+      break;
+    case "quick_reply_deleted":
+      quickReplies = quickReplies.filter((q) => q.id !== frame.reply_id);
+      break;
+    case "missed":
+      toast(`Missed: ${visitorName(frame.conversation.visitor)} ${frame.reason === "waited" ? "has waited too long" : "left before anyone answered"}`);
+      break;
     case "inbox":
       for (const record of frame.conversations) track(record);
       break;
@@ -163,9 +273,17 @@ function handleFrame(frame) {
       }
       break;
     }
-    case "error":
-      if (frame.code !== "invalid_token" && frame.code !== "token_expired") toast(frame.message || frame.code);
+    case "error": {
+      const [kind, conversation] = (frame.id || "").split(/:(.*)/);
+      if (kind === "ctx") {
+        contexts.set(conversation, { error: frame.code });
+        break;
+      }
+      if ((kind === "claim" || kind === "take") && frame.code === "invalid_state") client.request({ type: "queue", id: "queue" }); // someone was quicker
+      if (REQUESTS[kind]) toast(`${REQUESTS[kind]} refused: ${frame.code}${frame.message ? ` (${frame.message})` : ""}`);
+      else if (frame.code !== "invalid_token" && frame.code !== "token_expired") toast(frame.message || frame.code);
       break;
+    }
     default:
       break;
   }
@@ -185,6 +303,18 @@ function applyToRecord(entry, event) {
   } else if (kind === "reopened") {
     record.status = "queued";
     delete record.agent;
+  } else if (kind === "offline") {
+    record.status = "offline";
+  } else if (kind === "transferred") {
+    record.group = event.data.group;
+    if (event.data.agent) {
+      record.status = "assigned";
+      record.agent = event.data.agent;
+      record.last_agent = event.data.agent;
+    } else {
+      record.status = "queued";
+      delete record.agent;
+    }
   }
   record.last_seq = Math.max(record.last_seq || 0, event.seq);
   record.updated_at = Math.max(record.updated_at || 0, event.at);
@@ -195,8 +325,38 @@ function select(id) {
   selected = id;
   const entry = conversations.get(id);
   if (entry) entry.unread = 0;
+  if (entry) requestContext(id);
   render();
   $("input").focus();
+}
+
+function claim(id) {
+  requestNow({ type: "claim", id: `claim:${id}`, conversation: id });
+}
+
+function take(id) {
+  requestNow({ type: "take", id: `take:${id}`, conversation: id });
+}
+
+function transfer(toQueue) {
+  if (!selected) return;
+  const agent = $("transfer-agent").value.trim();
+  if (!toQueue && !agent) {
+    toast("Name a colleague, or send the conversation back to the queue.");
+    $("transfer-agent").focus();
+    return;
+  }
+  const frame = { type: "transfer", id: `transfer:${selected}`, conversation: selected };
+  if (!toQueue) frame.agent = agent;
+  const note = $("transfer-note").value.trim();
+  if (note) frame.note = note;
+  requestNow(frame);
+}
+
+function waitText(ms) {
+  if (ms === undefined || ms === null) return "";
+  if (ms < 60_000) return `~${Math.max(1, Math.round(ms / 1000))} s wait`;
+  return `~${Math.round(ms / 60_000)} min wait`;
 }
 
 function visitorName(visitor) {
@@ -228,6 +388,14 @@ function systemText(event) {
       return who ? `${who} closed the conversation` : "The conversation was closed";
     case "reopened":
       return "The conversation was reopened";
+    case "transferred": {
+      const to = event.data.agent ? (event.data.agent === session.agent ? "you" : titleCase(event.data.agent)) : `the ${event.data.group} queue`;
+      return `${who ? `${who} transferred` : "Transferred"} the conversation to ${to}`;
+    }
+    case "offline":
+      return "Left as an offline message";
+    case "missed":
+      return event.data.reason === "waited" ? "Missed: waited too long for an agent" : "Missed: the visitor left before anyone answered";
     default:
       return event.data.type;
   }
@@ -266,15 +434,25 @@ function draw() {
   );
   $("empty-list").hidden = conversations.size > 0;
 
+  const status = $("my-status");
+  status.dataset.status = myStatus ? myStatus.status : "";
+  status.textContent = myStatus ? (myStatus.label ? `${titleCase(myStatus.status)}: ${myStatus.label}` : titleCase(myStatus.status)) : "…";
+  drawQueue();
+  drawQuickReplies();
+
   const entry = selected ? conversations.get(selected) : null;
   $("placeholder").hidden = !!entry;
   $("view").hidden = !entry;
+  $("details").hidden = !entry;
   if (!entry) return;
+  $("context-body").replaceChildren(...contextView(contexts.get(selected)));
   const record = entry.record;
   $("view-title").textContent = visitorName(record.visitor);
   const mineNow = record.status === "assigned" && record.agent === session.agent;
   $("view-subtitle").textContent = `${record.status === "closed" ? "closed" : mineNow ? "assigned to you" : record.status} · started ${timeOf(record.created_at)}`;
   $("close-conversation").hidden = !mineNow;
+  $("transfer-toggle").hidden = !mineNow;
+  if (!mineNow) $("transfer-form").hidden = true;
   $("input").disabled = !mineNow;
   $("send").disabled = !mineNow;
   $("input").placeholder = mineNow ? "Reply…" : "This conversation is closed";
@@ -295,7 +473,8 @@ function draw() {
         ),
       );
     } else {
-      nodes.push(el("div", { class: "system" }, systemText(event)));
+      const note = event.data.type === "transferred" && event.data.note;
+      nodes.push(el("div", { class: `system ${event.data.type}` }, systemText(event), note ? el("span", { class: "note" }, `Note: ${note}`) : null));
     }
   }
   for (const p of client.pendingFor(selected)) {
@@ -317,6 +496,104 @@ function draw() {
   $("typing").hidden = !typing;
   if (typing) $("typing").textContent = "The visitor is typing…";
   if (nearBottom || switched) list.scrollTop = list.scrollHeight;
+}
+
+function drawQueue() {
+  const items = queue.map(({ conversation, position, estimated_wait_ms: wait }) =>
+    el(
+      "li",
+      { class: "queue-item", "data-conversation": conversation.id },
+      el(
+        "div",
+        { class: "item-top" },
+        el("span", { class: "item-name" }, visitorName(conversation.visitor)),
+        el("span", { class: "queue-position", title: "Position in the queue" }, `#${position}`),
+      ),
+      el(
+        "div",
+        { class: "item-bottom" },
+        el("span", { class: "preview" }, `${conversation.group} · ${waitText(wait) || `waiting since ${timeOf(conversation.created_at)}`}`),
+        el("button", { type: "button", class: "small claim", onclick: () => claim(conversation.id) }, "Claim"),
+      ),
+    ),
+  );
+  for (const record of offline) {
+    items.push(
+      el(
+        "li",
+        { class: "queue-item offline", "data-conversation": record.id },
+        el("div", { class: "item-top" }, el("span", { class: "item-name" }, visitorName(record.visitor)), el("span", { class: "badge offline" }, "offline message")),
+        el(
+          "div",
+          { class: "item-bottom" },
+          el("span", { class: "preview" }, `${record.group} · left ${timeOf(record.created_at)}`),
+          el("button", { type: "button", class: "small take", onclick: () => take(record.id) }, "Take"),
+        ),
+      ),
+    );
+  }
+  $("queue-list").replaceChildren(...items);
+  $("queue-empty").hidden = items.length > 0;
+}
+
+function drawQuickReplies() {
+  $("qr-empty").hidden = quickReplies.length > 0;
+  $("quick-reply-list").replaceChildren(
+    ...quickReplies.map((reply) =>
+      el(
+        "li",
+        { class: "quick-reply", "data-shortcut": reply.shortcut, title: `Insert: ${reply.text}`, onclick: () => insertText(reply.text) },
+        el("code", {}, `/${reply.shortcut}`),
+        el("span", { class: "qr-text" }, reply.text),
+        reply.scope === "agent"
+          ? el("button", { type: "button", class: "link-button", title: "Delete this quick reply", onclick: (event) => {
+              event.stopPropagation();
+              requestNow({ type: "delete_quick_reply", id: `qr:delete:${reply.id}`, reply_id: reply.id });
+            } }, "×")
+          : el("span", { class: "badge", title: "A quick reply of your group" }, reply.group),
+      ),
+    ),
+  );
+}
+
+// The visitor context panel: where the visitor came from, with what, the pages seen and earlier conversations.
+function contextView(reply) {
+  if (!reply) return [el("div", { class: "muted" }, online ? "Loading…" : "Shown once connected.")];
+  if (reply.error) return [el("div", { class: "muted" }, `Not available (${reply.error}).`)];
+  const context = reply.context || {};
+  const source = context.source || {};
+  const device = context.device || {};
+  const both = (a, b) => [a, b].filter(Boolean).join(" ");
+  const rows = [
+    ["referrer", "Came from", source.referrer || (reply.context ? "direct (no referrer)" : "")],
+    ["landing", "Landing page", source.landing_page],
+    ["utm", "Campaign", Object.entries(source.utm || {}).map(([key, value]) => `${key}: ${value}`).join(", ")],
+    ["browser", "Browser", both(device.browser, device.browser_version)],
+    ["os", "System", both(device.os, device.os_version)],
+    ["device", "Device", device.type],
+    ["language", "Language", context.language],
+    ["screen", "Screen", context.screen],
+  ].filter(([, , value]) => value);
+  const nodes = [];
+  if (!reply.context) nodes.push(el("div", { class: "muted" }, "The visitor's page reported nothing."));
+  if (rows.length) {
+    nodes.push(el("dl", { class: "facts" }, ...rows.flatMap(([field, name, value]) => [el("dt", {}, name), el("dd", { "data-field": field, title: value }, value)])));
+  }
+  const trail = reply.trail || [];
+  nodes.push(el("div", { class: "panel-subtitle" }, `Pages (${trail.length})`));
+  nodes.push(
+    trail.length
+      ? el("ol", { class: "trail" }, ...trail.map((page) => el("li", { title: page.url }, page.title || page.url, el("span", { class: "muted" }, ` · ${timeOf(page.at)}`))))
+      : el("div", { class: "muted" }, "None known (pages are kept in memory only)."),
+  );
+  const past = reply.past_conversations || [];
+  nodes.push(el("div", { class: "panel-subtitle" }, `Earlier conversations (${past.length})`));
+  if (past.length) {
+    nodes.push(
+      el("ul", { class: "past" }, ...past.map((c) => el("li", { "data-conversation": c.id }, el("span", { class: `badge ${c.status}` }, c.status), ` ${new Date(c.created_at).toLocaleDateString()} ${timeOf(c.created_at)}${c.last_agent ? ` · ${titleCase(c.last_agent)}` : ""}`))),
+    );
+  }
+  return nodes;
 }
 
 let titleTimer = null;
@@ -347,15 +624,90 @@ const typingSignal = new TypingSignal((active) => {
 
 $("login-form").addEventListener("submit", login);
 $("logout").addEventListener("click", logout);
+
+// Quick replies in the composer: `/shortcut` then Tab or Enter replaces it with the quick reply's text (Tab also
+// completes a prefix that only one shortcut has). Registered before wireComposer's keydown, which it pre-empts.
+function insertText(text, from, to) {
+  const input = $("input");
+  if (input.disabled) return;
+  const start = from ?? input.selectionStart;
+  const end = to ?? input.selectionEnd;
+  input.value = input.value.slice(0, start) + text + input.value.slice(end);
+  input.focus();
+  input.setSelectionRange(start + text.length, start + text.length);
+  input.dispatchEvent(new Event("input")); // resize, typing signal, hint
+}
+
+function slashToken() {
+  const input = $("input");
+  const before = input.value.slice(0, input.selectionStart);
+  const match = before.match(/(?:^|\s)\/([a-z0-9_-]*)$/);
+  return match ? { prefix: match[1], from: before.length - match[1].length - 1, to: before.length } : null;
+}
+
+function quickReplyFor(token, completePrefix) {
+  const exact = quickReplies.find((q) => q.shortcut === token.prefix);
+  if (exact || !completePrefix) return exact;
+  const matches = quickReplies.filter((q) => q.shortcut.startsWith(token.prefix));
+  return matches.length === 1 ? matches[0] : null;
+}
+
+function showHint() {
+  const token = slashToken();
+  const matches = token ? quickReplies.filter((q) => q.shortcut.startsWith(token.prefix)).slice(0, 3) : [];
+  $("qr-hint").hidden = matches.length === 0;
+  $("qr-hint").textContent = matches.length ? `Tab inserts ${matches.map((q) => `/${q.shortcut}`).join(", ")}` : "";
+}
+
+$("input").addEventListener("keydown", (event) => {
+  if (event.shiftKey || event.isComposing || (event.key !== "Tab" && event.key !== "Enter")) return;
+  const token = slashToken();
+  const reply = token && quickReplyFor(token, event.key === "Tab");
+  if (!reply) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  insertText(reply.text, token.from, token.to);
+});
+$("input").addEventListener("input", showHint);
+$("input").addEventListener("click", showHint);
+
 wireComposer({
   maxHeight: 160,
   typingSignal,
   send: (text) => {
     if (!client || !selected || !conversations.get(selected)) return false;
     client.sendMessage(selected, text);
+    $("qr-hint").hidden = true;
     render();
     return true;
   },
+});
+$("agent-status").addEventListener("change", sendStatus);
+$("status-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendStatus();
+});
+$("queue-refresh").addEventListener("click", () => requestNow({ type: "queue", id: "queue" }));
+$("context-refresh").addEventListener("click", () => selected && requestContext(selected));
+$("transfer-toggle").addEventListener("click", () => {
+  $("transfer-form").hidden = !$("transfer-form").hidden;
+  if (!$("transfer-form").hidden) $("transfer-agent").focus();
+});
+$("transfer-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  transfer(false);
+});
+$("transfer-queue").addEventListener("click", () => transfer(true));
+$("qr-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const shortcut = $("qr-shortcut").value.trim().toLowerCase();
+  const text = $("qr-text").value.trim();
+  if (!shortcut || !text) return;
+  const frame = { type: "put_quick_reply", id: "qr:put", shortcut, text };
+  // The same shortcut again changes your own quick reply instead of clashing with it.
+  const own = quickReplies.find((q) => q.scope === "agent" && q.shortcut === shortcut);
+  if (own) frame.reply_id = own.id;
+  requestNow(frame);
 });
 $("close-conversation").addEventListener("click", () => {
   if (client && selected && !client.request({ type: "close", id: "close", conversation: selected })) {

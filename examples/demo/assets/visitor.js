@@ -44,8 +44,25 @@ const state = {
   acked: new Set(),
   failed: [], // {client_id, text, reason}
   typing: null, // {who, until}
+  position: null, // the last `position` of the queued conversation: {conversation, position, estimated_wait_ms?}
   online: false,
 };
+
+// What this page knows about the visit, for the agent's context panel (protocol §7.10): sent after every
+// `welcome` (the server keeps it in memory only). The landing page is this page's URL, UTM parameters included.
+function visitContext() {
+  const params = new URLSearchParams(location.search);
+  const utm = {};
+  for (const key of ["source", "medium", "campaign", "term", "content"]) {
+    const value = params.get(`utm_${key}`);
+    if (value) utm[key] = value.slice(0, 256);
+  }
+  const context = { type: "context", id: "context", landing_page: location.href, user_agent: navigator.userAgent.slice(0, 512), language: navigator.language, screen: `${screen.width}x${screen.height}` };
+  if (/^https?:\/\//.test(document.referrer)) context.referrer = document.referrer;
+  if (Object.keys(utm).length) context.utm = utm;
+  return context;
+}
+let pageViewSent = false; // one `page` view per page load
 
 function save() {
   const data = {
@@ -129,6 +146,14 @@ function handleFrame(frame) {
         state.visitorId = frame.principal.id;
         save();
       }
+      // Before the `open` that follows `inbox`, so that the conversation is stored with this context.
+      client.request(visitContext());
+      if (!pageViewSent) pageViewSent = client.request({ type: "page", id: "page", url: location.href, title: document.title.slice(0, 256) });
+      break;
+    case "position":
+      // Kept even before `opened` says which conversation is ours: it may arrive first.
+      state.position = frame;
+      render();
       break;
     case "inbox":
       chooseConversation(frame.conversations);
@@ -160,6 +185,10 @@ function handleFrame(frame) {
 
 function handleError(frame) {
   const id = frame.id || "";
+  if (id === "context" || id === "page") {
+    console.info(`kf: the server refused the visit ${id}: ${frame.code} ${frame.message || ""}`); // the chat works without it
+    return;
+  }
   if (id.startsWith("sub:") && (frame.code === "not_found" || frame.code === "forbidden")) {
     // The server does not know our conversation (its data was reset): start a new one.
     client.forget(id.slice(4));
@@ -215,6 +244,7 @@ function adopt(conversation) {
     client.forget(state.conversation);
     state.events = [];
     state.failed = [];
+    if (state.position && state.position.conversation !== conversation.id) state.position = null;
   }
   state.conversation = conversation.id;
   state.record = conversation;
@@ -229,6 +259,10 @@ function applyToRecord(event) {
   if (kind === "assigned") state.record = { ...state.record, status: "assigned", agent: event.data.agent, last_agent: event.data.agent };
   else if (kind === "closed") state.record = { ...state.record, status: "closed" };
   else if (kind === "reopened") state.record = { ...state.record, status: "queued" };
+  else if (kind === "offline") state.record = { ...state.record, status: "offline" };
+  else if (kind === "transferred" && event.data.agent) state.record = { ...state.record, status: "assigned", agent: event.data.agent, last_agent: event.data.agent };
+  else if (kind === "transferred") state.record = { ...state.record, status: "queued", agent: undefined };
+  if (state.record.status !== "queued") state.position = null; // no `position` says it left the queue: this does
   state.record.last_seq = Math.max(state.record.last_seq || 0, event.seq);
 }
 
@@ -245,6 +279,12 @@ function systemText(event) {
       return who ? `${who} closed the conversation` : "The conversation was closed";
     case "reopened":
       return "The conversation was reopened";
+    case "transferred":
+      return event.data.agent ? `You were passed on to ${titleCase(event.data.agent)}` : "You are back in the queue for the next agent";
+    case "offline":
+      return "Nobody is available right now: leave a message and we will answer";
+    case "missed":
+      return null; // a note for the agents
     default:
       return event.data.type;
   }
@@ -272,7 +312,8 @@ function draw() {
       const meta = mine ? `${timeOf(event.at)} · sent ✓` : timeOf(event.at);
       nodes.push(bubble({ mine, who: titleCase(event.author.id), text: event.data.body.text, meta }));
     } else {
-      nodes.push(el("div", { class: "system" }, systemText(event)));
+      const text = systemText(event);
+      if (text) nodes.push(el("div", { class: "system" }, text));
     }
   }
   for (const p of client.pendingFor(state.conversation)) {
@@ -298,7 +339,16 @@ function draw() {
       el("button", { type: "button", class: "primary small", onclick: () => openConversation() }, "Start a new conversation"),
     );
   } else if (status === "queued") {
-    banner.append(el("span", {}, "Waiting for an agent… you can already write."));
+    const place = state.position && state.position.conversation === state.conversation ? state.position : null;
+    const wait = place && place.estimated_wait_ms !== undefined ? ` (about ${Math.max(1, Math.round(place.estimated_wait_ms / 60_000))} min)` : "";
+    banner.append(
+      el(
+        "span",
+        {},
+        "Waiting for an agent… you can already write.",
+        place ? el("span", { class: "queue-place", id: "queue-position", "data-position": place.position }, ` You are number ${place.position} in the queue${wait}.`) : null,
+      ),
+    );
   }
   const agent = state.record && (state.record.agent || state.record.last_agent);
   $("subtitle").textContent =

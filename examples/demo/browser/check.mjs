@@ -10,6 +10,10 @@
 // EventSource; the server restarts and the agent writes while the page's own EventSource is reconnecting (its
 // reconnect request is held until then), and the page must show every message exactly once, in order, on the
 // same EventSource (Last-Event-ID), then again after a reload (`?cursor=`) and after a refused token (401).
+// Then the console's routing tools: alice goes `away`, so a new visitor (landing with UTM parameters) waits in the
+// queue at position 1 and shows in her queue panel; she claims it, chats, sees the visitor's browser and landing
+// page in the context panel, adds a quick reply and inserts it with `/shortcut` + Tab; a transfer to bob is refused
+// while he is offline (toast), then bob logs in and gets it with the note; a custom status, then online again.
 // Saves screenshots (kf-*.png) to the screenshot directory (default: the system's temp directory). Exits
 // non-zero if any check failed.
 import { spawn } from "node:child_process";
@@ -279,6 +283,116 @@ async function checkSse(agent) {
   await context.close();
 }
 
+// The agent console's routing tools (alice's page is logged in, with two open conversations: capacity 3).
+async function checkConsole(agent) {
+  await agent.selectOption("#agent-status", "away");
+  await agent.waitForSelector('#my-status[data-status="away"]');
+  check((await agent.textContent("#my-status")) === "Away", "alice sets her status to away and the page shows the server's answer");
+
+  // A new visitor arrives (from a search page, landing with UTM parameters): nobody is online, so it queues.
+  const visitorContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const visitor = await visitorContext.newPage();
+  watch(visitor, "visitor3");
+  await visitor.goto(`${base}/?utm_source=newsletter&utm_campaign=winter`, { referer: "https://search.example/?q=order" });
+  await visitor.waitForSelector('#status[data-state="online"]');
+  await visitor.waitForSelector('#banner:not([hidden]) #queue-position[data-position="1"]');
+  const conversation = await visitor.evaluate(() => window.kfVisitor.state.conversation);
+  log(`  (visitor banner: ${await visitor.textContent("#banner")})`);
+  check(!!conversation && (await visitor.evaluate(() => window.kfVisitor.state.record.status)) === "queued", "while alice is away the new conversation stays queued; the visitor sees position 1");
+  const item = agent.locator(`.queue-item[data-conversation="${conversation}"]`);
+  await item.waitFor();
+  const position = await item.locator(".queue-position").textContent();
+  log(`  (queue entry: ${(await item.textContent()).replace(/\s+/g, " ")})`);
+  check(position === "#1" && (await agent.locator(`.conversation-item[data-conversation="${conversation}"]`).count()) === 0, "it shows in alice's queue panel at position 1, not assigned to her");
+
+  // Claim: assigned to alice, gone from the queue; the chat works.
+  await item.locator("button.claim").click();
+  await agent.waitForSelector(`.conversation-item.selected[data-conversation="${conversation}"]`);
+  await visitor.waitForSelector(".system >> text=Alice joined the conversation");
+  await agent.waitForFunction((id) => !document.querySelector(`.queue-item[data-conversation="${id}"]`), conversation);
+  check(true, "alice claims it: assigned to her (the visitor sees her join), gone from the queue panel");
+  await visitor.fill("#input", "Do you ship to Norway?");
+  await visitor.keyboard.press("Enter");
+  await agent.waitForSelector(".message.theirs >> text=Do you ship to Norway?");
+  await agent.fill("#input", "Let me check that for you.");
+  await agent.keyboard.press("Enter");
+  await visitor.waitForSelector(".message.theirs >> text=Let me check that for you.");
+  check(true, "the chat works both ways in the claimed conversation");
+
+  // The visitor context panel.
+  await agent.waitForSelector('#context-body [data-field="browser"]');
+  const fact = (field) => agent.locator(`#context-body [data-field="${field}"]`).textContent();
+  const browserName = await fact("browser");
+  const landing = await fact("landing");
+  log(`  (context: browser ${browserName}; system ${await fact("os")}; came from ${await fact("referrer")}; landing ${landing}; campaign ${await fact("utm")})`);
+  check(/Chrom/.test(browserName), `the context panel shows the visitor's browser (${browserName})`);
+  check(landing === `${base}/?utm_source=newsletter&utm_campaign=winter` && (await fact("utm")).includes("source: newsletter"), "and the landing page with its UTM campaign");
+  check((await agent.locator("#context-body .trail li").count()) >= 1, "and the pages the visitor has seen");
+  await agent.screenshot({ path: shot("agent-console") });
+
+  // A quick reply: added with the form, inserted with /shortcut + Tab, sent with Enter.
+  const canned = "We ship to all of Europe, Norway included, within 3 days.";
+  await agent.fill("#qr-shortcut", "ship");
+  await agent.fill("#qr-text", canned);
+  await agent.click("#qr-add");
+  await agent.waitForSelector('.quick-reply[data-shortcut="ship"]');
+  check(true, "alice adds a quick reply /ship (put_quick_reply) and it is listed");
+  await agent.click("#input");
+  await agent.keyboard.type("/sh");
+  await agent.waitForSelector("#qr-hint:not([hidden]) >> text=/ship");
+  await agent.keyboard.type("ip");
+  await agent.keyboard.press("Tab");
+  await agent.waitForFunction((text) => document.getElementById("input").value === text, canned);
+  check(true, "typing /ship + Tab puts the quick reply's text in the composer");
+  await agent.keyboard.press("Enter");
+  await visitor.waitForSelector(`.message.theirs >> text=${canned}`);
+  check(true, "and Enter sends it to the visitor");
+
+  // Transfer to bob: refused while he is not connected, then done with a note once he is.
+  await agent.click("#transfer-toggle");
+  await agent.fill("#transfer-agent", "bob");
+  await agent.click("#transfer-submit");
+  await agent.waitForSelector("#toast:not([hidden]) >> text=agent_unavailable");
+  check(true, "a transfer to bob while he is offline is refused: the toast names agent_unavailable");
+  const bobContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const bob = await bobContext.newPage();
+  watch(bob, "bob");
+  await bob.goto(`${base}/agent`);
+  await bob.fill("#login-agent", "bob");
+  await bob.fill("#login-password", "bob-demo");
+  await bob.click("#login-button");
+  await bob.waitForSelector('#console:not([hidden]) #status[data-state="online"]');
+  await bob.waitForSelector('#my-status[data-status="online"]');
+  const note = "Asked about shipping to Norway; answered with the quick reply.";
+  await agent.fill("#transfer-note", note);
+  await agent.click("#transfer-submit");
+  await bob.waitForSelector(`.conversation-item[data-conversation="${conversation}"]`);
+  await bob.click(`.conversation-item[data-conversation="${conversation}"]`);
+  await bob.waitForSelector(`.system.transferred >> text=Alice transferred the conversation to you`);
+  check((await bob.textContent(".system.transferred .note")) === `Note: ${note}`, "bob gets the transferred conversation, with alice's note in the transcript");
+  await agent.waitForSelector(`.system.transferred >> text=You transferred the conversation to Bob`);
+  check(await agent.locator("#input").isDisabled(), "alice's transcript shows the transfer and she can no longer write to it");
+  await visitor.waitForSelector("#subtitle >> text=You are talking to Bob");
+  const seenByVisitor = await visitor.evaluate(() => window.kfVisitor.state.events.filter((e) => e.data.type === "transferred").map((e) => e.data));
+  log(`  (the visitor's copy of the transferred event: ${JSON.stringify(seenByVisitor)})`);
+  await bob.fill("#input", "Hi, Bob here. Your parcel can go out tomorrow.");
+  await bob.keyboard.press("Enter");
+  await visitor.waitForSelector(".message.theirs >> text=Hi, Bob here.");
+  check(true, "the visitor now talks to bob");
+  await bob.screenshot({ path: shot("agent-bob") });
+
+  // A custom status, then online again.
+  await agent.selectOption("#agent-status", "custom");
+  await agent.fill("#status-label", "Lunch until 13:30");
+  await agent.press("#status-label", "Enter");
+  await agent.waitForSelector('#my-status[data-status="custom"] >> text=Lunch until 13:30');
+  await agent.selectOption("#agent-status", "online");
+  await agent.waitForSelector('#my-status[data-status="online"]');
+  check((await agent.textContent("#my-status")) === "Online", "a custom status with its text, then back to online");
+  await bobContext.close();
+  await visitorContext.close();
+}
+
 try {
   await startServer();
   log("demo on", base, "data", dataDir);
@@ -440,6 +554,7 @@ try {
   check(true, "a new conversation starts and reaches the agent");
 
   await checkSse(agent);
+  await checkConsole(agent);
 
   // Expected: the refused login (401) and connection refusals while the server restarts.
   const expected = (e) => e.includes("ERR_CONNECTION_REFUSED") || e.includes("status of 401") || e.includes("EventSource's response has a status 401");
