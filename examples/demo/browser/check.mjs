@@ -374,7 +374,7 @@ async function checkConsole(agent) {
   check(await agent.locator("#input").isDisabled(), "alice's transcript shows the transfer and she can no longer write to it");
   await visitor.waitForSelector("#subtitle >> text=You are talking to Bob");
   const seenByVisitor = await visitor.evaluate(() => window.kfVisitor.state.events.filter((e) => e.data.type === "transferred").map((e) => e.data));
-  log(`  (the visitor's copy of the transferred event: ${JSON.stringify(seenByVisitor)})`);
+  check(seenByVisitor.length === 1 && !("note" in seenByVisitor[0]), `the visitor's copy of the transferred event has no note (${JSON.stringify(seenByVisitor)})`);
   await bob.fill("#input", "Hi, Bob here. Your parcel can go out tomorrow.");
   await bob.keyboard.press("Enter");
   await visitor.waitForSelector(".message.theirs >> text=Hi, Bob here.");
