@@ -4,6 +4,11 @@
 // The token (and the status chosen here) is kept in localStorage; conversations, their transcripts and cursors
 // live in memory for the life of the page (a reload replays them from the server), and survive reconnects through
 // the client's resume. The queue, quick replies and visitor contexts are asked for again on every connect.
+//
+// `/agent?transport=sse` runs the same console over the SSE transport: the agent's one stream follows every
+// conversation assigned to it (the server adds each new one by itself) and every request goes as a POST. There the
+// conversations, their transcripts and the client's cursor are also kept in localStorage, so that a reload resumes
+// the stream with `?cursor=` instead of replaying everything.
 import {
   KfClient,
   TypingSignal,
@@ -18,6 +23,9 @@ import {
 
 const STORE_KEY = "kf.demo.agent";
 const STATUS_KEY = "kf.demo.agent.status";
+const SSE_STATE_KEY = "kf.demo.agent.sse"; // SSE only: {agent, client, conversations}
+const TRANSPORT = new URLSearchParams(location.search).get("transport") === "sse" ? "sse" : "ws";
+const MAX_CACHED_EVENTS = 500; // per conversation, in the saved SSE state
 // The demo's seeded agents (src/lib.rs): the transfer field suggests them; any agent id may be typed.
 const KNOWN_AGENTS = ["alice", "bob"];
 const $ = (id) => document.getElementById(id);
@@ -39,6 +47,27 @@ function load() {
     return value && value.token && value.expiresAt > Date.now() + 60_000 ? value : null;
   } catch {
     return null;
+  }
+}
+
+// SSE: what a reload needs to resume the stream from its cursor: the client's snapshot and the transcripts.
+function loadSseState() {
+  if (TRANSPORT !== "sse" || !session) return null;
+  try {
+    const value = JSON.parse(localStorage.getItem(SSE_STATE_KEY));
+    return value && value.agent === session.agent ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveSseState() {
+  if (TRANSPORT !== "sse" || !client || !session) return;
+  const saved = [...conversations].map(([id, entry]) => [id, { record: entry.record, events: entry.events.slice(-MAX_CACHED_EVENTS) }]);
+  try {
+    localStorage.setItem(SSE_STATE_KEY, JSON.stringify({ agent: session.agent, client: client.snapshot(), conversations: saved }));
+  } catch (error) {
+    console.warn("cannot save the console state", error);
   }
 }
 
@@ -81,6 +110,7 @@ function logout() {
   client = null;
   session = null;
   localStorage.removeItem(STORE_KEY);
+  localStorage.removeItem(SSE_STATE_KEY);
   conversations = new Map();
   selected = null;
   showLogin();
@@ -134,7 +164,16 @@ function startConsole() {
   contexts = new Map();
   myStatus = null;
   $("agent-ids").replaceChildren(...KNOWN_AGENTS.filter((id) => id !== session.agent).map((id) => el("option", { value: id }, titleCase(id))));
+  const saved = loadSseState();
+  if (saved) {
+    // Events below the saved cursor are not sent again: start from the transcripts they made.
+    for (const [id, entry] of saved.conversations || []) conversations.set(id, { record: entry.record, events: entry.events || [], unread: 0, typingUntil: 0 });
+  } else if (TRANSPORT === "sse") {
+    localStorage.removeItem(SSE_STATE_KEY); // another agent's
+  }
   client = new KfClient({
+    transport: TRANSPORT,
+    state: saved ? saved.client : undefined,
     getToken: async () => {
       if (!session) throw new Error("logged out");
       return session.token;
@@ -146,6 +185,7 @@ function startConsole() {
       client = null;
       session = null;
       localStorage.removeItem(STORE_KEY);
+      localStorage.removeItem(SSE_STATE_KEY);
       showLogin(message);
       return false;
     },
@@ -172,7 +212,12 @@ function startConsole() {
     },
     onAck: () => render(),
     onSendFailed: (clientId, code, message) => toast(`Not sent: ${message || code}`),
+    onChange: saveSseState,
   });
+  // (SSE) the saved conversations claim their events again, also those that have left the inbox since (closed,
+  // transferred): the stream still delivers what happened to them after the cursor.
+  for (const id of conversations.keys()) client.subscribe(id);
+  if (!selected && conversations.size) select(conversations.keys().next().value);
   client.start();
   render();
 }
@@ -498,7 +543,12 @@ function draw() {
   if (nearBottom || switched) list.scrollTop = list.scrollHeight;
 }
 
+// Rebuilt only when it changes: a list replaced under the pointer would swallow a click on its Claim button.
+let drawnQueue = null;
 function drawQueue() {
+  const key = JSON.stringify([queue, offline]);
+  if (key === drawnQueue) return;
+  drawnQueue = key;
   const items = queue.map(({ conversation, position, estimated_wait_ms: wait }) =>
     el(
       "li",

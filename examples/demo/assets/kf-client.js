@@ -10,11 +10,14 @@
 //
 // With `transport: "sse"` the same API runs over the SSE transport instead: a native EventSource downstream
 // (`GET /sse/events`, one stream that follows all of the principal's conversations) and fetch POSTs upstream
-// (`POST /sse/{type}`), with the same frames and the same events to the page. The browser reconnects the
-// EventSource by itself after a cut, sending `Last-Event-ID` (the cursor of the last `event`); the cursor is also
-// kept in the snapshot so a reloaded page resumes with `?cursor=`. Only a stream the server refused for good (a
-// 401: EventSource stops) is reopened here, with a fresh token and the saved cursor. Events are still dropped
-// when their seq <= the last applied of their conversation (protocol §17): exactly once on the page.
+// (`POST /sse/{type}`), with the same frames and the same events to the page. For a visitor the stream follows its
+// conversations, for an agent every conversation assigned to it (and each assigned later): `subscribe` only claims
+// a conversation's events for the page (those that came before included) and `unsubscribe` sends nothing. The
+// browser reconnects the EventSource by itself after a cut, sending `Last-Event-ID` (the cursor of the last
+// `event`); the cursor is also kept in the snapshot so a reloaded page resumes with `?cursor=`. Only a stream the
+// server refused for good (a 401: EventSource stops) is reopened here, with a fresh token and the saved cursor.
+// Events are still dropped when their seq <= the last applied of their conversation (protocol §17): exactly once
+// on the page.
 
 export const PROTOCOL_VERSION = 1;
 
@@ -514,8 +517,11 @@ export class KfClient {
     if (fresh && this.online) this.sendSubscribe(conversation);
   }
 
+  // (SSE: nothing goes to the server, which decides what the stream follows; the page just stops claiming the
+  // conversation's events, which are held like those of any conversation it has not subscribed to.)
   unsubscribe(conversation) {
-    if (this.subscriptions.delete(conversation)) this.transmit({ type: "unsubscribe", conversation });
+    if (!this.subscriptions.delete(conversation)) return;
+    if (this.transport !== "sse") this.transmit({ type: "unsubscribe", conversation });
   }
 
   forget(conversation) {

@@ -14,6 +14,11 @@
 // queue at position 1 and shows in her queue panel; she claims it, chats, sees the visitor's browser and landing
 // page in the context panel, adds a quick reply and inserts it with `/shortcut` + Tab; a transfer to bob is refused
 // while he is offline (toast), then bob logs in and gets it with the note; a custom status, then online again.
+// Then the agent console over SSE (`/agent?transport=sse`): bob (alice away) gets a new visitor's conversation on
+// his one stream and chats both ways over POSTs; the server restarts and the visitor writes while bob's EventSource
+// is still reconnecting (its request is held until then): the same EventSource resumes with Last-Event-ID and shows
+// every message once, in order; a reload resumes with `?cursor=`; bob closes the conversation; then, away, he claims
+// a queued visitor, answers with a new quick reply and transfers it to alice with a note.
 // Saves screenshots (kf-*.png) to the screenshot directory (default: the system's temp directory). Exits
 // non-zero if any check failed.
 import { spawn } from "node:child_process";
@@ -393,6 +398,214 @@ async function checkConsole(agent) {
   await visitorContext.close();
 }
 
+// The agent page's transcript of one conversation, as the page holds it and as it shows it (when selected).
+async function agentTranscript(page, conversation) {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))); // a redraw is due
+  const held = await page.evaluate((id) => {
+    const { client } = window.kfAgent;
+    const entry = window.kfAgent.conversations().get(id);
+    const events = entry ? entry.events : [];
+    return {
+      seqs: events.map((e) => e.seq),
+      texts: events.filter((e) => e.data.type === "message").map((e) => e.data.body.text),
+      sameEventSource: !!window.firstEventSource && client.es === window.firstEventSource,
+      stats: { ...client.sseStats },
+      readyState: client.es ? client.es.readyState : null,
+    };
+  }, conversation);
+  held.shown = await page.locator(".message .bubble").allTextContents();
+  held.gapless = held.seqs.every((seq, i) => seq === i + 1);
+  return held;
+}
+
+// The agent console over SSE: bob on `/agent?transport=sse` (alice is away, so the new visitor is his).
+async function checkAgentSse(alice) {
+  await alice.selectOption("#agent-status", "away");
+  await alice.waitForSelector('#my-status[data-status="away"]');
+  const bobContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const bob = await bobContext.newPage();
+  watch(bob, "bob-sse");
+  let websockets = 0;
+  bob.on("websocket", () => websockets++);
+  const cdp = await bobContext.newCDPSession(bob);
+  await cdp.send("Network.enable");
+  const wire = [];
+  let wireTwo;
+  const twoOnWire = new Promise((resolve) => (wireTwo = resolve)); // bob's first stream request and its reconnect
+  cdp.on("Network.requestWillBeSentExtraInfo", (e) => {
+    const h = Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    if ((h[":path"] || "").includes("/sse/events") || h["accept"] === "text/event-stream") wire.push(h);
+    if (wire.length === 2) wireTwo();
+  });
+  const streams = [];
+  bob.on("request", (request) => {
+    if (request.url().includes("/sse/events")) streams.push(request.url());
+  });
+  await bob.goto(`${base}/agent?transport=sse`);
+  await bob.fill("#login-agent", "bob");
+  await bob.fill("#login-password", "bob-demo");
+  await bob.click("#login-button");
+  await bob.waitForSelector('#console:not([hidden]) #status[data-state="online"]');
+  await bob.waitForSelector('#my-status[data-status="online"]'); // the `status` request went as a POST
+  const start = await bob.evaluate(() => {
+    const { client } = window.kfAgent;
+    window.firstEventSource = client.es;
+    return { transport: client.transport, eventSource: client.es instanceof EventSource, ws: !!client.ws };
+  });
+  check(start.transport === "sse" && start.eventSource && !start.ws && websockets === 0, "the agent console on ?transport=sse is online over an EventSource, with no WebSocket");
+
+  // A new visitor (on WebSocket) is assigned to bob: the server adds it to his stream by itself.
+  const visitorContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const visitor = await visitorContext.newPage();
+  watch(visitor, "visitor4");
+  await visitor.goto(`${base}/`);
+  await visitor.waitForSelector('#status[data-state="online"]');
+  await visitor.waitForSelector(".system >> text=Bob joined the conversation");
+  const conversation = await visitor.evaluate(() => window.kfVisitor.state.conversation);
+  await bob.waitForSelector(`.conversation-item[data-conversation="${conversation}"]`);
+  await bob.click(`.conversation-item[data-conversation="${conversation}"]`);
+  await bob.waitForSelector(".system >> text=Assigned to you");
+  check(true, "the new visitor's conversation reaches bob's stream (conversation frame + its events)");
+  const expected = [];
+  const visitorSays = async (text) => {
+    await visitor.fill("#input", text);
+    await visitor.keyboard.press("Enter");
+    await visitor.waitForSelector(`.message.mine:has-text('${text}') .meta >> text=sent ✓`);
+    expected.push(text);
+  };
+  const bobSays = async (text) => {
+    await bob.fill("#input", text);
+    await bob.keyboard.press("Enter");
+    await bob.waitForSelector(`.message.mine:has-text('${text}') .meta >> text=sent ✓`);
+    await visitor.waitForSelector(`.message.theirs >> text=${text}`);
+    expected.push(text);
+  };
+  await visitor.click("#input");
+  await visitor.keyboard.type("Hello Bob", { delay: 15 });
+  await bob.waitForSelector("#typing:not([hidden])", { timeout: 5000 });
+  await visitor.keyboard.press("Enter");
+  await visitor.waitForSelector(".message.mine:has-text('Hello Bob') .meta >> text=sent ✓");
+  expected.push("Hello Bob");
+  await bob.waitForSelector(".message.theirs >> text=Hello Bob");
+  check(true, "bob sees the visitor typing and gets the message on his stream");
+  await bob.click("#input");
+  await bob.keyboard.type("Hi, Bob here, over SSE.", { delay: 15 });
+  await visitor.waitForSelector("#typing:not([hidden])", { timeout: 5000 });
+  await bob.keyboard.press("Enter");
+  await bob.waitForSelector(".message.mine:has-text('Hi, Bob here, over SSE.') .meta >> text=sent ✓");
+  await visitor.waitForSelector(".message.theirs >> text=Hi, Bob here, over SSE.");
+  expected.push("Hi, Bob here, over SSE.");
+  check(true, "bob's typing and reply go as POSTs and reach the visitor");
+  await bob.waitForSelector('#context-body [data-field="browser"]');
+  check(true, "the visitor context panel loads over POST /sse/visitor_context");
+  const cursorBefore = await bob.evaluate(() => window.kfAgent.client.sseCursor);
+
+  // The server restarts; bob's EventSource reconnects by itself, but its request is held until the visitor has
+  // written 3 messages right after the server is back.
+  const held = [];
+  let heldOne;
+  const firstHeld = new Promise((resolve) => (heldOne = resolve));
+  await bobContext.route("**/sse/events**", (route) => {
+    held.push(route);
+    heldOne();
+  });
+  await stopServer();
+  await bob.waitForSelector('#status[data-state="offline"]');
+  await firstHeld;
+  await startServer();
+  await visitor.waitForSelector('#status[data-state="online"]', { timeout: 30000 });
+  const during = ["Back again 1", "Back again 2", "Back again 3"];
+  for (const text of during) await visitorSays(text);
+  let seen = await agentTranscript(bob, conversation);
+  check(seen.readyState === 0 && !seen.shown.includes(during[0]), "the visitor wrote 3 messages while bob's EventSource was still reconnecting");
+  const reconnect = held[0].request();
+  check(held.length === 1 && reconnect.url() === streams[0] && !streams[0].includes("cursor="), "the held reconnect is bob's first EventSource's own request (same URL, no ?cursor=)");
+  for (const route of held) await route.continue();
+  await bobContext.unroute("**/sse/events**");
+  await reconnect.response();
+  await Promise.race([twoOnWire, new Promise((_, reject) => setTimeout(() => reject(new Error("bob's stream requests never showed on the wire")), 10000).unref())]); // CDP events lag a little
+  const sentIds = wire.slice(0, 2).map((h) => h["last-event-id"] || null);
+  log(`  (Last-Event-ID of bob's stream requests on the wire: ${JSON.stringify(sentIds)})`);
+  check(sentIds.length === 2 && sentIds[0] === null && sentIds[1] === cursorBefore && !!cursorBefore, "bob's EventSource reconnected with Last-Event-ID = the id of the last event it received");
+  await bob.waitForSelector(`.message.theirs >> text=${during[during.length - 1]}`, { timeout: 15000 });
+  await bob.waitForSelector('#status[data-state="online"]');
+  seen = await agentTranscript(bob, conversation);
+  log(`  (bob's SSE stats ${JSON.stringify(seen.stats)}; seqs ${seen.seqs.join(",")})`);
+  check(seen.sameEventSource && seen.stats.eventSources === 1 && seen.stats.opens === 2 && websockets === 0, "the same EventSource reconnected by itself (1 EventSource, 2 opens, no WebSocket)");
+  check(seen.gapless && same(seen.texts, expected) && same(seen.shown, expected), `bob shows every message exactly once, in order (${seen.shown.length} messages, seqs 1..${seen.seqs.length})`);
+  await bobSays("Got all three, thanks.");
+  check((await visitor.locator(".message >> text=Got all three, thanks.").count()) === 1, "bob's POST after the reconnect reaches the visitor once");
+  await bob.screenshot({ path: shot("agent-sse") });
+
+  // A reload resumes from the saved cursor: the transcript comes from localStorage, nothing twice.
+  const before = streams.length;
+  await bob.reload();
+  await bob.waitForSelector('#console:not([hidden]) #status[data-state="online"]');
+  check(streams.length === before + 1 && streams[before].includes("cursor="), "after a reload bob's new EventSource resumes with ?cursor=");
+  await bob.click(`.conversation-item[data-conversation="${conversation}"]`);
+  await visitorSays("After your reload");
+  await bob.waitForSelector(".message.theirs >> text=After your reload");
+  seen = await agentTranscript(bob, conversation);
+  check(seen.gapless && same(seen.texts, expected) && same(seen.shown, expected) && seen.stats.eventSources === 1, `after the reload every message shows once, in order (${seen.shown.length} messages)`);
+
+  // Close over POST.
+  await bob.click("#close-conversation");
+  await visitor.waitForSelector("#banner:not([hidden]) >> text=This conversation is closed.");
+  await bob.waitForSelector(`.conversation-item[data-conversation="${conversation}"] .badge.closed`);
+  check(true, "bob closes the conversation (POST /sse/close): the visitor and bob's list show it closed");
+
+  // The routing tools over POST: bob goes away, a new visitor queues and shows in his queue panel (a `queue` frame on
+  // his stream); he claims it, answers with a new quick reply, then transfers it to alice with a note.
+  await bob.selectOption("#agent-status", "away");
+  await bob.waitForSelector('#my-status[data-status="away"]');
+  const queuedContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const queued = await queuedContext.newPage();
+  watch(queued, "visitor5");
+  await queued.goto(`${base}/`);
+  await queued.waitForSelector('#banner:not([hidden]) #queue-position[data-position="1"]');
+  const waiting = await queued.evaluate(() => window.kfVisitor.state.conversation);
+  const item = bob.locator(`.queue-item[data-conversation="${waiting}"]`);
+  await item.waitFor();
+  const claimed = bob.waitForResponse((r) => r.url().endsWith("/sse/claim"), { timeout: 10000 });
+  await item.locator("button.claim").click();
+  const claimReply = await (await claimed).json();
+  log(`  (bob's claim answered ${claimReply.type}${claimReply.code ? ` ${claimReply.code}` : ""})`);
+  await bob.waitForSelector(`.conversation-item.selected[data-conversation="${waiting}"]`);
+  await queued.waitForSelector(".system >> text=Bob joined the conversation");
+  await queued.fill("#input", "Is anyone there?");
+  await queued.keyboard.press("Enter");
+  await bob.waitForSelector(".message.theirs >> text=Is anyone there?");
+  check(true, "away over SSE, bob sees the queued visitor in his queue panel, claims it (POST /sse/claim) and gets its messages");
+  const canned = "Yes, Bob is here for you.";
+  await bob.fill("#qr-shortcut", "here");
+  await bob.fill("#qr-text", canned);
+  await bob.click("#qr-add");
+  await bob.waitForSelector('.quick-reply[data-shortcut="here"]');
+  await bob.click("#input");
+  await bob.keyboard.type("/here");
+  await bob.keyboard.press("Tab");
+  await bob.waitForFunction((text) => document.getElementById("input").value === text, canned);
+  await bob.keyboard.press("Enter");
+  await queued.waitForSelector(`.message.theirs >> text=${canned}`);
+  check(true, "bob adds a quick reply (POST /sse/put_quick_reply), inserts it with /here + Tab and sends it");
+  await alice.selectOption("#agent-status", "online");
+  await alice.waitForSelector('#my-status[data-status="online"]');
+  await bob.click("#transfer-toggle");
+  await bob.fill("#transfer-agent", "alice");
+  await bob.fill("#transfer-note", "Handed over from the SSE console.");
+  await bob.click("#transfer-submit");
+  await bob.waitForSelector(".system.transferred >> text=You transferred the conversation to Alice");
+  await alice.waitForSelector(`.conversation-item[data-conversation="${waiting}"]`);
+  await alice.click(`.conversation-item[data-conversation="${waiting}"]`);
+  await alice.waitForSelector(".system.transferred .note >> text=Note: Handed over from the SSE console.");
+  check(await bob.locator("#input").isDisabled(), "bob transfers it to alice with a note (POST /sse/transfer): alice gets it, bob can no longer write");
+  await bob.selectOption("#agent-status", "online");
+  await bob.waitForSelector('#my-status[data-status="online"]');
+  await queuedContext.close();
+  await visitorContext.close();
+  await bobContext.close();
+}
+
 try {
   await startServer();
   log("demo on", base, "data", dataDir);
@@ -555,6 +768,7 @@ try {
 
   await checkSse(agent);
   await checkConsole(agent);
+  await checkAgentSse(agent);
 
   // Expected: the refused login (401) and connection refusals while the server restarts.
   const expected = (e) => e.includes("ERR_CONNECTION_REFUSED") || e.includes("status of 401") || e.includes("EventSource's response has a status 401");
