@@ -223,7 +223,7 @@ impl EngineBuilder {
             router.put_agent(agent);
         }
         let open = self.store.open_conversations().await?;
-        let extras = offline::Extras::load(self.store.as_ref(), &open).await?;
+        let extras = offline::Extras::load(self.store.as_ref()).await?;
         let entries = entry::EntryPoints::load(self.store.as_ref()).await?;
         for conversation in &open {
             router.track(conversation.clone());
@@ -571,7 +571,6 @@ impl Engine {
                 self.announce_queue(&conversation.tenant, &conversation.group);
             }
             _ => {
-                self.inner.extras.committed(conversation);
                 self.inner.dispatcher.publish(&self.inner.store, event);
                 let groups = self.inner.router.update(conversation);
                 match (&event.data, &conversation.state) {
@@ -719,7 +718,7 @@ impl Engine {
         if !self.inner.router.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        if let Some(existing) = self.inner.router.open_of_visitor(tenant, visitor, &group) {
+        if let Some(existing) = self.inner.router.open_of_visitor(tenant, visitor, &group, false) {
             return self.existing(existing).await;
         }
         if !self.is_group_open(tenant, &group) {

@@ -6,10 +6,10 @@
 //! (`offline_messages` after their `inbox`, and live) until one `take`s it, which assigns it like a routed
 //! conversation, or it is closed.
 //!
-//! The engine keeps the hours and the ids of waiting offline messages in memory, loaded at start-up from the
-//! store (hours from `group_hours`, offline messages from `open_conversations`).
+//! The engine keeps the hours in memory, loaded at start-up from `group_hours`; offline messages are open
+//! conversations in the router (loaded from `open_conversations` like the others), in no queue.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::connection::Conn;
@@ -29,12 +29,11 @@ pub const OFFLINE_LIST_LIMIT: usize = 100;
 
 type GroupKey = (TenantId, GroupId);
 
-/// The engine's state for working hours, offline messages and visitor trails.
+/// The engine's state for working hours and visitor trails (offline messages are open conversations in the
+/// router, outside every queue).
 #[derive(Debug, Default)]
 pub(super) struct Extras {
     hours: Mutex<HashMap<GroupKey, WorkingHours>>,
-    /// Waiting offline messages per group; conversation ids are UUIDv7, so the set is in creation order.
-    offline: Mutex<HashMap<GroupKey, BTreeSet<ConversationId>>>,
     pub(super) trails: Trails,
 }
 
@@ -43,42 +42,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Extras {
-    /// Loads the hours, and the offline messages among the open conversations.
-    pub(super) async fn load(store: &dyn Store, open: &[Conversation]) -> Result<Extras, StoreError> {
+    /// Loads the groups' working hours.
+    pub(super) async fn load(store: &dyn Store) -> Result<Extras, StoreError> {
         let extras = Extras::default();
         let stored = store.group_hours().await?;
         lock(&extras.hours).extend(stored.into_iter().map(|g| ((g.tenant, g.group), g.hours)));
-        for conversation in open {
-            extras.committed(conversation);
-        }
         Ok(extras)
-    }
-
-    /// Keeps the offline index in step with a committed conversation record.
-    pub(super) fn committed(&self, conversation: &Conversation) {
-        let key = (conversation.tenant.clone(), conversation.group.clone());
-        let mut offline = lock(&self.offline);
-        if conversation.state == ConversationState::Offline {
-            offline.entry(key).or_default().insert(conversation.id);
-        } else if let Some(waiting) = offline.get_mut(&key) {
-            waiting.remove(&conversation.id);
-            if waiting.is_empty() {
-                offline.remove(&key);
-            }
-        }
-    }
-
-    fn offline_of(&self, tenant: &TenantId, groups: &[GroupId]) -> Vec<ConversationId> {
-        let offline = lock(&self.offline);
-        let mut ids: Vec<ConversationId> = groups
-            .iter()
-            .filter_map(|group| offline.get(&(tenant.clone(), group.clone())))
-            .flatten()
-            .copied()
-            .collect();
-        ids.sort();
-        ids.truncate(OFFLINE_LIST_LIMIT);
-        ids
     }
 }
 
@@ -123,7 +92,10 @@ impl Engine {
 
     /// The offline messages of a group waiting to be taken, oldest first.
     pub fn offline_messages(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
-        self.inner.extras.offline_of(tenant, std::slice::from_ref(group))
+        let groups = std::slice::from_ref(group);
+        self.inner
+            .router
+            .offline_messages(tenant, groups, OFFLINE_LIST_LIMIT)
     }
 
     /// `open` outside the group's hours: the visitor's waiting offline message in that group, or a new one.
@@ -137,25 +109,15 @@ impl Engine {
     ) -> Result<Opened, RequestError> {
         let inner = &self.inner;
         let tenant = &identity.tenant;
-        // One read of the visitor's own conversations, not of the group's waiting ones.
-        let waiting = inner
-            .store
-            .conversations_of_visitor(tenant, visitor)
-            .await?
-            .into_iter()
-            .find(|c| c.group == group && c.state == ConversationState::Offline);
-        if let Some(conversation) = waiting {
-            return Ok(Opened {
-                conversation,
-                created: false,
-            });
+        if let Some(waiting) = inner.router.open_of_visitor(tenant, visitor, &group, true) {
+            return self.existing(waiting).await;
         }
         let created = match self.create(tenant, visitor, &group, client_id, entry).await? {
             Ok(created) => created,
             Err(existing) => return self.existing(existing).await,
         };
-        // Not tracked by the router: it must not be routed. Should this commit fail, the conversation stays
-        // queued and is routed like any other (on the next drain, or at the next start).
+        // Not tracked by the router until it is offline: it must not be routed. Should this commit fail, the
+        // conversation stays queued in the store and is routed at the next start.
         let draft = EventDraft::system(created.conversation.id, EventKind::Offline, inner.clock.now());
         let appended = self.commit(draft).await?;
         let conversation = appended.conversation;
@@ -200,7 +162,10 @@ impl Engine {
         let Some(record) = self.inner.router.agent(tenant, agent) else {
             return;
         };
-        let ids = self.inner.extras.offline_of(tenant, &record.groups);
+        let ids = self
+            .inner
+            .router
+            .offline_messages(tenant, &record.groups, OFFLINE_LIST_LIMIT);
         let mut conversations = Vec::with_capacity(ids.len());
         for id in ids {
             match self.inner.store.conversation(id).await {
@@ -256,8 +221,6 @@ impl Engine {
         match self.inner.store.append(draft).await {
             Ok(appended) => {
                 let conversation = appended.conversation;
-                router.track(conversation.clone());
-                self.inner.extras.committed(&conversation);
                 self.assigned(&appended.event, agent, &conversation);
                 Ok(conversation)
             }

@@ -95,9 +95,8 @@ struct State {
     entry: HashMap<ConversationId, u64>,
     /// An agent a conversation should go to only if nobody else can take it (it let the conversation go).
     avoid: HashMap<ConversationId, AgentId>,
-    /// Conversations that recently left routing (closed, or became offline messages) with the seq that took
-    /// them out, so that a snapshot older than that (a request racing it to `update`) cannot bring one back; a
-    /// reopen is newer. Oldest first, bounded.
+    /// Conversations that recently closed, with the seq of their close, so that a snapshot older than that (a
+    /// request racing it to `update`) cannot bring one back; a reopen is newer. Oldest first, bounded.
     departed: VecDeque<(ConversationId, Seq)>,
 }
 
@@ -407,8 +406,9 @@ impl Router {
                     slot.active.insert(conversation.id, conversation.group.clone());
                 }
             }
-            // Offline messages are not routed: an agent takes them explicitly.
-            ConversationState::Closed | ConversationState::Offline => return,
+            // Offline messages are open but not routed: in no queue, until an agent takes one.
+            ConversationState::Offline => {}
+            ConversationState::Closed => return,
         }
         state.open.insert(conversation.id, conversation);
     }
@@ -418,19 +418,44 @@ impl Router {
         self.state().open.get(id).cloned()
     }
 
-    /// An open conversation of this visitor in this group, if any.
+    /// An open conversation of this visitor in this group, if any: a live one (queued or assigned), or with
+    /// `offline`, a message it left.
     pub(crate) fn open_of_visitor(
         &self,
         tenant: &TenantId,
         visitor: &VisitorId,
         group: &GroupId,
+        offline: bool,
     ) -> Option<Conversation> {
         self.state()
             .open
             .values()
             .filter(|c| &c.tenant == tenant && &c.visitor == visitor && &c.group == group)
+            .filter(|c| (c.state == ConversationState::Offline) == offline)
             .min_by_key(|c| (c.created_at, c.id))
             .cloned()
+    }
+
+    /// The offline messages of these groups waiting to be taken, oldest first, at most `limit`.
+    pub(crate) fn offline_messages(
+        &self,
+        tenant: &TenantId,
+        groups: &[GroupId],
+        limit: usize,
+    ) -> Vec<ConversationId> {
+        let mut ids: Vec<ConversationId> = self
+            .state()
+            .open
+            .values()
+            .filter(|c| {
+                &c.tenant == tenant && c.state == ConversationState::Offline && groups.contains(&c.group)
+            })
+            .map(|c| c.id)
+            .collect();
+        // Conversation ids are UUIDv7: in creation order.
+        ids.sort();
+        ids.truncate(limit);
+        ids
     }
 
     /// Takes the head of a group's queue for routing, if an agent could take it now.
@@ -560,7 +585,7 @@ impl Router {
         let departed_since =
             |(id, seq): &(ConversationId, Seq)| id == &conversation.id && *seq >= conversation.last_seq;
         if tracked.is_none() && state.departed.iter().any(departed_since) {
-            // Older than the close (or offline move) already recorded: history.
+            // Older than the close already recorded: history.
             return Vec::new();
         }
         if let Some(tracked) = &tracked
@@ -606,8 +631,9 @@ impl Router {
                 state.open.insert(conversation.id, conversation.clone());
             }
             ConversationState::Offline => {
-                // Not routed (see `track`); it left its queue above. `take` assigns it.
-                state.depart(conversation);
+                // Open but not routed (see `track`); it left its queue above. `take` assigns it.
+                state.entry.remove(&conversation.id);
+                state.open.insert(conversation.id, conversation.clone());
             }
         }
         let mut seen = HashSet::new();
