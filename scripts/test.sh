@@ -33,6 +33,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo doc (broken doc links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
+log "MSRV check (rust-version of the workspace)"
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+# Every dependency must build on our MSRV (their own rust-version), and clippy's incompatible_msrv lint (run
+# above) refuses std APIs newer than it; with that toolchain installed, it also compiles the workspace.
+cargo metadata --format-version 1 --locked | python3 scripts/msrv.py "$msrv"
+if rustup toolchain list 2>/dev/null | grep -q "^$msrv"; then
+    cargo "+$msrv" check --workspace --all-targets --locked
+fi
+
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast
 

@@ -26,7 +26,7 @@
 //! seq, the SSE adapter reconnects with the `id:` of the last applied event as `Last-Event-ID`.
 //!
 //! Adapters: `kf_transport_ws::testkit::Ws` (feature `testkit` of kf-transport-ws) and the SSE one in
-//! `crates/kf-transport-sse/tests/adapter/`. [`Mixed`] serves one engine on two transports at once, visitors on
+//! `kf-transport-sse/tests/adapter/`. [`Mixed`] serves one engine on two transports at once, visitors on
 //! one and agents on the other, so the same scenarios run across transports.
 
 use std::sync::Arc;
