@@ -1,6 +1,9 @@
 //! Assignment: queues drained through the group's routing policy, claims, transfers, agent status and the queue
-//! view. Every check-and-change of capacity happens in the router under its lock; commits go through the store.
+//! view. Every check-and-change of capacity happens in the router under its lock; commits go through the pipeline, which owns the reservation until it is settled.
 
+use futures::future::BoxFuture;
+
+use super::pipeline::{Command, Hold};
 use super::*;
 
 /// A transfer request (see [`Engine::transfer`]).
@@ -122,14 +125,23 @@ impl Engine {
             .collect()
     }
 
-    /// Assigns queued conversations of a group while agents have capacity, then announces the queue.
-    pub(super) async fn drain(&self, tenant: &TenantId, group: &GroupId) {
-        let strategy = self.inner.router.strategy(tenant, group);
-        if let Some(policy) = self.policy(&strategy) {
-            self.assign_queued(tenant, group, &strategy, policy.as_ref())
-                .await;
-        }
-        self.announce_queue(tenant, group);
+    /// Assigns queued conversations of a group while agents have capacity, then announces the queue. Runs on
+    /// its own task: a caller that is dropped does not leave a queue half drained.
+    pub(super) fn drain(&self, tenant: &TenantId, group: &GroupId) -> BoxFuture<'static, ()> {
+        let (engine, tenant, group) = (self.clone(), tenant.clone(), group.clone());
+        let drained = self.detached(async move {
+            let strategy = engine.inner.router.strategy(&tenant, &group);
+            if let Some(policy) = engine.policy(&strategy) {
+                engine
+                    .assign_queued(&tenant, &group, &strategy, policy.as_ref())
+                    .await;
+            }
+            engine.announce_queue(&tenant, &group);
+            Ok(())
+        });
+        Box::pin(async move {
+            let _ = drained.await;
+        })
     }
 
     pub(super) async fn assign_queued(
@@ -171,16 +183,12 @@ impl Engine {
             }
             let assigned = EventKind::Assigned { agent: agent.clone() };
             let draft = EventDraft::system(conversation.id, assigned, self.inner.clock.now());
-            match self.inner.store.append(draft).await {
-                Ok(appended) => self.assigned(&appended.event, &agent, &appended.conversation),
-                Err(StoreError::Transition(_)) => {
-                    // Closed or moved meanwhile: nothing to assign.
-                    router.unreserve(tenant, conversation.id, &agent);
-                }
+            let hold = Hold::new(tenant, conversation.id, &agent).requeue(conversation.clone());
+            match self.commit(Command::hand_over(draft, hold)).await {
+                // Refused: closed or moved meanwhile, nothing to assign.
+                Ok(_) | Err(RequestError::InvalidState(_)) => {}
                 Err(error) => {
                     tracing::warn!(conversation = %conversation.id, %error, "assignment not stored; requeued");
-                    router.unreserve(tenant, conversation.id, &agent);
-                    router.requeue(&conversation);
                     return;
                 }
             }
@@ -211,19 +219,12 @@ impl Engine {
             assigned,
             self.inner.clock.now(),
         );
-        match self.inner.store.append(draft).await {
-            Ok(appended) => {
-                self.assigned(&appended.event, agent, &appended.conversation);
-                self.announce_queue(tenant, &claimed.group);
-                Ok(appended.conversation)
-            }
+        let hold = Hold::new(tenant, conversation, agent).requeue(claimed.clone());
+        match self.commit(Command::hand_over(draft, hold)).await {
+            Ok(committed) => Ok(committed.conversation),
             Err(error) => {
-                router.unreserve(tenant, conversation, agent);
-                if !matches!(error, StoreError::Transition(_)) {
-                    router.requeue(&claimed);
-                }
                 self.drain(tenant, &claimed.group).await;
-                Err(error.into())
+                Err(error)
             }
         }
     }
@@ -282,11 +283,14 @@ impl Engine {
             kind,
             self.inner.clock.now(),
         );
-        match self.commit(draft).await {
+        let command = match &transfer.agent {
+            Some(target) => Command::hand_over(draft, Hold::new(tenant, conversation, target)),
+            None => Command::append(draft),
+        };
+        match self.commit(command).await {
             Ok(appended) => Ok(appended.event.seq),
             Err(error) => {
                 if let Some(target) = &transfer.agent {
-                    router.unreserve(tenant, conversation, target);
                     for group in router.agent(tenant, target).map(|a| a.groups).unwrap_or_default() {
                         self.drain(tenant, &group).await;
                     }

@@ -12,6 +12,8 @@ mod entry;
 mod limiter;
 mod offline;
 mod outbox;
+mod pipeline;
+mod reactions;
 mod request;
 mod router;
 mod session;
@@ -30,16 +32,17 @@ use crate::clock::{Clock, SystemClock};
 use crate::cursor::Cursor;
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
-    EntryPointId, Event, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
-    TransitionError, Visitor, VisitorId,
+    EntryPointId, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
+    TransitionError, Visitor,
 };
 use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
-use crate::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
+use crate::store::{Epoch, EventDraft, NewConversation, Store, StoreError};
 
 use connection::Conn;
 use dispatch::Dispatcher;
 use limiter::RateLimits;
+use pipeline::{Command, Opening};
 use router::{Presence, Refusal, Router};
 
 pub use agent_tools::{PAST_CONVERSATIONS_LIMIT, VisitorContextView};
@@ -525,13 +528,18 @@ impl Engine {
         self.inner.router.queue(tenant, group)
     }
 
-    /// Creates or updates a group. Its queue drains if the change lets agents take more.
+    /// Creates or updates a group. Its queue drains if the change lets agents take more. Runs to the end even if
+    /// the caller is dropped, so the store and the engine never disagree.
     pub async fn put_group(&self, group: Group) -> Result<(), RequestError> {
-        self.inner.store.put_group(group.clone()).await?;
-        let (tenant, id) = (group.tenant.clone(), group.id.clone());
-        self.inner.router.put_group(group);
-        self.drain(&tenant, &id).await;
-        Ok(())
+        let engine = self.clone();
+        self.detached(async move {
+            engine.inner.store.put_group(group.clone()).await?;
+            let (tenant, id) = (group.tenant.clone(), group.id.clone());
+            engine.inner.router.put_group(group);
+            engine.drain(&tenant, &id).await;
+            Ok(())
+        })
+        .await
     }
 
     /// The status an agent chose and its label (`None` for an unknown agent).
@@ -539,74 +547,19 @@ impl Engine {
         self.inner.router.status(tenant, agent)
     }
 
-    /// Creates or updates an agent (groups, capacity). Queues drain if it can now take more.
+    /// Creates or updates an agent (groups, capacity). Queues drain if it can now take more. Runs to the end even
+    /// if the caller is dropped.
     pub async fn put_agent(&self, agent: Agent) -> Result<(), RequestError> {
-        self.inner.store.put_agent(agent.clone()).await?;
-        let tenant = agent.tenant.clone();
-        for group in self.inner.router.put_agent(agent) {
-            self.drain(&tenant, &group).await;
-        }
-        Ok(())
-    }
-
-    /// Commits an event, then publishes it to subscribers and updates routing state.
-    async fn commit(&self, draft: EventDraft) -> Result<Appended, RequestError> {
-        let appended = self.inner.store.append(draft).await?;
-        if !appended.duplicate {
-            self.after_commit(&appended.event, &appended.conversation).await;
-        }
-        Ok(appended)
-    }
-
-    async fn after_commit(&self, event: &Event, conversation: &Conversation) {
-        match &event.data {
-            EventKind::Message { .. } => {
-                self.inner.dispatcher.publish(&self.inner.store, event);
-                if matches!(event.author, Actor::Visitor(_)) && conversation.state.agent().is_some() {
-                    self.arm_inactivity(conversation);
-                }
+        let engine = self.clone();
+        self.detached(async move {
+            engine.inner.store.put_agent(agent.clone()).await?;
+            let tenant = agent.tenant.clone();
+            for group in engine.inner.router.put_agent(agent) {
+                engine.drain(&tenant, &group).await;
             }
-            EventKind::Assigned { agent } => {
-                self.assigned(event, agent, conversation);
-                self.announce_queue(&conversation.tenant, &conversation.group);
-            }
-            _ => {
-                self.inner.dispatcher.publish(&self.inner.store, event);
-                let groups = self.inner.router.update(conversation);
-                match (&event.data, &conversation.state) {
-                    (EventKind::Transferred { .. }, ConversationState::Assigned { agent }) => {
-                        self.notify_agent(&conversation.tenant, agent, conversation);
-                        self.arm_assigned(conversation, agent);
-                    }
-                    (EventKind::Transferred { .. } | EventKind::Reopened, ConversationState::Queued) => {
-                        self.arm_queued(conversation);
-                    }
-                    _ => {}
-                }
-                for group in groups {
-                    self.drain(&conversation.tenant, &group).await;
-                }
-            }
-        }
-    }
-
-    fn assigned(&self, event: &Event, agent: &AgentId, conversation: &Conversation) {
-        self.inner.dispatcher.publish(&self.inner.store, event);
-        self.inner.router.update(conversation);
-        self.notify_agent(&conversation.tenant, agent, conversation);
-        self.arm_assigned(conversation, agent);
-    }
-
-    fn notify_agent(&self, tenant: &TenantId, agent: &AgentId, conversation: &Conversation) {
-        let identity = Identity {
-            tenant: tenant.clone(),
-            principal: Principal::Agent(agent.clone()),
-        };
-        let frame = ServerFrame::Conversation {
-            conversation: conversation.clone(),
-        }
-        .encode();
-        self.announce(&identity, conversation.id, &frame, false);
+            Ok(())
+        })
+        .await
     }
 
     /// Pushes a `conversation` frame to the live connections of `identity` (all of them, or only those that
@@ -718,78 +671,49 @@ impl Engine {
         if !self.inner.router.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        if let Some(existing) = self.inner.router.open_of_visitor(tenant, visitor, &group, false) {
+        let router = &self.inner.router;
+        let offline = !self.is_group_open(tenant, &group);
+        // A conversation already open in that group (live, or a message left outside hours) is the answer.
+        let waiting = router
+            .open_of_visitor(tenant, visitor, &group, false)
+            .or_else(|| {
+                offline
+                    .then(|| router.open_of_visitor(tenant, visitor, &group, true))
+                    .flatten()
+            });
+        if let Some(existing) = waiting {
             return self.existing(existing).await;
         }
-        if !self.is_group_open(tenant, &group) {
-            return self
-                .open_offline(identity, visitor, client_id, group, entry)
-                .await;
-        }
-        let created = match self.create(tenant, visitor, &group, client_id, entry).await? {
-            Ok(created) => created,
-            Err(existing) => return self.existing(existing).await,
+        // An entry point's welcome replaces the group's; a message left gets none.
+        let welcome = match offline {
+            true => None,
+            false => welcome.or_else(|| router.welcome(tenant, &group)),
         };
-        self.inner.router.track(created.conversation.clone());
-        let frame = ServerFrame::Conversation {
-            conversation: created.conversation.clone(),
-        }
-        .encode();
-        // A visitor's other connections learn of it from `opened`; a following one (SSE) is subscribed here.
-        self.announce(identity, created.conversation.id, &frame, true);
-        // An entry point's welcome replaces the group's.
-        if let Some(welcome) = welcome.or_else(|| self.inner.router.welcome(tenant, &group)) {
-            let draft = EventDraft::message(
-                created.conversation.id,
-                Actor::System,
-                None,
-                MessageBody::text(welcome),
-                self.inner.clock.now(),
-            );
-            // The conversation exists whether or not its welcome could be stored.
-            if let Err(error) = self.commit(draft).await {
-                tracing::warn!(conversation = %created.conversation.id, %error, "welcome message not stored");
-            }
-        }
-        self.arm_queued(&created.conversation);
-        self.drain(tenant, &group).await;
-        let conversation = self
-            .inner
-            .router
-            .open_conversation(&created.conversation.id)
-            .unwrap_or(created.conversation);
-        Ok(Opened {
-            conversation,
-            created: true,
-        })
-    }
-
-    /// Creates a conversation (idempotent by client id), stores the visitor's context with it and publishes its
-    /// `created` event. `Err` carries the conversation this client id opened before.
-    async fn create(
-        &self,
-        tenant: &TenantId,
-        visitor: &VisitorId,
-        group: &GroupId,
-        client_id: ClientId,
-        entry: Option<EntryPointId>,
-    ) -> Result<Result<Created, Conversation>, RequestError> {
         let new = NewConversation {
             id: ConversationId::generate(),
             tenant: tenant.clone(),
             visitor: visitor.clone(),
-            group: group.clone(),
+            group,
             client_id,
             entry,
             at: self.inner.clock.now(),
         };
-        let created = self.inner.store.create_conversation(new).await?;
-        if !created.created {
-            return Ok(Err(created.conversation));
+        let opening = Opening {
+            new,
+            offline,
+            welcome,
+        };
+        let committed = self.commit(Command::Create(opening)).await?;
+        if committed.duplicate {
+            return self.existing(committed.conversation).await;
         }
-        self.store_visitor_context(&created.conversation).await;
-        self.inner.dispatcher.publish(&self.inner.store, &created.event);
-        Ok(Ok(created))
+        let conversation = router
+            .open_conversation(&committed.conversation.id)
+            .unwrap_or(committed.conversation);
+        Ok(Opened {
+            conversation,
+            created: true,
+        })
     }
 
     /// The answer to an `open` that found a conversation already there: its stored record (copies held in memory
@@ -831,11 +755,11 @@ impl Engine {
             body,
             self.inner.clock.now(),
         );
-        let appended = match self.commit(draft.clone()).await {
+        let appended = match self.commit(Command::append(draft.clone())).await {
             // A visitor writing to a closed conversation reopens it.
             Err(RequestError::InvalidState(_)) if matches!(identity.principal, Principal::Visitor(_)) => {
-                self.reopen(&identity.tenant, conversation).await?;
-                self.commit(draft).await?
+                self.reopen(conversation).await?;
+                self.commit(Command::append(draft)).await?
             }
             other => other?,
         };
@@ -845,46 +769,14 @@ impl Engine {
         })
     }
 
-    /// Reopens a closed conversation: back to its last agent when that agent is online, accepting and has
-    /// capacity, else queued in its group. A concurrent reopen is not an error.
-    async fn reopen(&self, tenant: &TenantId, conversation: ConversationId) -> Result<(), RequestError> {
-        let router = &self.inner.router;
+    /// Reopens a closed conversation (the reaction to `reopened` routes it). A concurrent reopen is not an
+    /// error.
+    async fn reopen(&self, conversation: ConversationId) -> Result<(), RequestError> {
         let draft = EventDraft::system(conversation, EventKind::Reopened, self.inner.clock.now());
-        let appended = match self.inner.store.append(draft).await {
-            Ok(appended) => appended,
-            Err(StoreError::Transition(_)) => return Ok(()),
-            Err(error) => return Err(error.into()),
-        };
-        self.inner.dispatcher.publish(&self.inner.store, &appended.event);
-        let reopened = appended.conversation;
-        let groups = router.update(&reopened);
-        self.arm_queued(&reopened);
-        let now = self.inner.clock.now();
-        if let Some(previous) = &reopened.last_agent
-            && router.claim(tenant, previous, conversation, now, false).is_ok()
-        {
-            let assigned = EventKind::Assigned {
-                agent: previous.clone(),
-            };
-            match self
-                .inner
-                .store
-                .append(EventDraft::system(conversation, assigned, now))
-                .await
-            {
-                Ok(appended) => self.assigned(&appended.event, previous, &appended.conversation),
-                Err(error) => {
-                    router.unreserve(tenant, conversation, previous);
-                    if !matches!(error, StoreError::Transition(_)) {
-                        router.requeue(&reopened);
-                    }
-                }
-            }
+        match self.commit(Command::append(draft)).await {
+            Ok(_) | Err(RequestError::InvalidState(_)) => Ok(()),
+            Err(error) => Err(error),
         }
-        for group in groups {
-            self.drain(tenant, &group).await;
-        }
-        Ok(())
     }
 
     /// Closes a conversation (its visitor or its assigned agent). Returns the seq of the `closed` event.
@@ -915,7 +807,7 @@ impl Engine {
         }
         let author = identity.principal.actor();
         let draft = EventDraft::new(conversation, author, EventKind::Closed, self.inner.clock.now());
-        match self.commit(draft).await {
+        match self.commit(Command::append(draft)).await {
             Ok(appended) => Ok(appended.event.seq),
             Err(RequestError::InvalidState(refused)) => {
                 // Closed by someone else since we looked: that is the outcome asked for.

@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::connection::Conn;
-use super::{Engine, Opened, RequestError};
+use super::pipeline::{Command, Hold};
+use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};
 use crate::context::Trails;
 use crate::hours::WorkingHours;
 use crate::model::{
-    Actor, ClientId, Conversation, ConversationId, ConversationState, EntryPointId, EventKind, GroupId,
-    TenantId, TransitionError, VisitorId,
+    Actor, Conversation, ConversationId, ConversationState, EventKind, GroupId, TenantId, TransitionError,
 };
 use crate::protocol::ServerFrame;
 use crate::store::{EventDraft, Store, StoreError};
@@ -96,42 +96,6 @@ impl Engine {
         self.inner
             .router
             .offline_messages(tenant, groups, OFFLINE_LIST_LIMIT)
-    }
-
-    /// `open` outside the group's hours: the visitor's waiting offline message in that group, or a new one.
-    pub(super) async fn open_offline(
-        &self,
-        identity: &Identity,
-        visitor: &VisitorId,
-        client_id: ClientId,
-        group: GroupId,
-        entry: Option<EntryPointId>,
-    ) -> Result<Opened, RequestError> {
-        let inner = &self.inner;
-        let tenant = &identity.tenant;
-        if let Some(waiting) = inner.router.open_of_visitor(tenant, visitor, &group, true) {
-            return self.existing(waiting).await;
-        }
-        let created = match self.create(tenant, visitor, &group, client_id, entry).await? {
-            Ok(created) => created,
-            Err(existing) => return self.existing(existing).await,
-        };
-        // Not tracked by the router until it is offline: it must not be routed. Should this commit fail, the
-        // conversation stays queued in the store and is routed at the next start.
-        let draft = EventDraft::system(created.conversation.id, EventKind::Offline, inner.clock.now());
-        let appended = self.commit(draft).await?;
-        let conversation = appended.conversation;
-        // As `open` does: a connection of this visitor that follows all its conversations (SSE) picks it up.
-        let frame = ServerFrame::Conversation {
-            conversation: conversation.clone(),
-        }
-        .encode();
-        self.announce(identity, conversation.id, &frame, true);
-        self.notify_offline_message(&conversation);
-        Ok(Opened {
-            conversation,
-            created: true,
-        })
     }
 
     /// Tells the online agents of the conversation's group that an offline message is waiting.
@@ -218,16 +182,8 @@ impl Engine {
         }
         let assigned = EventKind::Assigned { agent: agent.clone() };
         let draft = EventDraft::new(id, Actor::Agent(agent.clone()), assigned, self.inner.clock.now());
-        match self.inner.store.append(draft).await {
-            Ok(appended) => {
-                let conversation = appended.conversation;
-                self.assigned(&appended.event, agent, &conversation);
-                Ok(conversation)
-            }
-            Err(error) => {
-                router.unreserve(&identity.tenant, id, agent);
-                Err(error.into())
-            }
-        }
+        let hold = Hold::new(&identity.tenant, id, agent);
+        let committed = self.commit(Command::hand_over(draft, hold)).await?;
+        Ok(committed.conversation)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::auth::SignedTokens;
-use crate::model::{Actor, ConversationState, MessageBody};
+use crate::model::{Actor, ConversationState, Event, MessageBody};
 use crate::store::MemoryStore;
 
 const TENANT: &str = "shop";

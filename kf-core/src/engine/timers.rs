@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::pipeline::Command;
 use super::*;
 
 /// Missed conversations an agent is reminded of when it connects, per group: the most recent ones since the
@@ -27,7 +28,7 @@ impl RecentMissed {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn record(&self, conversation: &Conversation, reason: MissedReason) {
+    pub(super) fn record(&self, conversation: &Conversation, reason: MissedReason) {
         let mut by_group = self.lock();
         let recent = by_group
             .entry((conversation.tenant.clone(), conversation.group.clone()))
@@ -262,14 +263,9 @@ impl Engine {
                     }
                     _ => EventKind::Offline,
                 };
-                match self.commit(EventDraft::system(conversation, kind, now)).await {
-                    Ok(appended) if appended.conversation.state == ConversationState::Offline => {
-                        self.notify_offline_message(&appended.conversation);
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::warn!(%conversation, %error, "max wait: moving the conversation on failed");
-                    }
+                let draft = EventDraft::system(conversation, kind, now);
+                if let Err(error) = self.commit(Command::append(draft)).await {
+                    tracing::warn!(%conversation, %error, "max wait: moving the conversation on failed");
                 }
             }
             Timer::MissedWait { conversation, .. } => {
@@ -300,7 +296,8 @@ impl Engine {
                     group: record.group.clone(),
                     note: Some("not answered in time".into()),
                 };
-                if let Err(error) = self.commit(EventDraft::system(conversation, kind, now)).await {
+                let draft = EventDraft::system(conversation, kind, now);
+                if let Err(error) = self.commit(Command::append(draft)).await {
                     tracing::debug!(%conversation, %error, "answer timeout: reassignment not stored");
                 }
             }
@@ -326,7 +323,11 @@ impl Engine {
                 }
                 self.inner.silences.forget(&conversation);
                 if let Err(error) = self
-                    .commit(EventDraft::system(conversation, EventKind::Closed, now))
+                    .commit(Command::append(EventDraft::system(
+                        conversation,
+                        EventKind::Closed,
+                        now,
+                    )))
                     .await
                 {
                     tracing::debug!(%conversation, %error, "inactivity: close not stored");
@@ -353,44 +354,15 @@ impl Engine {
         }
     }
 
-    /// Records a missed conversation in its log and reminds the group's connected agents.
+    /// Records a missed conversation in its log (the reaction reminds the group's connected agents).
     pub(super) async fn missed(&self, conversation: &Conversation, reason: MissedReason) {
         let draft = EventDraft::system(
             conversation.id,
             EventKind::Missed { reason },
             self.inner.clock.now(),
         );
-        // Not `commit`: a record frees no capacity, so there is nothing to drain (and no recursion).
-        let record = match self.inner.store.append(draft).await {
-            Ok(appended) => {
-                self.inner.dispatcher.publish(&self.inner.store, &appended.event);
-                self.inner.router.update(&appended.conversation);
-                appended.conversation
-            }
-            Err(error) => {
-                tracing::warn!(conversation = %conversation.id, %error, "missed conversation not recorded");
-                return;
-            }
-        };
-        self.inner.recent_missed.record(&record, reason);
-        let frame = ServerFrame::Missed {
-            conversation: record,
-            reason,
-        }
-        .encode();
-        let agents = self
-            .inner
-            .router
-            .connected_agents(&conversation.tenant, &conversation.group);
-        let connections = self.connections();
-        for agent in agents {
-            let identity = Identity {
-                tenant: conversation.tenant.clone(),
-                principal: Principal::Agent(agent),
-            };
-            for conn in connections.get(&identity).into_iter().flatten() {
-                conn.outlet.offer(frame.clone());
-            }
+        if let Err(error) = self.commit(Command::append(draft)).await {
+            tracing::warn!(conversation = %conversation.id, %error, "missed conversation not recorded");
         }
     }
 }

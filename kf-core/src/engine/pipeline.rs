@@ -1,0 +1,167 @@
+//! The one write path. Every state change of a conversation — its creation, a message, an assignment, a
+//! transfer, a close, a reopen, a message left, a timer's outcome — is a [`Command`] handed to
+//! [`Engine::commit`], which:
+//!
+//! 1. appends it to the conversation log: the log checks it against `Conversation::apply`, gives it the next
+//!    seq and applies it to the conversation's record in the same durable commit (group commit in SQLite), so
+//!    a refused command stores nothing and takes no seq;
+//! 2. settles the capacity [`Hold`] the command carries: kept when the event hands the conversation to that
+//!    agent, released (and the conversation put back in its queue when the log failed rather than refused)
+//!    otherwise;
+//! 3. reacts: publishes the event to its subscribers and applies it to the engine's state — the router, the
+//!    timers, announcements, and the queues that may now drain (see `reactions.rs`).
+//!
+//! The whole sequence runs on a task of its own from the moment `commit` is called, so a caller whose future
+//! is dropped (a client that disconnects mid-request) leaves neither a half-applied state nor a leaked
+//! reservation: the commit finishes, or fails and is undone, either way. Nothing else in the engine appends.
+
+use futures::future::BoxFuture;
+
+use super::{Engine, RequestError};
+use crate::model::{AgentId, Conversation, ConversationId, TenantId};
+use crate::store::{Appended, EventDraft, NewConversation, StoreError};
+
+/// A state change of a conversation, handed to [`Engine::commit`].
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per commit and moved into its task"
+)]
+pub(crate) enum Command {
+    /// Open a conversation: its `created` event at seq 1.
+    Create(Opening),
+    /// Append an event to a conversation's log.
+    Append {
+        /// The event.
+        draft: EventDraft,
+        /// The reservation of the agent the event hands the conversation to, if any.
+        hold: Option<Hold>,
+    },
+}
+
+impl Command {
+    /// Appends an event that moves no capacity of its own.
+    pub(crate) fn append(draft: EventDraft) -> Self {
+        Command::Append { draft, hold: None }
+    }
+
+    /// Appends an event that hands the conversation to the agent `hold` reserved.
+    pub(crate) fn hand_over(draft: EventDraft, hold: Hold) -> Self {
+        Command::Append {
+            draft,
+            hold: Some(hold),
+        }
+    }
+}
+
+/// A conversation to create, and what follows its creation.
+#[derive(Debug)]
+pub(crate) struct Opening {
+    /// The conversation (idempotent by the visitor's client id).
+    pub(crate) new: NewConversation,
+    /// Outside its group's hours: it becomes a message left for the group at once and is never routed.
+    pub(crate) offline: bool,
+    /// The welcome message to log after `created` (an entry point's, else the group's).
+    pub(crate) welcome: Option<String>,
+}
+
+/// A capacity reservation the router holds for an agent until the event that hands it the conversation is
+/// committed. The pipeline owns it, so it is settled whatever happens to the caller.
+#[derive(Debug)]
+pub(crate) struct Hold {
+    tenant: TenantId,
+    conversation: ConversationId,
+    agent: AgentId,
+    /// Put back in its queue when the log fails (not when it refuses: the conversation has moved on).
+    requeue: Option<Conversation>,
+}
+
+impl Hold {
+    /// The reservation of `agent` for `conversation`, already made in the router.
+    pub(crate) fn new(tenant: &TenantId, conversation: ConversationId, agent: &AgentId) -> Self {
+        Hold {
+            tenant: tenant.clone(),
+            conversation,
+            agent: agent.clone(),
+            requeue: None,
+        }
+    }
+
+    /// Requeues `conversation` (as it was taken from its queue) should the log fail.
+    pub(crate) fn requeue(mut self, conversation: Conversation) -> Self {
+        self.requeue = Some(conversation);
+        self
+    }
+}
+
+impl Engine {
+    /// Commits a command (see the module docs). The work starts at once on its own task; the returned future
+    /// only waits for its outcome and may be dropped.
+    pub(crate) fn commit(&self, command: Command) -> BoxFuture<'static, Result<Appended, RequestError>> {
+        let engine = self.clone();
+        self.detached(async move { engine.run(command).await })
+    }
+
+    /// Runs `work` to completion on its own task (inline without a Tokio runtime); the returned future waits for
+    /// it. What a dropped caller must not interrupt goes through here.
+    pub(crate) fn detached<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, RequestError>> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, RequestError>> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(work);
+                Box::pin(async move {
+                    task.await
+                        .map_err(|failed| RequestError::Unavailable(StoreError::backend(failed)))?
+                })
+            }
+            Err(_) => Box::pin(work),
+        }
+    }
+
+    async fn run(&self, command: Command) -> Result<Appended, RequestError> {
+        match command {
+            Command::Create(opening) => {
+                let created = self.inner.store.create_conversation(opening.new.clone()).await?;
+                let committed = Appended {
+                    event: created.event,
+                    conversation: created.conversation,
+                    duplicate: !created.created,
+                };
+                if !committed.duplicate {
+                    self.opened(&committed, opening).await;
+                }
+                Ok(committed)
+            }
+            Command::Append { draft, hold } => {
+                let result = self.inner.store.append(draft).await;
+                if let Some(hold) = hold {
+                    self.settle(hold, &result);
+                }
+                let committed = result?;
+                if !committed.duplicate {
+                    self.react(&committed).await;
+                }
+                Ok(committed)
+            }
+        }
+    }
+
+    /// Releases a reservation the committed event did not use.
+    fn settle(&self, hold: Hold, result: &Result<Appended, StoreError>) {
+        let router = &self.inner.router;
+        match result {
+            Ok(committed) if !committed.duplicate => {}
+            Ok(_) | Err(StoreError::Transition(_)) => {
+                router.unreserve(&hold.tenant, hold.conversation, &hold.agent);
+            }
+            Err(_) => {
+                router.unreserve(&hold.tenant, hold.conversation, &hold.agent);
+                if let Some(conversation) = &hold.requeue {
+                    router.requeue(conversation);
+                }
+            }
+        }
+    }
+}
