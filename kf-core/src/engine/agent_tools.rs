@@ -1,5 +1,5 @@
-//! Visitor context (`context`, `page`, `visitor_context`) and quick replies, and the dispatch of the frames added
-//! for issue #3 (the offline-message side is in `offline.rs`).
+//! Visitor context (`context`, `page`, `visitor_context`) and quick replies, and the dispatch of their frames (the
+//! offline-message side is in `offline.rs`).
 
 use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};

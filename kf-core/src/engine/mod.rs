@@ -295,9 +295,9 @@ struct Inner {
     rate_limits: RateLimits,
     connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
     next_connection: AtomicU64,
-    /// Working hours, offline messages and visitor trails (issue #3).
+    /// Working hours, offline messages and visitor trails.
     extras: offline::Extras,
-    /// Entry points (issue #3).
+    /// Entry points.
     entries: entry::EntryPoints,
 }
 

@@ -142,7 +142,7 @@ impl Engine {
                     seq,
                 })
             }),
-            // Routing (issue #3): claims, transfers, status, the queue view.
+            // Routing: claims, transfers, status, the queue view.
             ClientFrame::Claim { conversation } => {
                 self.claim(identity, conversation).await.map(|conversation| {
                     Some(ServerFrame::Claimed {

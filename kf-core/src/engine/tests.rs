@@ -1119,7 +1119,7 @@ async fn the_rate_limit_is_per_identity_across_connections() {
         .expect("refused");
     assert_eq!(error_code(&limited), Some(ErrorCode::RateLimited));
 }
-// Working hours, offline messages, visitor context and quick replies (issue #3).
+// Working hours, offline messages, visitor context and quick replies.
 mod extras;
-// Entry points and how open resolves its group (issue #3).
+// Entry points and how open resolves its group.
 mod entry;
