@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
 
+use crate::limits::MIN_SIGNING_KEY_LEN;
+
 use crate::clock::Clock;
 use crate::model::{Actor, AgentId, TenantId, VisitorId};
 
@@ -109,8 +111,6 @@ impl Authenticator for FirstOf {
 }
 
 const PREFIX: &str = "kf1.";
-/// Shortest accepted signing key.
-pub const MIN_KEY_LEN: usize = 32;
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -127,9 +127,9 @@ enum Role {
     Agent,
 }
 
-/// The signing key was shorter than [`MIN_KEY_LEN`] bytes.
+/// The signing key was shorter than [`MIN_SIGNING_KEY_LEN`](crate::limits::MIN_SIGNING_KEY_LEN) bytes.
 #[derive(Debug, Error)]
-#[error("a signing key must be at least {MIN_KEY_LEN} bytes")]
+#[error("a signing key must be at least {MIN_SIGNING_KEY_LEN} bytes")]
 pub struct WeakKey;
 
 /// Issues and verifies HMAC-SHA256 signed tokens for visitors and agents.
@@ -155,7 +155,7 @@ type HmacSha256 = Hmac<Sha256>;
 impl SignedTokens {
     /// Uses `key` (at least 32 random bytes, kept secret) and `clock` for expiry.
     pub fn new(key: &[u8], clock: Arc<dyn Clock>) -> Result<Self, WeakKey> {
-        if key.len() < MIN_KEY_LEN {
+        if key.len() < MIN_SIGNING_KEY_LEN {
             return Err(WeakKey);
         }
         Ok(Self {

@@ -23,14 +23,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::limits::{MAX_ENTRY_WELCOME_BYTES, MAX_PAGE_RULE_BYTES, MAX_PAGE_RULES};
 use crate::model::{EntryPointId, GroupId, TenantId};
-
-/// Longest page rule, in bytes.
-pub const MAX_PAGE_RULE_BYTES: usize = 512;
-/// Most page rules one entry point may have.
-pub const MAX_PAGE_RULES: usize = 20;
-/// Longest welcome message of an entry point, in bytes.
-pub const MAX_ENTRY_WELCOME_BYTES: usize = 4096;
 
 /// An entry point or one of its page rules was refused.
 #[derive(Clone, PartialEq, Eq, Debug, Error)]
@@ -44,7 +38,7 @@ pub enum EntryPointError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// More than [`MAX_PAGE_RULES`] page rules.
+    /// More than [`MAX_PAGE_RULES`](crate::limits::MAX_PAGE_RULES) page rules.
     #[error("an entry point has at most {MAX_PAGE_RULES} page rules")]
     TooManyRules,
     /// The welcome message is empty, too long or has control characters other than newline and tab.

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-/// Longest accepted identifier, in bytes.
-pub const MAX_ID_LEN: usize = 128;
+use crate::limits::MAX_ID_LEN;
 
 /// An identifier was empty, too long or contained control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

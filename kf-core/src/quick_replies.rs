@@ -7,16 +7,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::limits::{MAX_QUICK_REPLY_BYTES, MAX_QUICK_REPLY_ID_BYTES, MAX_SHORTCUT_BYTES};
 use crate::model::{AgentId, GroupId, TenantId};
-
-/// Longest shortcut, in bytes.
-pub const MAX_SHORTCUT_BYTES: usize = 32;
-/// Longest quick reply text, in bytes.
-pub const MAX_QUICK_REPLY_BYTES: usize = 4096;
-/// Most quick replies one scope (an agent, a group) may hold.
-pub const MAX_QUICK_REPLIES_PER_SCOPE: usize = 200;
-/// Longest quick reply id, in bytes.
-pub const MAX_QUICK_REPLY_ID_BYTES: usize = 64;
 
 /// Whose quick reply it is.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use kf_core::limits::Limits;
 use kf_core::model::{Agent, AgentId};
-use kf_core::protocol::Limits;
 use kf_core::quick_replies::QuickReplyScope;
 use kf_store_sqlite::SqliteStore;
 use kf_transport_ws::WsConfig;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common::*;
 use kf_core::entry::{EntryPoint, PageRule};
+use kf_core::limits::Limits;
 use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId};
-use kf_core::protocol::Limits;
 use kf_store_sqlite::SqliteStore;
 use kf_transport_ws::WsConfig;
 use serde_json::json;

@@ -112,7 +112,7 @@ impl Engine {
         let now = self.inner.clock.now();
         self.inner
             .router
-            .queue_view(tenant, agent, now)
+            .queue_view(tenant, agent, self.inner.limits.queue_view_per_group, now)
             .into_iter()
             .map(|waiting| QueueEntry {
                 conversation: waiting.conversation,
@@ -308,11 +308,11 @@ impl Engine {
             return Err(RequestError::Forbidden("only agents have a status".into()));
         };
         if let Some(label) = &label
-            && label.len() > crate::model::MAX_ID_LEN
+            && label.len() > crate::limits::MAX_ID_LEN
         {
             return Err(RequestError::Invalid(format!(
                 "a status label has at most {} bytes",
-                crate::model::MAX_ID_LEN
+                crate::limits::MAX_ID_LEN
             )));
         }
         let groups = self

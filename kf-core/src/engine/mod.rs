@@ -33,7 +33,7 @@ use crate::model::{
     EntryPointId, Event, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
     TransitionError, Visitor, VisitorId,
 };
-use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
+use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
 use crate::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
 
@@ -42,14 +42,12 @@ use dispatch::Dispatcher;
 use limiter::RateLimits;
 use router::{Presence, Refusal, Router};
 
-pub use agent_tools::{PAST_CONVERSATIONS_LIMIT, VisitorContextView};
+pub use agent_tools::VisitorContextView;
 pub use assignment::Transfer;
-pub use offline::OFFLINE_LIST_LIMIT;
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
 
-/// Most conversations a visitor's `inbox` lists: its open ones, then its most recent closed ones.
-pub const INBOX_LIMIT: usize = 50;
+use crate::limits::Limits;
 
 /// Why a request failed. Each maps to a stable [`ErrorCode`] for the wire.
 #[derive(Debug, Error)]
@@ -223,7 +221,7 @@ impl EngineBuilder {
             router.put_agent(agent);
         }
         let open = self.store.open_conversations().await?;
-        let extras = offline::Extras::load(self.store.as_ref()).await?;
+        let extras = offline::Extras::load(self.store.as_ref(), &self.limits).await?;
         let entries = entry::EntryPoints::load(self.store.as_ref()).await?;
         for conversation in &open {
             router.track(conversation.clone());
@@ -242,7 +240,7 @@ impl EngineBuilder {
                 router,
                 dispatcher: Dispatcher::default(),
                 silences: Default::default(),
-                recent_missed: Default::default(),
+                recent_missed: timers::RecentMissed::new(self.limits.missed_reminders_per_group),
                 rate_limits: RateLimits::new(self.limits.requests_per_second),
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
@@ -386,7 +384,7 @@ impl Engine {
                 tenant: identity.tenant.clone(),
                 principal: identity.principal.clone(),
                 epoch: inner.epoch.clone(),
-                limits: inner.limits.clone(),
+                limits: inner.limits.for_clients(),
             };
             conn.outlet.push_unbounded(welcome.encode());
             live.push(Arc::clone(&conn));
@@ -403,7 +401,7 @@ impl Engine {
                 let mut all = inner.store.conversations_of_visitor(&identity.tenant, id).await?;
                 // Open ones first, then the most recent closed ones: a long history must not flood the session.
                 all.sort_by_key(|c| !c.state.is_open());
-                all.truncate(INBOX_LIMIT);
+                all.truncate(inner.limits.inbox_conversations);
                 all
             }
             // Bounded by the agent's capacity.

@@ -887,7 +887,7 @@ async fn a_long_history_does_not_flood_the_inbox() {
     let ServerFrame::Inbox { conversations } = serde_json::from_slice(&inbox).expect("frame") else {
         panic!("inbox expected")
     };
-    assert_eq!(conversations.len(), INBOX_LIMIT);
+    assert_eq!(conversations.len(), Limits::default().inbox_conversations);
     assert_eq!(conversations[0].id, open.id, "open conversations come first");
     assert!(
         conversations[1..]
