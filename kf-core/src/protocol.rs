@@ -194,7 +194,7 @@ impl ClientFrame {
 }
 
 /// Every `type` a client may send, for error messages.
-const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
+pub(crate) const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
 context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply, claim, transfer, status, \
 queue";
 
