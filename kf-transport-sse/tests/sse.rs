@@ -262,12 +262,9 @@ async fn hopeless_requests_get_error_statuses_with_json_bodies() {
         assert_eq!(reply.header("content-type"), Some("application/json"));
         assert_eq!(reply.json()["code"], code);
     }
-    let stored = engine
-        .store()
-        .events_after(conversation.parse().expect("id"), kf_core::model::Seq(0), 10)
-        .await;
+    let stored = kf_core::testkit::transport::stored(&engine, &conversation).await;
     assert_eq!(
-        stored.expect("events").len(),
+        stored.len(),
         1,
         "nothing but `created`: the refused requests stored nothing"
     );

@@ -215,8 +215,7 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
         welcome: None,
         timers: Default::default(),
     };
-    let groups = engine.store().groups().await.map_err(RequestError::from)?;
-    if !groups.contains(&group) {
+    if engine.group(&tenant, &group.id).as_ref() != Some(&group) {
         engine.put_group(group).await?;
     }
     for demo in DEMO_AGENTS {
@@ -228,12 +227,7 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
             capacity: demo.capacity,
             group_capacity: Default::default(),
         };
-        let stored = engine
-            .store()
-            .agent(&tenant, &agent.id)
-            .await
-            .map_err(RequestError::from)?;
-        if stored.as_ref() != Some(&agent) {
+        if engine.agent(&tenant, &agent.id).as_ref() != Some(&agent) {
             engine.put_agent(agent).await?;
         }
     }
@@ -384,10 +378,10 @@ async fn asset(UrlPath(file): UrlPath<String>) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.engine.store().epoch().await {
-        Ok(epoch) => (
+    match state.engine.check_store().await {
+        Ok(()) => (
             StatusCode::OK,
-            axum::Json(json!({"status": "ok", "epoch": epoch})),
+            axum::Json(json!({"status": "ok", "epoch": state.engine.epoch()})),
         )
             .into_response(),
         Err(error) => ApiError::new(

@@ -324,9 +324,17 @@ impl Engine {
         &self.inner.epoch
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store, for the crate's own tests and the transport conformance kit (not public: hosts keep their
+    /// own handle to the store they built).
+    #[cfg(any(test, feature = "testkit"))]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Checks that the store answers (reads its epoch): for a host's health endpoint.
+    pub async fn check_store(&self) -> Result<(), RequestError> {
+        self.inner.store.epoch().await?;
+        Ok(())
     }
 
     /// Checks a token with the configured authenticator.
@@ -521,6 +529,21 @@ impl Engine {
     /// The queued conversations of a group, oldest first.
     pub fn queue(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
         self.inner.router.queue(tenant, group)
+    }
+
+    /// The groups of a tenant as the engine routes them now (its cache of the stored records), ordered by id.
+    pub fn groups(&self, tenant: &TenantId) -> Vec<Group> {
+        self.inner.router.groups(tenant)
+    }
+
+    /// One group as the engine routes it now; `None` for an unknown group.
+    pub fn group(&self, tenant: &TenantId, group: &GroupId) -> Option<Group> {
+        self.inner.router.group(tenant, group)
+    }
+
+    /// An agent's record as the engine routes it now; `None` for an unknown agent.
+    pub fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Option<Agent> {
+        self.inner.router.agent(tenant, agent)
     }
 
     /// Creates or updates a group. Its queue drains if the change lets agents take more.

@@ -289,6 +289,18 @@ impl Router {
     }
 
     /// The group's record.
+    pub(crate) fn groups(&self, tenant: &TenantId) -> Vec<Group> {
+        let mut groups: Vec<Group> = self
+            .state()
+            .groups
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, group)| group.clone())
+            .collect();
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+        groups
+    }
+
     pub(crate) fn group(&self, tenant: &TenantId, group: &GroupId) -> Option<Group> {
         self.state().groups.get(&(tenant.clone(), group.clone())).cloned()
     }

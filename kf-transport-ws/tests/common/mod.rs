@@ -10,7 +10,7 @@ use kf_core::Engine;
 use kf_core::auth::{Identity, Principal, SignedTokens};
 use kf_core::clock::SystemClock;
 use kf_core::limits::Limits;
-use kf_core::model::{Agent, AgentId, ConversationId, Event, Group, GroupId, Seq, TenantId, VisitorId};
+use kf_core::model::{Agent, AgentId, Event, Group, GroupId, TenantId, VisitorId};
 use kf_core::store::{MemoryStore, Store};
 use kf_transport_ws::WsConfig;
 use serde_json::{Value, json};
@@ -111,12 +111,7 @@ pub fn seqs(events: &[Value]) -> Vec<u64> {
 
 /// Every event of a conversation in the store.
 pub async fn stored(engine: &Engine, conversation: &str) -> Vec<Event> {
-    let id: ConversationId = conversation.parse().expect("conversation id");
-    engine
-        .store()
-        .events_after(id, Seq::ZERO, 100_000)
-        .await
-        .expect("events")
+    kf_core::testkit::transport::stored(engine, conversation).await
 }
 
 /// How a connection ended, seen from the client.
