@@ -25,6 +25,7 @@ use crate::model::{Actor, AgentId, TenantId, VisitorId};
 /// Who is on the other end of a connection.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "role", content = "id", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Principal {
     /// A website visitor.
     Visitor(VisitorId),
@@ -42,13 +43,41 @@ impl Principal {
     }
 }
 
-/// An authenticated principal of a tenant.
+/// An authenticated principal of a tenant: what an [`Authenticator`] returns.
+///
+/// ```
+/// use kf_core::auth::{Identity, Principal};
+/// use kf_core::model::{AgentId, TenantId, VisitorId};
+///
+/// let shop = TenantId::new("shop").unwrap();
+/// let visitor = Identity::visitor(shop.clone(), VisitorId::new("v1").unwrap());
+/// let agent = Identity::new(shop, Principal::Agent(AgentId::new("alice").unwrap()));
+/// assert_ne!(visitor, agent);
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub struct Identity {
     /// The tenant.
     pub tenant: TenantId,
     /// The visitor or agent.
     pub principal: Principal,
+}
+
+impl Identity {
+    /// `principal` of `tenant`.
+    pub fn new(tenant: TenantId, principal: Principal) -> Self {
+        Self { tenant, principal }
+    }
+
+    /// A visitor of `tenant`.
+    pub fn visitor(tenant: TenantId, visitor: VisitorId) -> Self {
+        Self::new(tenant, Principal::Visitor(visitor))
+    }
+
+    /// An agent of `tenant`.
+    pub fn agent(tenant: TenantId, agent: AgentId) -> Self {
+        Self::new(tenant, Principal::Agent(agent))
+    }
 }
 
 /// Why a token was refused.

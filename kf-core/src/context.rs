@@ -40,6 +40,7 @@ pub enum ContextError {
 
 /// Campaign parameters of the landing page (`utm_source`, …).
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Utm {
     /// `utm_source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +67,7 @@ impl Utm {
 
 /// What a visitor's page reports about it (the `context` frame). Every field is optional.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ContextReport {
     /// `document.referrer` of the landing page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +140,7 @@ impl ContextReport {
 
 /// One page view (the `page` frame), stamped with the server's time.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PageView {
     /// The page's URL.
     pub url: String,
@@ -149,6 +152,22 @@ pub struct PageView {
 }
 
 impl PageView {
+    /// A view of `url` received at `at`, without a title. Not validated: see [`PageView::validate`].
+    pub fn new(url: impl Into<String>, at: Timestamp) -> Self {
+        Self {
+            url: url.into(),
+            title: None,
+            at,
+        }
+    }
+
+    /// Sets the page title.
+    #[must_use]
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
     /// Checks the URL and the title's length.
     pub fn validate(&self) -> Result<(), ContextError> {
         check_url("url", &self.url)?;
@@ -162,6 +181,7 @@ impl PageView {
 /// The kind of device, from the user agent.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DeviceType {
     /// A desktop or laptop computer.
     Desktop,
@@ -180,6 +200,7 @@ pub enum DeviceType {
 
 /// Device, browser and operating system parsed from a user agent.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Device {
     /// Desktop, mobile, tablet…
     #[serde(rename = "type")]
@@ -227,6 +248,7 @@ impl Device {
 
 /// Where the visitor came from.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Source {
     /// The referrer of the landing page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +263,7 @@ pub struct Source {
 
 /// The summary of a visitor's context stored with a conversation when it is opened.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConversationContext {
     /// The conversation.
     pub conversation: ConversationId,

@@ -200,6 +200,7 @@ queue";
 
 /// A decoded client frame with its optional request id.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Request {
     /// The request id to echo, if the client sent one.
     pub id: Option<String>,
@@ -210,6 +211,7 @@ pub struct Request {
 /// Why a client frame could not be decoded: the error frame to answer with.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[error("{code:?}: {message}")]
+#[non_exhaustive]
 pub struct DecodeError {
     /// The request id, when it could be read.
     pub id: Option<String>,
@@ -548,6 +550,7 @@ impl ServerFrame {
 
 /// One queued conversation in an agent's `queue` frame.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct QueueEntry {
     /// The conversation.
     pub conversation: Conversation,

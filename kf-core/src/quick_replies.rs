@@ -27,7 +27,17 @@ pub enum QuickReplyScope {
 }
 
 /// A canned response.
+///
+/// ```
+/// use kf_core::model::{GroupId, TenantId};
+/// use kf_core::quick_replies::{QuickReply, QuickReplyScope};
+///
+/// let scope = QuickReplyScope::Group { group: GroupId::new("support").unwrap() };
+/// let reply = QuickReply::new(TenantId::new("shop").unwrap(), "greet", scope, "hi", "Hello! How can I help?");
+/// assert!(reply.validate().is_ok());
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct QuickReply {
     /// Its id (unique per tenant; made by the server when a client creates one).
     pub id: String,
@@ -62,6 +72,23 @@ pub enum QuickReplyError {
 }
 
 impl QuickReply {
+    /// A quick reply `id` of `scope`, inserted by `shortcut`. Not validated: see [`QuickReply::validate`].
+    pub fn new(
+        tenant: TenantId,
+        id: impl Into<String>,
+        scope: QuickReplyScope,
+        shortcut: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            tenant,
+            scope,
+            shortcut: shortcut.into(),
+            text: text.into(),
+        }
+    }
+
     /// Checks the id, the shortcut's charset and length, and the text's length.
     pub fn validate(&self) -> Result<(), QuickReplyError> {
         validate_id(&self.id)?;

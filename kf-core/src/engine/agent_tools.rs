@@ -10,6 +10,7 @@ use crate::quick_replies::{self, QuickReply, QuickReplyScope};
 
 /// The visitor context of a conversation, as an agent sees it.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct VisitorContextView {
     /// The conversation's visitor.
     pub visitor: crate::model::VisitorId,

@@ -3,8 +3,18 @@
 
 use super::*;
 
-/// A transfer request (see [`Engine::transfer`]).
+/// A transfer request (see [`Engine::transfer`]): [`Transfer::default`] puts the conversation back in its
+/// group's queue; the `with_…` setters name an agent, another group, a note.
+///
+/// ```
+/// use kf_core::engine::Transfer;
+/// use kf_core::model::GroupId;
+///
+/// let transfer = Transfer::default().with_group(GroupId::new("billing").unwrap()).with_note("refund");
+/// assert_eq!(transfer.agent, None);
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
 pub struct Transfer {
     /// Hand the conversation to this agent (online, accepting, with capacity); `None` puts it in a queue.
     pub agent: Option<AgentId>,
@@ -12,6 +22,29 @@ pub struct Transfer {
     pub group: Option<GroupId>,
     /// A note for the next agent, recorded in the `transferred` event.
     pub note: Option<String>,
+}
+
+impl Transfer {
+    /// Hands the conversation to this agent.
+    #[must_use]
+    pub fn with_agent(mut self, agent: AgentId) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// Moves the conversation to this group.
+    #[must_use]
+    pub fn with_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Leaves a note for the next agent.
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
 }
 
 impl Refusal {

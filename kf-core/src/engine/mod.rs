@@ -142,6 +142,7 @@ pub enum EngineError {
 
 /// Result of [`Engine::open`].
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Opened {
     /// The conversation as it is now.
     pub conversation: Conversation,
@@ -151,6 +152,7 @@ pub struct Opened {
 
 /// Result of [`Engine::send`]: the message is durably stored.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Ack {
     /// The message's seq.
     pub seq: Seq,

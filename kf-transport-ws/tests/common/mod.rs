@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use kf_core::Engine;
-use kf_core::auth::{Identity, Principal, SignedTokens};
+use kf_core::auth::{Identity, SignedTokens};
 use kf_core::clock::SystemClock;
 use kf_core::limits::Limits;
 use kf_core::model::{Agent, AgentId, Event, Group, GroupId, TenantId, VisitorId};
@@ -42,27 +42,20 @@ pub async fn engine_with(store: Arc<dyn Store>, limits: Limits, agents: &[&str])
         .expect("engine");
     let group = GroupId::new("support").expect("group id");
     engine
-        .put_group(Group {
-            tenant: tenant(),
-            id: group.clone(),
-            name: "Support".into(),
-            strategy: Default::default(),
-            max_active: None,
-            welcome: None,
-            timers: Default::default(),
-        })
+        .put_group(Group::new(tenant(), group.clone(), "Support"))
         .await
         .expect("group");
     for agent in agents {
         engine
-            .put_agent(Agent {
-                tenant: tenant(),
-                id: AgentId::new(*agent).expect("agent id"),
-                name: agent.to_string(),
-                groups: vec![group.clone()],
-                capacity: 5,
-                group_capacity: Default::default(),
-            })
+            .put_agent(
+                Agent::new(
+                    tenant(),
+                    AgentId::new(*agent).expect("agent id"),
+                    agent.to_string(),
+                    5,
+                )
+                .with_groups(vec![group.clone()]),
+            )
             .await
             .expect("agent");
     }
@@ -84,17 +77,11 @@ pub async fn start(engine: &Engine, config: WsConfig) -> SocketAddr {
 }
 
 pub fn visitor(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Visitor(VisitorId::new(id).expect("visitor id")),
-    }
+    Identity::visitor(tenant(), VisitorId::new(id).expect("visitor id"))
 }
 
 pub fn agent(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Agent(AgentId::new(id).expect("agent id")),
-    }
+    Identity::agent(tenant(), AgentId::new(id).expect("agent id"))
 }
 
 pub fn token(identity: &Identity) -> String {
