@@ -156,7 +156,7 @@ enum Role {
     Agent,
 }
 
-/// The signing key was shorter than [`MIN_SIGNING_KEY_LEN`](crate::limits::MIN_SIGNING_KEY_LEN) bytes.
+/// The signing key was shorter than [`MIN_SIGNING_KEY_LEN`] bytes.
 #[derive(Debug, Error)]
 #[error("a signing key must be at least {MIN_SIGNING_KEY_LEN} bytes")]
 pub struct WeakKey;

@@ -10,7 +10,7 @@
 //!
 //! where the epoch tag is base64url (no padding) of the first 8 bytes of SHA-256 of the epoch, and each
 //! conversation is base64url of its 16 UUID bytes. Positions are kept in order of last use and capped at
-//! [`MAX_CURSOR_POSITIONS`](crate::limits::MAX_CURSOR_POSITIONS): the least recently updated conversation is forgotten first (were it ever
+//! [`MAX_CURSOR_POSITIONS`]: the least recently updated conversation is forgotten first (were it ever
 //! resumed again, it would replay from its start and the client drops seqs it already has).
 
 use base64::Engine as _;

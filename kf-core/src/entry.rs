@@ -38,7 +38,7 @@ pub enum EntryPointError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// More than [`MAX_PAGE_RULES`](crate::limits::MAX_PAGE_RULES) page rules.
+    /// More than [`MAX_PAGE_RULES`] page rules.
     #[error("an entry point has at most {MAX_PAGE_RULES} page rules")]
     TooManyRules,
     /// The welcome message is empty, too long or has control characters other than newline and tab.
