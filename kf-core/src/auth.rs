@@ -17,12 +17,15 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
 
+use crate::limits::MIN_SIGNING_KEY_LEN;
+
 use crate::clock::Clock;
 use crate::model::{Actor, AgentId, TenantId, VisitorId};
 
 /// Who is on the other end of a connection.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "role", content = "id", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Principal {
     /// A website visitor.
     Visitor(VisitorId),
@@ -40,13 +43,41 @@ impl Principal {
     }
 }
 
-/// An authenticated principal of a tenant.
+/// An authenticated principal of a tenant: what an [`Authenticator`] returns.
+///
+/// ```
+/// use kf_core::auth::{Identity, Principal};
+/// use kf_core::model::{AgentId, TenantId, VisitorId};
+///
+/// let shop = TenantId::new("shop").unwrap();
+/// let visitor = Identity::visitor(shop.clone(), VisitorId::new("v1").unwrap());
+/// let agent = Identity::new(shop, Principal::Agent(AgentId::new("alice").unwrap()));
+/// assert_ne!(visitor, agent);
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub struct Identity {
     /// The tenant.
     pub tenant: TenantId,
     /// The visitor or agent.
     pub principal: Principal,
+}
+
+impl Identity {
+    /// `principal` of `tenant`.
+    pub fn new(tenant: TenantId, principal: Principal) -> Self {
+        Self { tenant, principal }
+    }
+
+    /// A visitor of `tenant`.
+    pub fn visitor(tenant: TenantId, visitor: VisitorId) -> Self {
+        Self::new(tenant, Principal::Visitor(visitor))
+    }
+
+    /// An agent of `tenant`.
+    pub fn agent(tenant: TenantId, agent: AgentId) -> Self {
+        Self::new(tenant, Principal::Agent(agent))
+    }
 }
 
 /// Why a token was refused.
@@ -109,8 +140,6 @@ impl Authenticator for FirstOf {
 }
 
 const PREFIX: &str = "kf1.";
-/// Shortest accepted signing key.
-pub const MIN_KEY_LEN: usize = 32;
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -127,9 +156,9 @@ enum Role {
     Agent,
 }
 
-/// The signing key was shorter than [`MIN_KEY_LEN`] bytes.
+/// The signing key was shorter than [`MIN_SIGNING_KEY_LEN`] bytes.
 #[derive(Debug, Error)]
-#[error("a signing key must be at least {MIN_KEY_LEN} bytes")]
+#[error("a signing key must be at least {MIN_SIGNING_KEY_LEN} bytes")]
 pub struct WeakKey;
 
 /// Issues and verifies HMAC-SHA256 signed tokens for visitors and agents.
@@ -155,7 +184,7 @@ type HmacSha256 = Hmac<Sha256>;
 impl SignedTokens {
     /// Uses `key` (at least 32 random bytes, kept secret) and `clock` for expiry.
     pub fn new(key: &[u8], clock: Arc<dyn Clock>) -> Result<Self, WeakKey> {
-        if key.len() < MIN_KEY_LEN {
+        if key.len() < MIN_SIGNING_KEY_LEN {
             return Err(WeakKey);
         }
         Ok(Self {

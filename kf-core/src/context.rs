@@ -15,18 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::limits::{Limits, MAX_CONTEXT_TEXT_BYTES, MAX_URL_BYTES, MAX_USER_AGENT_BYTES};
 use crate::model::{Conversation, ConversationId, TenantId, Timestamp, VisitorId};
-
-/// Longest URL (page, landing page, referrer), in bytes.
-pub const MAX_URL_BYTES: usize = 2048;
-/// Longest page title, UTM value, and other short text, in bytes.
-pub const MAX_TEXT_BYTES: usize = 256;
-/// Longest user agent, in bytes.
-pub const MAX_USER_AGENT_BYTES: usize = 512;
-/// Pages kept per visitor (the most recent ones).
-pub const MAX_TRAIL_PAGES: usize = 50;
-/// Visitors whose context is kept in memory at once; the least recently active one is forgotten first.
-pub const MAX_TRACKED_VISITORS: usize = 10_000;
 
 /// A `context` or `page` report was refused.
 #[derive(Clone, PartialEq, Eq, Debug, Error)]
@@ -50,6 +40,7 @@ pub enum ContextError {
 
 /// Campaign parameters of the landing page (`utm_source`, …).
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Utm {
     /// `utm_source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +67,7 @@ impl Utm {
 
 /// What a visitor's page reports about it (the `context` frame). Every field is optional.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ContextReport {
     /// `document.referrer` of the landing page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +128,7 @@ impl ContextReport {
             ("language", &self.language),
         ] {
             if let Some(value) = value {
-                check_text(field, value, MAX_TEXT_BYTES)?;
+                check_text(field, value, MAX_CONTEXT_TEXT_BYTES)?;
             }
         }
         if let Some(agent) = &self.user_agent {
@@ -148,6 +140,7 @@ impl ContextReport {
 
 /// One page view (the `page` frame), stamped with the server's time.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PageView {
     /// The page's URL.
     pub url: String,
@@ -159,11 +152,27 @@ pub struct PageView {
 }
 
 impl PageView {
+    /// A view of `url` received at `at`, without a title. Not validated: see [`PageView::validate`].
+    pub fn new(url: impl Into<String>, at: Timestamp) -> Self {
+        Self {
+            url: url.into(),
+            title: None,
+            at,
+        }
+    }
+
+    /// Sets the page title.
+    #[must_use]
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
     /// Checks the URL and the title's length.
     pub fn validate(&self) -> Result<(), ContextError> {
         check_url("url", &self.url)?;
         if let Some(title) = &self.title {
-            check_text("title", title, MAX_TEXT_BYTES)?;
+            check_text("title", title, MAX_CONTEXT_TEXT_BYTES)?;
         }
         Ok(())
     }
@@ -172,6 +181,7 @@ impl PageView {
 /// The kind of device, from the user agent.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DeviceType {
     /// A desktop or laptop computer.
     Desktop,
@@ -190,6 +200,7 @@ pub enum DeviceType {
 
 /// Device, browser and operating system parsed from a user agent.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Device {
     /// Desktop, mobile, tablet…
     #[serde(rename = "type")]
@@ -237,6 +248,7 @@ impl Device {
 
 /// Where the visitor came from.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Source {
     /// The referrer of the landing page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,6 +263,7 @@ pub struct Source {
 
 /// The summary of a visitor's context stored with a conversation when it is opened.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConversationContext {
     /// The conversation.
     pub conversation: ConversationId,
@@ -294,14 +307,31 @@ struct Trail {
     touched: Timestamp,
 }
 
-/// Visitors' contexts and page trails, in memory and bounded (see [`MAX_TRACKED_VISITORS`],
-/// [`MAX_TRAIL_PAGES`]). Lost on restart by design: what matters is stored with each conversation.
-#[derive(Debug, Default)]
+/// Visitors' contexts and page trails, in memory and bounded (see [`Limits::tracked_visitors`],
+/// [`Limits::trail_pages`]). Lost on restart by design: what matters is stored with each conversation.
+#[derive(Debug)]
 pub struct Trails {
     visitors: Mutex<HashMap<(TenantId, VisitorId), Trail>>,
+    max_visitors: usize,
+    max_pages: usize,
+}
+
+impl Default for Trails {
+    fn default() -> Self {
+        Self::new(&Limits::default())
+    }
 }
 
 impl Trails {
+    /// Empty trails, bounded by `limits` ([`Limits::tracked_visitors`], [`Limits::trail_pages`]).
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            visitors: Mutex::default(),
+            max_visitors: limits.tracked_visitors,
+            max_pages: limits.trail_pages,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<(TenantId, VisitorId), Trail>> {
         self.visitors
             .lock()
@@ -318,7 +348,7 @@ impl Trails {
     ) -> R {
         let mut visitors = self.lock();
         let key = (tenant.clone(), visitor.clone());
-        if !visitors.contains_key(&key) && visitors.len() >= MAX_TRACKED_VISITORS {
+        if !visitors.contains_key(&key) && visitors.len() >= self.max_visitors {
             // Full: forget the visitor heard from least recently (a linear scan, only when full).
             if let Some(oldest) = visitors
                 .iter()
@@ -354,17 +384,19 @@ impl Trails {
         Ok(device)
     }
 
-    /// Records a page view (validated first); keeps the last [`MAX_TRAIL_PAGES`].
+    /// Records a page view (validated first); keeps the last [`Limits::trail_pages`].
     pub fn page(&self, tenant: &TenantId, visitor: &VisitorId, page: PageView) -> Result<(), ContextError> {
         page.validate()?;
         self.with(tenant, visitor, page.at, |trail| {
             if trail.first_page.is_none() {
                 trail.first_page = Some(page.clone());
             }
-            if trail.pages.len() >= MAX_TRAIL_PAGES {
+            while !trail.pages.is_empty() && trail.pages.len() >= self.max_pages {
                 trail.pages.pop_front();
             }
-            trail.pages.push_back(page);
+            if self.max_pages > 0 {
+                trail.pages.push_back(page);
+            }
             trail.page_count = trail.page_count.saturating_add(1);
         });
         Ok(())
@@ -496,7 +528,7 @@ mod tests {
         let long = format!("https://x.example/{}", "a".repeat(MAX_URL_BYTES));
         assert!(page(&long, 1).validate().is_err());
         let mut titled = page("https://x.example/", 1);
-        titled.title = Some("t".repeat(MAX_TEXT_BYTES + 1));
+        titled.title = Some("t".repeat(MAX_CONTEXT_TEXT_BYTES + 1));
         assert!(matches!(
             titled.validate(),
             Err(ContextError::InvalidText { field: "title", .. })
@@ -530,7 +562,7 @@ mod tests {
             .report(&tenant(), &visitor(), report, Timestamp(1))
             .expect("report");
         assert_eq!(device.kind, DeviceType::Mobile);
-        for n in 0..(MAX_TRAIL_PAGES as u64 + 10) {
+        for n in 0..(Limits::default().trail_pages as u64 + 10) {
             trails
                 .page(
                     &tenant(),
@@ -541,7 +573,7 @@ mod tests {
         }
         assert!(trails.page(&tenant(), &visitor(), page("nope", 1)).is_err());
         let pages = trails.pages(&tenant(), &visitor());
-        assert_eq!(pages.len(), MAX_TRAIL_PAGES);
+        assert_eq!(pages.len(), Limits::default().trail_pages);
         assert_eq!(pages[0].url, "https://shop.example/p10");
         let conversation = Conversation::new(
             ConversationId::generate(),
@@ -574,8 +606,9 @@ mod tests {
 
     #[test]
     fn the_least_recently_active_visitor_is_forgotten_first() {
-        let trails = Trails::default();
-        for n in 0..MAX_TRACKED_VISITORS as u64 {
+        let most = 100;
+        let trails = Trails::new(&Limits::default().with_tracked_visitors(most));
+        for n in 0..most as u64 {
             let visitor = VisitorId::new(format!("v{n}")).expect("id");
             trails
                 .page(&tenant(), &visitor, page("https://x.example/", n + 1))
@@ -598,6 +631,6 @@ mod tests {
             .expect("page");
         assert!(trails.pages(&tenant(), &"v0".parse().expect("id")).is_empty());
         assert_eq!(trails.pages(&tenant(), &"v1".parse().expect("id")).len(), 2);
-        assert_eq!(trails.lock().len(), MAX_TRACKED_VISITORS);
+        assert_eq!(trails.lock().len(), most);
     }
 }

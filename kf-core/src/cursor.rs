@@ -10,7 +10,7 @@
 //!
 //! where the epoch tag is base64url (no padding) of the first 8 bytes of SHA-256 of the epoch, and each
 //! conversation is base64url of its 16 UUID bytes. Positions are kept in order of last use and capped at
-//! [`Cursor::MAX_POSITIONS`]: the least recently updated conversation is forgotten first (were it ever
+//! [`MAX_CURSOR_POSITIONS`]: the least recently updated conversation is forgotten first (were it ever
 //! resumed again, it would replay from its start and the client drops seqs it already has).
 
 use base64::Engine as _;
@@ -18,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::limits::MAX_CURSOR_POSITIONS;
 use crate::model::{ConversationId, Seq};
 use crate::store::Epoch;
 
@@ -48,9 +49,6 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Most conversations a cursor remembers.
-    pub const MAX_POSITIONS: usize = 32;
-
     /// An empty cursor of `epoch`: every conversation from its start.
     pub fn new(epoch: &Epoch) -> Self {
         Self {
@@ -80,7 +78,7 @@ impl Cursor {
             positions: Vec::new(),
         };
         for (index, part) in parts.enumerate() {
-            if index == Self::MAX_POSITIONS {
+            if index == MAX_CURSOR_POSITIONS {
                 return Err(InvalidCursor("too many positions"));
             }
             let (conversation, seq) = part
@@ -127,7 +125,7 @@ impl Cursor {
             Some(index) => self.positions.remove(index).1.max(seq),
             None => seq,
         };
-        if self.positions.len() == Self::MAX_POSITIONS {
+        if self.positions.len() == MAX_CURSOR_POSITIONS {
             self.positions.remove(0);
         }
         self.positions.push((conversation, seq));
@@ -183,10 +181,10 @@ mod tests {
         cursor.advance(first, Seq(5));
         cursor.advance(first, Seq(2));
         assert_eq!(cursor.position(first), Seq(5));
-        for _ in 0..Cursor::MAX_POSITIONS {
+        for _ in 0..MAX_CURSOR_POSITIONS {
             cursor.advance(ConversationId::generate(), Seq(1));
         }
-        assert_eq!(cursor.positions().len(), Cursor::MAX_POSITIONS);
+        assert_eq!(cursor.positions().len(), MAX_CURSOR_POSITIONS);
         assert_eq!(
             cursor.position(first),
             Seq::ZERO,

@@ -23,14 +23,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::limits::{MAX_ENTRY_WELCOME_BYTES, MAX_PAGE_RULE_BYTES, MAX_PAGE_RULES};
 use crate::model::{EntryPointId, GroupId, TenantId};
-
-/// Longest page rule, in bytes.
-pub const MAX_PAGE_RULE_BYTES: usize = 512;
-/// Most page rules one entry point may have.
-pub const MAX_PAGE_RULES: usize = 20;
-/// Longest welcome message of an entry point, in bytes.
-pub const MAX_ENTRY_WELCOME_BYTES: usize = 4096;
 
 /// An entry point or one of its page rules was refused.
 #[derive(Clone, PartialEq, Eq, Debug, Error)]
@@ -229,7 +223,23 @@ impl<'de> Deserialize<'de> for PageRule {
 }
 
 /// A tenant's way in to a group: a widget, a channel, or the pages its rules match.
+///
+/// ```
+/// use kf_core::entry::{EntryPoint, PageRule};
+/// use kf_core::model::{EntryPointId, GroupId, TenantId};
+///
+/// let entry = EntryPoint::new(
+///     TenantId::new("shop").unwrap(),
+///     EntryPointId::new("pricing-widget").unwrap(),
+///     GroupId::new("sales").unwrap(),
+/// )
+/// .with_welcome("Questions about our plans? Ask away.")
+/// .with_page(PageRule::new("shop.example/pricing").unwrap());
+/// assert!(entry.validate().is_ok());
+/// assert!(entry.matches_page("https://shop.example/pricing?plan=pro"));
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EntryPoint {
     /// The tenant.
     pub tenant: TenantId,
@@ -255,6 +265,27 @@ impl EntryPoint {
             welcome: None,
             pages: Vec::new(),
         }
+    }
+
+    /// Sets the welcome message posted in each new conversation opened through it.
+    #[must_use]
+    pub fn with_welcome(mut self, welcome: impl Into<String>) -> Self {
+        self.welcome = Some(welcome.into());
+        self
+    }
+
+    /// Adds a page rule (tried after the ones added before).
+    #[must_use]
+    pub fn with_page(mut self, rule: PageRule) -> Self {
+        self.pages.push(rule);
+        self
+    }
+
+    /// Replaces the page rules.
+    #[must_use]
+    pub fn with_pages(mut self, rules: impl IntoIterator<Item = PageRule>) -> Self {
+        self.pages = rules.into_iter().collect();
+        self
     }
 
     /// Checks the welcome message and the number of page rules (each rule is checked when it is made).

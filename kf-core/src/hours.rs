@@ -31,12 +31,9 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::limits::{MAX_HOLIDAYS, MAX_INTERVALS_PER_DAY};
 use crate::model::Timestamp;
 
-/// Most intervals one day (or one holiday) may have.
-pub const MAX_INTERVALS_PER_DAY: usize = 8;
-/// Most holidays one schedule may list.
-pub const MAX_HOLIDAYS: usize = 1_000;
 /// How far ahead [`WorkingHours::next_opening`] looks, in days.
 const LOOKAHEAD_DAYS: usize = 2 * 366 + 2;
 const MINUTES_PER_DAY: u16 = 24 * 60;

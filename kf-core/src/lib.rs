@@ -20,6 +20,7 @@ pub mod cursor;
 pub mod engine;
 pub mod entry;
 pub mod hours;
+pub mod limits;
 pub mod model;
 pub mod protocol;
 pub mod quick_replies;
@@ -29,3 +30,4 @@ pub mod store;
 pub mod testkit;
 
 pub use engine::{Engine, EngineBuilder};
+pub use limits::Limits;

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-/// Longest accepted identifier, in bytes.
-pub const MAX_ID_LEN: usize = 128;
+use crate::limits::MAX_ID_LEN;
 
 /// An identifier was empty, too long or contained control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("invalid {kind}: {reason}")]
+#[non_exhaustive]
 pub struct InvalidId {
     /// Which identifier type rejected the value.
     pub kind: &'static str,
@@ -351,8 +351,10 @@ impl EventKind {
     }
 }
 
-/// One committed entry of a conversation's log.
+/// One committed entry of a conversation's log. The engine and the stores produce events; a store backend
+/// rebuilds them with [`Event::new`].
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// The conversation this event belongs to.
     pub conversation: ConversationId,
@@ -370,6 +372,35 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event as committed: `seq` in `conversation`'s log at `at`, by `author` (with the idempotency key it
+    /// sent, if any).
+    ///
+    /// ```
+    /// use kf_core::model::{Actor, ConversationId, Event, EventKind, MessageBody, Seq, Timestamp, VisitorId};
+    ///
+    /// let author = Actor::Visitor(VisitorId::new("v1").unwrap());
+    /// let data = EventKind::Message { body: MessageBody::text("hi") };
+    /// let event = Event::new(ConversationId::generate(), Seq(2), Timestamp(1), author, None, data);
+    /// assert_eq!(event.data.name(), "message");
+    /// ```
+    pub fn new(
+        conversation: ConversationId,
+        seq: Seq,
+        at: Timestamp,
+        author: Actor,
+        client_id: Option<ClientId>,
+        data: EventKind,
+    ) -> Self {
+        Self {
+            conversation,
+            seq,
+            at,
+            author,
+            client_id,
+            data,
+        }
+    }
+
     /// The event as a visitor may see it, when that differs: a transfer's `note` is for agents only.
     pub fn for_visitors(&self) -> Option<Event> {
         match &self.data {
@@ -395,6 +426,7 @@ impl Event {
 /// A conversation's state. Transitions happen only by applying events (see [`Conversation::apply`]).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ConversationState {
     /// Waiting for an agent.
     Queued,
@@ -438,6 +470,7 @@ impl ConversationState {
 /// An event that the conversation's current state does not allow.
 #[derive(Clone, PartialEq, Eq, Debug, Error)]
 #[error("a conversation that is {state} cannot take a `{event}` event")]
+#[non_exhaustive]
 pub struct TransitionError {
     /// The state's name.
     pub state: &'static str,
@@ -445,8 +478,10 @@ pub struct TransitionError {
     pub event: &'static str,
 }
 
-/// A conversation between one visitor and the agents of a group: the projection of its event log.
+/// A conversation between one visitor and the agents of a group: the projection of its event log. The engine
+/// produces it; a store backend rebuilds a stored one with [`Conversation::new`] and sets the other fields.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Conversation {
     /// Its id.
     pub id: ConversationId,
@@ -547,7 +582,16 @@ impl Conversation {
 }
 
 /// A visitor record.
+///
+/// ```
+/// use kf_core::model::{TenantId, Timestamp, Visitor, VisitorId};
+///
+/// let visitor = Visitor::new(TenantId::new("shop").unwrap(), VisitorId::new("v1").unwrap(), Timestamp(0))
+///     .with_name("Ada");
+/// assert_eq!(visitor.name.as_deref(), Some("Ada"));
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Visitor {
     /// The tenant.
     pub tenant: TenantId,
@@ -560,8 +604,38 @@ pub struct Visitor {
     pub created_at: Timestamp,
 }
 
+impl Visitor {
+    /// A visitor first seen at `created_at`, without a name.
+    pub fn new(tenant: TenantId, id: VisitorId, created_at: Timestamp) -> Self {
+        Self {
+            tenant,
+            id,
+            name: None,
+            created_at,
+        }
+    }
+
+    /// Sets the display name.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
 /// An agent record: who they are and how much they can take.
+///
+/// ```
+/// use kf_core::model::{Agent, AgentId, GroupId, TenantId};
+///
+/// let support = GroupId::new("support").unwrap();
+/// let agent = Agent::new(TenantId::new("shop").unwrap(), AgentId::new("alice").unwrap(), "Alice", 5)
+///     .with_groups([support.clone()])
+///     .with_group_capacity(support.clone(), 2);
+/// assert_eq!(agent.capacity_in(&support), 2);
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Agent {
     /// The tenant.
     pub tenant: TenantId,
@@ -580,6 +654,39 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// An agent of no group yet, taking up to `capacity` open conversations at once.
+    pub fn new(tenant: TenantId, id: AgentId, name: impl Into<String>, capacity: u32) -> Self {
+        Self {
+            tenant,
+            id,
+            name: name.into(),
+            groups: Vec::new(),
+            capacity,
+            group_capacity: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the groups the agent takes conversations from.
+    #[must_use]
+    pub fn with_groups(mut self, groups: impl IntoIterator<Item = GroupId>) -> Self {
+        self.groups = groups.into_iter().collect();
+        self
+    }
+
+    /// Sets the agent's capacity.
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: u32) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Overrides the capacity for conversations of `group` (see [`Agent::group_capacity`]).
+    #[must_use]
+    pub fn with_group_capacity(mut self, group: GroupId, capacity: u32) -> Self {
+        self.group_capacity.insert(group, capacity);
+        self
+    }
+
     /// The capacity that applies when the agent takes a conversation of `group`.
     pub fn capacity_in(&self, group: &GroupId) -> u32 {
         self.group_capacity.get(group).copied().unwrap_or(self.capacity)
@@ -633,7 +740,18 @@ pub enum Strategy {
 }
 
 /// A skill group (department).
+///
+/// ```
+/// use kf_core::model::{Group, GroupId, GroupTimers, Strategy, TenantId};
+///
+/// let group = Group::new(TenantId::new("shop").unwrap(), GroupId::new("sales").unwrap(), "Sales")
+///     .with_strategy(Strategy::RoundRobin)
+///     .with_welcome("Hi! Someone from sales will be with you shortly.")
+///     .with_timers(GroupTimers::default().with_missed_after_ms(60_000));
+/// assert_eq!(group.max_active, None);
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Group {
     /// The tenant.
     pub tenant: TenantId,
@@ -655,8 +773,19 @@ pub struct Group {
     pub timers: GroupTimers,
 }
 
-/// A group's timers, in milliseconds. Each runs from the event it names; `None` turns it off.
+/// A group's timers, in milliseconds. Each runs from the event it names; `None` turns it off. Start from
+/// [`GroupTimers::default`] (all off) and turn on what you need with the `with_…` setters.
+///
+/// ```
+/// use kf_core::model::{GroupId, GroupTimers};
+///
+/// let timers = GroupTimers::default()
+///     .with_max_wait_ms(120_000)
+///     .with_fallback(GroupId::new("general").unwrap());
+/// assert!(!timers.is_off());
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GroupTimers {
     /// Longest a conversation waits in the queue: then it moves to `fallback`, or without one becomes a message
     /// left for the group's agents (state `offline`).
@@ -677,6 +806,41 @@ pub struct GroupTimers {
 }
 
 impl GroupTimers {
+    /// Sets [`max_wait_ms`](Self::max_wait_ms).
+    #[must_use]
+    pub fn with_max_wait_ms(mut self, ms: u64) -> Self {
+        self.max_wait_ms = Some(ms);
+        self
+    }
+
+    /// Sets [`fallback`](Self::fallback).
+    #[must_use]
+    pub fn with_fallback(mut self, group: GroupId) -> Self {
+        self.fallback = Some(group);
+        self
+    }
+
+    /// Sets [`missed_after_ms`](Self::missed_after_ms).
+    #[must_use]
+    pub fn with_missed_after_ms(mut self, ms: u64) -> Self {
+        self.missed_after_ms = Some(ms);
+        self
+    }
+
+    /// Sets [`answer_timeout_ms`](Self::answer_timeout_ms).
+    #[must_use]
+    pub fn with_answer_timeout_ms(mut self, ms: u64) -> Self {
+        self.answer_timeout_ms = Some(ms);
+        self
+    }
+
+    /// Sets [`inactivity_close_ms`](Self::inactivity_close_ms).
+    #[must_use]
+    pub fn with_inactivity_close_ms(mut self, ms: u64) -> Self {
+        self.inactivity_close_ms = Some(ms);
+        self
+    }
+
     /// Whether every timer is off.
     pub fn is_off(&self) -> bool {
         self == &GroupTimers::default()
@@ -695,6 +859,34 @@ impl Group {
             welcome: None,
             timers: GroupTimers::default(),
         }
+    }
+
+    /// Sets how an agent is chosen.
+    #[must_use]
+    pub fn with_strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Caps the conversations of the group assigned at once.
+    #[must_use]
+    pub fn with_max_active(mut self, max_active: u32) -> Self {
+        self.max_active = Some(max_active);
+        self
+    }
+
+    /// Sets the message posted in every new conversation of the group.
+    #[must_use]
+    pub fn with_welcome(mut self, welcome: impl Into<String>) -> Self {
+        self.welcome = Some(welcome.into());
+        self
+    }
+
+    /// Sets the group's timers.
+    #[must_use]
+    pub fn with_timers(mut self, timers: GroupTimers) -> Self {
+        self.timers = timers;
+        self
     }
 }
 

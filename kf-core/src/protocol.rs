@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::context::{ContextReport, ConversationContext, PageView};
+use crate::limits::{ClientLimits, MAX_REQUEST_ID_LEN};
 use crate::model::{
     Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, EntryPointId, Event, GroupId,
     MessageBody, MissedReason, Seq, TenantId, VisitorId,
@@ -18,9 +19,6 @@ use crate::store::Epoch;
 
 /// The protocol version this crate speaks (`v` in `hello` and `welcome`).
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// Longest accepted request `id`, in bytes.
-pub const MAX_REQUEST_ID_LEN: usize = 64;
 
 /// A frame sent by a client.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -196,12 +194,13 @@ impl ClientFrame {
 }
 
 /// Every `type` a client may send, for error messages.
-const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
+pub(crate) const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
 context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply, claim, transfer, status, \
 queue";
 
 /// A decoded client frame with its optional request id.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Request {
     /// The request id to echo, if the client sent one.
     pub id: Option<String>,
@@ -212,6 +211,7 @@ pub struct Request {
 /// Why a client frame could not be decoded: the error frame to answer with.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[error("{code:?}: {message}")]
+#[non_exhaustive]
 pub struct DecodeError {
     /// The request id, when it could be read.
     pub id: Option<String>,
@@ -285,40 +285,6 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
     }
 }
 
-/// The limits a server enforces, announced in `welcome` so clients can respect them.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct Limits {
-    /// Largest frame the server reads, in bytes; a larger one closes the connection (WebSocket code 1009).
-    pub max_frame_bytes: usize,
-    /// Largest message text, in bytes; a larger one is refused with `too_large`.
-    pub max_text_bytes: usize,
-    /// Bytes the server queues for a client that is not reading before it disconnects it as a slow consumer.
-    pub outbound_queue_bytes: usize,
-    /// Sustained rate-limited frames (`send`, `open`, `typing`, `context`, `page`, `take`, quick reply changes)
-    /// per second per connection (bursts up to twice this).
-    pub requests_per_second: u32,
-    /// Live connections one visitor or agent may hold at once.
-    pub connections_per_identity: usize,
-    /// The server pings after this much silence, in milliseconds.
-    pub ping_interval_ms: u64,
-    /// A connection silent for this long is closed, in milliseconds.
-    pub idle_timeout_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_frame_bytes: 64 * 1024,
-            max_text_bytes: 16 * 1024,
-            outbound_queue_bytes: 256 * 1024,
-            requests_per_second: 20,
-            connections_per_identity: 16,
-            ping_interval_ms: 25_000,
-            idle_timeout_ms: 60_000,
-        }
-    }
-}
-
 /// A frame sent by the server.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -334,8 +300,8 @@ pub enum ServerFrame {
         principal: Principal,
         /// The store epoch cursors belong to.
         epoch: Epoch,
-        /// The limits in force.
-        limits: Limits,
+        /// The limits in force that clients must respect.
+        limits: ClientLimits,
     },
     /// The conversations of this principal: a visitor's conversations, or an agent's open assigned ones.
     /// Sent right after `welcome`.
@@ -584,6 +550,7 @@ impl ServerFrame {
 
 /// One queued conversation in an agent's `queue` frame.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct QueueEntry {
     /// The conversation.
     pub conversation: Conversation,
@@ -685,7 +652,7 @@ pub enum CloseReason {
     Shutdown,
     /// The client broke the protocol in a way that ends the connection (including a `hello` that is not valid).
     ProtocolError,
-    /// The identity already holds [`Limits::connections_per_identity`] connections.
+    /// The identity already holds [`Limits::connections_per_identity`](crate::limits::Limits::connections_per_identity) connections.
     TooManyConnections,
     /// The store could not serve the connection; reconnect after a pause and resume.
     Unavailable,

@@ -7,16 +7,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::limits::{MAX_QUICK_REPLY_BYTES, MAX_QUICK_REPLY_ID_BYTES, MAX_SHORTCUT_BYTES};
 use crate::model::{AgentId, GroupId, TenantId};
-
-/// Longest shortcut, in bytes.
-pub const MAX_SHORTCUT_BYTES: usize = 32;
-/// Longest quick reply text, in bytes.
-pub const MAX_QUICK_REPLY_BYTES: usize = 4096;
-/// Most quick replies one scope (an agent, a group) may hold.
-pub const MAX_QUICK_REPLIES_PER_SCOPE: usize = 200;
-/// Longest quick reply id, in bytes.
-pub const MAX_QUICK_REPLY_ID_BYTES: usize = 64;
 
 /// Whose quick reply it is.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
@@ -35,7 +27,17 @@ pub enum QuickReplyScope {
 }
 
 /// A canned response.
+///
+/// ```
+/// use kf_core::model::{GroupId, TenantId};
+/// use kf_core::quick_replies::{QuickReply, QuickReplyScope};
+///
+/// let scope = QuickReplyScope::Group { group: GroupId::new("support").unwrap() };
+/// let reply = QuickReply::new(TenantId::new("shop").unwrap(), "greet", scope, "hi", "Hello! How can I help?");
+/// assert!(reply.validate().is_ok());
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct QuickReply {
     /// Its id (unique per tenant; made by the server when a client creates one).
     pub id: String,
@@ -70,6 +72,23 @@ pub enum QuickReplyError {
 }
 
 impl QuickReply {
+    /// A quick reply `id` of `scope`, inserted by `shortcut`. Not validated: see [`QuickReply::validate`].
+    pub fn new(
+        tenant: TenantId,
+        id: impl Into<String>,
+        scope: QuickReplyScope,
+        shortcut: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            tenant,
+            scope,
+            shortcut: shortcut.into(),
+            text: text.into(),
+        }
+    }
+
     /// Checks the id, the shortcut's charset and length, and the text's length.
     pub fn validate(&self) -> Result<(), QuickReplyError> {
         validate_id(&self.id)?;

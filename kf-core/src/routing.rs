@@ -14,8 +14,10 @@ use async_trait::async_trait;
 
 use crate::model::{AgentId, Conversation, Timestamp};
 
-/// An agent that could take a conversation now.
+/// An agent that could take a conversation now. The engine builds candidates; [`Candidate::new`] is for tests
+/// of a [`RoutingPolicy`].
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Candidate {
     /// The agent.
     pub agent: AgentId,
@@ -34,6 +36,42 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// A candidate with `active` of `capacity` conversations, never assigned since the engine started and not
+    /// the visitor's previous agent.
+    ///
+    /// ```
+    /// use kf_core::model::AgentId;
+    /// use kf_core::routing::Candidate;
+    ///
+    /// let candidate = Candidate::new(AgentId::new("alice").unwrap(), 1, 3).with_last_assignment(7, None);
+    /// assert_eq!(candidate.spare(), 2);
+    /// ```
+    pub fn new(agent: AgentId, active: u32, capacity: u32) -> Self {
+        Self {
+            agent,
+            active,
+            capacity,
+            last_assigned: None,
+            last_assignment: 0,
+            previous: false,
+        }
+    }
+
+    /// Sets the engine-wide number of the agent's last assignment and when it was.
+    #[must_use]
+    pub fn with_last_assignment(mut self, number: u64, at: Option<Timestamp>) -> Self {
+        self.last_assignment = number;
+        self.last_assigned = at;
+        self
+    }
+
+    /// Marks the agent as the one who served the conversation's visitor last.
+    #[must_use]
+    pub fn with_previous(mut self, previous: bool) -> Self {
+        self.previous = previous;
+        self
+    }
+
     /// Conversations the agent can still take.
     pub fn spare(&self) -> u32 {
         self.capacity.saturating_sub(self.active)

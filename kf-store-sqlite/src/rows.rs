@@ -102,17 +102,18 @@ fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
             ));
         }
     };
-    Ok(Conversation {
-        id: parse(row, 0)?,
-        tenant: parse(row, 1)?,
-        visitor: parse(row, 2)?,
-        group: parse(row, 3)?,
-        state,
-        last_agent: parse_optional(row, 6)?,
-        last_seq: Seq(unsigned(row, 7)?),
-        created_at: Timestamp(unsigned(row, 8)?),
-        updated_at: Timestamp(unsigned(row, 9)?),
-    })
+    let mut conversation = Conversation::new(
+        parse(row, 0)?,
+        parse(row, 1)?,
+        parse(row, 2)?,
+        parse(row, 3)?,
+        Timestamp(unsigned(row, 8)?),
+    );
+    conversation.state = state;
+    conversation.last_agent = parse_optional(row, 6)?;
+    conversation.last_seq = Seq(unsigned(row, 7)?);
+    conversation.updated_at = Timestamp(unsigned(row, 9)?);
+    Ok(conversation)
 }
 
 fn event_from_row(row: &Row<'_>) -> SqlResult<Event> {
@@ -125,14 +126,14 @@ fn event_from_row(row: &Row<'_>) -> SqlResult<Event> {
     };
     let data: String = row.get(6)?;
     let data: EventKind = serde_json::from_str(&data).map_err(|error| conversion(6, error))?;
-    Ok(Event {
-        conversation: parse(row, 0)?,
-        seq: Seq(unsigned(row, 1)?),
-        at: Timestamp(unsigned(row, 2)?),
+    Ok(Event::new(
+        parse(row, 0)?,
+        Seq(unsigned(row, 1)?),
+        Timestamp(unsigned(row, 2)?),
         author,
-        client_id: parse_optional(row, 5)?,
+        parse_optional(row, 5)?,
         data,
-    })
+    ))
 }
 
 /// A conversation's record.
@@ -442,12 +443,9 @@ pub(crate) fn visitor(conn: &Connection, tenant: &TenantId, id: &VisitorId) -> S
         .prepare_cached("SELECT tenant, id, name, created_at FROM visitors WHERE tenant = ?1 AND id = ?2")?;
     statement
         .query_row(params![tenant.as_str(), id.as_str()], |row| {
-            Ok(Visitor {
-                tenant: parse(row, 0)?,
-                id: parse(row, 1)?,
-                name: row.get(2)?,
-                created_at: Timestamp(unsigned(row, 3)?),
-            })
+            let mut visitor = Visitor::new(parse(row, 0)?, parse(row, 1)?, Timestamp(unsigned(row, 3)?));
+            visitor.name = row.get(2)?;
+            Ok(visitor)
         })
         .optional()
 }
@@ -493,15 +491,12 @@ fn agent_from_row(row: &Row<'_>) -> SqlResult<Agent> {
     let capacity: i64 = row.get(4)?;
     let group_capacity: String = row.get(5)?;
     let group_capacity = serde_json::from_str(&group_capacity).map_err(|error| conversion(5, error))?;
-    Ok(Agent {
-        tenant: parse(row, 0)?,
-        id: parse(row, 1)?,
-        name: row.get(2)?,
-        groups,
-        capacity: u32::try_from(capacity)
-            .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(4, capacity))?,
-        group_capacity,
-    })
+    let capacity =
+        u32::try_from(capacity).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(4, capacity))?;
+    let mut agent =
+        Agent::new(parse(row, 0)?, parse(row, 1)?, row.get::<_, String>(2)?, capacity).with_groups(groups);
+    agent.group_capacity = group_capacity;
+    Ok(agent)
 }
 
 /// An agent record.
@@ -575,15 +570,12 @@ pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
             let routing: String = row.get(3)?;
             let routing: GroupRouting =
                 serde_json::from_str(&routing).map_err(|error| conversion(3, error))?;
-            Ok(Group {
-                tenant: parse(row, 0)?,
-                id: parse(row, 1)?,
-                name: row.get(2)?,
-                strategy: routing.strategy,
-                max_active: routing.max_active,
-                welcome: routing.welcome,
-                timers: routing.timers,
-            })
+            let mut group = Group::new(parse(row, 0)?, parse(row, 1)?, row.get::<_, String>(2)?)
+                .with_strategy(routing.strategy)
+                .with_timers(routing.timers);
+            group.max_active = routing.max_active;
+            group.welcome = routing.welcome;
+            Ok(group)
         })?
         .collect()
 }
@@ -690,13 +682,13 @@ fn quick_reply_from_row(row: &Row<'_>) -> SqlResult<QuickReply> {
             ));
         }
     };
-    Ok(QuickReply {
-        tenant: parse(row, 0)?,
-        id: row.get(1)?,
+    Ok(QuickReply::new(
+        parse(row, 0)?,
+        row.get::<_, String>(1)?,
         scope,
-        shortcut: row.get(4)?,
-        text: row.get(5)?,
-    })
+        row.get::<_, String>(4)?,
+        row.get::<_, String>(5)?,
+    ))
 }
 
 /// Creates or replaces a quick reply; `Conflict` when its shortcut is taken by another one of its scope.
@@ -826,13 +818,9 @@ pub(crate) fn entry_points(conn: &Connection) -> SqlResult<Vec<EntryPoint>> {
         .query_map([], |row| {
             let pages: String = row.get(4)?;
             let pages: Vec<PageRule> = serde_json::from_str(&pages).map_err(|error| conversion(4, error))?;
-            Ok(EntryPoint {
-                tenant: parse(row, 0)?,
-                id: parse(row, 1)?,
-                group: parse(row, 2)?,
-                welcome: row.get(3)?,
-                pages,
-            })
+            let mut entry = EntryPoint::new(parse(row, 0)?, parse(row, 1)?, parse(row, 2)?).with_pages(pages);
+            entry.welcome = row.get(3)?;
+            Ok(entry)
         })?
         .collect()
 }

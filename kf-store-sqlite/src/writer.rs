@@ -473,14 +473,14 @@ impl Writer {
         }
         // The seq `apply` assigns below, once the event is stored.
         let seq = working.conversation.last_seq.next();
-        let event = Event {
-            conversation: draft.conversation,
+        let event = Event::new(
+            draft.conversation,
             seq,
-            at: draft.at,
-            author: draft.author.clone(),
-            client_id: draft.client_id.clone(),
-            data: draft.data.clone(),
-        };
+            draft.at,
+            draft.author.clone(),
+            draft.client_id.clone(),
+            draft.data.clone(),
+        );
         if !rows::insert_event_unless_sent(conn, &event)? {
             return match duplicate(conn, draft, &working.conversation)? {
                 Some(appended) => Ok(Outcome::Appended(appended)),
@@ -601,14 +601,14 @@ fn append_careful(conn: &Connection, draft: &EventDraft) -> Result<Outcome, Stor
         return Ok(Outcome::Appended(appended));
     }
     let seq = conversation.apply(&draft.data, draft.at)?;
-    let event = Event {
-        conversation: draft.conversation,
+    let event = Event::new(
+        draft.conversation,
         seq,
-        at: draft.at,
-        author: draft.author.clone(),
-        client_id: draft.client_id.clone(),
-        data: draft.data.clone(),
-    };
+        draft.at,
+        draft.author.clone(),
+        draft.client_id.clone(),
+        draft.data.clone(),
+    );
     rows::insert_event(conn, &event)?;
     rows::update_conversation(conn, &conversation)?;
     Ok(Outcome::Appended(Appended {
@@ -1012,16 +1012,16 @@ mod tests {
             .expect("apply");
         rows::insert_event(
             &outside,
-            &Event {
-                conversation: c,
+            &Event::new(
+                c,
                 seq,
-                at: Timestamp(9),
-                author: Actor::Visitor(id("v1")),
-                client_id: None,
-                data: EventKind::Message {
+                Timestamp(9),
+                Actor::Visitor(id("v1")),
+                None,
+                EventKind::Message {
                     body: MessageBody::text("outside"),
                 },
-            },
+            ),
         )
         .expect("insert");
         rows::update_conversation(&outside, &conversation).expect("update");

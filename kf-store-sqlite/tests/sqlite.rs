@@ -76,14 +76,7 @@ fn restart_keeps_history_seqs_and_epoch() {
             .append(system(c, EventKind::Assigned { agent: id("a1") }))
             .await
             .expect("assign");
-        let agent = Agent {
-            tenant: id("t1"),
-            id: id("a1"),
-            name: "Alice".into(),
-            groups: vec![id("sales")],
-            capacity: 2,
-            group_capacity: Default::default(),
-        };
+        let agent = Agent::new(id("t1"), id("a1"), "Alice", 2).with_groups(vec![id("sales")]);
         store.put_agent(agent).await.expect("put agent");
         store.close().expect("close");
         assert!(store.is_closed());
@@ -291,15 +284,7 @@ fn an_empty_file_is_migrated() {
     let store = SqliteStore::open_default(&path).expect("open");
     runtime().block_on(async {
         store
-            .put_group(Group {
-                tenant: id("t1"),
-                id: id("sales"),
-                name: "Sales".into(),
-                strategy: Default::default(),
-                max_active: None,
-                welcome: None,
-                timers: Default::default(),
-            })
+            .put_group(Group::new(id("t1"), id("sales"), "Sales"))
             .await
             .expect("put");
         assert_eq!(store.groups().await.expect("groups").len(), 1);
@@ -415,12 +400,7 @@ fn records_and_message_bodies_are_stored_queryably() {
             .append(message(c, None, "where is my parcel?"))
             .await
             .expect("append");
-        let visitor = Visitor {
-            tenant: id("t1"),
-            id: id("v1"),
-            name: None,
-            created_at: Timestamp(5),
-        };
+        let visitor = Visitor::new(id("t1"), id("v1"), Timestamp(5));
         store.put_visitor(visitor.clone()).await.expect("put visitor");
         let tenant: TenantId = id("t1");
         let v: VisitorId = id("v1");

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// ```
 ///
 /// Limits (frame size, message size, queue bound, rate) are the engine's
-/// [`Limits`](kf_core::protocol::Limits), the same as on WebSocket.
+/// [`Limits`](kf_core::limits::Limits), the same as on WebSocket.
 #[derive(Clone, Debug)]
 pub struct SseConfig {
     pub(crate) heartbeat: Duration,

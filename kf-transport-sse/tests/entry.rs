@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use kf_core::entry::{EntryPoint, PageRule};
+use kf_core::limits::Limits;
 use kf_core::model::{EntryPointId, GroupId};
-use kf_core::protocol::Limits;
 use kf_core::testkit::transport::tenant;
 use kf_transport_sse::SseConfig;
 use serde_json::json;
@@ -16,10 +16,10 @@ async fn open_by_post_goes_through_the_named_entry_point_or_the_page_rule() {
     let engine = engine(Limits::default()).await;
     let billing = GroupId::new("billing").expect("id");
     engine
-        .put_entry_point(EntryPoint {
-            pages: vec![PageRule::new("shop.example/pricing").expect("rule")],
-            ..EntryPoint::new(tenant(), EntryPointId::new("pricing").expect("id"), billing)
-        })
+        .put_entry_point(
+            EntryPoint::new(tenant(), EntryPointId::new("pricing").expect("id"), billing)
+                .with_page(PageRule::new("shop.example/pricing").expect("rule")),
+        )
         .await
         .expect("entry point");
     let addr = start(&engine, SseConfig::default()).await;

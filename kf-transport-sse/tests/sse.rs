@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kf_core::protocol::Limits;
+use kf_core::limits::Limits;
 use kf_transport_sse::SseConfig;
 use serde_json::json;
 
@@ -212,10 +212,7 @@ async fn one_conversation_can_be_watched_alone() {
 
 #[tokio::test]
 async fn hopeless_requests_get_error_statuses_with_json_bodies() {
-    let limits = Limits {
-        max_text_bytes: 10,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_text_bytes(10);
     let engine = engine(limits).await;
     let addr = start(&engine, SseConfig::default()).await;
     let no_token = Stream::open(addr, "/events", &[]).await;
@@ -265,12 +262,9 @@ async fn hopeless_requests_get_error_statuses_with_json_bodies() {
         assert_eq!(reply.header("content-type"), Some("application/json"));
         assert_eq!(reply.json()["code"], code);
     }
-    let stored = engine
-        .store()
-        .events_after(conversation.parse().expect("id"), kf_core::model::Seq(0), 10)
-        .await;
+    let stored = kf_core::testkit::transport::stored(&engine, &conversation).await;
     assert_eq!(
-        stored.expect("events").len(),
+        stored.len(),
         1,
         "nothing but `created`: the refused requests stored nothing"
     );

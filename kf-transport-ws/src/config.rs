@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// let config = WsConfig::default().path("/chat").hello_timeout(Duration::from_secs(5));
 /// ```
 ///
-/// Values left unset come from the engine's [`Limits`](kf_core::protocol::Limits) (frame size, ping interval,
+/// Values left unset come from the engine's [`Limits`](kf_core::limits::Limits) (frame size, ping interval,
 /// idle timeout), so that what the server enforces is what `welcome` announces.
 #[derive(Clone, Debug)]
 pub struct WsConfig {

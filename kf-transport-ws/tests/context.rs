@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use kf_core::limits::Limits;
 use kf_core::model::{Agent, AgentId};
-use kf_core::protocol::Limits;
 use kf_core::quick_replies::QuickReplyScope;
 use kf_store_sqlite::SqliteStore;
 use kf_transport_ws::WsConfig;
@@ -23,14 +23,12 @@ async fn an_agent_sees_the_visitor_context_and_its_quick_replies() {
     let engine = engine_with(Arc::new(store), Limits::default(), &["alice"]).await;
     // Carol works for another group: she may not read support's conversations.
     engine
-        .put_agent(Agent {
-            tenant: tenant(),
-            id: AgentId::new("carol").expect("id"),
-            name: "Carol".into(),
-            groups: vec![],
-            capacity: 5,
-            group_capacity: Default::default(),
-        })
+        .put_agent(Agent::new(
+            tenant(),
+            AgentId::new("carol").expect("id"),
+            "Carol",
+            5,
+        ))
         .await
         .expect("agent");
     let addr = start(&engine, WsConfig::default()).await;

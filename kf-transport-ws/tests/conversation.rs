@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
+use kf_core::limits::Limits;
 use kf_core::model::{EventKind, Seq};
-use kf_core::protocol::Limits;
 use kf_transport_ws::WsConfig;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -254,11 +254,7 @@ async fn engine_shutdown_closes_connections_with_1001() {
 // was closed with 4008 on every connect, before it could read anything.
 #[tokio::test]
 async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
-    let engine = engine(Limits {
-        outbound_queue_bytes: 4 * 1024,
-        ..Limits::default()
-    })
-    .await;
+    let engine = engine(Limits::default().with_outbound_queue_bytes(4 * 1024)).await;
     let addr = start(&engine, WsConfig::default()).await;
     let returning = visitor("v-1");
     for n in 0..80 {
@@ -275,7 +271,7 @@ async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
     // With the bug, the connection was closed (4008) where `welcome` and `inbox` are expected.
     let mut client = Client::as_identity(addr, &returning).await;
     let inbox = client.inbox["conversations"].as_array().expect("conversations");
-    assert_eq!(inbox.len(), kf_core::engine::INBOX_LIMIT);
+    assert_eq!(inbox.len(), kf_core::Limits::default().inbox_conversations);
     assert!(
         client.inbox.to_string().len() > 4 * 1024,
         "the inbox alone is larger than the queue"

@@ -8,20 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use common::*;
+use kf_core::limits::Limits;
 use kf_core::model::{
     Agent, AgentId, Conversation, ConversationId, Event, EventKind, Group, Seq, TenantId, Visitor, VisitorId,
 };
-use kf_core::protocol::Limits;
 use kf_core::store::{Appended, Created, Epoch, EventDraft, MemoryStore, NewConversation, Store, StoreError};
 use kf_transport_ws::WsConfig;
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
 fn generous() -> Limits {
-    Limits {
-        requests_per_second: 10_000,
-        ..Limits::default()
-    }
+    Limits::default().with_requests_per_second(10_000)
 }
 
 /// Opens a conversation between visitor `v-1` and agent alice, both subscribed from the start and caught up.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common::*;
 use kf_core::entry::{EntryPoint, PageRule};
+use kf_core::limits::Limits;
 use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId};
-use kf_core::protocol::Limits;
 use kf_store_sqlite::SqliteStore;
 use kf_transport_ws::WsConfig;
 use serde_json::json;
@@ -22,29 +22,22 @@ async fn a_visitor_on_a_matching_page_lands_in_the_entry_points_group_with_its_w
     let engine = engine_with(Arc::new(store), Limits::default(), &["alice"]).await;
     let billing = GroupId::new("billing").expect("id");
     engine
-        .put_group(Group {
-            welcome: Some("Billing here.".into()),
-            ..Group::new(tenant(), billing.clone(), "Billing")
-        })
+        .put_group(Group::new(tenant(), billing.clone(), "Billing").with_welcome("Billing here."))
         .await
         .expect("group");
     engine
-        .put_agent(Agent {
-            tenant: tenant(),
-            id: AgentId::new("bob").expect("id"),
-            name: "Bob".into(),
-            groups: vec![billing.clone()],
-            capacity: 5,
-            group_capacity: Default::default(),
-        })
+        .put_agent(
+            Agent::new(tenant(), AgentId::new("bob").expect("id"), "Bob", 5)
+                .with_groups(vec![billing.clone()]),
+        )
         .await
         .expect("agent");
     engine
-        .put_entry_point(EntryPoint {
-            welcome: Some("Questions about our plans?".into()),
-            pages: vec![PageRule::new("https://shop.example/pricing*").expect("rule")],
-            ..EntryPoint::new(tenant(), EntryPointId::new("pricing").expect("id"), billing)
-        })
+        .put_entry_point(
+            EntryPoint::new(tenant(), EntryPointId::new("pricing").expect("id"), billing)
+                .with_welcome("Questions about our plans?")
+                .with_page(PageRule::new("https://shop.example/pricing*").expect("rule")),
+        )
         .await
         .expect("entry point");
     let addr = start(&engine, WsConfig::default()).await;

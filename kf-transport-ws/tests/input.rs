@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::*;
 use kf_core::auth::SignedTokens;
 use kf_core::clock::ManualClock;
+use kf_core::limits::Limits;
 use kf_core::model::Timestamp;
-use kf_core::protocol::Limits;
 use kf_transport_ws::WsConfig;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -91,11 +91,7 @@ async fn bad_tokens_are_refused_with_4001() {
 
 #[tokio::test]
 async fn connections_past_the_per_identity_limit_are_refused_with_4029() {
-    let engine = engine(Limits {
-        connections_per_identity: 1,
-        ..Limits::default()
-    })
-    .await;
+    let engine = engine(Limits::default().with_connections_per_identity(1)).await;
     let addr = start(&engine, WsConfig::default()).await;
     let first = Client::as_identity(addr, &visitor("v-a")).await;
     let hello = json!({"type": "hello", "v": 1, "token": token(&visitor("v-a"))});
@@ -104,12 +100,10 @@ async fn connections_past_the_per_identity_limit_are_refused_with_4029() {
 }
 
 fn small_limits() -> Limits {
-    Limits {
-        max_text_bytes: 1024,
-        max_frame_bytes: 8 * 1024,
-        requests_per_second: 1000,
-        ..Limits::default()
-    }
+    Limits::default()
+        .with_max_text_bytes(1024)
+        .with_max_frame_bytes(8 * 1024)
+        .with_requests_per_second(1000)
 }
 
 #[tokio::test]

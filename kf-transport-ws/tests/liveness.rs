@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use kf_core::engine::Outgoing;
+use kf_core::limits::Limits;
 use kf_core::model::{ClientId, MessageBody};
-use kf_core::protocol::{CloseReason, Limits};
+use kf_core::protocol::CloseReason;
 use kf_transport_ws::WsConfig;
 use serde_json::json;
 
@@ -46,11 +47,7 @@ async fn pings_keep_an_answering_client_and_close_a_silent_one() {
 #[tokio::test]
 async fn the_outbox_of_a_client_that_never_reads_stays_bounded() {
     let limit = 16 * 1024;
-    let engine = engine(Limits {
-        outbound_queue_bytes: limit,
-        ..Limits::default()
-    })
-    .await;
+    let engine = engine(Limits::default().with_outbound_queue_bytes(limit)).await;
     let hello = json!({"type": "hello", "v": 1, "token": token(&agent("alice"))}).to_string();
     let (mut session, mut outbox) = engine.accept(&hello).await.expect("accepted");
     let opened = engine

@@ -29,26 +29,13 @@ async fn server(path: &Path, now: Timestamp) -> (Engine, Arc<SqliteStore>, std::
         .expect("engine");
     let support = GroupId::new("support").expect("id");
     engine
-        .put_group(Group {
-            tenant: tenant(),
-            id: support.clone(),
-            name: "Support".into(),
-            strategy: Default::default(),
-            max_active: None,
-            welcome: None,
-            timers: Default::default(),
-        })
+        .put_group(Group::new(tenant(), support.clone(), "Support"))
         .await
         .expect("group");
     engine
-        .put_agent(Agent {
-            tenant: tenant(),
-            id: AgentId::new("alice").expect("id"),
-            name: "Alice".into(),
-            groups: vec![support],
-            capacity: 3,
-            group_capacity: Default::default(),
-        })
+        .put_agent(
+            Agent::new(tenant(), AgentId::new("alice").expect("id"), "Alice", 3).with_groups(vec![support]),
+        )
         .await
         .expect("agent");
     let addr = start(&engine, WsConfig::default()).await;

@@ -8,17 +8,14 @@ use std::sync::Arc;
 
 use common::*;
 use kf_core::Engine;
-use kf_core::protocol::Limits;
+use kf_core::limits::Limits;
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use kf_transport_ws::WsConfig;
 use serde_json::json;
 
 async fn open_server(path: &Path) -> (Engine, Arc<SqliteStore>, std::net::SocketAddr) {
     let store = Arc::new(SqliteStore::open(path, SqliteConfig::default()).expect("open sqlite"));
-    let limits = Limits {
-        requests_per_second: 1_000,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_requests_per_second(1_000);
     let engine = engine_with(store.clone(), limits, &["alice"]).await;
     let addr = start(&engine, WsConfig::default()).await;
     (engine, store, addr)

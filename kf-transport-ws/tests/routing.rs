@@ -24,10 +24,7 @@ async fn routing_engine() -> Engine {
         .expect("engine");
     for (id, strategy) in [(SALES, Strategy::LeastBusy), (SUPPORT, Strategy::RoundRobin)] {
         engine
-            .put_group(Group {
-                strategy,
-                ..Group::new(tenant(), GroupId::new(id).expect("id"), id)
-            })
+            .put_group(Group::new(tenant(), GroupId::new(id).expect("id"), id).with_strategy(strategy))
             .await
             .expect("group");
     }
@@ -37,14 +34,10 @@ async fn routing_engine() -> Engine {
         ("carol", vec![SUPPORT], 2),
     ] {
         engine
-            .put_agent(Agent {
-                tenant: tenant(),
-                id: AgentId::new(id).expect("id"),
-                name: id.into(),
-                groups: groups.into_iter().map(|g| GroupId::new(g).expect("id")).collect(),
-                capacity,
-                group_capacity: Default::default(),
-            })
+            .put_agent(
+                Agent::new(tenant(), AgentId::new(id).expect("id"), id, capacity)
+                    .with_groups(groups.into_iter().map(|g| GroupId::new(g).expect("id"))),
+            )
             .await
             .expect("agent");
     }
@@ -275,10 +268,9 @@ async fn twenty_visitors_two_groups_three_agents() {
 async fn manual_claims_and_status_over_websocket() {
     let engine = routing_engine().await;
     engine
-        .put_group(Group {
-            strategy: Strategy::Manual,
-            ..Group::new(tenant(), GroupId::new(SALES).expect("id"), SALES)
-        })
+        .put_group(
+            Group::new(tenant(), GroupId::new(SALES).expect("id"), SALES).with_strategy(Strategy::Manual),
+        )
         .await
         .expect("group");
     let addr = start(&engine, WsConfig::default()).await;

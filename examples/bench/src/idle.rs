@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use kf_core::Engine;
-use kf_core::auth::{Identity, Principal, SignedTokens};
+use kf_core::auth::{Identity, SignedTokens};
 use kf_core::clock::SystemClock;
+use kf_core::limits::Limits;
 use kf_core::model::{TenantId, Timestamp, Visitor, VisitorId};
-use kf_core::protocol::Limits;
 use kf_core::store::{MemoryStore, Store};
 use kf_transport_ws::WsConfig;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -188,12 +188,11 @@ pub async fn serve_session(args: ServeArgs, transport: Transport) -> Result<()> 
     let tenant = TenantId::new(TENANT)?;
     for i in 0..args.prepopulate {
         store
-            .put_visitor(Visitor {
-                tenant: tenant.clone(),
-                id: VisitorId::new(format!("v{i}"))?,
-                name: None,
-                created_at: Timestamp::now(),
-            })
+            .put_visitor(Visitor::new(
+                tenant.clone(),
+                VisitorId::new(format!("v{i}"))?,
+                Timestamp::now(),
+            ))
             .await?;
     }
     let after = proc_memory(std::process::id())?;
@@ -479,10 +478,7 @@ async fn open_visitors(
     let open = |i: usize| {
         let (tenant, shutdown) = (tenant.clone(), shutdown.clone());
         async move {
-            let identity = Identity {
-                tenant,
-                principal: Principal::Visitor(VisitorId::new(format!("v{i}"))?),
-            };
+            let identity = Identity::visitor(tenant, VisitorId::new(format!("v{i}"))?);
             let token = tokens.issue(&identity, Duration::from_secs(3600));
             match transport {
                 Transport::Ws => open_session(addr, token, shutdown).await,

@@ -35,7 +35,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
-use kf_core::auth::{Identity, Principal, SignedTokens};
+use kf_core::auth::{Identity, SignedTokens};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::model::{Agent, AgentId, Group, GroupId, TenantId, VisitorId};
@@ -206,34 +206,14 @@ fn agent_id(agent: &DemoAgent) -> AgentId {
 /// already match are not written again.
 pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
     let tenant = tenant();
-    let group = Group {
-        tenant: tenant.clone(),
-        id: group_id(),
-        name: GROUP_NAME.to_owned(),
-        strategy: Default::default(),
-        max_active: None,
-        welcome: None,
-        timers: Default::default(),
-    };
-    let groups = engine.store().groups().await.map_err(RequestError::from)?;
-    if !groups.contains(&group) {
+    let group = Group::new(tenant.clone(), group_id(), GROUP_NAME);
+    if engine.group(&tenant, &group.id).as_ref() != Some(&group) {
         engine.put_group(group).await?;
     }
     for demo in DEMO_AGENTS {
-        let agent = Agent {
-            tenant: tenant.clone(),
-            id: agent_id(demo),
-            name: demo.name.to_owned(),
-            groups: vec![group_id()],
-            capacity: demo.capacity,
-            group_capacity: Default::default(),
-        };
-        let stored = engine
-            .store()
-            .agent(&tenant, &agent.id)
-            .await
-            .map_err(RequestError::from)?;
-        if stored.as_ref() != Some(&agent) {
+        let agent =
+            Agent::new(tenant.clone(), agent_id(demo), demo.name, demo.capacity).with_groups([group_id()]);
+        if engine.agent(&tenant, &agent.id).as_ref() != Some(&agent) {
             engine.put_agent(agent).await?;
         }
     }
@@ -384,10 +364,10 @@ async fn asset(UrlPath(file): UrlPath<String>) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.engine.store().epoch().await {
-        Ok(epoch) => (
+    match state.engine.check_store().await {
+        Ok(()) => (
             StatusCode::OK,
-            axum::Json(json!({"status": "ok", "epoch": epoch})),
+            axum::Json(json!({"status": "ok", "epoch": state.engine.epoch()})),
         )
             .into_response(),
         Err(error) => ApiError::new(
@@ -547,10 +527,7 @@ async fn visitor_token(
         Some(id) => check_visitor_id(&id)?,
         None => new_visitor_id()?,
     };
-    let identity = Identity {
-        tenant: state.tenant.clone(),
-        principal: Principal::Visitor(visitor.clone()),
-    };
+    let identity = Identity::visitor(state.tenant.clone(), visitor.clone());
     let token = state.tokens.issue(&identity, VISITOR_TOKEN_TTL);
     Ok(token_response(json!({
         "token": token,
@@ -589,10 +566,7 @@ async fn agent_login(
             "unknown agent or wrong password",
         ));
     };
-    let identity = Identity {
-        tenant: state.tenant.clone(),
-        principal: Principal::Agent(agent_id(demo)),
-    };
+    let identity = Identity::agent(state.tenant.clone(), agent_id(demo));
     let token = state.tokens.issue(&identity, AGENT_TOKEN_TTL);
     Ok(token_response(json!({
         "token": token,

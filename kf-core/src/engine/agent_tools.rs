@@ -1,18 +1,16 @@
-//! Visitor context (`context`, `page`, `visitor_context`) and quick replies, and the dispatch of the frames added
-//! for issue #3 (the offline-message side is in `offline.rs`).
+//! Visitor context (`context`, `page`, `visitor_context`) and quick replies, and the dispatch of their frames (the
+//! offline-message side is in `offline.rs`).
 
 use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};
 use crate::context::PageView;
 use crate::model::{AgentId, Conversation, ConversationId, TenantId};
 use crate::protocol::{ClientFrame, ServerFrame};
-use crate::quick_replies::{self, MAX_QUICK_REPLIES_PER_SCOPE, QuickReply, QuickReplyScope};
-
-/// Most past conversations a `visitor_context` answer lists.
-pub const PAST_CONVERSATIONS_LIMIT: usize = 20;
+use crate::quick_replies::{self, QuickReply, QuickReplyScope};
 
 /// The visitor context of a conversation, as an agent sees it.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct VisitorContextView {
     /// The conversation's visitor.
     pub visitor: crate::model::VisitorId,
@@ -145,7 +143,7 @@ impl Engine {
             .conversations_of_visitor(&record.tenant, &record.visitor)
             .await?;
         past_conversations.retain(|c| c.id != conversation);
-        past_conversations.truncate(PAST_CONVERSATIONS_LIMIT);
+        past_conversations.truncate(self.limits().past_conversations);
         Ok(VisitorContextView {
             context,
             trail: trails.pages(&record.tenant, &record.visitor),
@@ -203,9 +201,10 @@ impl Engine {
             .map_err(|error| RequestError::Invalid(error.to_string()))?;
         let store = &self.inner.store;
         let existing = store.quick_replies(tenant, &reply.scope).await?;
-        if existing.len() >= MAX_QUICK_REPLIES_PER_SCOPE && !existing.iter().any(|r| r.id == reply.id) {
+        let most = self.limits().quick_replies_per_scope;
+        if existing.len() >= most && !existing.iter().any(|r| r.id == reply.id) {
             return Err(RequestError::Invalid(format!(
-                "at most {MAX_QUICK_REPLIES_PER_SCOPE} quick replies per agent or group"
+                "at most {most} quick replies per agent or group"
             )));
         }
         store.put_quick_reply(reply.clone()).await?;

@@ -6,8 +6,18 @@ use futures::future::BoxFuture;
 use super::pipeline::{Command, Hold};
 use super::*;
 
-/// A transfer request (see [`Engine::transfer`]).
+/// A transfer request (see [`Engine::transfer`]): [`Transfer::default`] puts the conversation back in its
+/// group's queue; the `with_…` setters name an agent, another group, a note.
+///
+/// ```
+/// use kf_core::engine::Transfer;
+/// use kf_core::model::GroupId;
+///
+/// let transfer = Transfer::default().with_group(GroupId::new("billing").unwrap()).with_note("refund");
+/// assert_eq!(transfer.agent, None);
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
 pub struct Transfer {
     /// Hand the conversation to this agent (online, accepting, with capacity); `None` puts it in a queue.
     pub agent: Option<AgentId>,
@@ -15,6 +25,29 @@ pub struct Transfer {
     pub group: Option<GroupId>,
     /// A note for the next agent, recorded in the `transferred` event.
     pub note: Option<String>,
+}
+
+impl Transfer {
+    /// Hands the conversation to this agent.
+    #[must_use]
+    pub fn with_agent(mut self, agent: AgentId) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// Moves the conversation to this group.
+    #[must_use]
+    pub fn with_group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// Leaves a note for the next agent.
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
 }
 
 impl Refusal {
@@ -115,7 +148,7 @@ impl Engine {
         let now = self.inner.clock.now();
         self.inner
             .router
-            .queue_view(tenant, agent, now)
+            .queue_view(tenant, agent, self.inner.limits.queue_view_per_group, now)
             .into_iter()
             .map(|waiting| QueueEntry {
                 conversation: waiting.conversation,
@@ -312,11 +345,11 @@ impl Engine {
             return Err(RequestError::Forbidden("only agents have a status".into()));
         };
         if let Some(label) = &label
-            && label.len() > crate::model::MAX_ID_LEN
+            && label.len() > crate::limits::MAX_ID_LEN
         {
             return Err(RequestError::Invalid(format!(
                 "a status label has at most {} bytes",
-                crate::model::MAX_ID_LEN
+                crate::limits::MAX_ID_LEN
             )));
         }
         let groups = self

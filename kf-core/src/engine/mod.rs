@@ -35,7 +35,7 @@ use crate::model::{
     EntryPointId, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
     TransitionError, Visitor,
 };
-use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
+use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
 use crate::store::{Epoch, EventDraft, NewConversation, Store, StoreError};
 
@@ -45,14 +45,12 @@ use limiter::RateLimits;
 use pipeline::{Command, Opening};
 use router::{Presence, Refusal, Router};
 
-pub use agent_tools::{PAST_CONVERSATIONS_LIMIT, VisitorContextView};
+pub use agent_tools::VisitorContextView;
 pub use assignment::Transfer;
-pub use offline::OFFLINE_LIST_LIMIT;
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
 
-/// Most conversations a visitor's `inbox` lists: its open ones, then its most recent closed ones.
-pub const INBOX_LIMIT: usize = 50;
+use crate::limits::Limits;
 
 /// Why a request failed. Each maps to a stable [`ErrorCode`] for the wire.
 #[derive(Debug, Error)]
@@ -147,6 +145,7 @@ pub enum EngineError {
 
 /// Result of [`Engine::open`].
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Opened {
     /// The conversation as it is now.
     pub conversation: Conversation,
@@ -156,6 +155,7 @@ pub struct Opened {
 
 /// Result of [`Engine::send`]: the message is durably stored.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct Ack {
     /// The message's seq.
     pub seq: Seq,
@@ -226,7 +226,7 @@ impl EngineBuilder {
             router.put_agent(agent);
         }
         let open = self.store.open_conversations().await?;
-        let extras = offline::Extras::load(self.store.as_ref()).await?;
+        let extras = offline::Extras::load(self.store.as_ref(), &self.limits).await?;
         let entries = entry::EntryPoints::load(self.store.as_ref()).await?;
         for conversation in &open {
             router.track(conversation.clone());
@@ -245,7 +245,7 @@ impl EngineBuilder {
                 router,
                 dispatcher: Dispatcher::default(),
                 silences: Default::default(),
-                recent_missed: Default::default(),
+                recent_missed: timers::RecentMissed::new(self.limits.missed_reminders_per_group),
                 rate_limits: RateLimits::new(self.limits.requests_per_second),
                 connections: Mutex::default(),
                 next_connection: AtomicU64::new(1),
@@ -298,9 +298,9 @@ struct Inner {
     rate_limits: RateLimits,
     connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
     next_connection: AtomicU64,
-    /// Working hours, offline messages and visitor trails (issue #3).
+    /// Working hours, offline messages and visitor trails.
     extras: offline::Extras,
-    /// Entry points (issue #3).
+    /// Entry points.
     entries: entry::EntryPoints,
 }
 
@@ -329,9 +329,17 @@ impl Engine {
         &self.inner.epoch
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store, for the crate's own tests and the transport conformance kit (not public: hosts keep their
+    /// own handle to the store they built).
+    #[cfg(any(test, feature = "testkit"))]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Checks that the store answers (reads its epoch): for a host's health endpoint.
+    pub async fn check_store(&self) -> Result<(), RequestError> {
+        self.inner.store.epoch().await?;
+        Ok(())
     }
 
     /// Checks a token with the configured authenticator.
@@ -389,7 +397,7 @@ impl Engine {
                 tenant: identity.tenant.clone(),
                 principal: identity.principal.clone(),
                 epoch: inner.epoch.clone(),
-                limits: inner.limits.clone(),
+                limits: inner.limits.for_clients(),
             };
             conn.outlet.push_unbounded(welcome.encode());
             live.push(Arc::clone(&conn));
@@ -406,7 +414,7 @@ impl Engine {
                 let mut all = inner.store.conversations_of_visitor(&identity.tenant, id).await?;
                 // Open ones first, then the most recent closed ones: a long history must not flood the session.
                 all.sort_by_key(|c| !c.state.is_open());
-                all.truncate(INBOX_LIMIT);
+                all.truncate(inner.limits.inbox_conversations);
                 all
             }
             // Bounded by the agent's capacity.
@@ -526,6 +534,21 @@ impl Engine {
     /// The queued conversations of a group, oldest first.
     pub fn queue(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
         self.inner.router.queue(tenant, group)
+    }
+
+    /// The groups of a tenant as the engine routes them now (its cache of the stored records), ordered by id.
+    pub fn groups(&self, tenant: &TenantId) -> Vec<Group> {
+        self.inner.router.groups(tenant)
+    }
+
+    /// One group as the engine routes it now; `None` for an unknown group.
+    pub fn group(&self, tenant: &TenantId, group: &GroupId) -> Option<Group> {
+        self.inner.router.group(tenant, group)
+    }
+
+    /// An agent's record as the engine routes it now; `None` for an unknown agent.
+    pub fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Option<Agent> {
+        self.inner.router.agent(tenant, agent)
     }
 
     /// Creates or updates a group. Its queue drains if the change lets agents take more. Runs to the end even if

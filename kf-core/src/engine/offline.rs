@@ -18,14 +18,12 @@ use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};
 use crate::context::Trails;
 use crate::hours::WorkingHours;
+use crate::limits::Limits;
 use crate::model::{
     Actor, Conversation, ConversationId, ConversationState, EventKind, GroupId, TenantId, TransitionError,
 };
 use crate::protocol::ServerFrame;
 use crate::store::{EventDraft, Store, StoreError};
-
-/// Most offline messages listed in one `offline_messages` frame (the oldest first).
-pub const OFFLINE_LIST_LIMIT: usize = 100;
 
 type GroupKey = (TenantId, GroupId);
 
@@ -43,8 +41,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Extras {
     /// Loads the groups' working hours.
-    pub(super) async fn load(store: &dyn Store) -> Result<Extras, StoreError> {
-        let extras = Extras::default();
+    pub(super) async fn load(store: &dyn Store, limits: &Limits) -> Result<Extras, StoreError> {
+        let extras = Extras {
+            trails: Trails::new(limits),
+            ..Extras::default()
+        };
         let stored = store.group_hours().await?;
         lock(&extras.hours).extend(stored.into_iter().map(|g| ((g.tenant, g.group), g.hours)));
         Ok(extras)
@@ -95,7 +96,7 @@ impl Engine {
         let groups = std::slice::from_ref(group);
         self.inner
             .router
-            .offline_messages(tenant, groups, OFFLINE_LIST_LIMIT)
+            .offline_messages(tenant, groups, self.limits().offline_messages_listed)
     }
 
     /// Tells the online agents of the conversation's group that an offline message is waiting.
@@ -126,10 +127,10 @@ impl Engine {
         let Some(record) = self.inner.router.agent(tenant, agent) else {
             return;
         };
-        let ids = self
-            .inner
-            .router
-            .offline_messages(tenant, &record.groups, OFFLINE_LIST_LIMIT);
+        let ids =
+            self.inner
+                .router
+                .offline_messages(tenant, &record.groups, self.limits().offline_messages_listed);
         let mut conversations = Vec::with_capacity(ids.len());
         for id in ids {
             match self.inner.store.conversation(id).await {

@@ -11,6 +11,35 @@ use super::{Engine, RequestError, Transfer};
 use crate::auth::Identity;
 use crate::protocol::{self, ClientFrame, ErrorCode, Request, ServerFrame};
 
+/// Whether a frame counts against the sender's rate (`docs/protocol.md` §12). Exhaustive on purpose: a new frame
+/// kind does not compile until it is classified here.
+fn is_rate_limited(frame: &ClientFrame) -> bool {
+    match frame {
+        ClientFrame::Open { .. }
+        | ClientFrame::Send { .. }
+        | ClientFrame::Typing { .. }
+        | ClientFrame::Read { .. }
+        | ClientFrame::Context { .. }
+        | ClientFrame::Page { .. }
+        | ClientFrame::Take { .. }
+        | ClientFrame::PutQuickReply { .. }
+        | ClientFrame::DeleteQuickReply { .. }
+        | ClientFrame::Claim { .. }
+        | ClientFrame::Transfer { .. }
+        | ClientFrame::Status { .. }
+        | ClientFrame::Queue => true,
+        // Connection control and liveness, and reads of what the sender may already see.
+        ClientFrame::Hello { .. }
+        | ClientFrame::Subscribe { .. }
+        | ClientFrame::Unsubscribe { .. }
+        | ClientFrame::Close { .. }
+        | ClientFrame::Ping
+        | ClientFrame::Pong
+        | ClientFrame::VisitorContext { .. }
+        | ClientFrame::QuickReplies => false,
+    }
+}
+
 impl Engine {
     /// Handles one request sent outside a connection (e.g. an HTTP POST body): decodes it, rate-limits it
     /// and runs it as `identity`. Returns the reply, `None` for requests that have none (`typing`, `read`,
@@ -35,23 +64,7 @@ impl Engine {
         id: Option<String>,
         frame: ClientFrame,
     ) -> Option<ServerFrame> {
-        let limited = matches!(
-            frame,
-            ClientFrame::Open { .. }
-                | ClientFrame::Send { .. }
-                | ClientFrame::Typing { .. }
-                | ClientFrame::Read { .. }
-                | ClientFrame::Context { .. }
-                | ClientFrame::Page { .. }
-                | ClientFrame::Take { .. }
-                | ClientFrame::PutQuickReply { .. }
-                | ClientFrame::DeleteQuickReply { .. }
-                | ClientFrame::Claim { .. }
-                | ClientFrame::Transfer { .. }
-                | ClientFrame::Status { .. }
-                | ClientFrame::Queue
-        );
-        if limited && !self.inner.rate_limits.allow(identity) {
+        if is_rate_limited(&frame) && !self.inner.rate_limits.allow(identity) {
             let per_second = self.limits().requests_per_second;
             return Some(ServerFrame::error(
                 id,
@@ -142,7 +155,7 @@ impl Engine {
                     seq,
                 })
             }),
-            // Routing (issue #3): claims, transfers, status, the queue view.
+            // Routing: claims, transfers, status, the queue view.
             ClientFrame::Claim { conversation } => {
                 self.claim(identity, conversation).await.map(|conversation| {
                     Some(ServerFrame::Claimed {
@@ -198,4 +211,66 @@ fn needs_a_stream(frame: &str) -> RequestError {
     RequestError::Invalid(format!(
         "`{frame}` acts on a connection; a stream follows its principal's conversations by itself"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::is_rate_limited;
+    use crate::protocol::{self, CLIENT_FRAME_TYPES};
+
+    #[test]
+    fn every_client_frame_kind_is_classified_as_protocol_md_documents() {
+        const C: &str = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d";
+        let frames = [
+            (r#"{"type":"hello","v":1,"token":"t"}"#, false),
+            (r#"{"type":"open","client_id":"o1"}"#, true),
+            (&format!(r#"{{"type":"subscribe","conversation":"{C}"}}"#), false),
+            (
+                &format!(r#"{{"type":"unsubscribe","conversation":"{C}"}}"#),
+                false,
+            ),
+            (
+                &format!(r#"{{"type":"send","conversation":"{C}","client_id":"m1","body":{{"text":"hi"}}}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"typing","conversation":"{C}","active":true}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"read","conversation":"{C}","seq":1}}"#),
+                true,
+            ),
+            (&format!(r#"{{"type":"close","conversation":"{C}"}}"#), false),
+            (r#"{"type":"ping"}"#, false),
+            (r#"{"type":"pong"}"#, false),
+            (r#"{"type":"context"}"#, true),
+            (r#"{"type":"page","url":"https://shop.example/"}"#, true),
+            (
+                &format!(r#"{{"type":"visitor_context","conversation":"{C}"}}"#),
+                false,
+            ),
+            (&format!(r#"{{"type":"take","conversation":"{C}"}}"#), true),
+            (r#"{"type":"quick_replies"}"#, false),
+            (
+                r#"{"type":"put_quick_reply","shortcut":"hi","text":"Hello"}"#,
+                true,
+            ),
+            (r#"{"type":"delete_quick_reply","reply_id":"r1"}"#, true),
+            (&format!(r#"{{"type":"claim","conversation":"{C}"}}"#), true),
+            (&format!(r#"{{"type":"transfer","conversation":"{C}"}}"#), true),
+            (r#"{"type":"status","status":"away"}"#, true),
+            (r#"{"type":"queue"}"#, true),
+        ];
+        let mut covered = BTreeSet::new();
+        for (text, limited) in frames {
+            let frame = protocol::decode(text).expect(text).frame;
+            assert_eq!(is_rate_limited(&frame), limited, "{}", frame.name());
+            covered.insert(frame.name());
+        }
+        let every: BTreeSet<&str> = CLIENT_FRAME_TYPES.split(", ").collect();
+        assert_eq!(covered, every, "a sample of every client frame kind");
+    }
 }

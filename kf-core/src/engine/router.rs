@@ -103,9 +103,6 @@ struct State {
 /// Departures remembered by [`State::departed`]: far more than can race at once.
 const DEPARTURES_REMEMBERED: usize = 4096;
 
-/// Most conversations of one group's queue an agent's queue view lists (the first ones).
-pub(crate) const QUEUE_VIEW_PER_GROUP: usize = 50;
-
 impl State {
     fn depart(&mut self, conversation: &Conversation) {
         self.open.remove(&conversation.id);
@@ -292,6 +289,18 @@ impl Router {
     }
 
     /// The group's record.
+    pub(crate) fn groups(&self, tenant: &TenantId) -> Vec<Group> {
+        let mut groups: Vec<Group> = self
+            .state()
+            .groups
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, group)| group.clone())
+            .collect();
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+        groups
+    }
+
     pub(crate) fn group(&self, tenant: &TenantId, group: &GroupId) -> Option<Group> {
         self.state().groups.get(&(tenant.clone(), group.clone())).cloned()
     }
@@ -785,7 +794,13 @@ impl Router {
     }
 
     /// The queued conversations of every group of `agent`, group by group (by id), each in queue order.
-    pub(crate) fn queue_view(&self, tenant: &TenantId, agent: &AgentId, now: Timestamp) -> Vec<Waiting> {
+    pub(crate) fn queue_view(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        per_group: usize,
+        now: Timestamp,
+    ) -> Vec<Waiting> {
         let state = self.state();
         let Some(slot) = state.agents.get(&(tenant.clone(), agent.clone())) else {
             return Vec::new();
@@ -800,7 +815,7 @@ impl Router {
             };
             // The head of each queue: what an agent can act on, and a frame that stays small however long
             // the queue grows.
-            for (index, id) in queue.iter().enumerate().take(QUEUE_VIEW_PER_GROUP) {
+            for (index, id) in queue.iter().enumerate().take(per_group) {
                 if let Some(conversation) = state.open.get(id) {
                     let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
                     view.push(Waiting {

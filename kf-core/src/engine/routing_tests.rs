@@ -985,9 +985,12 @@ async fn a_chatty_visitor_keeps_one_inactivity_timer_that_counts_from_its_last_m
 
 #[tokio::test]
 async fn the_queue_view_lists_the_head_of_each_queue() {
-    let (engine, _clock) = engine_with(vec![group("desk", Strategy::Manual)], |b| b).await;
+    let limit = 7;
+    let (engine, _clock) = engine_with(vec![group("desk", Strategy::Manual)], |b| {
+        b.limits(Limits::default().with_queue_view_per_group(limit))
+    })
+    .await;
     engine.put_agent(agent("a", &["desk"], 1)).await.expect("agent");
-    let limit = router::QUEUE_VIEW_PER_GROUP;
     for i in 0..limit + 5 {
         open(&engine, &format!("v{i}"), "desk").await;
     }

@@ -12,6 +12,7 @@ use crate::protocol::{self, ClientFrame, CloseReason, ErrorCode, PROTOCOL_VERSIO
 
 /// Why a connection was refused at `hello`: the error frame to send, then the close reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rejection {
     /// The `error` frame explaining the refusal.
     pub frame: ServerFrame,

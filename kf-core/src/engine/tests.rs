@@ -887,7 +887,7 @@ async fn a_long_history_does_not_flood_the_inbox() {
     let ServerFrame::Inbox { conversations } = serde_json::from_slice(&inbox).expect("frame") else {
         panic!("inbox expected")
     };
-    assert_eq!(conversations.len(), INBOX_LIMIT);
+    assert_eq!(conversations.len(), Limits::default().inbox_conversations);
     assert_eq!(conversations[0].id, open.id, "open conversations come first");
     assert!(
         conversations[1..]
@@ -1119,7 +1119,7 @@ async fn the_rate_limit_is_per_identity_across_connections() {
         .expect("refused");
     assert_eq!(error_code(&limited), Some(ErrorCode::RateLimited));
 }
-// Working hours, offline messages, visitor context and quick replies (issue #3).
+// Working hours, offline messages, visitor context and quick replies.
 mod extras;
-// Entry points and how open resolves its group (issue #3).
+// Entry points and how open resolves its group.
 mod entry;

@@ -9,19 +9,24 @@ use tokio::time::Instant;
 use super::pipeline::Command;
 use super::*;
 
-/// Missed conversations an agent is reminded of when it connects, per group: the most recent ones since the
-/// engine started (the log keeps every `missed` event for good).
-pub(crate) const MISSED_REMINDED: usize = 20;
-
 type MissedByGroup = HashMap<(TenantId, GroupId), VecDeque<(ConversationId, MissedReason)>>;
 
-/// The most recent missed conversations of each group, newest last.
-#[derive(Debug, Default)]
+/// The most recent missed conversations of each group, newest last: the ones an agent is reminded of when it
+/// connects (`Limits::missed_reminders_per_group` per group; the log keeps every `missed` event for good).
+#[derive(Debug)]
 pub(super) struct RecentMissed {
     by_group: Mutex<MissedByGroup>,
+    per_group: usize,
 }
 
 impl RecentMissed {
+    pub(super) fn new(per_group: usize) -> Self {
+        Self {
+            by_group: Mutex::default(),
+            per_group,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, MissedByGroup> {
         self.by_group
             .lock()
@@ -34,10 +39,12 @@ impl RecentMissed {
             .entry((conversation.tenant.clone(), conversation.group.clone()))
             .or_default();
         recent.retain(|(id, _)| *id != conversation.id);
-        if recent.len() == MISSED_REMINDED {
+        while !recent.is_empty() && recent.len() >= self.per_group {
             recent.pop_front();
         }
-        recent.push_back((conversation.id, reason));
+        if self.per_group > 0 {
+            recent.push_back((conversation.id, reason));
+        }
     }
 
     /// The recent missed conversations of these groups, oldest first within each group.

@@ -38,11 +38,11 @@ use serde_json::{Value, json};
 use crate::Engine;
 use crate::auth::{Identity, Principal, SignedTokens};
 use crate::clock::{ManualClock, SystemClock};
+use crate::limits::Limits;
 use crate::model::{
     Agent, AgentId, ClientId, ConversationId, Event, EventKind, Group, GroupId, MessageBody, Seq, TenantId,
     Timestamp, VisitorId,
 };
-use crate::protocol::Limits;
 use crate::store::MemoryStore;
 
 /// How long a scenario (and an adapter) waits for something it expects before failing.

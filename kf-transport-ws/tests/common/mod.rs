@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use kf_core::Engine;
-use kf_core::auth::{Identity, Principal, SignedTokens};
+use kf_core::auth::{Identity, SignedTokens};
 use kf_core::clock::SystemClock;
-use kf_core::model::{Agent, AgentId, ConversationId, Event, Group, GroupId, Seq, TenantId, VisitorId};
-use kf_core::protocol::Limits;
+use kf_core::limits::Limits;
+use kf_core::model::{Agent, AgentId, Event, Group, GroupId, TenantId, VisitorId};
 use kf_core::store::{MemoryStore, Store};
 use kf_transport_ws::WsConfig;
 use serde_json::{Value, json};
@@ -42,27 +42,20 @@ pub async fn engine_with(store: Arc<dyn Store>, limits: Limits, agents: &[&str])
         .expect("engine");
     let group = GroupId::new("support").expect("group id");
     engine
-        .put_group(Group {
-            tenant: tenant(),
-            id: group.clone(),
-            name: "Support".into(),
-            strategy: Default::default(),
-            max_active: None,
-            welcome: None,
-            timers: Default::default(),
-        })
+        .put_group(Group::new(tenant(), group.clone(), "Support"))
         .await
         .expect("group");
     for agent in agents {
         engine
-            .put_agent(Agent {
-                tenant: tenant(),
-                id: AgentId::new(*agent).expect("agent id"),
-                name: agent.to_string(),
-                groups: vec![group.clone()],
-                capacity: 5,
-                group_capacity: Default::default(),
-            })
+            .put_agent(
+                Agent::new(
+                    tenant(),
+                    AgentId::new(*agent).expect("agent id"),
+                    agent.to_string(),
+                    5,
+                )
+                .with_groups(vec![group.clone()]),
+            )
             .await
             .expect("agent");
     }
@@ -84,17 +77,11 @@ pub async fn start(engine: &Engine, config: WsConfig) -> SocketAddr {
 }
 
 pub fn visitor(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Visitor(VisitorId::new(id).expect("visitor id")),
-    }
+    Identity::visitor(tenant(), VisitorId::new(id).expect("visitor id"))
 }
 
 pub fn agent(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Agent(AgentId::new(id).expect("agent id")),
-    }
+    Identity::agent(tenant(), AgentId::new(id).expect("agent id"))
 }
 
 pub fn token(identity: &Identity) -> String {
@@ -111,12 +98,7 @@ pub fn seqs(events: &[Value]) -> Vec<u64> {
 
 /// Every event of a conversation in the store.
 pub async fn stored(engine: &Engine, conversation: &str) -> Vec<Event> {
-    let id: ConversationId = conversation.parse().expect("conversation id");
-    engine
-        .store()
-        .events_after(id, Seq::ZERO, 100_000)
-        .await
-        .expect("events")
+    kf_core::testkit::transport::stored(engine, conversation).await
 }
 
 /// How a connection ended, seen from the client.
