@@ -269,6 +269,28 @@ impl Authenticator for SignedTokens {
     }
 }
 
+impl SignedTokens {
+    /// Signs with the key kept in the file at `path`, made with fresh random bytes on the first run (see
+    /// [`signing_key::load_or_create`](crate::signing_key::load_or_create)). The directory must exist.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use kf_core::{auth::SignedTokens, clock::SystemClock};
+    /// let tokens = SignedTokens::from_key_file("data/signing.key", Arc::new(SystemClock))?;
+    /// # Ok::<(), kf_core::signing_key::KeyFileError>(())
+    /// ```
+    pub fn from_key_file(
+        path: impl AsRef<std::path::Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, crate::signing_key::KeyFileError> {
+        let key = crate::signing_key::load_or_create(path.as_ref())?;
+        Ok(Self {
+            key: Arc::from(key.as_slice()),
+            clock,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ pub mod model;
 pub mod protocol;
 pub mod quick_replies;
 pub mod routing;
+pub mod signing_key;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -22,7 +22,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +63,6 @@ pub const AGENT_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Largest request body the JSON API reads.
 pub const MAX_API_BODY_BYTES: usize = 16 * 1024;
 
-const KEY_LEN: usize = 32;
 const MAX_VISITOR_ID_LEN: usize = 64;
 
 /// A demo agent account.
@@ -110,17 +109,9 @@ pub enum DemoError {
         #[source]
         source: io::Error,
     },
-    /// The signing key file exists but does not hold a key.
-    #[error("the signing key file {} holds {len} bytes, expected {KEY_LEN}; delete it to make a new key (existing tokens stop working)", path.display())]
-    BadKeyFile {
-        /// The key file.
-        path: PathBuf,
-        /// Its length.
-        len: usize,
-    },
-    /// The operating system's random number generator failed.
-    #[error("cannot generate a signing key: {0}")]
-    Random(#[from] getrandom::Error),
+    /// The signing key could not be read or made.
+    #[error(transparent)]
+    Key(#[from] kf_core::signing_key::KeyFileError),
     /// The SQLite store could not be opened.
     #[error("cannot open the SQLite store: {0}")]
     Store(#[from] kf_store_sqlite::SqliteError),
@@ -146,48 +137,6 @@ pub fn create_data_dir(dir: &Path) -> Result<(), DemoError> {
     builder
         .create(dir)
         .map_err(io_error("cannot create the data directory", dir))
-}
-
-/// Reads the 32-byte signing key at `path`, or creates it with fresh random bytes (mode 0600 on Unix), so that
-/// tokens stay valid across restarts.
-pub fn load_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], DemoError> {
-    match fs::File::open(path) {
-        Ok(mut file) => {
-            let mut bytes = Vec::with_capacity(KEY_LEN);
-            file.read_to_end(&mut bytes)
-                .map_err(io_error("cannot read the signing key", path))?;
-            let len = bytes.len();
-            <[u8; KEY_LEN]>::try_from(bytes).map_err(|_| DemoError::BadKeyFile {
-                path: path.to_path_buf(),
-                len,
-            })
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => create_key(path),
-        Err(error) => Err(io_error("cannot open the signing key", path)(error)),
-    }
-}
-
-fn create_key(path: &Path) -> Result<[u8; KEY_LEN], DemoError> {
-    let mut key = [0u8; KEY_LEN];
-    getrandom::fill(&mut key)?;
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = match options.open(path) {
-        Ok(file) => file,
-        // Another process created it meanwhile: use theirs.
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return load_or_create_key(path),
-        Err(error) => return Err(io_error("cannot create the signing key", path)(error)),
-    };
-    let written = file.write_all(&key).and_then(|()| file.sync_all());
-    if let Err(error) = written {
-        // Leave no truncated key behind.
-        let _ = fs::remove_file(path);
-        return Err(io_error("cannot write the signing key", path)(error));
-    }
-    tracing::info!(path = %path.display(), "created a new signing key");
-    Ok(key)
 }
 
 fn tenant() -> TenantId {
@@ -239,11 +188,7 @@ impl Demo {
     pub async fn open(data_dir: impl Into<PathBuf>) -> Result<Demo, DemoError> {
         let data_dir = data_dir.into();
         create_data_dir(&data_dir)?;
-        let key = load_or_create_key(&data_dir.join(KEY_FILE))?;
-        let tokens = match SignedTokens::new(&key, Arc::new(SystemClock)) {
-            Ok(tokens) => tokens,
-            Err(_) => unreachable!("the key has {KEY_LEN} bytes, the minimum"),
-        };
+        let tokens = SignedTokens::from_key_file(data_dir.join(KEY_FILE), Arc::new(SystemClock))?;
         let store = Arc::new(SqliteStore::open(
             data_dir.join(DB_FILE),
             SqliteConfig::default(),
@@ -579,27 +524,6 @@ async fn agent_login(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_is_created_once_and_reused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join(KEY_FILE);
-        let first = load_or_create_key(&path).expect("create");
-        let second = load_or_create_key(&path).expect("read");
-        assert_eq!(first, second);
-        assert_ne!(first, [0u8; KEY_LEN]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).expect("metadata").permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        fs::write(&path, b"short").expect("write");
-        assert!(matches!(
-            load_or_create_key(&path),
-            Err(DemoError::BadKeyFile { len: 5, .. })
-        ));
-    }
 
     #[test]
     fn visitor_ids_are_checked() {
