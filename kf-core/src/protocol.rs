@@ -22,6 +22,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest accepted request `id`, in bytes.
 pub const MAX_REQUEST_ID_LEN: usize = 64;
 
+/// The largest seq on the wire: 2^53 − 1, the largest integer a JavaScript number holds exactly. The server
+/// refuses a larger client-supplied seq with `invalid_frame`.
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 /// A frame sent by a client.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -276,6 +280,13 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
         });
     }
     match serde_json::from_str::<ClientFrame>(text) {
+        Ok(ClientFrame::Subscribe { after: seq, .. } | ClientFrame::Read { seq, .. }) if seq.0 > MAX_SEQ => {
+            Err(DecodeError {
+                id,
+                code: ErrorCode::InvalidFrame,
+                message: format!("invalid `{kind}` frame: seq {} is above 2^53 - 1", seq.0),
+            })
+        }
         Ok(frame) => Ok(Request { id, frame }),
         Err(error) => Err(DecodeError {
             id,
@@ -369,6 +380,9 @@ pub enum ServerFrame {
         after: Seq,
         /// True when the client's epoch was stale: it must drop what it holds and rebuild from seq 1.
         reset: bool,
+        /// The conversation's last seq when the subscription started: once the client has applied it, the
+        /// history is replayed and what follows is live (0 for an empty log, or when `after` already is it).
+        last_seq: Seq,
     },
     /// The answer to `unsubscribe`.
     Unsubscribed {
@@ -631,6 +645,9 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The store is unavailable; retry later with the same client id.
     Unavailable,
+    /// A seq the client gave (`subscribe.after`, `read.seq`, a stream cursor's position) is beyond the
+    /// conversation's last seq: the client's cursor does not describe this log.
+    BadCursor,
     /// An unexpected server error.
     Internal,
     /// The request clashes with existing data (a quick reply shortcut already taken).
@@ -662,6 +679,7 @@ impl ErrorCode {
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::BadCursor => "bad_cursor",
             ErrorCode::Internal => "internal",
             ErrorCode::Conflict => "conflict",
             ErrorCode::AtCapacity => "at_capacity",

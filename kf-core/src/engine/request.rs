@@ -77,11 +77,12 @@ impl Engine {
             } => match conn {
                 Some(conn) => {
                     let reply_id = id.clone();
-                    let reply = move |after, reset| ServerFrame::Subscribed {
+                    let reply = move |after, reset, last_seq| ServerFrame::Subscribed {
                         id: reply_id,
                         conversation,
                         after,
                         reset,
+                        last_seq,
                     };
                     let reset = epoch.is_some_and(|epoch| epoch != *self.epoch());
                     self.subscribe(conn, conversation, after, reset, reply)

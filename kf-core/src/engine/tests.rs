@@ -1123,3 +1123,5 @@ async fn the_rate_limit_is_per_identity_across_connections() {
 mod extras;
 // Entry points and how open resolves its group (issue #3).
 mod entry;
+// Protocol promises: retried sends after the conversation moved on, cursors beyond the log, end of replay.
+mod protocol;
