@@ -280,6 +280,12 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
         });
     }
     match serde_json::from_str::<ClientFrame>(text) {
+        // JSON the parser refuses as such (nested deeper than it goes) is not a frame at all, wherever it sits.
+        Err(error) if !error.is_data() => Err(DecodeError {
+            id,
+            code: ErrorCode::BadJson,
+            message: format!("not a JSON object the server can read: {error}"),
+        }),
         Ok(ClientFrame::Subscribe { after: seq, .. } | ClientFrame::Read { seq, .. }) if seq.0 > MAX_SEQ => {
             Err(DecodeError {
                 id,
@@ -815,6 +821,38 @@ mod tests {
         assert_eq!(decode(&long_id).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
         let empty_client_id = decode(r#"{"type":"open","client_id":""}"#).expect_err("empty id");
         assert_eq!(empty_client_id.code, ErrorCode::InvalidFrame);
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_parser_goes_is_bad_json() {
+        let deep = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        for text in [
+            deep(200),
+            format!(r#"{{"type":"ping","extra":{}}}"#, deep(200)),
+            format!(
+                r#"{{"type":"send","id":"r1","conversation":"0190a5b0-0000-7000-8000-000000000000","client_id":"c1","body":{{"text":"hi","x":{}}}}}"#,
+                deep(200)
+            ),
+            format!(
+                r#"{{"id":"r1","type":"open","client_id":"c1","group":{}}}"#,
+                deep(200)
+            ),
+        ] {
+            let error = decode(&text).expect_err("too deep");
+            assert_eq!(
+                error.code,
+                ErrorCode::BadJson,
+                "{}: {}",
+                &text[..60.min(text.len())],
+                error.message
+            );
+        }
+        // Within the limit, a wrong type is still `invalid_frame`.
+        let shallow = format!(
+            r#"{{"id":"r1","type":"open","client_id":"c1","group":{}}}"#,
+            deep(3)
+        );
+        assert_eq!(decode(&shallow).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
     }
 
     #[test]

@@ -276,6 +276,56 @@ async fn hopeless_requests_get_error_statuses_with_json_bodies() {
     );
 }
 
+/// A body that is not declared `application/json` is refused with 415 (and stores nothing); one that is, with or
+/// without a charset, goes through; a request without a body needs no `Content-Type`.
+#[tokio::test]
+async fn a_body_not_declared_json_gets_415() {
+    let engine = engine(Limits::default()).await;
+    let addr = start(&engine, SseConfig::default()).await;
+    let v1 = token(&visitor("v1"));
+    let body = json!({"client_id": "o1"}).to_string();
+    for content_type in [
+        None,
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonx"),
+    ] {
+        let reply = post_typed(addr, "/open", Some(&v1), content_type, &body).await;
+        assert_eq!(
+            reply.status,
+            415,
+            "{content_type:?}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.json()["code"], "bad_json", "{content_type:?}");
+    }
+    assert!(
+        engine
+            .store()
+            .conversations_of_visitor(
+                &kf_core::model::TenantId::new("shop").expect("tenant"),
+                &"v1".parse().expect("id")
+            )
+            .await
+            .expect("conversations")
+            .is_empty(),
+        "a refused open opened nothing"
+    );
+    for content_type in ["application/json", "Application/JSON; charset=utf-8"] {
+        let reply = post_typed(addr, "/open", Some(&v1), Some(content_type), &body).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{content_type}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    let pong = post_typed(addr, "/ping", Some(&v1), None, "").await;
+    assert_eq!(pong.status, 200);
+    assert_eq!(pong.json()["type"], "pong");
+}
+
 fn uuid_of(n: u8) -> String {
     format!("0190a5b0-0000-7000-8000-0000000000{n:02}")
 }

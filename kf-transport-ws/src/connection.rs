@@ -78,13 +78,8 @@ where
                 ErrorCode::HelloRequired,
                 "the first frame must be a text `hello` frame",
             );
-            return refuse(
-                ws,
-                settings,
-                frame.encode(),
-                CloseReason::for_rejected_hello(ErrorCode::HelloRequired),
-            )
-            .await;
+            // 4001, as for a connection that sends no `hello` at all (protocol.md §1).
+            return refuse(ws, settings, frame.encode(), CloseReason::Unauthenticated).await;
         }
         Ok(First::End(end)) => return finish(ws, end, settings.close_timeout).await,
         Err(_elapsed) => {

@@ -49,14 +49,26 @@ impl Reply {
     }
 }
 
-/// `POST {path}` with `body` and optional bearer token, on a connection of its own.
+/// `POST {path}` with a JSON `body` and optional bearer token, on a connection of its own.
 pub async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> Reply {
+    post_typed(addr, path, token, Some("application/json"), body).await
+}
+
+/// `POST {path}` with `body` declared as `content_type` (no `Content-Type` header when `None`).
+pub async fn post_typed(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let auth = token.map_or(String::new(), |token| {
         format!("Authorization: Bearer {token}\r\n")
     });
+    let content_type = content_type.map_or(String::new(), |value| format!("Content-Type: {value}\r\n"));
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: test\r\n{auth}{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.expect("write");
