@@ -350,3 +350,70 @@ async fn idle_streams_get_heartbeats_and_shutdown_ends_them_resumably() {
         (Some("error"), Some("unavailable"))
     );
 }
+
+/// Whether the server has let go of the connection under `socket`, seen without reading from it: a write reaches a
+/// socket the server closed, which answers with a reset (a live server just buffers it).
+fn server_let_go(socket: &tokio::net::TcpStream) -> bool {
+    if let Ok(Some(_)) = socket.take_error() {
+        return true;
+    }
+    match socket.try_write(b"x") {
+        _ if socket.take_error().ok().flatten().is_some() => true,
+        Ok(_) => false,
+        Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// An agent's stream whose client never reads (a small receive buffer, so the server's socket fills): its queue
+/// overflows, its session ends at once (offline), and the server drops the TCP connection within a second or two
+/// — although the last `error` event cannot be written — instead of holding it until TCP gives up.
+#[tokio::test]
+async fn a_stream_that_is_never_read_is_dropped_promptly() {
+    let engine = engine(Limits {
+        outbound_queue_bytes: 16 * 1024,
+        ..kf_core::testkit::transport::limits()
+    })
+    .await;
+    let addr = start(&engine, SseConfig::default()).await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(2048).expect("SO_RCVBUF");
+    let tcp = socket.connect(addr).await.expect("connect");
+    let path = format!("/events?token={}", token(&agent("alice")));
+    let mut alice = Stream::over(tcp, &path, &[]).await;
+    assert_eq!(alice.status, 200);
+    alice.next_of("following").await;
+    let (_, opened) = request(addr, &token(&visitor("v-1")), "open", json!({"client_id": "o-1"})).await;
+    let conversation: kf_core::model::ConversationId = opened["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    // From here on alice reads nothing.
+    let alice_id = kf_core::model::AgentId::new("alice").expect("id");
+    let tenant = kf_core::testkit::transport::tenant();
+    let mut published = 0;
+    while engine.is_online(&tenant, &alice_id) {
+        assert!(published < 10_000, "the server kept buffering");
+        let client_id = kf_core::model::ClientId::new(format!("m-{published}")).expect("id");
+        engine
+            .send(
+                &visitor("v-1"),
+                conversation,
+                client_id,
+                kf_core::model::MessageBody::text("m".repeat(2048)),
+            )
+            .await
+            .expect("send");
+        published += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let cut_at = tokio::time::Instant::now();
+    while !server_let_go(alice.socket()) {
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(3),
+            "the server still holds the connection {:?} after cutting the session",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

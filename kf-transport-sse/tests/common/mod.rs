@@ -205,6 +205,11 @@ impl Stream {
         }
     }
 
+    /// The socket under the stream (to probe it without reading).
+    pub fn socket(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
     /// Follows all of `identity`'s conversations from `cursor` (token and cursor in the query).
     pub async fn follow(addr: SocketAddr, identity: &Identity, cursor: Option<&str>) -> Stream {
         let mut path = format!("/events?token={}", token(identity));
