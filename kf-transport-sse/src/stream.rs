@@ -85,7 +85,16 @@ pub(crate) async fn events(
         retry: Some(retry),
         ended: false,
     };
-    let keep_alive = KeepAlive::new().interval(shared.config.heartbeat).text("ping");
+    // A named event, so that a browser can see it (`addEventListener("ping", …)`; comments never reach it) and
+    // tell a live stream from a dead one, while `onmessage` handlers never do; at most the ping interval apart.
+    let heartbeat = shared
+        .config
+        .heartbeat
+        .min(std::time::Duration::from_millis(engine.limits().ping_interval_ms));
+    let ping = Event::default()
+        .event("ping")
+        .data(String::from_utf8_lossy(&ServerFrame::Ping.encode()));
+    let keep_alive = KeepAlive::new().interval(heartbeat).event(ping);
     let mut response = Sse::new(stream.into_stream())
         .keep_alive(keep_alive)
         .into_response();

@@ -151,7 +151,7 @@ pub enum Item {
     Frame { id: Option<String>, frame: Value },
     /// A `retry:` field.
     Retry(u64),
-    /// A comment line (heartbeat).
+    /// A heartbeat: the event named `ping` (or a comment line, whose text this is).
     Comment(String),
     /// The response ended.
     End,
@@ -237,11 +237,18 @@ impl Stream {
 
     async fn read_item(&mut self) -> Item {
         let (mut id, mut data, mut retry, mut comment) = (None, None::<String>, None, None);
+        let mut name = None::<String>;
         loop {
             let Some(line) = self.line().await else {
                 return Item::End;
             };
             if line.is_empty() {
+                // The heartbeat: an event named `ping` (which `onmessage` never sees).
+                if name.take().as_deref() == Some("ping") {
+                    let data = data.take().unwrap_or_default();
+                    assert_eq!(data, r#"{"type":"ping"}"#, "heartbeat data");
+                    return Item::Comment("ping".into());
+                }
                 if let Some(data) = data.take() {
                     if id.is_some() {
                         self.last_id = id.clone();
@@ -265,6 +272,8 @@ impl Stream {
                     Some(previous) => format!("{previous}\n{value}"),
                     None => value.to_string(),
                 });
+            } else if let Some(value) = line.strip_prefix("event:") {
+                name = Some(value.trim().to_string());
             } else if let Some(value) = line.strip_prefix("id:") {
                 id = Some(value.strip_prefix(' ').unwrap_or(value).to_string());
             } else if let Some(value) = line.strip_prefix("retry:") {
