@@ -417,3 +417,42 @@ async fn a_stream_that_is_never_read_is_dropped_promptly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A following stream whose cursor puts a conversation beyond its last seq is refused with 400 `bad_cursor` (an
+/// `EventSource` stops; the client starts without the cursor), and so is one watching that conversation alone.
+#[tokio::test]
+async fn a_cursor_beyond_the_log_is_refused_with_400() {
+    let engine = engine(Limits::default()).await;
+    let addr = start(&engine, SseConfig::default()).await;
+    let v1 = token(&visitor("v1"));
+    let (_, opened) = request(addr, &v1, "open", json!({"client_id": "o1"})).await;
+    let id = opened["conversation"]["id"].as_str().expect("id").to_string();
+    let last = opened["conversation"]["last_seq"].as_u64().expect("last_seq");
+    let cursor_at = |seq: u64| {
+        let mut cursor = kf_core::cursor::Cursor::new(engine.epoch());
+        cursor.advance(id.parse().expect("uuid"), kf_core::model::Seq(seq));
+        cursor.encode()
+    };
+    for query in [
+        format!("/events?token={v1}&cursor={}", cursor_at(last + 5)),
+        format!(
+            "/events?token={v1}&conversation={id}&cursor={}",
+            cursor_at(last + 5)
+        ),
+    ] {
+        let refused = Stream::open(addr, &query, &[]).await;
+        assert_eq!(refused.status, 400, "{}", String::from_utf8_lossy(&refused.body));
+        let body: serde_json::Value = serde_json::from_slice(&refused.body).expect("json");
+        assert_eq!(body["code"], "bad_cursor", "{body}");
+    }
+    // At the end of the log it resumes; `subscribed` says where the replay ends.
+    let mut watching = Stream::open(
+        addr,
+        &format!("/events?token={v1}&conversation={id}&cursor={}", cursor_at(last)),
+        &[],
+    )
+    .await;
+    assert_eq!(watching.status, 200);
+    let subscribed = watching.next_of("subscribed").await;
+    assert_eq!(subscribed["last_seq"], last, "{subscribed}");
+}

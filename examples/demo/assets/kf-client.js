@@ -501,6 +501,18 @@ export class KfClient {
       case "following":
         this.following(frame);
         return;
+      case "inbox":
+        // A cursor beyond a conversation's last seq does not describe its log (protocol §7.3, bad_cursor): what we
+        // hold for it means nothing; start it again from seq 1.
+        for (const record of frame.conversations || []) {
+          const cursor = this.cursors.get(record.id);
+          if (cursor && cursor.epoch === this.serverEpoch && cursor.seq > record.last_seq) {
+            cursor.seq = 0;
+            this.o.onReset && this.o.onReset(record.id);
+            this.changed();
+          }
+        }
+        break;
       case "ping":
         this.transmit({ type: "pong" });
         return;
