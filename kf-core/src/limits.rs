@@ -16,6 +16,10 @@ pub const MAX_ID_LEN: usize = 128;
 /// Longest accepted request `id` of a client frame, in bytes.
 pub const MAX_REQUEST_ID_LEN: usize = 64;
 
+/// The largest seq on the wire: 2^53 − 1, the largest integer a JavaScript number holds exactly. The server
+/// refuses a larger client-supplied seq with `invalid_frame`.
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 /// Most conversations an SSE [`Cursor`](crate::cursor::Cursor) remembers a position for; the least recently
 /// updated one is forgotten first.
 pub const MAX_CURSOR_POSITIONS: usize = 32;

@@ -276,6 +276,21 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
         });
     }
     match serde_json::from_str::<ClientFrame>(text) {
+        // JSON the parser refuses as such (nested deeper than it goes) is not a frame at all, wherever it sits.
+        Err(error) if !error.is_data() => Err(DecodeError {
+            id,
+            code: ErrorCode::BadJson,
+            message: format!("not a JSON object the server can read: {error}"),
+        }),
+        Ok(ClientFrame::Subscribe { after: seq, .. } | ClientFrame::Read { seq, .. })
+            if seq.0 > crate::limits::MAX_SEQ =>
+        {
+            Err(DecodeError {
+                id,
+                code: ErrorCode::InvalidFrame,
+                message: format!("invalid `{kind}` frame: seq {} is above 2^53 - 1", seq.0),
+            })
+        }
         Ok(frame) => Ok(Request { id, frame }),
         Err(error) => Err(DecodeError {
             id,
@@ -335,6 +350,9 @@ pub enum ServerFrame {
         after: Seq,
         /// True when the client's epoch was stale: it must drop what it holds and rebuild from seq 1.
         reset: bool,
+        /// The conversation's last seq when the subscription started: once the client has applied it, the
+        /// history is replayed and what follows is live (0 for an empty log, or when `after` already is it).
+        last_seq: Seq,
     },
     /// The answer to `unsubscribe`.
     Unsubscribed {
@@ -598,6 +616,9 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The store is unavailable; retry later with the same client id.
     Unavailable,
+    /// A seq the client gave (`subscribe.after`, `read.seq`, a stream cursor's position) is beyond the
+    /// conversation's last seq: the client's cursor does not describe this log.
+    BadCursor,
     /// An unexpected server error.
     Internal,
     /// The request clashes with existing data (a quick reply shortcut already taken).
@@ -629,6 +650,7 @@ impl ErrorCode {
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::BadCursor => "bad_cursor",
             ErrorCode::Internal => "internal",
             ErrorCode::Conflict => "conflict",
             ErrorCode::AtCapacity => "at_capacity",
@@ -764,6 +786,38 @@ mod tests {
         assert_eq!(decode(&long_id).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
         let empty_client_id = decode(r#"{"type":"open","client_id":""}"#).expect_err("empty id");
         assert_eq!(empty_client_id.code, ErrorCode::InvalidFrame);
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_parser_goes_is_bad_json() {
+        let deep = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        for text in [
+            deep(200),
+            format!(r#"{{"type":"ping","extra":{}}}"#, deep(200)),
+            format!(
+                r#"{{"type":"send","id":"r1","conversation":"0190a5b0-0000-7000-8000-000000000000","client_id":"c1","body":{{"text":"hi","x":{}}}}}"#,
+                deep(200)
+            ),
+            format!(
+                r#"{{"id":"r1","type":"open","client_id":"c1","group":{}}}"#,
+                deep(200)
+            ),
+        ] {
+            let error = decode(&text).expect_err("too deep");
+            assert_eq!(
+                error.code,
+                ErrorCode::BadJson,
+                "{}: {}",
+                &text[..60.min(text.len())],
+                error.message
+            );
+        }
+        // Within the limit, a wrong type is still `invalid_frame`.
+        let shallow = format!(
+            r#"{{"id":"r1","type":"open","client_id":"c1","group":{}}}"#,
+            deep(3)
+        );
+        assert_eq!(decode(&shallow).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub struct SseConfig {
 }
 
 impl Default for SseConfig {
-    /// A heartbeat comment after 15 s of silence, clients told to reconnect after 2 s, and a socket whose sent
+    /// A heartbeat after 15 s of silence, clients told to reconnect after 2 s, and a socket whose sent
     /// data stays unacknowledged for 30 s is dropped.
     fn default() -> Self {
         Self {
@@ -33,8 +33,10 @@ impl Default for SseConfig {
 }
 
 impl SseConfig {
-    /// After this much silence on a stream, a `: ping` comment is sent: it keeps proxies from closing an idle
-    /// response and lets the server notice a vanished client (default 15 s).
+    /// After this much silence on a stream, a heartbeat is sent — an SSE event named `ping` with data
+    /// `{"type":"ping"}`: it keeps proxies from closing an idle response, lets the server notice a vanished client
+    /// and lets the client tell a live stream from a dead one (default 15 s; never more than the engine's
+    /// `ping_interval_ms`, which clients count on).
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every;
         self

@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod abort;
 mod config;
 mod reply;
 mod request;
@@ -51,6 +52,7 @@ use axum::serve::ListenerExt;
 use kf_core::Engine;
 use tokio::net::TcpListener;
 
+pub use abort::{Abortable, AbortableIo, Connection};
 pub use config::SseConfig;
 
 /// What every handler shares.
@@ -75,12 +77,15 @@ where
 /// Serves [`router`] at the root of `listener` until the future is dropped or the listener fails for good.
 ///
 /// Accepted sockets get `TCP_NODELAY` and the configured [`SseConfig::tcp_user_timeout`], so a client that
-/// vanished without closing (a laptop lid, a dropped mobile link) is noticed once heartbeats go unacknowledged.
+/// vanished without closing (a laptop lid, a dropped mobile link) is noticed once heartbeats go unacknowledged;
+/// and they are [`Abortable`], so the connection of a client that stopped reading is dropped as soon as its stream
+/// is cut off (slow consumer), not when TCP gives up.
 /// Call [`Engine::shutdown`] to end open streams.
 pub async fn serve(listener: TcpListener, engine: Engine, config: SseConfig) -> io::Result<()> {
     let user_timeout = config.tcp_user_timeout;
-    let listener = listener.tap_io(move |stream| tune(stream, user_timeout));
-    axum::serve(listener, router::<()>(engine, config)).await
+    let listener = Abortable::new(listener.tap_io(move |stream| tune(stream, user_timeout)));
+    let app = router::<()>(engine, config).into_make_service_with_connect_info::<Connection>();
+    axum::serve(listener, app).await
 }
 
 /// Socket options for a stream connection. Hosts serving [`router`] from their own listener can call this from

@@ -44,6 +44,13 @@ pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     frame(&ServerFrame::error(None, code, message))
 }
 
+/// An `error` frame response with a status of its own (one no error code maps to, such as 415).
+pub(crate) fn error_with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
+    let mut response = frame(&ServerFrame::error(None, code, message));
+    *response.status_mut() = status;
+    response
+}
+
 /// The token of a request: `Authorization: Bearer …`, else the `token` query parameter.
 fn token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
     let bearer = headers

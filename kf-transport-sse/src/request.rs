@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kf_core::protocol::ErrorCode;
@@ -37,7 +38,15 @@ pub(crate) async fn request(
             format!("request body larger than {limit} bytes (or cut short)"),
         );
     };
-    let mut fields = if body.iter().all(u8::is_ascii_whitespace) {
+    let empty = body.iter().all(u8::is_ascii_whitespace);
+    if !empty && !is_json(&headers) {
+        return reply::error_with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadJson,
+            "send the body as `Content-Type: application/json`",
+        );
+    }
+    let mut fields = if empty {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(&body) {
@@ -60,4 +69,13 @@ pub(crate) async fn request(
             reply::error(ErrorCode::Internal, "the request failed")
         }
     }
+}
+
+/// Whether the request says its body is JSON: `application/json`, with or without parameters (`charset`).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }

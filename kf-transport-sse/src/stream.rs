@@ -3,7 +3,8 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::header::{CACHE_CONTROL, HeaderName};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -17,6 +18,7 @@ use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use crate::abort::Connection;
 use crate::{Shared, reply};
 
 /// The header a browser's `EventSource` sends when it reconnects.
@@ -34,6 +36,7 @@ pub(crate) struct EventsQuery {
 pub(crate) async fn events(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<EventsQuery>,
+    connection: Option<Extension<ConnectInfo<Connection>>>,
     headers: HeaderMap,
 ) -> Response {
     let identity = match reply::authenticate(&shared, &headers, query.token.as_deref()).await {
@@ -76,13 +79,22 @@ pub(crate) async fn events(
         cursor
     };
     let stream = EventStream {
-        _session: SessionGuard::spawn(session),
+        _session: SessionGuard::spawn(session, connection.map(|Extension(ConnectInfo(c))| c)),
         outbox,
         cursor,
         retry: Some(retry),
         ended: false,
     };
-    let keep_alive = KeepAlive::new().interval(shared.config.heartbeat).text("ping");
+    // A named event, so that a browser can see it (`addEventListener("ping", …)`; comments never reach it) and
+    // tell a live stream from a dead one, while `onmessage` handlers never do; at most the ping interval apart.
+    let heartbeat = shared
+        .config
+        .heartbeat
+        .min(std::time::Duration::from_millis(engine.limits().ping_interval_ms));
+    let ping = Event::default()
+        .event("ping")
+        .data(String::from_utf8_lossy(&ServerFrame::Ping.encode()));
+    let keep_alive = KeepAlive::new().interval(heartbeat).event(ping);
     let mut response = Sse::new(stream.into_stream())
         .keep_alive(keep_alive)
         .into_response();
@@ -121,20 +133,32 @@ fn data(frame: &Bytes) -> Event {
 /// Keeps a stream's session alive on a small task of its own until the stream is dropped (the client went
 /// away) or the engine closes the connection. The second matters for a client that stopped reading: hyper then
 /// stops polling the stream, which would otherwise keep the session — and the agent's presence — until the
-/// socket times out.
+/// socket times out. On a connection of an [`Abortable`](crate::Abortable) listener, a stream the engine ended
+/// whose end could not be written within [`CLOSE_WRITE_BOUND`] also has its connection dropped.
 struct SessionGuard {
     _dropped: oneshot::Sender<()>,
 }
 
+/// How long the end of a stream (its last `error` event) may wait for a client that stopped reading before its
+/// connection is dropped.
+const CLOSE_WRITE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl SessionGuard {
-    fn spawn(session: Session) -> Self {
+    fn spawn(session: Session, connection: Option<Connection>) -> Self {
         let (dropped, stream_gone) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = session.closed() => {}
-                _ = stream_gone => {}
-            }
+            let ended_by_engine = tokio::select! {
+                _ = session.closed() => true,
+                _ = stream_gone => false,
+            };
             drop(session);
+            if let (true, Some(connection)) = (ended_by_engine, connection) {
+                tokio::time::sleep(CLOSE_WRITE_BOUND).await;
+                if connection.write_blocked() {
+                    tracing::debug!("stream end not written in time; dropping the connection");
+                    connection.abort();
+                }
+            }
         });
         Self { _dropped: dropped }
     }

@@ -270,6 +270,49 @@ async fn hopeless_requests_get_error_statuses_with_json_bodies() {
     );
 }
 
+/// A body that is not declared `application/json` is refused with 415 (and stores nothing); one that is, with or
+/// without a charset, goes through; a request without a body needs no `Content-Type`.
+#[tokio::test]
+async fn a_body_not_declared_json_gets_415() {
+    let engine = engine(Limits::default()).await;
+    let addr = start(&engine, SseConfig::default()).await;
+    let v1 = token(&visitor("v1"));
+    let body = json!({"client_id": "o1"}).to_string();
+    for content_type in [
+        None,
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonx"),
+    ] {
+        let reply = post_typed(addr, "/open", Some(&v1), content_type, &body).await;
+        assert_eq!(
+            reply.status,
+            415,
+            "{content_type:?}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.json()["code"], "bad_json", "{content_type:?}");
+    }
+    // The first accepted open creates the conversation (so no refused one did); the second finds it.
+    for (content_type, created) in [
+        ("application/json", true),
+        ("Application/JSON; charset=utf-8", false),
+    ] {
+        let reply = post_typed(addr, "/open", Some(&v1), Some(content_type), &body).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{content_type}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(reply.json()["created"], created, "{content_type}");
+    }
+    let pong = post_typed(addr, "/ping", Some(&v1), None, "").await;
+    assert_eq!(pong.status, 200);
+    assert_eq!(pong.json()["type"], "pong");
+}
+
 fn uuid_of(n: u8) -> String {
     format!("0190a5b0-0000-7000-8000-0000000000{n:02}")
 }
@@ -293,4 +336,106 @@ async fn idle_streams_get_heartbeats_and_shutdown_ends_them_resumably() {
         (last["type"].as_str(), last["code"].as_str()),
         (Some("error"), Some("unavailable"))
     );
+}
+
+/// Whether the server has let go of the connection under `socket`, seen without reading from it: a write reaches a
+/// socket the server closed, which answers with a reset (a live server just buffers it).
+fn server_let_go(socket: &tokio::net::TcpStream) -> bool {
+    if let Ok(Some(_)) = socket.take_error() {
+        return true;
+    }
+    match socket.try_write(b"x") {
+        _ if socket.take_error().ok().flatten().is_some() => true,
+        Ok(_) => false,
+        Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// An agent's stream whose client never reads (a small receive buffer, so the server's socket fills): its queue
+/// overflows, its session ends at once (offline), and the server drops the TCP connection within a second or two
+/// — although the last `error` event cannot be written — instead of holding it until TCP gives up.
+#[tokio::test]
+async fn a_stream_that_is_never_read_is_dropped_promptly() {
+    let engine = engine(kf_core::testkit::transport::limits().with_outbound_queue_bytes(16 * 1024)).await;
+    let addr = start(&engine, SseConfig::default()).await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(2048).expect("SO_RCVBUF");
+    let tcp = socket.connect(addr).await.expect("connect");
+    let path = format!("/events?token={}", token(&agent("alice")));
+    let mut alice = Stream::over(tcp, &path, &[]).await;
+    assert_eq!(alice.status, 200);
+    alice.next_of("following").await;
+    let (_, opened) = request(addr, &token(&visitor("v-1")), "open", json!({"client_id": "o-1"})).await;
+    let conversation: kf_core::model::ConversationId = opened["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    // From here on alice reads nothing.
+    let alice_id = kf_core::model::AgentId::new("alice").expect("id");
+    let tenant = kf_core::testkit::transport::tenant();
+    let mut published = 0;
+    while engine.is_online(&tenant, &alice_id) {
+        assert!(published < 10_000, "the server kept buffering");
+        let client_id = kf_core::model::ClientId::new(format!("m-{published}")).expect("id");
+        engine
+            .send(
+                &visitor("v-1"),
+                conversation,
+                client_id,
+                kf_core::model::MessageBody::text("m".repeat(2048)),
+            )
+            .await
+            .expect("send");
+        published += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let cut_at = tokio::time::Instant::now();
+    while !server_let_go(alice.socket()) {
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(3),
+            "the server still holds the connection {:?} after cutting the session",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A following stream whose cursor puts a conversation beyond its last seq is refused with 400 `bad_cursor` (an
+/// `EventSource` stops; the client starts without the cursor), and so is one watching that conversation alone.
+#[tokio::test]
+async fn a_cursor_beyond_the_log_is_refused_with_400() {
+    let engine = engine(Limits::default()).await;
+    let addr = start(&engine, SseConfig::default()).await;
+    let v1 = token(&visitor("v1"));
+    let (_, opened) = request(addr, &v1, "open", json!({"client_id": "o1"})).await;
+    let id = opened["conversation"]["id"].as_str().expect("id").to_string();
+    let last = opened["conversation"]["last_seq"].as_u64().expect("last_seq");
+    let cursor_at = |seq: u64| {
+        let mut cursor = kf_core::cursor::Cursor::new(engine.epoch());
+        cursor.advance(id.parse().expect("uuid"), kf_core::model::Seq(seq));
+        cursor.encode()
+    };
+    for query in [
+        format!("/events?token={v1}&cursor={}", cursor_at(last + 5)),
+        format!(
+            "/events?token={v1}&conversation={id}&cursor={}",
+            cursor_at(last + 5)
+        ),
+    ] {
+        let refused = Stream::open(addr, &query, &[]).await;
+        assert_eq!(refused.status, 400, "{}", String::from_utf8_lossy(&refused.body));
+        let body: serde_json::Value = serde_json::from_slice(&refused.body).expect("json");
+        assert_eq!(body["code"], "bad_cursor", "{body}");
+    }
+    // At the end of the log it resumes; `subscribed` says where the replay ends.
+    let mut watching = Stream::open(
+        addr,
+        &format!("/events?token={v1}&conversation={id}&cursor={}", cursor_at(last)),
+        &[],
+    )
+    .await;
+    assert_eq!(watching.status, 200);
+    let subscribed = watching.next_of("subscribed").await;
+    assert_eq!(subscribed["last_seq"], last, "{subscribed}");
 }

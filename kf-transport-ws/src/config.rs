@@ -106,7 +106,8 @@ impl WsConfig {
     }
 
     /// How long the server waits for its close frame to be written and for the client to end the connection
-    /// before dropping it (default 5 s).
+    /// before dropping it (default 5 s). A close frame that cannot be written within 1 s (or this timeout, if
+    /// shorter) — a client that stopped reading — drops the connection at once.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self

@@ -34,6 +34,10 @@ const BATCH_FRAMES: usize = 64;
 const BATCH_BYTES: usize = 64 * 1024;
 /// Bytes read and discarded while waiting for a closing client to hang up.
 const LINGER_BYTES: usize = 1024 * 1024;
+/// How long the close frame may take to be written. A client that does not read (a slow consumer whose socket is
+/// full) would otherwise hold the connection for the whole close timeout, or until TCP gives up: past this bound
+/// the connection is dropped without it.
+const CLOSE_WRITE_BOUND: Duration = Duration::from_secs(1);
 
 /// How a connection ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,13 +82,8 @@ where
                 ErrorCode::HelloRequired,
                 "the first frame must be a text `hello` frame",
             );
-            return refuse(
-                ws,
-                settings,
-                frame.encode(),
-                CloseReason::for_rejected_hello(ErrorCode::HelloRequired),
-            )
-            .await;
+            // 4001, as for a connection that sends no `hello` at all (protocol.md §1).
+            return refuse(ws, settings, frame.encode(), CloseReason::Unauthenticated).await;
         }
         Ok(First::End(end)) => return finish(ws, end, settings.close_timeout).await,
         Err(_elapsed) => {
@@ -181,7 +180,8 @@ where
 
 /// Ends a connection: sends the close frame (or flushes the reply to the client's), shuts down the write side
 /// and reads until the client hangs up, so that nothing it still sends turns our close into a reset that would
-/// discard the close frame on its side. Bounded by `close_timeout` overall.
+/// discard the close frame on its side. Bounded by `close_timeout` overall; a close frame that cannot be written
+/// within [`CLOSE_WRITE_BOUND`] (the client stopped reading) drops the connection at once.
 async fn finish<S>(mut ws: WebSocketStream<S>, end: End, close_timeout: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -193,7 +193,18 @@ where
                     code: CloseCode::from(code),
                     reason: Utf8Bytes::from_static(reason),
                 };
-                ws.send(Message::Close(Some(frame))).await
+                match timeout(
+                    CLOSE_WRITE_BOUND.min(close_timeout),
+                    ws.send(Message::Close(Some(frame))),
+                )
+                .await
+                {
+                    Ok(sent) => sent,
+                    Err(_elapsed) => {
+                        tracing::debug!(code, "close frame not written in time; dropping the connection");
+                        return;
+                    }
+                }
             }
             End::PeerClosed => ws.flush().await,
             End::Gone => return,

@@ -325,6 +325,39 @@ impl Client for WsClient {
         }
     }
 
+    async fn replay(&mut self, conversation: &str, after: u64) -> Result<(Value, Vec<Value>), Value> {
+        let subscribe = json!({"type": "subscribe", "conversation": conversation, "after": after,
+                               "epoch": self.welcome["epoch"]});
+        let subscribed = match self.request(subscribe).await {
+            Some(reply) if reply["type"] == "subscribed" => reply,
+            Some(error) if error["type"] == "error" => return Err(error),
+            other => panic!("subscribe answered {other:?}"),
+        };
+        let last = subscribed["last_seq"].as_u64().unwrap_or_default();
+        // The events of the replay may already be among the frames read with the reply.
+        let mut events = Vec::new();
+        let mut rest = VecDeque::new();
+        while let Some(frame) = self.pending.pop_front() {
+            if frame["type"] == "event" && frame["conversation"] == conversation {
+                events.push(frame);
+            } else {
+                rest.push_back(frame);
+            }
+        }
+        self.pending = rest;
+        while events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(after) < last {
+            match self.pull().await {
+                Pulled::Frame(frame) if frame["type"] == "event" && frame["conversation"] == conversation => {
+                    events.push(frame)
+                }
+                Pulled::Frame(frame) => self.pending.push_back(frame),
+                Pulled::Heartbeat => {}
+                Pulled::End(ended) => panic!("connection ended during a replay: {ended:?}"),
+            }
+        }
+        Ok((subscribed, events))
+    }
+
     async fn next_frame(&mut self) -> Value {
         let frame = match self.pending.pop_front() {
             Some(frame) => frame,

@@ -223,15 +223,18 @@ async fn a_silent_connection_is_refused_after_the_hello_timeout() {
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["code"], "hello_required");
 
-    // A first frame that is not hello breaks the protocol (1002), text or binary.
+    // A first text frame that is not hello breaks the protocol (1002); a binary first frame is treated as no
+    // `hello` at all (4001, an error without id), as protocol.md §1 says.
     let mut client = Client::connect(addr).await;
     client.send(json!({"type": "ping"})).await;
     let frames = client.expect_close(1002).await;
     assert_eq!(frames[0]["code"], "hello_required");
     let mut client = Client::connect(addr).await;
     client.send_binary(b"hello").await;
-    let frames = client.expect_close(1002).await;
+    let frames = client.expect_close(4001).await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["code"], "hello_required");
+    assert!(frames[0].get("id").is_none(), "{}", frames[0]);
 }
 
 #[tokio::test]

@@ -324,3 +324,48 @@ async fn manual_claims_and_status_over_websocket() {
         "back online drains the queue"
     );
 }
+
+/// A status set in one tab reaches the agent's other connections as a `status` frame without `id`; the tab that
+/// set it gets only its reply, and other agents get nothing.
+#[tokio::test]
+async fn a_status_set_in_one_tab_is_pushed_to_the_others() {
+    let engine = routing_engine().await;
+    let addr = start(&engine, WsConfig::default()).await;
+    let mut tab_1 = Client::as_identity(addr, &agent("alice")).await;
+    let mut tab_2 = Client::as_identity(addr, &agent("alice")).await;
+    let mut bob = Client::as_identity(addr, &agent("bob")).await;
+
+    let reply = request(
+        &mut tab_1,
+        json!({"type": "status", "id": "r", "status": "custom", "label": "Lunch until 13:30"}),
+        "status",
+    )
+    .await;
+    assert_eq!(reply["id"], "r");
+    let pushed = tab_2.next_of("status").await;
+    assert_eq!(
+        pushed,
+        json!({"type": "status", "status": "custom", "label": "Lunch until 13:30"})
+    );
+    let echoed = tab_1.until_pong().await;
+    assert!(
+        echoed.iter().all(|frame| frame["type"] != "status"),
+        "the tab that set it gets no push: {echoed:?}"
+    );
+    let others = bob.until_pong().await;
+    assert!(
+        others.iter().all(|frame| frame["type"] != "status"),
+        "another agent learns nothing: {others:?}"
+    );
+
+    request(
+        &mut tab_2,
+        json!({"type": "status", "id": "r", "status": "online"}),
+        "status",
+    )
+    .await;
+    assert_eq!(
+        tab_1.next_of("status").await,
+        json!({"type": "status", "status": "online"})
+    );
+}

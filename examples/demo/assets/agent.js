@@ -260,6 +260,8 @@ function handleFrame(frame) {
       $("agent-status").value = frame.status;
       $("status-label").hidden = frame.status !== "custom";
       if (frame.label) $("status-label").value = frame.label;
+      // Pushed (no id): set in another tab or device; keep it for this page's reloads too.
+      if (!frame.id && session) localStorage.setItem(STATUS_KEY, JSON.stringify({ agent: session.agent, status: frame.status, label: frame.label || "" }));
       break;
     case "queue":
       queue = frame.conversations || [];

@@ -1,8 +1,12 @@
 // kf-client.js: a small browser client for the kf protocol (v1), over WebSocket or over SSE.
 //
 // It owns what every kf page needs and nothing page-specific:
-// - connect, `hello` with a token, reconnect with exponential backoff and full jitter;
-// - answer `ping` with `pong`, and drop a connection that has gone silent;
+// - connect, `hello` with a token, reconnect with exponential backoff and full jitter, capped at 5 s and reset by
+//   every `welcome` (protocol §18);
+// - answer `ping` with `pong`; ping after a silence and drop a connection (or SSE stream) that stays silent
+//   (protocol §14);
+// - sends go one at a time per conversation, so that a refused one (rate_limited…) is retried before those
+//   behind it and the conversation shows them in the order the user wrote them (protocol §16);
 // - resume: per conversation it keeps the last applied seq and the epoch it belongs to, subscribes "after"
 //   it on every (re)connect, and drops every event with seq <= the last applied;
 // - sends: each message gets a client id; until its `ack` it stays pending and is resent with the same client id
@@ -22,9 +26,13 @@
 export const PROTOCOL_VERSION = 1;
 
 const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 30000;
-// A session that stayed open this long resets the backoff.
-const STABLE_SESSION_MS = 30000;
+const BACKOFF_CAP_MS = 5000;
+// After `too_many_connections` (close 4029): a long wait, 10–30 s, whatever the attempt.
+const CROWDED_MIN_MS = 10000;
+const CROWDED_MAX_MS = 30000;
+// How long after our `ping` (sent after a ping interval of silence) a connection that stays silent is dead.
+const PONG_TIMEOUT_MS = 10000;
+const DEFAULT_PING_INTERVAL_MS = 25000;
 // Send errors that are final (protocol §10); any other code, known or not, is retried with the same client id.
 const FINAL_SEND_ERRORS = new Set(["bad_json", "unknown_type", "invalid_frame", "forbidden", "not_found", "invalid_state", "too_large"]);
 // Errors refusing `hello` after which reconnecting cannot help.
@@ -59,6 +67,7 @@ export class KfClient {
   //   onFrame         (frame) => void; every frame not consumed here (welcome, inbox, conversation, opened…)
   //   onEvent         (event) => void; a new event (seq > last applied) of a subscribed conversation
   //   onReset         (conversation) => void; the server's epoch changed: drop what you hold for it
+  //   onCaughtUp      (conversation) => void; the history replayed after a subscribe is applied (subscribed.last_seq)
   //   onAck           (clientId, seq, conversation) => void
   //   onSendFailed    (clientId, code, message) => void; not retried (too large, closed conversation…)
   //   onChange        () => void; cursors or pending sends changed (persist them here)
@@ -99,6 +108,10 @@ export class KfClient {
     this.serverEpoch = null;
     this.limits = null;
     this.subscribedOn = new Map(); // conversation -> generation its `subscribed` arrived on
+    this.replayEnds = new Map(); // conversation -> `subscribed.last_seq` not applied yet (the end of its replay)
+    this.inFlight = new Map(); // conversation -> client id of its one send on the wire
+    this.resendTimers = new Map(); // conversation -> timer of a refused send's retry (the others wait behind it)
+    this.sendStats = { retried: 0 }; // sends refused for a reason worth a retry (rate_limited…), for the browser check
     this.onOnline = () => this.retryNow();
     this.onVisible = () => {
       if (document.visibilityState === "visible") this.retryNow();
@@ -219,9 +232,15 @@ export class KfClient {
     es.onopen = () => {
       if (generation !== this.generation) return;
       this.sseStats.opens++;
+      this.touch();
     };
+    // The heartbeat (an event named `ping`, protocol §21.2): only proves the stream alive.
+    es.addEventListener("ping", () => {
+      if (generation === this.generation) this.touch();
+    });
     es.onmessage = (message) => {
       if (generation !== this.generation) return;
+      this.touch();
       let frame;
       try {
         frame = JSON.parse(message.data);
@@ -307,17 +326,16 @@ export class KfClient {
     this.connect();
   }
 
-  // Liveness (protocol §14): after a ping interval without a frame from the server, ask with our own `ping`;
-  // after the idle timeout without any, the connection is dead: drop it and reconnect.
+  // Liveness (protocol §14): after a ping interval without a frame from the server, ask with our own `ping`
+  // (WebSocket); 10 s later without any frame (SSE: nor heartbeat), the connection is dead: drop it and reconnect.
   touch() {
     this.clearLiveness();
-    const interval = this.limits ? this.limits.ping_interval_ms : 25000;
-    const idle = this.limits ? this.limits.idle_timeout_ms : 60000;
-    this.pingTimer = setTimeout(() => this.transmit({ type: "ping" }), interval);
+    const interval = this.limits ? this.limits.ping_interval_ms : DEFAULT_PING_INTERVAL_MS;
+    if (this.transport !== "sse") this.pingTimer = setTimeout(() => this.transmit({ type: "ping" }), interval);
     this.deadTimer = setTimeout(() => {
-      console.warn("kf: nothing heard from the server within the idle timeout; reconnecting");
+      console.warn("kf: nothing heard from the server for a ping interval and 10 s; reconnecting");
       this.dropConnection();
-    }, idle);
+    }, interval + PONG_TIMEOUT_MS);
   }
 
   clearLiveness() {
@@ -327,11 +345,13 @@ export class KfClient {
 
   dropConnection() {
     if (this.transport === "sse") {
+      this.clearLiveness();
       if (this.es) this.es.close();
       this.es = null;
       this.generation++;
       this.online = false;
       this.followingOn = -1;
+      this.inFlight.clear();
       this.scheduleReconnect("client reconnects");
       return;
     }
@@ -353,7 +373,7 @@ export class KfClient {
     this.ws = null;
     this.online = false;
     this.subscribedOn.clear();
-    if (this.welcomedAt && Date.now() - this.welcomedAt >= STABLE_SESSION_MS) this.attempt = 0;
+    this.inFlight.clear(); // sent on the lost connection: resent after the next subscribe, same client ids
     this.welcomedAt = 0;
     if (this.stopped) return;
     const error = this.lastError;
@@ -371,16 +391,20 @@ export class KfClient {
         return;
       }
     }
-    if (error && error.code === "too_many_connections") this.attempt = Math.max(this.attempt, 5);
+    const crowded = (error && error.code === "too_many_connections") || close.code === 4029;
     if (close.code === 1009) console.error("kf: a frame exceeded max_frame_bytes (client bug)");
-    this.scheduleReconnect(why);
+    this.scheduleReconnect(why, crowded);
   }
 
-  scheduleReconnect(why) {
+  // Protocol §18: full jitter under a ceiling that doubles per failed attempt from 0.5 s up to 5 s, and resets on
+  // every `welcome` (SSE: `following`); 10–30 s after `too_many_connections`.
+  scheduleReconnect(why, crowded = false) {
     if (this.stopped) return;
     clearTimeout(this.timer);
     const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
-    const delay = Math.max(100, Math.round(Math.random() * ceiling)); // full jitter
+    const delay = crowded
+      ? CROWDED_MIN_MS + Math.round(Math.random() * (CROWDED_MAX_MS - CROWDED_MIN_MS))
+      : Math.max(50, Math.round(Math.random() * ceiling)); // full jitter
     this.attempt = Math.min(this.attempt + 1, 16);
     this.status("offline", { why, retryInMs: delay });
     this.timer = setTimeout(() => this.connect(), delay);
@@ -457,12 +481,14 @@ export class KfClient {
       case "welcome":
         this.online = true;
         this.welcomedAt = Date.now();
+        this.attempt = 0; // a session opened: the next drop reconnects quickly again (protocol §18)
         this.authRefreshes = 0;
         this.lastError = null;
         this.serverEpoch = frame.epoch;
         this.limits = frame.limits;
         if (this.transport === "sse") {
-          // No liveness timers: the server's heartbeats keep the stream alive, and the browser reconnects it.
+          // The stream's silence timer now uses the announced ping interval; the browser reconnects cut streams.
+          this.touch();
           this.status("online");
           this.o.onFrame && this.o.onFrame(frame);
           return;
@@ -475,6 +501,18 @@ export class KfClient {
       case "following":
         this.following(frame);
         return;
+      case "inbox":
+        // A cursor beyond a conversation's last seq does not describe its log (protocol §7.3, bad_cursor): what we
+        // hold for it means nothing; start it again from seq 1.
+        for (const record of frame.conversations || []) {
+          const cursor = this.cursors.get(record.id);
+          if (cursor && cursor.epoch === this.serverEpoch && cursor.seq > record.last_seq) {
+            cursor.seq = 0;
+            this.o.onReset && this.o.onReset(record.id);
+            this.changed();
+          }
+        }
+        break;
       case "ping":
         this.transmit({ type: "pong" });
         return;
@@ -529,6 +567,10 @@ export class KfClient {
     this.cursors.delete(conversation);
     this.unclaimed.delete(conversation);
     for (const [clientId, p] of this.pending) if (p.conversation === conversation) this.pending.delete(clientId);
+    this.inFlight.delete(conversation);
+    clearTimeout(this.resendTimers.get(conversation));
+    this.resendTimers.delete(conversation);
+    this.replayEnds.delete(conversation);
     this.changed();
   }
 
@@ -556,8 +598,17 @@ export class KfClient {
     this.subscribedOn.set(conversation, this.generation);
     this.changed();
     this.o.onFrame && this.o.onFrame(frame);
-    // Unacknowledged sends go again, with the same client ids: the server stores each once.
-    for (const p of this.pending.values()) if (p.conversation === conversation) this.transmitSend(p);
+    // The end of the replay (protocol §8.5): caught up once `last_seq` is applied — maybe already.
+    if (typeof frame.last_seq === "number" && frame.last_seq > cursor.seq) this.replayEnds.set(conversation, frame.last_seq);
+    else this.caughtUp(conversation);
+    // Unacknowledged sends go again, in order, with the same client ids: the server stores each once.
+    this.inFlight.delete(conversation);
+    this.pump();
+  }
+
+  caughtUp(conversation) {
+    this.replayEnds.delete(conversation);
+    this.o.onCaughtUp && this.o.onCaughtUp(conversation);
   }
 
   // SSE: the stream has started (after `welcome` and `inbox`); the events of every conversation follow.
@@ -572,10 +623,12 @@ export class KfClient {
     }
     if (frame.reset) this.unclaimed.clear();
     this.followingOn = this.generation;
+    this.attempt = 0; // a stream opened (protocol §18)
     this.changed();
     this.o.onFrame && this.o.onFrame(frame);
-    // Unacknowledged sends go again, with the same client ids: the server stores each once.
-    for (const p of this.pending.values()) this.transmitSend(p);
+    // Unacknowledged sends go again, in order, with the same client ids: the server stores each once.
+    this.inFlight.clear();
+    this.pump();
   }
 
   // SSE: keeps an event of a conversation the page has not subscribed to (yet).
@@ -618,10 +671,11 @@ export class KfClient {
     this.cursors.set(event.conversation, cursor);
     this.sseStats.applied++;
     if (event.client_id && this.pending.has(event.client_id) && this.isMine(event)) {
-      // Our send is committed (its ack may still be on its way).
-      this.pending.delete(event.client_id);
+      // Our send is committed (its ack may still be on its way): the next one may go.
+      this.settle(event.client_id);
     }
     this.o.onEvent && this.o.onEvent(event);
+    if (this.replayEnds.has(event.conversation) && event.seq >= this.replayEnds.get(event.conversation)) this.caughtUp(event.conversation);
     this.changed();
   }
 
@@ -640,8 +694,32 @@ export class KfClient {
     }
     this.pending.set(p.client_id, p);
     this.changed();
-    if (this.canSend(conversation)) this.transmitSend(p);
+    this.pump();
     return p.client_id;
+  }
+
+  // Puts the first pending send of each conversation on the wire, unless one of it is already there or waits for
+  // its retry: one at a time per conversation, so the log keeps the order the user wrote in (protocol §16).
+  pump() {
+    const seen = new Set();
+    for (const p of this.pending.values()) {
+      const conversation = p.conversation;
+      if (seen.has(conversation)) continue;
+      seen.add(conversation);
+      if (this.inFlight.has(conversation) || this.resendTimers.has(conversation) || !this.canSend(conversation)) continue;
+      this.inFlight.set(conversation, p.client_id);
+      this.transmitSend(p);
+    }
+  }
+
+  // A pending send is done (acked, seen committed, or failed for good): drop it and let the next one go.
+  settle(clientId) {
+    const p = this.pending.get(clientId);
+    if (!p) return;
+    this.pending.delete(clientId);
+    if (this.inFlight.get(p.conversation) === clientId) this.inFlight.delete(p.conversation);
+    this.changed();
+    this.pump();
   }
 
   transmitSend(p) {
@@ -662,7 +740,7 @@ export class KfClient {
   }
 
   acked(frame) {
-    this.pending.delete(frame.client_id);
+    this.settle(frame.client_id);
     this.changed();
     this.o.onAck && this.o.onAck(frame.client_id, frame.seq, frame.conversation);
   }
@@ -672,19 +750,37 @@ export class KfClient {
     const id = frame.id || "";
     if (!frame.id) this.lastError = frame; // a refused hello, or a reason for the close that follows
     if (id === "typing") return true; // ephemeral: a refused or rate-limited typing signal is simply dropped
+    if (id.startsWith("sub:") && frame.code === "bad_cursor") {
+      // Our cursor is beyond the server's log (protocol §7.3): what we hold means nothing; replay from 0.
+      const conversation = id.slice(4);
+      const cursor = this.cursors.get(conversation);
+      if (cursor) cursor.seq = 0;
+      this.o.onReset && this.o.onReset(conversation);
+      this.changed();
+      this.sendSubscribe(conversation);
+      return true;
+    }
     if (id.startsWith("send:")) {
       const clientId = id.slice(5);
       const p = this.pending.get(clientId);
       if (!p) return true;
       if (!FINAL_SEND_ERRORS.has(frame.code)) {
+        // Retried before anything behind it in its conversation goes (protocol §16).
         p.retries = (p.retries || 0) + 1;
+        this.sendStats.retried++;
         const delay = Math.min(30000, 1000 * 2 ** Math.min(p.retries - 1, 5)) * (0.5 + Math.random() / 2);
-        setTimeout(() => {
-          if (this.pending.has(clientId) && this.canSend(p.conversation)) this.transmitSend(p);
-        }, delay);
+        const conversation = p.conversation;
+        if (this.inFlight.get(conversation) === clientId) this.inFlight.delete(conversation);
+        clearTimeout(this.resendTimers.get(conversation));
+        this.resendTimers.set(
+          conversation,
+          setTimeout(() => {
+            this.resendTimers.delete(conversation);
+            this.pump();
+          }, delay),
+        );
       } else {
-        this.pending.delete(clientId);
-        this.changed();
+        this.settle(clientId);
         this.o.onSendFailed && this.o.onSendFailed(clientId, frame.code, frame.message, p);
       }
       return true;

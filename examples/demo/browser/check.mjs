@@ -766,6 +766,22 @@ try {
   await agent.waitForFunction(() => document.querySelectorAll(".conversation-item").length === 2);
   check(true, "a new conversation starts and reaches the agent");
 
+  // A burst past the rate limit (bursts of 40 frames): the client sends one message at a time per conversation and
+  // retries a refused one before those behind it, so the log keeps the order they were written in (protocol §16).
+  const burstTexts = Array.from({ length: 120 }, (_, i) => `burst ${i}`);
+  await visitor.evaluate((texts) => {
+    const { client, state } = window.kfVisitor;
+    for (const text of texts) client.sendMessage(state.conversation, text);
+  }, burstTexts);
+  await visitor.waitForFunction(() => window.kfVisitor.client.pending.size === 0, null, { timeout: 30000 });
+  const afterBurst = await transcript(visitor);
+  const burstOrder = afterBurst.texts.filter((text) => text.startsWith("burst "));
+  const retried = await visitor.evaluate(() => window.kfVisitor.client.sendStats.retried);
+  check(
+    same(burstOrder, burstTexts) && afterBurst.gapless && retried > 0,
+    `a burst past the rate limit is stored in the order written (${burstOrder.length} messages, ${retried} sends retried after rate_limited)`,
+  );
+
   await checkSse(agent);
   await checkConsole(agent);
   await checkAgentSse(agent);

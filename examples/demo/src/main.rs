@@ -67,7 +67,12 @@ async fn run(args: Args) -> Result<(), MainError> {
     let listener = listener.tap_io(|stream| kf_transport_sse::tune(stream, Some(Duration::from_secs(30))));
 
     let engine = demo.engine.clone();
-    let serving = axum::serve(listener, demo.router())
+    // Abortable: the connection of a client that stopped reading is dropped as soon as its stream is cut off.
+    let listener = kf_transport_sse::Abortable::new(listener);
+    let app = demo
+        .router()
+        .into_make_service_with_connect_info::<kf_transport_sse::Connection>();
+    let serving = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");

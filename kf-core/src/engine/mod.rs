@@ -94,6 +94,9 @@ pub enum RequestError {
     /// The request clashes with existing data (a quick reply shortcut already taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A seq the client gave (a subscription's cursor, a read receipt) is beyond the conversation's last seq.
+    #[error("bad cursor: {0}")]
+    BadCursor(String),
 }
 
 impl RequestError {
@@ -113,6 +116,7 @@ impl RequestError {
             RequestError::AtCapacity(_) => ErrorCode::AtCapacity,
             RequestError::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
             RequestError::Conflict(_) => ErrorCode::Conflict,
+            RequestError::BadCursor(_) => ErrorCode::BadCursor,
         }
     }
 
@@ -769,12 +773,21 @@ impl Engine {
                 limit,
             });
         }
-        self.participant(identity, conversation).await?;
         let author = identity.principal.actor();
+        if let Err(refused) = self.participant(identity, conversation).await {
+            // A retry of a message stored before the conversation closed or moved on gets its original ack.
+            return match refused {
+                RequestError::Forbidden(_) | RequestError::InvalidState(_) => self
+                    .stored_send(conversation, &author, &client_id)
+                    .await?
+                    .ok_or(refused),
+                other => Err(other),
+            };
+        }
         let draft = EventDraft::message(
             conversation,
-            author,
-            Some(client_id),
+            author.clone(),
+            Some(client_id.clone()),
             body,
             self.inner.clock.now(),
         );
@@ -784,12 +797,47 @@ impl Engine {
                 self.reopen(conversation).await?;
                 self.commit(Command::append(draft)).await?
             }
+            Err(refused @ RequestError::InvalidState(_)) => {
+                return self
+                    .stored_send(conversation, &author, &client_id)
+                    .await?
+                    .ok_or(refused);
+            }
             other => other?,
         };
         Ok(Ack {
             seq: appended.event.seq,
             duplicate: appended.duplicate,
         })
+    }
+
+    /// The ack of a message `author` already stored with `client_id` in `conversation`, if there is one.
+    ///
+    /// Pages the log until the store's `event_by_client_id` lands (store split); then this becomes one call.
+    async fn stored_send(
+        &self,
+        conversation: ConversationId,
+        author: &Actor,
+        client_id: &ClientId,
+    ) -> Result<Option<Ack>, RequestError> {
+        const PAGE: usize = 512;
+        let mut after = Seq::ZERO;
+        loop {
+            let page = self.inner.store.events_after(conversation, after, PAGE).await?;
+            let full = page.len() == PAGE;
+            for event in page {
+                if event.client_id.as_ref() == Some(client_id) && &event.author == author {
+                    return Ok(Some(Ack {
+                        seq: event.seq,
+                        duplicate: true,
+                    }));
+                }
+                after = event.seq;
+            }
+            if !full {
+                return Ok(None);
+            }
+        }
     }
 
     /// Reopens a closed conversation (the reaction to `reopened` routes it). A concurrent reopen is not an
@@ -881,6 +929,7 @@ impl Engine {
         if seq == Seq::ZERO {
             return Err(RequestError::Invalid("`seq` must be at least 1".into()));
         }
+        self.within_log(&record, seq).await?;
         if let Principal::Agent(agent) = &identity.principal
             && record.state.agent() != Some(agent)
             && record.last_agent.as_ref() != Some(agent)
@@ -906,12 +955,20 @@ impl Engine {
         conversation: ConversationId,
         after: Seq,
         reset: bool,
-        reply: impl FnOnce(Seq, bool) -> ServerFrame,
+        reply: impl FnOnce(Seq, bool, Seq) -> ServerFrame,
     ) -> Result<(), RequestError> {
-        self.readable(&conn.identity, conversation).await?;
+        let record = self.readable(&conn.identity, conversation).await?;
         let after = if reset { Seq::ZERO } else { after };
+        // The record may be an in-memory copy behind the log: `subscribed` announces the stored last seq.
+        let record = self
+            .inner
+            .store
+            .conversation(conversation)
+            .await?
+            .unwrap_or(record);
+        let last_seq = self.within_log(&record, after).await?;
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
-        let _ = conn.outlet.push(reply(after, reset).encode());
+        let _ = conn.outlet.push(reply(after, reset, last_seq).encode());
         conn.subscriptions().insert(conversation);
         self.inner.dispatcher.subscribe(
             Arc::clone(&self.inner.store),
@@ -920,6 +977,25 @@ impl Engine {
             after,
         );
         Ok(())
+    }
+
+    /// Checks that `seq` (a cursor or a read receipt) is within the conversation's log; returns its last seq.
+    /// The record may be an in-memory copy that lags the log, so a seq beyond it is checked against the store.
+    async fn within_log(&self, record: &Conversation, seq: Seq) -> Result<Seq, RequestError> {
+        if seq <= record.last_seq {
+            return Ok(record.last_seq);
+        }
+        let last_seq = match self.inner.store.conversation(record.id).await? {
+            Some(stored) => stored.last_seq,
+            None => record.last_seq,
+        };
+        if seq > last_seq {
+            return Err(RequestError::BadCursor(format!(
+                "seq {} is beyond the last seq {} of conversation {}",
+                seq.0, last_seq.0, record.id
+            )));
+        }
+        Ok(last_seq)
     }
 
     /// Makes `conn` follow all its principal's conversations from `cursor` (see [`Session::follow`]).
@@ -959,10 +1035,19 @@ impl Engine {
                 continue;
             }
             match self.readable(identity, conversation).await {
-                Ok(record) if record.last_seq > position => joined.push(record),
-                Ok(_) | Err(RequestError::NotFound(_) | RequestError::Forbidden(_)) => {}
+                Ok(record) => {
+                    self.within_log(&record, position).await?;
+                    if record.last_seq > position {
+                        joined.push(record);
+                    }
+                }
+                Err(RequestError::NotFound(_) | RequestError::Forbidden(_)) => {}
                 Err(error) => return Err(error),
             }
+        }
+        for conversation in &joined {
+            self.within_log(conversation, cursor.position(conversation.id))
+                .await?;
         }
         for conversation in joined {
             self.subscribe_once(conn, conversation.id, cursor.position(conversation.id));

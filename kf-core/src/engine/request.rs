@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::connection::Conn;
 use super::{Engine, RequestError, Transfer};
 use crate::auth::Identity;
+use crate::model::AgentStatus;
 use crate::protocol::{self, ClientFrame, ErrorCode, Request, ServerFrame};
 
 /// Whether a frame counts against the sender's rate (`docs/protocol.md` §12). Exhaustive on purpose: a new frame
@@ -90,11 +91,12 @@ impl Engine {
             } => match conn {
                 Some(conn) => {
                     let reply_id = id.clone();
-                    let reply = move |after, reset| ServerFrame::Subscribed {
+                    let reply = move |after, reset, last_seq| ServerFrame::Subscribed {
                         id: reply_id,
                         conversation,
                         after,
                         reset,
+                        last_seq,
                     };
                     let reset = epoch.is_some_and(|epoch| epoch != *self.epoch());
                     self.subscribe(conn, conversation, after, reset, reply)
@@ -181,6 +183,7 @@ impl Engine {
                 }),
             ClientFrame::Status { status, label } => {
                 self.set_status(identity, status, label.clone()).await.map(|()| {
+                    self.push_status(identity, except, status, label.clone());
                     Some(ServerFrame::Status {
                         id: id.clone(),
                         status,
@@ -204,6 +207,23 @@ impl Engine {
             | ClientFrame::DeleteQuickReply { .. }) => self.handle_extra(identity, id.clone(), frame).await,
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
+    }
+}
+
+impl Engine {
+    /// Tells an agent's other live connections (other tabs, devices, streams) the status it just set in one: a
+    /// `status` frame without `id`.
+    fn push_status(&self, identity: &Identity, except_conn: u64, status: AgentStatus, label: Option<String>) {
+        let frame = ServerFrame::Status {
+            id: None,
+            status,
+            label,
+        }
+        .encode();
+        let live = self.connections().get(identity).cloned().unwrap_or_default();
+        for conn in live.iter().filter(|conn| conn.id != except_conn) {
+            let _ = conn.outlet.push(frame.clone());
+        }
     }
 }
 

@@ -118,11 +118,12 @@ impl Session {
         } else {
             cursor.position(conversation)
         };
-        let reply = |after, reset| ServerFrame::Subscribed {
+        let reply = |after, reset, last_seq| ServerFrame::Subscribed {
             id: None,
             conversation,
             after,
             reset,
+            last_seq,
         };
         self.engine
             .subscribe(&self.conn, conversation, after, reset, reply)

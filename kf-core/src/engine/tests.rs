@@ -86,18 +86,27 @@ async fn engine() -> Engine {
 struct Client {
     session: Session,
     outbox: Outbox,
+    /// Frames read while looking for a reply (events may come before or after it), handed out next.
+    held: std::collections::VecDeque<ServerFrame>,
 }
 
 impl Client {
     async fn connect(engine: &Engine, identity: Identity) -> Client {
         let (session, outbox) = engine.connect(identity).await.expect("connect");
-        let mut client = Client { session, outbox };
+        let mut client = Client {
+            session,
+            outbox,
+            held: Default::default(),
+        };
         assert!(matches!(client.next().await, ServerFrame::Welcome { .. }));
         assert!(matches!(client.next().await, ServerFrame::Inbox { .. }));
         client
     }
 
     async fn next(&mut self) -> ServerFrame {
+        if let Some(frame) = self.held.pop_front() {
+            return frame;
+        }
         match tokio::time::timeout(Duration::from_secs(5), self.outbox.next()).await {
             Ok(Outgoing::Frame(bytes) | Outgoing::Event { frame: bytes, .. }) => {
                 serde_json::from_slice(&bytes).expect("server frame")
@@ -129,9 +138,19 @@ impl Client {
         frames
     }
 
+    /// Sends a request; returns its reply. Events read meanwhile (they may come before or after it) are held
+    /// for the next reads.
     async fn request(&mut self, json: serde_json::Value) -> ServerFrame {
         self.session.receive(&json.to_string()).await;
-        self.next_reply().await
+        let mut events = Vec::new();
+        let reply = loop {
+            match self.next_reply().await {
+                ServerFrame::Event(event) => events.push(ServerFrame::Event(event)),
+                reply => break reply,
+            }
+        };
+        self.held.extend(events);
+        reply
     }
 
     async fn event(&mut self) -> Event {
@@ -1123,3 +1142,5 @@ async fn the_rate_limit_is_per_identity_across_connections() {
 mod extras;
 // Entry points and how open resolves its group.
 mod entry;
+// Protocol promises: retried sends after the conversation moved on, cursors beyond the log, end of replay.
+mod protocol;

@@ -151,6 +151,12 @@ pub trait Client: Send {
     /// the adapter only checks that the server would let this principal watch it. Refused: the `error` frame.
     async fn watch(&mut self, conversation: &str) -> Result<(), Value>;
 
+    /// Subscribes to one conversation from `after`, as a client resuming from its cursor does, and reads its
+    /// replay: returns the `subscribed` frame and the events up to its `last_seq` (the end of the replay), or the
+    /// `error` that refused it. WebSocket: a `subscribe` on this connection; SSE: a stream of its own with
+    /// `?conversation=` and a cursor at `after`. Does not change what this client has applied.
+    async fn replay(&mut self, conversation: &str, after: u64) -> Result<(Value, Vec<Value>), Value>;
+
     /// The next frame from the downstream (WebSocket message, SSE `data:`), heartbeats excluded. Events count as
     /// applied once returned.
     async fn next_frame(&mut self) -> Value;
@@ -844,6 +850,94 @@ pub async fn a_slow_consumer_is_cut_off_and_resumes(transport: Arc<dyn Transport
     assert!(engine.is_online(&tenant(), &alice), "back online");
 }
 
+/// An agent's `send` whose ack was lost is retried after the visitor closed the conversation: the retry gets
+/// the original ack (same seq, `duplicate: true`), not `forbidden`; a message never stored is still refused,
+/// and nothing new is stored.
+pub async fn a_retried_send_after_the_close_gets_its_ack(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let first = say(&mut *alice, &conversation, "a-1", "it shipped").await;
+    let seq = seq_of(&first);
+    answered(
+        &mut *visitor,
+        json!({"type": "close", "id": "c", "conversation": conversation}),
+        "closed",
+    )
+    .await;
+    let before = stored(&engine, &conversation).await;
+
+    let retry = answered(
+        &mut *alice,
+        json!({"type": "send", "id": "again", "conversation": conversation, "client_id": "a-1",
+               "body": {"text": "it shipped"}}),
+        "ack",
+    )
+    .await;
+    assert_eq!(
+        (retry["seq"].as_u64(), retry["duplicate"].as_bool()),
+        (Some(seq), Some(true)),
+        "{retry}"
+    );
+    let fresh = json!({"type": "send", "id": "new", "conversation": conversation, "client_id": "a-2",
+                       "body": {"text": "anything else?"}});
+    assert_eq!(refused(&mut *alice, fresh).await, "forbidden");
+    assert_eq!(stored(&engine, &conversation).await, before, "nothing stored");
+}
+
+/// A seq beyond the conversation's last one is refused with `bad_cursor` — a subscription's cursor (which would
+/// otherwise swallow the live events up to it) and a read receipt (which would be relayed) — and a seq above
+/// 2^53 − 1 with `invalid_frame`; the client goes on.
+pub async fn a_cursor_beyond_the_log_is_refused(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let mut other = connect(&*served, &self::visitor("v-1")).await;
+    match other.replay(&conversation, 9).await {
+        Err(error) => assert_eq!(error["code"], "bad_cursor", "{error}"),
+        Ok(replay) => panic!("a cursor beyond the log was accepted: {replay:?}"),
+    }
+    let beyond = json!({"type": "read", "id": "r", "conversation": conversation, "seq": 3});
+    assert_eq!(refused(&mut *visitor, beyond).await, "bad_cursor");
+    let huge = json!({"type": "read", "id": "h", "conversation": conversation, "seq": 1_u64 << 53});
+    assert_eq!(refused(&mut *visitor, huge).await, "invalid_frame");
+    nothing_more(&mut *alice, "a refused read was relayed", |f| f["type"] == "read").await;
+
+    // Still usable: a read within the log is relayed, and the live events flow.
+    assert_eq!(
+        visitor
+            .request(json!({"type": "read", "id": "ok", "conversation": conversation, "seq": 2}))
+            .await,
+        None
+    );
+    assert_eq!(next_of(&mut *alice, "read").await["seq"], 2);
+    let ack = say(&mut *alice, &conversation, "a-1", "hello").await;
+    assert_eq!(
+        seqs(&events_until(&mut *visitor, &conversation, seq_of(&ack)).await),
+        [seq_of(&ack)]
+    );
+}
+
+/// `subscribed` carries the conversation's last seq: the replay after the cursor ends there (what follows is
+/// live), with a cursor in the middle of the log, at its end, and at 0.
+pub async fn subscribed_says_where_the_replay_ends(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (_visitor, mut alice, conversation) = conversation(&*served).await;
+    let ack = say(&mut *alice, &conversation, "a-1", "one").await;
+    let last = seq_of(&ack);
+    let mut other = connect(&*served, &visitor("v-1")).await;
+    for after in [0, 1, last] {
+        let (subscribed, replayed) = match other.replay(&conversation, after).await {
+            Ok(replay) => replay,
+            Err(error) => panic!("replay from {after} refused: {error}"),
+        };
+        assert_eq!(subscribed["after"], after, "{subscribed}");
+        assert_eq!(subscribed["last_seq"], last, "{subscribed}");
+        assert_eq!(seqs(&replayed), (after + 1..=last).collect::<Vec<_>>());
+    }
+}
+
 /// With a short ping interval, an idle client sees heartbeats, and a client that behaves (answers pings on
 /// WebSocket; SSE needs nothing) stays connected well past the idle timeout: events and requests still flow.
 pub async fn heartbeats_keep_an_idle_client_alive(transport: Arc<dyn Transport>) {
@@ -893,6 +987,9 @@ macro_rules! transport_conformance_tests {
             bad_tokens_are_refused,
             a_slow_consumer_is_cut_off_and_resumes,
             heartbeats_keep_an_idle_client_alive,
+            a_retried_send_after_the_close_gets_its_ack,
+            a_cursor_beyond_the_log_is_refused,
+            subscribed_says_where_the_replay_ends,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

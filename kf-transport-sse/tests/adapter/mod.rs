@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kf_core::Engine;
+use kf_core::cursor::Cursor;
+use kf_core::model::{ConversationId, Seq};
+use kf_core::store::Epoch;
 use kf_core::testkit::transport::{Client, Ending, Refusal, Served, Transport};
 use kf_transport_sse::SseConfig;
 use serde_json::{Value, json};
@@ -275,6 +278,43 @@ impl Client for SseClient {
         let subscribed = probe.next_of("subscribed").await;
         assert_eq!(subscribed["conversation"], conversation, "{subscribed}");
         Ok(())
+    }
+
+    async fn replay(&mut self, conversation: &str, after: u64) -> Result<(Value, Vec<Value>), Value> {
+        // A stream of just that conversation, resumed from a cursor at `after` (as a page that kept one would).
+        let epoch = Epoch(self.welcome["epoch"].as_str().unwrap_or_default().to_owned());
+        let mut cursor = Cursor::new(&epoch);
+        let id: ConversationId = conversation.parse().expect("conversation id");
+        cursor.advance(id, Seq(after));
+        let socket = TcpSocket::new_v4().expect("socket");
+        let tcp = socket.connect(self.addr).await.expect("connect");
+        let bearer = format!("Bearer {}", self.token);
+        let path = format!("/events?conversation={conversation}&cursor={}", cursor.encode());
+        let mut stream = Stream::over(tcp, &path, &[("Authorization", bearer.as_str())]).await;
+        if stream.status != 200 {
+            let error: Value = serde_json::from_slice(&stream.body).expect("JSON error body");
+            let code = error["code"].as_str().unwrap_or_default();
+            assert_eq!(
+                stream.status,
+                status_of(code),
+                "status of a refused replay: {error}"
+            );
+            return Err(error);
+        }
+        let subscribed = stream.next_of("subscribed").await;
+        let last = subscribed["last_seq"].as_u64().unwrap_or_default();
+        let mut events = Vec::new();
+        while events
+            .last()
+            .and_then(|e: &Value| e["seq"].as_u64())
+            .unwrap_or(after)
+            < last
+        {
+            let frame = stream.next_of("event").await;
+            assert_eq!(frame["conversation"], conversation, "{frame}");
+            events.push(frame);
+        }
+        Ok((subscribed, events))
     }
 
     async fn next_frame(&mut self) -> Value {

@@ -49,14 +49,26 @@ impl Reply {
     }
 }
 
-/// `POST {path}` with `body` and optional bearer token, on a connection of its own.
+/// `POST {path}` with a JSON `body` and optional bearer token, on a connection of its own.
 pub async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> Reply {
+    post_typed(addr, path, token, Some("application/json"), body).await
+}
+
+/// `POST {path}` with `body` declared as `content_type` (no `Content-Type` header when `None`).
+pub async fn post_typed(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let auth = token.map_or(String::new(), |token| {
         format!("Authorization: Bearer {token}\r\n")
     });
+    let content_type = content_type.map_or(String::new(), |value| format!("Content-Type: {value}\r\n"));
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: test\r\n{auth}{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.expect("write");
@@ -139,7 +151,7 @@ pub enum Item {
     Frame { id: Option<String>, frame: Value },
     /// A `retry:` field.
     Retry(u64),
-    /// A comment line (heartbeat).
+    /// A heartbeat: the event named `ping` (or a comment line, whose text this is).
     Comment(String),
     /// The response ended.
     End,
@@ -193,6 +205,11 @@ impl Stream {
         }
     }
 
+    /// The socket under the stream (to probe it without reading).
+    pub fn socket(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
     /// Follows all of `identity`'s conversations from `cursor` (token and cursor in the query).
     pub async fn follow(addr: SocketAddr, identity: &Identity, cursor: Option<&str>) -> Stream {
         let mut path = format!("/events?token={}", token(identity));
@@ -220,11 +237,18 @@ impl Stream {
 
     async fn read_item(&mut self) -> Item {
         let (mut id, mut data, mut retry, mut comment) = (None, None::<String>, None, None);
+        let mut name = None::<String>;
         loop {
             let Some(line) = self.line().await else {
                 return Item::End;
             };
             if line.is_empty() {
+                // The heartbeat: an event named `ping` (which `onmessage` never sees).
+                if name.take().as_deref() == Some("ping") {
+                    let data = data.take().unwrap_or_default();
+                    assert_eq!(data, r#"{"type":"ping"}"#, "heartbeat data");
+                    return Item::Comment("ping".into());
+                }
                 if let Some(data) = data.take() {
                     if id.is_some() {
                         self.last_id = id.clone();
@@ -248,6 +272,8 @@ impl Stream {
                     Some(previous) => format!("{previous}\n{value}"),
                     None => value.to_string(),
                 });
+            } else if let Some(value) = line.strip_prefix("event:") {
+                name = Some(value.trim().to_string());
             } else if let Some(value) = line.strip_prefix("id:") {
                 id = Some(value.strip_prefix(' ').unwrap_or(value).to_string());
             } else if let Some(value) = line.strip_prefix("retry:") {

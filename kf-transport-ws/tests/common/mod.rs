@@ -158,6 +158,22 @@ impl Client {
         client
     }
 
+    /// Says hello with `token` over an already connected stream (a socket with options of the test's choosing).
+    pub async fn hello_over(stream: TcpStream, addr: SocketAddr, token: &str) -> Client {
+        let mut client = Self::over(stream, addr, "/ws").await;
+        client
+            .send(json!({"type": "hello", "v": 1, "token": token}))
+            .await;
+        client.expect("welcome").await;
+        client.inbox = client.expect("inbox").await;
+        client
+    }
+
+    /// The TCP socket under the WebSocket (to probe it without reading).
+    pub fn socket(&self) -> &TcpStream {
+        self.ws.get_ref()
+    }
+
     /// Connects as `identity`.
     pub async fn as_identity(addr: SocketAddr, identity: &Identity) -> Client {
         Self::hello(addr, &token(identity)).await

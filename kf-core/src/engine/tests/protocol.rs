@@ -1,0 +1,153 @@
+//! Promises of `docs/protocol.md` found unkept by a client written from it: retried sends after the conversation
+//! moved on, cursors beyond the log, the end of a subscription's replay.
+
+use super::*;
+
+fn ack_of(frame: &ServerFrame) -> Option<(u64, bool)> {
+    match frame {
+        ServerFrame::Ack { seq, duplicate, .. } => Some((seq.0, *duplicate)),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_agents_retry_after_the_close_gets_its_original_ack() {
+    let engine = engine().await;
+    let (mut alice, mut v1, conversation) = assigned_chat(&engine).await;
+    let sent = alice.send(conversation, "a-1", "on my way").await;
+    assert_eq!(ack_of(&sent), Some((3, false)), "{sent:?}");
+    let closed = v1
+        .request(serde_json::json!({"type": "close", "conversation": conversation}))
+        .await;
+    assert!(
+        matches!(closed, ServerFrame::Event(_) | ServerFrame::Closed { .. }),
+        "{closed:?}"
+    );
+
+    // The ack was lost; the retry comes after the close: the original seq, not `forbidden`.
+    let retry = alice.send(conversation, "a-1", "on my way").await;
+    assert_eq!(ack_of(&retry), Some((3, true)), "{retry:?}");
+    // A message that was never stored is still refused.
+    let fresh = alice.send(conversation, "a-2", "one more").await;
+    assert_eq!(error_code(&fresh), Some(ErrorCode::Forbidden), "{fresh:?}");
+    // Another author's client id is not a repeat of alice's.
+    let engine_ack = engine
+        .send(
+            &visitor("v1"),
+            conversation,
+            client_id("a-1"),
+            MessageBody::text("mine"),
+        )
+        .await
+        .expect("a visitor's message reopens it");
+    assert!(!engine_ack.duplicate);
+}
+
+#[tokio::test]
+async fn an_agents_retry_after_a_transfer_away_gets_its_original_ack() {
+    let engine = engine().await;
+    let (mut alice, _v1, conversation) = assigned_chat(&engine).await;
+    let sent = alice.send(conversation, "a-1", "let me hand you on").await;
+    assert_eq!(ack_of(&sent), Some((3, false)), "{sent:?}");
+    // Away, so that the transfer back to the queue does not hand it straight back to her.
+    let away = alice
+        .request(serde_json::json!({"type": "status", "status": "away"}))
+        .await;
+    assert!(matches!(away, ServerFrame::Status { .. }), "{away:?}");
+    let transferred = alice
+        .request(serde_json::json!({"type": "transfer", "id": "t", "conversation": conversation}))
+        .await;
+    let transferred = match transferred {
+        ServerFrame::Event(_) => alice.next_reply().await,
+        other => other,
+    };
+    assert!(
+        matches!(transferred, ServerFrame::Transferred { .. }),
+        "{transferred:?}"
+    );
+    let retry = alice.send(conversation, "a-1", "let me hand you on").await;
+    assert_eq!(ack_of(&retry), Some((3, true)), "{retry:?}");
+    let fresh = alice.send(conversation, "a-2", "hello?").await;
+    assert_eq!(error_code(&fresh), Some(ErrorCode::Forbidden), "{fresh:?}");
+}
+
+#[tokio::test]
+async fn a_cursor_beyond_the_log_is_refused() {
+    let engine = engine().await;
+    let (mut alice, mut v1, conversation) = assigned_chat(&engine).await;
+    let sent = alice.send(conversation, "a-1", "hello").await;
+    assert_eq!(ack_of(&sent), Some((3, false)), "{sent:?}");
+    assert_eq!(v1.event().await.seq, Seq(3));
+
+    let mut v2 = Client::connect(&engine, visitor("v1")).await;
+    let ahead = v2
+        .request(
+            serde_json::json!({"type": "subscribe", "id": "s", "conversation": conversation, "after": 9}),
+        )
+        .await;
+    assert_eq!(error_code(&ahead), Some(ErrorCode::BadCursor), "{ahead:?}");
+    let read = v2
+        .request(serde_json::json!({"type": "read", "id": "r", "conversation": conversation, "seq": 4}))
+        .await;
+    assert_eq!(error_code(&read), Some(ErrorCode::BadCursor), "{read:?}");
+    for (frame, what) in [
+        (
+            serde_json::json!({"type": "subscribe", "id": "s", "conversation": conversation, "after": 1_u64 << 53}),
+            "subscribe",
+        ),
+        (
+            serde_json::json!({"type": "read", "id": "r", "conversation": conversation, "seq": 1_u64 << 53}),
+            "read",
+        ),
+    ] {
+        let refused = v2.request(frame).await;
+        assert_eq!(
+            error_code(&refused),
+            Some(ErrorCode::InvalidFrame),
+            "{what}: {refused:?}"
+        );
+    }
+    // Nothing of the refused read reached the others; a read within the log does.
+    let within = serde_json::json!({"type": "read", "conversation": conversation, "seq": 3});
+    v2.session.receive(&within.to_string()).await;
+    match v1.next_reply().await {
+        ServerFrame::Read { seq, .. } => assert_eq!(seq, Seq(3)),
+        other => panic!("expected the read within the log, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn subscribed_says_where_the_replay_ends() {
+    let engine = engine().await;
+    let (mut alice, _v1, conversation) = assigned_chat(&engine).await;
+    alice.send(conversation, "a-1", "one").await;
+    let mut v2 = Client::connect(&engine, visitor("v1")).await;
+    let subscribed = v2
+        .request(serde_json::json!({"type": "subscribe", "conversation": conversation, "after": 1}))
+        .await;
+    assert!(
+        matches!(
+            subscribed,
+            ServerFrame::Subscribed {
+                after: Seq(1),
+                last_seq: Seq(3),
+                ..
+            }
+        ),
+        "{subscribed:?}"
+    );
+    let caught_up = v2
+        .request(serde_json::json!({"type": "subscribe", "conversation": conversation, "after": 3}))
+        .await;
+    assert!(
+        matches!(
+            caught_up,
+            ServerFrame::Subscribed {
+                after: Seq(3),
+                last_seq: Seq(3),
+                ..
+            }
+        ),
+        "{caught_up:?}"
+    );
+}
