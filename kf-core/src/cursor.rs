@@ -18,8 +18,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::model::Epoch;
 use crate::model::{ConversationId, Seq};
-use crate::store::Epoch;
 
 const VERSION: &str = "1";
 const TAG_BYTES: usize = 8;

@@ -12,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use kf_core::model::{
     Actor, ClientId, ConversationId, EventKind, GroupId, MessageBody, TenantId, Timestamp, VisitorId,
 };
-use kf_core::store::{EventDraft, NewConversation, Store};
+use kf_core::store::{ConversationLog, EventDraft, NewConversation};
 use kf_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use rusqlite::{Connection, params};
 use tokio::sync::Barrier;

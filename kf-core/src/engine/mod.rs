@@ -28,6 +28,7 @@ use thiserror::Error;
 use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
 use crate::cursor::Cursor;
+use crate::model::Epoch;
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
     EntryPointId, Event, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
@@ -35,7 +36,7 @@ use crate::model::{
 };
 use crate::protocol::{CloseReason, ErrorCode, Limits, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
-use crate::store::{Appended, Created, Epoch, EventDraft, NewConversation, Store, StoreError};
+use crate::store::{Appended, Created, EventDraft, NewConversation, Store, StoreError};
 
 use connection::Conn;
 use dispatch::Dispatcher;
