@@ -1,7 +1,8 @@
 //! # kf-store-sqlite
 //!
-//! A [`Store`] for the kf live-chat engine that keeps conversation logs in one SQLite file (rusqlite with a
-//! bundled SQLite, so nothing needs to be installed).
+//! A [`Store`](kf_core::store::Store) for the kf live-chat engine — a [`ConversationLog`], a [`Directory`] and
+//! [`Settings`] — that keeps everything in one SQLite file (with a bundled SQLite, so nothing needs to be
+//! installed).
 //!
 //! - **Durable acknowledgements.** The database runs in WAL mode with `synchronous=FULL` by default: when
 //!   `create_conversation` or `append` returns `Ok`, the event is on disk.
@@ -9,7 +10,11 @@
 //!   (up to [`SqliteConfig::batch_max`]), runs them in one transaction — a refused request (an illegal
 //!   transition, an unknown conversation, a failing statement) stores nothing and the rest of the batch goes
 //!   ahead — commits once, then answers them all. Durability costs one fsync per batch, not per message.
-//!   [`SqliteStore::stats`] shows the batching.
+//!   [`SqliteStore::stats`] shows the batching. [`append_batch`](ConversationLog::append_batch) hands its drafts
+//!   to the writer as one request, so they share a transaction.
+//! - **Change feed.** Every event row carries its feed position, assigned by the writer in the transaction that
+//!   stores the event (a value bound into the same `INSERT`). With one writer, commit order is position order,
+//!   so [`feed_after`](ConversationLog::feed_after) never skips an event that commits later.
 //! - **Cheap appends.** The writer keeps the committed records of up to 16,384 recently used conversations in
 //!   memory (a few hundred bytes each), so an append is one `INSERT` (the unique index does the idempotency
 //!   check), and each conversation's row is written once per batch, however many of its events the batch holds.
@@ -107,7 +112,7 @@ pub struct WriterStats {
     pub largest_batch: u64,
 }
 
-/// A [`Store`] backed by one SQLite file. See the [crate docs](crate).
+/// A [`Store`](kf_core::store::Store) backed by one SQLite file. See the [crate docs](crate).
 ///
 /// Dropping it (or calling [`close`](SqliteStore::close)) commits what is queued and stops the writer thread.
 pub struct SqliteStore {
