@@ -180,6 +180,23 @@ mod tests {
         assert!(format!("{stores:?}").contains("Stores"));
     }
 
+    fn assert_store<T: Store>() {}
+
+    #[tokio::test]
+    async fn arcs_and_boxes_forward_every_trait() {
+        assert_store::<Arc<MemoryStore>>();
+        assert_store::<Box<MemoryStore>>();
+        assert_store::<Arc<dyn Store>>();
+        assert_store::<Box<dyn Store>>();
+        let boxed: Box<dyn ConversationLog> = Box::new(Arc::new(MemoryStore::new()));
+        let boxed = Box::new(boxed);
+        assert_eq!(boxed.feed_head().await.expect("head"), FeedPosition::ZERO);
+        let directory: Box<dyn Directory> = Box::new(MemoryStore::new());
+        assert!(directory.agents().await.expect("agents").is_empty());
+        let settings: Arc<dyn Settings> = Arc::new(Box::new(MemoryStore::new()));
+        assert!(settings.group_hours().await.expect("hours").is_empty());
+    }
+
     #[tokio::test]
     async fn one_backend_becomes_a_bundle() {
         let store = Arc::new(MemoryStore::new());
