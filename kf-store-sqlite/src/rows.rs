@@ -286,8 +286,8 @@ pub(crate) fn insert_event(conn: &Connection, event: &Event, position: u64) -> R
         conn,
         event,
         position,
-        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, position) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, \
+         position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .map(|_| ())
 }
@@ -303,8 +303,8 @@ pub(crate) fn insert_event_unless_sent(
         conn,
         event,
         position,
-        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, position) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, \
+         position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (conversation, author_role, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING",
     )
     .map(|changed| changed == 1)
@@ -346,18 +346,21 @@ fn execute_insert_event(
         .map_err(crate::error::backend)
 }
 
+/// The feed read: events after a position, by the position index, each with its conversation's tenant.
+pub(crate) const FEED_AFTER: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    ", events.position, conversations.tenant FROM events \
+     JOIN conversations ON conversations.id = events.conversation \
+     WHERE events.position > ?1 ORDER BY events.position LIMIT ?2"
+);
+
 /// Up to `limit` events of every conversation after a feed position, in position order, with their tenants.
 pub(crate) fn feed_after(conn: &Connection, after: FeedPosition, limit: usize) -> SqlResult<Vec<FeedEntry>> {
     // Positions and limits beyond what SQLite's integers hold mean "nothing more" / "everything".
     let after = i64::try_from(after.0).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut statement = conn.prepare_cached(concat!(
-        "SELECT ",
-        event_columns!(),
-        ", events.position, conversations.tenant FROM events \
-         JOIN conversations ON conversations.id = events.conversation \
-         WHERE events.position > ?1 ORDER BY events.position LIMIT ?2"
-    ))?;
+    let mut statement = conn.prepare_cached(FEED_AFTER)?;
     statement
         .query_map(params![after, limit], |row| {
             let event = event_from_row(row)?;

@@ -247,6 +247,26 @@ mod tests {
     }
 
     #[test]
+    fn the_feed_is_read_by_its_index() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        migrate(&mut conn).expect("migrate");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", crate::rows::FEED_AFTER))
+            .expect("prepare")
+            .query_map(rusqlite::params![0, 10], |r| r.get::<_, String>(3))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(
+            plan.first()
+                .is_some_and(|step| step.contains("events_by_position")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+    }
+
+    #[test]
     fn version_four_gains_feed_positions_in_rowid_order() {
         let dir = tempfile::tempdir().expect("dir");
         let mut conn = version_one(&dir);

@@ -179,9 +179,9 @@ pub async fn entry_points_round_trip(store: Arc<dyn Directory>) {
 
 /// Stamps the [`Directory`] conformance suite into the calling crate as `#[test]` functions.
 ///
-/// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a type
-/// that coerces to `Arc<dyn Directory>` (an `Arc<MyStore>`, an `Arc<dyn Store>`…). It is evaluated once per test,
-/// inside a Tokio runtime.
+/// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
+/// type that coerces to `Arc<dyn Directory>` (an `Arc<MyStore>`, an `Arc<dyn Store>`…). It is evaluated once
+/// per test, inside a Tokio runtime.
 #[macro_export]
 macro_rules! directory_conformance_tests {
     ($make:expr) => {

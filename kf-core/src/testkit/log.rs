@@ -954,9 +954,9 @@ pub async fn extension_methods_read_to_the_end(store: Arc<dyn ConversationLog>) 
 
 /// Stamps the [`ConversationLog`] conformance suite into the calling crate as `#[test]` functions.
 ///
-/// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a type
-/// that coerces to `Arc<dyn ConversationLog>` (an `Arc<MyStore>`, an `Arc<dyn Store>`…). It is evaluated once per test,
-/// inside a Tokio runtime.
+/// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
+/// type that coerces to `Arc<dyn ConversationLog>` (an `Arc<MyStore>`, an `Arc<dyn Store>`…). It is evaluated
+/// once per test, inside a Tokio runtime.
 #[macro_export]
 macro_rules! conversation_log_conformance_tests {
     ($make:expr) => {

@@ -122,9 +122,9 @@ pub async fn quick_replies_are_scoped_and_unique(store: Arc<dyn Settings>) {
 
 /// Stamps the [`Settings`] conformance suite into the calling crate as `#[test]` functions.
 ///
-/// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a type
-/// that coerces to `Arc<dyn Settings>` (an `Arc<MyStore>`, an `Arc<dyn Store>`…). It is evaluated once per test,
-/// inside a Tokio runtime.
+/// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
+/// type that coerces to `Arc<dyn Settings>` (an `Arc<MyStore>`, an `Arc<dyn Store>`…). It is evaluated once
+/// per test, inside a Tokio runtime.
 #[macro_export]
 macro_rules! settings_conformance_tests {
     ($make:expr) => {
