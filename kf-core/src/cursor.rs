@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::limits::MAX_CURSOR_POSITIONS;
+use crate::model::Epoch;
 use crate::model::{ConversationId, Seq};
-use crate::store::Epoch;
 
 const VERSION: &str = "1";
 const TAG_BYTES: usize = 8;

@@ -1,7 +1,8 @@
 //! # kf-core
 //!
 //! The core of kf, an embeddable live-chat engine: the domain model, the wire protocol, the traits a host or
-//! partner implements ([`Store`](store::Store), [`RoutingPolicy`](routing::RoutingPolicy),
+//! partner implements ([`ConversationLog`](store::ConversationLog), [`Directory`](store::Directory) and
+//! [`Settings`](store::Settings), together a [`Store`](store::Store); [`RoutingPolicy`](routing::RoutingPolicy),
 //! [`Authenticator`](auth::Authenticator)) and the [`Engine`] that ties them together.
 //!
 //! It knows no transport, HTTP stack or database: `kf-transport-ws` carries frames over WebSocket,

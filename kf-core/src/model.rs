@@ -890,6 +890,12 @@ impl Group {
     }
 }
 
+/// Identifies one incarnation of a store. Seqs (cursors) and feed positions only mean something within one
+/// epoch: a client holding a cursor from another epoch must start over from [`Seq::ZERO`].
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Epoch(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;

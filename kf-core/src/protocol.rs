@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::context::{ContextReport, ConversationContext, PageView};
 use crate::limits::{ClientLimits, MAX_REQUEST_ID_LEN};
+use crate::model::Epoch;
 use crate::model::{
     Actor, AgentId, AgentStatus, ClientId, Conversation, ConversationId, EntryPointId, Event, GroupId,
     MessageBody, MissedReason, Seq, TenantId, VisitorId,
 };
 use crate::quick_replies::QuickReply;
-use crate::store::Epoch;
 
 /// The protocol version this crate speaks (`v` in `hello` and `welcome`).
 pub const PROTOCOL_VERSION: u32 = 1;

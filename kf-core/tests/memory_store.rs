@@ -1,5 +1,3 @@
-//! MemoryStore is a product backend: it passes the same conformance suite as every other store.
+//! MemoryStore is a product backend: it passes the same conformance suites as every other store.
 
-kf_core::store_conformance_tests!(async {
-    std::sync::Arc::new(kf_core::store::MemoryStore::new()) as std::sync::Arc<dyn kf_core::store::Store>
-});
+kf_core::store_conformance_tests!(async { std::sync::Arc::new(kf_core::store::MemoryStore::new()) });

@@ -12,8 +12,8 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum SqliteError {
     /// SQLite reported an error (I/O, corruption, a constraint, an undecodable row…).
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Database(DatabaseError),
     /// The directory that should hold the database could not be created.
     #[error("cannot create the directory {path}: {source}")]
     CreateDir {
@@ -69,6 +69,52 @@ pub enum SqliteError {
     ReadTask(String),
 }
 
+/// An error SQLite reported (I/O, corruption, a constraint, an undecodable row…). Opaque, so that this crate's
+/// public API does not depend on the SQLite binding it uses; the binding's error is its
+/// [`source`](std::error::Error::source), and [`code`](DatabaseError::code) gives SQLite's extended result code.
+#[derive(Debug)]
+pub struct DatabaseError(rusqlite::Error);
+
+impl DatabaseError {
+    /// SQLite's extended result code (for example 5, `SQLITE_BUSY`, or 1555, `SQLITE_CONSTRAINT_PRIMARYKEY`),
+    /// when the error came from SQLite itself rather than from reading a value.
+    pub fn code(&self) -> Option<i32> {
+        match &self.0 {
+            rusqlite::Error::SqliteFailure(error, _) => Some(error.extended_code),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sqlite: {}", self.0)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Wraps a rusqlite error (crate-private: the public API names no rusqlite type).
+pub(crate) fn database(error: rusqlite::Error) -> SqliteError {
+    SqliteError::Database(DatabaseError(error))
+}
+
+/// `?` for rusqlite results inside functions that return [`SqliteError`].
+pub(crate) trait Db<T> {
+    /// Maps the error to [`SqliteError::Database`].
+    fn db(self) -> Result<T, SqliteError>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T, SqliteError> {
+        self.map_err(database)
+    }
+}
+
 impl From<SqliteError> for StoreError {
     fn from(error: SqliteError) -> Self {
         StoreError::backend(error)
@@ -77,5 +123,5 @@ impl From<SqliteError> for StoreError {
 
 /// Wraps a rusqlite error as a store error.
 pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
-    StoreError::backend(SqliteError::Sqlite(error))
+    StoreError::backend(database(error))
 }

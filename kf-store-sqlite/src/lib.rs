@@ -1,7 +1,8 @@
 //! # kf-store-sqlite
 //!
-//! A [`Store`] for the kf live-chat engine that keeps conversation logs in one SQLite file (rusqlite with a
-//! bundled SQLite, so nothing needs to be installed).
+//! A [`Store`](kf_core::store::Store) for the kf live-chat engine — a [`ConversationLog`], a [`Directory`] and
+//! [`Settings`] — that keeps everything in one SQLite file (with a bundled SQLite, so nothing needs to be
+//! installed).
 //!
 //! - **Durable acknowledgements.** The database runs in WAL mode with `synchronous=FULL` by default: when
 //!   `create_conversation` or `append` returns `Ok`, the event is on disk.
@@ -9,7 +10,11 @@
 //!   (up to [`SqliteConfig::batch_max`]), runs them in one transaction — a refused request (an illegal
 //!   transition, an unknown conversation, a failing statement) stores nothing and the rest of the batch goes
 //!   ahead — commits once, then answers them all. Durability costs one fsync per batch, not per message.
-//!   [`SqliteStore::stats`] shows the batching.
+//!   [`SqliteStore::stats`] shows the batching. [`append_batch`](ConversationLog::append_batch) hands its drafts
+//!   to the writer as one request, so they share a transaction.
+//! - **Change feed.** Every event row carries its feed position, assigned by the writer in the transaction that
+//!   stores the event (a value bound into the same `INSERT`). With one writer, commit order is position order,
+//!   so [`feed_after`](ConversationLog::feed_after) never skips an event that commits later.
 //! - **Cheap appends.** The writer keeps the committed records of up to 16,384 recently used conversations in
 //!   memory (a few hundred bytes each), so an append is one `INSERT` (the unique index does the idempotency
 //!   check), and each conversation's row is written once per batch, however many of its events the batch holds.
@@ -55,19 +60,22 @@ use kf_core::context::ConversationContext;
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Agent, AgentId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId, Seq, TenantId,
-    Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
+    GroupId, Seq, TenantId, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
+use kf_core::store::{
+    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
+    NewConversation, Settings, StoreError,
+};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 pub use config::{SqliteConfig, Synchronous};
-pub use error::SqliteError;
+pub use error::{DatabaseError, SqliteError};
 pub use schema::SCHEMA_VERSION;
 
-use error::backend;
+use error::{Db, backend};
 use reader::Readers;
 use writer::{Batching, Counters, Op, Outcome, Request};
 
@@ -104,7 +112,7 @@ pub struct WriterStats {
     pub largest_batch: u64,
 }
 
-/// A [`Store`] backed by one SQLite file. See the [crate docs](crate).
+/// A [`Store`](kf_core::store::Store) backed by one SQLite file. See the [crate docs](crate).
 ///
 /// Dropping it (or calling [`close`](SqliteStore::close)) commits what is queued and stops the writer thread.
 pub struct SqliteStore {
@@ -151,18 +159,21 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(&path, flags)?;
-        conn.busy_timeout(config.busy_timeout)?;
+        let mut conn = Connection::open_with_flags(&path, flags).db()?;
+        conn.busy_timeout(config.busy_timeout).db()?;
         // Refuse a newer schema before changing anything in the file (the journal mode is persistent).
         schema::check_version(schema::user_version(&conn)?)?;
-        let journal_mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        let journal_mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .db()?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(SqliteError::NotWal(journal_mode));
         }
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
             config.synchronous.as_str()
-        ))?;
+        ))
+        .db()?;
         let epoch = schema::migrate(&mut conn)?;
         let pragmas = read_pragmas(&conn)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -172,8 +183,9 @@ impl SqliteStore {
             let reader = Connection::open_with_flags(
                 &path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            reader.busy_timeout(config.busy_timeout)?;
+            )
+            .db()?;
+            reader.busy_timeout(config.busy_timeout).db()?;
             reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             readers.push(reader);
         }
@@ -288,12 +300,12 @@ impl Drop for SqliteStore {
 }
 
 fn read_pragmas(conn: &Connection) -> Result<Pragmas, SqliteError> {
-    let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
-    let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
-    let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
-    let busy_timeout_ms: i64 = conn.query_row("PRAGMA busy_timeout", [], |row| row.get(0))?;
+    let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).db()?;
+    let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |row| row.get(0)).db()?;
+    let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0)).db()?;
+    let busy_timeout_ms: i64 = conn.query_row("PRAGMA busy_timeout", [], |row| row.get(0)).db()?;
     let synchronous = Synchronous::from_pragma(synchronous)
-        .ok_or_else(|| SqliteError::Sqlite(rusqlite::Error::IntegralValueOutOfRange(0, synchronous)))?;
+        .ok_or_else(|| error::database(rusqlite::Error::IntegralValueOutOfRange(0, synchronous)))?;
     Ok(Pragmas {
         journal_mode,
         synchronous,
@@ -302,12 +314,28 @@ fn read_pragmas(conn: &Connection) -> Result<Pragmas, SqliteError> {
     })
 }
 
+/// A failure shared by every draft of a failed `append_batch`, after the first (which gets the error itself).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SameFailure(String);
+
+/// The same error again, for another draft of a failed `append_batch`.
+fn copy_of(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Closed => StoreError::Closed,
+        StoreError::ConversationNotFound(id) => StoreError::ConversationNotFound(*id),
+        StoreError::Invalid(message) => StoreError::Invalid(message.clone()),
+        StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
+        other => StoreError::backend(SameFailure(other.to_string())),
+    }
+}
+
 fn unexpected(outcome: Outcome) -> StoreError {
     StoreError::Invalid(format!("internal error: unexpected writer outcome {outcome:?}"))
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ConversationLog for SqliteStore {
     async fn epoch(&self) -> Result<Epoch, StoreError> {
         if self.is_closed() {
             return Err(StoreError::Closed);
@@ -380,6 +408,73 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+        match self.write(Op::PutContext(Box::new(context))).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
+        self.readers
+            .run(move |conn| rows::context(conn, conversation).map_err(backend))
+            .await
+    }
+
+    async fn append_batch(&self, drafts: Vec<EventDraft>) -> Vec<Result<Appended, StoreError>> {
+        let count = drafts.len();
+        if count == 0 {
+            return Vec::new();
+        }
+        match self.write(Op::AppendBatch(drafts)).await {
+            Ok(Outcome::Batch(results)) if results.len() == count => results,
+            Ok(other) => {
+                let error = unexpected(other);
+                (0..count)
+                    .map(|_| Err(StoreError::Invalid(error.to_string())))
+                    .collect()
+            }
+            // The whole group failed (closed store, failed commit): every draft gets the error.
+            Err(error) => {
+                let mut results: Vec<_> = (1..count).map(|_| Err(copy_of(&error))).collect();
+                results.push(Err(error));
+                results
+            }
+        }
+    }
+
+    async fn event_by_client_id(
+        &self,
+        conversation: ConversationId,
+        author: &Actor,
+        client_id: &ClientId,
+    ) -> Result<Option<Event>, StoreError> {
+        let (author, client_id) = (author.clone(), client_id.clone());
+        self.readers
+            .run(move |conn| {
+                rows::event_by_client_id(conn, conversation, &author, &client_id).map_err(backend)
+            })
+            .await
+    }
+
+    async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
+        self.readers
+            .run(move |conn| rows::feed_after(conn, after, limit).map_err(backend))
+            .await
+    }
+
+    async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        self.readers
+            .run(|conn| rows::feed_head(conn).map(FeedPosition).map_err(backend))
+            .await
+    }
+}
+
+#[async_trait]
+impl Directory for SqliteStore {
     async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
         match self.write(Op::PutVisitor(visitor)).await? {
             Outcome::Done => Ok(()),
@@ -423,6 +518,33 @@ impl Store for SqliteStore {
         self.readers.run(|conn| rows::groups(conn).map_err(backend)).await
     }
 
+    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
+        match self.write(Op::PutEntryPoint(entry)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
+        let op = Op::DeleteEntryPoint {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
+        self.readers
+            .run(|conn| rows::entry_points(conn).map_err(backend))
+            .await
+    }
+}
+
+#[async_trait]
+impl Settings for SqliteStore {
     async fn put_group_hours(
         &self,
         tenant: &TenantId,
@@ -443,22 +565,6 @@ impl Store for SqliteStore {
     async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
         self.readers
             .run(|conn| rows::group_hours(conn).map_err(backend))
-            .await
-    }
-
-    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
-        match self.write(Op::PutContext(Box::new(context))).await? {
-            Outcome::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn conversation_context(
-        &self,
-        conversation: ConversationId,
-    ) -> Result<Option<ConversationContext>, StoreError> {
-        self.readers
-            .run(move |conn| rows::context(conn, conversation).map_err(backend))
             .await
     }
 
@@ -495,30 +601,6 @@ impl Store for SqliteStore {
         let (tenant, scope) = (tenant.clone(), scope.clone());
         self.readers
             .run(move |conn| rows::quick_replies(conn, &tenant, &scope).map_err(backend))
-            .await
-    }
-
-    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
-        match self.write(Op::PutEntryPoint(entry)).await? {
-            Outcome::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
-        let op = Op::DeleteEntryPoint {
-            tenant: tenant.clone(),
-            id: id.clone(),
-        };
-        match self.write(op).await? {
-            Outcome::Deleted(found) => Ok(found),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
-        self.readers
-            .run(|conn| rows::entry_points(conn).map_err(backend))
             .await
     }
 }

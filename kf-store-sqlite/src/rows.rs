@@ -10,7 +10,7 @@ use kf_core::model::{
     EventKind, Group, GroupId, GroupTimers, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{GroupHours, StoreError};
+use kf_core::store::{FeedEntry, FeedPosition, GroupHours, StoreError};
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -281,31 +281,43 @@ pub(crate) fn events_after(
         .collect()
 }
 
-/// Stores a new event.
-pub(crate) fn insert_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
+/// Stores a new event at a feed position.
+pub(crate) fn insert_event(conn: &Connection, event: &Event, position: u64) -> Result<(), StoreError> {
     execute_insert_event(
         conn,
         event,
-        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        position,
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, \
+         position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .map(|_| ())
 }
 
-/// Stores a new event unless its author already sent an event with its client id to its conversation; returns
-/// whether it was stored. Any other conflict (a taken seq) is an error.
-pub(crate) fn insert_event_unless_sent(conn: &Connection, event: &Event) -> Result<bool, StoreError> {
+/// Stores a new event at a feed position unless its author already sent an event with its client id to its
+/// conversation; returns whether it was stored. Any other conflict (a taken seq or position) is an error.
+pub(crate) fn insert_event_unless_sent(
+    conn: &Connection,
+    event: &Event,
+    position: u64,
+) -> Result<bool, StoreError> {
     execute_insert_event(
         conn,
         event,
-        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+        position,
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, \
+         position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (conversation, author_role, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING",
     )
     .map(|changed| changed == 1)
 }
 
-fn execute_insert_event(conn: &Connection, event: &Event, sql: &str) -> Result<usize, StoreError> {
+fn execute_insert_event(
+    conn: &Connection,
+    event: &Event,
+    position: u64,
+    sql: &str,
+) -> Result<usize, StoreError> {
+    let position = signed(position, "feed position")?;
     let seq = signed(event.seq.0, "seq")?;
     let at = signed(event.at.0, "timestamp")?;
     let data = serde_json::to_string(&event.data).map_err(|source| {
@@ -330,8 +342,42 @@ fn execute_insert_event(conn: &Connection, event: &Event, sql: &str) -> Result<u
             event.data.name(),
             body,
             data,
+            position,
         ])
         .map_err(crate::error::backend)
+}
+
+/// The feed read: events after a position, by the position index, each with its conversation's tenant.
+pub(crate) const FEED_AFTER: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    ", events.position, conversations.tenant FROM events \
+     JOIN conversations ON conversations.id = events.conversation \
+     WHERE events.position > ?1 ORDER BY events.position LIMIT ?2"
+);
+
+/// Up to `limit` events of every conversation after a feed position, in position order, with their tenants.
+pub(crate) fn feed_after(conn: &Connection, after: FeedPosition, limit: usize) -> SqlResult<Vec<FeedEntry>> {
+    // Positions and limits beyond what SQLite's integers hold mean "nothing more" / "everything".
+    let after = i64::try_from(after.0).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = conn.prepare_cached(FEED_AFTER)?;
+    statement
+        .query_map(params![after, limit], |row| {
+            let event = event_from_row(row)?;
+            Ok(FeedEntry::new(
+                FeedPosition(unsigned(row, 7)?),
+                parse(row, 8)?,
+                event,
+            ))
+        })?
+        .collect()
+}
+
+/// The position of the last stored event (0 when there is none).
+pub(crate) fn feed_head(conn: &Connection) -> SqlResult<u64> {
+    let mut statement = conn.prepare_cached("SELECT coalesce(max(position), 0) FROM events")?;
+    statement.query_row([], |row| unsigned(row, 0))
 }
 
 /// Stores a new conversation record.

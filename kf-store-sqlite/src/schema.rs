@@ -1,9 +1,10 @@
 //! The schema and its migrations, versioned with `PRAGMA user_version`.
 
-use kf_core::store::Epoch;
+use kf_core::model::Epoch;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::SqliteError;
+use crate::error::Db;
 
 /// Migration steps; step `n` (0-based) takes the schema from version `n` to `n + 1`. Append only: a released step
 /// never changes.
@@ -143,6 +144,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, id)
     ) WITHOUT ROWID;
     "#,
+    // 5: the change feed: every event's global position, assigned by the writer in the transaction that stores
+    // the event (strictly increasing in commit order). Existing events are numbered 1, 2, 3… in rowid order,
+    // which is the order they were committed in.
+    r#"
+    ALTER TABLE events ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    UPDATE events SET position = numbered.n
+        FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM events) AS numbered
+        WHERE numbered.id = events.id;
+    CREATE UNIQUE INDEX events_by_position ON events (position);
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -150,7 +161,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Reads `PRAGMA user_version`.
 pub(crate) fn user_version(conn: &Connection) -> Result<i64, SqliteError> {
-    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0)).db()
 }
 
 /// Refuses versions this build does not know.
@@ -171,52 +182,131 @@ pub(crate) fn check_version(version: i64) -> Result<usize, SqliteError> {
 pub(crate) fn migrate(conn: &mut Connection) -> Result<Epoch, SqliteError> {
     // Rebuilding a table (step 2) drops a table other tables refer to: SQLite's documented procedure turns
     // foreign keys off around the transaction (they cannot change inside one) and checks them before commit.
-    let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
-    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0)).db()?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF").db()?;
     let result = migrate_in_transaction(conn);
     if foreign_keys != 0 {
-        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        conn.execute_batch("PRAGMA foreign_keys = ON").db()?;
     }
     result
 }
 
 fn migrate_in_transaction(conn: &mut Connection) -> Result<Epoch, SqliteError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
     let version = check_version(user_version(&tx)?)?;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.execute_batch(step)?;
+        tx.execute_batch(step).db()?;
         tracing::debug!(version = index + 1, "applied sqlite schema migration");
     }
     if version < MIGRATIONS.len() {
         let broken: Option<String> = tx
             .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         if let Some(table) = broken {
-            return Err(SqliteError::Sqlite(rusqlite::Error::SqliteFailure(
+            return Err(crate::error::database(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
                 Some(format!("migration left a broken foreign key in table {table}")),
             )));
         }
-        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .db()?;
     }
     let existing: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| row.get(0))
-        .optional()?;
+        .optional()
+        .db()?;
     let epoch = match existing {
         Some(epoch) => epoch,
         None => {
             let epoch = uuid::Uuid::new_v4().to_string();
-            tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&epoch])?;
+            tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&epoch])
+                .db()?;
             epoch
         }
     };
-    tx.commit()?;
+    tx.commit().db()?;
     Ok(Epoch(epoch))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn feed(conn: &Connection) -> Vec<(i64, String, i64)> {
+        let mut statement = conn
+            .prepare("SELECT position, conversation, seq FROM events ORDER BY position")
+            .expect("prepare");
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn the_feed_is_read_by_its_index() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        migrate(&mut conn).expect("migrate");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", crate::rows::FEED_AFTER))
+            .expect("prepare")
+            .query_map(rusqlite::params![0, 10], |r| r.get::<_, String>(3))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(
+            plan.first()
+                .is_some_and(|step| step.contains("events_by_position")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+    }
+
+    #[test]
+    fn version_four_gains_feed_positions_in_rowid_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[1..4] {
+            conn.execute_batch(step).expect("steps 2 to 4");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
+        // Events of two conversations, interleaved in commit (rowid) order.
+        conn.execute_batch(
+            "PRAGMA user_version = 4; \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at) \
+                 VALUES ('c2', 't', 'w', 'g', 'o', 'queued', NULL, NULL, 2, 3, 5); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('c2', 1, 3, 'visitor', 'w', 'o', 'created', NULL, '{}'), \
+                        ('c1', 3, 4, 'visitor', 'v', NULL, 'message', 'hi', '{}'), \
+                        ('c2', 2, 5, 'visitor', 'w', NULL, 'message', 'yo', '{}');",
+        )
+        .expect("version 4 data");
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let expected: Vec<(i64, String, i64)> = vec![
+            (1, "c1".into(), 1),
+            (2, "c1".into(), 2),
+            (3, "c2".into(), 1),
+            (4, "c1".into(), 3),
+            (5, "c2".into(), 2),
+        ];
+        assert_eq!(feed(&conn), expected);
+        let taken = conn.execute(
+            "INSERT INTO events (conversation, seq, at, author_role, author_id, kind, data, position) \
+             VALUES ('c1', 4, 6, 'system', '', 'closed', '{}', 5)",
+            [],
+        );
+        assert!(taken.is_err(), "positions are unique");
+        // Migrating again changes nothing.
+        migrate(&mut conn).expect("again");
+        assert_eq!(feed(&conn), expected);
+    }
 
     /// A file at version 1 with a conversation and its events.
     fn version_one(dir: &tempfile::TempDir) -> Connection {

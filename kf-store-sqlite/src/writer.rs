@@ -15,6 +15,12 @@
 //! and run again the careful way: a savepoint per request and the conversation row read and written by every
 //! append, so that only the requests concerned fail and no partial effect of a statement is ever committed.
 //!
+//! Feed positions are assigned here too: the writer knows the last committed position (read once, and again
+//! whenever another connection wrote the file), gives each stored event the next one as a value bound into its
+//! `INSERT` (no extra statement), and only moves its committed position on after `COMMIT` returned. Being the
+//! only writer, its commit order is position order, so a reader's snapshot always holds a gapless prefix of the
+//! feed.
+//!
 //! The cache only ever holds what was committed: a batch's working copies reach it after its `COMMIT` returned;
 //! a failed batch drops them and empties the cache. Should another connection write the file,
 //! `PRAGMA data_version` changes and the cache is emptied before the next batch uses it.
@@ -48,6 +54,8 @@ pub(crate) const CACHE_CAPACITY: usize = 16 * 1024;
 pub(crate) enum Op {
     Create(NewConversation),
     Append(EventDraft),
+    /// Several appends, run in order in one transaction, each as `Append` would.
+    AppendBatch(Vec<EventDraft>),
     PutVisitor(Visitor),
     PutAgent(Agent),
     PutGroup(Group),
@@ -75,6 +83,8 @@ pub(crate) enum Op {
 pub(crate) enum Outcome {
     Created(Created),
     Appended(Appended),
+    /// One result per draft of an `AppendBatch`.
+    Batch(Vec<Result<Appended, StoreError>>),
     Done,
     /// Whether a delete found its record.
     Deleted(bool),
@@ -86,6 +96,10 @@ impl Outcome {
         match self {
             Outcome::Created(created) => u64::from(created.created),
             Outcome::Appended(appended) => u64::from(!appended.duplicate),
+            Outcome::Batch(results) => results
+                .iter()
+                .filter(|result| matches!(result, Ok(appended) if !appended.duplicate))
+                .count() as u64,
             Outcome::Done | Outcome::Deleted(_) => 0,
         }
     }
@@ -195,6 +209,10 @@ pub(crate) struct Writer {
     data_version: Option<i64>,
     /// The current batch's conversations, by id.
     working: HashMap<ConversationId, Working>,
+    /// The feed position of the last committed event; `None` when it must be read from the file again.
+    committed_position: Option<u64>,
+    /// The feed position of the last event stored by the current batch.
+    position: u64,
 }
 
 /// The writer thread's body: runs until every sender is gone and the queue is drained.
@@ -250,6 +268,8 @@ impl Writer {
             cache: Cache::new(cache_capacity),
             data_version: None,
             working: HashMap::new(),
+            committed_position: None,
+            position: 0,
         }
     }
 
@@ -301,6 +321,7 @@ impl Writer {
     fn rollback(&mut self) {
         self.working.clear();
         self.cache.clear();
+        self.committed_position = None;
         if !self.conn.is_autocommit()
             && let Err(error) = self.conn.execute_batch("ROLLBACK")
         {
@@ -317,8 +338,13 @@ impl Writer {
             .query_row([], |row| row.get(0))?;
         if self.data_version != Some(version) {
             self.cache.clear();
+            self.committed_position = None;
             self.data_version = Some(version);
         }
+        self.position = match self.committed_position {
+            Some(position) => position,
+            None => rows::feed_head(&self.conn)?,
+        };
         Ok(())
     }
 
@@ -330,22 +356,27 @@ impl Writer {
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
             let result = match &request.op {
-                Op::Append(draft) => match self.append(draft) {
-                    // A statement failed: unless SQLite undid the whole transaction (below), run the batch again
-                    // with savepoints, so that no partial effect of the statement (a trigger's) can be kept.
-                    Err(StoreError::Backend(error)) if !self.conn.is_autocommit() => {
-                        return Err(Failure::Retry(error));
+                Op::Append(draft) => self.append_fast(draft)?.map(Outcome::Appended),
+                Op::AppendBatch(drafts) => {
+                    let mut results = Vec::with_capacity(drafts.len());
+                    for draft in drafts {
+                        results.push(self.append_fast(draft)?);
+                        if self.conn.is_autocommit() {
+                            break;
+                        }
                     }
-                    result => result,
-                },
+                    Ok(Outcome::Batch(results))
+                }
                 op => {
                     control(&self.conn, "SAVEPOINT request")?;
+                    let before = self.position;
                     let result = match op {
                         Op::Create(new) => self.create(new),
                         other => apply_record(&self.conn, other),
                     };
                     if result.is_err() && !self.conn.is_autocommit() {
                         control(&self.conn, "ROLLBACK TO request")?;
+                        self.position = before;
                     }
                     if !self.conn.is_autocommit() {
                         control(&self.conn, "RELEASE request")?;
@@ -377,6 +408,7 @@ impl Writer {
             }
         }
         control(&self.conn, "COMMIT")?;
+        self.committed_position = Some(self.position);
         for (_, working) in self.working.drain() {
             self.cache.insert(working.conversation);
         }
@@ -391,20 +423,25 @@ impl Writer {
     ) -> Result<Results, Box<dyn std::error::Error + Send + Sync>> {
         self.working.clear();
         self.cache.clear();
+        // `begin` reads the committed position when the failed attempt left it unknown.
+        self.begin()?;
         let conn = &self.conn;
-        control(conn, "BEGIN IMMEDIATE")?;
+        let position = &mut self.position;
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
             control(conn, "SAVEPOINT request")?;
+            let before = *position;
             let result = match &request.op {
-                Op::Create(new) => create(conn, new, None),
-                Op::Append(draft) => append_careful(conn, draft),
+                Op::Create(new) => create(conn, new, None, position),
+                Op::Append(draft) => append_careful(conn, draft, position).map(Outcome::Appended),
+                Op::AppendBatch(drafts) => Ok(Outcome::Batch(append_batch_careful(conn, drafts, position)?)),
                 other => apply_record(conn, other),
             };
             let result = match result {
                 Err(error) if conn.is_autocommit() => return Err(Box::new(error)),
                 Err(error) => {
                     control(conn, "ROLLBACK TO request")?;
+                    *position = before;
                     Err(error)
                 }
                 ok => ok,
@@ -413,6 +450,7 @@ impl Writer {
             results.push(result);
         }
         control(conn, "COMMIT")?;
+        self.committed_position = Some(self.position);
         Ok(results)
     }
 
@@ -440,7 +478,7 @@ impl Writer {
     }
 
     fn create(&mut self, new: &NewConversation) -> Result<Outcome, StoreError> {
-        let outcome = create(&self.conn, new, Some(&self.working))?;
+        let outcome = create(&self.conn, new, Some(&self.working), &mut self.position)?;
         if let Outcome::Created(created) = &outcome
             && created.created
         {
@@ -456,7 +494,17 @@ impl Writer {
         Ok(outcome)
     }
 
-    fn append(&mut self, draft: &EventDraft) -> Result<Outcome, StoreError> {
+    /// An append on the fast path. The outer error asks for the batch to run again the careful way: a statement
+    /// failed and, unless SQLite undid the whole transaction (checked by the caller), no partial effect of it (a
+    /// trigger's) may be kept.
+    fn append_fast(&mut self, draft: &EventDraft) -> Result<Result<Appended, StoreError>, Failure> {
+        match self.append(draft) {
+            Err(StoreError::Backend(error)) if !self.conn.is_autocommit() => Err(Failure::Retry(error)),
+            result => Ok(result),
+        }
+    }
+
+    fn append(&mut self, draft: &EventDraft) -> Result<Appended, StoreError> {
         if !self.load(draft.conversation)? {
             return Err(StoreError::ConversationNotFound(draft.conversation));
         }
@@ -467,7 +515,7 @@ impl Writer {
         if let Err(refused) = working.conversation.check(&draft.data) {
             // A repeat of an accepted send is a duplicate even where the event would no longer apply.
             return match duplicate(conn, draft, &working.conversation)? {
-                Some(appended) => Ok(Outcome::Appended(appended)),
+                Some(appended) => Ok(appended),
                 None => Err(refused.into()),
             };
         }
@@ -481,9 +529,10 @@ impl Writer {
             draft.client_id.clone(),
             draft.data.clone(),
         );
-        if !rows::insert_event_unless_sent(conn, &event)? {
+        let position = self.position + 1;
+        if !rows::insert_event_unless_sent(conn, &event, position)? {
             return match duplicate(conn, draft, &working.conversation)? {
-                Some(appended) => Ok(Outcome::Appended(appended)),
+                Some(appended) => Ok(appended),
                 None => Err(StoreError::Invalid(format!(
                     "internal error: event {seq:?} of conversation {} was neither stored nor found",
                     draft.conversation
@@ -495,14 +544,15 @@ impl Writer {
         if let Err(refused) = working.conversation.apply(&draft.data, draft.at) {
             return Err(StoreError::backend(refused));
         }
+        self.position = position;
         working.dirty = true;
         // Only a message leaves the state and last agent as they were.
         working.state_changed |= !matches!(draft.data, EventKind::Message { .. });
-        Ok(Outcome::Appended(Appended {
+        Ok(Appended {
             event,
             conversation: working.conversation.clone(),
             duplicate: false,
-        }))
+        })
     }
 }
 
@@ -542,7 +592,7 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::DeleteEntryPoint { tenant, id } => {
             rows::delete_entry_point(conn, tenant, id).map(Outcome::Deleted)
         }
-        Op::Create(_) | Op::Append(_) => {
+        Op::Create(_) | Op::Append(_) | Op::AppendBatch(_) => {
             Err(StoreError::Invalid("internal error: not a record request".into()))
         }
     }
@@ -554,6 +604,7 @@ fn create(
     conn: &Connection,
     new: &NewConversation,
     working: Option<&HashMap<ConversationId, Working>>,
+    position: &mut u64,
 ) -> Result<Outcome, StoreError> {
     let opened =
         rows::conversation_opened_by(conn, &new.tenant, &new.visitor, &new.client_id).map_err(backend)?;
@@ -584,7 +635,8 @@ fn create(
     );
     let event = new.created_event();
     rows::insert_conversation(conn, &conversation, &new.client_id)?;
-    rows::insert_event(conn, &event)?;
+    rows::insert_event(conn, &event, *position + 1)?;
+    *position += 1;
     Ok(Outcome::Created(Created {
         conversation,
         event,
@@ -592,13 +644,39 @@ fn create(
     }))
 }
 
+/// The drafts of an `AppendBatch` on the careful path, each in a savepoint of its own (inside the request's).
+/// The outer error means SQLite ended the transaction.
+fn append_batch_careful(
+    conn: &Connection,
+    drafts: &[EventDraft],
+    position: &mut u64,
+) -> Result<Vec<Result<Appended, StoreError>>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut results = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        control(conn, "SAVEPOINT draft")?;
+        let before = *position;
+        let result = match append_careful(conn, draft, position) {
+            Err(error) if conn.is_autocommit() => return Err(Box::new(error)),
+            Err(error) => {
+                control(conn, "ROLLBACK TO draft")?;
+                *position = before;
+                Err(error)
+            }
+            ok => ok,
+        };
+        control(conn, "RELEASE draft")?;
+        results.push(result);
+    }
+    Ok(results)
+}
+
 /// An append that reads and writes its conversation row itself (the careful path).
-fn append_careful(conn: &Connection, draft: &EventDraft) -> Result<Outcome, StoreError> {
+fn append_careful(conn: &Connection, draft: &EventDraft, position: &mut u64) -> Result<Appended, StoreError> {
     let mut conversation = rows::conversation(conn, draft.conversation)
         .map_err(backend)?
         .ok_or(StoreError::ConversationNotFound(draft.conversation))?;
     if let Some(appended) = duplicate(conn, draft, &conversation)? {
-        return Ok(Outcome::Appended(appended));
+        return Ok(appended);
     }
     let seq = conversation.apply(&draft.data, draft.at)?;
     let event = Event::new(
@@ -609,18 +687,20 @@ fn append_careful(conn: &Connection, draft: &EventDraft) -> Result<Outcome, Stor
         draft.client_id.clone(),
         draft.data.clone(),
     );
-    rows::insert_event(conn, &event)?;
+    rows::insert_event(conn, &event, *position + 1)?;
     rows::update_conversation(conn, &conversation)?;
-    Ok(Outcome::Appended(Appended {
+    *position += 1;
+    Ok(Appended {
         event,
         conversation,
         duplicate: false,
-    }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use kf_core::model::{Actor, ClientId, ConversationState, MessageBody, Timestamp};
+    use kf_core::store::FeedPosition;
     use rusqlite::Connection;
     use tokio::sync::oneshot;
 
@@ -1010,6 +1090,7 @@ mod tests {
                 Timestamp(9),
             )
             .expect("apply");
+        let position = rows::feed_head(&outside).expect("head") + 1;
         rows::insert_event(
             &outside,
             &Event::new(
@@ -1022,12 +1103,107 @@ mod tests {
                     body: MessageBody::text("outside"),
                 },
             ),
+            position,
         )
         .expect("insert");
         rows::update_conversation(&outside, &conversation).expect("update");
         let results = run(&mut w, &counters, vec![text(c, None, "b")]);
         assert_eq!(appended(&results[0]).event.seq, Seq(4));
         assert_eq!(stored(&w, c).last_seq, Seq(4));
+        // The writer read the feed head again: the outside event's position was not given out twice.
+        assert_eq!(positions(&w), vec![(1, 1), (2, 2), (3, 3), (4, 4)]);
+    }
+
+    /// (position, seq) of every stored event, in position order.
+    fn positions(w: &Writer) -> Vec<(u64, u64)> {
+        rows::feed_after(&w.conn, FeedPosition::ZERO, 1_000)
+            .expect("feed")
+            .into_iter()
+            .map(|entry| (entry.position.0, entry.event.seq.0))
+            .collect()
+    }
+
+    #[test]
+    fn feed_positions_follow_commits_through_refusals_and_retries() {
+        let (_dir, mut w, counters, c) = fixture();
+        let reopen = Op::Append(EventDraft::system(c, EventKind::Reopened, Timestamp(3)));
+        // A refused request and a duplicate take no position.
+        run(
+            &mut w,
+            &counters,
+            vec![
+                text(c, Some("k1"), "a"),
+                reopen,
+                text(c, Some("k1"), "a"),
+                text(c, None, "b"),
+            ],
+        );
+        assert_eq!(positions(&w), vec![(1, 1), (2, 2), (3, 3)]);
+        // A failing statement sends the batch down the careful path; its positions stay gapless.
+        w.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events WHEN NEW.body = 'refuse' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;",
+            )
+            .expect("trigger");
+        let results = run(
+            &mut w,
+            &counters,
+            vec![
+                text(c, None, "c"),
+                text(c, None, "refuse"),
+                Op::AppendBatch(vec![
+                    text_draft(c, None, "d"),
+                    text_draft(c, None, "refuse"),
+                    text_draft(c, None, "e"),
+                ]),
+                Op::Create(NewConversation {
+                    id: ConversationId::generate(),
+                    tenant: id("t1"),
+                    visitor: id("v9"),
+                    group: id("sales"),
+                    client_id: id("open"),
+                    entry: None,
+                    at: Timestamp(4),
+                }),
+            ],
+        );
+        assert!(results[1].is_err());
+        match &results[2] {
+            Ok(Outcome::Batch(batch)) => {
+                assert_eq!(batch.len(), 3);
+                assert!(batch[1].is_err(), "{:?}", batch[1]);
+                assert_eq!(batch[2].as_ref().map(|a| a.event.seq).ok(), Some(Seq(6)));
+            }
+            other => panic!("expected a batch outcome, got {other:?}"),
+        }
+        let feed = positions(&w);
+        assert_eq!(
+            feed.iter().map(|(position, _)| *position).collect::<Vec<_>>(),
+            (1..=7).collect::<Vec<_>>()
+        );
+        // A lost batch gives back its positions.
+        w.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER lose BEFORE INSERT ON main.events WHEN NEW.body = 'lose' \
+                 BEGIN SELECT RAISE(ROLLBACK, 'transaction rolled back by a test trigger'); END;",
+            )
+            .expect("trigger");
+        let results = run(&mut w, &counters, vec![text(c, None, "f"), text(c, None, "lose")]);
+        assert!(results.iter().all(Result::is_err));
+        run(&mut w, &counters, vec![text(c, None, "g")]);
+        let feed = positions(&w);
+        assert_eq!(feed.last(), Some(&(8, 7)));
+    }
+
+    fn text_draft(conversation: ConversationId, client_id: Option<&str>, text: &str) -> EventDraft {
+        EventDraft::message(
+            conversation,
+            Actor::Visitor(id("v1")),
+            client_id.map(id::<ClientId>),
+            MessageBody::text(text),
+            Timestamp(2),
+        )
     }
 
     #[test]

@@ -1,15 +1,20 @@
-//! The kf-core store conformance suite, run against a SqliteStore on a fresh temporary file.
+//! The kf-core store conformance suites, run against a SqliteStore on a fresh temporary file.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use kf_core::context::ConversationContext;
+use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::model::{
-    Agent, AgentId, Conversation, ConversationId, Event, Group, GroupId, Seq, TenantId, Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
+    GroupId, Seq, TenantId, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
+use kf_core::store::{
+    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
+    NewConversation, Settings, StoreError,
+};
 use kf_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
@@ -20,16 +25,18 @@ struct TempStore {
     _dir: TempDir,
 }
 
-fn temp_store() -> Arc<dyn Store> {
+fn temp_store() -> Arc<TempStore> {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open_default(dir.path().join("kf.sqlite3")).expect("open store");
     Arc::new(TempStore { store, _dir: dir })
 }
 
-kf_core::store_conformance_tests!(async { temp_store() });
+kf_core::conversation_log_conformance_tests!(async { temp_store() });
+kf_core::directory_conformance_tests!(async { temp_store() });
+kf_core::settings_conformance_tests!(async { temp_store() });
 
 #[async_trait]
-impl Store for TempStore {
+impl ConversationLog for TempStore {
     async fn epoch(&self) -> Result<Epoch, StoreError> {
         self.store.epoch().await
     }
@@ -39,6 +46,9 @@ impl Store for TempStore {
     async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
         self.store.append(draft).await
     }
+    async fn append_batch(&self, drafts: Vec<EventDraft>) -> Vec<Result<Appended, StoreError>> {
+        self.store.append_batch(drafts).await
+    }
     async fn events_after(
         &self,
         c: ConversationId,
@@ -46,6 +56,14 @@ impl Store for TempStore {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         self.store.events_after(c, after, limit).await
+    }
+    async fn event_by_client_id(
+        &self,
+        c: ConversationId,
+        author: &Actor,
+        client_id: &ClientId,
+    ) -> Result<Option<Event>, StoreError> {
+        self.store.event_by_client_id(c, author, client_id).await
     }
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
         self.store.conversation(id).await
@@ -67,6 +85,25 @@ impl Store for TempStore {
     async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
         self.store.open_conversations().await
     }
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+        self.store.put_conversation_context(context).await
+    }
+    async fn conversation_context(
+        &self,
+        c: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
+        self.store.conversation_context(c).await
+    }
+    async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
+        self.store.feed_after(after, limit).await
+    }
+    async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        self.store.feed_head().await
+    }
+}
+
+#[async_trait]
+impl Directory for TempStore {
     async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
         self.store.put_visitor(visitor).await
     }
@@ -88,6 +125,19 @@ impl Store for TempStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.store.groups().await
     }
+    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
+        self.store.put_entry_point(entry).await
+    }
+    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
+        self.store.delete_entry_point(tenant, id).await
+    }
+    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
+        self.store.entry_points().await
+    }
+}
+
+#[async_trait]
+impl Settings for TempStore {
     async fn put_group_hours(
         &self,
         t: &TenantId,
@@ -98,15 +148,6 @@ impl Store for TempStore {
     }
     async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
         self.store.group_hours().await
-    }
-    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
-        self.store.put_conversation_context(context).await
-    }
-    async fn conversation_context(
-        &self,
-        c: ConversationId,
-    ) -> Result<Option<ConversationContext>, StoreError> {
-        self.store.conversation_context(c).await
     }
     async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {
         self.store.put_quick_reply(reply).await
@@ -119,18 +160,5 @@ impl Store for TempStore {
     }
     async fn quick_replies(&self, t: &TenantId, s: &QuickReplyScope) -> Result<Vec<QuickReply>, StoreError> {
         self.store.quick_replies(t, s).await
-    }
-    async fn put_entry_point(&self, entry: kf_core::entry::EntryPoint) -> Result<(), StoreError> {
-        self.store.put_entry_point(entry).await
-    }
-    async fn delete_entry_point(
-        &self,
-        tenant: &TenantId,
-        id: &kf_core::model::EntryPointId,
-    ) -> Result<bool, StoreError> {
-        self.store.delete_entry_point(tenant, id).await
-    }
-    async fn entry_points(&self) -> Result<Vec<kf_core::entry::EntryPoint>, StoreError> {
-        self.store.entry_points().await
     }
 }

@@ -7,7 +7,7 @@ use kf_core::model::{
     Actor, Agent, AgentId, ClientId, ConversationId, ConversationState, EventKind, Group, MessageBody, Seq,
     TenantId, Timestamp, Visitor, VisitorId,
 };
-use kf_core::store::{EventDraft, NewConversation, Store, StoreError};
+use kf_core::store::{ConversationLog, Directory, EventDraft, NewConversation, StoreError};
 use kf_store_sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteError, SqliteStore, Synchronous};
 
 fn id<T: std::str::FromStr>(value: &str) -> T
@@ -447,5 +447,54 @@ fn reads_share_a_small_pool_and_work_without_tokio() {
         for read in futures::future::join_all(reads).await {
             assert_eq!(read.expect("task").expect("read").len(), 1);
         }
+    });
+}
+
+#[test]
+fn the_feed_survives_a_restart_and_append_batch_is_one_commit() {
+    use kf_core::store::FeedPosition;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kf.sqlite3");
+    let rt = runtime();
+    let (c, head) = rt.block_on(async {
+        let store = SqliteStore::open_default(&path).expect("open");
+        let c = store
+            .create_conversation(new_conversation("v1", "o"))
+            .await
+            .expect("create")
+            .conversation
+            .id;
+        let before = store.stats();
+        let drafts = (0..5).map(|n| message(c, Some(&format!("b{n}")), "x")).collect();
+        let results = store.append_batch(drafts).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let after = store.stats();
+        assert_eq!(after.batches - before.batches, 1, "one group commit");
+        assert_eq!(after.events - before.events, 5);
+        let head = store.feed_head().await.expect("head");
+        assert_eq!(head, FeedPosition(6));
+        store.close().expect("close");
+        let refused = store
+            .append_batch(vec![message(c, None, "late"), message(c, None, "later")])
+            .await;
+        assert!(
+            refused.iter().all(|r| matches!(r, Err(StoreError::Closed))),
+            "{refused:?}"
+        );
+        (c, head)
+    });
+    let store = SqliteStore::open_default(&path).expect("reopen");
+    rt.block_on(async {
+        assert_eq!(store.feed_head().await.expect("head"), head);
+        let next = store
+            .append(message(c, None, "after restart"))
+            .await
+            .expect("append");
+        let rest = store.feed_after(head, 10).await.expect("feed");
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].position, head.next());
+        assert_eq!(rest[0].event, next.event);
+        assert_eq!(rest[0].tenant, id::<TenantId>("t1"));
     });
 }

@@ -10,9 +10,13 @@ use async_trait::async_trait;
 use common::*;
 use kf_core::limits::Limits;
 use kf_core::model::{
-    Agent, AgentId, Conversation, ConversationId, Event, EventKind, Group, Seq, TenantId, Visitor, VisitorId,
+    Agent, AgentId, Conversation, ConversationId, Epoch, Event, EventKind, Group, Seq, TenantId, Visitor,
+    VisitorId,
 };
-use kf_core::store::{Appended, Created, Epoch, EventDraft, MemoryStore, NewConversation, Store, StoreError};
+use kf_core::store::{
+    Appended, ConversationLog, Created, Directory, EventDraft, MemoryStore, NewConversation, Settings,
+    StoreError,
+};
 use kf_transport_ws::WsConfig;
 use serde_json::json;
 use tokio::sync::{Notify, watch};
@@ -56,7 +60,7 @@ impl GatedStore {
 }
 
 #[async_trait]
-impl Store for GatedStore {
+impl ConversationLog for GatedStore {
     async fn epoch(&self) -> Result<Epoch, StoreError> {
         self.inner.epoch().await
     }
@@ -99,6 +103,42 @@ impl Store for GatedStore {
     async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
         self.inner.open_conversations().await
     }
+    async fn put_conversation_context(
+        &self,
+        context: kf_core::context::ConversationContext,
+    ) -> Result<(), StoreError> {
+        self.inner.put_conversation_context(context).await
+    }
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<kf_core::context::ConversationContext>, StoreError> {
+        self.inner.conversation_context(conversation).await
+    }
+    async fn event_by_client_id(
+        &self,
+        conversation: ConversationId,
+        author: &kf_core::model::Actor,
+        client_id: &kf_core::model::ClientId,
+    ) -> Result<Option<Event>, StoreError> {
+        self.inner
+            .event_by_client_id(conversation, author, client_id)
+            .await
+    }
+    async fn feed_after(
+        &self,
+        after: kf_core::store::FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<kf_core::store::FeedEntry>, StoreError> {
+        self.inner.feed_after(after, limit).await
+    }
+    async fn feed_head(&self) -> Result<kf_core::store::FeedPosition, StoreError> {
+        self.inner.feed_head().await
+    }
+}
+
+#[async_trait]
+impl Directory for GatedStore {
     async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
         self.inner.put_visitor(visitor).await
     }
@@ -120,6 +160,23 @@ impl Store for GatedStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.inner.groups().await
     }
+    async fn put_entry_point(&self, entry: kf_core::entry::EntryPoint) -> Result<(), StoreError> {
+        self.inner.put_entry_point(entry).await
+    }
+    async fn delete_entry_point(
+        &self,
+        tenant: &TenantId,
+        id: &kf_core::model::EntryPointId,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_entry_point(tenant, id).await
+    }
+    async fn entry_points(&self) -> Result<Vec<kf_core::entry::EntryPoint>, StoreError> {
+        self.inner.entry_points().await
+    }
+}
+
+#[async_trait]
+impl Settings for GatedStore {
     async fn put_group_hours(
         &self,
         tenant: &TenantId,
@@ -130,18 +187,6 @@ impl Store for GatedStore {
     }
     async fn group_hours(&self) -> Result<Vec<kf_core::store::GroupHours>, StoreError> {
         self.inner.group_hours().await
-    }
-    async fn put_conversation_context(
-        &self,
-        context: kf_core::context::ConversationContext,
-    ) -> Result<(), StoreError> {
-        self.inner.put_conversation_context(context).await
-    }
-    async fn conversation_context(
-        &self,
-        conversation: ConversationId,
-    ) -> Result<Option<kf_core::context::ConversationContext>, StoreError> {
-        self.inner.conversation_context(conversation).await
     }
     async fn put_quick_reply(&self, reply: kf_core::quick_replies::QuickReply) -> Result<(), StoreError> {
         self.inner.put_quick_reply(reply).await
@@ -162,19 +207,6 @@ impl Store for GatedStore {
         scope: &kf_core::quick_replies::QuickReplyScope,
     ) -> Result<Vec<kf_core::quick_replies::QuickReply>, StoreError> {
         self.inner.quick_replies(tenant, scope).await
-    }
-    async fn put_entry_point(&self, entry: kf_core::entry::EntryPoint) -> Result<(), StoreError> {
-        self.inner.put_entry_point(entry).await
-    }
-    async fn delete_entry_point(
-        &self,
-        tenant: &TenantId,
-        id: &kf_core::model::EntryPointId,
-    ) -> Result<bool, StoreError> {
-        self.inner.delete_entry_point(tenant, id).await
-    }
-    async fn entry_points(&self) -> Result<Vec<kf_core::entry::EntryPoint>, StoreError> {
-        self.inner.entry_points().await
     }
 }
 

@@ -16,7 +16,7 @@ use kf_core::auth::{Identity, SignedTokens};
 use kf_core::clock::SystemClock;
 use kf_core::limits::Limits;
 use kf_core::model::{TenantId, Timestamp, Visitor, VisitorId};
-use kf_core::store::{MemoryStore, Store};
+use kf_core::store::{Directory, MemoryStore};
 use kf_transport_ws::WsConfig;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};

@@ -30,6 +30,7 @@ use thiserror::Error;
 use crate::auth::{AuthError, Authenticator, Identity, Principal};
 use crate::clock::{Clock, SystemClock};
 use crate::cursor::Cursor;
+use crate::model::Epoch;
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
     EntryPointId, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
@@ -37,7 +38,7 @@ use crate::model::{
 };
 use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
-use crate::store::{Epoch, EventDraft, NewConversation, Store, StoreError};
+use crate::store::{EventDraft, NewConversation, Store, StoreError};
 
 use connection::Conn;
 use dispatch::Dispatcher;

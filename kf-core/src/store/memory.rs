@@ -1,4 +1,4 @@
-//! An in-memory [`Store`]: a complete backend for single-process deployments, tests and demos.
+//! An in-memory [`Store`](super::Store): a complete backend for single-process deployments, tests and demos.
 //! Nothing survives the process; its epoch is new every time.
 
 use std::collections::{BTreeMap, HashMap};
@@ -6,17 +6,23 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Appended, Created, Epoch, EventDraft, GroupHours, NewConversation, Store, StoreError};
+use super::{
+    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
+    NewConversation, Settings, StoreError,
+};
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
 use crate::model::{
-    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Event, Group, GroupId, Seq,
-    TenantId, Visitor, VisitorId,
+    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
+    GroupId, Seq, TenantId, Visitor, VisitorId,
 };
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 
-/// A [`Store`] that keeps everything in memory.
+/// A [`Store`](super::Store) that keeps everything in memory: the three store traits and the change feed.
+///
+/// The feed costs one small entry per event (its conversation and seq, not a copy of the event); positions are
+/// gapless, position `n` being the `n`-th event committed.
 #[derive(Debug)]
 pub struct MemoryStore {
     epoch: Epoch,
@@ -26,6 +32,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     logs: HashMap<ConversationId, Log>,
+    /// The change feed: position `n` is `feed[n - 1]`, the (conversation, seq) of the `n`-th committed event.
+    feed: Vec<(ConversationId, Seq)>,
     opened_by_client: HashMap<(TenantId, VisitorId, ClientId), ConversationId>,
     visitors: HashMap<(TenantId, VisitorId), Visitor>,
     agents: BTreeMap<(TenantId, AgentId), Agent>,
@@ -73,8 +81,55 @@ fn sorted(mut conversations: Vec<Conversation>, newest_first: bool) -> Vec<Conve
     conversations
 }
 
+impl State {
+    /// One append, under the lock: the duplicate check, then the transition check, then the commit (the event,
+    /// its client id and its feed position together).
+    fn append(&mut self, draft: EventDraft) -> Result<Appended, StoreError> {
+        let log = self
+            .logs
+            .get_mut(&draft.conversation)
+            .ok_or(StoreError::ConversationNotFound(draft.conversation))?;
+        if let Some(client_id) = &draft.client_id
+            && let Some(&index) = log.by_client_id.get(&(draft.author.clone(), client_id.clone()))
+        {
+            return Ok(Appended {
+                event: log.events[index].clone(),
+                conversation: log.conversation.clone(),
+                duplicate: true,
+            });
+        }
+        let seq = log.conversation.apply(&draft.data, draft.at)?;
+        let event = Event {
+            conversation: draft.conversation,
+            seq,
+            at: draft.at,
+            author: draft.author,
+            client_id: draft.client_id,
+            data: draft.data,
+        };
+        if let Some(client_id) = &event.client_id {
+            log.by_client_id
+                .insert((event.author.clone(), client_id.clone()), log.events.len());
+        }
+        log.events.push(event.clone());
+        self.feed.push((event.conversation, seq));
+        Ok(Appended {
+            event,
+            conversation: log.conversation.clone(),
+            duplicate: false,
+        })
+    }
+
+    /// The event at a seq (seq `n` lives at index `n - 1`).
+    fn event(&self, conversation: ConversationId, seq: Seq) -> Option<(&Log, &Event)> {
+        let log = self.logs.get(&conversation)?;
+        let index = usize::try_from(seq.0.checked_sub(1)?).ok()?;
+        Some((log, log.events.get(index)?))
+    }
+}
+
 #[async_trait]
-impl Store for MemoryStore {
+impl ConversationLog for MemoryStore {
     async fn epoch(&self) -> Result<Epoch, StoreError> {
         Ok(self.epoch.clone())
     }
@@ -114,6 +169,7 @@ impl Store for MemoryStore {
             },
         );
         state.opened_by_client.insert(key, new.id);
+        state.feed.push((new.id, event.seq));
         Ok(Created {
             conversation,
             event,
@@ -122,39 +178,12 @@ impl Store for MemoryStore {
     }
 
     async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
+        self.state().append(draft)
+    }
+
+    async fn append_batch(&self, drafts: Vec<EventDraft>) -> Vec<Result<Appended, StoreError>> {
         let mut state = self.state();
-        let log = state
-            .logs
-            .get_mut(&draft.conversation)
-            .ok_or(StoreError::ConversationNotFound(draft.conversation))?;
-        if let Some(client_id) = &draft.client_id
-            && let Some(&index) = log.by_client_id.get(&(draft.author.clone(), client_id.clone()))
-        {
-            return Ok(Appended {
-                event: log.events[index].clone(),
-                conversation: log.conversation.clone(),
-                duplicate: true,
-            });
-        }
-        let seq = log.conversation.apply(&draft.data, draft.at)?;
-        let event = Event {
-            conversation: draft.conversation,
-            seq,
-            at: draft.at,
-            author: draft.author,
-            client_id: draft.client_id,
-            data: draft.data,
-        };
-        if let Some(client_id) = &event.client_id {
-            log.by_client_id
-                .insert((event.author.clone(), client_id.clone()), log.events.len());
-        }
-        log.events.push(event.clone());
-        Ok(Appended {
-            event,
-            conversation: log.conversation.clone(),
-            duplicate: false,
-        })
+        drafts.into_iter().map(|draft| state.append(draft)).collect()
     }
 
     async fn events_after(
@@ -173,6 +202,23 @@ impl Store for MemoryStore {
             .unwrap_or(usize::MAX)
             .min(log.events.len());
         Ok(log.events[start..].iter().take(limit).cloned().collect())
+    }
+
+    async fn event_by_client_id(
+        &self,
+        conversation: ConversationId,
+        author: &Actor,
+        client_id: &ClientId,
+    ) -> Result<Option<Event>, StoreError> {
+        let state = self.state();
+        let Some(log) = state.logs.get(&conversation) else {
+            return Ok(None);
+        };
+        Ok(log
+            .by_client_id
+            .get(&(author.clone(), client_id.clone()))
+            .and_then(|&index| log.events.get(index))
+            .cloned())
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
@@ -223,6 +269,54 @@ impl Store for MemoryStore {
         Ok(sorted(found, false))
     }
 
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.logs.contains_key(&context.conversation) {
+            return Err(StoreError::ConversationNotFound(context.conversation));
+        }
+        state.contexts.insert(context.conversation, context);
+        Ok(())
+    }
+
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
+        Ok(self.state().contexts.get(&conversation).cloned())
+    }
+
+    async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
+        let state = self.state();
+        // Position n lives at index n - 1.
+        let start = usize::try_from(after.0)
+            .unwrap_or(usize::MAX)
+            .min(state.feed.len());
+        state.feed[start..]
+            .iter()
+            .take(limit)
+            .zip(start + 1..)
+            .map(|(&(conversation, seq), position)| {
+                let (log, event) = state.event(conversation, seq).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "internal error: feed position {position} names a missing event"
+                    ))
+                })?;
+                Ok(FeedEntry::new(
+                    FeedPosition(position as u64),
+                    log.conversation.tenant.clone(),
+                    event.clone(),
+                ))
+            })
+            .collect()
+    }
+
+    async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        Ok(FeedPosition(self.state().feed.len() as u64))
+    }
+}
+
+#[async_trait]
+impl Directory for MemoryStore {
     async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
         self.state()
             .visitors
@@ -260,6 +354,28 @@ impl Store for MemoryStore {
         Ok(self.state().groups.values().cloned().collect())
     }
 
+    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
+        self.state()
+            .entry_points
+            .insert((entry.tenant.clone(), entry.id.clone()), entry);
+        Ok(())
+    }
+
+    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .entry_points
+            .remove(&(tenant.clone(), id.clone()))
+            .is_some())
+    }
+
+    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
+        Ok(self.state().entry_points.values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl Settings for MemoryStore {
     async fn put_group_hours(
         &self,
         tenant: &TenantId,
@@ -286,22 +402,6 @@ impl Store for MemoryStore {
                 hours: hours.clone(),
             })
             .collect())
-    }
-
-    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
-        let mut state = self.state();
-        if !state.logs.contains_key(&context.conversation) {
-            return Err(StoreError::ConversationNotFound(context.conversation));
-        }
-        state.contexts.insert(context.conversation, context);
-        Ok(())
-    }
-
-    async fn conversation_context(
-        &self,
-        conversation: ConversationId,
-    ) -> Result<Option<ConversationContext>, StoreError> {
-        Ok(self.state().contexts.get(&conversation).cloned())
     }
 
     async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {
@@ -354,24 +454,5 @@ impl Store for MemoryStore {
             .collect();
         found.sort_by(|a, b| a.shortcut.cmp(&b.shortcut));
         Ok(found)
-    }
-
-    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
-        self.state()
-            .entry_points
-            .insert((entry.tenant.clone(), entry.id.clone()), entry);
-        Ok(())
-    }
-
-    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
-        Ok(self
-            .state()
-            .entry_points
-            .remove(&(tenant.clone(), id.clone()))
-            .is_some())
-    }
-
-    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
-        Ok(self.state().entry_points.values().cloned().collect())
     }
 }

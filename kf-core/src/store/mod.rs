@@ -1,141 +1,38 @@
-//! Persistence: the [`Store`] trait every backend implements, and [`MemoryStore`].
+//! Persistence, split by concern: [`ConversationLog`] (conversation logs and the change feed), [`Directory`]
+//! (visitors, agents, groups, entry points) and [`Settings`] (what admins configure), and [`MemoryStore`], which
+//! implements all three.
 //!
-//! A store owns the conversation logs. It assigns each event its [`Seq`] in the same durable commit that stores
-//! it, enforces idempotency per (conversation, author, client id), and keeps each conversation's record (its
-//! state) in step with its log by applying every event through [`Conversation::apply`]. An append that the
-//! conversation's state does not allow is refused and changes nothing.
+//! A backend that keeps everything in one place implements all three traits and is a [`Store`] (blanket impl),
+//! held by the engine as `Arc<dyn Store>`. A host that keeps the concerns in different backends bundles them in
+//! [`Stores`].
 //!
-//! Backends prove they keep this contract by running the conformance suite in `kf_core::testkit`.
+//! **The change feed is the outbox.** Every committed event gets a global [`FeedPosition`] in the same commit;
+//! [`ConversationLog::feed_after`] lets a consumer (webhooks, statistics, search indexing, a cross-node bus)
+//! follow the feed and resume after the last position it handled. [`ConversationLogExt::feed_stream`] reads it
+//! as a stream.
+//!
+//! Backends prove they keep the contracts by running the conformance suites in `kf_core::testkit` (feature
+//! `testkit`): `conversation_log_conformance_tests!`, `directory_conformance_tests!`,
+//! `settings_conformance_tests!`, or all three with `store_conformance_tests!`.
 
+mod directory;
+mod ext;
+mod log;
 mod memory;
+mod settings;
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use directory::Directory;
+pub use ext::{ConversationLogExt, EVENTS_PAGE, feed_stream_of};
+pub use log::{Appended, ConversationLog, Created, EventDraft, FeedEntry, FeedPosition, NewConversation};
 pub use memory::MemoryStore;
+pub use settings::{GroupHours, Settings};
 
-use crate::context::ConversationContext;
-use crate::entry::EntryPoint;
-use crate::hours::WorkingHours;
-use crate::model::{
-    Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Event, EventKind, Group,
-    GroupId, MessageBody, Seq, TenantId, Timestamp, TransitionError, Visitor, VisitorId,
-};
-use crate::quick_replies::{QuickReply, QuickReplyScope};
-
-/// Identifies one incarnation of a store. Seqs (cursors) only mean something within one epoch: a client holding
-/// a cursor from another epoch must start over from [`Seq::ZERO`].
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Epoch(pub String);
-
-/// A request to open a conversation.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct NewConversation {
-    /// The id to give it (ignored when `client_id` matches an existing conversation).
-    pub id: ConversationId,
-    /// The tenant.
-    pub tenant: TenantId,
-    /// The visitor opening it.
-    pub visitor: VisitorId,
-    /// The group it is for.
-    pub group: GroupId,
-    /// The visitor's idempotency key: the same (tenant, visitor, client id) opens the same conversation.
-    pub client_id: ClientId,
-    /// The entry point the visitor came through, recorded on the `Created` event.
-    pub entry: Option<EntryPointId>,
-    /// Commit time.
-    pub at: Timestamp,
-}
-
-impl NewConversation {
-    /// The `Created` event (seq 1) of this conversation, as every store writes it.
-    pub fn created_event(&self) -> Event {
-        Event {
-            conversation: self.id,
-            seq: Seq(1),
-            at: self.at,
-            author: Actor::Visitor(self.visitor.clone()),
-            client_id: Some(self.client_id.clone()),
-            data: EventKind::Created {
-                group: self.group.clone(),
-                entry: self.entry.clone(),
-            },
-        }
-    }
-}
-
-/// The result of [`Store::create_conversation`].
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Created {
-    /// The conversation as it is now.
-    pub conversation: Conversation,
-    /// Its `Created` event (seq 1).
-    pub event: Event,
-    /// False when the client id matched an existing conversation, which is returned instead.
-    pub created: bool,
-}
-
-/// An event to append; the store gives it its seq.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct EventDraft {
-    /// The conversation to append to.
-    pub conversation: ConversationId,
-    /// Who caused it.
-    pub author: Actor,
-    /// Idempotency key: a second append with the same (conversation, author, client id) returns the first event.
-    pub client_id: Option<ClientId>,
-    /// Commit time.
-    pub at: Timestamp,
-    /// What happened.
-    pub data: EventKind,
-}
-
-impl EventDraft {
-    /// An event without an idempotency key.
-    pub fn new(conversation: ConversationId, author: Actor, data: EventKind, at: Timestamp) -> Self {
-        Self {
-            conversation,
-            author,
-            client_id: None,
-            at,
-            data,
-        }
-    }
-
-    /// An event kf itself causes (routing, timers).
-    pub fn system(conversation: ConversationId, data: EventKind, at: Timestamp) -> Self {
-        Self::new(conversation, Actor::System, data, at)
-    }
-
-    /// A chat message, idempotent by `client_id` when one is given.
-    pub fn message(
-        conversation: ConversationId,
-        author: Actor,
-        client_id: Option<ClientId>,
-        body: MessageBody,
-        at: Timestamp,
-    ) -> Self {
-        Self {
-            client_id,
-            ..Self::new(conversation, author, EventKind::Message { body }, at)
-        }
-    }
-}
-
-/// The result of [`Store::append`].
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Appended {
-    /// The committed event (for a duplicate: the original one).
-    pub event: Event,
-    /// The conversation after the event (for a duplicate: as it is now).
-    pub conversation: Conversation,
-    /// True when the client id had been used before and nothing new was stored.
-    pub duplicate: bool,
-}
+use crate::model::{ConversationId, TransitionError};
 
 /// Errors of a store.
 #[derive(Debug, Error)]
@@ -168,138 +65,167 @@ impl StoreError {
     }
 }
 
-/// A group's working hours, as stored.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct GroupHours {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// The group.
-    pub group: GroupId,
-    /// Its schedule.
-    pub hours: WorkingHours,
+/// Everything an [`Engine`](crate::engine::Engine) persists, in one backend: a [`ConversationLog`], a
+/// [`Directory`] and [`Settings`]. Implemented for every type that implements the three (there is nothing else
+/// to implement); held as `Arc<dyn Store>`.
+pub trait Store: ConversationLog + Directory + Settings {}
+
+impl<T: ConversationLog + Directory + Settings + ?Sized> Store for T {}
+
+/// The three store concerns, each possibly in a backend of its own (for example the log in Postgres, the
+/// directory in a host's user database, the settings in a config service). Cheap to clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kf_core::store::{MemoryStore, Stores};
+///
+/// // One backend for everything…
+/// let all = Stores::from(Arc::new(MemoryStore::new()));
+/// // …or a backend per concern.
+/// let split = Stores::new(
+///     Arc::new(MemoryStore::new()),
+///     Arc::new(MemoryStore::new()),
+///     Arc::clone(&all.settings),
+/// );
+/// # drop(split);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Stores {
+    /// The conversation logs and the change feed.
+    pub log: Arc<dyn ConversationLog>,
+    /// Visitors, agents, groups and entry points.
+    pub directory: Arc<dyn Directory>,
+    /// Working hours, quick replies and the other admin settings.
+    pub settings: Arc<dyn Settings>,
 }
 
-/// The persistence behind an [`Engine`](crate::engine::Engine). Object safe; held as `Arc<dyn Store>`.
-///
-/// Implementations must make `create_conversation` and `append` durable before they return `Ok` (the engine
-/// acknowledges a send to its client right after), and must serialize appends to one conversation so that seqs
-/// are gapless.
-#[async_trait]
-pub trait Store: Send + Sync + Debug + 'static {
-    /// This store's epoch; stable for the life of its data.
-    async fn epoch(&self) -> Result<Epoch, StoreError>;
+impl Stores {
+    /// A bundle of three backends.
+    pub fn new(
+        log: Arc<dyn ConversationLog>,
+        directory: Arc<dyn Directory>,
+        settings: Arc<dyn Settings>,
+    ) -> Self {
+        Self {
+            log,
+            directory,
+            settings,
+        }
+    }
+}
 
-    /// Opens a conversation (state queued) with its `Created` event at seq 1, or returns the conversation
-    /// already opened with the same (tenant, visitor, client id).
-    async fn create_conversation(&self, new: NewConversation) -> Result<Created, StoreError>;
+impl<S: Store> From<Arc<S>> for Stores {
+    /// One backend for all three concerns.
+    fn from(store: Arc<S>) -> Self {
+        Self::new(store.clone(), store.clone(), store)
+    }
+}
 
-    /// Appends an event to a conversation's log, applying it to the conversation's state in the same commit.
-    /// Fails with [`StoreError::Transition`] when the state does not allow it (including a second `Created`),
-    /// with nothing stored. A repeated (conversation, author, client id) returns the original event with
-    /// `duplicate: true`, whatever the conversation's state now; the check comes before the transition check.
-    ///
-    /// Client ids share one key space per (conversation, author): the `Created` event is stored under the
-    /// visitor's `open` client id, so a visitor message reusing that id returns the `Created` event as a
-    /// duplicate. Clients must use a fresh id per request.
-    async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError>;
+impl From<Arc<dyn Store>> for Stores {
+    /// One backend for all three concerns.
+    fn from(store: Arc<dyn Store>) -> Self {
+        Self::new(store.clone(), store.clone(), store)
+    }
+}
 
-    /// Up to `limit` events of a conversation with seq greater than `after`, in seq order.
-    async fn events_after(
-        &self,
-        conversation: ConversationId,
-        after: Seq,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GroupId, TenantId, Timestamp, Visitor};
 
-    /// A conversation's record.
-    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError>;
+    fn id<T: std::str::FromStr>(value: &str) -> T
+    where
+        T::Err: Debug,
+    {
+        value.parse().expect("valid id")
+    }
 
-    /// A visitor's conversations, newest first.
-    async fn conversations_of_visitor(
-        &self,
-        tenant: &TenantId,
-        visitor: &VisitorId,
-    ) -> Result<Vec<Conversation>, StoreError>;
+    #[tokio::test]
+    async fn a_bundle_reaches_each_backend() {
+        let (log, directory, settings) = (
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryStore::new()),
+        );
+        let stores = Stores::new(log.clone(), directory.clone(), settings.clone());
+        let visitor = Visitor {
+            tenant: id("t1"),
+            id: id("v1"),
+            name: None,
+            created_at: Timestamp(1),
+        };
+        stores.directory.put_visitor(visitor.clone()).await.expect("put");
+        let tenant: TenantId = id("t1");
+        let group: GroupId = id("sales");
+        stores
+            .settings
+            .put_group_hours(&tenant, &group, None)
+            .await
+            .expect("hours");
+        assert_eq!(
+            directory.visitor(&tenant, &visitor.id).await.expect("read"),
+            Some(visitor.clone())
+        );
+        assert_eq!(log.visitor(&tenant, &visitor.id).await.expect("read"), None);
+        assert_eq!(
+            stores.log.epoch().await.expect("epoch"),
+            log.epoch().await.expect("epoch")
+        );
+        let cloned = stores.clone();
+        assert_eq!(
+            cloned.log.epoch().await.expect("epoch"),
+            log.epoch().await.expect("epoch")
+        );
+        assert!(format!("{stores:?}").contains("Stores"));
+    }
 
-    /// The open conversations assigned to an agent, oldest first.
-    async fn conversations_of_agent(
-        &self,
-        tenant: &TenantId,
-        agent: &AgentId,
-    ) -> Result<Vec<Conversation>, StoreError>;
+    fn assert_store<T: Store>() {}
 
-    /// Every open (queued, assigned or offline) conversation of every tenant, oldest first. Read when an engine
-    /// starts.
-    async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError>;
+    #[tokio::test]
+    async fn arcs_and_boxes_forward_every_trait() {
+        assert_store::<Arc<MemoryStore>>();
+        assert_store::<Box<MemoryStore>>();
+        assert_store::<Arc<dyn Store>>();
+        assert_store::<Box<dyn Store>>();
+        let boxed: Box<dyn ConversationLog> = Box::new(Arc::new(MemoryStore::new()));
+        let boxed = Box::new(boxed);
+        assert_eq!(boxed.feed_head().await.expect("head"), FeedPosition::ZERO);
+        let directory: Box<dyn Directory> = Box::new(MemoryStore::new());
+        assert!(directory.agents().await.expect("agents").is_empty());
+        let settings: Arc<dyn Settings> = Arc::new(Box::new(MemoryStore::new()));
+        assert!(settings.group_hours().await.expect("hours").is_empty());
+    }
 
-    /// Creates or replaces a visitor record.
-    async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError>;
-
-    /// A visitor record.
-    async fn visitor(&self, tenant: &TenantId, id: &VisitorId) -> Result<Option<Visitor>, StoreError>;
-
-    /// Creates or replaces an agent record.
-    async fn put_agent(&self, agent: Agent) -> Result<(), StoreError>;
-
-    /// An agent record.
-    async fn agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Option<Agent>, StoreError>;
-
-    /// Every agent of every tenant, ordered by (tenant, id).
-    async fn agents(&self) -> Result<Vec<Agent>, StoreError>;
-
-    /// Creates or replaces a group record.
-    async fn put_group(&self, group: Group) -> Result<(), StoreError>;
-
-    /// Every group of every tenant, ordered by (tenant, id).
-    async fn groups(&self) -> Result<Vec<Group>, StoreError>;
-
-    // Working hours, visitor context and quick replies (issue #3).
-
-    /// Sets a group's working hours, or removes them (`None`: the group is always open).
-    async fn put_group_hours(
-        &self,
-        tenant: &TenantId,
-        group: &GroupId,
-        hours: Option<WorkingHours>,
-    ) -> Result<(), StoreError>;
-
-    /// Every group's working hours, ordered by (tenant, group). Read when an engine starts.
-    async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError>;
-
-    /// Creates or replaces the visitor-context summary of a conversation.
-    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError>;
-
-    /// The visitor-context summary of a conversation.
-    async fn conversation_context(
-        &self,
-        conversation: ConversationId,
-    ) -> Result<Option<ConversationContext>, StoreError>;
-
-    /// Creates or replaces a quick reply (by tenant and id). Fails with [`StoreError::Conflict`], storing
-    /// nothing, when another quick reply of the same scope has the same shortcut.
-    async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError>;
-
-    /// Deletes a quick reply; false when there was none.
-    async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
-
-    /// A quick reply by id.
-    async fn quick_reply(&self, tenant: &TenantId, id: &str) -> Result<Option<QuickReply>, StoreError>;
-
-    /// The quick replies of one scope, ordered by shortcut.
-    async fn quick_replies(
-        &self,
-        tenant: &TenantId,
-        scope: &QuickReplyScope,
-    ) -> Result<Vec<QuickReply>, StoreError>;
-
-    // Entry points (issue #3).
-
-    /// Creates or replaces an entry point (by tenant and id).
-    async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError>;
-
-    /// Deletes an entry point; false when there was none.
-    async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError>;
-
-    /// Every entry point of every tenant, ordered by (tenant, id). Read when an engine starts.
-    async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError>;
+    #[tokio::test]
+    async fn one_backend_becomes_a_bundle() {
+        let store = Arc::new(MemoryStore::new());
+        let epoch = store.epoch().await.expect("epoch");
+        let from_concrete = Stores::from(store.clone());
+        let as_dyn: Arc<dyn Store> = store.clone();
+        let from_dyn = Stores::from(as_dyn);
+        let visitor = Visitor {
+            tenant: id("t1"),
+            id: id("v1"),
+            name: Some("Ada".into()),
+            created_at: Timestamp(1),
+        };
+        from_dyn
+            .directory
+            .put_visitor(visitor.clone())
+            .await
+            .expect("put");
+        for stores in [&from_concrete, &from_dyn] {
+            assert_eq!(stores.log.epoch().await.expect("epoch"), epoch);
+            assert_eq!(
+                stores
+                    .directory
+                    .visitor(&visitor.tenant, &visitor.id)
+                    .await
+                    .expect("read"),
+                Some(visitor.clone())
+            );
+            assert!(stores.settings.group_hours().await.expect("hours").is_empty());
+        }
+    }
 }

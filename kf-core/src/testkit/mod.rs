@@ -1,6 +1,16 @@
 //! Conformance suites: the behaviour every backend must show, written once and run by each backend.
 //!
-//! Enable the `testkit` feature in a backend's `[dev-dependencies]` and stamp the suite into its tests:
+//! Enable the `testkit` feature in a backend's `[dev-dependencies]` and stamp the suites into its tests. There
+//! is one suite per store trait ([`log`], [`directory`], [`settings`]); a backend runs the ones for the traits
+//! it implements, each macro taking an expression that builds a fresh, empty backend:
+//!
+//! ```ignore
+//! kf_core::conversation_log_conformance_tests!(async { std::sync::Arc::new(MyLog::open_temporary().await) });
+//! kf_core::directory_conformance_tests!(async { std::sync::Arc::new(MyDirectory::new()) });
+//! kf_core::settings_conformance_tests!(async { std::sync::Arc::new(MySettings::new()) });
+//! ```
+//!
+//! A backend implementing all three stamps them together:
 //!
 //! ```ignore
 //! kf_core::store_conformance_tests!(async {
@@ -17,6 +27,10 @@
 //!
 //! Each suite function is also public, so a partner can call them from their own test harness.
 
+pub mod directory;
+mod fixtures;
+pub mod log;
+pub mod settings;
 pub mod store;
 pub mod transport;
 

@@ -1,0 +1,97 @@
+//! [`Settings`]: what admins configure (working hours, quick replies; more to come).
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::hours::WorkingHours;
+use crate::model::{GroupId, TenantId};
+use crate::quick_replies::{QuickReply, QuickReplyScope};
+
+/// A group's working hours, as stored.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GroupHours {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The group.
+    pub group: GroupId,
+    /// Its schedule.
+    pub hours: WorkingHours,
+}
+
+/// The settings admins configure: groups' working hours and quick replies. Object safe; held as
+/// `Arc<dyn Settings>` (or as part of a [`Store`](super::Store)). Every write is durable when it returns `Ok`.
+#[async_trait]
+pub trait Settings: Send + Sync + Debug + 'static {
+    /// Sets a group's working hours, or removes them (`None`: the group is always open).
+    async fn put_group_hours(
+        &self,
+        tenant: &TenantId,
+        group: &GroupId,
+        hours: Option<WorkingHours>,
+    ) -> Result<(), StoreError>;
+
+    /// Every group's working hours, ordered by (tenant, group). Read when an engine starts.
+    async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError>;
+
+    /// Creates or replaces a quick reply (by tenant and id). Fails with [`StoreError::Conflict`], storing
+    /// nothing, when another quick reply of the same scope has the same shortcut.
+    async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError>;
+
+    /// Deletes a quick reply; false when there was none.
+    async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+
+    /// A quick reply by id.
+    async fn quick_reply(&self, tenant: &TenantId, id: &str) -> Result<Option<QuickReply>, StoreError>;
+
+    /// The quick replies of one scope, ordered by shortcut.
+    async fn quick_replies(
+        &self,
+        tenant: &TenantId,
+        scope: &QuickReplyScope,
+    ) -> Result<Vec<QuickReply>, StoreError>;
+}
+
+macro_rules! forward_settings {
+    ($pointer:ident) => {
+        #[async_trait]
+        impl<T: ?Sized + Settings> Settings for $pointer<T> {
+            async fn put_group_hours(
+                &self,
+                tenant: &TenantId,
+                group: &GroupId,
+                hours: Option<WorkingHours>,
+            ) -> Result<(), StoreError> {
+                (**self).put_group_hours(tenant, group, hours).await
+            }
+            async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
+                (**self).group_hours().await
+            }
+            async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {
+                (**self).put_quick_reply(reply).await
+            }
+            async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+                (**self).delete_quick_reply(tenant, id).await
+            }
+            async fn quick_reply(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+            ) -> Result<Option<QuickReply>, StoreError> {
+                (**self).quick_reply(tenant, id).await
+            }
+            async fn quick_replies(
+                &self,
+                tenant: &TenantId,
+                scope: &QuickReplyScope,
+            ) -> Result<Vec<QuickReply>, StoreError> {
+                (**self).quick_replies(tenant, scope).await
+            }
+        }
+    };
+}
+
+forward_settings!(Arc);
+forward_settings!(Box);

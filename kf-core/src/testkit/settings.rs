@@ -1,0 +1,147 @@
+//! The [`Settings`] conformance suite: working hours and quick replies. Each function takes a fresh, empty
+//! settings backend and panics on a violation.
+
+use std::sync::Arc;
+
+use super::fixtures::{id, ok, quick, tenant};
+use crate::hours::WorkingHours;
+use crate::model::{GroupId, TenantId};
+use crate::quick_replies::QuickReplyScope;
+use crate::store::{Settings, StoreError};
+
+/// Working hours per group: set, listed by (tenant, group), replaced, removed.
+pub async fn group_hours_round_trip(store: Arc<dyn Settings>) {
+    assert!(ok(store.group_hours().await, "group_hours").is_empty());
+    let berlin = match WorkingHours::new("Europe/Berlin").and_then(|h| h.with_day("mon", &["09:00-17:00"])) {
+        Ok(hours) => hours,
+        Err(error) => panic!("hours: {error}"),
+    };
+    let utc = match WorkingHours::new("UTC").and_then(|h| h.with_holiday("2026-12-25", &[])) {
+        Ok(hours) => hours,
+        Err(error) => panic!("hours: {error}"),
+    };
+    let (sales, support): (GroupId, GroupId) = (id("sales"), id("support"));
+    ok(
+        store
+            .put_group_hours(&tenant(), &support, Some(utc.clone()))
+            .await,
+        "put",
+    );
+    ok(
+        store.put_group_hours(&tenant(), &sales, Some(utc.clone())).await,
+        "put",
+    );
+    ok(
+        store
+            .put_group_hours(&tenant(), &sales, Some(berlin.clone()))
+            .await,
+        "replace",
+    );
+    let listed = ok(store.group_hours().await, "group_hours");
+    let listed: Vec<(GroupId, WorkingHours)> = listed.into_iter().map(|g| (g.group, g.hours)).collect();
+    assert_eq!(listed, vec![(sales.clone(), berlin), (support.clone(), utc)]);
+    ok(store.put_group_hours(&tenant(), &sales, None).await, "remove");
+    ok(
+        store.put_group_hours(&tenant(), &sales, None).await,
+        "remove again",
+    );
+    let listed = ok(store.group_hours().await, "group_hours");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].group, support);
+}
+
+/// Quick replies: listed per scope by shortcut, a shortcut unique per scope (`Conflict`, nothing stored),
+/// replaced by id, deleted.
+pub async fn quick_replies_are_scoped_and_unique(store: Arc<dyn Settings>) {
+    let alice = QuickReplyScope::Agent { agent: id("alice") };
+    let bob = QuickReplyScope::Agent { agent: id("bob") };
+    let support = QuickReplyScope::Group { group: id("support") };
+    ok(
+        store
+            .put_quick_reply(quick("q1", alice.clone(), "thanks", "Thank you!"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q2", alice.clone(), "hello", "Hello!"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q3", bob.clone(), "hello", "Hi there"))
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q4", support.clone(), "hello", "Welcome"))
+            .await,
+        "put",
+    );
+    let clash = store
+        .put_quick_reply(quick("q5", alice.clone(), "hello", "Again"))
+        .await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    assert_eq!(ok(store.quick_reply(&tenant(), "q5").await, "get"), None);
+    let listed = ok(store.quick_replies(&tenant(), &alice).await, "list");
+    let shortcuts: Vec<&str> = listed.iter().map(|r| r.shortcut.as_str()).collect();
+    assert_eq!(shortcuts, ["hello", "thanks"]);
+    // Replacing by id may keep or change the shortcut.
+    ok(
+        store
+            .put_quick_reply(quick("q2", alice.clone(), "hello", "Hello again!"))
+            .await,
+        "replace",
+    );
+    ok(
+        store
+            .put_quick_reply(quick("q1", alice.clone(), "ty", "Thank you!"))
+            .await,
+        "rename",
+    );
+    let q2 = ok(store.quick_reply(&tenant(), "q2").await, "get");
+    assert_eq!(q2.map(|r| r.text), Some("Hello again!".into()));
+    let listed = ok(store.quick_replies(&tenant(), &alice).await, "list");
+    let shortcuts: Vec<&str> = listed.iter().map(|r| r.shortcut.as_str()).collect();
+    assert_eq!(shortcuts, ["hello", "ty"]);
+    let group = ok(store.quick_replies(&tenant(), &support).await, "list");
+    assert_eq!(group, vec![quick("q4", support.clone(), "hello", "Welcome")]);
+    assert!(ok(store.delete_quick_reply(&tenant(), "q2").await, "delete"));
+    assert!(!ok(
+        store.delete_quick_reply(&tenant(), "q2").await,
+        "delete again"
+    ));
+    assert_eq!(ok(store.quick_replies(&tenant(), &alice).await, "list").len(), 1);
+    // Another tenant sees none of them.
+    let other: TenantId = id("tenant-2");
+    assert!(ok(store.quick_replies(&other, &alice).await, "list").is_empty());
+    assert_eq!(ok(store.quick_reply(&other, "q1").await, "get"), None);
+}
+
+/// Stamps the [`Settings`] conformance suite into the calling crate as `#[test]` functions.
+///
+/// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
+/// type that coerces to `Arc<dyn Settings>` (an `Arc<MyStore>`, an `Arc<dyn Store>`…). It is evaluated once
+/// per test, inside a Tokio runtime.
+#[macro_export]
+macro_rules! settings_conformance_tests {
+    ($make:expr) => {
+        $crate::settings_conformance_tests!(@tests $make;
+            group_hours_round_trip,
+            quick_replies_are_scoped_and_unique,
+        );
+    };
+    (@tests $make:expr; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::block_on(async {
+                    let backend: ::std::sync::Arc<dyn $crate::store::Settings> = $make.await;
+                    $crate::testkit::settings::$name(backend).await;
+                });
+            }
+        )*
+    };
+}
