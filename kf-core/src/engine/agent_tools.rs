@@ -120,7 +120,7 @@ impl Engine {
         else {
             return;
         };
-        if let Err(error) = self.inner.store.put_conversation_context(summary).await {
+        if let Err(error) = self.inner.log.put_conversation_context(summary).await {
             tracing::warn!(conversation = %conversation.id, %error, "visitor context not stored");
         }
     }
@@ -133,7 +133,7 @@ impl Engine {
     ) -> Result<VisitorContextView, RequestError> {
         agent_only(identity)?;
         let record = self.readable(identity, conversation).await?;
-        let store = &self.inner.store;
+        let store = &self.inner.log;
         let trails = &self.inner.extras.trails;
         let context = match store.conversation_context(conversation).await? {
             Some(context) => Some(context),
@@ -158,7 +158,7 @@ impl Engine {
         tenant: &TenantId,
         agent: &AgentId,
     ) -> Result<Vec<QuickReply>, RequestError> {
-        let store = &self.inner.store;
+        let store = &self.inner.settings;
         let mut all = store
             .quick_replies(tenant, &QuickReplyScope::Agent { agent: agent.clone() })
             .await?;
@@ -199,7 +199,7 @@ impl Engine {
         reply
             .validate()
             .map_err(|error| RequestError::Invalid(error.to_string()))?;
-        let store = &self.inner.store;
+        let store = &self.inner.settings;
         let existing = store.quick_replies(tenant, &reply.scope).await?;
         let most = self.limits().quick_replies_per_scope;
         if existing.len() >= most && !existing.iter().any(|r| r.id == reply.id) {
@@ -213,7 +213,7 @@ impl Engine {
 
     /// Deletes a quick reply of any scope (the host's admin API); false when there was none.
     pub async fn delete_quick_reply(&self, tenant: &TenantId, reply_id: &str) -> Result<bool, RequestError> {
-        Ok(self.inner.store.delete_quick_reply(tenant, reply_id).await?)
+        Ok(self.inner.settings.delete_quick_reply(tenant, reply_id).await?)
     }
 
     /// Checks that `reply_id` is the agent's own (or, when `may_be_new`, free).
@@ -225,7 +225,7 @@ impl Engine {
         may_be_new: bool,
     ) -> Result<(), RequestError> {
         quick_replies::validate_id(reply_id).map_err(|error| RequestError::Invalid(error.to_string()))?;
-        match self.inner.store.quick_reply(tenant, reply_id).await? {
+        match self.inner.settings.quick_reply(tenant, reply_id).await? {
             None if may_be_new => Ok(()),
             None => Err(RequestError::NotFound(format!("quick reply {reply_id}"))),
             Some(reply) if reply.scope == (QuickReplyScope::Agent { agent: agent.clone() }) => Ok(()),

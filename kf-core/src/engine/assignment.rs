@@ -98,7 +98,7 @@ impl Engine {
         }
         let past = self
             .inner
-            .store
+            .log
             .conversations_of_visitor(&conversation.tenant, &conversation.visitor)
             .await
             .ok()?;

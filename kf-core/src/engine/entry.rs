@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{Engine, RequestError};
 use crate::entry::EntryPoint;
 use crate::model::{EntryPointId, GroupId, TenantId, VisitorId};
-use crate::store::{Store, StoreError};
+use crate::store::{Directory, StoreError};
 
 /// The entry points of every tenant, by tenant then id (so page rules are tried in id order).
 #[derive(Debug, Default)]
@@ -19,7 +19,7 @@ pub(super) struct EntryPoints {
 
 impl EntryPoints {
     /// Loads every stored entry point.
-    pub(super) async fn load(store: &dyn Store) -> Result<EntryPoints, StoreError> {
+    pub(super) async fn load(store: &dyn Directory) -> Result<EntryPoints, StoreError> {
         let mut all: BTreeMap<TenantId, BTreeMap<EntryPointId, EntryPoint>> = BTreeMap::new();
         for entry in store.entry_points().await? {
             all.entry(entry.tenant.clone())
@@ -66,7 +66,7 @@ impl Engine {
         if !self.inner.router.has_group(&entry.tenant, &entry.group) {
             return Err(RequestError::NotFound(format!("group {}", entry.group)));
         }
-        self.inner.store.put_entry_point(entry.clone()).await?;
+        self.inner.directory.put_entry_point(entry.clone()).await?;
         self.inner
             .entries
             .lock()
@@ -98,7 +98,7 @@ impl Engine {
         tenant: &TenantId,
         id: &EntryPointId,
     ) -> Result<bool, RequestError> {
-        let found = self.inner.store.delete_entry_point(tenant, id).await?;
+        let found = self.inner.directory.delete_entry_point(tenant, id).await?;
         let mut all = self.inner.entries.lock();
         if let Some(of) = all.get_mut(tenant) {
             of.remove(id);

@@ -38,7 +38,7 @@ use crate::model::{
 };
 use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, QueueEntry, ServerFrame};
 use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
-use crate::store::{EventDraft, NewConversation, Store, StoreError};
+use crate::store::{ConversationLog, Directory, EventDraft, NewConversation, Settings, StoreError, Stores};
 
 use connection::Conn;
 use dispatch::Dispatcher;
@@ -171,7 +171,7 @@ pub struct Ack {
 /// Builds an [`Engine`].
 #[derive(Debug)]
 pub struct EngineBuilder {
-    store: Arc<dyn Store>,
+    stores: Stores,
     authenticator: Arc<dyn Authenticator>,
     routing: Arc<dyn RoutingPolicy>,
     policies: HashMap<String, Arc<dyn RoutingPolicy>>,
@@ -222,23 +222,31 @@ impl EngineBuilder {
 
     /// Loads groups, agents and open conversations from the store and starts the engine.
     pub async fn build(self) -> Result<Engine, EngineError> {
-        let epoch = self.store.epoch().await?;
+        let Stores {
+            log,
+            directory,
+            settings,
+            ..
+        } = self.stores;
+        let epoch = log.epoch().await?;
         let router = Router::default();
-        for group in self.store.groups().await? {
+        for group in directory.groups().await? {
             router.put_group(group);
         }
-        for agent in self.store.agents().await? {
+        for agent in directory.agents().await? {
             router.put_agent(agent);
         }
-        let open = self.store.open_conversations().await?;
-        let extras = offline::Extras::load(self.store.as_ref(), &self.limits).await?;
-        let entries = entry::EntryPoints::load(self.store.as_ref()).await?;
+        let open = log.open_conversations().await?;
+        let extras = offline::Extras::load(settings.as_ref(), &self.limits).await?;
+        let entries = entry::EntryPoints::load(directory.as_ref()).await?;
         for conversation in &open {
             router.track(conversation.clone());
         }
         let engine = Engine {
             inner: Arc::new(Inner {
-                store: self.store,
+                log,
+                directory,
+                settings,
                 authenticator: self.authenticator,
                 routing: self.routing,
                 policies: self.policies,
@@ -280,14 +288,16 @@ pub struct Engine {
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("store", &self.inner.store)
+            .field("log", &self.inner.log)
             .field("epoch", &self.inner.epoch)
             .finish_non_exhaustive()
     }
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    log: Arc<dyn ConversationLog>,
+    directory: Arc<dyn Directory>,
+    settings: Arc<dyn Settings>,
     authenticator: Arc<dyn Authenticator>,
     routing: Arc<dyn RoutingPolicy>,
     policies: HashMap<String, Arc<dyn RoutingPolicy>>,
@@ -310,10 +320,11 @@ struct Inner {
 }
 
 impl Engine {
-    /// Starts building an engine over `store`, authenticating with `authenticator`.
-    pub fn builder(store: Arc<dyn Store>, authenticator: Arc<dyn Authenticator>) -> EngineBuilder {
+    /// Starts building an engine over its stores (one backend for all three, `Arc<S: Store>`, or a
+    /// [`Stores`] bundle of separate ones), authenticating with `authenticator`.
+    pub fn builder(stores: impl Into<Stores>, authenticator: Arc<dyn Authenticator>) -> EngineBuilder {
         EngineBuilder {
-            store,
+            stores: stores.into(),
             authenticator,
             routing: Arc::new(LeastBusy),
             policies: HashMap::new(),
@@ -334,16 +345,15 @@ impl Engine {
         &self.inner.epoch
     }
 
-    /// The store, for the crate's own tests and the transport conformance kit (not public: hosts keep their
-    /// own handle to the store they built).
+    /// The conversation log, for the crate's tests and the testkit (hosts read through the engine).
     #[cfg(any(test, feature = "testkit"))]
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+    pub(crate) fn log(&self) -> &Arc<dyn ConversationLog> {
+        &self.inner.log
     }
 
     /// Checks that the store answers (reads its epoch): for a host's health endpoint.
     pub async fn check_store(&self) -> Result<(), RequestError> {
-        self.inner.store.epoch().await?;
+        self.inner.log.epoch().await?;
         Ok(())
     }
 
@@ -367,7 +377,7 @@ impl Engine {
         let inner = &self.inner;
         match &identity.principal {
             Principal::Visitor(id) => {
-                if inner.store.visitor(&identity.tenant, id).await?.is_none() {
+                if inner.directory.visitor(&identity.tenant, id).await?.is_none() {
                     let created_at = inner.clock.now();
                     let visitor = Visitor {
                         tenant: identity.tenant.clone(),
@@ -375,7 +385,7 @@ impl Engine {
                         name: None,
                         created_at,
                     };
-                    inner.store.put_visitor(visitor).await?;
+                    inner.directory.put_visitor(visitor).await?;
                 }
             }
             Principal::Agent(id) => {
@@ -416,14 +426,14 @@ impl Engine {
         let session = Session::new(self.clone(), Arc::clone(&conn));
         let inbox = match &identity.principal {
             Principal::Visitor(id) => {
-                let mut all = inner.store.conversations_of_visitor(&identity.tenant, id).await?;
+                let mut all = inner.log.conversations_of_visitor(&identity.tenant, id).await?;
                 // Open ones first, then the most recent closed ones: a long history must not flood the session.
                 all.sort_by_key(|c| !c.state.is_open());
                 all.truncate(inner.limits.inbox_conversations);
                 all
             }
             // Bounded by the agent's capacity.
-            Principal::Agent(id) => inner.store.conversations_of_agent(&identity.tenant, id).await?,
+            Principal::Agent(id) => inner.log.conversations_of_agent(&identity.tenant, id).await?,
         };
         let now = inner.clock.now();
         let positions: Vec<ServerFrame> = match &identity.principal {
@@ -561,7 +571,7 @@ impl Engine {
     pub async fn put_group(&self, group: Group) -> Result<(), RequestError> {
         let engine = self.clone();
         self.detached(async move {
-            engine.inner.store.put_group(group.clone()).await?;
+            engine.inner.directory.put_group(group.clone()).await?;
             let (tenant, id) = (group.tenant.clone(), group.id.clone());
             engine.inner.router.put_group(group);
             engine.drain(&tenant, &id).await;
@@ -580,7 +590,7 @@ impl Engine {
     pub async fn put_agent(&self, agent: Agent) -> Result<(), RequestError> {
         let engine = self.clone();
         self.detached(async move {
-            engine.inner.store.put_agent(agent.clone()).await?;
+            engine.inner.directory.put_agent(agent.clone()).await?;
             let tenant = agent.tenant.clone();
             for group in engine.inner.router.put_agent(agent) {
                 engine.drain(&tenant, &group).await;
@@ -616,7 +626,7 @@ impl Engine {
     fn subscribe_once(&self, conn: &Arc<Conn>, conversation: ConversationId, after: Seq) {
         if conn.subscriptions().insert(conversation) {
             self.inner.dispatcher.subscribe(
-                Arc::clone(&self.inner.store),
+                Arc::clone(&self.inner.log),
                 Arc::clone(conn),
                 conversation,
                 after,
@@ -631,7 +641,7 @@ impl Engine {
             Some(conversation) => conversation,
             None => self
                 .inner
-                .store
+                .log
                 .conversation(id)
                 .await?
                 .ok_or_else(|| RequestError::NotFound(format!("conversation {id}")))?,
@@ -749,7 +759,7 @@ impl Engine {
     async fn existing(&self, conversation: Conversation) -> Result<Opened, RequestError> {
         let conversation = self
             .inner
-            .store
+            .log
             .conversation(conversation.id)
             .await?
             .unwrap_or(conversation);
@@ -813,32 +823,21 @@ impl Engine {
     }
 
     /// The ack of a message `author` already stored with `client_id` in `conversation`, if there is one.
-    ///
-    /// Pages the log until the store's `event_by_client_id` lands (store split); then this becomes one call.
     async fn stored_send(
         &self,
         conversation: ConversationId,
         author: &Actor,
         client_id: &ClientId,
     ) -> Result<Option<Ack>, RequestError> {
-        const PAGE: usize = 512;
-        let mut after = Seq::ZERO;
-        loop {
-            let page = self.inner.store.events_after(conversation, after, PAGE).await?;
-            let full = page.len() == PAGE;
-            for event in page {
-                if event.client_id.as_ref() == Some(client_id) && &event.author == author {
-                    return Ok(Some(Ack {
-                        seq: event.seq,
-                        duplicate: true,
-                    }));
-                }
-                after = event.seq;
-            }
-            if !full {
-                return Ok(None);
-            }
-        }
+        let stored = self
+            .inner
+            .log
+            .event_by_client_id(conversation, author, client_id)
+            .await?;
+        Ok(stored.map(|event| Ack {
+            seq: event.seq,
+            duplicate: true,
+        }))
     }
 
     /// Reopens a closed conversation (the reaction to `reopened` routes it). A concurrent reopen is not an
@@ -883,7 +882,7 @@ impl Engine {
             Ok(appended) => Ok(appended.event.seq),
             Err(RequestError::InvalidState(refused)) => {
                 // Closed by someone else since we looked: that is the outcome asked for.
-                match self.inner.store.conversation(conversation).await? {
+                match self.inner.log.conversation(conversation).await? {
                     Some(now) if !now.state.is_open() => Ok(now.last_seq),
                     _ => Err(RequestError::InvalidState(refused)),
                 }
@@ -961,22 +960,14 @@ impl Engine {
         let record = self.readable(&conn.identity, conversation).await?;
         let after = if reset { Seq::ZERO } else { after };
         // The record may be an in-memory copy behind the log: `subscribed` announces the stored last seq.
-        let record = self
-            .inner
-            .store
-            .conversation(conversation)
-            .await?
-            .unwrap_or(record);
+        let record = self.inner.log.conversation(conversation).await?.unwrap_or(record);
         let last_seq = self.within_log(&record, after).await?;
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
         let _ = conn.outlet.push(reply(after, reset, last_seq).encode());
         conn.subscriptions().insert(conversation);
-        self.inner.dispatcher.subscribe(
-            Arc::clone(&self.inner.store),
-            Arc::clone(conn),
-            conversation,
-            after,
-        );
+        self.inner
+            .dispatcher
+            .subscribe(Arc::clone(&self.inner.log), Arc::clone(conn), conversation, after);
         Ok(())
     }
 
@@ -986,7 +977,7 @@ impl Engine {
         if seq <= record.last_seq {
             return Ok(record.last_seq);
         }
-        let last_seq = match self.inner.store.conversation(record.id).await? {
+        let last_seq = match self.inner.log.conversation(record.id).await? {
             Some(stored) => stored.last_seq,
             None => record.last_seq,
         };
@@ -1016,7 +1007,7 @@ impl Engine {
             Principal::Visitor(visitor) => {
                 let mut all = self
                     .inner
-                    .store
+                    .log
                     .conversations_of_visitor(&identity.tenant, visitor)
                     .await?;
                 all.retain(|c| c.state.is_open());
@@ -1024,7 +1015,7 @@ impl Engine {
             }
             Principal::Agent(agent) => {
                 self.inner
-                    .store
+                    .log
                     .conversations_of_agent(&identity.tenant, agent)
                     .await?
             }

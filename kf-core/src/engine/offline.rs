@@ -23,7 +23,7 @@ use crate::model::{
     Actor, Conversation, ConversationId, ConversationState, EventKind, GroupId, TenantId, TransitionError,
 };
 use crate::protocol::ServerFrame;
-use crate::store::{EventDraft, Store, StoreError};
+use crate::store::{EventDraft, Settings, StoreError};
 
 type GroupKey = (TenantId, GroupId);
 
@@ -41,7 +41,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Extras {
     /// Loads the groups' working hours.
-    pub(super) async fn load(store: &dyn Store, limits: &Limits) -> Result<Extras, StoreError> {
+    pub(super) async fn load(store: &dyn Settings, limits: &Limits) -> Result<Extras, StoreError> {
         let extras = Extras {
             trails: Trails::new(limits),
             ..Extras::default()
@@ -64,7 +64,7 @@ impl Engine {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
         self.inner
-            .store
+            .settings
             .put_group_hours(tenant, group, hours.clone())
             .await?;
         let key = (tenant.clone(), group.clone());
@@ -133,7 +133,7 @@ impl Engine {
                 .offline_messages(tenant, &record.groups, self.limits().offline_messages_listed);
         let mut conversations = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.inner.store.conversation(id).await {
+            match self.inner.log.conversation(id).await {
                 Ok(Some(conversation)) if conversation.state == ConversationState::Offline => {
                     conversations.push(conversation);
                 }

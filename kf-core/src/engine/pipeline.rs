@@ -123,7 +123,7 @@ impl Engine {
     async fn run(&self, command: Command) -> Result<Appended, RequestError> {
         match command {
             Command::Create(opening) => {
-                let created = self.inner.store.create_conversation(opening.new.clone()).await?;
+                let created = self.inner.log.create_conversation(opening.new.clone()).await?;
                 let committed = Appended {
                     event: created.event,
                     conversation: created.conversation,
@@ -135,7 +135,7 @@ impl Engine {
                 Ok(committed)
             }
             Command::Append { draft, hold } => {
-                let result = self.inner.store.append(draft).await;
+                let result = self.inner.log.append(draft).await;
                 if let Some(hold) = hold {
                     self.settle(hold, &result);
                 }

@@ -15,7 +15,7 @@ impl Engine {
         let Appended {
             event, conversation, ..
         } = committed;
-        self.inner.dispatcher.publish(&self.inner.store, event);
+        self.inner.dispatcher.publish(&self.inner.log, event);
         match &event.data {
             EventKind::Message { .. } => {
                 // Copies of the record held in memory are not updated per message.
@@ -60,7 +60,7 @@ impl Engine {
     pub(super) async fn opened(&self, committed: &Appended, opening: Opening) {
         let conversation = &committed.conversation;
         self.store_visitor_context(conversation).await;
-        self.inner.dispatcher.publish(&self.inner.store, &committed.event);
+        self.inner.dispatcher.publish(&self.inner.log, &committed.event);
         let visitor = Identity {
             tenant: conversation.tenant.clone(),
             principal: Principal::Visitor(conversation.visitor.clone()),

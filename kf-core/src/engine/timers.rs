@@ -234,7 +234,7 @@ impl Engine {
     ) -> Option<bool> {
         let events = self
             .inner
-            .store
+            .log
             .events_after(conversation, since, 1_000)
             .await
             .ok()?;
@@ -352,7 +352,7 @@ impl Engine {
         for (id, reason) in self.inner.recent_missed.of(tenant, &record.groups) {
             let conversation = match self.inner.router.open_conversation(&id) {
                 Some(open) => Some(open),
-                None => self.inner.store.conversation(id).await.ok().flatten(),
+                None => self.inner.log.conversation(id).await.ok().flatten(),
             };
             if let Some(conversation) = conversation {
                 conn.outlet

@@ -384,7 +384,7 @@ async fn watch(client: &mut dyn Client, conversation: &str) {
 pub async fn stored(engine: &Engine, conversation: &str) -> Vec<Event> {
     let id: ConversationId = must(conversation.parse(), "conversation id");
     must(
-        engine.store().events_after(id, Seq::ZERO, 100_000).await,
+        engine.log().events_after(id, Seq::ZERO, 100_000).await,
         "read the log",
     )
 }
