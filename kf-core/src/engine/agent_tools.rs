@@ -34,7 +34,7 @@ impl Engine {
             ClientFrame::Context { report } => {
                 let visitor = visitor_only(identity, "context")?;
                 self.inner
-                    .extras
+                    .sessions
                     .trails
                     .report(&identity.tenant, visitor, report, self.inner.clock.now())
                     .map_err(|error| RequestError::Invalid(error.to_string()))?;
@@ -48,7 +48,7 @@ impl Engine {
                     at: self.inner.clock.now(),
                 };
                 self.inner
-                    .extras
+                    .sessions
                     .trails
                     .page(&identity.tenant, visitor, page)
                     .map_err(|error| RequestError::Invalid(error.to_string()))?;
@@ -114,7 +114,7 @@ impl Engine {
     pub(super) async fn store_visitor_context(&self, conversation: &Conversation) {
         let Some(summary) = self
             .inner
-            .extras
+            .sessions
             .trails
             .summary(conversation, self.inner.clock.now())
         else {
@@ -134,7 +134,7 @@ impl Engine {
         agent_only(identity)?;
         let record = self.readable(identity, conversation).await?;
         let store = &self.inner.log;
-        let trails = &self.inner.extras.trails;
+        let trails = &self.inner.sessions.trails;
         let context = match store.conversation_context(conversation).await? {
             Some(context) => Some(context),
             None => trails.summary(&record, self.inner.clock.now()),
@@ -164,7 +164,8 @@ impl Engine {
             .await?;
         let groups = self
             .inner
-            .router
+            .routing
+            .ledger
             .agent(tenant, agent)
             .map(|record| record.groups)
             .unwrap_or_default();

@@ -150,7 +150,7 @@ impl Engine {
 
     /// Releases a reservation the committed event did not use.
     fn settle(&self, hold: Hold, result: &Result<Appended, StoreError>) {
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         match result {
             Ok(committed) if !committed.duplicate => {}
             Ok(_) | Err(StoreError::Transition(_)) => {

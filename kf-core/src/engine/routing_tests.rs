@@ -128,7 +128,8 @@ async fn open(engine: &Engine, who: &str, group: &str) -> Conversation {
 fn owner(engine: &Engine, id: ConversationId) -> Option<String> {
     engine
         .inner
-        .router
+        .routing
+        .ledger
         .open_conversation(&id)
         .and_then(|c| c.state.agent().map(|a| a.as_str().to_owned()))
 }
@@ -936,10 +937,13 @@ async fn an_unanswered_assignment_goes_to_another_agent_and_an_idle_visitor_is_c
         .await
         .expect("send");
     tokio::time::sleep(Duration::from_secs(299)).await;
-    assert!(engine.inner.router.open_conversation(&c.id).is_some(), "not yet");
+    assert!(
+        engine.inner.routing.ledger.open_conversation(&c.id).is_some(),
+        "not yet"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        engine.inner.router.open_conversation(&c.id).is_none(),
+        engine.inner.routing.ledger.open_conversation(&c.id).is_none(),
         "closed for inactivity"
     );
     let log = engine
@@ -969,19 +973,25 @@ async fn a_chatty_visitor_keeps_one_inactivity_timer_that_counts_from_its_last_m
         engine.send(&visitor("v1"), c.id, id, body).await.expect("send");
     }
     assert_eq!(
-        engine.inner.silences.lock().len(),
+        engine.inner.routing.silences.lock().len(),
         1,
         "one timer for the conversation, not one per message"
     );
     // Last message at 55 s: still open at 114 s, closed after 115 s.
     tokio::time::sleep(Duration::from_secs(59)).await;
-    assert!(engine.inner.router.open_conversation(&c.id).is_some(), "not yet");
+    assert!(
+        engine.inner.routing.ledger.open_conversation(&c.id).is_some(),
+        "not yet"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        engine.inner.router.open_conversation(&c.id).is_none(),
+        engine.inner.routing.ledger.open_conversation(&c.id).is_none(),
         "closed for inactivity"
     );
-    assert!(engine.inner.silences.lock().is_empty(), "forgotten once closed");
+    assert!(
+        engine.inner.routing.silences.lock().is_empty(),
+        "forgotten once closed"
+    );
 }
 
 #[tokio::test]
@@ -1179,7 +1189,7 @@ mod properties {
         }
 
         fn open_ones(&self) -> Vec<Conversation> {
-            let mut open: Vec<Conversation> = self.engine.inner.router.open_snapshot();
+            let mut open: Vec<Conversation> = self.engine.inner.routing.ledger.open_snapshot();
             open.sort_by_key(|c| c.id);
             open
         }
@@ -1342,7 +1352,7 @@ mod properties {
                 let held = before.0.get(&record.id).copied().unwrap_or(0);
                 limits.insert(record.id.clone(), most.max(held));
             }
-            if let Some(violation) = self.engine.inner.router.violation(&limits) {
+            if let Some(violation) = self.engine.inner.routing.ledger.violation(&limits) {
                 return Err(format!("step {step} {op:?}: {violation}"));
             }
             for (name, cap) in &self.caps {
@@ -1366,7 +1376,7 @@ mod properties {
         /// Takes the agents' and groups' settings from the engine (a dropped step may have applied its change or
         /// not).
         fn resync(&mut self) {
-            let router = &self.engine.inner.router;
+            let router = &self.engine.inner.routing.ledger;
             for name in AGENTS {
                 if let Some(record) = router.agent(&tenant(), &aid(name)) {
                     self.agents.insert(name.to_owned(), record);

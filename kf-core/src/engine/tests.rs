@@ -860,13 +860,20 @@ async fn a_close_racing_an_assignment_leaves_no_capacity_behind() {
         .await
         .expect("close");
     assert_eq!(engine.agent_load(&tenant(), &alice_id), 0);
-    assert!(engine.inner.router.update(&assigned).is_empty());
+    assert!(engine.inner.routing.ledger.update(&assigned).is_empty());
     assert_eq!(
         engine.agent_load(&tenant(), &alice_id),
         0,
         "a stale snapshot is ignored"
     );
-    assert!(engine.inner.router.open_conversation(&conversation.id).is_none());
+    assert!(
+        engine
+            .inner
+            .routing
+            .ledger
+            .open_conversation(&conversation.id)
+            .is_none()
+    );
     let reopened = v1.open("o2").await;
     assert_ne!(
         reopened.id, conversation.id,
