@@ -69,6 +69,29 @@ impl Engine {
                 id,
                 conversation: self.take(identity, conversation).await?,
             },
+            frame @ (ClientFrame::QuickReplies
+            | ClientFrame::PutQuickReply { .. }
+            | ClientFrame::DeleteQuickReply { .. }) => {
+                return self.quick_reply_request(identity, id, frame).await;
+            }
+            other => {
+                return Err(RequestError::Invalid(format!(
+                    "`{}` is not handled here",
+                    other.name()
+                )));
+            }
+        };
+        Ok(Some(frame))
+    }
+
+    /// An agent's own quick replies over the protocol: list, create or update, delete.
+    async fn quick_reply_request(
+        &self,
+        identity: &Identity,
+        id: Option<String>,
+        frame: ClientFrame,
+    ) -> Result<Option<ServerFrame>, RequestError> {
+        let frame = match frame {
             ClientFrame::QuickReplies => {
                 let agent = agent_only(identity)?;
                 ServerFrame::QuickReplies {
@@ -101,7 +124,7 @@ impl Engine {
             }
             other => {
                 return Err(RequestError::Invalid(format!(
-                    "`{}` is not handled here",
+                    "`{}` is not a quick reply request",
                     other.name()
                 )));
             }

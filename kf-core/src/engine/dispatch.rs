@@ -195,6 +195,29 @@ impl Dispatcher {
     }
 }
 
+impl Subscription {
+    /// Pushes a page of history read from the store, paced by the outbound queue. False when the subscription
+    /// ended (cancelled, or its connection closed) on the way.
+    async fn replay(&self, page: Vec<Event>) -> bool {
+        for event in page {
+            if self.is_cancelled() {
+                return false;
+            }
+            let seq = event.seq;
+            let event = match event.for_visitors() {
+                Some(redacted) if self.for_visitor() => redacted,
+                _ => event,
+            };
+            let queued = Queued::event(ServerFrame::Event(event).encode(), self.conversation, seq);
+            if self.conn.outlet.push_paced(queued).await.is_err() {
+                return false;
+            }
+            self.cursor().last_sent = seq;
+        }
+        true
+    }
+}
+
 /// Reads the store after the subscription's cursor and pushes what it finds, until the cursor has reached every
 /// seq seen live; then switches the subscription to live delivery.
 async fn catch_up(store: Arc<dyn ConversationLog>, subscription: Arc<Subscription>) {
@@ -226,29 +249,8 @@ async fn catch_up(store: Arc<dyn ConversationLog>, subscription: Arc<Subscriptio
         };
         failures = 0;
         let full_page = page.len() == PAGE;
-        for event in page {
-            if subscription.is_cancelled() {
-                return;
-            }
-            let seq = event.seq;
-            let event = match event.for_visitors() {
-                Some(redacted) if subscription.for_visitor() => redacted,
-                _ => event,
-            };
-            if subscription
-                .conn
-                .outlet
-                .push_paced(Queued::event(
-                    ServerFrame::Event(event).encode(),
-                    subscription.conversation,
-                    seq,
-                ))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            subscription.cursor().last_sent = seq;
+        if !subscription.replay(page).await {
+            return;
         }
         let stalled = {
             let mut cursor = subscription.cursor();
