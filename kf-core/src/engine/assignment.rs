@@ -320,9 +320,23 @@ impl Engine {
 
     /// An agent sets its status. Only `online` takes new conversations; the others keep their conversations.
     /// Going back to `online` drains the agent's groups.
+    ///
+    /// Every live connection of the agent is told (a `status` frame without `id`), so its other tabs and devices
+    /// show the same status.
     pub async fn set_status(
         &self,
         identity: &Identity,
+        status: AgentStatus,
+        label: Option<String>,
+    ) -> Result<(), RequestError> {
+        self.change_status(identity, 0, status, label).await
+    }
+
+    /// [`Engine::set_status`] from connection `except` (0: none), which gets the reply instead of the push.
+    pub(super) async fn change_status(
+        &self,
+        identity: &Identity,
+        except: u64,
         status: AgentStatus,
         label: Option<String>,
     ) -> Result<(), RequestError> {
@@ -341,8 +355,16 @@ impl Engine {
             .inner
             .routing
             .ledger
-            .set_status(&identity.tenant, agent, status, label)
+            .set_status(&identity.tenant, agent, status, label.clone())
             .ok_or_else(|| RequestError::NotFound(format!("agent {agent}")))?;
+        let pushed = ServerFrame::Status {
+            id: None,
+            status,
+            label,
+        };
+        self.inner
+            .sessions
+            .push_except(identity, except, &pushed.encode());
         for group in groups {
             self.drain(&identity.tenant, &group).await;
         }

@@ -279,6 +279,40 @@ impl EngineBuilder {
 }
 
 /// The kf engine. Cheap to clone (an `Arc` inside); share one per process.
+///
+/// Transports hand it frames ([`Engine::accept`], [`Session::receive`], [`Engine::request`]); a host calls the
+/// same operations directly from its own endpoints, and configures groups and agents:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use kf_core::auth::{Identity, SignedTokens};
+/// # use kf_core::clock::SystemClock;
+/// # use kf_core::model::{Agent, ClientId, Group, GroupId, MessageBody, TenantId};
+/// # use kf_core::store::MemoryStore;
+/// # use kf_core::Engine;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tokens = SignedTokens::new(&[7; 32], Arc::new(SystemClock))?;
+/// let engine = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens)).build().await?;
+/// let shop = TenantId::new("shop")?;
+/// engine.put_group(Group::new(shop.clone(), GroupId::new("support")?, "Support")).await?;
+/// let agent = Agent::new(shop.clone(), "alice".parse()?, "Alice", 3).with_groups([GroupId::new("support")?]);
+/// engine.put_agent(agent).await?;
+///
+/// let visitor = Identity::visitor(shop, "v-1".parse()?);
+/// let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None).await?;
+/// let ack = engine
+///     .send(&visitor, opened.conversation.id, ClientId::new("m-1")?, MessageBody::text("Hi!"))
+///     .await?;
+/// assert_eq!(ack.seq.0, 2); // 1 is `created`
+/// // A retry with the same client id stores nothing new.
+/// let again = engine
+///     .send(&visitor, opened.conversation.id, ClientId::new("m-1")?, MessageBody::text("Hi!"))
+///     .await?;
+/// assert!(again.duplicate && again.seq == ack.seq);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,

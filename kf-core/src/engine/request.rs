@@ -9,7 +9,6 @@ use std::sync::Arc;
 use super::connection::Conn;
 use super::{Engine, RequestError, Transfer};
 use crate::auth::Identity;
-use crate::model::AgentStatus;
 use crate::protocol::{self, ClientFrame, ErrorCode, Request, ServerFrame};
 
 /// Whether a frame counts against the sender's rate (`docs/protocol.md` §12). Exhaustive on purpose: a new frame
@@ -234,8 +233,8 @@ impl Engine {
                 }
             }
             ClientFrame::Status { status, label } => {
-                self.set_status(identity, status, label.clone()).await?;
-                self.push_status(identity, except, status, label.clone());
+                self.change_status(identity, except, status, label.clone())
+                    .await?;
                 ServerFrame::Status { id, status, label }
             }
             ClientFrame::Queue => ServerFrame::Queue {
@@ -245,20 +244,6 @@ impl Engine {
             _ => return Ok(None),
         };
         Ok(Some(reply))
-    }
-}
-
-impl Engine {
-    /// Tells an agent's other live connections (other tabs, devices, streams) the status it just set in one: a
-    /// `status` frame without `id`.
-    fn push_status(&self, identity: &Identity, except_conn: u64, status: AgentStatus, label: Option<String>) {
-        let frame = ServerFrame::Status {
-            id: None,
-            status,
-            label,
-        }
-        .encode();
-        self.inner.sessions.push_except(identity, except_conn, &frame);
     }
 }
 

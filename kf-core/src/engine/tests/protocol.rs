@@ -151,3 +151,25 @@ async fn subscribed_says_where_the_replay_ends() {
         "{caught_up:?}"
     );
 }
+
+#[tokio::test]
+async fn a_status_set_by_the_host_is_pushed_to_every_connection_of_the_agent() {
+    let engine = engine().await;
+    engine.put_agent(agent("alice", 2)).await.expect("agent");
+    let mut tabs = [
+        Client::connect(&engine, agent_identity("alice")).await,
+        Client::connect(&engine, agent_identity("alice")).await,
+    ];
+    engine
+        .set_status(&agent_identity("alice"), AgentStatus::Away, Some("lunch".into()))
+        .await
+        .expect("status");
+    for tab in &mut tabs {
+        let pushed = tab.next_reply().await;
+        assert!(
+            matches!(&pushed, ServerFrame::Status { id: None, status: AgentStatus::Away, label }
+                if label.as_deref() == Some("lunch")),
+            "{pushed:?}"
+        );
+    }
+}
