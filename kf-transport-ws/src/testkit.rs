@@ -219,7 +219,7 @@ impl WsClient {
     }
 
     /// The next frame matching `wanted`; other frames are kept for later calls.
-    async fn next_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+    pub async fn next_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         if let Some(index) = self.pending.iter().position(&wanted)
             && let Some(frame) = self.pending.remove(index)
         {
