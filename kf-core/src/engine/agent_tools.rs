@@ -34,7 +34,7 @@ impl Engine {
             ClientFrame::Context { report } => {
                 let visitor = visitor_only(identity, "context")?;
                 self.inner
-                    .extras
+                    .sessions
                     .trails
                     .report(&identity.tenant, visitor, report, self.inner.clock.now())
                     .map_err(|error| RequestError::Invalid(error.to_string()))?;
@@ -48,7 +48,7 @@ impl Engine {
                     at: self.inner.clock.now(),
                 };
                 self.inner
-                    .extras
+                    .sessions
                     .trails
                     .page(&identity.tenant, visitor, page)
                     .map_err(|error| RequestError::Invalid(error.to_string()))?;
@@ -114,13 +114,13 @@ impl Engine {
     pub(super) async fn store_visitor_context(&self, conversation: &Conversation) {
         let Some(summary) = self
             .inner
-            .extras
+            .sessions
             .trails
             .summary(conversation, self.inner.clock.now())
         else {
             return;
         };
-        if let Err(error) = self.inner.store.put_conversation_context(summary).await {
+        if let Err(error) = self.inner.log.put_conversation_context(summary).await {
             tracing::warn!(conversation = %conversation.id, %error, "visitor context not stored");
         }
     }
@@ -133,8 +133,8 @@ impl Engine {
     ) -> Result<VisitorContextView, RequestError> {
         agent_only(identity)?;
         let record = self.readable(identity, conversation).await?;
-        let store = &self.inner.store;
-        let trails = &self.inner.extras.trails;
+        let store = &self.inner.log;
+        let trails = &self.inner.sessions.trails;
         let context = match store.conversation_context(conversation).await? {
             Some(context) => Some(context),
             None => trails.summary(&record, self.inner.clock.now()),
@@ -158,13 +158,14 @@ impl Engine {
         tenant: &TenantId,
         agent: &AgentId,
     ) -> Result<Vec<QuickReply>, RequestError> {
-        let store = &self.inner.store;
+        let store = &self.inner.settings;
         let mut all = store
             .quick_replies(tenant, &QuickReplyScope::Agent { agent: agent.clone() })
             .await?;
         let groups = self
             .inner
-            .router
+            .routing
+            .ledger
             .agent(tenant, agent)
             .map(|record| record.groups)
             .unwrap_or_default();
@@ -199,7 +200,7 @@ impl Engine {
         reply
             .validate()
             .map_err(|error| RequestError::Invalid(error.to_string()))?;
-        let store = &self.inner.store;
+        let store = &self.inner.settings;
         let existing = store.quick_replies(tenant, &reply.scope).await?;
         let most = self.limits().quick_replies_per_scope;
         if existing.len() >= most && !existing.iter().any(|r| r.id == reply.id) {
@@ -213,7 +214,7 @@ impl Engine {
 
     /// Deletes a quick reply of any scope (the host's admin API); false when there was none.
     pub async fn delete_quick_reply(&self, tenant: &TenantId, reply_id: &str) -> Result<bool, RequestError> {
-        Ok(self.inner.store.delete_quick_reply(tenant, reply_id).await?)
+        Ok(self.inner.settings.delete_quick_reply(tenant, reply_id).await?)
     }
 
     /// Checks that `reply_id` is the agent's own (or, when `may_be_new`, free).
@@ -225,7 +226,7 @@ impl Engine {
         may_be_new: bool,
     ) -> Result<(), RequestError> {
         quick_replies::validate_id(reply_id).map_err(|error| RequestError::Invalid(error.to_string()))?;
-        match self.inner.store.quick_reply(tenant, reply_id).await? {
+        match self.inner.settings.quick_reply(tenant, reply_id).await? {
             None if may_be_new => Ok(()),
             None => Err(RequestError::NotFound(format!("quick reply {reply_id}"))),
             Some(reply) if reply.scope == (QuickReplyScope::Agent { agent: agent.clone() }) => Ok(()),

@@ -72,24 +72,6 @@ impl Refusal {
 }
 
 impl Engine {
-    /// The policy of a group's strategy; `None` for manual groups (agents claim).
-    pub(super) fn policy(&self, strategy: &Strategy) -> Option<Arc<dyn RoutingPolicy>> {
-        match strategy {
-            Strategy::Manual => None,
-            Strategy::LeastBusy => Some(Arc::new(LeastBusy)),
-            Strategy::RoundRobin => Some(Arc::new(RoundRobin)),
-            Strategy::Sticky => Some(Arc::new(Sticky)),
-            Strategy::External(name) => match self.inner.policies.get(name) {
-                Some(policy) => Some(Arc::clone(policy)),
-                None => {
-                    tracing::warn!(policy = %name, "routing policy not registered; using the default");
-                    Some(Arc::clone(&self.inner.routing))
-                }
-            },
-            _ => Some(Arc::clone(&self.inner.routing)),
-        }
-    }
-
     /// The agent who served this visitor last: the conversation's own last agent (reopened, transferred), else
     /// that of the visitor's most recent other conversation with one.
     pub(super) async fn previous_agent(&self, conversation: &Conversation) -> Option<AgentId> {
@@ -98,7 +80,7 @@ impl Engine {
         }
         let past = self
             .inner
-            .store
+            .log
             .conversations_of_visitor(&conversation.tenant, &conversation.visitor)
             .await
             .ok()?;
@@ -111,10 +93,9 @@ impl Engine {
     /// (ephemeral: dropped where it does not fit).
     pub(super) fn announce_queue(&self, tenant: &TenantId, group: &GroupId) {
         let now = self.inner.clock.now();
-        let Some(change) = self.inner.router.queue_change(tenant, group, now) else {
+        let Some(change) = self.inner.routing.ledger.queue_change(tenant, group, now) else {
             return;
         };
-        // Frames are built first, so the connections lock is held only to queue them.
         let mut frames = Vec::with_capacity(change.positions.len() + change.agents.len());
         for (conversation, visitor, position, estimated_wait_ms) in change.positions {
             let frame = ServerFrame::Position {
@@ -132,22 +113,17 @@ impl Engine {
             };
             frames.push((Principal::Agent(agent), frame.encode()));
         }
-        let connections = self.connections();
         for (principal, frame) in frames {
-            let identity = Identity {
-                tenant: tenant.clone(),
-                principal,
-            };
-            for conn in connections.get(&identity).into_iter().flatten() {
-                conn.outlet.offer(frame.clone());
-            }
+            let identity = Identity::new(tenant.clone(), principal);
+            self.inner.sessions.offer(&identity, &frame);
         }
     }
 
     pub(super) fn queue_entries(&self, tenant: &TenantId, agent: &AgentId) -> Vec<QueueEntry> {
         let now = self.inner.clock.now();
         self.inner
-            .router
+            .routing
+            .ledger
             .queue_view(tenant, agent, self.inner.limits.queue_view_per_group, now)
             .into_iter()
             .map(|waiting| QueueEntry {
@@ -163,8 +139,8 @@ impl Engine {
     pub(super) fn drain(&self, tenant: &TenantId, group: &GroupId) -> BoxFuture<'static, ()> {
         let (engine, tenant, group) = (self.clone(), tenant.clone(), group.clone());
         let drained = self.detached(async move {
-            let strategy = engine.inner.router.strategy(&tenant, &group);
-            if let Some(policy) = engine.policy(&strategy) {
+            let strategy = engine.inner.routing.ledger.strategy(&tenant, &group);
+            if let Some(policy) = engine.inner.routing.policy(&strategy) {
                 engine
                     .assign_queued(&tenant, &group, &strategy, policy.as_ref())
                     .await;
@@ -184,7 +160,7 @@ impl Engine {
         strategy: &Strategy,
         policy: &dyn RoutingPolicy,
     ) {
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         while let Some(pending) = router.take_next(tenant, group) {
             let conversation = pending.conversation;
             let mut candidates = pending.candidates;
@@ -241,7 +217,7 @@ impl Engine {
         };
         let record = self.readable(identity, conversation).await?;
         let tenant = &identity.tenant;
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         let claimed = router
             .claim(tenant, agent, conversation, self.inner.clock.now(), true)
             .map_err(|refusal| refusal.into_error(agent, &record.group))?;
@@ -287,10 +263,10 @@ impl Engine {
         let record = self.participant(identity, conversation).await?;
         let tenant = &identity.tenant;
         let group = transfer.group.unwrap_or_else(|| record.group.clone());
-        if !self.inner.router.has_group(tenant, &group) {
+        if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         if let Some(target) = &transfer.agent {
             if target == me {
                 return Err(RequestError::Invalid(
@@ -354,7 +330,8 @@ impl Engine {
         }
         let groups = self
             .inner
-            .router
+            .routing
+            .ledger
             .set_status(&identity.tenant, agent, status, label)
             .ok_or_else(|| RequestError::NotFound(format!("agent {agent}")))?;
         for group in groups {

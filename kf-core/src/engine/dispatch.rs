@@ -17,7 +17,7 @@ use super::outbox::Queued;
 use crate::auth::Principal;
 use crate::model::{ConversationId, Event, Seq};
 use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
-use crate::store::Store;
+use crate::store::ConversationLog;
 
 /// Events read from the store per page while catching up.
 const PAGE: usize = 256;
@@ -106,7 +106,7 @@ impl Dispatcher {
     /// connection) and starts replaying history from the store.
     pub(crate) fn subscribe(
         &self,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ConversationLog>,
         conn: Arc<Conn>,
         conversation: ConversationId,
         after: Seq,
@@ -157,7 +157,7 @@ impl Dispatcher {
     }
 
     /// Delivers a committed event to every subscriber of its conversation.
-    pub(crate) fn publish(&self, store: &Arc<dyn Store>, event: &Event) {
+    pub(crate) fn publish(&self, store: &Arc<dyn ConversationLog>, event: &Event) {
         let frame = ServerFrame::Event(event.clone()).encode();
         let visitors_frame = event
             .for_visitors()
@@ -197,7 +197,7 @@ impl Dispatcher {
 
 /// Reads the store after the subscription's cursor and pushes what it finds, until the cursor has reached every
 /// seq seen live; then switches the subscription to live delivery.
-async fn catch_up(store: Arc<dyn Store>, subscription: Arc<Subscription>) {
+async fn catch_up(store: Arc<dyn ConversationLog>, subscription: Arc<Subscription>) {
     let mut failures = 0;
     let mut stalls = 0;
     loop {

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{Engine, RequestError};
 use crate::entry::EntryPoint;
 use crate::model::{EntryPointId, GroupId, TenantId, VisitorId};
-use crate::store::{Store, StoreError};
+use crate::store::{Directory, StoreError};
 
 /// The entry points of every tenant, by tenant then id (so page rules are tried in id order).
 #[derive(Debug, Default)]
@@ -19,7 +19,7 @@ pub(super) struct EntryPoints {
 
 impl EntryPoints {
     /// Loads every stored entry point.
-    pub(super) async fn load(store: &dyn Store) -> Result<EntryPoints, StoreError> {
+    pub(super) async fn load(store: &dyn Directory) -> Result<EntryPoints, StoreError> {
         let mut all: BTreeMap<TenantId, BTreeMap<EntryPointId, EntryPoint>> = BTreeMap::new();
         for entry in store.entry_points().await? {
             all.entry(entry.tenant.clone())
@@ -63,11 +63,12 @@ impl Engine {
         entry
             .validate()
             .map_err(|error| RequestError::Invalid(error.to_string()))?;
-        if !self.inner.router.has_group(&entry.tenant, &entry.group) {
+        if !self.inner.routing.ledger.has_group(&entry.tenant, &entry.group) {
             return Err(RequestError::NotFound(format!("group {}", entry.group)));
         }
-        self.inner.store.put_entry_point(entry.clone()).await?;
+        self.inner.directory.put_entry_point(entry.clone()).await?;
         self.inner
+            .catalog
             .entries
             .lock()
             .entry(entry.tenant.clone())
@@ -79,6 +80,7 @@ impl Engine {
     /// A tenant's entry points, ordered by id.
     pub fn entry_points(&self, tenant: &TenantId) -> Vec<EntryPoint> {
         self.inner
+            .catalog
             .entries
             .lock()
             .get(tenant)
@@ -88,7 +90,7 @@ impl Engine {
 
     /// One entry point.
     pub fn entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Option<EntryPoint> {
-        self.inner.entries.get(tenant, id)
+        self.inner.catalog.entries.get(tenant, id)
     }
 
     /// Deletes an entry point; false when there was none. Conversations opened through it keep it in their
@@ -98,8 +100,8 @@ impl Engine {
         tenant: &TenantId,
         id: &EntryPointId,
     ) -> Result<bool, RequestError> {
-        let found = self.inner.store.delete_entry_point(tenant, id).await?;
-        let mut all = self.inner.entries.lock();
+        let found = self.inner.directory.delete_entry_point(tenant, id).await?;
+        let mut all = self.inner.catalog.entries.lock();
         if let Some(of) = all.get_mut(tenant) {
             of.remove(id);
             if of.is_empty() {
@@ -129,6 +131,7 @@ impl Engine {
         let named = match entry {
             Some(id) => Some(
                 self.inner
+                    .catalog
                     .entries
                     .get(tenant, &id)
                     .ok_or_else(|| RequestError::NotFound(format!("entry point {id}")))?,
@@ -147,9 +150,10 @@ impl Engine {
             });
         }
         let chosen = named.or_else(|| {
-            let url = self.inner.extras.trails.current_page(tenant, visitor)?;
-            let router = &self.inner.router;
+            let url = self.inner.sessions.trails.current_page(tenant, visitor)?;
+            let router = &self.inner.routing.ledger;
             self.inner
+                .catalog
                 .entries
                 .by_page(tenant, &url, |group| router.has_group(tenant, group))
         });
@@ -160,11 +164,12 @@ impl Engine {
                 welcome: entry.welcome,
             });
         }
-        let group = match self.inner.default_group.clone() {
+        let group = match self.inner.routing.default_group.clone() {
             Some(group) => group,
             None => self
                 .inner
-                .router
+                .routing
+                .ledger
                 .first_group(tenant)
                 .ok_or_else(|| RequestError::NotFound("group".into()))?,
         };

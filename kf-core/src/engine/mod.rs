@@ -6,6 +6,7 @@
 
 mod agent_tools;
 mod assignment;
+mod catalog;
 mod connection;
 mod dispatch;
 mod entry;
@@ -16,12 +17,13 @@ mod pipeline;
 mod reactions;
 mod request;
 mod router;
+mod routing;
 mod session;
+mod sessions;
 mod timers;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -37,14 +39,16 @@ use crate::model::{
     TransitionError, Visitor,
 };
 use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, QueueEntry, ServerFrame};
-use crate::routing::{LeastBusy, RoundRobin, RoutingPolicy, Sticky};
-use crate::store::{EventDraft, NewConversation, Store, StoreError};
+use crate::routing::{LeastBusy, RoutingPolicy};
+use crate::store::{ConversationLog, Directory, EventDraft, NewConversation, Settings, StoreError, Stores};
 
+use catalog::Catalog;
 use connection::Conn;
 use dispatch::Dispatcher;
-use limiter::RateLimits;
 use pipeline::{Command, Opening};
-use router::{Presence, Refusal, Router};
+use router::{Presence, Refusal};
+use routing::Routing;
+use sessions::Sessions;
 
 pub use agent_tools::VisitorContextView;
 pub use assignment::Transfer;
@@ -171,7 +175,7 @@ pub struct Ack {
 /// Builds an [`Engine`].
 #[derive(Debug)]
 pub struct EngineBuilder {
-    store: Arc<dyn Store>,
+    stores: Stores,
     authenticator: Arc<dyn Authenticator>,
     routing: Arc<dyn RoutingPolicy>,
     policies: HashMap<String, Arc<dyn RoutingPolicy>>,
@@ -222,40 +226,43 @@ impl EngineBuilder {
 
     /// Loads groups, agents and open conversations from the store and starts the engine.
     pub async fn build(self) -> Result<Engine, EngineError> {
-        let epoch = self.store.epoch().await?;
-        let router = Router::default();
-        for group in self.store.groups().await? {
-            router.put_group(group);
+        let Stores {
+            log,
+            directory,
+            settings,
+            ..
+        } = self.stores;
+        let epoch = log.epoch().await?;
+        let routing = Routing::new(
+            self.routing,
+            self.policies,
+            self.default_group,
+            self.limits.missed_reminders_per_group,
+        );
+        for group in directory.groups().await? {
+            routing.ledger.put_group(group);
         }
-        for agent in self.store.agents().await? {
-            router.put_agent(agent);
+        for agent in directory.agents().await? {
+            routing.ledger.put_agent(agent);
         }
-        let open = self.store.open_conversations().await?;
-        let extras = offline::Extras::load(self.store.as_ref(), &self.limits).await?;
-        let entries = entry::EntryPoints::load(self.store.as_ref()).await?;
+        let open = log.open_conversations().await?;
         for conversation in &open {
-            router.track(conversation.clone());
+            routing.ledger.track(conversation.clone());
         }
+        let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
         let engine = Engine {
             inner: Arc::new(Inner {
-                store: self.store,
+                log,
+                directory,
+                settings,
                 authenticator: self.authenticator,
-                routing: self.routing,
-                policies: self.policies,
                 clock: self.clock,
-                limits: self.limits.clone(),
-                presence_grace: self.presence_grace,
-                default_group: self.default_group,
+                sessions: Sessions::new(&self.limits, self.presence_grace),
+                limits: self.limits,
                 epoch,
-                router,
-                dispatcher: Dispatcher::default(),
-                silences: Default::default(),
-                recent_missed: timers::RecentMissed::new(self.limits.missed_reminders_per_group),
-                rate_limits: RateLimits::new(self.limits.requests_per_second),
-                connections: Mutex::default(),
-                next_connection: AtomicU64::new(1),
-                extras,
-                entries,
+                delivery: Dispatcher::default(),
+                routing,
+                catalog,
             }),
         };
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
@@ -280,40 +287,42 @@ pub struct Engine {
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("store", &self.inner.store)
+            .field("log", &self.inner.log)
             .field("epoch", &self.inner.epoch)
             .finish_non_exhaustive()
     }
 }
 
+/// The engine's parts. Each component owns its state; the engine's methods are the flow between them:
+/// a request is checked against the sessions and the catalogue, its change is committed through the pipeline
+/// (`pipeline.rs`) to the log, and the reactions hand the event to delivery and routing.
 struct Inner {
-    store: Arc<dyn Store>,
+    /// The conversation logs and the change feed: written only by the pipeline.
+    log: Arc<dyn ConversationLog>,
+    /// Agents, groups, visitors, entry points (written through by the admin API).
+    directory: Arc<dyn Directory>,
+    /// Working hours, quick replies.
+    settings: Arc<dyn Settings>,
     authenticator: Arc<dyn Authenticator>,
-    routing: Arc<dyn RoutingPolicy>,
-    policies: HashMap<String, Arc<dyn RoutingPolicy>>,
     clock: Arc<dyn Clock>,
     limits: Limits,
-    presence_grace: Duration,
-    default_group: Option<GroupId>,
     epoch: Epoch,
-    router: Router,
-    dispatcher: Dispatcher,
-    silences: timers::Silences,
-    recent_missed: timers::RecentMissed,
-    rate_limits: RateLimits,
-    connections: Mutex<HashMap<Identity, Vec<Arc<Conn>>>>,
-    next_connection: AtomicU64,
-    /// Working hours, offline messages and visitor trails.
-    extras: offline::Extras,
-    /// Entry points.
-    entries: entry::EntryPoints,
+    /// Live connections, their rate limits and visitors' page trails.
+    sessions: Sessions,
+    /// Subscriptions and the per-connection outbound queues.
+    delivery: Dispatcher,
+    /// The ledger of agents, groups, queues and assignments, the policies and the timers' state.
+    routing: Routing,
+    /// Working hours and entry points, cached.
+    catalog: Catalog,
 }
 
 impl Engine {
-    /// Starts building an engine over `store`, authenticating with `authenticator`.
-    pub fn builder(store: Arc<dyn Store>, authenticator: Arc<dyn Authenticator>) -> EngineBuilder {
+    /// Starts building an engine over its stores (one backend for all three, `Arc<S: Store>`, or a
+    /// [`Stores`] bundle of separate ones), authenticating with `authenticator`.
+    pub fn builder(stores: impl Into<Stores>, authenticator: Arc<dyn Authenticator>) -> EngineBuilder {
         EngineBuilder {
-            store,
+            stores: stores.into(),
             authenticator,
             routing: Arc::new(LeastBusy),
             policies: HashMap::new(),
@@ -334,29 +343,21 @@ impl Engine {
         &self.inner.epoch
     }
 
-    /// The store, for the crate's own tests and the transport conformance kit (not public: hosts keep their
-    /// own handle to the store they built).
+    /// The conversation log, for the crate's tests and the testkit (hosts read through the engine).
     #[cfg(any(test, feature = "testkit"))]
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+    pub(crate) fn log(&self) -> &Arc<dyn ConversationLog> {
+        &self.inner.log
     }
 
     /// Checks that the store answers (reads its epoch): for a host's health endpoint.
     pub async fn check_store(&self) -> Result<(), RequestError> {
-        self.inner.store.epoch().await?;
+        self.inner.log.epoch().await?;
         Ok(())
     }
 
     /// Checks a token with the configured authenticator.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, RequestError> {
         Ok(self.inner.authenticator.authenticate(token).await?)
-    }
-
-    fn connections(&self) -> MutexGuard<'_, HashMap<Identity, Vec<Arc<Conn>>>> {
-        self.inner
-            .connections
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Opens a session for an authenticated identity: queues `welcome` and `inbox` on its outbox.
@@ -367,7 +368,7 @@ impl Engine {
         let inner = &self.inner;
         match &identity.principal {
             Principal::Visitor(id) => {
-                if inner.store.visitor(&identity.tenant, id).await?.is_none() {
+                if inner.directory.visitor(&identity.tenant, id).await?.is_none() {
                     let created_at = inner.clock.now();
                     let visitor = Visitor {
                         tenant: identity.tenant.clone(),
@@ -375,11 +376,11 @@ impl Engine {
                         name: None,
                         created_at,
                     };
-                    inner.store.put_visitor(visitor).await?;
+                    inner.directory.put_visitor(visitor).await?;
                 }
             }
             Principal::Agent(id) => {
-                if inner.router.agent(&identity.tenant, id).is_none() {
+                if inner.routing.ledger.agent(&identity.tenant, id).is_none() {
                     return Err(RequestError::Forbidden(format!("unknown agent {id}")));
                 }
             }
@@ -387,43 +388,30 @@ impl Engine {
         // Register before reading the inbox (as subscriptions do), so an assignment committed meanwhile is
         // either in the inbox or announced by a `conversation` frame; `welcome` is queued under the same lock
         // so it always comes first.
-        let conn = {
-            let mut connections = self.connections();
-            let live = connections.entry(identity.clone()).or_default();
-            if live.len() >= inner.limits.connections_per_identity {
-                return Err(RequestError::TooManyConnections(
-                    inner.limits.connections_per_identity,
-                ));
-            }
-            let id = inner.next_connection.fetch_add(1, Ordering::Relaxed);
-            let conn = Arc::new(Conn::new(id, identity.clone(), inner.limits.outbound_queue_bytes));
-            let welcome = ServerFrame::Welcome {
-                v: PROTOCOL_VERSION,
-                tenant: identity.tenant.clone(),
-                principal: identity.principal.clone(),
-                epoch: inner.epoch.clone(),
-                limits: inner.limits.for_clients(),
-            };
-            conn.outlet.push_unbounded(welcome.encode());
-            live.push(Arc::clone(&conn));
-            conn
+        let welcome = ServerFrame::Welcome {
+            v: PROTOCOL_VERSION,
+            tenant: identity.tenant.clone(),
+            principal: identity.principal.clone(),
+            epoch: inner.epoch.clone(),
+            limits: inner.limits.for_clients(),
         };
+        let conn = inner.sessions.open(&identity, welcome.encode())?;
         let presence = match &identity.principal {
-            Principal::Agent(agent) => inner.router.connect(&identity.tenant, agent),
+            Principal::Agent(agent) => inner.routing.ledger.connect(&identity.tenant, agent),
             Principal::Visitor(_) => None,
         };
         // From here on the session's drop undoes the registration, also when the inbox read fails.
         let session = Session::new(self.clone(), Arc::clone(&conn));
         let inbox = match &identity.principal {
             Principal::Visitor(id) => {
-                let mut all = inner.store.conversations_of_visitor(&identity.tenant, id).await?;
+                let mut all = inner.log.conversations_of_visitor(&identity.tenant, id).await?;
                 // Open ones first, then the most recent closed ones: a long history must not flood the session.
                 all.sort_by_key(|c| !c.state.is_open());
                 all.truncate(inner.limits.inbox_conversations);
                 all
             }
             // Bounded by the agent's capacity.
-            Principal::Agent(id) => inner.store.conversations_of_agent(&identity.tenant, id).await?,
+            Principal::Agent(id) => inner.log.conversations_of_agent(&identity.tenant, id).await?,
         };
         let now = inner.clock.now();
         let positions: Vec<ServerFrame> = match &identity.principal {
@@ -431,7 +419,7 @@ impl Engine {
                 .iter()
                 .filter(|c| c.state == ConversationState::Queued)
                 .filter_map(|c| {
-                    let (position, estimated_wait_ms) = inner.router.position(&c.id, now)?;
+                    let (position, estimated_wait_ms) = inner.routing.ledger.position(&c.id, now)?;
                     Some(ServerFrame::Position {
                         conversation: c.id,
                         position,
@@ -478,39 +466,32 @@ impl Engine {
 
     /// Ends every live connection (they are told [`CloseReason::Shutdown`] and resume elsewhere).
     pub fn shutdown(&self) {
-        for conn in self.connections().values().flatten() {
-            conn.outlet.close(CloseReason::Shutdown);
-        }
+        self.inner.sessions.close_all(CloseReason::Shutdown);
     }
 
     /// Bookkeeping when a session ends: subscriptions go, and an agent goes offline after the grace period.
     fn disconnect(&self, conn: &Arc<Conn>) {
         conn.outlet.close(CloseReason::Shutdown);
         for conversation in conn.subscriptions().drain() {
-            self.inner.dispatcher.unsubscribe(conn.id, conversation);
+            self.inner.delivery.unsubscribe(conn.id, conversation);
         }
-        {
-            let mut connections = self.connections();
-            if let Some(live) = connections.get_mut(&conn.identity) {
-                live.retain(|other| other.id != conn.id);
-                if live.is_empty() {
-                    connections.remove(&conn.identity);
-                }
-            }
-        }
+        self.inner.sessions.close(conn);
         let Principal::Agent(agent) = &conn.identity.principal else {
             return;
         };
         let tenant = &conn.identity.tenant;
-        let Some(departure) = self.inner.router.disconnect(tenant, agent) else {
+        let Some(departure) = self.inner.routing.ledger.disconnect(tenant, agent) else {
             return;
         };
-        let grace = self.inner.presence_grace;
+        let grace = self.inner.sessions.presence_grace;
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(runtime) if !grace.is_zero() => runtime,
             // No grace period, or no runtime to wait on: offline now.
             _ => {
-                self.inner.router.offline_if_idle(tenant, agent, departure);
+                self.inner
+                    .routing
+                    .ledger
+                    .offline_if_idle(tenant, agent, departure);
                 return;
             }
         };
@@ -520,7 +501,12 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + grace;
         runtime.spawn(async move {
             tokio::time::sleep_until(deadline).await;
-            if engine.inner.router.offline_if_idle(&tenant, &agent, departure) {
+            if engine
+                .inner
+                .routing
+                .ledger
+                .offline_if_idle(&tenant, &agent, departure)
+            {
                 tracing::debug!(%agent, "agent offline");
             }
         });
@@ -528,32 +514,32 @@ impl Engine {
 
     /// Whether an agent is online now (has a live connection, or lost its last one within the grace period).
     pub fn is_online(&self, tenant: &TenantId, agent: &AgentId) -> bool {
-        self.inner.router.is_online(tenant, agent)
+        self.inner.routing.ledger.is_online(tenant, agent)
     }
 
     /// Open conversations assigned to an agent now.
     pub fn agent_load(&self, tenant: &TenantId, agent: &AgentId) -> usize {
-        self.inner.router.load(tenant, agent)
+        self.inner.routing.ledger.load(tenant, agent)
     }
 
     /// The queued conversations of a group, oldest first.
     pub fn queue(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
-        self.inner.router.queue(tenant, group)
+        self.inner.routing.ledger.queue(tenant, group)
     }
 
     /// The groups of a tenant as the engine routes them now (its cache of the stored records), ordered by id.
     pub fn groups(&self, tenant: &TenantId) -> Vec<Group> {
-        self.inner.router.groups(tenant)
+        self.inner.routing.ledger.groups(tenant)
     }
 
     /// One group as the engine routes it now; `None` for an unknown group.
     pub fn group(&self, tenant: &TenantId, group: &GroupId) -> Option<Group> {
-        self.inner.router.group(tenant, group)
+        self.inner.routing.ledger.group(tenant, group)
     }
 
     /// An agent's record as the engine routes it now; `None` for an unknown agent.
     pub fn agent(&self, tenant: &TenantId, agent: &AgentId) -> Option<Agent> {
-        self.inner.router.agent(tenant, agent)
+        self.inner.routing.ledger.agent(tenant, agent)
     }
 
     /// Creates or updates a group. Its queue drains if the change lets agents take more. Runs to the end even if
@@ -561,9 +547,9 @@ impl Engine {
     pub async fn put_group(&self, group: Group) -> Result<(), RequestError> {
         let engine = self.clone();
         self.detached(async move {
-            engine.inner.store.put_group(group.clone()).await?;
+            engine.inner.directory.put_group(group.clone()).await?;
             let (tenant, id) = (group.tenant.clone(), group.id.clone());
-            engine.inner.router.put_group(group);
+            engine.inner.routing.ledger.put_group(group);
             engine.drain(&tenant, &id).await;
             Ok(())
         })
@@ -572,7 +558,7 @@ impl Engine {
 
     /// The status an agent chose and its label (`None` for an unknown agent).
     pub fn agent_status(&self, tenant: &TenantId, agent: &AgentId) -> Option<(AgentStatus, Option<String>)> {
-        self.inner.router.status(tenant, agent)
+        self.inner.routing.ledger.status(tenant, agent)
     }
 
     /// Creates or updates an agent (groups, capacity). Queues drain if it can now take more. Runs to the end even
@@ -580,9 +566,9 @@ impl Engine {
     pub async fn put_agent(&self, agent: Agent) -> Result<(), RequestError> {
         let engine = self.clone();
         self.detached(async move {
-            engine.inner.store.put_agent(agent.clone()).await?;
+            engine.inner.directory.put_agent(agent.clone()).await?;
             let tenant = agent.tenant.clone();
-            for group in engine.inner.router.put_agent(agent) {
+            for group in engine.inner.routing.ledger.put_agent(agent) {
                 engine.drain(&tenant, &group).await;
             }
             Ok(())
@@ -599,8 +585,7 @@ impl Engine {
         frame: &bytes::Bytes,
         followers: bool,
     ) {
-        let live = self.connections().get(identity).cloned().unwrap_or_default();
-        for conn in live {
+        for conn in self.inner.sessions.of(identity) {
             let after = conn.follow_position(conversation);
             if followers && after.is_none() {
                 continue;
@@ -615,23 +600,20 @@ impl Engine {
     /// Subscribes `conn` to a conversation unless it already is (a second subscription would replay again).
     fn subscribe_once(&self, conn: &Arc<Conn>, conversation: ConversationId, after: Seq) {
         if conn.subscriptions().insert(conversation) {
-            self.inner.dispatcher.subscribe(
-                Arc::clone(&self.inner.store),
-                Arc::clone(conn),
-                conversation,
-                after,
-            );
+            self.inner
+                .delivery
+                .subscribe(Arc::clone(&self.inner.log), Arc::clone(conn), conversation, after);
         }
     }
 
     /// The record of a conversation `identity` may read: a visitor its own, an agent those of its tenant that
     /// are assigned to it, were assigned to it, or belong to one of its groups.
     async fn readable(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
-        let conversation = match self.inner.router.open_conversation(&id) {
+        let conversation = match self.inner.routing.ledger.open_conversation(&id) {
             Some(conversation) => conversation,
             None => self
                 .inner
-                .store
+                .log
                 .conversation(id)
                 .await?
                 .ok_or_else(|| RequestError::NotFound(format!("conversation {id}")))?,
@@ -648,7 +630,8 @@ impl Engine {
                     || conversation.last_agent.as_ref() == Some(agent)
                     || self
                         .inner
-                        .router
+                        .routing
+                        .ledger
                         .in_group(&identity.tenant, agent, &conversation.group)
                 {
                     Ok(conversation)
@@ -696,10 +679,10 @@ impl Engine {
             entry,
             welcome,
         } = self.destination(tenant, visitor, group, entry)?;
-        if !self.inner.router.has_group(tenant, &group) {
+        if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         let offline = !self.is_group_open(tenant, &group);
         // A conversation already open in that group (live, or a message left outside hours) is the answer.
         let waiting = router
@@ -749,7 +732,7 @@ impl Engine {
     async fn existing(&self, conversation: Conversation) -> Result<Opened, RequestError> {
         let conversation = self
             .inner
-            .store
+            .log
             .conversation(conversation.id)
             .await?
             .unwrap_or(conversation);
@@ -813,32 +796,21 @@ impl Engine {
     }
 
     /// The ack of a message `author` already stored with `client_id` in `conversation`, if there is one.
-    ///
-    /// Pages the log until the store's `event_by_client_id` lands (store split); then this becomes one call.
     async fn stored_send(
         &self,
         conversation: ConversationId,
         author: &Actor,
         client_id: &ClientId,
     ) -> Result<Option<Ack>, RequestError> {
-        const PAGE: usize = 512;
-        let mut after = Seq::ZERO;
-        loop {
-            let page = self.inner.store.events_after(conversation, after, PAGE).await?;
-            let full = page.len() == PAGE;
-            for event in page {
-                if event.client_id.as_ref() == Some(client_id) && &event.author == author {
-                    return Ok(Some(Ack {
-                        seq: event.seq,
-                        duplicate: true,
-                    }));
-                }
-                after = event.seq;
-            }
-            if !full {
-                return Ok(None);
-            }
-        }
+        let stored = self
+            .inner
+            .log
+            .event_by_client_id(conversation, author, client_id)
+            .await?;
+        Ok(stored.map(|event| Ack {
+            seq: event.seq,
+            duplicate: true,
+        }))
     }
 
     /// Reopens a closed conversation (the reaction to `reopened` routes it). A concurrent reopen is not an
@@ -883,7 +855,7 @@ impl Engine {
             Ok(appended) => Ok(appended.event.seq),
             Err(RequestError::InvalidState(refused)) => {
                 // Closed by someone else since we looked: that is the outcome asked for.
-                match self.inner.store.conversation(conversation).await? {
+                match self.inner.log.conversation(conversation).await? {
                     Some(now) if !now.state.is_open() => Ok(now.last_seq),
                     _ => Err(RequestError::InvalidState(refused)),
                 }
@@ -914,7 +886,7 @@ impl Engine {
             active,
         }
         .encode();
-        self.inner.dispatcher.relay(conversation, except_conn, &frame);
+        self.inner.delivery.relay(conversation, except_conn, &frame);
         Ok(())
     }
 
@@ -945,7 +917,7 @@ impl Engine {
             seq,
         }
         .encode();
-        self.inner.dispatcher.relay(conversation, except_conn, &frame);
+        self.inner.delivery.relay(conversation, except_conn, &frame);
         Ok(())
     }
 
@@ -961,22 +933,14 @@ impl Engine {
         let record = self.readable(&conn.identity, conversation).await?;
         let after = if reset { Seq::ZERO } else { after };
         // The record may be an in-memory copy behind the log: `subscribed` announces the stored last seq.
-        let record = self
-            .inner
-            .store
-            .conversation(conversation)
-            .await?
-            .unwrap_or(record);
+        let record = self.inner.log.conversation(conversation).await?.unwrap_or(record);
         let last_seq = self.within_log(&record, after).await?;
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
         let _ = conn.outlet.push(reply(after, reset, last_seq).encode());
         conn.subscriptions().insert(conversation);
-        self.inner.dispatcher.subscribe(
-            Arc::clone(&self.inner.store),
-            Arc::clone(conn),
-            conversation,
-            after,
-        );
+        self.inner
+            .delivery
+            .subscribe(Arc::clone(&self.inner.log), Arc::clone(conn), conversation, after);
         Ok(())
     }
 
@@ -986,7 +950,7 @@ impl Engine {
         if seq <= record.last_seq {
             return Ok(record.last_seq);
         }
-        let last_seq = match self.inner.store.conversation(record.id).await? {
+        let last_seq = match self.inner.log.conversation(record.id).await? {
             Some(stored) => stored.last_seq,
             None => record.last_seq,
         };
@@ -1016,7 +980,7 @@ impl Engine {
             Principal::Visitor(visitor) => {
                 let mut all = self
                     .inner
-                    .store
+                    .log
                     .conversations_of_visitor(&identity.tenant, visitor)
                     .await?;
                 all.retain(|c| c.state.is_open());
@@ -1024,7 +988,7 @@ impl Engine {
             }
             Principal::Agent(agent) => {
                 self.inner
-                    .store
+                    .log
                     .conversations_of_agent(&identity.tenant, agent)
                     .await?
             }
@@ -1058,7 +1022,7 @@ impl Engine {
 
     fn unsubscribe(&self, conn: &Conn, conversation: ConversationId) {
         conn.subscriptions().remove(&conversation);
-        self.inner.dispatcher.unsubscribe(conn.id, conversation);
+        self.inner.delivery.unsubscribe(conn.id, conversation);
     }
 }
 

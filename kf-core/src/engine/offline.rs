@@ -9,48 +9,19 @@
 //! The engine keeps the hours in memory, loaded at start-up from `group_hours`; offline messages are open
 //! conversations in the router (loaded from `open_conversations` like the others), in no queue.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::connection::Conn;
 use super::pipeline::{Command, Hold};
 use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};
-use crate::context::Trails;
 use crate::hours::WorkingHours;
-use crate::limits::Limits;
 use crate::model::{
-    Actor, Conversation, ConversationId, ConversationState, EventKind, GroupId, TenantId, TransitionError,
+    Actor, AgentId, Conversation, ConversationId, ConversationState, EventKind, GroupId, TenantId,
+    TransitionError,
 };
 use crate::protocol::ServerFrame;
-use crate::store::{EventDraft, Store, StoreError};
-
-type GroupKey = (TenantId, GroupId);
-
-/// The engine's state for working hours and visitor trails (offline messages are open conversations in the
-/// router, outside every queue).
-#[derive(Debug, Default)]
-pub(super) struct Extras {
-    hours: Mutex<HashMap<GroupKey, WorkingHours>>,
-    pub(super) trails: Trails,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Extras {
-    /// Loads the groups' working hours.
-    pub(super) async fn load(store: &dyn Store, limits: &Limits) -> Result<Extras, StoreError> {
-        let extras = Extras {
-            trails: Trails::new(limits),
-            ..Extras::default()
-        };
-        let stored = store.group_hours().await?;
-        lock(&extras.hours).extend(stored.into_iter().map(|g| ((g.tenant, g.group), g.hours)));
-        Ok(extras)
-    }
-}
+use crate::store::EventDraft;
 
 impl Engine {
     /// Sets a group's working hours (`None`: always open, the default). Takes effect for the next `open`.
@@ -60,42 +31,33 @@ impl Engine {
         group: &GroupId,
         hours: Option<WorkingHours>,
     ) -> Result<(), RequestError> {
-        if !self.inner.router.has_group(tenant, group) {
+        if !self.inner.routing.ledger.has_group(tenant, group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
         self.inner
-            .store
+            .settings
             .put_group_hours(tenant, group, hours.clone())
             .await?;
-        let key = (tenant.clone(), group.clone());
-        let mut all = lock(&self.inner.extras.hours);
-        match hours {
-            Some(hours) => all.insert(key, hours),
-            None => all.remove(&key),
-        };
+        self.inner.catalog.set_hours(tenant, group, hours);
         Ok(())
     }
 
     /// A group's working hours; `None` when it has none (always open).
     pub fn group_hours(&self, tenant: &TenantId, group: &GroupId) -> Option<WorkingHours> {
-        lock(&self.inner.extras.hours)
-            .get(&(tenant.clone(), group.clone()))
-            .cloned()
+        self.inner.catalog.hours_of(tenant, group)
     }
 
     /// Whether a group takes live conversations now (by the engine's clock): true without working hours.
     pub fn is_group_open(&self, tenant: &TenantId, group: &GroupId) -> bool {
-        let now = self.inner.clock.now();
-        lock(&self.inner.extras.hours)
-            .get(&(tenant.clone(), group.clone()))
-            .is_none_or(|hours| hours.is_open(now))
+        self.inner.catalog.is_open(tenant, group, self.inner.clock.now())
     }
 
     /// The offline messages of a group waiting to be taken, oldest first.
     pub fn offline_messages(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
         let groups = std::slice::from_ref(group);
         self.inner
-            .router
+            .routing
+            .ledger
             .offline_messages(tenant, groups, self.limits().offline_messages_listed)
     }
 
@@ -105,17 +67,11 @@ impl Engine {
             conversations: vec![conversation.clone()],
         }
         .encode();
-        let router = &self.inner.router;
-        for (identity, live) in self.connections().iter() {
-            if let Principal::Agent(agent) = &identity.principal
-                && identity.tenant == conversation.tenant
-                && router.in_group(&identity.tenant, agent, &conversation.group)
-            {
-                for conn in live {
-                    let _ = conn.outlet.push(frame.clone());
-                }
-            }
-        }
+        let ledger = &self.inner.routing.ledger;
+        let in_group = |agent: &AgentId| ledger.in_group(&conversation.tenant, agent, &conversation.group);
+        self.inner
+            .sessions
+            .push_to_agents(&conversation.tenant, in_group, &frame);
     }
 
     /// After an agent's `inbox`: the offline messages of its groups, when there are any.
@@ -124,16 +80,17 @@ impl Engine {
             return;
         };
         let tenant = &conn.identity.tenant;
-        let Some(record) = self.inner.router.agent(tenant, agent) else {
+        let Some(record) = self.inner.routing.ledger.agent(tenant, agent) else {
             return;
         };
-        let ids =
-            self.inner
-                .router
-                .offline_messages(tenant, &record.groups, self.limits().offline_messages_listed);
+        let ids = self.inner.routing.ledger.offline_messages(
+            tenant,
+            &record.groups,
+            self.limits().offline_messages_listed,
+        );
         let mut conversations = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.inner.store.conversation(id).await {
+            match self.inner.log.conversation(id).await {
                 Ok(Some(conversation)) if conversation.state == ConversationState::Offline => {
                     conversations.push(conversation);
                 }
@@ -160,7 +117,7 @@ impl Engine {
             ));
         };
         let record = self.readable(identity, id).await?;
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         if !router.in_group(&identity.tenant, agent, &record.group) {
             return Err(RequestError::Forbidden(format!(
                 "conversation {id} is not in one of your groups"

@@ -123,7 +123,7 @@ impl Engine {
     async fn run(&self, command: Command) -> Result<Appended, RequestError> {
         match command {
             Command::Create(opening) => {
-                let created = self.inner.store.create_conversation(opening.new.clone()).await?;
+                let created = self.inner.log.create_conversation(opening.new.clone()).await?;
                 let committed = Appended {
                     event: created.event,
                     conversation: created.conversation,
@@ -135,7 +135,7 @@ impl Engine {
                 Ok(committed)
             }
             Command::Append { draft, hold } => {
-                let result = self.inner.store.append(draft).await;
+                let result = self.inner.log.append(draft).await;
                 if let Some(hold) = hold {
                     self.settle(hold, &result);
                 }
@@ -150,7 +150,7 @@ impl Engine {
 
     /// Releases a reservation the committed event did not use.
     fn settle(&self, hold: Hold, result: &Result<Appended, StoreError>) {
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         match result {
             Ok(committed) if !committed.duplicate => {}
             Ok(_) | Err(StoreError::Transition(_)) => {

@@ -15,7 +15,7 @@ impl Engine {
         let Appended {
             event, conversation, ..
         } = committed;
-        self.inner.dispatcher.publish(&self.inner.store, event);
+        self.inner.delivery.publish(&self.inner.log, event);
         match &event.data {
             EventKind::Message { .. } => {
                 // Copies of the record held in memory are not updated per message.
@@ -24,19 +24,19 @@ impl Engine {
                 }
             }
             EventKind::Assigned { agent } => {
-                self.inner.router.update(conversation);
+                self.inner.routing.ledger.update(conversation);
                 self.notify_agent(agent, conversation);
                 self.arm_assigned(conversation, agent);
                 self.announce_queue(&conversation.tenant, &conversation.group);
             }
             EventKind::Missed { reason } => {
                 // A record: it frees no capacity, so nothing drains.
-                self.inner.router.update(conversation);
+                self.inner.routing.ledger.update(conversation);
                 self.remind_group(conversation, *reason);
             }
             EventKind::Reopened => self.reopened(conversation).await,
             _ => {
-                let groups = self.inner.router.update(conversation);
+                let groups = self.inner.routing.ledger.update(conversation);
                 match (&event.data, &conversation.state) {
                     (EventKind::Transferred { .. }, ConversationState::Assigned { agent }) => {
                         self.notify_agent(agent, conversation);
@@ -60,7 +60,7 @@ impl Engine {
     pub(super) async fn opened(&self, committed: &Appended, opening: Opening) {
         let conversation = &committed.conversation;
         self.store_visitor_context(conversation).await;
-        self.inner.dispatcher.publish(&self.inner.store, &committed.event);
+        self.inner.delivery.publish(&self.inner.log, &committed.event);
         let visitor = Identity {
             tenant: conversation.tenant.clone(),
             principal: Principal::Visitor(conversation.visitor.clone()),
@@ -77,7 +77,7 @@ impl Engine {
             }
             return;
         }
-        self.inner.router.track(conversation.clone());
+        self.inner.routing.ledger.track(conversation.clone());
         self.announce_conversation(&visitor, conversation);
         if let Some(welcome) = opening.welcome {
             let draft = EventDraft::message(
@@ -99,7 +99,7 @@ impl Engine {
     /// A closed conversation was reopened: back to its last agent when that agent is online, accepting and has
     /// capacity, else queued in its group.
     async fn reopened(&self, reopened: &Conversation) {
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         let tenant = &reopened.tenant;
         let groups = router.update(reopened);
         self.arm_queued(reopened);
@@ -146,7 +146,7 @@ impl Engine {
 
     /// Remembers a missed conversation and reminds the group's connected agents.
     fn remind_group(&self, conversation: &Conversation, reason: MissedReason) {
-        self.inner.recent_missed.record(conversation, reason);
+        self.inner.routing.recent_missed.record(conversation, reason);
         let frame = ServerFrame::Missed {
             conversation: conversation.clone(),
             reason,
@@ -154,17 +154,12 @@ impl Engine {
         .encode();
         let agents = self
             .inner
-            .router
+            .routing
+            .ledger
             .connected_agents(&conversation.tenant, &conversation.group);
-        let connections = self.connections();
         for agent in agents {
-            let identity = Identity {
-                tenant: conversation.tenant.clone(),
-                principal: Principal::Agent(agent),
-            };
-            for conn in connections.get(&identity).into_iter().flatten() {
-                conn.outlet.offer(frame.clone());
-            }
+            let identity = Identity::agent(conversation.tenant.clone(), agent);
+            self.inner.sessions.offer(&identity, &frame);
         }
     }
 }

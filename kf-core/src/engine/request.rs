@@ -65,7 +65,7 @@ impl Engine {
         id: Option<String>,
         frame: ClientFrame,
     ) -> Option<ServerFrame> {
-        if is_rate_limited(&frame) && !self.inner.rate_limits.allow(identity) {
+        if is_rate_limited(&frame) && !self.inner.sessions.allow_request(identity) {
             let per_second = self.limits().requests_per_second;
             return Some(ServerFrame::error(
                 id,
@@ -220,10 +220,7 @@ impl Engine {
             label,
         }
         .encode();
-        let live = self.connections().get(identity).cloned().unwrap_or_default();
-        for conn in live.iter().filter(|conn| conn.id != except_conn) {
-            let _ = conn.outlet.push(frame.clone());
-        }
+        self.inner.sessions.push_except(identity, except_conn, &frame);
     }
 }
 

@@ -12,7 +12,7 @@ use crate::auth::SignedTokens;
 use crate::clock::ManualClock;
 use crate::model::{ConversationState, Event, MissedReason, Timestamp};
 use crate::routing::Candidate;
-use crate::store::MemoryStore;
+use crate::store::{MemoryStore, Store, Stores};
 
 const TENANT: &str = "shop";
 
@@ -65,9 +65,18 @@ async fn engine_with(
     groups: Vec<Group>,
     builder: impl FnOnce(EngineBuilder) -> EngineBuilder,
 ) -> (Engine, Arc<ManualClock>) {
+    engine_over(Stores::from(Arc::new(MemoryStore::new())), groups, builder).await
+}
+
+/// [`engine_with`] over the given stores.
+async fn engine_over(
+    stores: Stores,
+    groups: Vec<Group>,
+    builder: impl FnOnce(EngineBuilder) -> EngineBuilder,
+) -> (Engine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
     let tokens = SignedTokens::new(&[7; 32], Arc::new(SystemClock)).expect("key");
-    let base = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens))
+    let base = Engine::builder(stores, Arc::new(tokens))
         .presence_grace(Duration::ZERO)
         .clock(Arc::clone(&clock) as Arc<dyn Clock>);
     let engine = builder(base).build().await.expect("engine");
@@ -119,7 +128,8 @@ async fn open(engine: &Engine, who: &str, group: &str) -> Conversation {
 fn owner(engine: &Engine, id: ConversationId) -> Option<String> {
     engine
         .inner
-        .router
+        .routing
+        .ledger
         .open_conversation(&id)
         .and_then(|c| c.state.agent().map(|a| a.as_str().to_owned()))
 }
@@ -594,7 +604,7 @@ async fn transfers_are_checked_logged_and_free_capacity() {
         "the new owner is told"
     );
     let log = engine
-        .store()
+        .log()
         .events_after(first.id, Seq::ZERO, 10)
         .await
         .expect("log");
@@ -617,7 +627,7 @@ async fn transfers_are_checked_logged_and_free_capacity() {
         .expect("requeue");
     assert_eq!(owner(&engine, second.id).as_deref(), Some("b"));
     let log = engine
-        .store()
+        .log()
         .events_after(second.id, Seq(2), 10)
         .await
         .expect("log");
@@ -696,11 +706,7 @@ async fn welcome_messages_and_reopening_a_closed_conversation() {
     let _a = connect(&engine, agent_identity("a")).await;
     let c = open(&engine, "v1", "chat").await;
     let kinds = |log: &[Event]| log.iter().map(|e| e.data.name()).collect::<Vec<_>>();
-    let log = engine
-        .store()
-        .events_after(c.id, Seq::ZERO, 20)
-        .await
-        .expect("log");
+    let log = engine.log().events_after(c.id, Seq::ZERO, 20).await.expect("log");
     assert_eq!(kinds(&log), ["created", "message", "assigned"]);
     assert_eq!(log[1].author, Actor::System);
     assert_eq!(
@@ -734,7 +740,7 @@ async fn welcome_messages_and_reopening_a_closed_conversation() {
         Some("a"),
         "back to its previous agent"
     );
-    let log = engine.store().events_after(c.id, Seq(3), 20).await.expect("log");
+    let log = engine.log().events_after(c.id, Seq(3), 20).await.expect("log");
     assert_eq!(kinds(&log), ["closed", "reopened", "assigned", "message"]);
     assert_eq!(log[3].seq, ack.seq);
     let again = engine.send(&visitor("v1"), c.id, id, body).await.expect("retry");
@@ -759,11 +765,7 @@ fn timers(f: impl FnOnce(&mut crate::model::GroupTimers)) -> crate::model::Group
 }
 
 async fn kinds(engine: &Engine, id: ConversationId) -> Vec<&'static str> {
-    let log = engine
-        .store()
-        .events_after(id, Seq::ZERO, 100)
-        .await
-        .expect("log");
+    let log = engine.log().events_after(id, Seq::ZERO, 100).await.expect("log");
     log.iter().map(|e| e.data.name()).collect()
 }
 
@@ -862,7 +864,7 @@ async fn without_a_fallback_a_long_wait_becomes_a_message_left_for_the_group() {
     v1.drain();
     tokio::time::sleep(Duration::from_secs(61)).await;
     let record = engine
-        .store()
+        .log()
         .conversation(c.id)
         .await
         .expect("read")
@@ -935,14 +937,17 @@ async fn an_unanswered_assignment_goes_to_another_agent_and_an_idle_visitor_is_c
         .await
         .expect("send");
     tokio::time::sleep(Duration::from_secs(299)).await;
-    assert!(engine.inner.router.open_conversation(&c.id).is_some(), "not yet");
+    assert!(
+        engine.inner.routing.ledger.open_conversation(&c.id).is_some(),
+        "not yet"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        engine.inner.router.open_conversation(&c.id).is_none(),
+        engine.inner.routing.ledger.open_conversation(&c.id).is_none(),
         "closed for inactivity"
     );
     let log = engine
-        .store()
+        .log()
         .events_after(c.id, Seq::ZERO, 100)
         .await
         .expect("log");
@@ -968,19 +973,25 @@ async fn a_chatty_visitor_keeps_one_inactivity_timer_that_counts_from_its_last_m
         engine.send(&visitor("v1"), c.id, id, body).await.expect("send");
     }
     assert_eq!(
-        engine.inner.silences.lock().len(),
+        engine.inner.routing.silences.lock().len(),
         1,
         "one timer for the conversation, not one per message"
     );
     // Last message at 55 s: still open at 114 s, closed after 115 s.
     tokio::time::sleep(Duration::from_secs(59)).await;
-    assert!(engine.inner.router.open_conversation(&c.id).is_some(), "not yet");
+    assert!(
+        engine.inner.routing.ledger.open_conversation(&c.id).is_some(),
+        "not yet"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        engine.inner.router.open_conversation(&c.id).is_none(),
+        engine.inner.routing.ledger.open_conversation(&c.id).is_none(),
         "closed for inactivity"
     );
-    assert!(engine.inner.silences.lock().is_empty(), "forgotten once closed");
+    assert!(
+        engine.inner.routing.silences.lock().is_empty(),
+        "forgotten once closed"
+    );
 }
 
 #[tokio::test]
@@ -1046,6 +1057,9 @@ mod properties {
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
     use super::*;
+    use crate::context::ConversationContext;
+    use crate::model::{Epoch, Event, Seq, VisitorId};
+    use crate::store::{Appended, ConversationLog, Created, FeedEntry, FeedPosition, NewConversation};
 
     const AGENTS: [&str; 4] = ["a0", "a1", "a2", "a3"];
     const GROUPS: [&str; 4] = ["least", "round", "manual", "sticky"];
@@ -1140,12 +1154,16 @@ mod properties {
 
     impl World {
         async fn new() -> World {
+            World::with(Stores::from(Arc::new(MemoryStore::new()))).await
+        }
+
+        async fn with(stores: Stores) -> World {
             let groups = GROUPS
                 .iter()
                 .zip(strategies())
                 .map(|(name, strategy)| group(name, strategy))
                 .collect();
-            let (engine, clock) = engine_with(groups, |b| b).await;
+            let (engine, clock) = engine_over(stores, groups, |b| b).await;
             let mut agents = HashMap::new();
             for (n, name) in AGENTS.iter().enumerate() {
                 // Every agent in two or three groups, so groups overlap.
@@ -1171,7 +1189,7 @@ mod properties {
         }
 
         fn open_ones(&self) -> Vec<Conversation> {
-            let mut open: Vec<Conversation> = self.engine.inner.router.open_snapshot();
+            let mut open: Vec<Conversation> = self.engine.inner.routing.ledger.open_snapshot();
             open.sort_by_key(|c| c.id);
             open
         }
@@ -1334,7 +1352,7 @@ mod properties {
                 let held = before.0.get(&record.id).copied().unwrap_or(0);
                 limits.insert(record.id.clone(), most.max(held));
             }
-            if let Some(violation) = self.engine.inner.router.violation(&limits) {
+            if let Some(violation) = self.engine.inner.routing.ledger.violation(&limits) {
                 return Err(format!("step {step} {op:?}: {violation}"));
             }
             for (name, cap) in &self.caps {
@@ -1358,7 +1376,7 @@ mod properties {
         /// Takes the agents' and groups' settings from the engine (a dropped step may have applied its change or
         /// not).
         fn resync(&mut self) {
-            let router = &self.engine.inner.router;
+            let router = &self.engine.inner.routing.ledger;
             for name in AGENTS {
                 if let Some(record) = router.agent(&tenant(), &aid(name)) {
                     self.agents.insert(name.to_owned(), record);
@@ -1374,7 +1392,7 @@ mod properties {
         /// The ledger agrees with the store (offline messages included: open, in no queue), every agent's load
         /// is what the store has assigned to it (no reservation leaked), and every log is gapless.
         async fn agrees_with_store(&self) -> Result<(), TestCaseError> {
-            let store = self.engine.store();
+            let store = self.engine.log();
             let stored = store.open_conversations().await.expect("open");
             let mut states: Vec<(ConversationId, ConversationState)> =
                 stored.iter().map(|c| (c.id, c.state.clone())).collect();
@@ -1417,6 +1435,84 @@ mod properties {
         world.agrees_with_store().await
     }
 
+    /// A log whose every call yields to the runtime before and after the store's work, as a database's I/O
+    /// would: the points where a dropped request could stop half way if the engine did not protect them.
+    #[derive(Debug)]
+    struct Yielding(Arc<MemoryStore>);
+
+    macro_rules! yielding {
+        ($self:ident.$method:ident($($arg:expr),*)) => {{
+            tokio::task::yield_now().await;
+            let result = $self.0.$method($($arg),*).await;
+            tokio::task::yield_now().await;
+            result
+        }};
+    }
+
+    #[async_trait]
+    impl ConversationLog for Yielding {
+        async fn epoch(&self) -> Result<Epoch, StoreError> {
+            yielding!(self.epoch())
+        }
+        async fn create_conversation(&self, new: NewConversation) -> Result<Created, StoreError> {
+            yielding!(self.create_conversation(new))
+        }
+        async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
+            yielding!(self.append(draft))
+        }
+        async fn events_after(
+            &self,
+            conversation: ConversationId,
+            after: Seq,
+            limit: usize,
+        ) -> Result<Vec<Event>, StoreError> {
+            yielding!(self.events_after(conversation, after, limit))
+        }
+        async fn event_by_client_id(
+            &self,
+            conversation: ConversationId,
+            author: &Actor,
+            client_id: &ClientId,
+        ) -> Result<Option<Event>, StoreError> {
+            yielding!(self.event_by_client_id(conversation, author, client_id))
+        }
+        async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+            yielding!(self.conversation(id))
+        }
+        async fn conversations_of_visitor(
+            &self,
+            tenant: &TenantId,
+            visitor: &VisitorId,
+        ) -> Result<Vec<Conversation>, StoreError> {
+            yielding!(self.conversations_of_visitor(tenant, visitor))
+        }
+        async fn conversations_of_agent(
+            &self,
+            tenant: &TenantId,
+            agent: &AgentId,
+        ) -> Result<Vec<Conversation>, StoreError> {
+            yielding!(self.conversations_of_agent(tenant, agent))
+        }
+        async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+            yielding!(self.open_conversations())
+        }
+        async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+            yielding!(self.put_conversation_context(context))
+        }
+        async fn conversation_context(
+            &self,
+            conversation: ConversationId,
+        ) -> Result<Option<ConversationContext>, StoreError> {
+            yielding!(self.conversation_context(conversation))
+        }
+        async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
+            yielding!(self.feed_after(after, limit))
+        }
+        async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+            yielding!(self.feed_head())
+        }
+    }
+
     /// Polls `future` up to `polls` times, yielding to the runtime in between, then drops it if it is not done:
     /// a client that vanishes at that point of its request.
     async fn poll_then_drop(future: impl Future<Output = ()>, polls: u8) {
@@ -1435,7 +1531,9 @@ mod properties {
     }
 
     async fn run_dropping(ops: Vec<(Op, u8)>) -> Result<(), TestCaseError> {
-        let mut world = World::new().await;
+        let memory = Arc::new(MemoryStore::new());
+        let log: Arc<dyn ConversationLog> = Arc::new(Yielding(Arc::clone(&memory)));
+        let mut world = World::with(Stores::new(log, memory.clone(), memory)).await;
         for (step, (op, polls)) in ops.iter().enumerate() {
             let before = world.loads();
             poll_then_drop(world.step(op), *polls).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::auth::SignedTokens;
 use crate::model::{Actor, ConversationState, Event, MessageBody};
-use crate::store::MemoryStore;
+use crate::store::{MemoryStore, Store};
 
 const TENANT: &str = "shop";
 
@@ -480,7 +480,7 @@ async fn repeated_sends_store_one_message() {
         "{second:?}"
     );
     let log = engine
-        .store()
+        .log()
         .events_after(conversation, Seq::ZERO, 10)
         .await
         .expect("log");
@@ -522,7 +522,7 @@ async fn visitors_and_tenants_are_isolated() {
     let send = mallory.send(conversation, "x", "hi").await;
     assert_eq!(error_code(&send), Some(ErrorCode::Forbidden));
     let log = engine
-        .store()
+        .log()
         .events_after(conversation, Seq::ZERO, 10)
         .await
         .expect("log");
@@ -570,7 +570,7 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
         "closing twice is not an error: {again:?}"
     );
     let log = engine
-        .store()
+        .log()
         .events_after(conversation, Seq::ZERO, 10)
         .await
         .expect("log");
@@ -717,7 +717,7 @@ async fn typing_is_relayed_to_the_others_only() {
     );
     assert!(v1.outbox.try_next().is_none(), "not echoed to the typist");
     let log = engine
-        .store()
+        .log()
         .events_after(conversation, Seq::ZERO, 10)
         .await
         .expect("log");
@@ -849,7 +849,7 @@ async fn a_close_racing_an_assignment_leaves_no_capacity_behind() {
     let alice_id: AgentId = "alice".parse().expect("id");
     let _alice = Client::connect(&engine, agent_identity("alice")).await;
     let assigned = engine
-        .store()
+        .log()
         .conversation(conversation.id)
         .await
         .expect("read")
@@ -860,13 +860,20 @@ async fn a_close_racing_an_assignment_leaves_no_capacity_behind() {
         .await
         .expect("close");
     assert_eq!(engine.agent_load(&tenant(), &alice_id), 0);
-    assert!(engine.inner.router.update(&assigned).is_empty());
+    assert!(engine.inner.routing.ledger.update(&assigned).is_empty());
     assert_eq!(
         engine.agent_load(&tenant(), &alice_id),
         0,
         "a stale snapshot is ignored"
     );
-    assert!(engine.inner.router.open_conversation(&conversation.id).is_none());
+    assert!(
+        engine
+            .inner
+            .routing
+            .ledger
+            .open_conversation(&conversation.id)
+            .is_none()
+    );
     let reopened = v1.open("o2").await;
     assert_ne!(
         reopened.id, conversation.id,
@@ -1144,3 +1151,5 @@ mod extras;
 mod entry;
 // Protocol promises: retried sends after the conversation moved on, cursors beyond the log, end of replay.
 mod protocol;
+// The one write path: every kind of event reaches the log, the subscribers and the change feed.
+mod pipeline;

@@ -145,7 +145,8 @@ impl Engine {
 
     pub(super) fn timers(&self, conversation: &Conversation) -> crate::model::GroupTimers {
         self.inner
-            .router
+            .routing
+            .ledger
             .group(&conversation.tenant, &conversation.group)
             .map(|g| g.timers)
             .unwrap_or_default()
@@ -165,7 +166,7 @@ impl Engine {
     /// A conversation entered a queue (at its `updated_at`): its group's max-wait and missed timers start.
     pub(super) fn arm_queued(&self, conversation: &Conversation) {
         let timers = self.timers(conversation);
-        let Some(entry) = self.inner.router.queue_entry(&conversation.id) else {
+        let Some(entry) = self.inner.routing.ledger.queue_entry(&conversation.id) else {
             return;
         };
         let id = conversation.id;
@@ -217,7 +218,7 @@ impl Engine {
                 .saturating_sub(conversation.updated_at.as_millis()),
         );
         let at = Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now);
-        if self.inner.silences.touch(conversation.id, at) {
+        if self.inner.routing.silences.touch(conversation.id, at) {
             let timer = Timer::Inactive {
                 conversation: conversation.id,
             };
@@ -234,7 +235,7 @@ impl Engine {
     ) -> Option<bool> {
         let events = self
             .inner
-            .store
+            .log
             .events_after(conversation, since, 1_000)
             .await
             .ok()?;
@@ -247,7 +248,7 @@ impl Engine {
 
     /// A timer's deadline passed: act if what it was armed for still holds.
     pub(super) async fn fire(&self, timer: Timer) {
-        let router = &self.inner.router;
+        let router = &self.inner.routing.ledger;
         let now = self.inner.clock.now();
         match timer {
             Timer::MaxWait { conversation, entry } | Timer::MissedWait { conversation, entry }
@@ -309,17 +310,17 @@ impl Engine {
                 }
             }
             Timer::Inactive { conversation } => {
-                let Some(since) = self.inner.silences.last(&conversation) else {
+                let Some(since) = self.inner.routing.silences.last(&conversation) else {
                     return;
                 };
                 let record = router.open_conversation(&conversation);
                 let limit = record.as_ref().and_then(|r| self.timers(r).inactivity_close_ms);
                 let (Some(record), Some(ms)) = (record, limit) else {
-                    self.inner.silences.forget(&conversation);
+                    self.inner.routing.silences.forget(&conversation);
                     return;
                 };
                 if record.state.agent().is_none() {
-                    self.inner.silences.forget(&conversation);
+                    self.inner.routing.silences.forget(&conversation);
                     return;
                 }
                 let deadline = since + millis(ms);
@@ -328,7 +329,7 @@ impl Engine {
                     self.arm_at(deadline, Timer::Inactive { conversation });
                     return;
                 }
-                self.inner.silences.forget(&conversation);
+                self.inner.routing.silences.forget(&conversation);
                 if let Err(error) = self
                     .commit(Command::append(EventDraft::system(
                         conversation,
@@ -346,13 +347,13 @@ impl Engine {
     /// Reminds an agent that just connected of its groups' recent missed conversations (as they are now).
     pub(super) async fn remind_missed(&self, conn: &Conn, agent: &AgentId) {
         let tenant = &conn.identity.tenant;
-        let Some(record) = self.inner.router.agent(tenant, agent) else {
+        let Some(record) = self.inner.routing.ledger.agent(tenant, agent) else {
             return;
         };
-        for (id, reason) in self.inner.recent_missed.of(tenant, &record.groups) {
-            let conversation = match self.inner.router.open_conversation(&id) {
+        for (id, reason) in self.inner.routing.recent_missed.of(tenant, &record.groups) {
+            let conversation = match self.inner.routing.ledger.open_conversation(&id) {
                 Some(open) => Some(open),
-                None => self.inner.store.conversation(id).await.ok().flatten(),
+                None => self.inner.log.conversation(id).await.ok().flatten(),
             };
             if let Some(conversation) = conversation {
                 conn.outlet

@@ -143,11 +143,11 @@ pub fn seqs(events: &[Value]) -> Vec<u64> {
         .collect()
 }
 
-/// Every event of a conversation (its id as the protocol writes it) in the engine's store.
+/// Every event of a conversation (its id as the protocol writes it) in the engine's log.
 pub async fn stored(engine: &Engine, conversation: &str) -> Vec<Event> {
     let id: ConversationId = must(conversation.parse(), "conversation id");
     must(
-        engine.store().events_after(id, Seq::ZERO, 100_000).await,
+        engine.log().events_after(id, Seq::ZERO, 100_000).await,
         "read the log",
     )
 }

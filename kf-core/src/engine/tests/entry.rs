@@ -61,7 +61,7 @@ async fn how_it_came(
 ) -> (GroupId, Option<EntryPointId>, Option<String>) {
     // `opened` may predate the welcome message: the log tells.
     let stored = engine
-        .store()
+        .log()
         .conversation(conversation.id)
         .await
         .expect("read")
@@ -189,7 +189,7 @@ async fn an_unknown_entry_point_is_not_found_and_opens_nothing() {
         .await;
     assert_eq!(error_code(&bad), Some(ErrorCode::InvalidFrame), "{bad:?}");
     let stored = engine
-        .store()
+        .log()
         .conversations_of_visitor(&tenant(), &VisitorId::new("v1").expect("id"))
         .await
         .expect("list");

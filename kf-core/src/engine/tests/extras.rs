@@ -245,7 +245,7 @@ async fn visitor_context_is_summarised_once_and_shown_to_agents_who_may_read() {
 
     let second = v1.open("o2").await.id;
     let stored = engine
-        .store()
+        .log()
         .conversation_context(second)
         .await
         .expect("read")
@@ -253,7 +253,7 @@ async fn visitor_context_is_summarised_once_and_shown_to_agents_who_may_read() {
     assert_eq!(stored.device.browser.as_deref(), Some("Firefox"));
     assert_eq!(stored.page_count, 1);
     assert_eq!(
-        engine.store().conversation_context(first).await.expect("read"),
+        engine.log().conversation_context(first).await.expect("read"),
         None
     );
 
