@@ -58,16 +58,10 @@ pub(crate) async fn request(
     // The path names the frame; a `type` in the body would be a second, conflicting name.
     fields.insert("type".into(), Value::String(kind));
     let text = Value::Object(fields).to_string();
-    // Spawned so that a client hanging up cannot cancel the request between its commit and its publication.
-    let engine = shared.engine.clone();
-    let handled = tokio::spawn(async move { engine.request(&identity, &text).await }).await;
-    match handled {
-        Ok(Some(frame)) => reply::frame(&frame),
-        Ok(None) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => {
-            tracing::error!(%error, "request task failed");
-            reply::error(ErrorCode::Internal, "the request failed")
-        }
+    // No spawn needed: a client hanging up drops this future, and the engine finishes or undoes what it began.
+    match shared.engine.request(&identity, &text).await {
+        Some(frame) => reply::frame(&frame),
+        None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 

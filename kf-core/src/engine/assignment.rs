@@ -4,7 +4,16 @@
 use futures::future::BoxFuture;
 
 use super::pipeline::{Command, Hold};
-use super::*;
+use super::router::Refusal;
+use super::{Engine, RequestError};
+use crate::auth::{Identity, Principal};
+use crate::model::{
+    Actor, AgentId, AgentStatus, Conversation, ConversationId, EventKind, GroupId, Seq, Strategy, TenantId,
+    TransitionError,
+};
+use crate::protocol::{QueueEntry, ServerFrame};
+use crate::routing::RoutingPolicy;
+use crate::store::EventDraft;
 
 /// A transfer request (see [`Engine::transfer`]): [`Transfer::default`] puts the conversation back in its
 /// group's queue; the `with_…` setters name an agent, another group, a note.

@@ -24,7 +24,7 @@ mod timers;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -35,10 +35,10 @@ use crate::cursor::Cursor;
 use crate::model::Epoch;
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
-    EntryPointId, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId,
-    TransitionError, Visitor,
+    EntryPointId, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, TenantId, TransitionError,
+    Visitor,
 };
-use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, QueueEntry, ServerFrame};
+use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::store::{ConversationLog, Directory, EventDraft, NewConversation, Settings, StoreError, Stores};
 
@@ -46,7 +46,7 @@ use catalog::Catalog;
 use connection::Conn;
 use dispatch::Dispatcher;
 use pipeline::{Command, Opening};
-use router::{Presence, Refusal};
+use router::Presence;
 use routing::Routing;
 use sessions::Sessions;
 
@@ -365,89 +365,28 @@ impl Engine {
     /// Transports that authenticate at the HTTP level call this; frame-based transports usually call
     /// [`Engine::accept`] with the connection's first frame instead.
     pub async fn connect(&self, identity: Identity) -> Result<(Session, Outbox), RequestError> {
-        let inner = &self.inner;
-        match &identity.principal {
-            Principal::Visitor(id) => {
-                if inner.directory.visitor(&identity.tenant, id).await?.is_none() {
-                    let created_at = inner.clock.now();
-                    let visitor = Visitor {
-                        tenant: identity.tenant.clone(),
-                        id: id.clone(),
-                        name: None,
-                        created_at,
-                    };
-                    inner.directory.put_visitor(visitor).await?;
-                }
-            }
-            Principal::Agent(id) => {
-                if inner.routing.ledger.agent(&identity.tenant, id).is_none() {
-                    return Err(RequestError::Forbidden(format!("unknown agent {id}")));
-                }
-            }
-        }
+        self.admit(&identity).await?;
         // Register before reading the inbox (as subscriptions do), so an assignment committed meanwhile is
-        // either in the inbox or announced by a `conversation` frame; `welcome` is queued under the same lock
-        // so it always comes first.
+        // either in the inbox or announced by a `conversation` frame; `welcome` is queued on registration so it
+        // always comes first.
         let welcome = ServerFrame::Welcome {
             v: PROTOCOL_VERSION,
             tenant: identity.tenant.clone(),
             principal: identity.principal.clone(),
-            epoch: inner.epoch.clone(),
-            limits: inner.limits.for_clients(),
+            epoch: self.inner.epoch.clone(),
+            limits: self.inner.limits.for_clients(),
         };
-        let conn = inner.sessions.open(&identity, welcome.encode())?;
+        let conn = self.inner.sessions.open(&identity, welcome.encode())?;
         let presence = match &identity.principal {
-            Principal::Agent(agent) => inner.routing.ledger.connect(&identity.tenant, agent),
+            Principal::Agent(agent) => self.inner.routing.ledger.connect(&identity.tenant, agent),
             Principal::Visitor(_) => None,
         };
         // From here on the session's drop undoes the registration, also when the inbox read fails.
         let session = Session::new(self.clone(), Arc::clone(&conn));
-        let inbox = match &identity.principal {
-            Principal::Visitor(id) => {
-                let mut all = inner.log.conversations_of_visitor(&identity.tenant, id).await?;
-                // Open ones first, then the most recent closed ones: a long history must not flood the session.
-                all.sort_by_key(|c| !c.state.is_open());
-                all.truncate(inner.limits.inbox_conversations);
-                all
-            }
-            // Bounded by the agent's capacity.
-            Principal::Agent(id) => inner.log.conversations_of_agent(&identity.tenant, id).await?,
-        };
-        let now = inner.clock.now();
-        let positions: Vec<ServerFrame> = match &identity.principal {
-            Principal::Visitor(_) => inbox
-                .iter()
-                .filter(|c| c.state == ConversationState::Queued)
-                .filter_map(|c| {
-                    let (position, estimated_wait_ms) = inner.routing.ledger.position(&c.id, now)?;
-                    Some(ServerFrame::Position {
-                        conversation: c.id,
-                        position,
-                        estimated_wait_ms,
-                    })
-                })
-                .collect(),
-            Principal::Agent(_) => Vec::new(),
-        };
-        conn.outlet
-            .push_unbounded(ServerFrame::Inbox { conversations: inbox }.encode());
-        for frame in positions {
-            conn.outlet.offer(frame.encode());
-        }
+        let inbox = self.inbox(&identity).await?;
+        self.greet(&conn, inbox);
         if let Principal::Agent(agent) = &identity.principal {
-            let conversations = self.queue_entries(&identity.tenant, agent);
-            if !conversations.is_empty() {
-                conn.outlet.offer(
-                    ServerFrame::Queue {
-                        id: None,
-                        conversations,
-                    }
-                    .encode(),
-                );
-            }
-        }
-        self.announce_offline_messages(&conn).await;
-        if let Principal::Agent(agent) = &identity.principal {
+            self.announce_offline_messages(&conn).await;
             self.remind_missed(&conn, agent).await;
         }
         if let Some(Presence::CameOnline(groups)) = presence {
@@ -457,6 +396,74 @@ impl Engine {
             }
         }
         Ok((session, Outbox::new(Arc::clone(&conn.outlet))))
+    }
+
+    /// Lets `identity` in: a visitor seen for the first time gets a record; an agent must be known.
+    async fn admit(&self, identity: &Identity) -> Result<(), RequestError> {
+        let inner = &self.inner;
+        match &identity.principal {
+            Principal::Visitor(id) => {
+                if inner.directory.visitor(&identity.tenant, id).await?.is_none() {
+                    let visitor = Visitor::new(identity.tenant.clone(), id.clone(), inner.clock.now());
+                    inner.directory.put_visitor(visitor).await?;
+                }
+            }
+            Principal::Agent(id) => {
+                if inner.routing.ledger.agent(&identity.tenant, id).is_none() {
+                    return Err(RequestError::Forbidden(format!("unknown agent {id}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The conversations an `inbox` lists: a visitor's open ones then its most recent closed ones (a long
+    /// history must not flood the session); an agent's assigned ones (bounded by its capacity).
+    async fn inbox(&self, identity: &Identity) -> Result<Vec<Conversation>, RequestError> {
+        let log = &self.inner.log;
+        Ok(match &identity.principal {
+            Principal::Visitor(id) => {
+                let mut all = log.conversations_of_visitor(&identity.tenant, id).await?;
+                all.sort_by_key(|c| !c.state.is_open());
+                all.truncate(self.inner.limits.inbox_conversations);
+                all
+            }
+            Principal::Agent(id) => log.conversations_of_agent(&identity.tenant, id).await?,
+        })
+    }
+
+    /// Queues `inbox` on a new connection, then a visitor's queue positions or an agent's queue view.
+    fn greet(&self, conn: &Conn, inbox: Vec<Conversation>) {
+        let now = self.inner.clock.now();
+        let ledger = &self.inner.routing.ledger;
+        let positions: Vec<ServerFrame> = inbox
+            .iter()
+            .filter(|c| c.state == ConversationState::Queued)
+            .filter(|_| matches!(conn.identity.principal, Principal::Visitor(_)))
+            .filter_map(|c| {
+                let (position, estimated_wait_ms) = ledger.position(&c.id, now)?;
+                Some(ServerFrame::Position {
+                    conversation: c.id,
+                    position,
+                    estimated_wait_ms,
+                })
+            })
+            .collect();
+        conn.outlet
+            .push_unbounded(ServerFrame::Inbox { conversations: inbox }.encode());
+        for frame in positions {
+            conn.outlet.offer(frame.encode());
+        }
+        if let Principal::Agent(agent) = &conn.identity.principal {
+            let conversations = self.queue_entries(&conn.identity.tenant, agent);
+            if !conversations.is_empty() {
+                let queue = ServerFrame::Queue {
+                    id: None,
+                    conversations,
+                };
+                conn.outlet.offer(queue.encode());
+            }
+        }
     }
 
     /// Accepts a connection from its first frame, which must be `hello`.

@@ -48,9 +48,8 @@ impl Engine {
     ///
     /// `hello`, `subscribe` and `unsubscribe` need a connection and are refused with `invalid_frame`.
     ///
-    /// Drive the future to completion (an HTTP server that drops handlers of vanished clients should spawn it):
-    /// a call dropped between the store's commit and the publication would leave a committed event
-    /// unannounced to live subscribers until their next resume.
+    /// The future may be dropped at any point (an HTTP server drops the handlers of vanished clients): what
+    /// the request changes is committed and applied on the engine's own tasks, whole or not at all.
     pub async fn request(&self, identity: &Identity, text: &str) -> Option<ServerFrame> {
         match protocol::decode(text) {
             Ok(Request { id, frame }) => self.handle(identity, None, id, frame).await,
@@ -58,6 +57,7 @@ impl Engine {
         }
     }
 
+    /// Runs one decoded request of `identity` (on connection `conn`, if any) and returns its reply.
     pub(super) async fn handle(
         &self,
         identity: &Identity,
@@ -75,128 +75,23 @@ impl Engine {
         }
         let except = conn.map_or(0, |conn| conn.id);
         let result = match frame {
-            ClientFrame::Hello { .. } => {
-                let message = match conn {
-                    Some(_) => "`hello` was already accepted",
-                    None => "`hello` opens a connection; authenticate this request with a token instead",
-                };
-                return Some(ServerFrame::error(id, ErrorCode::HelloRequired, message));
+            frame @ (ClientFrame::Hello { .. }
+            | ClientFrame::Ping
+            | ClientFrame::Pong
+            | ClientFrame::Subscribe { .. }
+            | ClientFrame::Unsubscribe { .. }) => self.connection_request(conn, id.clone(), frame).await,
+            frame @ (ClientFrame::Open { .. }
+            | ClientFrame::Send { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Read { .. }
+            | ClientFrame::Close { .. }) => {
+                self.conversation_request(identity, except, id.clone(), frame)
+                    .await
             }
-            ClientFrame::Ping => return Some(ServerFrame::Pong),
-            ClientFrame::Pong => return None,
-            ClientFrame::Subscribe {
-                conversation,
-                after,
-                epoch,
-            } => match conn {
-                Some(conn) => {
-                    let reply_id = id.clone();
-                    let reply = move |after, reset, last_seq| ServerFrame::Subscribed {
-                        id: reply_id,
-                        conversation,
-                        after,
-                        reset,
-                        last_seq,
-                    };
-                    let reset = epoch.is_some_and(|epoch| epoch != *self.epoch());
-                    self.subscribe(conn, conversation, after, reset, reply)
-                        .await
-                        .map(|()| None)
-                }
-                None => Err(needs_a_stream("subscribe")),
-            },
-            ClientFrame::Unsubscribe { conversation } => match conn {
-                Some(conn) => {
-                    self.unsubscribe(conn, conversation);
-                    Ok(Some(ServerFrame::Unsubscribed {
-                        id: id.clone(),
-                        conversation,
-                    }))
-                }
-                None => Err(needs_a_stream("unsubscribe")),
-            },
-            ClientFrame::Open {
-                client_id,
-                group,
-                entry,
-            } => self.open(identity, client_id, group, entry).await.map(|opened| {
-                Some(ServerFrame::Opened {
-                    id: id.clone(),
-                    created: opened.created,
-                    conversation: opened.conversation,
-                })
-            }),
-            ClientFrame::Send {
-                conversation,
-                client_id,
-                body,
-            } => self
-                .send(identity, conversation, client_id.clone(), body)
-                .await
-                .map(|ack| {
-                    Some(ServerFrame::Ack {
-                        id: id.clone(),
-                        conversation,
-                        client_id,
-                        seq: ack.seq,
-                        duplicate: ack.duplicate,
-                    })
-                }),
-            ClientFrame::Typing { conversation, active } => self
-                .typing(identity, except, conversation, active)
-                .await
-                .map(|()| None),
-            ClientFrame::Read { conversation, seq } => self
-                .read(identity, except, conversation, seq)
-                .await
-                .map(|()| None),
-            ClientFrame::Close { conversation } => self.close(identity, conversation).await.map(|seq| {
-                Some(ServerFrame::Closed {
-                    id: id.clone(),
-                    conversation,
-                    seq,
-                })
-            }),
-            // Routing: claims, transfers, status, the queue view.
-            ClientFrame::Claim { conversation } => {
-                self.claim(identity, conversation).await.map(|conversation| {
-                    Some(ServerFrame::Claimed {
-                        id: id.clone(),
-                        conversation,
-                    })
-                })
-            }
-            ClientFrame::Transfer {
-                conversation,
-                agent,
-                group,
-                note,
-            } => self
-                .transfer(identity, conversation, Transfer { agent, group, note })
-                .await
-                .map(|seq| {
-                    Some(ServerFrame::Transferred {
-                        id: id.clone(),
-                        conversation,
-                        seq,
-                    })
-                }),
-            ClientFrame::Status { status, label } => {
-                self.set_status(identity, status, label.clone()).await.map(|()| {
-                    self.push_status(identity, except, status, label.clone());
-                    Some(ServerFrame::Status {
-                        id: id.clone(),
-                        status,
-                        label,
-                    })
-                })
-            }
-            ClientFrame::Queue => self.queue_view(identity).map(|conversations| {
-                Some(ServerFrame::Queue {
-                    id: id.clone(),
-                    conversations,
-                })
-            }),
+            frame @ (ClientFrame::Claim { .. }
+            | ClientFrame::Transfer { .. }
+            | ClientFrame::Status { .. }
+            | ClientFrame::Queue) => self.routing_request(identity, except, id.clone(), frame).await,
             // Working hours, visitor context and quick replies: engine/offline.rs and engine/agent_tools.rs.
             frame @ (ClientFrame::Context { .. }
             | ClientFrame::Page { .. }
@@ -207,6 +102,149 @@ impl Engine {
             | ClientFrame::DeleteQuickReply { .. }) => self.handle_extra(identity, id.clone(), frame).await,
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
+    }
+
+    /// `hello` (already said), liveness, and what acts on the connection itself.
+    async fn connection_request(
+        &self,
+        conn: Option<&Arc<Conn>>,
+        id: Option<String>,
+        frame: ClientFrame,
+    ) -> Result<Option<ServerFrame>, RequestError> {
+        match (frame, conn) {
+            (ClientFrame::Hello { .. }, conn) => {
+                let message = match conn {
+                    Some(_) => "`hello` was already accepted",
+                    None => "`hello` opens a connection; authenticate this request with a token instead",
+                };
+                Ok(Some(ServerFrame::error(id, ErrorCode::HelloRequired, message)))
+            }
+            (ClientFrame::Ping, _) => Ok(Some(ServerFrame::Pong)),
+            (
+                ClientFrame::Subscribe {
+                    conversation,
+                    after,
+                    epoch,
+                },
+                Some(conn),
+            ) => {
+                let reply = move |after, reset, last_seq| ServerFrame::Subscribed {
+                    id,
+                    conversation,
+                    after,
+                    reset,
+                    last_seq,
+                };
+                let reset = epoch.is_some_and(|epoch| epoch != *self.epoch());
+                self.subscribe(conn, conversation, after, reset, reply).await?;
+                Ok(None)
+            }
+            (ClientFrame::Unsubscribe { conversation }, Some(conn)) => {
+                self.unsubscribe(conn, conversation);
+                Ok(Some(ServerFrame::Unsubscribed { id, conversation }))
+            }
+            (frame @ (ClientFrame::Subscribe { .. } | ClientFrame::Unsubscribe { .. }), None) => {
+                Err(needs_a_stream(frame.name()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Opening, writing to, reading and closing conversations.
+    async fn conversation_request(
+        &self,
+        identity: &Identity,
+        except: u64,
+        id: Option<String>,
+        frame: ClientFrame,
+    ) -> Result<Option<ServerFrame>, RequestError> {
+        let reply = match frame {
+            ClientFrame::Open {
+                client_id,
+                group,
+                entry,
+            } => {
+                let opened = self.open(identity, client_id, group, entry).await?;
+                ServerFrame::Opened {
+                    id,
+                    created: opened.created,
+                    conversation: opened.conversation,
+                }
+            }
+            ClientFrame::Send {
+                conversation,
+                client_id,
+                body,
+            } => {
+                let ack = self.send(identity, conversation, client_id.clone(), body).await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
+            ClientFrame::Typing { conversation, active } => {
+                self.typing(identity, except, conversation, active).await?;
+                return Ok(None);
+            }
+            ClientFrame::Read { conversation, seq } => {
+                self.read(identity, except, conversation, seq).await?;
+                return Ok(None);
+            }
+            ClientFrame::Close { conversation } => {
+                let seq = self.close(identity, conversation).await?;
+                ServerFrame::Closed {
+                    id,
+                    conversation,
+                    seq,
+                }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(reply))
+    }
+
+    /// Claims, transfers, status and the queue view.
+    async fn routing_request(
+        &self,
+        identity: &Identity,
+        except: u64,
+        id: Option<String>,
+        frame: ClientFrame,
+    ) -> Result<Option<ServerFrame>, RequestError> {
+        let reply = match frame {
+            ClientFrame::Claim { conversation } => {
+                let conversation = self.claim(identity, conversation).await?;
+                ServerFrame::Claimed { id, conversation }
+            }
+            ClientFrame::Transfer {
+                conversation,
+                agent,
+                group,
+                note,
+            } => {
+                let transfer = Transfer { agent, group, note };
+                let seq = self.transfer(identity, conversation, transfer).await?;
+                ServerFrame::Transferred {
+                    id,
+                    conversation,
+                    seq,
+                }
+            }
+            ClientFrame::Status { status, label } => {
+                self.set_status(identity, status, label.clone()).await?;
+                self.push_status(identity, except, status, label.clone());
+                ServerFrame::Status { id, status, label }
+            }
+            ClientFrame::Queue => ServerFrame::Queue {
+                id,
+                conversations: self.queue_view(identity)?,
+            },
+            _ => return Ok(None),
+        };
+        Ok(Some(reply))
     }
 }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::auth::SignedTokens;
 use crate::clock::ManualClock;
-use crate::model::{ConversationState, Event, MissedReason, Timestamp};
+use crate::model::{ConversationState, Event, MissedReason, Strategy, Timestamp};
 use crate::routing::Candidate;
 use crate::store::{MemoryStore, Store, Stores};
 

@@ -7,7 +7,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::pipeline::Command;
-use super::*;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::Engine;
+use super::connection::Conn;
+use crate::model::{
+    Actor, AgentId, Conversation, ConversationId, EventKind, GroupId, GroupTimers, MissedReason, Seq,
+    TenantId, Timestamp,
+};
+use crate::protocol::ServerFrame;
+use crate::store::EventDraft;
 
 type MissedByGroup = HashMap<(TenantId, GroupId), VecDeque<(ConversationId, MissedReason)>>;
 
@@ -143,7 +153,7 @@ impl Engine {
         });
     }
 
-    pub(super) fn timers(&self, conversation: &Conversation) -> crate::model::GroupTimers {
+    pub(super) fn timers(&self, conversation: &Conversation) -> GroupTimers {
         self.inner
             .routing
             .ledger
@@ -153,7 +163,7 @@ impl Engine {
     }
 
     /// What is left of `ms` milliseconds counted from `since` (the event that started the wait).
-    pub(super) fn left_of(&self, ms: u64, since: crate::model::Timestamp) -> Duration {
+    pub(super) fn left_of(&self, ms: u64, since: Timestamp) -> Duration {
         let elapsed = self
             .inner
             .clock
@@ -248,36 +258,13 @@ impl Engine {
 
     /// A timer's deadline passed: act if what it was armed for still holds.
     pub(super) async fn fire(&self, timer: Timer) {
-        let router = &self.inner.routing.ledger;
-        let now = self.inner.clock.now();
+        let ledger = &self.inner.routing.ledger;
         match timer {
             Timer::MaxWait { conversation, entry } | Timer::MissedWait { conversation, entry }
-                if router.queue_entry(&conversation) != Some(entry) => {}
-            Timer::MaxWait { conversation, .. } => {
-                let Some(record) = router.open_conversation(&conversation) else {
-                    return;
-                };
-                // To the fallback group when there is one, else a message left for the group's agents.
-                let kind = match self.timers(&record).fallback {
-                    Some(fallback)
-                        if fallback != record.group && router.has_group(&record.tenant, &fallback) =>
-                    {
-                        EventKind::Transferred {
-                            from: None,
-                            agent: None,
-                            group: fallback,
-                            note: Some("waited longer than the group's maximum".into()),
-                        }
-                    }
-                    _ => EventKind::Offline,
-                };
-                let draft = EventDraft::system(conversation, kind, now);
-                if let Err(error) = self.commit(Command::append(draft)).await {
-                    tracing::warn!(%conversation, %error, "max wait: moving the conversation on failed");
-                }
-            }
+                if ledger.queue_entry(&conversation) != Some(entry) => {}
+            Timer::MaxWait { conversation, .. } => self.waited_too_long(conversation).await,
             Timer::MissedWait { conversation, .. } => {
-                if let Some(record) = router.open_conversation(&conversation) {
+                if let Some(record) = ledger.open_conversation(&conversation) {
                     self.missed(&record, MissedReason::Waited).await;
                 }
             }
@@ -285,62 +272,86 @@ impl Engine {
                 conversation,
                 agent,
                 since,
-            } => {
-                let Some(record) = router.open_conversation(&conversation) else {
-                    return;
-                };
-                if record.state.agent() != Some(&agent)
-                    || self
-                        .wrote_since(conversation, since, &Actor::Agent(agent.clone()))
-                        .await
-                        != Some(false)
-                {
-                    return;
-                }
-                router.avoid(conversation, agent.clone());
-                let kind = EventKind::Transferred {
-                    from: Some(agent),
+            } => self.unanswered(conversation, agent, since).await,
+            Timer::Inactive { conversation } => self.silent(conversation).await,
+        }
+    }
+
+    /// Queued past the group's maximum: to the fallback group when there is one, else a message left for the
+    /// group's agents.
+    async fn waited_too_long(&self, conversation: ConversationId) {
+        let ledger = &self.inner.routing.ledger;
+        let Some(record) = ledger.open_conversation(&conversation) else {
+            return;
+        };
+        let kind = match self.timers(&record).fallback {
+            Some(fallback) if fallback != record.group && ledger.has_group(&record.tenant, &fallback) => {
+                EventKind::Transferred {
+                    from: None,
                     agent: None,
-                    group: record.group.clone(),
-                    note: Some("not answered in time".into()),
-                };
-                let draft = EventDraft::system(conversation, kind, now);
-                if let Err(error) = self.commit(Command::append(draft)).await {
-                    tracing::debug!(%conversation, %error, "answer timeout: reassignment not stored");
+                    group: fallback,
+                    note: Some("waited longer than the group's maximum".into()),
                 }
             }
-            Timer::Inactive { conversation } => {
-                let Some(since) = self.inner.routing.silences.last(&conversation) else {
-                    return;
-                };
-                let record = router.open_conversation(&conversation);
-                let limit = record.as_ref().and_then(|r| self.timers(r).inactivity_close_ms);
-                let (Some(record), Some(ms)) = (record, limit) else {
-                    self.inner.routing.silences.forget(&conversation);
-                    return;
-                };
-                if record.state.agent().is_none() {
-                    self.inner.routing.silences.forget(&conversation);
-                    return;
-                }
-                let deadline = since + millis(ms);
-                if Instant::now() < deadline {
-                    // The visitor wrote since this timer was armed: sleep for the rest.
-                    self.arm_at(deadline, Timer::Inactive { conversation });
-                    return;
-                }
-                self.inner.routing.silences.forget(&conversation);
-                if let Err(error) = self
-                    .commit(Command::append(EventDraft::system(
-                        conversation,
-                        EventKind::Closed,
-                        now,
-                    )))
-                    .await
-                {
-                    tracing::debug!(%conversation, %error, "inactivity: close not stored");
-                }
-            }
+            _ => EventKind::Offline,
+        };
+        let draft = EventDraft::system(conversation, kind, self.inner.clock.now());
+        if let Err(error) = self.commit(Command::append(draft)).await {
+            tracing::warn!(%conversation, %error, "max wait: moving the conversation on failed");
+        }
+    }
+
+    /// The assigned agent has not written since `since`: back to the queue, preferably for someone else.
+    async fn unanswered(&self, conversation: ConversationId, agent: AgentId, since: Seq) {
+        let ledger = &self.inner.routing.ledger;
+        let Some(record) = ledger.open_conversation(&conversation) else {
+            return;
+        };
+        let author = Actor::Agent(agent.clone());
+        if record.state.agent() != Some(&agent)
+            || self.wrote_since(conversation, since, &author).await != Some(false)
+        {
+            return;
+        }
+        ledger.avoid(conversation, agent.clone());
+        let kind = EventKind::Transferred {
+            from: Some(agent),
+            agent: None,
+            group: record.group.clone(),
+            note: Some("not answered in time".into()),
+        };
+        let draft = EventDraft::system(conversation, kind, self.inner.clock.now());
+        if let Err(error) = self.commit(Command::append(draft)).await {
+            tracing::debug!(%conversation, %error, "answer timeout: reassignment not stored");
+        }
+    }
+
+    /// The visitor may have been silent for the group's `inactivity_close_ms`: close, or sleep for the rest if it
+    /// wrote since the timer was armed.
+    async fn silent(&self, conversation: ConversationId) {
+        let silences = &self.inner.routing.silences;
+        let Some(since) = silences.last(&conversation) else {
+            return;
+        };
+        let record = self.inner.routing.ledger.open_conversation(&conversation);
+        let limit = record.as_ref().and_then(|r| self.timers(r).inactivity_close_ms);
+        let (Some(record), Some(ms)) = (record, limit) else {
+            silences.forget(&conversation);
+            return;
+        };
+        if record.state.agent().is_none() {
+            silences.forget(&conversation);
+            return;
+        }
+        let deadline = since + millis(ms);
+        if Instant::now() < deadline {
+            self.arm_at(deadline, Timer::Inactive { conversation });
+            return;
+        }
+        silences.forget(&conversation);
+        let draft = EventDraft::system(conversation, EventKind::Closed, self.inner.clock.now());
+        if let Err(error) = self.commit(Command::append(draft)).await {
+            tracing::debug!(%conversation, %error, "inactivity: close not stored");
         }
     }
 
