@@ -6,7 +6,7 @@ use common::*;
 use kf_core::entry::{EntryPoint, PageRule};
 use kf_core::limits::Limits;
 use kf_core::model::{EntryPointId, GroupId};
-use kf_core::testkit::transport::tenant;
+use kf_core::testkit::shop::*;
 use kf_transport_sse::SseConfig;
 use serde_json::json;
 

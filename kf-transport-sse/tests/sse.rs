@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use kf_core::limits::Limits;
+use kf_core::testkit::shop::*;
 use kf_transport_sse::SseConfig;
 use serde_json::json;
 
@@ -262,7 +263,7 @@ async fn hopeless_requests_get_error_statuses_with_json_bodies() {
         assert_eq!(reply.header("content-type"), Some("application/json"));
         assert_eq!(reply.json()["code"], code);
     }
-    let stored = kf_core::testkit::transport::stored(&engine, &conversation).await;
+    let stored = stored(&engine, &conversation).await;
     assert_eq!(
         stored.len(),
         1,
@@ -356,7 +357,7 @@ fn server_let_go(socket: &tokio::net::TcpStream) -> bool {
 /// — although the last `error` event cannot be written — instead of holding it until TCP gives up.
 #[tokio::test]
 async fn a_stream_that_is_never_read_is_dropped_promptly() {
-    let engine = engine(kf_core::testkit::transport::limits().with_outbound_queue_bytes(16 * 1024)).await;
+    let engine = engine(limits().with_outbound_queue_bytes(16 * 1024)).await;
     let addr = start(&engine, SseConfig::default()).await;
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(2048).expect("SO_RCVBUF");
@@ -373,7 +374,7 @@ async fn a_stream_that_is_never_read_is_dropped_promptly() {
         .expect("uuid");
     // From here on alice reads nothing.
     let alice_id = kf_core::model::AgentId::new("alice").expect("id");
-    let tenant = kf_core::testkit::transport::tenant();
+    let tenant = tenant();
     let mut published = 0;
     while engine.is_online(&tenant, &alice_id) {
         assert!(published < 10_000, "the server kept buffering");

@@ -1,9 +1,13 @@
-//! The WebSocket adapter of kf-core's transport conformance suite ([`kf_core::testkit::transport`]), for this
-//! crate's tests and for other crates' mixed tests (feature `testkit`):
+//! WebSocket test helpers (feature `testkit`): the one WebSocket test client ([`WsClient`]), a server on
+//! `127.0.0.1:0` ([`start`]), a few protocol steps on a client ([`open`], [`subscribe`], [`say`],
+//! [`events_until`]), and the WebSocket adapter of kf-core's transport conformance suite
+//! ([`kf_core::testkit::transport`]), [`Ws`], for this crate's tests and for other crates' mixed tests:
 //!
 //! ```ignore
 //! kf_core::transport_conformance_tests!(std::sync::Arc::new(kf_transport_ws::testkit::Ws));
 //! ```
+//!
+//! Tokens, identities and engines come from [`kf_core::testkit::shop`].
 //!
 //! The adapter is a client as `docs/protocol.md` §17 describes it: `hello` on connect, `subscribe` per watched
 //! conversation, `pong` to every server `ping`, and on resume `hello` again plus `subscribe` after the last seq it
@@ -16,13 +20,15 @@ use std::net::SocketAddr;
 use async_trait::async_trait;
 use futures::{SinkExt, StreamExt};
 use kf_core::Engine;
-use kf_core::testkit::transport::{Client, Ending, Refusal, Served, Transport, WAIT};
+use kf_core::auth::Identity;
+use kf_core::testkit::shop::{self, WAIT};
+use kf_core::testkit::transport::{Client, Ending, Refusal, Served, Transport};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::WsConfig;
 
@@ -34,42 +40,158 @@ fn must<T, E: std::fmt::Debug>(result: Result<T, E>, what: &str) -> T {
 }
 
 /// How a connection ended, seen from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// A close frame with this code and reason.
+    Close(u16, String),
+    /// A close frame without a code.
+    CloseWithoutCode,
+    /// The socket ended without a close frame (or failed): why.
+    Dropped(String),
+}
+
+/// A WebSocket test client over tokio-tungstenite, speaking the kf protocol as JSON text frames: connect (to
+/// `/ws` or any path, optionally over a socket of the test's choosing), `hello` with a token, send frames (or
+/// raw text, binary, any message), and read the next frame, the next of a type, the reply to a request id, or
+/// everything until the connection ends and how (close code). Reads panic after [`WAIT`].
+///
+/// Frames skipped while waiting for another type or id are kept and handed out by later reads
+/// ([`WsClient::next`], [`WsClient::next_of`]…); [`WsClient::receive_or_end`] reads the socket directly. Server
+/// `ping` frames are frames like any other, unless [`WsClient::answering_pings`] is set (as a browser page does).
+///
+/// ```ignore
+/// let addr = kf_transport_ws::testkit::start(&engine, WsConfig::default()).await;
+/// let mut client = WsClient::hello(addr, &token(&visitor("v-1"))).await;
+/// client.send(json!({"type": "open", "id": "o", "client_id": "open-1"})).await;
+/// let opened = client.next_of_id("o").await;
+/// ```
 #[derive(Debug)]
-enum Ended {
-    /// A close frame with this code.
-    Close(u16),
-    /// A close frame without a code, or the socket ended without one (why: shown in panic messages).
-    Dropped(#[allow(dead_code)] String),
-}
-
-/// One WebSocket connection of the adapter.
-struct Conn {
+pub struct WsClient {
     ws: WebSocketStream<TcpStream>,
+    /// Frames received but not yet asked for (skipped while waiting for another type or id).
+    pending: VecDeque<Value>,
+    /// Whether server `ping` frames are answered with `pong` and skipped.
+    answer_pings: bool,
+    /// The `welcome` frame of the `hello` (null before it).
+    pub welcome: Value,
+    /// The `inbox` frame that followed `welcome` (null before it).
+    pub inbox: Value,
 }
 
-impl Conn {
-    async fn open(addr: SocketAddr) -> Conn {
-        let socket = must(TcpSocket::new_v4(), "socket");
-        must(socket.set_recv_buffer_size(RECV_BUFFER), "SO_RCVBUF");
-        let stream = must(socket.connect(addr).await, "connect");
+impl WsClient {
+    /// Connects to `ws://addr/path`.
+    pub async fn connect_path(addr: SocketAddr, path: &str) -> WsClient {
+        let stream = must(TcpStream::connect(addr).await, "tcp connect");
+        Self::over(stream, addr, path).await
+    }
+
+    /// Connects to `ws://addr/ws`.
+    pub async fn connect(addr: SocketAddr) -> WsClient {
+        Self::connect_path(addr, "/ws").await
+    }
+
+    /// Runs the WebSocket handshake for `ws://addr/path` over an already connected stream (a socket with options
+    /// of the test's choosing).
+    pub async fn over(stream: TcpStream, addr: SocketAddr, path: &str) -> WsClient {
+        let url = format!("ws://{addr}{path}");
         let (ws, response) = must(
-            tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream).await,
+            tokio_tungstenite::client_async(url, stream).await,
             "websocket handshake",
         );
         assert_eq!(response.status(), 101);
-        Conn { ws }
+        WsClient {
+            ws,
+            pending: VecDeque::new(),
+            answer_pings: false,
+            welcome: Value::Null,
+            inbox: Value::Null,
+        }
     }
 
-    async fn send(&mut self, frame: Value) {
+    /// Connects to `ws://addr/ws` and says hello with `token` ([`WsClient::say_hello`]).
+    pub async fn hello(addr: SocketAddr, token: &str) -> WsClient {
+        Self::hello_path(addr, "/ws", token).await
+    }
+
+    /// Connects to `ws://addr/path` and says hello with `token` ([`WsClient::say_hello`]).
+    pub async fn hello_path(addr: SocketAddr, path: &str, token: &str) -> WsClient {
+        let mut client = Self::connect_path(addr, path).await;
+        client.say_hello(token).await;
+        client
+    }
+
+    /// Says hello with `token` over an already connected stream (`/ws`).
+    pub async fn hello_over(stream: TcpStream, addr: SocketAddr, token: &str) -> WsClient {
+        let mut client = Self::over(stream, addr, "/ws").await;
+        client.say_hello(token).await;
+        client
+    }
+
+    /// Connects as `identity`, with a token from [`shop::token`].
+    pub async fn as_identity(addr: SocketAddr, identity: &Identity) -> WsClient {
+        Self::hello(addr, &shop::token(identity)).await
+    }
+
+    /// Sends `hello` with `token`; expects `welcome` then `inbox` (kept in [`WsClient::welcome`] and
+    /// [`WsClient::inbox`]).
+    pub async fn say_hello(&mut self, token: &str) {
+        self.send(json!({"type": "hello", "v": 1, "token": token})).await;
+        self.welcome = self.expect("welcome").await;
+        self.inbox = self.expect("inbox").await;
+    }
+
+    /// From now on, answers every server `ping` with `pong` and skips it, as a browser page does.
+    #[must_use]
+    pub fn answering_pings(mut self) -> Self {
+        self.answer_pings = true;
+        self
+    }
+
+    /// The TCP socket under the WebSocket (to probe it without reading).
+    pub fn socket(&self) -> &TcpStream {
+        self.ws.get_ref()
+    }
+
+    /// Sends a frame.
+    pub async fn send(&mut self, frame: Value) {
         self.send_text(&frame.to_string()).await;
     }
 
-    async fn send_text(&mut self, text: &str) {
-        must(self.ws.send(Message::text(text)).await, "send");
+    /// Sends raw text as a text message.
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_message(Message::text(text)).await;
     }
 
-    /// The next text frame, or how the connection ended. Panics after [`WAIT`].
-    async fn receive_or_end(&mut self) -> Result<Value, Ended> {
+    /// Sends any WebSocket message.
+    pub async fn send_message(&mut self, message: Message) {
+        must(self.ws.send(message).await, "send");
+    }
+
+    /// Sends a raw binary message.
+    pub async fn send_binary(&mut self, data: &[u8]) {
+        self.send_message(Message::Binary(Bytes::copy_from_slice(data)))
+            .await;
+    }
+
+    /// The next frame from the server (pending ones first). Panics on the end of the connection or after
+    /// [`WAIT`].
+    pub async fn next(&mut self) -> Value {
+        if let Some(frame) = self.pending.pop_front() {
+            return frame;
+        }
+        self.receive().await
+    }
+
+    async fn receive(&mut self) -> Value {
+        match self.receive_or_end().await {
+            Ok(frame) => frame,
+            Err(ended) => panic!("the connection ended while waiting for a frame: {ended:?}"),
+        }
+    }
+
+    /// The next text frame straight from the socket (pending ones are not looked at), or how the connection
+    /// ended. Panics after [`WAIT`].
+    pub async fn receive_or_end(&mut self) -> Result<Value, Ended> {
         loop {
             let next = must(
                 tokio::time::timeout(WAIT, self.ws.next()).await,
@@ -77,12 +199,17 @@ impl Conn {
             );
             match next {
                 Some(Ok(Message::Text(text))) => {
-                    return Ok(must(serde_json::from_str(text.as_str()), "JSON frame"));
+                    let frame: Value = must(serde_json::from_str(text.as_str()), "JSON frame");
+                    if self.answer_pings && frame["type"] == "ping" {
+                        self.send(json!({"type": "pong"})).await;
+                        continue;
+                    }
+                    return Ok(frame);
                 }
-                Some(Ok(Message::Close(Some(CloseFrame { code, .. })))) => {
-                    return Err(Ended::Close(code.into()));
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return Err(Ended::Close(code.into(), reason.to_string()));
                 }
-                Some(Ok(Message::Close(None))) => return Err(Ended::Dropped("close without a code".into())),
+                Some(Ok(Message::Close(None))) => return Err(Ended::CloseWithoutCode),
                 Some(Ok(Message::Binary(_))) => panic!("the server sent a binary frame"),
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(Ended::Dropped(error.to_string())),
@@ -90,10 +217,159 @@ impl Conn {
             }
         }
     }
+
+    /// The next frame matching `wanted`; other frames are kept for later calls.
+    pub async fn next_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(index) = self.pending.iter().position(&wanted)
+            && let Some(frame) = self.pending.remove(index)
+        {
+            return frame;
+        }
+        loop {
+            let frame = self.receive().await;
+            if wanted(&frame) {
+                return frame;
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// The next frame of type `kind`; frames of other types are kept for later calls.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        self.next_where(|frame| frame["type"] == kind).await
+    }
+
+    /// The next frame answering request `id` (a reply or an error); other frames are kept for later calls.
+    pub async fn next_of_id(&mut self, id: &str) -> Value {
+        self.next_where(|frame| frame["id"] == id).await
+    }
+
+    /// The next frame of type `kind`, asserting that no other frame comes first (pending ones included).
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], kind, "expected `{kind}`, got {frame}");
+        frame
+    }
+
+    /// The next `event` frame.
+    pub async fn next_event(&mut self) -> Value {
+        self.next_of("event").await
+    }
+
+    /// Sends `ping` and returns every frame received before the `pong` (pending ones included).
+    pub async fn until_pong(&mut self) -> Vec<Value> {
+        self.send(json!({"type": "ping"})).await;
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        loop {
+            let frame = self.receive().await;
+            if frame["type"] == "pong" {
+                return frames;
+            }
+            frames.push(frame);
+        }
+    }
+
+    /// Reads until the connection ends; returns the frames received before (pending ones included) and how it
+    /// ended.
+    pub async fn until_end(&mut self) -> (Vec<Value>, Ended) {
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        loop {
+            match self.receive_or_end().await {
+                Ok(frame) => frames.push(frame),
+                Err(ended) => return (frames, ended),
+            }
+        }
+    }
+
+    /// Asserts that the server closes the connection with `code`; returns the frames received before.
+    pub async fn expect_close(&mut self, code: u16) -> Vec<Value> {
+        let (frames, ended) = self.until_end().await;
+        match ended {
+            Ended::Close(got, _) => assert_eq!(got, code, "close code (frames before: {frames:?})"),
+            other => panic!("expected close {code}, got {other:?} (frames before: {frames:?})"),
+        }
+        frames
+    }
+
+    /// Closes the connection politely (a close frame, then reads until the server's answer).
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
+    }
+
+    /// Drops the TCP connection without a close frame.
+    pub fn vanish(self) {
+        drop(self);
+    }
+}
+
+/// Serves `engine` on `127.0.0.1:0` with [`crate::serve`] and `config`, in a task that runs until the test's
+/// runtime ends; returns the address.
+pub async fn start(engine: &Engine, config: WsConfig) -> SocketAddr {
+    let listener = must(TcpListener::bind("127.0.0.1:0").await, "bind");
+    let addr = must(listener.local_addr(), "local address");
+    let engine = engine.clone();
+    tokio::spawn(async move { crate::serve(listener, engine, config).await });
+    addr
+}
+
+/// Opens a conversation as a visitor (request id `open`); returns its id.
+pub async fn open(client: &mut WsClient, client_id: &str) -> String {
+    client
+        .send(json!({"type": "open", "client_id": client_id, "id": "open"}))
+        .await;
+    let opened = client.next_of("opened").await;
+    match opened["conversation"]["id"].as_str() {
+        Some(id) => id.to_owned(),
+        None => panic!("no conversation id in {opened}"),
+    }
+}
+
+/// Subscribes after `after` (request id `sub`); waits for `subscribed`.
+pub async fn subscribe(client: &mut WsClient, conversation: &str, after: u64) {
+    client
+        .send(json!({"type": "subscribe", "conversation": conversation, "after": after, "id": "sub"}))
+        .await;
+    let subscribed = client.next_of("subscribed").await;
+    assert_eq!(subscribed["after"], after, "{subscribed}");
+}
+
+/// Sends a message (request id: its client id) and returns its `ack`.
+pub async fn say(client: &mut WsClient, conversation: &str, client_id: &str, text: &str) -> Value {
+    client
+        .send(json!({"type": "send", "conversation": conversation, "client_id": client_id, "body": {"text": text}, "id": client_id}))
+        .await;
+    let ack = client.next_of("ack").await;
+    assert_eq!(ack["client_id"], client_id, "{ack}");
+    ack
+}
+
+/// Collects `event` frames (of any conversation) until one has seq `last`; other frames are kept.
+pub async fn events_until(client: &mut WsClient, last: u64) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let event = client.next_event().await;
+        let seq = match event["seq"].as_u64() {
+            Some(seq) => seq,
+            None => panic!("no seq in {event}"),
+        };
+        events.push(event);
+        if seq >= last {
+            return events;
+        }
+    }
 }
 
 /// Receive buffer of every client socket: small, so that a client that stops reading backs the server up soon.
 const RECV_BUFFER: u32 = 8 * 1024;
+
+/// Connects to `/ws` over a socket with a small receive buffer ([`RECV_BUFFER`]).
+async fn open_small(addr: SocketAddr) -> WsClient {
+    let socket = must(TcpSocket::new_v4(), "socket");
+    must(socket.set_recv_buffer_size(RECV_BUFFER), "SO_RCVBUF");
+    let stream = must(socket.connect(addr).await, "connect");
+    WsClient::over(stream, addr, "/ws").await
+}
 
 /// The WebSocket transport, standalone ([`kf_transport_ws::serve`]) with its default settings, which take the
 /// engine's limits.
@@ -126,7 +402,7 @@ impl Drop for WsServed {
 #[async_trait]
 impl Served for WsServed {
     async fn connect(&self, token: &str) -> Result<Box<dyn Client>, Refusal> {
-        let mut client = WsClient {
+        let mut client = Session {
             addr: self.addr,
             token: token.to_owned(),
             conn: None,
@@ -151,10 +427,10 @@ enum Pulled {
     End(Ended),
 }
 
-struct WsClient {
+struct Session {
     addr: SocketAddr,
     token: String,
-    conn: Option<Conn>,
+    conn: Option<WsClient>,
     /// Frames read but not handed out yet.
     pending: VecDeque<Value>,
     welcome: Value,
@@ -168,10 +444,10 @@ struct WsClient {
     next_id: u64,
 }
 
-impl WsClient {
+impl Session {
     /// Connects and says hello; reads `welcome` and everything up to `inbox`.
     async fn hello(&mut self) -> Result<(), Refusal> {
-        let mut conn = Conn::open(self.addr).await;
+        let mut conn = open_small(self.addr).await;
         conn.send(json!({"type": "hello", "id": "hello", "v": 1, "token": self.token}))
             .await;
         self.pending.clear();
@@ -180,7 +456,7 @@ impl WsClient {
             Ok(frame) if frame["type"] == "welcome" => self.welcome = frame,
             Ok(frame) => {
                 let close_code = match conn.receive_or_end().await {
-                    Err(Ended::Close(code)) => Some(code),
+                    Err(Ended::Close(code, _)) => Some(code),
                     Err(_) => None,
                     Ok(next) => panic!("frames after a refused hello: {frame} then {next}"),
                 };
@@ -208,7 +484,7 @@ impl WsClient {
         Ok(())
     }
 
-    fn conn(&mut self) -> &mut Conn {
+    fn conn(&mut self) -> &mut WsClient {
         match self.conn.as_mut() {
             Some(conn) => conn,
             None => panic!("not connected (resume after a cut or an end)"),
@@ -282,7 +558,7 @@ impl WsClient {
 }
 
 #[async_trait]
-impl Client for WsClient {
+impl Client for Session {
     fn welcome(&self) -> &Value {
         &self.welcome
     }
@@ -432,7 +708,7 @@ impl Client for WsClient {
             match self.pull().await {
                 Pulled::Frame(frame) => frames.push(frame),
                 Pulled::Heartbeat => {}
-                Pulled::End(Ended::Close(code)) => break Some(code),
+                Pulled::End(Ended::Close(code, _)) => break Some(code),
                 Pulled::End(_) => break None,
             }
         };
@@ -443,7 +719,7 @@ impl Client for WsClient {
     }
 }
 
-impl WsClient {
+impl Session {
     /// The epoch this client's cursors count in: the first session's.
     fn epoch_for_cursors(&mut self) -> Value {
         if self.epoch.is_null() {

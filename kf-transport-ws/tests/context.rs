@@ -2,16 +2,15 @@
 //! context and pages, opens a conversation; the assigned agent reads the context (device, browser and OS parsed,
 //! page trail, past conversations) and lists its quick replies; others are refused.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use kf_core::limits::Limits;
 use kf_core::model::{Agent, AgentId};
 use kf_core::quick_replies::QuickReplyScope;
+use kf_core::testkit::shop::*;
 use kf_store_sqlite::SqliteStore;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::json;
 
 const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
@@ -32,10 +31,10 @@ async fn an_agent_sees_the_visitor_context_and_its_quick_replies() {
         .await
         .expect("agent");
     let addr = start(&engine, WsConfig::default()).await;
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
 
     // A visitor browses: context first, then two page views.
-    let mut visitor = Client::as_identity(addr, &visitor("v-ctx")).await;
+    let mut visitor = WsClient::as_identity(addr, &visitor("v-ctx")).await;
     visitor
         .send(
             json!({"type": "context", "id": "ctx", "referrer": "https://search.example/?q=boots",
@@ -158,14 +157,14 @@ async fn an_agent_sees_the_visitor_context_and_its_quick_replies() {
         .send(json!({"type": "visitor_context", "id": "own", "conversation": current}))
         .await;
     assert_eq!(visitor.next_of("error").await["code"], "forbidden");
-    let mut stranger = Client::as_identity(addr, &common::visitor("v-other")).await;
+    let mut stranger = WsClient::as_identity(addr, &kf_core::testkit::shop::visitor("v-other")).await;
     stranger
         .send(json!({"type": "visitor_context", "conversation": current}))
         .await;
     assert_eq!(stranger.expect("error").await["code"], "forbidden");
     stranger.send(json!({"type": "quick_replies"})).await;
     assert_eq!(stranger.expect("error").await["code"], "forbidden");
-    let mut carol = Client::as_identity(addr, &agent("carol")).await;
+    let mut carol = WsClient::as_identity(addr, &agent("carol")).await;
     carol
         .send(json!({"type": "visitor_context", "conversation": current}))
         .await;

@@ -1,21 +1,20 @@
 //! A visitor and an agent converse, standalone and mounted in axum; HTTP-level refusals; vanishing clients.
 
-mod common;
-
-use common::*;
 use kf_core::limits::Limits;
 use kf_core::model::{EventKind, Seq};
+use kf_core::testkit::shop::*;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The whole exchange, against a server at `addr` whose WebSocket endpoint is `/ws`.
 async fn converse(engine: &kf_core::Engine, addr: std::net::SocketAddr) {
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
     assert_eq!(alice.inbox["conversations"], json!([]));
 
-    let mut visitor = Client::as_identity(addr, &visitor("v-1")).await;
+    let mut visitor = WsClient::as_identity(addr, &visitor("v-1")).await;
     visitor
         .send(json!({"type": "open", "client_id": "open-1", "id": "r1"}))
         .await;
@@ -90,14 +89,14 @@ async fn converse(engine: &kf_core::Engine, addr: std::net::SocketAddr) {
 
 #[tokio::test]
 async fn visitor_and_agent_converse() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let addr = start(&engine, WsConfig::default()).await;
     converse(&engine, addr).await;
 }
 
 #[tokio::test]
 async fn mounted_in_an_axum_router() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let app = axum::Router::new()
         .route("/ws", kf_transport_ws::route(engine.clone(), WsConfig::default()))
         .route("/health", axum::routing::get(|| async { "ok" }));
@@ -140,7 +139,7 @@ async fn http_get(addr: std::net::SocketAddr, request: &str) -> String {
 
 #[tokio::test]
 async fn standalone_refuses_what_is_not_an_upgrade() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let addr = start(&engine, WsConfig::default().path("/kf")).await;
 
     let plain = http_get(addr, "GET /kf HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -177,7 +176,7 @@ async fn standalone_refuses_what_is_not_an_upgrade() {
     assert!(no_key.starts_with("HTTP/1.1 400"), "{no_key}");
 
     // The configured path works.
-    let mut client = Client::connect_path(addr, "/kf").await;
+    let mut client = WsClient::connect_path(addr, "/kf").await;
     client
         .send(json!({"type": "hello", "v": 1, "token": token(&visitor("v-1"))}))
         .await;
@@ -186,9 +185,9 @@ async fn standalone_refuses_what_is_not_an_upgrade() {
 
 #[tokio::test]
 async fn a_vanished_client_ends_its_session() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let addr = start(&engine, WsConfig::default()).await;
-    let alice = Client::as_identity(addr, &agent("alice")).await;
+    let alice = WsClient::as_identity(addr, &agent("alice")).await;
     assert!(engine.is_online(&tenant(), &agent_id("alice")));
     alice.vanish();
     eventually("the agent's session is dropped", || {
@@ -197,7 +196,7 @@ async fn a_vanished_client_ends_its_session() {
     .await;
 
     // A client that closes politely ends it too.
-    let alice = Client::as_identity(addr, &agent("alice")).await;
+    let alice = WsClient::as_identity(addr, &agent("alice")).await;
     assert!(engine.is_online(&tenant(), &agent_id("alice")));
     alice.close().await;
     eventually("the agent's session is dropped", || {
@@ -212,24 +211,24 @@ fn agent_id(id: &str) -> kf_core::model::AgentId {
 
 #[tokio::test]
 async fn a_silent_connection_is_refused_after_the_hello_timeout() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let addr = start(
         &engine,
         WsConfig::default().hello_timeout(std::time::Duration::from_millis(200)),
     )
     .await;
-    let mut client = Client::connect(addr).await;
+    let mut client = WsClient::connect(addr).await;
     let frames = client.expect_close(4001).await;
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["code"], "hello_required");
 
     // A first text frame that is not hello breaks the protocol (1002); a binary first frame is treated as no
     // `hello` at all (4001, an error without id), as protocol.md §1 says.
-    let mut client = Client::connect(addr).await;
+    let mut client = WsClient::connect(addr).await;
     client.send(json!({"type": "ping"})).await;
     let frames = client.expect_close(1002).await;
     assert_eq!(frames[0]["code"], "hello_required");
-    let mut client = Client::connect(addr).await;
+    let mut client = WsClient::connect(addr).await;
     client.send_binary(b"hello").await;
     let frames = client.expect_close(4001).await;
     assert_eq!(frames.len(), 1, "{frames:?}");
@@ -239,10 +238,10 @@ async fn a_silent_connection_is_refused_after_the_hello_timeout() {
 
 #[tokio::test]
 async fn engine_shutdown_closes_connections_with_1001() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let addr = start(&engine, WsConfig::default()).await;
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
-    let mut visitor = Client::as_identity(addr, &visitor("v-1")).await;
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
+    let mut visitor = WsClient::as_identity(addr, &visitor("v-1")).await;
     engine.shutdown();
     alice.expect_close(1001).await;
     visitor.expect_close(1001).await;
@@ -257,7 +256,7 @@ async fn engine_shutdown_closes_connections_with_1001() {
 // was closed with 4008 on every connect, before it could read anything.
 #[tokio::test]
 async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
-    let engine = engine(Limits::default().with_outbound_queue_bytes(4 * 1024)).await;
+    let engine = engine_with_alice(Limits::default().with_outbound_queue_bytes(4 * 1024)).await;
     let addr = start(&engine, WsConfig::default()).await;
     let returning = visitor("v-1");
     for n in 0..80 {
@@ -272,7 +271,7 @@ async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
             .expect("close");
     }
     // With the bug, the connection was closed (4008) where `welcome` and `inbox` are expected.
-    let mut client = Client::as_identity(addr, &returning).await;
+    let mut client = WsClient::as_identity(addr, &returning).await;
     let inbox = client.inbox["conversations"].as_array().expect("conversations");
     assert_eq!(inbox.len(), kf_core::Limits::default().inbox_conversations);
     assert!(

@@ -1,13 +1,10 @@
 //! The delivery contract over real sockets: no ack before the commit. (Resume without gap or duplicate and
 //! idempotent sends are in the conformance suite, `tests/conformance.rs`.)
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use common::*;
 use kf_core::limits::Limits;
 use kf_core::model::{
     Agent, AgentId, Conversation, ConversationId, Epoch, Event, EventKind, Group, Seq, TenantId, Visitor,
@@ -17,7 +14,9 @@ use kf_core::store::{
     Appended, ConversationLog, Created, Directory, EventDraft, MemoryStore, NewConversation, Settings,
     StoreError,
 };
+use kf_core::testkit::shop::*;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
@@ -26,9 +25,9 @@ fn generous() -> Limits {
 }
 
 /// Opens a conversation between visitor `v-1` and agent alice, both subscribed from the start and caught up.
-async fn conversation(addr: std::net::SocketAddr) -> (Client, Client, String) {
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
-    let mut visitor = Client::as_identity(addr, &common::visitor("v-1")).await;
+async fn conversation(addr: std::net::SocketAddr) -> (WsClient, WsClient, String) {
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
+    let mut visitor = WsClient::as_identity(addr, &kf_core::testkit::shop::visitor("v-1")).await;
     let conversation = open(&mut visitor, "open-1").await;
     alice.next_of("conversation").await;
     subscribe(&mut visitor, &conversation, 0).await;

@@ -2,16 +2,15 @@
 //! without naming a group and lands in the group of the entry point whose page rule matches, with that entry
 //! point's welcome; a widget naming its entry point gets the same; an unknown one is `not_found`.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use kf_core::entry::{EntryPoint, PageRule};
 use kf_core::limits::Limits;
 use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId};
+use kf_core::testkit::shop::*;
 use kf_store_sqlite::SqliteStore;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,10 +40,10 @@ async fn a_visitor_on_a_matching_page_lands_in_the_entry_points_group_with_its_w
         .await
         .expect("entry point");
     let addr = start(&engine, WsConfig::default()).await;
-    let mut bob = Client::as_identity(addr, &agent("bob")).await;
+    let mut bob = WsClient::as_identity(addr, &agent("bob")).await;
     assert_eq!(bob.inbox["conversations"], json!([]));
 
-    let mut on_page = Client::as_identity(addr, &visitor("v-pricing")).await;
+    let mut on_page = WsClient::as_identity(addr, &visitor("v-pricing")).await;
     on_page
         .send(json!({"type": "page", "id": "p1", "url": "https://shop.example/pricing/teams", "title": "Plans"}))
         .await;
@@ -74,7 +73,7 @@ async fn a_visitor_on_a_matching_page_lands_in_the_entry_points_group_with_its_w
     assert_eq!(events[2]["data"], json!({"type": "assigned", "agent": "bob"}));
 
     // A widget names its entry point; an unknown one is refused.
-    let mut widget = Client::as_identity(addr, &visitor("v-widget")).await;
+    let mut widget = WsClient::as_identity(addr, &visitor("v-widget")).await;
     widget
         .send(json!({"type": "open", "id": "o2", "client_id": "open-2", "entry": "pricing"}))
         .await;

@@ -1,24 +1,23 @@
 //! Refused hellos and bad input of every kind, WebSocket-specific. (Isolation between visitors, tenants and agents,
 //! and the bad input every transport shares, are in the conformance suite, `tests/conformance.rs`.)
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use kf_core::auth::SignedTokens;
 use kf_core::clock::ManualClock;
 use kf_core::limits::Limits;
 use kf_core::model::Timestamp;
+use kf_core::testkit::shop::*;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// Sends `frame` and returns the `error` frame that answers it (asserting its request id).
-async fn refused(client: &mut Client, frame: Value) -> String {
+async fn refused(client: &mut WsClient, frame: Value) -> String {
     let id = frame["id"].clone();
     client.send(frame).await;
     let error = client.next_of("error").await;
@@ -28,7 +27,7 @@ async fn refused(client: &mut Client, frame: Value) -> String {
 
 /// Says `hello` and expects the connection to be refused with the error `code`, then closed with `close`.
 async fn refused_at_hello(addr: std::net::SocketAddr, hello: Value, code: &str, close: u16) {
-    let mut client = Client::connect(addr).await;
+    let mut client = WsClient::connect(addr).await;
     client.send(hello).await;
     let frames = client.expect_close(close).await;
     assert_eq!(frames.len(), 1, "{frames:?}");
@@ -38,7 +37,7 @@ async fn refused_at_hello(addr: std::net::SocketAddr, hello: Value, code: &str, 
 
 #[tokio::test]
 async fn bad_tokens_are_refused_with_4001() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let addr = start(&engine, WsConfig::default()).await;
 
     let forger = SignedTokens::new(&[9; 32], Arc::new(kf_core::clock::SystemClock)).expect("key");
@@ -86,14 +85,14 @@ async fn bad_tokens_are_refused_with_4001() {
     .await;
 
     // The valid token still works.
-    Client::as_identity(addr, &visitor("v-a")).await.close().await;
+    WsClient::as_identity(addr, &visitor("v-a")).await.close().await;
 }
 
 #[tokio::test]
 async fn connections_past_the_per_identity_limit_are_refused_with_4029() {
-    let engine = engine(Limits::default().with_connections_per_identity(1)).await;
+    let engine = engine_with_alice(Limits::default().with_connections_per_identity(1)).await;
     let addr = start(&engine, WsConfig::default()).await;
-    let first = Client::as_identity(addr, &visitor("v-a")).await;
+    let first = WsClient::as_identity(addr, &visitor("v-a")).await;
     let hello = json!({"type": "hello", "v": 1, "token": token(&visitor("v-a"))});
     refused_at_hello(addr, hello, "too_many_connections", 4029).await;
     first.close().await;
@@ -108,9 +107,9 @@ fn small_limits() -> Limits {
 
 #[tokio::test]
 async fn bad_frames_are_answered_and_the_connection_stays_usable() {
-    let engine = engine(small_limits()).await;
+    let engine = engine_with_alice(small_limits()).await;
     let addr = start(&engine, WsConfig::default()).await;
-    let mut client = Client::as_identity(addr, &visitor("v-1")).await;
+    let mut client = WsClient::as_identity(addr, &visitor("v-1")).await;
     let conversation = open(&mut client, "open-1").await;
     let before = stored(&engine, &conversation).await;
 
@@ -152,9 +151,9 @@ async fn bad_frames_are_answered_and_the_connection_stays_usable() {
 
 #[tokio::test]
 async fn an_oversize_frame_closes_with_1009() {
-    let engine = engine(small_limits()).await;
+    let engine = engine_with_alice(small_limits()).await;
     let addr = start(&engine, WsConfig::default()).await;
-    let mut client = Client::as_identity(addr, &visitor("v-1")).await;
+    let mut client = WsClient::as_identity(addr, &visitor("v-1")).await;
     let conversation = open(&mut client, "open-1").await;
     let before = stored(&engine, &conversation).await;
     let frame = json!({"type": "send", "conversation": conversation, "client_id": "c-1", "body": {"text": "x".repeat(9000)}});
@@ -163,17 +162,17 @@ async fn an_oversize_frame_closes_with_1009() {
     assert_eq!(stored(&engine, &conversation).await, before);
 
     // Before hello too.
-    let mut client = Client::connect(addr).await;
+    let mut client = WsClient::connect(addr).await;
     client.send_text(&"y".repeat(100_000)).await;
     client.expect_close(1009).await;
 
     // The server carries on.
-    Client::as_identity(addr, &visitor("v-1")).await.close().await;
+    WsClient::as_identity(addr, &visitor("v-1")).await.close().await;
 }
 
 #[tokio::test]
 async fn invalid_utf8_closes_with_1007() {
-    let engine = engine(small_limits()).await;
+    let engine = engine_with_alice(small_limits()).await;
     let addr = start(&engine, WsConfig::default()).await;
     let invalid = || {
         Message::Frame(Frame::message(
@@ -183,15 +182,15 @@ async fn invalid_utf8_closes_with_1007() {
         ))
     };
 
-    let mut client = Client::as_identity(addr, &visitor("v-1")).await;
+    let mut client = WsClient::as_identity(addr, &visitor("v-1")).await;
     let conversation = open(&mut client, "open-1").await;
     client.send_message(invalid()).await;
     client.expect_close(1007).await;
     assert_eq!(stored(&engine, &conversation).await.len(), 1);
 
-    let mut client = Client::connect(addr).await;
+    let mut client = WsClient::connect(addr).await;
     client.send_message(invalid()).await;
     client.expect_close(1007).await;
 
-    Client::as_identity(addr, &visitor("v-1")).await.close().await;
+    WsClient::as_identity(addr, &visitor("v-1")).await.close().await;
 }

@@ -1,28 +1,27 @@
 //! Application-level ping and idle timeout; a slow consumer's outbox stays bounded. (Heartbeats and the slow
 //! consumer over a real socket are in the conformance suite, `tests/conformance.rs`.)
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use kf_core::engine::Outgoing;
 use kf_core::limits::Limits;
 use kf_core::model::{ClientId, MessageBody};
 use kf_core::protocol::CloseReason;
+use kf_core::testkit::shop::*;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::json;
 
 #[tokio::test]
 async fn pings_keep_an_answering_client_and_close_a_silent_one() {
-    let engine = engine(Limits::default()).await;
+    let engine = engine_with_alice(Limits::default()).await;
     let config = WsConfig::default()
         .ping_interval(Duration::from_millis(100))
         .idle_timeout(Duration::from_millis(400));
     let addr = start(&engine, config).await;
 
-    let mut answering = Client::as_identity(addr, &visitor("v-1")).await;
-    let mut silent = Client::as_identity(addr, &visitor("v-2")).await;
+    let mut answering = WsClient::as_identity(addr, &visitor("v-1")).await;
+    let mut silent = WsClient::as_identity(addr, &visitor("v-2")).await;
 
     // Six pings answered span more than the idle timeout: the answering client stays.
     for _ in 0..6 {
@@ -47,7 +46,7 @@ async fn pings_keep_an_answering_client_and_close_a_silent_one() {
 #[tokio::test]
 async fn the_outbox_of_a_client_that_never_reads_stays_bounded() {
     let limit = 16 * 1024;
-    let engine = engine(Limits::default().with_outbound_queue_bytes(limit)).await;
+    let engine = engine_with_alice(Limits::default().with_outbound_queue_bytes(limit)).await;
     let hello = json!({"type": "hello", "v": 1, "token": token(&agent("alice"))}).to_string();
     let (mut session, mut outbox) = engine.accept(&hello).await.expect("accepted");
     let opened = engine
@@ -105,12 +104,12 @@ async fn server_let_go(socket: &tokio::net::TcpStream) -> bool {
 /// socket for a TCP timeout.
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped_promptly() {
-    let engine = engine(Limits::default().with_outbound_queue_bytes(16 * 1024)).await;
+    let engine = engine_with_alice(Limits::default().with_outbound_queue_bytes(16 * 1024)).await;
     let addr = start(&engine, WsConfig::default().write_buffer_size(1024)).await;
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(2048).expect("SO_RCVBUF");
     let stream = socket.connect(addr).await.expect("connect");
-    let mut alice = Client::hello_over(stream, addr, &token(&agent("alice"))).await;
+    let mut alice = WsClient::hello_over(stream, addr, &token(&agent("alice"))).await;
     let opened = engine
         .open(&visitor("v-1"), ClientId::new("open-1").expect("id"), None, None)
         .await

@@ -1,19 +1,18 @@
 //! Working hours over WebSocket on a SQLite file, with a manual clock: outside the hours a visitor leaves an
 //! offline message; after a restart, in office hours, an agent finds it after its inbox and takes it.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use kf_core::Engine;
 use kf_core::clock::ManualClock;
 use kf_core::hours::WorkingHours;
 use kf_core::model::{Agent, AgentId, Group, GroupId, Timestamp};
+use kf_core::testkit::shop::*;
 use kf_store_sqlite::SqliteStore;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::json;
 
 /// Monday 2026-11-23, 20:00 in Europe/Berlin is 19:00 UTC.
@@ -59,8 +58,8 @@ async fn an_offline_message_left_after_hours_is_taken_after_a_restart() {
             .put_group_hours(&tenant(), &support, Some(hours))
             .await
             .expect("hours");
-        let mut alice = Client::as_identity(addr, &agent("alice")).await;
-        let mut visitor = Client::as_identity(addr, &visitor("v-1")).await;
+        let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
+        let mut visitor = WsClient::as_identity(addr, &visitor("v-1")).await;
         visitor
             .send(json!({"type": "open", "id": "o", "client_id": "open-1"}))
             .await;
@@ -83,7 +82,7 @@ async fn an_offline_message_left_after_hours_is_taken_after_a_restart() {
     let (engine, _store, addr) = server(&path, tuesday).await;
     assert!(engine.is_group_open(&tenant(), &support));
     assert!(engine.group_hours(&tenant(), &support).is_some());
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
     assert_eq!(alice.inbox["conversations"], json!([]));
     let waiting = alice.expect("offline_messages").await;
     assert_eq!(waiting["conversations"][0]["id"], conversation.as_str());
@@ -103,7 +102,7 @@ async fn an_offline_message_left_after_hours_is_taken_after_a_restart() {
     assert_eq!(kinds, ["created", "offline", "message", "assigned"]);
     assert_eq!(log[3]["author"], json!({"role": "agent", "id": "alice"}));
     // Live conversations are routed again.
-    let mut other = Client::as_identity(addr, &visitor("v-2")).await;
+    let mut other = WsClient::as_identity(addr, &visitor("v-2")).await;
     other.send(json!({"type": "open", "client_id": "open-1"})).await;
     assert_eq!(other.expect("opened").await["conversation"]["status"], "assigned");
 }

@@ -1,16 +1,15 @@
 //! Restart: the engine and its SQLite store are closed and opened again on the same file; clients reconnect over
 //! WebSocket and find their history, seqs, epoch and idempotency keys intact, and new seqs continue the log.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use common::*;
 use kf_core::Engine;
 use kf_core::limits::Limits;
+use kf_core::testkit::shop::*;
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::json;
 
 async fn open_server(path: &Path) -> (Engine, Arc<SqliteStore>, std::net::SocketAddr) {
@@ -28,10 +27,10 @@ async fn a_restarted_server_keeps_history_and_continues_the_seqs() {
 
     let (conversation, epoch, before) = {
         let (engine, store, addr) = open_server(&path).await;
-        let mut alice = Client::as_identity(addr, &agent("alice")).await;
-        let mut visitor = Client::connect(addr).await;
+        let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
+        let mut visitor = WsClient::connect(addr).await;
         visitor
-            .send(json!({"type": "hello", "v": 1, "token": token(&common::visitor("v-1"))}))
+            .send(json!({"type": "hello", "v": 1, "token": token(&kf_core::testkit::shop::visitor("v-1"))}))
             .await;
         let welcome = visitor.expect("welcome").await;
         visitor.expect("inbox").await;
@@ -49,9 +48,9 @@ async fn a_restarted_server_keeps_history_and_continues_the_seqs() {
     };
 
     let (_engine, _store, addr) = open_server(&path).await;
-    let mut visitor = Client::connect(addr).await;
+    let mut visitor = WsClient::connect(addr).await;
     visitor
-        .send(json!({"type": "hello", "v": 1, "token": token(&common::visitor("v-1"))}))
+        .send(json!({"type": "hello", "v": 1, "token": token(&kf_core::testkit::shop::visitor("v-1"))}))
         .await;
     let welcome = visitor.expect("welcome").await;
     assert_eq!(
@@ -80,7 +79,7 @@ async fn a_restarted_server_keeps_history_and_continues_the_seqs() {
     );
 
     // New messages continue the log, and reach the agent who reconnects with its cursor.
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
     assert_eq!(alice.inbox["conversations"][0]["id"], conversation.as_str());
     subscribe(&mut alice, &conversation, 5).await;
     assert_eq!(

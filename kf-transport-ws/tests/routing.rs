@@ -1,16 +1,15 @@
 //! Routing end to end over WebSocket: two groups, three agents with capacities, twenty visitors arriving at once.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use kf_core::Engine;
 use kf_core::model::{Agent, AgentId, Group, GroupId, Strategy};
 use kf_core::store::MemoryStore;
+use kf_core::testkit::shop::*;
 use kf_transport_ws::WsConfig;
+use kf_transport_ws::testkit::*;
 use serde_json::{Value, json};
 
 const SALES: &str = "sales";
@@ -46,7 +45,7 @@ async fn routing_engine() -> Engine {
 
 /// A visitor that opened a conversation in `group`.
 struct Waiter {
-    client: Client,
+    client: WsClient,
     group: &'static str,
     conversation: String,
     /// The last position announced to it.
@@ -67,7 +66,7 @@ impl Waiter {
 
 async fn arrive(addr: std::net::SocketAddr, n: usize) -> Waiter {
     let group = if n.is_multiple_of(2) { SALES } else { SUPPORT };
-    let mut client = Client::as_identity(addr, &visitor(&format!("v{n:02}"))).await;
+    let mut client = WsClient::as_identity(addr, &visitor(&format!("v{n:02}"))).await;
     client
         .send(json!({"type": "open", "id": "o", "client_id": format!("open-{n}"), "group": group}))
         .await;
@@ -81,7 +80,7 @@ async fn arrive(addr: std::net::SocketAddr, n: usize) -> Waiter {
 }
 
 /// The ids of conversations announced to an agent so far (frames up to a `pong`), keeping the others.
-async fn announced(agent: &mut Client) -> Vec<String> {
+async fn announced(agent: &mut WsClient) -> Vec<String> {
     agent
         .until_pong()
         .await
@@ -117,7 +116,7 @@ async fn positions(waiters: &mut [Waiter], engine: &Engine, group: &str) -> Hash
     seen
 }
 
-async fn request(client: &mut Client, frame: Value, reply: &str) -> Value {
+async fn request(client: &mut WsClient, frame: Value, reply: &str) -> Value {
     client.send(frame).await;
     let answer = client.next_of_id("r").await;
     assert_eq!(answer["type"], reply, "{answer}");
@@ -128,9 +127,9 @@ async fn request(client: &mut Client, frame: Value, reply: &str) -> Value {
 async fn twenty_visitors_two_groups_three_agents() {
     let engine = routing_engine().await;
     let addr = start(&engine, WsConfig::default()).await;
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
-    let mut bob = Client::as_identity(addr, &agent("bob")).await;
-    let mut carol = Client::as_identity(addr, &agent("carol")).await;
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
+    let mut bob = WsClient::as_identity(addr, &agent("bob")).await;
+    let mut carol = WsClient::as_identity(addr, &agent("carol")).await;
 
     // Twenty visitors at once, half per group.
     let mut waiters: Vec<Waiter> = futures::future::join_all((0..20).map(|n| arrive(addr, n))).await;
@@ -274,8 +273,8 @@ async fn manual_claims_and_status_over_websocket() {
         .await
         .expect("group");
     let addr = start(&engine, WsConfig::default()).await;
-    let mut alice = Client::as_identity(addr, &agent("alice")).await;
-    let mut bob = Client::as_identity(addr, &agent("bob")).await;
+    let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
+    let mut bob = WsClient::as_identity(addr, &agent("bob")).await;
     let waiter = arrive(addr, 0).await;
     // Pushed to the group's agents: the queue changed.
     let pushed = alice.next_of("queue").await;
@@ -331,9 +330,9 @@ async fn manual_claims_and_status_over_websocket() {
 async fn a_status_set_in_one_tab_is_pushed_to_the_others() {
     let engine = routing_engine().await;
     let addr = start(&engine, WsConfig::default()).await;
-    let mut tab_1 = Client::as_identity(addr, &agent("alice")).await;
-    let mut tab_2 = Client::as_identity(addr, &agent("alice")).await;
-    let mut bob = Client::as_identity(addr, &agent("bob")).await;
+    let mut tab_1 = WsClient::as_identity(addr, &agent("alice")).await;
+    let mut tab_2 = WsClient::as_identity(addr, &agent("alice")).await;
+    let mut bob = WsClient::as_identity(addr, &agent("bob")).await;
 
     let reply = request(
         &mut tab_1,

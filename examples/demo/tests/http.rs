@@ -5,18 +5,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use kf_core::testkit::shop::{WAIT, seqs};
 use kf_demo::Demo;
+use kf_transport_ws::testkit::WsClient;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Server {
     addr: SocketAddr,
@@ -95,7 +90,7 @@ async fn http_with(
     request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
-    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut raw))
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
         .await
         .expect("response in time")
         .expect("read");
@@ -139,67 +134,24 @@ async fn post_json(addr: SocketAddr, path: &str, body: Value) -> HttpResponse {
     http(addr, "POST", path, Some("application/json"), &body.to_string()).await
 }
 
-async fn connect(addr: SocketAddr, token: &str) -> (Ws, Value, Value) {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .expect("ws connect");
-    send(&mut ws, json!({"type": "hello", "v": 1, "token": token})).await;
-    let welcome = next_frame(&mut ws).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    let inbox = next_frame(&mut ws).await;
-    assert_eq!(inbox["type"], "inbox", "{inbox}");
-    (ws, welcome, inbox)
+/// Connects to `/ws` as the pages do (answering pings) and says hello; returns `welcome` and `inbox` too.
+async fn connect(addr: SocketAddr, token: &str) -> (WsClient, Value, Value) {
+    let mut client = WsClient::connect(addr).await.answering_pings();
+    client.say_hello(token).await;
+    let (welcome, inbox) = (client.welcome.clone(), client.inbox.clone());
+    (client, welcome, inbox)
 }
 
-async fn send(ws: &mut Ws, frame: Value) {
-    ws.send(Message::text(frame.to_string())).await.expect("ws send");
-}
-
-/// The next protocol frame; `ping`s are answered with `pong` on the way, as the pages do.
-async fn next_frame(ws: &mut Ws) -> Value {
-    loop {
-        let message = tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("ok");
-        let Message::Text(text) = message else { continue };
-        let frame: Value = serde_json::from_str(text.as_str()).expect("JSON frame");
-        if frame["type"] == "ping" {
-            send(ws, json!({"type": "pong"})).await;
-            continue;
-        }
-        return frame;
-    }
-}
-
-/// Reads frames until one matches, returning it and the frames skipped on the way.
-async fn frame_where(ws: &mut Ws, what: &str, matches: impl Fn(&Value) -> bool) -> (Value, Vec<Value>) {
-    let mut skipped = Vec::new();
-    loop {
-        let frame = next_frame(ws).await;
-        if matches(&frame) {
-            return (frame, skipped);
-        }
-        assert!(skipped.len() < 50, "no {what} frame; got {skipped:?}");
-        skipped.push(frame);
-    }
-}
-
-async fn events_until(ws: &mut Ws, conversation: &str, last: u64) -> Vec<Value> {
+/// Collects the `event` frames of `conversation` until the one of seq `last` (other frames stay with the client).
+async fn events_until(ws: &mut WsClient, conversation: &str, last: u64) -> Vec<Value> {
     let mut events = Vec::new();
     while events.last().and_then(|e: &Value| e["seq"].as_u64()) != Some(last) {
-        let (event, _) = frame_where(ws, "event", |f| {
-            f["type"] == "event" && f["conversation"] == conversation
-        })
-        .await;
+        let event = ws
+            .next_where(|f| f["type"] == "event" && f["conversation"] == conversation)
+            .await;
         events.push(event);
     }
     events
-}
-
-fn seqs(events: &[Value]) -> Vec<u64> {
-    events.iter().filter_map(|e| e["seq"].as_u64()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,25 +306,23 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     let epoch = welcome["epoch"].clone();
     let (mut visitor, welcome, _) = connect(addr, &visitor_token).await;
     assert_eq!(welcome["principal"], json!({"role": "visitor", "id": "v-test-1"}));
-    send(
-        &mut visitor,
-        json!({"type": "open", "id": "o1", "client_id": "open-1"}),
-    )
-    .await;
-    let (opened, _) = frame_where(&mut visitor, "opened", |f| f["type"] == "opened").await;
+    visitor
+        .send(json!({"type": "open", "id": "o1", "client_id": "open-1"}))
+        .await;
+    let opened = visitor.next_of("opened").await;
     assert_eq!(
         (opened["id"].clone(), opened["created"].clone()),
         (json!("o1"), json!(true))
     );
     let conversation = opened["conversation"]["id"].as_str().expect("id").to_owned();
-    let (assigned, _) = frame_where(&mut agent, "conversation", |f| f["type"] == "conversation").await;
+    let assigned = agent.next_of("conversation").await;
     assert_eq!(assigned["conversation"]["id"], conversation.as_str());
     assert_eq!(assigned["conversation"]["agent"], "alice");
 
     // Both subscribe from the start and see created (1) and assigned (2).
     for ws in [&mut visitor, &mut agent] {
-        send(ws, json!({"type": "subscribe", "id": "s1", "conversation": conversation, "after": 0, "epoch": epoch})).await;
-        let (subscribed, _) = frame_where(ws, "subscribed", |f| f["type"] == "subscribed").await;
+        ws.send(json!({"type": "subscribe", "id": "s1", "conversation": conversation, "after": 0, "epoch": epoch})).await;
+        let subscribed = ws.next_of("subscribed").await;
         assert_eq!(subscribed["reset"], false);
         let events = events_until(ws, &conversation, 2).await;
         assert_eq!(seqs(&events), [1, 2]);
@@ -380,18 +330,16 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     }
 
     // Typing reaches the agent.
-    send(
-        &mut visitor,
-        json!({"type": "typing", "conversation": conversation, "active": true}),
-    )
-    .await;
-    let (typing, _) = frame_where(&mut agent, "typing", |f| f["type"] == "typing").await;
+    visitor
+        .send(json!({"type": "typing", "conversation": conversation, "active": true}))
+        .await;
+    let typing = agent.next_of("typing").await;
     assert_eq!(typing["from"], json!({"role": "visitor", "id": "v-test-1"}));
 
     // Visitor → agent, acknowledged; a resend with the same client id is a duplicate, not a second message.
     let hello = json!({"type": "send", "id": "m1", "conversation": conversation, "client_id": "c-1", "body": {"text": "Where is my order?"}});
-    send(&mut visitor, hello.clone()).await;
-    let (ack, _) = frame_where(&mut visitor, "ack", |f| f["type"] == "ack").await;
+    visitor.send(hello.clone()).await;
+    let ack = visitor.next_of("ack").await;
     assert_eq!(
         (
             ack["seq"].clone(),
@@ -406,16 +354,16 @@ async fn pages_tokens_and_a_conversation_over_ws() {
         received[0]["author"],
         json!({"role": "visitor", "id": "v-test-1"})
     );
-    send(&mut visitor, hello).await;
-    let (again, _) = frame_where(&mut visitor, "ack", |f| f["type"] == "ack").await;
+    visitor.send(hello).await;
+    let again = visitor.next_of("ack").await;
     assert_eq!(
         (again["seq"].clone(), again["duplicate"].clone()),
         (json!(3), json!(true))
     );
 
     // Agent → visitor.
-    send(&mut agent, json!({"type": "send", "id": "a1", "conversation": conversation, "client_id": "a-1", "body": {"text": "It ships today."}})).await;
-    let (ack, _) = frame_where(&mut agent, "ack", |f| f["type"] == "ack").await;
+    agent.send(json!({"type": "send", "id": "a1", "conversation": conversation, "client_id": "a-1", "body": {"text": "It ships today."}})).await;
+    let ack = agent.next_of("ack").await;
     assert_eq!(ack["seq"], 4);
     let received = events_until(&mut visitor, &conversation, 4).await;
     assert_eq!(
@@ -428,29 +376,25 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     );
 
     // The agent closes; the visitor sees it.
-    send(
-        &mut agent,
-        json!({"type": "close", "id": "c1", "conversation": conversation}),
-    )
-    .await;
-    let (closed, _) = frame_where(&mut agent, "closed", |f| f["type"] == "closed").await;
+    agent
+        .send(json!({"type": "close", "id": "c1", "conversation": conversation}))
+        .await;
+    let closed = agent.next_of("closed").await;
     assert_eq!(closed["seq"], 5);
     let received = events_until(&mut visitor, &conversation, 5).await;
     assert_eq!(received.last().expect("event")["data"]["type"], "closed");
 
     // A visitor that reconnects and resumes after seq 3 gets exactly 4 and 5.
-    visitor.close(None).await.expect("close");
+    visitor.close().await;
     let (mut visitor, _, inbox) = connect(addr, &visitor_token).await;
     assert_eq!(inbox["conversations"][0]["id"], conversation.as_str());
-    send(
-        &mut visitor,
-        json!({"type": "subscribe", "conversation": conversation, "after": 3, "epoch": epoch}),
-    )
-    .await;
+    visitor
+        .send(json!({"type": "subscribe", "conversation": conversation, "after": 3, "epoch": epoch}))
+        .await;
     let events = events_until(&mut visitor, &conversation, 5).await;
     assert_eq!(seqs(&events), [4, 5]);
-    visitor.close(None).await.expect("close");
-    agent.close(None).await.expect("close");
+    visitor.close().await;
+    agent.close().await;
     server.stop().await;
 
     // After a restart on the same data directory, old tokens still work and the history is still there.
@@ -458,11 +402,9 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     let (mut visitor, welcome, inbox) = connect(server.addr, &visitor_token).await;
     assert_eq!(welcome["epoch"], epoch, "same store, same epoch");
     assert_eq!(inbox["conversations"][0]["id"], conversation.as_str());
-    send(
-        &mut visitor,
-        json!({"type": "subscribe", "conversation": conversation, "after": 0, "epoch": epoch}),
-    )
-    .await;
+    visitor
+        .send(json!({"type": "subscribe", "conversation": conversation, "after": 0, "epoch": epoch}))
+        .await;
     let events = events_until(&mut visitor, &conversation, 5).await;
     assert_eq!(seqs(&events), [1, 2, 3, 4, 5]);
     assert_eq!(events[2]["data"]["body"]["text"], "Where is my order?");
@@ -521,7 +463,7 @@ impl EventStream {
 
     async fn read_more(&mut self) {
         let mut chunk = [0u8; 4096];
-        let read = tokio::time::timeout(TIMEOUT, self.stream.read(&mut chunk))
+        let read = tokio::time::timeout(WAIT, self.stream.read(&mut chunk))
             .await
             .expect("stream data in time")
             .expect("read");

@@ -1,14 +1,14 @@
 //! The README's embedding example is this crate's `main.rs`, and it runs as written: from an empty directory it
 //! makes its data directory and signing key, serves kf, and a visitor's message is acknowledged end to end.
 
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use kf_transport_ws::testkit::WsClient;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
-use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -44,29 +44,10 @@ async fn line_after(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> 
     }
 }
 
-async fn next_json<S>(socket: &mut S) -> Value
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
+/// Reads frames until the one of `kind`, asserting that no `error` comes on the way.
+async fn until(socket: &mut WsClient, kind: &str) -> Value {
     loop {
-        let message = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("json frame");
-        }
-    }
-}
-
-/// Reads frames until the one of `kind`.
-async fn until<S>(socket: &mut S, kind: &str) -> Value
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let frame = next_json(socket).await;
+        let frame = socket.next().await;
         if frame["type"] == kind {
             return frame;
         }
@@ -99,22 +80,20 @@ async fn the_readme_example_serves_a_visitor_message_from_an_empty_directory() {
     let token = line_after(&mut lines, "visitor token:").await;
     assert!(dir.path().join("data/signing.key").exists(), "the key was made");
 
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .expect("websocket");
-    let hello = json!({"type": "hello", "v": 1, "token": token});
+    let addr: SocketAddr = addr.parse().expect("the example printed a socket address");
+
+    let mut socket = WsClient::connect_path(addr, "/ws").await;
     socket
-        .send(Message::text(hello.to_string()))
-        .await
-        .expect("hello");
+        .send(json!({"type": "hello", "v": 1, "token": token}))
+        .await;
     until(&mut socket, "welcome").await;
     let open = json!({"type": "open", "id": "o", "client_id": "open-1"});
-    socket.send(Message::text(open.to_string())).await.expect("open");
+    socket.send(open).await;
     let opened = until(&mut socket, "opened").await;
     let conversation = opened["conversation"]["id"].clone();
     let send = json!({"type": "send", "id": "s", "conversation": conversation, "client_id": "m-1",
         "body": {"text": "Hello, is my order on its way?"}});
-    socket.send(Message::text(send.to_string())).await.expect("send");
+    socket.send(send).await;
     let ack = until(&mut socket, "ack").await;
     assert_eq!(ack["id"], "s");
     assert_eq!(ack["duplicate"], false);

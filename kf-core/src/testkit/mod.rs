@@ -26,11 +26,15 @@
 //! ```
 //!
 //! Each suite function is also public, so a partner can call them from their own test harness.
+//!
+//! The fixtures the transport suite runs on ([`shop`]: tenant, groups, agents, tokens, engines) are public too,
+//! for the transports' own tests and the demo's; `kf_transport_ws::testkit` adds a WebSocket test client.
 
 pub mod directory;
 mod fixtures;
 pub mod log;
 pub mod settings;
+pub mod shop;
 pub mod store;
 pub mod transport;
 

@@ -15,9 +15,10 @@
 //! kf_core::transport_conformance_tests!(std::sync::Arc::new(MyTransport));
 //! ```
 //!
-//! The scenarios build their own engines (a [`MemoryStore`], [`SignedTokens`] with [`KEY`], groups `support`
-//! with agents `alice` and `bob` and `billing` with agent `carol`, tenant `shop`) and mint their own tokens
-//! ([`token`]). Timeouts ([`WAIT`]) are failure guards only: every scenario waits for events, not for time.
+//! The scenarios build their own engines from the [`shop`](super::shop) fixtures ([`engine`]: a
+//! [`MemoryStore`](crate::store::MemoryStore), [`SignedTokens`] with [`KEY`], groups `support` with agents `alice`
+//! and `bob` and `billing` with agent `carol`, tenant `shop`) and mint their own tokens ([`token`]). Timeouts
+//! ([`WAIT`](super::shop::WAIT)) are failure guards only: every scenario waits for events, not for time.
 //!
 //! **What "applied" means.** An `event` frame is applied once the adapter has handed it to the scenario (from
 //! [`Client::next_frame`], [`Client::drain`] or [`Client::end`]); frames the adapter had read but not handed out
@@ -35,21 +36,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::shop::{KEY, agent, engine, limits, must, seqs, stored, tenant, token, tokens, visitor};
 use crate::Engine;
 use crate::auth::{Identity, Principal, SignedTokens};
 use crate::clock::{ManualClock, SystemClock};
 use crate::limits::Limits;
 use crate::model::{
-    Agent, AgentId, ClientId, ConversationId, Event, EventKind, Group, GroupId, MessageBody, Seq, TenantId,
-    Timestamp, VisitorId,
+    AgentId, ClientId, ConversationId, Event, EventKind, MessageBody, Seq, TenantId, Timestamp, VisitorId,
 };
-use crate::store::MemoryStore;
-
-/// How long a scenario (and an adapter) waits for something it expects before failing.
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// The key the suite's [`SignedTokens`] sign with.
-pub const KEY: &[u8; 32] = b"kf-transport-conformance-key-001";
 
 /// Starts servers of one transport.
 #[async_trait]
@@ -127,7 +121,7 @@ impl Ending {
 }
 
 /// One client of a session. Methods panic (failing the scenario) when the server does not answer within
-/// [`WAIT`] or the connection ends where a frame was expected.
+/// [`WAIT`](super::shop::WAIT) or the connection ends where a frame was expected.
 #[async_trait]
 pub trait Client: Send {
     /// The `welcome` frame of the current connection.
@@ -184,87 +178,6 @@ pub trait Client: Send {
     async fn end(&mut self) -> Ending;
 }
 
-/// Tenant `shop`, where the scenarios happen.
-pub fn tenant() -> TenantId {
-    must(TenantId::new("shop"), "tenant id")
-}
-
-/// A visitor of tenant `shop`.
-pub fn visitor(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Visitor(must(VisitorId::new(id), "visitor id")),
-    }
-}
-
-/// An agent of tenant `shop`.
-pub fn agent(id: &str) -> Identity {
-    Identity {
-        tenant: tenant(),
-        principal: Principal::Agent(must(AgentId::new(id), "agent id")),
-    }
-}
-
-/// The suite's token authority.
-pub fn tokens() -> SignedTokens {
-    must(SignedTokens::new(KEY, Arc::new(SystemClock)), "token key")
-}
-
-/// A valid token (one hour) for `identity`.
-pub fn token(identity: &Identity) -> String {
-    tokens().issue(identity, Duration::from_secs(3600))
-}
-
-/// Limits for the scenarios: the defaults with the rate limit out of the way, and a ping interval (heartbeat) of
-/// 200 ms, so that an SSE client can tell quickly that nothing more is coming ([`Client::drain`]).
-pub fn limits() -> Limits {
-    Limits {
-        requests_per_second: 10_000,
-        ping_interval_ms: 200,
-        ..Limits::default()
-    }
-}
-
-/// An engine over a fresh [`MemoryStore`] with [`SignedTokens`] of [`KEY`]: tenant `shop` with group `support`
-/// (agents `alice`, `bob`; the default group) and group `billing` (agent `carol`), capacity 5 each, no presence
-/// grace period.
-pub async fn engine(limits: Limits) -> Engine {
-    let support = must(GroupId::new("support"), "group id");
-    let engine = must(
-        Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens()))
-            .limits(limits)
-            .presence_grace(Duration::ZERO)
-            .default_group(support.clone())
-            .build()
-            .await,
-        "engine",
-    );
-    let billing = must(GroupId::new("billing"), "group id");
-    for (group, name) in [(&support, "Support"), (&billing, "Billing")] {
-        let group = Group::new(tenant(), group.clone(), name);
-        must(engine.put_group(group).await, "put group");
-    }
-    for (id, group) in [("alice", &support), ("bob", &support), ("carol", &billing)] {
-        let agent = Agent {
-            tenant: tenant(),
-            id: must(AgentId::new(id), "agent id"),
-            name: id.into(),
-            groups: vec![group.clone()],
-            capacity: 5,
-            group_capacity: Default::default(),
-        };
-        must(engine.put_agent(agent).await, "put agent");
-    }
-    engine
-}
-
-fn must<T, E: std::fmt::Debug>(result: Result<T, E>, what: &str) -> T {
-    match result {
-        Ok(value) => value,
-        Err(error) => panic!("{what} failed: {error:?}"),
-    }
-}
-
 async fn connect(served: &dyn Served, identity: &Identity) -> Box<dyn Client> {
     match served.connect(&token(identity)).await {
         Ok(client) => client,
@@ -284,11 +197,6 @@ fn seq_of(frame: &Value) -> u64 {
         Some(seq) => seq,
         None => panic!("no seq in {frame}"),
     }
-}
-
-/// The seqs of a list of `event` frames.
-pub fn seqs(events: &[Value]) -> Vec<u64> {
-    events.iter().map(seq_of).collect()
 }
 
 fn events_of<'a>(frames: impl IntoIterator<Item = &'a Value>, conversation: &str) -> Vec<Value> {
@@ -378,15 +286,6 @@ async fn watch(client: &mut dyn Client, conversation: &str) {
     if let Err(error) = client.watch(conversation).await {
         panic!("watching {conversation} refused: {error}");
     }
-}
-
-/// Every event of a conversation in the engine's store.
-pub async fn stored(engine: &Engine, conversation: &str) -> Vec<Event> {
-    let id: ConversationId = must(conversation.parse(), "conversation id");
-    must(
-        engine.log().events_after(id, Seq::ZERO, 100_000).await,
-        "read the log",
-    )
 }
 
 /// Asserts that nothing more of `conversation` comes to `client` (events, or anything else `unexpected` says).

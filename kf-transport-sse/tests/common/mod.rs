@@ -1,23 +1,17 @@
 //! Test helpers: an engine served over SSE on 127.0.0.1:0, and a small SSE + HTTP client over a raw socket
-//! (it decodes chunked encoding and the event-stream format itself, as a browser would).
+//! (it decodes chunked encoding and the event-stream format itself, as a browser would). Tenant, agents, tokens
+//! and engines come from `kf_core::testkit::shop`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use kf_core::Engine;
 use kf_core::auth::Identity;
+use kf_core::testkit::shop::{WAIT, token};
 use kf_transport_sse::SseConfig;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-
-/// How long a test waits for something it expects before failing.
-pub const WAIT: Duration = Duration::from_secs(10);
-
-// The same tenant, agents and tokens as the transport conformance suite (not every test file uses them all).
-#[allow(unused_imports)]
-pub use kf_core::testkit::transport::{agent, engine, token, visitor};
 
 /// Serves `engine` over SSE on 127.0.0.1:0.
 pub async fn start(engine: &Engine, config: SseConfig) -> SocketAddr {
