@@ -275,20 +275,7 @@ impl Engine {
         if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        let router = &self.inner.routing.ledger;
-        if let Some(target) = &transfer.agent {
-            if target == me {
-                return Err(RequestError::Invalid(
-                    "a conversation cannot be transferred to its owner".into(),
-                ));
-            }
-            router
-                .reserve(tenant, conversation, target, &group, self.inner.clock.now())
-                .map_err(|refusal| refusal.into_error(target, &group))?;
-        } else {
-            // Handed back to a queue: another agent should take it; this one only if nobody else can.
-            router.avoid(conversation, me.clone());
-        }
+        let hold = self.hand_to(tenant, conversation, me, transfer.agent.as_ref(), &group)?;
         let kind = EventKind::Transferred {
             from: Some(me.clone()),
             agent: transfer.agent.clone(),
@@ -301,21 +288,49 @@ impl Engine {
             kind,
             self.inner.clock.now(),
         );
-        let command = match &transfer.agent {
-            Some(target) => Command::hand_over(draft, Hold::new(tenant, conversation, target)),
+        let command = match hold {
+            Some(hold) => Command::hand_over(draft, hold),
             None => Command::append(draft),
         };
         match self.commit(command).await {
             Ok(appended) => Ok(appended.event.seq),
             Err(error) => {
                 if let Some(target) = &transfer.agent {
-                    for group in router.agent(tenant, target).map(|a| a.groups).unwrap_or_default() {
+                    let ledger = &self.inner.routing.ledger;
+                    for group in ledger.agent(tenant, target).map(|a| a.groups).unwrap_or_default() {
                         self.drain(tenant, &group).await;
                     }
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Where a transfer by `me` hands the conversation: to `target` (reserved now, within its capacity in
+    /// `group`; the hold goes with the commit), or back to a queue, where another agent should take it and `me`
+    /// only if nobody else can.
+    fn hand_to(
+        &self,
+        tenant: &TenantId,
+        conversation: ConversationId,
+        me: &AgentId,
+        target: Option<&AgentId>,
+        group: &GroupId,
+    ) -> Result<Option<Hold>, RequestError> {
+        let ledger = &self.inner.routing.ledger;
+        let Some(target) = target else {
+            ledger.avoid(conversation, me.clone());
+            return Ok(None);
+        };
+        if target == me {
+            return Err(RequestError::Invalid(
+                "a conversation cannot be transferred to its owner".into(),
+            ));
+        }
+        ledger
+            .reserve(tenant, conversation, target, group, self.inner.clock.now())
+            .map_err(|refusal| refusal.into_error(target, group))?;
+        Ok(Some(Hold::new(tenant, conversation, target)))
     }
 
     /// An agent sets its status. Only `online` takes new conversations; the others keep their conversations.
