@@ -12,9 +12,12 @@
 //!   ahead — commits once, then answers them all. Durability costs one fsync per batch, not per message.
 //!   [`SqliteStore::stats`] shows the batching. [`append_batch`](ConversationLog::append_batch) hands its drafts
 //!   to the writer as one request, so they share a transaction.
-//! - **Change feed.** Every event row carries its feed position, assigned by the writer in the transaction that
-//!   stores the event (a value bound into the same `INSERT`). With one writer, commit order is position order,
-//!   so [`feed_after`](ConversationLog::feed_after) never skips an event that commits later.
+//! - **Change feed.** An event's feed position is the integer id SQLite gives its row (the rowid: the largest so
+//!   far plus one, chosen inside the write transaction), so storing an event costs the feed nothing and
+//!   [`feed_after`](ConversationLog::feed_after) reads a range of the table in its own order. SQLite runs one
+//!   write transaction at a time, so commit order is position order and a consumer never skips an event that
+//!   commits later; rolled-back rows give their ids back unseen. Positions are 1, 2, 3… in practice, but only
+//!   their order is promised.
 //! - **Cheap appends.** The writer keeps the committed records of up to 16,384 recently used conversations in
 //!   memory (a few hundred bytes each), so an append is one `INSERT` (the unique index does the idempotency
 //!   check), and each conversation's row is written once per batch, however many of its events the batch holds.

@@ -281,43 +281,31 @@ pub(crate) fn events_after(
         .collect()
 }
 
-/// Stores a new event at a feed position.
-pub(crate) fn insert_event(conn: &Connection, event: &Event, position: u64) -> Result<(), StoreError> {
+/// Stores a new event. SQLite gives it the next `id` (see [`FEED_AFTER`]).
+pub(crate) fn insert_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
     execute_insert_event(
         conn,
         event,
-        position,
-        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, \
-         position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .map(|_| ())
 }
 
-/// Stores a new event at a feed position unless its author already sent an event with its client id to its
-/// conversation; returns whether it was stored. Any other conflict (a taken seq or position) is an error.
-pub(crate) fn insert_event_unless_sent(
-    conn: &Connection,
-    event: &Event,
-    position: u64,
-) -> Result<bool, StoreError> {
+/// Stores a new event unless its author already sent an event with its client id to its conversation; returns
+/// whether it was stored. Any other conflict (a taken seq) is an error.
+pub(crate) fn insert_event_unless_sent(conn: &Connection, event: &Event) -> Result<bool, StoreError> {
     execute_insert_event(
         conn,
         event,
-        position,
-        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data, \
-         position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+        "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (conversation, author_role, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING",
     )
     .map(|changed| changed == 1)
 }
 
-fn execute_insert_event(
-    conn: &Connection,
-    event: &Event,
-    position: u64,
-    sql: &str,
-) -> Result<usize, StoreError> {
-    let position = signed(position, "feed position")?;
+fn execute_insert_event(conn: &Connection, event: &Event, sql: &str) -> Result<usize, StoreError> {
     let seq = signed(event.seq.0, "seq")?;
     let at = signed(event.at.0, "timestamp")?;
     let data = serde_json::to_string(&event.data).map_err(|source| {
@@ -342,18 +330,35 @@ fn execute_insert_event(
             event.data.name(),
             body,
             data,
-            position,
         ])
         .map_err(crate::error::backend)
 }
 
-/// The feed read: events after a position, by the position index, each with its conversation's tenant.
+/// The feed read: events after a position, each with its conversation's tenant.
+///
+/// An event's feed position is its `id`, the `INTEGER PRIMARY KEY` of `events` and so the rowid: the read is a
+/// range of the table's own b-tree, in its order (no index, no sort), and storing an event costs nothing for the
+/// feed. Why rowids are positions:
+///
+/// - **Commit order is rowid order.** An `INSERT` without an `id` gets the largest rowid in the table plus one,
+///   chosen inside the write transaction. SQLite runs one write transaction at a time (and the store has one
+///   writer thread besides), so every row of a transaction gets a larger rowid than every row committed before
+///   it; a reader's snapshot therefore always holds a prefix of the feed, and a consumer that stored a position
+///   misses nothing committed later.
+/// - **Nothing is handed out twice.** Rows rolled back (a refused request, a lost batch) give their rowids back
+///   before anyone could see them. Events are never deleted; were they ever (retention), deleting the newest
+///   event would let its rowid be used again, so such a change needs `AUTOINCREMENT` or to keep the newest row.
+///   `VACUUM` keeps the values of an `INTEGER PRIMARY KEY`. Past rowid 2^63 − 1 SQLite would pick unused
+///   rowids at random: not reachable in practice.
+/// - **Gaps are allowed.** In practice the ids are 1, 2, 3… but the feed promises only strictly increasing
+///   positions (see [`ConversationLog`](kf_core::store::ConversationLog)), and consumers must rely on order
+///   alone: a row written by another tool with an explicit `id` would leave a gap.
 pub(crate) const FEED_AFTER: &str = concat!(
     "SELECT ",
     event_columns!(),
-    ", events.position, conversations.tenant FROM events \
+    ", events.id, conversations.tenant FROM events \
      JOIN conversations ON conversations.id = events.conversation \
-     WHERE events.position > ?1 ORDER BY events.position LIMIT ?2"
+     WHERE events.id > ?1 ORDER BY events.id LIMIT ?2"
 );
 
 /// Up to `limit` events of every conversation after a feed position, in position order, with their tenants.
@@ -374,9 +379,10 @@ pub(crate) fn feed_after(conn: &Connection, after: FeedPosition, limit: usize) -
         .collect()
 }
 
-/// The position of the last stored event (0 when there is none).
+/// The position of the last stored event (0 when there is none): the largest `id` (see [`FEED_AFTER`]), read
+/// from the end of the table's b-tree.
 pub(crate) fn feed_head(conn: &Connection) -> SqlResult<u64> {
-    let mut statement = conn.prepare_cached("SELECT coalesce(max(position), 0) FROM events")?;
+    let mut statement = conn.prepare_cached("SELECT coalesce(max(id), 0) FROM events")?;
     statement.query_row([], |row| unsigned(row, 0))
 }
 

@@ -8,6 +8,9 @@ use crate::error::Db;
 
 /// Migration steps; step `n` (0-based) takes the schema from version `n` to `n + 1`. Append only: a released step
 /// never changes.
+///
+/// The change feed needs no step and no column: an event's feed position is its `events.id`, the table's
+/// `INTEGER PRIMARY KEY` (an alias of the rowid), which every version already has (see `rows::FEED_AFTER`).
 const MIGRATIONS: &[&str] = &[
     // 1: conversations, their event logs, visitor/agent/group records and the store's metadata.
     r#"
@@ -144,16 +147,6 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, id)
     ) WITHOUT ROWID;
     "#,
-    // 5: the change feed: every event's global position, assigned by the writer in the transaction that stores
-    // the event (strictly increasing in commit order). Existing events are numbered 1, 2, 3… in rowid order,
-    // which is the order they were committed in.
-    r#"
-    ALTER TABLE events ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
-    UPDATE events SET position = numbered.n
-        FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM events) AS numbered
-        WHERE numbered.id = events.id;
-    CREATE UNIQUE INDEX events_by_position ON events (position);
-    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -235,19 +228,23 @@ fn migrate_in_transaction(conn: &mut Connection) -> Result<Epoch, SqliteError> {
 mod tests {
     use super::*;
 
-    fn feed(conn: &Connection) -> Vec<(i64, String, i64)> {
-        let mut statement = conn
-            .prepare("SELECT position, conversation, seq FROM events ORDER BY position")
-            .expect("prepare");
-        statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
+    /// (position, conversation, seq) of the whole feed, read the way the store reads it.
+    fn feed(conn: &Connection) -> Vec<(u64, String, u64)> {
+        crate::rows::feed_after(conn, kf_core::store::FeedPosition::ZERO, 100)
+            .expect("feed")
+            .into_iter()
+            .map(|entry| {
+                (
+                    entry.position.0,
+                    entry.event.conversation.to_string(),
+                    entry.event.seq.0,
+                )
+            })
+            .collect()
     }
 
     #[test]
-    fn the_feed_is_read_by_its_index() {
+    fn the_feed_is_read_by_the_primary_key() {
         let dir = tempfile::tempdir().expect("dir");
         let mut conn = version_one(&dir);
         migrate(&mut conn).expect("migrate");
@@ -258,51 +255,84 @@ mod tests {
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("rows");
+        // A range of the events table's own b-tree (the rowid), in its order: no index, no sort.
         assert!(
             plan.first()
-                .is_some_and(|step| step.contains("events_by_position")),
+                .is_some_and(|step| step.starts_with("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)")),
             "{plan:?}"
         );
         assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name",
+            )
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            indexes,
+            vec!["events_by_client_id", "sqlite_autoindex_events_1"],
+            "the feed adds no index"
+        );
     }
 
     #[test]
-    fn version_four_gains_feed_positions_in_rowid_order() {
+    fn events_stored_before_the_feed_are_in_it_in_commit_order() {
+        use kf_core::model::{EventKind, MessageBody};
         let dir = tempfile::tempdir().expect("dir");
-        let mut conn = version_one(&dir);
-        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
-        for step in &MIGRATIONS[1..4] {
-            conn.execute_batch(step).expect("steps 2 to 4");
+        let mut conn = Connection::open(dir.path().join("v4.sqlite3")).expect("open");
+        for step in &MIGRATIONS[..4] {
+            conn.execute_batch(step).expect("steps 1 to 4");
         }
-        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
-        // Events of two conversations, interleaved in commit (rowid) order.
-        conn.execute_batch(
+        let json = |kind: &EventKind| serde_json::to_string(kind).expect("json");
+        let created = json(&EventKind::Created {
+            group: "g".parse().expect("group"),
+            entry: None,
+        });
+        let message = json(&EventKind::Message {
+            body: MessageBody::text("hi"),
+        });
+        let closed = json(&EventKind::Closed);
+        let (c1, c2) = (
+            "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d",
+            "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3e",
+        );
+        // A file as a build without the feed left it: events of two conversations, interleaved in commit (rowid)
+        // order.
+        conn.execute_batch(&format!(
             "PRAGMA user_version = 4; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e4'); \
              INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
                  last_seq, created_at, updated_at) \
-                 VALUES ('c2', 't', 'w', 'g', 'o', 'queued', NULL, NULL, 2, 3, 5); \
+                 VALUES ('{c1}', 't', 'v', 'g', 'o', 'queued', NULL, NULL, 3, 1, 4), \
+                        ('{c2}', 't', 'w', 'g', 'o', 'closed', NULL, NULL, 2, 2, 5); \
              INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
-                 VALUES ('c2', 1, 3, 'visitor', 'w', 'o', 'created', NULL, '{}'), \
-                        ('c1', 3, 4, 'visitor', 'v', NULL, 'message', 'hi', '{}'), \
-                        ('c2', 2, 5, 'visitor', 'w', NULL, 'message', 'yo', '{}');",
-        )
+                 VALUES ('{c1}', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{created}'), \
+                        ('{c1}', 2, 2, 'visitor', 'v', NULL, 'message', 'hi', '{message}'), \
+                        ('{c2}', 1, 2, 'visitor', 'w', 'o', 'created', NULL, '{created}'), \
+                        ('{c1}', 3, 4, 'visitor', 'v', NULL, 'message', 'hi', '{message}'), \
+                        ('{c2}', 2, 5, 'system', '', NULL, 'closed', NULL, '{closed}');"
+        ))
         .expect("version 4 data");
         migrate(&mut conn).expect("migrate");
         assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
-        let expected: Vec<(i64, String, i64)> = vec![
-            (1, "c1".into(), 1),
-            (2, "c1".into(), 2),
-            (3, "c2".into(), 1),
-            (4, "c1".into(), 3),
-            (5, "c2".into(), 2),
+        let expected: Vec<(u64, String, u64)> = vec![
+            (1, c1.into(), 1),
+            (2, c1.into(), 2),
+            (3, c2.into(), 1),
+            (4, c1.into(), 3),
+            (5, c2.into(), 2),
         ];
         assert_eq!(feed(&conn), expected);
-        let taken = conn.execute(
-            "INSERT INTO events (conversation, seq, at, author_role, author_id, kind, data, position) \
-             VALUES ('c1', 4, 6, 'system', '', 'closed', '{}', 5)",
-            [],
-        );
-        assert!(taken.is_err(), "positions are unique");
+        assert_eq!(crate::rows::feed_head(&conn).expect("head"), 5);
+        let after: Vec<u64> = crate::rows::feed_after(&conn, kf_core::store::FeedPosition(3), 10)
+            .expect("feed")
+            .iter()
+            .map(|entry| entry.position.0)
+            .collect();
+        assert_eq!(after, vec![4, 5]);
         // Migrating again changes nothing.
         migrate(&mut conn).expect("again");
         assert_eq!(feed(&conn), expected);

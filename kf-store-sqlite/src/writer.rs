@@ -15,11 +15,9 @@
 //! and run again the careful way: a savepoint per request and the conversation row read and written by every
 //! append, so that only the requests concerned fail and no partial effect of a statement is ever committed.
 //!
-//! Feed positions are assigned here too: the writer knows the last committed position (read once, and again
-//! whenever another connection wrote the file), gives each stored event the next one as a value bound into its
-//! `INSERT` (no extra statement), and only moves its committed position on after `COMMIT` returned. Being the
-//! only writer, its commit order is position order, so a reader's snapshot always holds a gapless prefix of the
-//! feed.
+//! The writer does nothing for the change feed: an event's feed position is the rowid SQLite gives its row
+//! (the largest so far plus one, inside the write transaction), so commit order is position order and a
+//! reader's snapshot always holds a prefix of the feed (see `rows::FEED_AFTER`).
 //!
 //! The cache only ever holds what was committed: a batch's working copies reach it after its `COMMIT` returned;
 //! a failed batch drops them and empties the cache. Should another connection write the file,
@@ -209,10 +207,6 @@ pub(crate) struct Writer {
     data_version: Option<i64>,
     /// The current batch's conversations, by id.
     working: HashMap<ConversationId, Working>,
-    /// The feed position of the last committed event; `None` when it must be read from the file again.
-    committed_position: Option<u64>,
-    /// The feed position of the last event stored by the current batch.
-    position: u64,
 }
 
 /// The writer thread's body: runs until every sender is gone and the queue is drained.
@@ -268,8 +262,6 @@ impl Writer {
             cache: Cache::new(cache_capacity),
             data_version: None,
             working: HashMap::new(),
-            committed_position: None,
-            position: 0,
         }
     }
 
@@ -321,7 +313,6 @@ impl Writer {
     fn rollback(&mut self) {
         self.working.clear();
         self.cache.clear();
-        self.committed_position = None;
         if !self.conn.is_autocommit()
             && let Err(error) = self.conn.execute_batch("ROLLBACK")
         {
@@ -338,13 +329,8 @@ impl Writer {
             .query_row([], |row| row.get(0))?;
         if self.data_version != Some(version) {
             self.cache.clear();
-            self.committed_position = None;
             self.data_version = Some(version);
         }
-        self.position = match self.committed_position {
-            Some(position) => position,
-            None => rows::feed_head(&self.conn)?,
-        };
         Ok(())
     }
 
@@ -369,14 +355,12 @@ impl Writer {
                 }
                 op => {
                     control(&self.conn, "SAVEPOINT request")?;
-                    let before = self.position;
                     let result = match op {
                         Op::Create(new) => self.create(new),
                         other => apply_record(&self.conn, other),
                     };
                     if result.is_err() && !self.conn.is_autocommit() {
                         control(&self.conn, "ROLLBACK TO request")?;
-                        self.position = before;
                     }
                     if !self.conn.is_autocommit() {
                         control(&self.conn, "RELEASE request")?;
@@ -408,7 +392,6 @@ impl Writer {
             }
         }
         control(&self.conn, "COMMIT")?;
-        self.committed_position = Some(self.position);
         for (_, working) in self.working.drain() {
             self.cache.insert(working.conversation);
         }
@@ -423,25 +406,21 @@ impl Writer {
     ) -> Result<Results, Box<dyn std::error::Error + Send + Sync>> {
         self.working.clear();
         self.cache.clear();
-        // `begin` reads the committed position when the failed attempt left it unknown.
         self.begin()?;
         let conn = &self.conn;
-        let position = &mut self.position;
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
             control(conn, "SAVEPOINT request")?;
-            let before = *position;
             let result = match &request.op {
-                Op::Create(new) => create(conn, new, None, position),
-                Op::Append(draft) => append_careful(conn, draft, position).map(Outcome::Appended),
-                Op::AppendBatch(drafts) => Ok(Outcome::Batch(append_batch_careful(conn, drafts, position)?)),
+                Op::Create(new) => create(conn, new, None),
+                Op::Append(draft) => append_careful(conn, draft).map(Outcome::Appended),
+                Op::AppendBatch(drafts) => Ok(Outcome::Batch(append_batch_careful(conn, drafts)?)),
                 other => apply_record(conn, other),
             };
             let result = match result {
                 Err(error) if conn.is_autocommit() => return Err(Box::new(error)),
                 Err(error) => {
                     control(conn, "ROLLBACK TO request")?;
-                    *position = before;
                     Err(error)
                 }
                 ok => ok,
@@ -450,7 +429,6 @@ impl Writer {
             results.push(result);
         }
         control(conn, "COMMIT")?;
-        self.committed_position = Some(self.position);
         Ok(results)
     }
 
@@ -478,7 +456,7 @@ impl Writer {
     }
 
     fn create(&mut self, new: &NewConversation) -> Result<Outcome, StoreError> {
-        let outcome = create(&self.conn, new, Some(&self.working), &mut self.position)?;
+        let outcome = create(&self.conn, new, Some(&self.working))?;
         if let Outcome::Created(created) = &outcome
             && created.created
         {
@@ -529,8 +507,7 @@ impl Writer {
             draft.client_id.clone(),
             draft.data.clone(),
         );
-        let position = self.position + 1;
-        if !rows::insert_event_unless_sent(conn, &event, position)? {
+        if !rows::insert_event_unless_sent(conn, &event)? {
             return match duplicate(conn, draft, &working.conversation)? {
                 Some(appended) => Ok(appended),
                 None => Err(StoreError::Invalid(format!(
@@ -544,7 +521,6 @@ impl Writer {
         if let Err(refused) = working.conversation.apply(&draft.data, draft.at) {
             return Err(StoreError::backend(refused));
         }
-        self.position = position;
         working.dirty = true;
         // Only a message leaves the state and last agent as they were.
         working.state_changed |= !matches!(draft.data, EventKind::Message { .. });
@@ -604,7 +580,6 @@ fn create(
     conn: &Connection,
     new: &NewConversation,
     working: Option<&HashMap<ConversationId, Working>>,
-    position: &mut u64,
 ) -> Result<Outcome, StoreError> {
     let opened =
         rows::conversation_opened_by(conn, &new.tenant, &new.visitor, &new.client_id).map_err(backend)?;
@@ -635,8 +610,7 @@ fn create(
     );
     let event = new.created_event();
     rows::insert_conversation(conn, &conversation, &new.client_id)?;
-    rows::insert_event(conn, &event, *position + 1)?;
-    *position += 1;
+    rows::insert_event(conn, &event)?;
     Ok(Outcome::Created(Created {
         conversation,
         event,
@@ -649,17 +623,14 @@ fn create(
 fn append_batch_careful(
     conn: &Connection,
     drafts: &[EventDraft],
-    position: &mut u64,
 ) -> Result<Vec<Result<Appended, StoreError>>, Box<dyn std::error::Error + Send + Sync>> {
     let mut results = Vec::with_capacity(drafts.len());
     for draft in drafts {
         control(conn, "SAVEPOINT draft")?;
-        let before = *position;
-        let result = match append_careful(conn, draft, position) {
+        let result = match append_careful(conn, draft) {
             Err(error) if conn.is_autocommit() => return Err(Box::new(error)),
             Err(error) => {
                 control(conn, "ROLLBACK TO draft")?;
-                *position = before;
                 Err(error)
             }
             ok => ok,
@@ -671,7 +642,7 @@ fn append_batch_careful(
 }
 
 /// An append that reads and writes its conversation row itself (the careful path).
-fn append_careful(conn: &Connection, draft: &EventDraft, position: &mut u64) -> Result<Appended, StoreError> {
+fn append_careful(conn: &Connection, draft: &EventDraft) -> Result<Appended, StoreError> {
     let mut conversation = rows::conversation(conn, draft.conversation)
         .map_err(backend)?
         .ok_or(StoreError::ConversationNotFound(draft.conversation))?;
@@ -687,9 +658,8 @@ fn append_careful(conn: &Connection, draft: &EventDraft, position: &mut u64) -> 
         draft.client_id.clone(),
         draft.data.clone(),
     );
-    rows::insert_event(conn, &event, *position + 1)?;
+    rows::insert_event(conn, &event)?;
     rows::update_conversation(conn, &conversation)?;
-    *position += 1;
     Ok(Appended {
         event,
         conversation,
@@ -1090,7 +1060,6 @@ mod tests {
                 Timestamp(9),
             )
             .expect("apply");
-        let position = rows::feed_head(&outside).expect("head") + 1;
         rows::insert_event(
             &outside,
             &Event::new(
@@ -1103,14 +1072,13 @@ mod tests {
                     body: MessageBody::text("outside"),
                 },
             ),
-            position,
         )
         .expect("insert");
         rows::update_conversation(&outside, &conversation).expect("update");
         let results = run(&mut w, &counters, vec![text(c, None, "b")]);
         assert_eq!(appended(&results[0]).event.seq, Seq(4));
         assert_eq!(stored(&w, c).last_seq, Seq(4));
-        // The writer read the feed head again: the outside event's position was not given out twice.
+        // The outside event took the next position; the writer's event the one after it.
         assert_eq!(positions(&w), vec![(1, 1), (2, 2), (3, 3), (4, 4)]);
     }
 
@@ -1127,7 +1095,8 @@ mod tests {
     fn feed_positions_follow_commits_through_refusals_and_retries() {
         let (_dir, mut w, counters, c) = fixture();
         let reopen = Op::Append(EventDraft::system(c, EventKind::Reopened, Timestamp(3)));
-        // A refused request and a duplicate take no position.
+        // A refused request and a duplicate take no position. (SQLite gives the rowids 1, 2, 3…; the feed only
+        // promises their order, these tests pin down that rolled-back rows leave no gaps either.)
         run(
             &mut w,
             &counters,
@@ -1139,7 +1108,8 @@ mod tests {
             ],
         );
         assert_eq!(positions(&w), vec![(1, 1), (2, 2), (3, 3)]);
-        // A failing statement sends the batch down the careful path; its positions stay gapless.
+        // A failing statement sends the batch down the careful path; the rows it rolls back give their rowids
+        // back.
         w.conn
             .execute_batch(
                 "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events WHEN NEW.body = 'refuse' \
@@ -1182,7 +1152,7 @@ mod tests {
             feed.iter().map(|(position, _)| *position).collect::<Vec<_>>(),
             (1..=7).collect::<Vec<_>>()
         );
-        // A lost batch gives back its positions.
+        // A lost batch gives back its rowids.
         w.conn
             .execute_batch(
                 "CREATE TEMP TRIGGER lose BEFORE INSERT ON main.events WHEN NEW.body = 'lose' \

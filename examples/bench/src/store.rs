@@ -193,8 +193,9 @@ async fn store_run(root: &Path, conversations: usize, writers: usize, messages: 
     })
 }
 
-/// The tables an append touches, as `kf-store-sqlite`'s migrations leave them (kept in step by hand: the
-/// baseline must write the same rows into the same indexes, the feed position included).
+/// The tables an append touches, as `kf-store-sqlite`'s first migration creates them (kept in step by hand:
+/// the baseline must write the same rows into the same indexes). The change feed adds nothing here: an event's
+/// feed position is its rowid `id`, which every row already gets.
 const RAW_SCHEMA: &str = r#"
     CREATE TABLE conversations (
         id             TEXT PRIMARY KEY NOT NULL,
@@ -225,12 +226,10 @@ const RAW_SCHEMA: &str = r#"
         kind         TEXT NOT NULL,
         body         TEXT,
         data         TEXT NOT NULL,
-        position     INTEGER NOT NULL DEFAULT 0,
         UNIQUE (conversation, seq)
     );
     CREATE UNIQUE INDEX events_by_client_id ON events (conversation, author_role, author_id, client_id)
         WHERE client_id IS NOT NULL;
-    CREATE UNIQUE INDEX events_by_position ON events (position);
 "#;
 
 /// What the raw baseline does per row.
@@ -304,7 +303,7 @@ fn raw_run(
     conn.execute_batch("COMMIT")?;
 
     let insert_sql = "INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, \
-                      data, position) VALUES (?1, ?2, ?3, 'visitor', ?4, ?5, 'message', ?6, ?7, ?8)";
+                      data) VALUES (?1, ?2, ?3, 'visitor', ?4, ?5, 'message', ?6, ?7)";
     let start = Instant::now();
     let mut i = 0;
     while i < messages {
@@ -345,8 +344,7 @@ fn raw_run(
                 visitor,
                 client_id,
                 text,
-                data,
-                i64::try_from(i + 1)?
+                data
             ])?;
             if mode == RawMode::Mirror {
                 conn.prepare_cached(
