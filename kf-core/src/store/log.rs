@@ -128,7 +128,7 @@ impl FeedPosition {
     /// Before the first event.
     pub const ZERO: FeedPosition = FeedPosition(0);
 
-    /// The position that follows this one.
+    /// The smallest position after this one. Positions only promise order: the next event's may be higher.
     pub fn next(self) -> FeedPosition {
         FeedPosition(self.0.saturating_add(1))
     }
