@@ -36,7 +36,7 @@ use crate::model::Epoch;
 use crate::model::{
     Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
     EntryPointId, EventKind, Group, GroupId, MessageBody, MissedReason, Seq, TenantId, TransitionError,
-    Visitor,
+    Visitor, VisitorId,
 };
 use crate::protocol::{CloseReason, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 use crate::routing::{LeastBusy, RoutingPolicy};
@@ -723,23 +723,14 @@ impl Engine {
         if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        let router = &self.inner.routing.ledger;
         let offline = !self.is_group_open(tenant, &group);
-        // A conversation already open in that group (live, or a message left outside hours) is the answer.
-        let waiting = router
-            .open_of_visitor(tenant, visitor, &group, false)
-            .or_else(|| {
-                offline
-                    .then(|| router.open_of_visitor(tenant, visitor, &group, true))
-                    .flatten()
-            });
-        if let Some(existing) = waiting {
+        if let Some(existing) = self.waiting(tenant, visitor, &group, offline) {
             return self.existing(existing).await;
         }
         // An entry point's welcome replaces the group's; a message left gets none.
         let welcome = match offline {
             true => None,
-            false => welcome.or_else(|| router.welcome(tenant, &group)),
+            false => welcome.or_else(|| self.inner.routing.ledger.welcome(tenant, &group)),
         };
         let new = NewConversation {
             id: ConversationId::generate(),
@@ -759,12 +750,32 @@ impl Engine {
         if committed.duplicate {
             return self.existing(committed.conversation).await;
         }
-        let conversation = router
+        let conversation = self
+            .inner
+            .routing
+            .ledger
             .open_conversation(&committed.conversation.id)
             .unwrap_or(committed.conversation);
         Ok(Opened {
             conversation,
             created: true,
+        })
+    }
+
+    /// A conversation of the visitor already open in `group` (live, or outside hours a message left), which
+    /// answers an `open` instead of a new one.
+    fn waiting(
+        &self,
+        tenant: &TenantId,
+        visitor: &VisitorId,
+        group: &GroupId,
+        offline: bool,
+    ) -> Option<Conversation> {
+        let ledger = &self.inner.routing.ledger;
+        ledger.open_of_visitor(tenant, visitor, group, false).or_else(|| {
+            offline
+                .then(|| ledger.open_of_visitor(tenant, visitor, group, true))
+                .flatten()
         })
     }
 

@@ -231,6 +231,43 @@ impl State {
     }
 
     /// Stops counting a conversation against an agent; returns the agent's groups (their queues may drain).
+    /// Puts a conversation in the place its new state gives it (a queue, an agent's load, the departed); returns
+    /// the groups whose capacity that freed.
+    fn place(&mut self, conversation: &Conversation) -> Vec<GroupId> {
+        let tenant = &conversation.tenant;
+        let mut freed = Vec::new();
+        match &conversation.state {
+            ConversationState::Closed => {
+                self.depart(conversation);
+                self.avoid.remove(&conversation.id);
+                self.dequeue(tenant, &conversation.group, &conversation.id);
+                // Whoever held it is its last agent, even if its assignment has not been recorded here yet.
+                if let Some(agent) = &conversation.last_agent {
+                    freed = self.release(tenant, agent, &conversation.id);
+                }
+            }
+            ConversationState::Assigned { agent } => {
+                // Untracked and not departed: a reopened conversation assigned before its `reopened` snapshot
+                // got here. It counts against its agent like any other.
+                self.dequeue(tenant, &conversation.group, &conversation.id);
+                if let Some(slot) = self.agents.get_mut(&(tenant.clone(), agent.clone())) {
+                    slot.active.insert(conversation.id, conversation.group.clone());
+                }
+                self.open.insert(conversation.id, conversation.clone());
+            }
+            ConversationState::Queued => {
+                self.enqueue(conversation);
+                self.open.insert(conversation.id, conversation.clone());
+            }
+            ConversationState::Offline => {
+                // Open but not routed (see `track`); `update` took it out of its queue. `take` assigns it.
+                self.entry.remove(&conversation.id);
+                self.open.insert(conversation.id, conversation.clone());
+            }
+        }
+        freed
+    }
+
     fn release(&mut self, tenant: &TenantId, agent: &AgentId, conversation: &ConversationId) -> Vec<GroupId> {
         let Some(slot) = self.agents.get_mut(&(tenant.clone(), agent.clone())) else {
             return Vec::new();
@@ -616,35 +653,7 @@ impl Router {
                 groups.extend(state.release(tenant, owner, &conversation.id));
             }
         }
-        match &conversation.state {
-            ConversationState::Closed => {
-                state.depart(conversation);
-                state.avoid.remove(&conversation.id);
-                state.dequeue(tenant, &conversation.group, &conversation.id);
-                // Whoever held it is its last agent, even if its assignment has not been recorded here yet.
-                if let Some(agent) = &conversation.last_agent {
-                    groups.extend(state.release(tenant, agent, &conversation.id));
-                }
-            }
-            ConversationState::Assigned { agent } => {
-                // Untracked and not departed: a reopened conversation assigned before its `reopened` snapshot
-                // got here. It counts against its agent like any other.
-                state.dequeue(tenant, &conversation.group, &conversation.id);
-                if let Some(slot) = state.agents.get_mut(&(tenant.clone(), agent.clone())) {
-                    slot.active.insert(conversation.id, conversation.group.clone());
-                }
-                state.open.insert(conversation.id, conversation.clone());
-            }
-            ConversationState::Queued => {
-                state.enqueue(conversation);
-                state.open.insert(conversation.id, conversation.clone());
-            }
-            ConversationState::Offline => {
-                // Open but not routed (see `track`); it left its queue above. `take` assigns it.
-                state.entry.remove(&conversation.id);
-                state.open.insert(conversation.id, conversation.clone());
-            }
-        }
+        groups.extend(state.place(conversation));
         let mut seen = HashSet::new();
         groups.retain(|g| seen.insert(g.clone()));
         groups
