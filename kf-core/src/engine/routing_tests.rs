@@ -8,11 +8,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::*;
-use crate::auth::SignedTokens;
-use crate::clock::ManualClock;
-use crate::model::{ConversationState, Event, MissedReason, Strategy, Timestamp};
-use crate::routing::Candidate;
-use crate::store::{MemoryStore, Store, Stores};
+use crate::auth::{Identity, Principal, SignedTokens};
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::limits::Limits;
+use crate::model::{
+    Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState, Event,
+    EventKind, Group, GroupId, MessageBody, MissedReason, Seq, Strategy, TenantId, Timestamp,
+};
+use crate::protocol::{ErrorCode, ServerFrame};
+use crate::routing::{Candidate, RoutingPolicy};
+use crate::store::{EventDraft, MemoryStore, Store, StoreError, Stores};
 
 const TENANT: &str = "shop";
 

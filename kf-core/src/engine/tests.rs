@@ -4,8 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::auth::SignedTokens;
-use crate::model::{Actor, ConversationState, Event, MessageBody};
+use crate::auth::{Identity, Principal, SignedTokens};
+use crate::clock::SystemClock;
+use crate::cursor::Cursor;
+use crate::limits::Limits;
+use crate::model::{
+    Actor, Agent, AgentId, AgentStatus, ClientId, Conversation, ConversationId, ConversationState,
+    EntryPointId, Event, EventKind, Group, GroupId, MessageBody, Seq, TenantId,
+};
+use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
 use crate::store::{MemoryStore, Store};
 
 const TENANT: &str = "shop";

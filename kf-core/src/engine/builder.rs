@@ -1,0 +1,140 @@
+//! Building an engine: its stores, authentication, policies, clock and limits; loading its state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::catalog::Catalog;
+use super::dispatch::Dispatcher;
+use super::routing::Routing;
+use super::sessions::Sessions;
+use super::{Engine, EngineError, Inner};
+use crate::auth::Authenticator;
+use crate::clock::{Clock, SystemClock};
+use crate::limits::Limits;
+use crate::model::{ConversationState, GroupId};
+use crate::routing::{LeastBusy, RoutingPolicy};
+use crate::store::Stores;
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    stores: Stores,
+    authenticator: Arc<dyn Authenticator>,
+    routing: Arc<dyn RoutingPolicy>,
+    policies: HashMap<String, Arc<dyn RoutingPolicy>>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    presence_grace: Duration,
+    default_group: Option<GroupId>,
+}
+
+impl EngineBuilder {
+    /// The routing policy (default: [`LeastBusy`]).
+    pub fn routing(mut self, routing: Arc<dyn RoutingPolicy>) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// Registers a host policy under `name`, for groups whose strategy is `Strategy::External(name)`.
+    /// A group naming a policy that is not registered is routed by the default policy (and a warning logged).
+    pub fn policy(mut self, name: impl Into<String>, policy: Arc<dyn RoutingPolicy>) -> Self {
+        self.policies.insert(name.into(), policy);
+        self
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long an agent whose last connection dropped stays online, so a reconnect keeps its place
+    /// (default: 10 s).
+    pub fn presence_grace(mut self, grace: Duration) -> Self {
+        self.presence_grace = grace;
+        self
+    }
+
+    /// The group a visitor's `open` goes to when it names none (default: the tenant's first group by id).
+    pub fn default_group(mut self, group: GroupId) -> Self {
+        self.default_group = Some(group);
+        self
+    }
+
+    /// Loads groups, agents and open conversations from the store and starts the engine.
+    pub async fn build(self) -> Result<Engine, EngineError> {
+        let Stores {
+            log,
+            directory,
+            settings,
+            ..
+        } = self.stores;
+        let epoch = log.epoch().await?;
+        let routing = Routing::new(
+            self.routing,
+            self.policies,
+            self.default_group,
+            self.limits.missed_reminders_per_group,
+        );
+        for group in directory.groups().await? {
+            routing.ledger.put_group(group);
+        }
+        for agent in directory.agents().await? {
+            routing.ledger.put_agent(agent);
+        }
+        let open = log.open_conversations().await?;
+        for conversation in &open {
+            routing.ledger.track(conversation.clone());
+        }
+        let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                log,
+                directory,
+                settings,
+                authenticator: self.authenticator,
+                clock: self.clock,
+                sessions: Sessions::new(&self.limits, self.presence_grace),
+                limits: self.limits,
+                epoch,
+                delivery: Dispatcher::default(),
+                routing,
+                catalog,
+            }),
+        };
+        // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
+        // the restart keeps what it had already used up (a message since the queue entry only lengthens it).
+        for conversation in &open {
+            match &conversation.state {
+                ConversationState::Queued => engine.arm_queued(conversation),
+                ConversationState::Assigned { agent } => engine.arm_assigned(conversation, agent),
+                ConversationState::Closed | ConversationState::Offline => {}
+            }
+        }
+        Ok(engine)
+    }
+}
+
+impl Engine {
+    /// Starts building an engine over its stores (one backend for all three, `Arc<S: Store>`, or a
+    /// [`Stores`] bundle of separate ones), authenticating with `authenticator`.
+    pub fn builder(stores: impl Into<Stores>, authenticator: Arc<dyn Authenticator>) -> EngineBuilder {
+        EngineBuilder {
+            stores: stores.into(),
+            authenticator,
+            routing: Arc::new(LeastBusy),
+            policies: HashMap::new(),
+            clock: Arc::new(SystemClock),
+            limits: Limits::default(),
+            presence_grace: Duration::from_secs(10),
+            default_group: None,
+        }
+    }
+}
