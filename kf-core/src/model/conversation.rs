@@ -1,0 +1,164 @@
+//! A conversation: the projection of its log, a typed state machine changed only by applying events.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::{AgentId, ConversationId, EventKind, GroupId, Seq, TenantId, Timestamp, VisitorId};
+
+/// A conversation's state. Transitions happen only by applying events (see [`Conversation::apply`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConversationState {
+    /// Waiting for an agent.
+    Queued,
+    /// Owned by an agent.
+    Assigned {
+        /// The owner.
+        agent: AgentId,
+    },
+    /// Finished; a visitor message may reopen it.
+    Closed,
+    /// Not routed (outside working hours, or past the group's max wait): an offline message, waiting for an
+    /// agent to take it.
+    Offline,
+}
+
+impl ConversationState {
+    /// The stable snake_case name of the state.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConversationState::Queued => "queued",
+            ConversationState::Assigned { .. } => "assigned",
+            ConversationState::Closed => "closed",
+            ConversationState::Offline => "offline",
+        }
+    }
+
+    /// The owning agent, if assigned.
+    pub fn agent(&self) -> Option<&AgentId> {
+        match self {
+            ConversationState::Assigned { agent } => Some(agent),
+            _ => None,
+        }
+    }
+
+    /// Not closed: queued, assigned or offline (an offline message still takes messages and can be taken).
+    pub fn is_open(&self) -> bool {
+        !matches!(self, ConversationState::Closed)
+    }
+}
+
+/// An event that the conversation's current state does not allow.
+#[derive(Clone, PartialEq, Eq, Debug, Error)]
+#[error("a conversation that is {state} cannot take a `{event}` event")]
+#[non_exhaustive]
+pub struct TransitionError {
+    /// The state's name.
+    pub state: &'static str,
+    /// The event kind's name.
+    pub event: &'static str,
+}
+
+/// A conversation between one visitor and the agents of a group: the projection of its event log. The engine
+/// produces it; a store backend rebuilds a stored one with [`Conversation::new`] and sets the other fields.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// The visitor who opened it.
+    pub visitor: VisitorId,
+    /// The group it is routed to.
+    pub group: GroupId,
+    /// Queued, assigned or closed.
+    #[serde(flatten)]
+    pub state: ConversationState,
+    /// The agent who owned it last (kept after close, for reopening and sticky routing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_agent: Option<AgentId>,
+    /// The seq of the newest event in its log.
+    pub last_seq: Seq,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its last event was committed.
+    pub updated_at: Timestamp,
+}
+
+impl Conversation {
+    /// The state right after the `Created` event (seq 1).
+    pub fn new(
+        id: ConversationId,
+        tenant: TenantId,
+        visitor: VisitorId,
+        group: GroupId,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            tenant,
+            visitor,
+            group,
+            state: ConversationState::Queued,
+            last_agent: None,
+            last_seq: Seq(1),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// Checks that `kind` may be appended now, without changing anything.
+    pub fn check(&self, kind: &EventKind) -> Result<(), TransitionError> {
+        use ConversationState as S;
+        let allowed = match (&self.state, kind) {
+            (_, EventKind::Created { .. }) => false,
+            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Message { .. }) => true,
+            (S::Queued | S::Offline, EventKind::Assigned { .. }) => true,
+            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Closed) => true,
+            (S::Queued, EventKind::Offline) => true,
+            (S::Closed, EventKind::Reopened) => true,
+            (S::Queued | S::Assigned { .. }, EventKind::Transferred { .. }) => true,
+            (_, EventKind::Missed { .. }) => true,
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(TransitionError {
+                state: self.state.name(),
+                event: kind.name(),
+            })
+        }
+    }
+
+    /// Applies the event that will be committed with the next seq; returns that seq.
+    /// On error the conversation is unchanged.
+    pub fn apply(&mut self, kind: &EventKind, at: Timestamp) -> Result<Seq, TransitionError> {
+        self.check(kind)?;
+        match kind {
+            EventKind::Assigned { agent } => {
+                self.state = ConversationState::Assigned { agent: agent.clone() };
+                self.last_agent = Some(agent.clone());
+            }
+            EventKind::Closed => self.state = ConversationState::Closed,
+            EventKind::Reopened => self.state = ConversationState::Queued,
+            EventKind::Offline => self.state = ConversationState::Offline,
+            EventKind::Transferred { agent, group, .. } => {
+                self.group = group.clone();
+                match agent {
+                    Some(agent) => {
+                        self.state = ConversationState::Assigned { agent: agent.clone() };
+                        self.last_agent = Some(agent.clone());
+                    }
+                    None => self.state = ConversationState::Queued,
+                }
+            }
+            EventKind::Created { .. } | EventKind::Message { .. } | EventKind::Missed { .. } => {}
+        }
+        self.last_seq = self.last_seq.next();
+        self.updated_at = at;
+        Ok(self.last_seq)
+    }
+}

@@ -1,0 +1,209 @@
+//! The events of a conversation's log: who did what.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentId, ClientId, ConversationId, EntryPointId, GroupId, Seq, Timestamp, VisitorId};
+
+/// Who did something: a visitor, an agent, or the system itself (routing, timers).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "role", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// A website visitor.
+    Visitor(VisitorId),
+    /// A support agent.
+    Agent(AgentId),
+    /// kf itself.
+    System,
+}
+
+impl Actor {
+    /// A short stable name of the actor's role, used as a storage key.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Actor::Visitor(_) => "visitor",
+            Actor::Agent(_) => "agent",
+            Actor::System => "system",
+        }
+    }
+
+    /// The id of the visitor or agent; empty for the system.
+    pub fn id_str(&self) -> &str {
+        match self {
+            Actor::Visitor(id) => id.as_str(),
+            Actor::Agent(id) => id.as_str(),
+            Actor::System => "",
+        }
+    }
+}
+
+/// The content of a chat message. Text today; further fields (attachments) are added as optional fields, so
+/// existing clients and stored rows stay valid.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MessageBody {
+    /// The message text (UTF-8).
+    pub text: String,
+}
+
+impl MessageBody {
+    /// A plain text message.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { text: text.into() }
+    }
+
+    /// Size of the body in bytes, as counted against the message size limit.
+    pub fn size(&self) -> usize {
+        self.text.len()
+    }
+}
+
+/// What happened in a conversation. Every kind is an entry in the conversation's log and gets a [`Seq`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The conversation was opened by a visitor for a group. Always seq 1.
+    Created {
+        /// The group the conversation was opened for.
+        group: GroupId,
+        /// The entry point the visitor came through, if any (absent in logs written before entry points).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entry: Option<EntryPointId>,
+    },
+    /// A chat message.
+    Message {
+        /// Its content.
+        body: MessageBody,
+    },
+    /// The conversation was assigned to an agent.
+    Assigned {
+        /// The agent who now owns the conversation.
+        agent: AgentId,
+    },
+    /// The conversation was closed.
+    Closed,
+    /// A closed conversation was opened again and waits for an agent.
+    Reopened,
+    /// The conversation was handed on: to another agent, to another group's queue, or back to the queue.
+    Transferred {
+        /// The agent who owned it before, if it was assigned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<AgentId>,
+        /// The new owner; absent when the conversation went (back) to a queue.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentId>,
+        /// The group the conversation belongs to from now on.
+        group: GroupId,
+        /// A note for the next agent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The conversation was not routed — opened outside its group's working hours, or nobody took it within the
+    /// group's max wait — and waits as an offline message (the visitor may still write) until an agent takes it
+    /// (`assigned`) or it is closed.
+    Offline,
+    /// The conversation was missed: recorded for the group's agents (it changes nothing else).
+    Missed {
+        /// Why.
+        reason: MissedReason,
+    },
+}
+
+/// Why a conversation counts as missed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MissedReason {
+    /// It waited in a queue past the group's `missed_after_ms`.
+    Waited,
+    /// The visitor closed it while it was still waiting for an agent.
+    Unanswered,
+}
+
+impl EventKind {
+    /// The stable snake_case name of the kind (the `type` field on the wire).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Created { .. } => "created",
+            EventKind::Message { .. } => "message",
+            EventKind::Assigned { .. } => "assigned",
+            EventKind::Closed => "closed",
+            EventKind::Reopened => "reopened",
+            EventKind::Transferred { .. } => "transferred",
+            EventKind::Missed { .. } => "missed",
+            EventKind::Offline => "offline",
+        }
+    }
+}
+
+/// One committed entry of a conversation's log. The engine and the stores produce events; a store backend
+/// rebuilds them with [`Event::new`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// The conversation this event belongs to.
+    pub conversation: ConversationId,
+    /// Its position in the conversation's log.
+    pub seq: Seq,
+    /// When it was committed (server clock).
+    pub at: Timestamp,
+    /// Who caused it.
+    pub author: Actor,
+    /// The idempotency key the author sent with it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+    /// What happened.
+    pub data: EventKind,
+}
+
+impl Event {
+    /// An event as committed: `seq` in `conversation`'s log at `at`, by `author` (with the idempotency key it
+    /// sent, if any).
+    ///
+    /// ```
+    /// use kf_core::model::{Actor, ConversationId, Event, EventKind, MessageBody, Seq, Timestamp, VisitorId};
+    ///
+    /// let author = Actor::Visitor(VisitorId::new("v1").unwrap());
+    /// let data = EventKind::Message { body: MessageBody::text("hi") };
+    /// let event = Event::new(ConversationId::generate(), Seq(2), Timestamp(1), author, None, data);
+    /// assert_eq!(event.data.name(), "message");
+    /// ```
+    pub fn new(
+        conversation: ConversationId,
+        seq: Seq,
+        at: Timestamp,
+        author: Actor,
+        client_id: Option<ClientId>,
+        data: EventKind,
+    ) -> Self {
+        Self {
+            conversation,
+            seq,
+            at,
+            author,
+            client_id,
+            data,
+        }
+    }
+
+    /// The event as a visitor may see it, when that differs: a transfer's `note` is for agents only.
+    pub fn for_visitors(&self) -> Option<Event> {
+        match &self.data {
+            EventKind::Transferred {
+                from,
+                agent,
+                group,
+                note: Some(_),
+            } => Some(Event {
+                data: EventKind::Transferred {
+                    from: from.clone(),
+                    agent: agent.clone(),
+                    group: group.clone(),
+                    note: None,
+                },
+                ..self.clone()
+            }),
+            _ => None,
+        }
+    }
+}
