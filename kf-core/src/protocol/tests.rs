@@ -1,0 +1,125 @@
+//! The protocol's unit tests: decoding, encoding, codes.
+
+use super::*;
+
+#[test]
+fn decodes_frames_with_ids() {
+    let request = decode(r#"{"type":"send","id":"r1","conversation":"0190a5b0-0000-7000-8000-000000000000","client_id":"c1","body":{"text":"hi"}}"#)
+        .expect("valid");
+    assert_eq!(request.id.as_deref(), Some("r1"));
+    assert!(matches!(request.frame, ClientFrame::Send { .. }));
+    let ping = decode(r#"{"type":"ping","extra":1}"#).expect("unknown fields are ignored");
+    assert_eq!(ping.frame, ClientFrame::Ping);
+}
+
+#[test]
+fn decodes_the_context_and_quick_reply_frames() {
+    let context = decode(r#"{"type":"context","id":"c1","referrer":"https://a.example/","utm":{"source":"news"},"user_agent":"UA"}"#)
+        .expect("valid");
+    let ClientFrame::Context { report } = context.frame else {
+        panic!("not context: {context:?}");
+    };
+    assert_eq!(report.referrer.as_deref(), Some("https://a.example/"));
+    assert_eq!(report.utm.source.as_deref(), Some("news"));
+    assert_eq!(report.user_agent.as_deref(), Some("UA"));
+    let empty = decode(r#"{"type":"context"}"#).expect("every field is optional");
+    assert_eq!(empty.frame.name(), "context");
+    let page = decode(r#"{"type":"page","url":"https://a.example/x","title":"X"}"#).expect("valid");
+    assert_eq!(page.frame.name(), "page");
+    assert_eq!(
+        decode(r#"{"type":"page"}"#).map_err(|e| e.code),
+        Err(ErrorCode::InvalidFrame)
+    );
+    let put = decode(r#"{"type":"put_quick_reply","shortcut":"hi","text":"Hello"}"#).expect("valid");
+    assert!(matches!(
+        put.frame,
+        ClientFrame::PutQuickReply { reply_id: None, .. }
+    ));
+    for kind in ["quick_replies", "delete_quick_reply", "visitor_context", "take"] {
+        let error = decode(&format!(r#"{{"type":"{kind}"}}"#));
+        assert_ne!(error.map_err(|e| e.code), Err(ErrorCode::UnknownType), "{kind}");
+    }
+}
+
+#[test]
+fn decode_errors_are_precise() {
+    assert_eq!(decode("nope").map_err(|e| e.code), Err(ErrorCode::BadJson));
+    assert_eq!(decode("[1,2]").map_err(|e| e.code), Err(ErrorCode::BadJson));
+    assert_eq!(
+        decode(r#"{"id":"x"}"#).map_err(|e| e.code),
+        Err(ErrorCode::InvalidFrame)
+    );
+    let unknown = decode(r#"{"type":"dance","id":"r9"}"#).expect_err("unknown");
+    assert_eq!(
+        (unknown.code, unknown.id.as_deref()),
+        (ErrorCode::UnknownType, Some("r9"))
+    );
+    let wrong = decode(
+        r#"{"type":"typing","id":"r2","conversation":"0190a5b0-0000-7000-8000-000000000000","active":"yes"}"#,
+    )
+    .expect_err("wrong type");
+    assert_eq!(wrong.code, ErrorCode::InvalidFrame);
+    assert_eq!(wrong.id.as_deref(), Some("r2"));
+    assert!(wrong.message.contains("invalid type"), "{}", wrong.message);
+    let long_id = format!(r#"{{"type":"ping","id":"{}"}}"#, "x".repeat(65));
+    assert_eq!(decode(&long_id).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+    let empty_client_id = decode(r#"{"type":"open","client_id":""}"#).expect_err("empty id");
+    assert_eq!(empty_client_id.code, ErrorCode::InvalidFrame);
+}
+
+#[test]
+fn nesting_deeper_than_the_parser_goes_is_bad_json() {
+    let deep = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    for text in [
+        deep(200),
+        format!(r#"{{"type":"ping","extra":{}}}"#, deep(200)),
+        format!(
+            r#"{{"type":"send","id":"r1","conversation":"0190a5b0-0000-7000-8000-000000000000","client_id":"c1","body":{{"text":"hi","x":{}}}}}"#,
+            deep(200)
+        ),
+        format!(
+            r#"{{"id":"r1","type":"open","client_id":"c1","group":{}}}"#,
+            deep(200)
+        ),
+    ] {
+        let error = decode(&text).expect_err("too deep");
+        assert_eq!(
+            error.code,
+            ErrorCode::BadJson,
+            "{}: {}",
+            &text[..60.min(text.len())],
+            error.message
+        );
+    }
+    // Within the limit, a wrong type is still `invalid_frame`.
+    let shallow = format!(
+        r#"{{"id":"r1","type":"open","client_id":"c1","group":{}}}"#,
+        deep(3)
+    );
+    assert_eq!(decode(&shallow).map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+}
+
+#[test]
+fn error_codes_serialize_as_their_names() {
+    for code in [
+        ErrorCode::BadJson,
+        ErrorCode::SlowConsumer,
+        ErrorCode::TooManyConnections,
+        ErrorCode::Internal,
+    ] {
+        let json = serde_json::to_string(&code).expect("json");
+        assert_eq!(json, format!("\"{}\"", code.as_str()));
+    }
+}
+
+#[test]
+fn server_frames_have_a_flat_shape() {
+    let frame = ServerFrame::error(Some("r1".into()), ErrorCode::NotFound, "no such conversation");
+    let json: serde_json::Value = serde_json::from_slice(&frame.encode()).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({"type":"error","id":"r1","code":"not_found","message":"no such conversation"})
+    );
+    let ping: serde_json::Value = serde_json::from_slice(&ServerFrame::Ping.encode()).expect("json");
+    assert_eq!(ping, serde_json::json!({"type":"ping"}));
+}
