@@ -224,17 +224,22 @@ impl Engine {
                 "conversation {conversation} is not assigned to you"
             )));
         }
+        let now = self.inner.clock.now();
+        let mut drafts = Vec::with_capacity(2);
         if matches!(identity.principal, Principal::Visitor(_))
             && record.state == ConversationState::Queued
             && record.last_agent.is_none()
         {
-            // Recorded before the close, so the `closed` event stays the log's last (a repeated close answers
-            // its seq).
-            self.missed(&record, MissedReason::Unanswered).await;
+            // A visitor leaving before anyone took it: missed. Logged with the close, in one batch, and before
+            // it, so the `closed` event stays the log's last (a repeated close answers its seq).
+            let missed = EventKind::Missed {
+                reason: MissedReason::Unanswered,
+            };
+            drafts.push(EventDraft::system(conversation, missed, now));
         }
         let author = identity.principal.actor();
-        let draft = EventDraft::new(conversation, author, EventKind::Closed, self.inner.clock.now());
-        match self.commit(Command::append(draft)).await {
+        drafts.push(EventDraft::new(conversation, author, EventKind::Closed, now));
+        match self.commit(Command::Batch(drafts)).await {
             Ok(appended) => Ok(appended.event.seq),
             Err(RequestError::InvalidState(refused)) => {
                 // Closed by someone else since we looked: that is the outcome asked for.

@@ -37,6 +37,9 @@ pub(crate) enum Command {
         /// The reservation of the agent the event hands the conversation to, if any.
         hold: Option<Hold>,
     },
+    /// Append events to one conversation in one commit where the log can (`append_batch`), in order: what must
+    /// not be logged without the others. The outcome is the last event's.
+    Batch(Vec<EventDraft>),
 }
 
 impl Command {
@@ -133,6 +136,18 @@ impl Engine {
                     self.opened(&committed, opening).await;
                 }
                 Ok(committed)
+            }
+            Command::Batch(drafts) => {
+                let mut last = Err(StoreError::Invalid("an empty batch".into()));
+                for result in self.inner.log.append_batch(drafts).await {
+                    if let Ok(committed) = &result
+                        && !committed.duplicate
+                    {
+                        self.react(committed).await;
+                    }
+                    last = result;
+                }
+                Ok(last?)
             }
             Command::Append { draft, hold } => {
                 let result = self.inner.log.append(draft).await;
