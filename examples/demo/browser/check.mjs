@@ -114,11 +114,43 @@ async function stopServer() {
 
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
 const consoleErrors = [];
+const watched = new Map(); // name -> page, for the state dump of a failed run
 function watch(page, name) {
+  watched.set(name, page);
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") consoleErrors.push(`${name}: ${m.type()}: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleErrors.push(`${name}: pageerror: ${e.message}`));
+}
+
+// After a failure: what each page's kf client holds (connection, cursors, sends not yet settled) and what the
+// pages logged, so that a failure seen once can be understood from its log.
+async function dumpClients() {
+  for (const [name, page] of watched) {
+    if (page.isClosed()) continue;
+    const state = await page
+      .evaluate(() => {
+        const client = (window.kfAgent || window.kfVisitor || {}).client;
+        if (!client) return null;
+        return {
+          transport: client.transport,
+          online: client.online,
+          generation: client.generation,
+          followingOn: client.followingOn,
+          sseCursor: client.sseCursor,
+          readyState: client.es ? client.es.readyState : null,
+          cursors: Object.fromEntries(client.cursors),
+          pending: [...client.pending.values()].map((p) => ({ conversation: p.conversation, client_id: p.client_id, retries: p.retries })),
+          inFlight: Object.fromEntries(client.inFlight),
+          resendTimers: [...client.resendTimers.keys()],
+          sseStats: client.sseStats,
+          sendStats: client.sendStats,
+        };
+      })
+      .catch((error) => `unavailable: ${error.message}`);
+    log(`  (state of ${name}: ${JSON.stringify(state)})`);
+  }
+  for (const e of consoleErrors) log("  console:", e);
 }
 
 // Sends a message as the agent over the SSE transport's POST /sse/send; returns its seq.
@@ -806,6 +838,7 @@ try {
 } catch (error) {
   failures++;
   log("FAIL", error.stack || error);
+  await dumpClients();
 } finally {
   await browser.close();
   await stopServer();
