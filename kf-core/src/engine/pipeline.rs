@@ -2,9 +2,9 @@
 //! transfer, a close, a reopen, a message left, a timer's outcome — is a [`Command`] handed to
 //! [`Engine::commit`], which:
 //!
-//! 1. appends it to the conversation log: the log checks it against `Conversation::apply`, gives it the next
-//!    seq and applies it to the conversation's record in the same durable commit (group commit in SQLite), so
-//!    a refused command stores nothing and takes no seq;
+//! 1. appends it to the conversation log (`append_batch`; a single event is a batch of one): the log checks it
+//!    against `Conversation::apply`, gives it the next seq and applies it to the conversation's record in the
+//!    same durable commit (group commit in SQLite), so a refused command stores nothing and takes no seq;
 //! 2. settles the capacity [`Hold`] the command carries: kept when the event hands the conversation to that
 //!    agent, released (and the conversation put back in its queue when the log failed rather than refused)
 //!    otherwise;
@@ -137,30 +137,28 @@ impl Engine {
                 }
                 Ok(committed)
             }
-            Command::Batch(drafts) => {
-                let mut last = Err(StoreError::Invalid("an empty batch".into()));
-                for result in self.inner.log.append_batch(drafts).await {
-                    if let Ok(committed) = &result
-                        && !committed.duplicate
-                    {
-                        self.react(committed).await;
-                    }
-                    last = result;
-                }
-                Ok(last?)
-            }
-            Command::Append { draft, hold } => {
-                let result = self.inner.log.append(draft).await;
-                if let Some(hold) = hold {
-                    self.settle(hold, &result);
-                }
-                let committed = result?;
-                if !committed.duplicate {
-                    self.react(&committed).await;
-                }
-                Ok(committed)
-            }
+            Command::Append { draft, hold } => self.write(vec![draft], hold).await,
+            Command::Batch(drafts) => self.write(drafts, None).await,
         }
+    }
+
+    /// Appends events to one conversation in one commit (a single event is a batch of one: this is the
+    /// engine's only call that appends), settles the hold by the outcome, and reacts to each event committed.
+    /// The outcome is the last event's.
+    async fn write(&self, drafts: Vec<EventDraft>, hold: Option<Hold>) -> Result<Appended, RequestError> {
+        let mut last = Err(StoreError::Invalid("an empty batch".into()));
+        for result in self.inner.log.append_batch(drafts).await {
+            if let Ok(committed) = &result
+                && !committed.duplicate
+            {
+                self.react(committed).await;
+            }
+            last = result;
+        }
+        if let Some(hold) = hold {
+            self.settle(hold, &last);
+        }
+        Ok(last?)
     }
 
     /// Releases a reservation the committed event did not use.
