@@ -722,10 +722,15 @@ mod tests {
     }
 
     fn open(w: &mut Writer, counters: &Counters) -> ConversationId {
+        open_for(w, counters, "v1")
+    }
+
+    /// Opens a conversation of `visitor` (in group `sales` of tenant `t1`).
+    fn open_for(w: &mut Writer, counters: &Counters, visitor: &str) -> ConversationId {
         let new = NewConversation {
             id: ConversationId::generate(),
             tenant: id("t1"),
-            visitor: id("v1"),
+            visitor: id(visitor),
             group: id("sales"),
             client_id: id("open"),
             entry: None,
@@ -999,7 +1004,7 @@ mod tests {
     #[test]
     fn a_failing_conversation_update_fails_only_its_requests() {
         let (_dir, mut w, counters, c) = fixture();
-        let other = open_another(&mut w, &counters);
+        let other = open_for(&mut w, &counters, "v2");
         w.conn
             .execute_batch(&format!(
                 "CREATE TEMP TRIGGER stuck BEFORE UPDATE ON main.conversations WHEN NEW.id = '{c}' \
@@ -1205,21 +1210,5 @@ mod tests {
             other => panic!("expected the existing conversation, got {other:?}"),
         }
         assert_eq!(stored(&w, c).last_seq, Seq(2));
-    }
-
-    fn open_another(w: &mut Writer, counters: &Counters) -> ConversationId {
-        let new = NewConversation {
-            id: ConversationId::generate(),
-            tenant: id("t1"),
-            visitor: id("v2"),
-            group: id("sales"),
-            client_id: id("open"),
-            entry: None,
-            at: Timestamp(1),
-        };
-        match run(w, counters, vec![Op::Create(new)]).pop() {
-            Some(Ok(Outcome::Created(created))) => created.conversation.id,
-            other => panic!("create failed: {other:?}"),
-        }
     }
 }

@@ -37,6 +37,31 @@ impl EntryPoints {
         self.lock().get(tenant).and_then(|of| of.get(id)).cloned()
     }
 
+    /// A tenant's entry points, ordered by id.
+    fn of(&self, tenant: &TenantId) -> Vec<EntryPoint> {
+        self.lock()
+            .get(tenant)
+            .map(|of| of.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn insert(&self, entry: EntryPoint) {
+        self.lock()
+            .entry(entry.tenant.clone())
+            .or_default()
+            .insert(entry.id.clone(), entry);
+    }
+
+    fn remove(&self, tenant: &TenantId, id: &EntryPointId) {
+        let mut all = self.lock();
+        if let Some(of) = all.get_mut(tenant) {
+            of.remove(id);
+            if of.is_empty() {
+                all.remove(tenant);
+            }
+        }
+    }
+
     /// The first entry point, in id order, with a page rule matching `url` and whose group passes `usable`.
     fn by_page(&self, tenant: &TenantId, url: &str, usable: impl Fn(&GroupId) -> bool) -> Option<EntryPoint> {
         self.lock()
@@ -66,26 +91,19 @@ impl Engine {
         if !self.inner.routing.ledger.has_group(&entry.tenant, &entry.group) {
             return Err(RequestError::NotFound(format!("group {}", entry.group)));
         }
-        self.inner.directory.put_entry_point(entry.clone()).await?;
-        self.inner
-            .catalog
-            .entries
-            .lock()
-            .entry(entry.tenant.clone())
-            .or_default()
-            .insert(entry.id.clone(), entry);
-        Ok(())
+        // Store and cache together, even if the caller is dropped in between.
+        let engine = self.clone();
+        self.detached(async move {
+            engine.inner.directory.put_entry_point(entry.clone()).await?;
+            engine.inner.catalog.entries.insert(entry);
+            Ok(())
+        })
+        .await
     }
 
     /// A tenant's entry points, ordered by id.
     pub fn entry_points(&self, tenant: &TenantId) -> Vec<EntryPoint> {
-        self.inner
-            .catalog
-            .entries
-            .lock()
-            .get(tenant)
-            .map(|of| of.values().cloned().collect())
-            .unwrap_or_default()
+        self.inner.catalog.entries.of(tenant)
     }
 
     /// One entry point.
@@ -100,15 +118,13 @@ impl Engine {
         tenant: &TenantId,
         id: &EntryPointId,
     ) -> Result<bool, RequestError> {
-        let found = self.inner.directory.delete_entry_point(tenant, id).await?;
-        let mut all = self.inner.catalog.entries.lock();
-        if let Some(of) = all.get_mut(tenant) {
-            of.remove(id);
-            if of.is_empty() {
-                all.remove(tenant);
-            }
-        }
-        Ok(found)
+        let (engine, tenant, id) = (self.clone(), tenant.clone(), id.clone());
+        self.detached(async move {
+            let found = engine.inner.directory.delete_entry_point(&tenant, &id).await?;
+            engine.inner.catalog.entries.remove(&tenant, &id);
+            Ok(found)
+        })
+        .await
     }
 
     /// Resolves where a visitor's `open` goes, in this order:

@@ -34,12 +34,15 @@ impl Engine {
         if !self.inner.routing.ledger.has_group(tenant, group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
-        self.inner
-            .settings
-            .put_group_hours(tenant, group, hours.clone())
-            .await?;
-        self.inner.catalog.set_hours(tenant, group, hours);
-        Ok(())
+        // Store and cache together, even if the caller is dropped in between.
+        let (engine, tenant, group) = (self.clone(), tenant.clone(), group.clone());
+        self.detached(async move {
+            let settings = &engine.inner.settings;
+            settings.put_group_hours(&tenant, &group, hours.clone()).await?;
+            engine.inner.catalog.set_hours(&tenant, &group, hours);
+            Ok(())
+        })
+        .await
     }
 
     /// A group's working hours; `None` when it has none (always open).

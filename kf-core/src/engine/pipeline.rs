@@ -125,15 +125,19 @@ impl Engine {
 
     async fn run(&self, command: Command) -> Result<Appended, RequestError> {
         match command {
-            Command::Create(opening) => {
-                let created = self.inner.log.create_conversation(opening.new.clone()).await?;
+            Command::Create(Opening {
+                new,
+                offline,
+                welcome,
+            }) => {
+                let created = self.inner.log.create_conversation(new).await?;
                 let committed = Appended {
                     event: created.event,
                     conversation: created.conversation,
                     duplicate: !created.created,
                 };
                 if !committed.duplicate {
-                    self.opened(&committed, opening).await;
+                    self.opened(&committed, offline, welcome).await;
                 }
                 Ok(committed)
             }

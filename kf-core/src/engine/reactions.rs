@@ -3,7 +3,7 @@
 //! freed drain. Run by the pipeline right after the commit, on the commit's own task.
 
 use super::Engine;
-use super::pipeline::{Command, Hold, Opening};
+use super::pipeline::{Command, Hold};
 use crate::auth::{Identity, Principal};
 use crate::model::{Actor, AgentId, Conversation, ConversationState, EventKind, MessageBody, MissedReason};
 use crate::protocol::ServerFrame;
@@ -57,7 +57,7 @@ impl Engine {
 
     /// A conversation was created: its visitor's context is stored with it, its `created` event published, and
     /// it is routed (after its welcome message) or, outside its group's hours, left as a message.
-    pub(super) async fn opened(&self, committed: &Appended, opening: Opening) {
+    pub(super) async fn opened(&self, committed: &Appended, offline: bool, welcome: Option<String>) {
         let conversation = &committed.conversation;
         self.store_visitor_context(conversation).await;
         self.inner.delivery.publish(&self.inner.log, &committed.event);
@@ -65,7 +65,7 @@ impl Engine {
             tenant: conversation.tenant.clone(),
             principal: Principal::Visitor(conversation.visitor.clone()),
         };
-        if opening.offline {
+        if offline {
             // Not in the router until it is offline, so it is never routed. Should this commit fail, the
             // conversation stays queued in the store and is routed at the next start.
             let draft = EventDraft::system(conversation.id, EventKind::Offline, self.inner.clock.now());
@@ -79,7 +79,7 @@ impl Engine {
         }
         self.inner.routing.ledger.track(conversation.clone());
         self.announce_conversation(&visitor, conversation);
-        if let Some(welcome) = opening.welcome {
+        if let Some(welcome) = welcome {
             let draft = EventDraft::message(
                 conversation.id,
                 Actor::System,
