@@ -226,6 +226,10 @@ impl Outlet {
         }
         let queued = state.frames.pop_front()?;
         state.bytes -= queued.len();
+        if state.frames.is_empty() {
+            // An idle connection does not keep the capacity of its last burst (most connections are idle).
+            state.frames = VecDeque::new();
+        }
         drop(state);
         self.writable.notify_waiters();
         Some(match queued.position {
@@ -302,6 +306,24 @@ mod tests {
         assert_eq!(
             outbox.next().await,
             Outgoing::Frame(Bytes::from_static(b"123456"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_drained_queue_keeps_no_buffer() {
+        let outlet = Arc::new(Outlet::new(1024));
+        let mut outbox = Outbox::new(outlet.clone());
+        for _ in 0..3 {
+            assert!(outlet.push(Bytes::from_static(b"frame")).is_ok());
+        }
+        assert!(outlet.lock().frames.capacity() >= 3);
+        for _ in 0..3 {
+            assert_eq!(outbox.next().await, Outgoing::Frame(Bytes::from_static(b"frame")));
+        }
+        assert_eq!(
+            outlet.lock().frames.capacity(),
+            0,
+            "an idle connection holds no queue buffer"
         );
     }
 

@@ -23,10 +23,6 @@ use crate::store::{Appended, EventDraft, NewConversation, StoreError};
 
 /// A state change of a conversation, handed to [`Engine::commit`].
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "built once per commit and moved into its task"
-)]
 pub(crate) enum Command {
     /// Open a conversation: its `created` event at seq 1.
     Create(Opening),
