@@ -54,11 +54,7 @@ where
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = self.inner.accept().await;
-        let io = AbortableIo {
-            stream,
-            connection: Connection(Arc::default()),
-        };
-        (io, addr)
+        (AbortableIo::new(stream), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -110,6 +106,18 @@ pub struct AbortableIo {
 }
 
 impl AbortableIo {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            connection: Connection(Arc::default()),
+        }
+    }
+
+    /// The handle that aborts this socket.
+    pub(crate) fn connection(&self) -> Connection {
+        self.connection.clone()
+    }
+
     /// Fails once aborted, after arranging for the socket to close with a reset (nothing left to deliver).
     fn check(&self) -> io::Result<()> {
         if !self.connection.0.aborted.load(Ordering::Acquire) {

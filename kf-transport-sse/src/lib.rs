@@ -41,6 +41,7 @@ mod abort;
 mod config;
 mod reply;
 mod request;
+mod server;
 mod stream;
 
 use std::io;
@@ -48,7 +49,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use kf_core::Engine;
 use tokio::net::TcpListener;
 
@@ -81,11 +81,26 @@ where
 /// and they are [`Abortable`], so the connection of a client that stopped reading is dropped as soon as its stream
 /// is cut off (slow consumer), not when TCP gives up.
 /// Call [`Engine::shutdown`] to end open streams.
+///
+/// An event stream is written by kf on the socket rather than through hyper, which would keep 16 KiB of buffers
+/// for the stream's lifetime; other requests go through hyper as usual. [`serve_router`] does the same for a
+/// host's whole app.
 pub async fn serve(listener: TcpListener, engine: Engine, config: SseConfig) -> io::Result<()> {
     let user_timeout = config.tcp_user_timeout;
-    let listener = Abortable::new(listener.tap_io(move |stream| tune(stream, user_timeout)));
-    let app = router::<()>(engine, config).into_make_service_with_connect_info::<Connection>();
-    axum::serve(listener, app).await
+    serve_router(listener, router(engine, config), user_timeout).await
+}
+
+/// Serves a host's axum app (with [`router`] nested in it) on `listener` the way [`serve`] serves kf's
+/// endpoints alone: event streams written on the socket without hyper's buffers, everything else (WebSocket
+/// upgrades, POSTs, pages) through hyper with HTTP/1.1, each request given the [`Connection`] that
+/// [`Abortable`] would give. Accepted sockets are [`tune`]d with `tcp_user_timeout`. Runs until the future is
+/// dropped (connections already open keep running) or the listener fails for good.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    tcp_user_timeout: Option<std::time::Duration>,
+) -> io::Result<()> {
+    server::serve(listener, app, move |stream| tune(stream, tcp_user_timeout)).await
 }
 
 /// Socket options for a stream connection. Hosts serving [`router`] from their own listener can call this from

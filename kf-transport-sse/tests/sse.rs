@@ -440,3 +440,77 @@ async fn a_cursor_beyond_the_log_is_refused_with_400() {
     let subscribed = watching.next_of("subscribed").await;
     assert_eq!(subscribed["last_seq"], last, "{subscribed}");
 }
+
+/// Reads one HTTP response with a `content-length` body from `stream`: its status and body.
+async fn read_sized_response(stream: &mut tokio::net::TcpStream) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let head_end = loop {
+        let mut chunk = [0_u8; 1024];
+        let read = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("a response in time")
+            .expect("read");
+        assert!(
+            read > 0,
+            "connection closed: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&chunk[..read]);
+        if let Some(end) = bytes.windows(4).position(|window| window == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_lowercase();
+    let status = head[9..12].parse().expect("status");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .expect("content-length")
+        .trim()
+        .parse()
+        .expect("length");
+    while bytes.len() < head_end + length {
+        let mut chunk = [0_u8; 1024];
+        let read = stream.read(&mut chunk).await.expect("read");
+        assert!(read > 0, "body cut short");
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+    (
+        status,
+        String::from_utf8_lossy(&bytes[head_end..head_end + length]).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_connection_goes_on_after_a_plain_get_with_a_sized_answer() {
+    use tokio::io::AsyncWriteExt;
+    let engine = engine(Limits::default()).await;
+    let addr = start(&engine, SseConfig::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The first request is a plain GET, answered by kf's own writer; the POST after it on the same connection
+    // is hyper's.
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: kf\r\n\r\n")
+        .await
+        .expect("write");
+    let (status, body) = read_sized_response(&mut stream).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["code"],
+        "invalid_token"
+    );
+    let token = token(&visitor("v1"));
+    let body = r#"{"id":"p1"}"#;
+    let post = format!(
+        "POST /ping HTTP/1.1\r\nHost: kf\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(post.as_bytes()).await.expect("write");
+    let (status, body) = read_sized_response(&mut stream).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["type"],
+        "pong"
+    );
+}

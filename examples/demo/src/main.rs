@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use clap::Parser;
 use kf_demo::{DEMO_AGENTS, Demo, GROUP, TENANT};
 use tracing_subscriber::EnvFilter;
@@ -63,25 +62,21 @@ async fn run(args: Args) -> Result<(), MainError> {
         source,
     })?;
     print_banner(local, &demo);
-    // TCP_NODELAY, and drop sockets whose sent data stays unacknowledged for 30 s (a vanished SSE client).
-    let listener = listener.tap_io(|stream| kf_transport_sse::tune(stream, Some(Duration::from_secs(30))));
-
     let engine = demo.engine.clone();
-    // Abortable: the connection of a client that stopped reading is dropped as soon as its stream is cut off.
-    let listener = kf_transport_sse::Abortable::new(listener);
-    let app = demo
-        .router()
-        .into_make_service_with_connect_info::<kf_transport_sse::Connection>();
-    let serving = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+    // Event streams are written by kf on the socket (no HTTP buffers held per idle stream), everything else
+    // goes through hyper; sockets get TCP_NODELAY and are dropped when sent data stays unacknowledged for 30 s
+    // (a vanished SSE client).
+    let serving = kf_transport_sse::serve_router(listener, demo.router(), Some(Duration::from_secs(30)));
+    let serving = tokio::select! {
+        served = serving => served.map_err(MainError::Serve),
+        () = shutdown_signal() => {
             tracing::info!("shutting down");
             // Tell live WebSocket clients to resume later (close code 1001); SSE streams end with an `error`
             // event, and browsers reconnect them by themselves.
             engine.shutdown();
-        })
-        .await
-        .map_err(MainError::Serve);
+            Ok(())
+        }
+    };
     // Give upgraded connections a moment to write their close frames, then commit what is queued.
     tokio::time::sleep(Duration::from_millis(200)).await;
     demo.shutdown()?;
