@@ -10,6 +10,7 @@
 //! says how to read them.
 
 mod idle;
+mod load;
 mod store;
 mod sys;
 
@@ -45,6 +46,23 @@ enum Command {
     /// (internal) The bare axum SSE server child of `idle-axum-sse`.
     #[command(hide = true)]
     ServeAxumSse(idle::ServeArgs),
+    /// End-to-end load, kf against a minimal baseline: 300 conversations at a fixed rate, latency percentiles,
+    /// delivered rate, server CPU and memory.
+    Seed(load::LoadArgs),
+    /// End-to-end load: the highest rate whose p99 stays under a bound (step and bisect), kf and baseline.
+    MaxRate(load::MaxRateArgs),
+    /// End-to-end load: the seed load for a long time, server memory sampled, errors counted.
+    Soak(load::SoakArgs),
+    /// Reconnect storm: as many clients as the file limit allows drop and resume at once, kf and baseline.
+    Storm(load::StormArgs),
+    /// Instructions per delivered message under callgrind, kf and baseline.
+    Cpu(load::CpuArgs),
+    /// (internal) The kf server child of the load scenarios.
+    #[command(hide = true)]
+    ServeKf(load::ServeLoadArgs),
+    /// (internal) The baseline server child of the load scenarios.
+    #[command(hide = true)]
+    ServeBaseline(load::ServeLoadArgs),
     /// (internal) The bare TCP server child of `idle-ws`.
     #[command(hide = true)]
     ServeTcp(idle::ServeArgs),
@@ -66,6 +84,13 @@ fn main() -> Result<()> {
             Command::IdleAxumSse(args) => idle::run(args, idle::Transport::AxumSse).await,
             Command::ServeAxumSse(args) => idle::serve_session(args, idle::Transport::AxumSse).await,
             Command::ServeTcp(args) => idle::serve_tcp(args).await,
+            Command::Seed(args) => load::seed(args).await,
+            Command::MaxRate(args) => load::max_rate(args).await,
+            Command::Soak(args) => load::soak(args).await,
+            Command::Storm(args) => load::storm(args).await,
+            Command::Cpu(args) => load::cpu(args).await,
+            Command::ServeKf(args) => load::serve_kf(args).await,
+            Command::ServeBaseline(args) => load::serve_baseline(args).await,
         }
     })
 }
