@@ -88,6 +88,18 @@ pub async fn subscribe(
     epoch: &str,
     limit: Duration,
 ) -> Result<u64> {
+    subscribe_with(ws, conversation, cursor, epoch, limit, |_| {}).await
+}
+
+/// [`subscribe`], handing each replayed event to `seen`.
+pub async fn subscribe_with(
+    ws: &mut Ws,
+    conversation: &str,
+    cursor: u64,
+    epoch: &str,
+    limit: Duration,
+    mut seen: impl FnMut(&Frame),
+) -> Result<u64> {
     send(ws, proto::subscribe(conversation, cursor, epoch)).await?;
     let subscribed = until(ws, limit, |f| {
         f.kind == "subscribed" && f.conversation_id() == Some(conversation)
@@ -103,6 +115,7 @@ pub async fn subscribe(
         if let Some(seq) = event.seq {
             proto::apply(&mut cursor, seq);
         }
+        seen(&event);
     }
     Ok(cursor)
 }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use kf_core::auth::{Identity, SignedTokens};
 use kf_core::clock::SystemClock;
@@ -90,11 +90,29 @@ pub async fn open_visitor(
         .conversation_id()
         .context("`opened` without a conversation id")?
         .into();
-    let Some(agent) = opened.assigned_agent() else {
-        bail!("conversation {conversation} was not assigned to an agent at once");
+    let mut assigned = opened.assigned_agent().map(str::to_owned);
+    let mut cursor = client::subscribe_with(&mut ws, &conversation, 0, &epoch, SETUP_LIMIT, |event| {
+        if let Some(agent) = event.data.as_ref().and_then(|d| d.agent.clone()) {
+            assigned = Some(agent);
+        }
+    })
+    .await?;
+    let agent = match assigned {
+        Some(agent) => agent,
+        None => {
+            // Queued: wait for its `assigned` event (an agent's presence may still be on its way).
+            let event = client::until(&mut ws, SETUP_LIMIT, |f| {
+                f.kind == "event" && f.data.as_ref().is_some_and(|d| d.kind == "assigned")
+            })
+            .await
+            .with_context(|| format!("conversation {conversation} was not assigned"))?;
+            cursor = cursor.max(event.seq.unwrap_or(0));
+            event
+                .data
+                .and_then(|d| d.agent)
+                .context("`assigned` without an agent")?
+        }
     };
-    let agent = agent.to_owned();
-    let cursor = client::subscribe(&mut ws, &conversation, 0, &epoch, SETUP_LIMIT).await?;
     Ok((
         ws,
         Opened {
@@ -202,6 +220,8 @@ impl Session {
             client::hello(&mut ws, &tokens.agent(&agent_name(a))?, SETUP_LIMIT).await?;
             presence.push(spawn_idle(ws));
         }
+        // Let the engine register the agents as online before the first conversation is routed.
+        sleep(Duration::from_millis(500)).await;
         let visitors: Vec<(client::Ws, Opened, u64)> = futures::stream::iter(0..session.conversations)
             .map(|i| open_visitor(addr, &tokens, i))
             .buffered(SETUP_CONCURRENCY)

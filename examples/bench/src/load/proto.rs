@@ -47,6 +47,8 @@ pub struct Actor {
 pub struct EventData {
     #[serde(rename = "type")]
     pub kind: String,
+    /// The agent of an `assigned` event.
+    pub agent: Option<String>,
 }
 
 /// A message body.

@@ -241,6 +241,7 @@ async fn storm_on(
         });
         agent_tasks.push((stop, task));
     }
+    sleep(Duration::from_millis(500)).await;
     let visitors: Vec<(Ws, Opened, u64)> = futures::stream::iter(0..clients)
         .map(|i| {
             let tokens = Arc::clone(&tokens);
