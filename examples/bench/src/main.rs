@@ -1,9 +1,15 @@
-//! kf benchmarks: the SQLite store's durable append rate and the server memory per idle WebSocket connection.
+//! kf benchmarks: the SQLite store's durable append rate, the server memory per idle WebSocket connection, and
+//! end-to-end load against a minimal baseline server.
 //!
 //! ```text
 //! cargo run --release -p kf-bench -- store [--messages N] [--writers W[,W…]] [--runs R]
 //! cargo run --release -p kf-bench -- idle-ws --connections 10000[,19000] [--runs R]
 //! cargo run --release -p kf-bench -- idle-sse --connections 10000[,19000] [--runs R]
+//! cargo run --release -p kf-bench -- seed [--runs R] [--rate N] [--duration-s S]
+//! cargo run --release -p kf-bench -- max-rate [--runs R] [--p99-ms 50]
+//! cargo run --release -p kf-bench -- storm [--clients N]
+//! cargo run --release -p kf-bench -- soak [--total-s 1800] [--sample-s 60]
+//! cargo run --release -p kf-bench -- cpu [--conversations C] [--messages M]
 //! ```
 //!
 //! Every figure comes with a baseline measured in the same run on the same machine; `docs/benchmarks.md`
@@ -20,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "kf-bench",
-    about = "kf benchmarks: durable append rate, memory per idle connection"
+    about = "kf benchmarks: durable append rate, memory per idle connection, end-to-end load"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -83,7 +83,7 @@ mod tests {
         let (best, tried) = search(37_000.0, 1_000.0);
         assert_eq!(&tried[..7], &[1e3, 2e3, 4e3, 8e3, 16e3, 32e3, 64e3]);
         let best = best.unwrap();
-        assert!(best <= 37_000.0 && best >= 37_000.0 / 1.05, "{best}");
+        assert!((37_000.0 / 1.05..=37_000.0).contains(&best), "{best}");
     }
 
     #[test]
@@ -91,7 +91,7 @@ mod tests {
         let (best, tried) = search(700.0, 5_000.0);
         assert_eq!(&tried[..4], &[5000.0, 2500.0, 1250.0, 625.0]);
         let best = best.unwrap();
-        assert!(best <= 700.0 && best >= 700.0 / 1.05, "{best}");
+        assert!((700.0 / 1.05..=700.0).contains(&best), "{best}");
     }
 
     #[test]

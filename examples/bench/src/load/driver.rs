@@ -461,11 +461,7 @@ async fn read_loop(
                 }
                 recorder.errors += 1;
             }
-            "ping" => {
-                if sink.lock().await.send(Message::text(proto::PONG)).await.is_err() {
-                    break;
-                }
-            }
+            "ping" if sink.lock().await.send(Message::text(proto::PONG)).await.is_err() => break,
             _ => {}
         }
     }

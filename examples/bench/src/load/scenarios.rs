@@ -165,9 +165,14 @@ fn print_table(results: &[Vec<StepResult>; 2], runs: usize) {
     for (name, get, decimals) in metrics {
         let kf: Vec<f64> = results[0].iter().map(get).collect();
         let base: Vec<f64> = results[1].iter().map(get).collect();
+        let ratio = paired_ratio(&kf, &base);
+        let ratio = if ratio.is_nan() {
+            "–".to_owned()
+        } else {
+            format!("{ratio:.2}")
+        };
         println!(
-            "| {name} | {:.2} | {:.*} | {:.*} |",
-            paired_ratio(&kf, &base),
+            "| {name} | {ratio} | {:.*} | {:.*} |",
             decimals,
             median(&kf),
             decimals,
