@@ -1,15 +1,22 @@
-//! kf benchmarks: the SQLite store's durable append rate and the server memory per idle WebSocket connection.
+//! kf benchmarks: the SQLite store's durable append rate, the server memory per idle WebSocket connection, and
+//! end-to-end load against a minimal baseline server.
 //!
 //! ```text
 //! cargo run --release -p kf-bench -- store [--messages N] [--writers W[,W…]] [--runs R]
 //! cargo run --release -p kf-bench -- idle-ws --connections 10000[,19000] [--runs R]
 //! cargo run --release -p kf-bench -- idle-sse --connections 10000[,19000] [--runs R]
+//! cargo run --release -p kf-bench -- seed [--runs R] [--rate N] [--duration-s S]
+//! cargo run --release -p kf-bench -- max-rate [--runs R] [--p99-ms 50]
+//! cargo run --release -p kf-bench -- storm [--clients N]
+//! cargo run --release -p kf-bench -- soak [--total-s 1800] [--sample-s 60]
+//! cargo run --release -p kf-bench -- cpu [--conversations C] [--messages M]
 //! ```
 //!
 //! Every figure comes with a baseline measured in the same run on the same machine; `docs/benchmarks.md`
 //! says how to read them.
 
 mod idle;
+mod load;
 mod store;
 mod sys;
 
@@ -19,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "kf-bench",
-    about = "kf benchmarks: durable append rate, memory per idle connection"
+    about = "kf benchmarks: durable append rate, memory per idle connection, end-to-end load"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,6 +52,23 @@ enum Command {
     /// (internal) The bare axum SSE server child of `idle-axum-sse`.
     #[command(hide = true)]
     ServeAxumSse(idle::ServeArgs),
+    /// End-to-end load, kf against a minimal baseline: 300 conversations at a fixed rate, latency percentiles,
+    /// delivered rate, server CPU and memory.
+    Seed(load::LoadArgs),
+    /// End-to-end load: the highest rate whose p99 stays under a bound (step and bisect), kf and baseline.
+    MaxRate(load::MaxRateArgs),
+    /// End-to-end load: the seed load for a long time, server memory sampled, errors counted.
+    Soak(load::SoakArgs),
+    /// Reconnect storm: as many clients as the file limit allows drop and resume at once, kf and baseline.
+    Storm(load::StormArgs),
+    /// Instructions per delivered message under callgrind, kf and baseline.
+    Cpu(load::CpuArgs),
+    /// (internal) The kf server child of the load scenarios.
+    #[command(hide = true)]
+    ServeKf(load::ServeLoadArgs),
+    /// (internal) The baseline server child of the load scenarios.
+    #[command(hide = true)]
+    ServeBaseline(load::ServeLoadArgs),
     /// (internal) The bare TCP server child of `idle-ws`.
     #[command(hide = true)]
     ServeTcp(idle::ServeArgs),
@@ -66,6 +90,13 @@ fn main() -> Result<()> {
             Command::IdleAxumSse(args) => idle::run(args, idle::Transport::AxumSse).await,
             Command::ServeAxumSse(args) => idle::serve_session(args, idle::Transport::AxumSse).await,
             Command::ServeTcp(args) => idle::serve_tcp(args).await,
+            Command::Seed(args) => load::seed(args).await,
+            Command::MaxRate(args) => load::max_rate(args).await,
+            Command::Soak(args) => load::soak(args).await,
+            Command::Storm(args) => load::storm(args).await,
+            Command::Cpu(args) => load::cpu(args).await,
+            Command::ServeKf(args) => load::serve_kf(args).await,
+            Command::ServeBaseline(args) => load::serve_baseline(args).await,
         }
     })
 }
