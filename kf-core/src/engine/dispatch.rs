@@ -158,10 +158,10 @@ impl Dispatcher {
 
     /// Delivers a committed event to every subscriber of its conversation.
     pub(crate) fn publish(&self, store: &Arc<dyn ConversationLog>, event: &Event) {
-        let frame = ServerFrame::Event(event.clone()).encode();
+        let frame = ServerFrame::encode_event(event);
         let visitors_frame = event
             .for_visitors()
-            .map(|redacted| ServerFrame::Event(redacted).encode());
+            .map(|redacted| ServerFrame::encode_event(&redacted));
         let mut behind = Vec::new();
         {
             let map = self.map();
@@ -208,7 +208,7 @@ impl Subscription {
                 Some(redacted) if self.for_visitor() => redacted,
                 _ => event,
             };
-            let queued = Queued::event(ServerFrame::Event(event).encode(), self.conversation, seq);
+            let queued = Queued::event(ServerFrame::encode_event(&event), self.conversation, seq);
             if self.conn.outlet.push_paced(queued).await.is_err() {
                 return false;
             }

@@ -261,13 +261,19 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// Serializes the frame to its JSON text.
     pub fn encode(&self) -> Bytes {
-        match serde_json::to_vec(self) {
-            Ok(json) => Bytes::from(json),
-            // Every field is a plain string, number, bool or map with string keys: this cannot fail.
-            Err(error) => Bytes::from(format!(
-                "{{\"type\":\"error\",\"code\":\"internal\",\"message\":\"encoding failed: {error}\"}}"
-            )),
+        encode_json(self)
+    }
+
+    /// The `event` frame of `event`, the same text as `ServerFrame::Event(event.clone()).encode()` without the
+    /// copy: the frame every subscriber of a conversation gets for every committed event.
+    pub fn encode_event(event: &Event) -> Bytes {
+        /// `ServerFrame`'s `event` variant, borrowing.
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum EventFrame<'a> {
+            Event(&'a Event),
         }
+        encode_json(&EventFrame::Event(event))
     }
 
     /// An error frame.
@@ -277,6 +283,16 @@ impl ServerFrame {
             code,
             message: message.into(),
         }
+    }
+}
+
+fn encode_json(frame: &impl Serialize) -> Bytes {
+    match serde_json::to_vec(frame) {
+        Ok(json) => Bytes::from(json),
+        // Every field is a plain string, number, bool or map with string keys: this cannot fail.
+        Err(error) => Bytes::from(format!(
+            "{{\"type\":\"error\",\"code\":\"internal\",\"message\":\"encoding failed: {error}\"}}"
+        )),
     }
 }
 

@@ -123,3 +123,27 @@ fn server_frames_have_a_flat_shape() {
     let ping: serde_json::Value = serde_json::from_slice(&ServerFrame::Ping.encode()).expect("json");
     assert_eq!(ping, serde_json::json!({"type":"ping"}));
 }
+
+#[test]
+fn an_event_frame_encodes_the_same_borrowed_or_owned() {
+    use crate::model::{
+        Actor, AgentId, ClientId, ConversationId, Event, EventKind, MessageBody, Seq, Timestamp,
+    };
+    let author = Actor::Agent(AgentId::new("alice").expect("id"));
+    let client_id = Some(ClientId::new("c1").expect("id"));
+    let data = EventKind::Message {
+        body: MessageBody::text("hi \"there\"\n"),
+    };
+    let event = Event::new(
+        ConversationId::generate(),
+        Seq(7),
+        Timestamp(42),
+        author,
+        client_id,
+        data,
+    );
+    assert_eq!(
+        ServerFrame::encode_event(&event),
+        ServerFrame::Event(event.clone()).encode()
+    );
+}
