@@ -42,6 +42,8 @@ mod config;
 mod reply;
 mod request;
 mod stream;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::io;
 use std::sync::Arc;
