@@ -1,18 +1,25 @@
-//! `kf-proof`: the proof suites' command line.
+//! `kf-proof`: the proof suites' command line, and the server process of the crash suite.
 //!
 //! ```text
 //! kf-proof fault [--profile short|long] [--seed N] [--conversations N] [--messages N]
+//! kf-proof crash [--profile short|long] [--seed N] [--kills N] [--conversations N] [--messages N]
+//! kf-proof serve --data DIR [--addr 127.0.0.1:0] [--agents N] [--capacity N]
 //! ```
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kf_proof::crash::CrashProfile;
 use kf_proof::fault::FaultProfile;
 use kf_proof::report::Report;
+use kf_proof::server::{self, ServerConfig};
 use kf_proof::workload::Workload;
 use tracing_subscriber::EnvFilter;
 
-/// kf's proof suites: fault injection through a TCP proxy, checked against the delivery contract.
+/// kf's proof suites: fault injection through a TCP proxy, and kill -9 crashes of a server process, checked
+/// against the delivery contract.
 #[derive(Debug, Parser)]
 #[command(name = "kf-proof", version)]
 struct Args {
@@ -56,6 +63,30 @@ enum Commands {
         #[command(flatten)]
         load: Load,
     },
+    /// The crash suite: a server process killed with SIGKILL under load and restarted on its data directory.
+    Crash {
+        #[command(flatten)]
+        load: Load,
+        /// Kills under load (default: the profile's).
+        #[arg(long)]
+        kills: Option<usize>,
+    },
+    /// The crash suite's server: SQLite in `--data`, WebSocket at `/ws`, SSE under `/sse`; prints
+    /// `listening on <address>` and serves until killed (SIGTERM / Ctrl-C: a clean stop).
+    Serve {
+        /// Data directory (SQLite database and token signing key; created if missing).
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Agents of the tenant (`agent-000`, …).
+        #[arg(long, default_value_t = 4)]
+        agents: usize,
+        /// Each agent's capacity.
+        #[arg(long, default_value_t = 100)]
+        capacity: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +115,15 @@ fn main() -> ExitCode {
 /// Runs a command; whether it passed.
 async fn run(command: Commands) -> Result<bool, Box<dyn std::error::Error>> {
     match command {
+        Commands::Serve {
+            data,
+            addr,
+            agents,
+            capacity,
+        } => {
+            server::serve(&data, addr, &ServerConfig::proof(agents, capacity)).await?;
+            Ok(true)
+        }
         Commands::Fault { load } => {
             let mut profile =
                 FaultProfile::named(&load.profile).ok_or_else(|| format!("no profile `{}`", load.profile))?;
@@ -92,6 +132,19 @@ async fn run(command: Commands) -> Result<bool, Box<dyn std::error::Error>> {
             }
             load.apply(&mut profile.workload);
             Ok(print(&kf_proof::fault::run(&profile).await?))
+        }
+        Commands::Crash { load, kills } => {
+            let mut profile =
+                CrashProfile::named(&load.profile).ok_or_else(|| format!("no profile `{}`", load.profile))?;
+            if let Some(seed) = load.seed {
+                profile = profile.with_seed(seed);
+            }
+            load.apply(&mut profile.workload);
+            if let Some(kills) = kills {
+                profile.kills = kills;
+            }
+            let binary = std::env::current_exe()?;
+            Ok(print(&kf_proof::crash::run(&profile, &binary).await?))
         }
     }
 }

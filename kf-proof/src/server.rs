@@ -4,7 +4,8 @@
 //! It knows tenant [`TENANT`], group [`GROUP`] (the default group) and agents [`agent_id`]`(0..agents)`, each
 //! in that group. Tokens are signed with the key in `DIR/signing.key` (made on the first start), so a test mints
 //! them with [`SignedTokens::from_key_file`] on the same file. The fault suite runs it in-process
-//! ([`Server::start`]).
+//! ([`Server::start`]); the crash suite runs it as a child process (`kf-proof serve`, [`serve`]) that it can
+//! `kill -9`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -229,5 +230,52 @@ impl Server {
         self.task.abort();
         self.store.close()?;
         Ok(())
+    }
+}
+
+/// The `serve` subcommand: opens `data_dir`, binds `addr`, prints `listening on <address>` on stdout, and serves
+/// until the process is killed (or gets SIGTERM / Ctrl-C: then it shuts down cleanly).
+pub async fn serve(data_dir: &Path, addr: SocketAddr, config: &ServerConfig) -> Result<(), ServerError> {
+    let (engine, store) = open(data_dir, config).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::Io("binding", e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io("reading the bound address", e))?;
+    {
+        use std::io::Write;
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "listening on {local}").map_err(|e| ServerError::Io("writing stdout", e))?;
+        stdout.flush().map_err(|e| ServerError::Io("writing stdout", e))?;
+    }
+    tokio::select! {
+        served = run(listener, &engine) => served.map_err(|e| ServerError::Io("serving", e))?,
+        () = shutdown_signal() => {}
+    }
+    engine.shutdown();
+    store.close()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
