@@ -64,6 +64,7 @@ impl CrashProfile {
                 request_timeout: Duration::from_secs(3),
                 deadline: Duration::from_secs(120),
                 seed: 11,
+                progress: None,
             },
             kills: 3,
             plan: Plan::none(),
@@ -71,19 +72,22 @@ impl CrashProfile {
         }
     }
 
-    /// The long profile: 20 kills under 200 conversations × 100 messages each way, 20 agents.
+    /// The long profile: 20 kills under 400 conversations × 100 messages each way, 10 agents — 40 conversations
+    /// each, so that the SSE agents' cursors (which remember 32) forget some and their streams replay those
+    /// from the start.
     pub fn long() -> CrashProfile {
         CrashProfile {
             name: "long".into(),
             workload: Workload {
-                conversations: 200,
+                conversations: 400,
                 messages: 100,
-                agents: 20,
+                agents: 10,
                 think: (Duration::from_millis(5), Duration::from_millis(50)),
                 liveness_grace: Duration::from_secs(2),
                 request_timeout: Duration::from_secs(5),
                 deadline: Duration::from_secs(1_800),
                 seed: 12,
+                progress: None,
             },
             kills: 20,
             plan: Plan::none(),

@@ -49,6 +49,7 @@ impl FaultProfile {
                 request_timeout: Duration::from_secs(3),
                 deadline: Duration::from_secs(120),
                 seed: 1,
+                progress: None,
             },
             plan: Plan {
                 blackhole_hold: Duration::from_secs(3),
@@ -72,6 +73,7 @@ impl FaultProfile {
                 request_timeout: Duration::from_secs(5),
                 deadline: Duration::from_secs(3_600),
                 seed: 2,
+                progress: None,
             },
             plan: Plan {
                 blackhole_hold: Duration::from_secs(5),

@@ -46,6 +46,7 @@ struct Load {
 
 impl Load {
     fn apply(&self, workload: &mut Workload) {
+        workload.progress = Some(std::time::Duration::from_secs(10));
         if let Some(conversations) = self.conversations {
             workload.conversations = conversations;
         }

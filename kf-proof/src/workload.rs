@@ -43,6 +43,8 @@ pub struct Workload {
     pub deadline: Duration,
     /// Seeds every client's and driver's randomness.
     pub seed: u64,
+    /// Print a progress line (messages acknowledged so far) on stderr this often; `None`: quiet.
+    pub progress: Option<Duration>,
 }
 
 impl Workload {
@@ -76,6 +78,15 @@ fn pause(rng: &mut ChaCha8Rng, (low, high): (Duration, Duration)) -> Duration {
         low
     } else {
         rng.random_range(low..=high)
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -123,6 +134,19 @@ pub async fn run(
         drivers.spawn(visitor_driver(client, workload.clone(), seed, done_tx.clone()));
     }
     drop(done_tx);
+    let _reporter = workload.progress.map(|every| {
+        let (ledger, total, started) = (ledger.clone(), workload.total_messages(), Instant::now());
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let elapsed = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "[{elapsed:7.1} s] {} of {total} messages acknowledged",
+                    ledger.acked_count()
+                );
+            }
+        }))
+    });
     let expected = workload.conversations * 2;
     let deadline = Instant::now() + workload.deadline;
     let mut finished = 0;
