@@ -1,8 +1,8 @@
 //! `kf-proof`: the proof suites' command line, and the server process of the crash suite.
 //!
 //! ```text
-//! kf-proof fault [--profile short|long] [--seed N] [--conversations N] [--messages N]
-//! kf-proof crash [--profile short|long] [--seed N] [--kills N] [--conversations N] [--messages N]
+//! kf-proof fault [--profile short|long] [--seed N] [--conversations N] [--messages N] [--agents N]
+//! kf-proof crash [--profile short|long] [--seed N] [--kills N] [--faults] [--conversations N] [--messages N] [--agents N]
 //! kf-proof serve --data DIR [--addr 127.0.0.1:0] [--agents N] [--capacity N]
 //! ```
 
@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kf_proof::crash::CrashProfile;
 use kf_proof::fault::FaultProfile;
+use kf_proof::proxy::Plan;
 use kf_proof::report::Report;
 use kf_proof::server::{self, ServerConfig};
 use kf_proof::workload::Workload;
@@ -42,6 +43,9 @@ struct Load {
     /// Messages each way per conversation (default: the profile's).
     #[arg(long)]
     messages: Option<usize>,
+    /// Agents (default: the profile's).
+    #[arg(long)]
+    agents: Option<usize>,
 }
 
 impl Load {
@@ -52,6 +56,9 @@ impl Load {
         }
         if let Some(messages) = self.messages {
             workload.messages = messages;
+        }
+        if let Some(agents) = self.agents {
+            workload.agents = agents;
         }
     }
 }
@@ -71,6 +78,9 @@ enum Commands {
         /// Kills under load (default: the profile's).
         #[arg(long)]
         kills: Option<usize>,
+        /// Also hurt the connections as the fault suite does (`Plan::mixed`, blackholes held 3 s).
+        #[arg(long)]
+        faults: bool,
     },
     /// The crash suite's server: SQLite in `--data`, WebSocket at `/ws`, SSE under `/sse`; prints
     /// `listening on <address>` and serves until killed (SIGTERM / Ctrl-C: a clean stop).
@@ -134,7 +144,7 @@ async fn run(command: Commands) -> Result<bool, Box<dyn std::error::Error>> {
             load.apply(&mut profile.workload);
             Ok(print(&kf_proof::fault::run(&profile).await?))
         }
-        Commands::Crash { load, kills } => {
+        Commands::Crash { load, kills, faults } => {
             let mut profile =
                 CrashProfile::named(&load.profile).ok_or_else(|| format!("no profile `{}`", load.profile))?;
             if let Some(seed) = load.seed {
@@ -143,6 +153,12 @@ async fn run(command: Commands) -> Result<bool, Box<dyn std::error::Error>> {
             load.apply(&mut profile.workload);
             if let Some(kills) = kills {
                 profile.kills = kills;
+            }
+            if faults {
+                profile.plan = Plan {
+                    blackhole_hold: std::time::Duration::from_secs(3),
+                    ..Plan::mixed()
+                };
             }
             let binary = std::env::current_exe()?;
             Ok(print(&kf_proof::crash::run(&profile, &binary).await?))
