@@ -43,6 +43,8 @@ mod reply;
 mod request;
 mod server;
 mod stream;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::io;
 use std::sync::Arc;

@@ -93,19 +93,29 @@ impl WsClient {
     /// Runs the WebSocket handshake for `ws://addr/path` over an already connected stream (a socket with options
     /// of the test's choosing).
     pub async fn over(stream: TcpStream, addr: SocketAddr, path: &str) -> WsClient {
+        must(Self::try_over(stream, addr, path).await, "websocket handshake")
+    }
+
+    /// [`WsClient::over`] that says why the handshake failed instead of panicking, for clients that expect a
+    /// hostile network (the fault-injection suite's). It has no timeout of its own.
+    pub async fn try_over(stream: TcpStream, addr: SocketAddr, path: &str) -> Result<WsClient, Ended> {
         let url = format!("ws://{addr}{path}");
-        let (ws, response) = must(
-            tokio_tungstenite::client_async(url, stream).await,
-            "websocket handshake",
-        );
-        assert_eq!(response.status(), 101);
-        WsClient {
+        let (ws, response) = tokio_tungstenite::client_async(url, stream)
+            .await
+            .map_err(|error| Ended::Dropped(format!("websocket handshake: {error}")))?;
+        if response.status() != 101 {
+            return Err(Ended::Dropped(format!(
+                "websocket handshake answered {}",
+                response.status()
+            )));
+        }
+        Ok(WsClient {
             ws,
             pending: VecDeque::new(),
             answer_pings: false,
             welcome: Value::Null,
             inbox: Value::Null,
-        }
+        })
     }
 
     /// Connects to `ws://addr/ws` and says hello with `token` ([`WsClient::say_hello`]).
@@ -167,6 +177,14 @@ impl WsClient {
         must(self.ws.send(message).await, "send");
     }
 
+    /// Sends a frame; says how the connection ended when it cannot be written, instead of panicking.
+    pub async fn try_send(&mut self, frame: &Value) -> Result<(), Ended> {
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .map_err(|error| Ended::Dropped(error.to_string()))
+    }
+
     /// Sends a raw binary message.
     pub async fn send_binary(&mut self, data: &[u8]) {
         self.send_message(Message::Binary(Bytes::copy_from_slice(data)))
@@ -192,25 +210,40 @@ impl WsClient {
     /// The next text frame straight from the socket (pending ones are not looked at), or how the connection
     /// ended. Panics after [`WAIT`].
     pub async fn receive_or_end(&mut self) -> Result<Value, Ended> {
+        match self.receive_within(WAIT).await {
+            Ok(Some(frame)) => Ok(frame),
+            Ok(None) => panic!("waiting for a frame failed: no frame within {WAIT:?}"),
+            Err(ended) => Err(ended),
+        }
+    }
+
+    /// The next text frame straight from the socket (pending ones are not looked at) if one comes within
+    /// `timeout` (`Ok(None)` if none does), or how the connection ended — a frame that is not JSON or a binary
+    /// message ends it too. Never panics. Cancel safe unless [`WsClient::answering_pings`] is set: a frame that
+    /// was not returned stays in the socket's buffer.
+    pub async fn receive_within(&mut self, timeout: std::time::Duration) -> Result<Option<Value>, Ended> {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let next = must(
-                tokio::time::timeout(WAIT, self.ws.next()).await,
-                "waiting for a frame",
-            );
+            let Ok(next) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
+                return Ok(None);
+            };
             match next {
                 Some(Ok(Message::Text(text))) => {
-                    let frame: Value = must(serde_json::from_str(text.as_str()), "JSON frame");
+                    let frame: Value = serde_json::from_str(text.as_str())
+                        .map_err(|error| Ended::Dropped(format!("a frame that is not JSON: {error}")))?;
                     if self.answer_pings && frame["type"] == "ping" {
-                        self.send(json!({"type": "pong"})).await;
+                        self.try_send(&json!({"type": "pong"})).await?;
                         continue;
                     }
-                    return Ok(frame);
+                    return Ok(Some(frame));
                 }
                 Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
                     return Err(Ended::Close(code.into(), reason.to_string()));
                 }
                 Some(Ok(Message::Close(None))) => return Err(Ended::CloseWithoutCode),
-                Some(Ok(Message::Binary(_))) => panic!("the server sent a binary frame"),
+                Some(Ok(Message::Binary(_))) => {
+                    return Err(Ended::Dropped("the server sent a binary frame".into()));
+                }
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(Ended::Dropped(error.to_string())),
                 None => return Err(Ended::Dropped("end of stream".into())),
@@ -289,6 +322,19 @@ impl WsClient {
             other => panic!("expected close {code}, got {other:?} (frames before: {frames:?})"),
         }
         frames
+    }
+
+    /// Sends a close frame with `code` and `reason` (without waiting for the server's answer); says how the
+    /// connection ended when it cannot be written.
+    pub async fn try_close(&mut self, code: u16, reason: &str) -> Result<(), Ended> {
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: reason.to_owned().into(),
+        };
+        self.ws
+            .send(Message::Close(Some(frame)))
+            .await
+            .map_err(|error| Ended::Dropped(error.to_string()))
     }
 
     /// Closes the connection politely (a close frame, then reads until the server's answer).
@@ -371,7 +417,7 @@ async fn open_small(addr: SocketAddr) -> WsClient {
     WsClient::over(stream, addr, "/ws").await
 }
 
-/// The WebSocket transport, standalone ([`kf_transport_ws::serve`]) with its default settings, which take the
+/// The WebSocket transport, standalone ([`crate::serve`]) with its default settings, which take the
 /// engine's limits.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ws;
