@@ -17,9 +17,19 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteError;
 
+/// A conversation's columns. Its `last_seq` and `updated_at` are those of its newest event, read from the log (two
+/// seeks in `events`' `(conversation, seq)` index): the row's own columns are written only when the
+/// conversation's state changes, so that a message, the most common event by far, does not rewrite its
+/// conversation's row in the same commit (`docs/benchmarks.md` §4). The row's values stand in only for a
+/// conversation without events, which the store never makes (a conversation is created with its first event).
 macro_rules! conversation_columns {
     () => {
-        "id, tenant, visitor, group_id, state, agent, last_agent, last_seq, created_at, updated_at"
+        "id, tenant, visitor, group_id, state, agent, last_agent, \
+         COALESCE((SELECT seq FROM events WHERE events.conversation = conversations.id \
+                   ORDER BY seq DESC LIMIT 1), last_seq), \
+         created_at, \
+         COALESCE((SELECT at FROM events WHERE events.conversation = conversations.id \
+                   ORDER BY seq DESC LIMIT 1), updated_at)"
     };
 }
 
@@ -439,28 +449,6 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
             updated_at,
             conversation.group.as_str(),
         ])
-        .map_err(crate::error::backend)?;
-    if changed == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::ConversationNotFound(conversation.id))
-    }
-}
-
-/// Writes a conversation's `last_seq` and `updated_at` only, for events that did not change its state or last
-/// agent (messages). Cheaper than [`update_conversation`]: SQLite changes no index and, as `state` (in the
-/// `conversations_open` index's condition) is left alone, needs no temporary table to run the update.
-pub(crate) fn update_conversation_seq(
-    conn: &Connection,
-    conversation: &Conversation,
-) -> Result<(), StoreError> {
-    let last_seq = signed(conversation.last_seq.0, "seq")?;
-    let updated_at = signed(conversation.updated_at.0, "timestamp")?;
-    let mut statement = conn
-        .prepare_cached("UPDATE conversations SET last_seq = ?2, updated_at = ?3 WHERE id = ?1")
-        .map_err(crate::error::backend)?;
-    let changed = statement
-        .execute(params![IdText::new(conversation.id), last_seq, updated_at])
         .map_err(crate::error::backend)?;
     if changed == 1 {
         Ok(())

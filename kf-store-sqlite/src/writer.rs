@@ -177,9 +177,8 @@ impl Cache {
 #[derive(Debug)]
 struct Working {
     conversation: Conversation,
-    /// Changed by the batch and not yet written to its row.
-    dirty: bool,
-    /// The batch changed its state or last agent, not only its seq and time.
+    /// The batch changed its state or last agent (not only its seq and time): its row is written before the
+    /// commit.
     state_changed: bool,
 }
 
@@ -378,13 +377,10 @@ impl Writer {
             }
             results.push(result);
         }
-        for working in self.working.values().filter(|w| w.dirty) {
-            let written = if working.state_changed {
-                rows::update_conversation(&self.conn, &working.conversation)
-            } else {
-                rows::update_conversation_seq(&self.conn, &working.conversation)
-            };
-            if let Err(error) = written {
+        // Only a change of state or last agent is written to a conversation's row: its seq and time are read
+        // from the log (see `rows::conversation_columns`).
+        for working in self.working.values().filter(|w| w.state_changed) {
+            if let Err(error) = rows::update_conversation(&self.conn, &working.conversation) {
                 if self.conn.is_autocommit() {
                     return Err(Failure::Lost(Box::new(error)));
                 }
@@ -448,7 +444,6 @@ impl Writer {
             id,
             Working {
                 conversation,
-                dirty: false,
                 state_changed: false,
             },
         );
@@ -464,7 +459,6 @@ impl Writer {
                 created.conversation.id,
                 Working {
                     conversation: created.conversation.clone(),
-                    dirty: false,
                     state_changed: false,
                 },
             );
@@ -521,7 +515,6 @@ impl Writer {
         if let Err(refused) = working.conversation.apply(&draft.data, draft.at) {
             return Err(StoreError::backend(refused));
         }
-        working.dirty = true;
         // Only a message leaves the state and last agent as they were.
         working.state_changed |= !matches!(draft.data, EventKind::Message { .. });
         Ok(Appended {
@@ -1011,14 +1004,23 @@ mod tests {
                  BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;"
             ))
             .expect("trigger");
+        let assign = |conversation| {
+            Op::Append(EventDraft::system(
+                conversation,
+                EventKind::Assigned { agent: id("a1") },
+                Timestamp(5),
+            ))
+        };
+        // An assignment rewrites its conversation's row (a message does not: its seq and time are read from the
+        // log), so the refused update fails c's requests of the batch, and only those.
         let results = run(
             &mut w,
             &counters,
             vec![
-                text(c, None, "a"),
+                assign(c),
                 text(other, None, "b"),
                 text(c, None, "c"),
-                text(other, None, "d"),
+                assign(other),
             ],
         );
         assert!(
@@ -1034,16 +1036,19 @@ mod tests {
         assert_eq!(appended(&results[1]).event.seq, Seq(2));
         assert_eq!(appended(&results[3]).event.seq, Seq(3));
         assert_eq!((log_len(&w.conn, c), stored(&w, c).last_seq), (1, Seq(1)));
-        assert_eq!((log_len(&w.conn, other), stored(&w, other).last_seq), (3, Seq(3)));
+        assert_eq!(stored(&w, c).state, ConversationState::Queued);
+        let other_row = stored(&w, other);
+        assert_eq!((log_len(&w.conn, other), other_row.last_seq), (3, Seq(3)));
+        assert_eq!(other_row.state, ConversationState::Assigned { agent: id("a1") });
         w.conn.execute_batch("DROP TRIGGER stuck").expect("drop trigger");
-        let results = run(
-            &mut w,
-            &counters,
-            vec![text(c, None, "e"), text(other, None, "f")],
-        );
+        let results = run(&mut w, &counters, vec![assign(c), text(other, None, "f")]);
         assert_eq!(appended(&results[0]).event.seq, Seq(2));
         assert_eq!(appended(&results[1]).event.seq, Seq(4));
         assert_eq!(stored(&w, c).last_seq, Seq(2));
+        assert_eq!(
+            stored(&w, c).state,
+            ConversationState::Assigned { agent: id("a1") }
+        );
     }
 
     #[test]
