@@ -8,7 +8,8 @@ use crate::context::{ConversationContext, PageView};
 use crate::limits::ClientLimits;
 use crate::model::Epoch;
 use crate::model::{
-    Actor, AgentStatus, ClientId, Conversation, ConversationId, Event, MissedReason, Seq, TenantId, VisitorId,
+    Actor, AgentStatus, ClientId, Conversation, ConversationId, Event, EventKind, MissedReason, Seq,
+    TenantId, VisitorId,
 };
 use crate::quick_replies::QuickReply;
 
@@ -273,7 +274,16 @@ impl ServerFrame {
         enum EventFrame<'a> {
             Event(&'a Event),
         }
-        encode_json(&EventFrame::Event(event))
+        // Sized for the frame's fields and a message's text, so the buffer is not grown while it is written.
+        let text = match &event.data {
+            EventKind::Message { body } => body.text.len(),
+            _ => 0,
+        };
+        let mut json = Vec::with_capacity(EVENT_FRAME_FIELDS + text + text / 8);
+        match serde_json::to_writer(&mut json, &EventFrame::Event(event)) {
+            Ok(()) => Bytes::from(json),
+            Err(_) => encode_json(&EventFrame::Event(event)),
+        }
     }
 
     /// An error frame.
@@ -285,6 +295,9 @@ impl ServerFrame {
         }
     }
 }
+
+/// About the bytes of an `event` frame besides a message's text: type, conversation, seq, time, author, client id.
+const EVENT_FRAME_FIELDS: usize = 256;
 
 fn encode_json(frame: &impl Serialize) -> Bytes {
     match serde_json::to_vec(frame) {
