@@ -118,8 +118,8 @@ pub fn query(raw: Option<&str>) -> Result<Query, InputError> {
         .map_err(|error| InputError::BadQuery(error.to_string()))
 }
 
-/// The token of a request: `Authorization: Bearer <token>` (the scheme in any case), else `?token=`; an empty one
-/// is none.
+/// The token of a request: `Authorization: Bearer <token>` (the scheme in any case), else `?token=`; surrounding
+/// whitespace is no part of it (`?token=+` is none), and an empty one is none.
 pub fn token<'a>(headers: &'a HeaderMap, query: &'a Query) -> Result<&'a str, InputError> {
     let bearer = headers
         .get(AUTHORIZATION)
@@ -128,9 +128,12 @@ pub fn token<'a>(headers: &'a HeaderMap, query: &'a Query) -> Result<&'a str, In
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty());
-    bearer
-        .or(query.token.as_deref().filter(|token| !token.is_empty()))
-        .ok_or(InputError::MissingToken)
+    let query = query
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|token| !token.is_empty());
+    bearer.or(query).ok_or(InputError::MissingToken)
 }
 
 /// Where a stream starts.

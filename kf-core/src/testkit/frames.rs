@@ -624,3 +624,85 @@ pub fn mutations(spec: &FrameSpec) -> Vec<Mutation> {
     ]);
     all
 }
+
+/// Requests of a visitor that decode but that the engine refuses — out of bounds, breaking a rule of their fields,
+/// not the visitor's to make — each with the code `docs/protocol.md` §7 gives it. `conversation` is one of the
+/// visitor's, whose last seq is `last_seq`; `max_text_bytes` the engine's limit. Every transport must answer them
+/// alike, and store nothing.
+pub fn refused_requests(conversation: &str, last_seq: u64, max_text_bytes: usize) -> Vec<(Value, ErrorCode)> {
+    use crate::limits::{MAX_CONTEXT_TEXT_BYTES, MAX_URL_BYTES, MAX_USER_AGENT_BYTES};
+    let unknown = "0190a5b0-0000-7000-8000-0000000000ff";
+    let send = |id: &str, text: String| json!({"type": "send", "id": id, "conversation": conversation, "client_id": id, "body": {"text": text}});
+    vec![
+        (send("big", "x".repeat(max_text_bytes + 1)), ErrorCode::TooLarge),
+        // Counted in bytes, not characters.
+        (
+            send("big-utf8", "é".repeat(max_text_bytes / 2 + 1)),
+            ErrorCode::TooLarge,
+        ),
+        (
+            json!({"type": "send", "id": "elsewhere", "conversation": unknown, "client_id": "c", "body": {"text": "hi"}}),
+            ErrorCode::NotFound,
+        ),
+        (
+            json!({"type": "read", "id": "read-0", "conversation": conversation, "seq": 0}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "read", "id": "read-beyond", "conversation": conversation, "seq": last_seq + 5}),
+            ErrorCode::BadCursor,
+        ),
+        (
+            json!({"type": "close", "id": "close-elsewhere", "conversation": unknown}),
+            ErrorCode::NotFound,
+        ),
+        (
+            json!({"type": "page", "id": "page-not-url", "url": "not a url"}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "page", "id": "page-ftp", "url": "ftp://shop.example/"}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "page", "id": "page-long", "url": format!("https://shop.example/{}", "x".repeat(MAX_URL_BYTES))}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "page", "id": "page-title", "url": "https://shop.example/", "title": "t\u{7}"}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "context", "id": "context-script", "referrer": "javascript:alert(1)"}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "context", "id": "context-language", "language": "x".repeat(MAX_CONTEXT_TEXT_BYTES + 1)}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "context", "id": "context-agent", "user_agent": "x".repeat(MAX_USER_AGENT_BYTES + 1)}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "context", "id": "context-utm", "utm": {"source": "x\u{0}"}}),
+            ErrorCode::InvalidFrame,
+        ),
+        (
+            json!({"type": "status", "id": "status", "status": "online"}),
+            ErrorCode::Forbidden,
+        ),
+        (
+            json!({"type": "claim", "id": "claim", "conversation": conversation}),
+            ErrorCode::Forbidden,
+        ),
+        (
+            json!({"type": "put_quick_reply", "id": "quick", "shortcut": "hi", "text": "x"}),
+            ErrorCode::Forbidden,
+        ),
+        (
+            json!({"type": "hello", "id": "hello-again", "v": 1, "token": "x"}),
+            ErrorCode::HelloRequired,
+        ),
+    ]
+}
