@@ -371,3 +371,33 @@ async fn garbage_instead_of_a_handshake_leaves_the_server_serving() {
     }
     WsClient::as_identity(addr, &visitor("v-1")).await.close().await;
 }
+
+/// `max_frame_bytes` exactly is read; one byte more closes with 1009 — as one frame or as fragments of one
+/// message — and what was stored stays.
+#[tokio::test]
+async fn a_message_of_max_frame_bytes_is_read_and_one_byte_more_closes_with_1009() {
+    let (engine, addr, mut client, conversation) = visitor_with_a_conversation().await;
+    let before = stored(&engine, &conversation).await;
+    let limit = small_limits().max_frame_bytes;
+    let padded = |size: usize| {
+        let frame = json!({"type": "ping", "pad": ""}).to_string();
+        let pad = "x".repeat(size - frame.len());
+        json!({"type": "ping", "pad": pad}).to_string()
+    };
+    let exact = padded(limit);
+    assert_eq!(exact.len(), limit);
+    client.send_text(&exact).await;
+    client.next_of("pong").await;
+    client.send_text(&padded(limit + 1)).await;
+    client.expect_close(1009).await;
+
+    let mut client = WsClient::as_identity(addr, &visitor("v-1")).await;
+    let over = padded(limit + 1).into_bytes();
+    let half = over.len() / 2;
+    let first = Frame::message(over[..half].to_vec(), OpCode::Data(Data::Text), false);
+    client.send_message(Message::Frame(first)).await;
+    let rest = Frame::message(over[half..].to_vec(), OpCode::Data(Data::Continue), true);
+    client.send_message(Message::Frame(rest)).await;
+    client.expect_close(1009).await;
+    assert_eq!(stored(&engine, &conversation).await, before);
+}
