@@ -286,6 +286,24 @@ pub fn decode_body(kind: &str, body: &str) -> Result<Request, DecodeError> {
     check_frame(kind, id, frame)
 }
 
+/// Longest message of a [`DecodeError`], in bytes: serde's errors quote the value they refused, which may be as
+/// long as the frame (a 60 KB string where a seq belongs), and a message is for people.
+pub const MAX_DECODE_MESSAGE_BYTES: usize = 512;
+
+const MAX_MESSAGE_BYTES: usize = MAX_DECODE_MESSAGE_BYTES;
+
+/// `text` cut to at most `max` bytes (at a character boundary, `…` marking the cut).
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// Reads the envelope of a frame: `bad_json` unless `text` is one JSON object.
 fn read_envelope<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, DecodeError> {
     let bad_json = |message: String| DecodeError {
@@ -297,7 +315,8 @@ fn read_envelope<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, DecodeError
     if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
         return Err(bad_json("not a JSON object".into()));
     }
-    serde_json::from_str(text).map_err(|error| bad_json(format!("not a JSON object: {error}")))
+    serde_json::from_str(text)
+        .map_err(|error| bad_json(bounded(&format!("not a JSON object: {error}"), MAX_MESSAGE_BYTES)))
 }
 
 /// The request id of an envelope: absent (or `null`), or a string of at most [`MAX_REQUEST_ID_LEN`] bytes.
@@ -321,7 +340,10 @@ fn known_type(kind: &str, id: Option<String>) -> Result<Option<String>, DecodeEr
         Err(DecodeError {
             id,
             code: ErrorCode::UnknownType,
-            message: format!("unknown frame type `{kind}`; expected one of: {CLIENT_FRAME_TYPES}"),
+            message: format!(
+                "unknown frame type `{}`; expected one of: {CLIENT_FRAME_TYPES}",
+                bounded(kind, 64)
+            ),
         })
     }
 }
@@ -337,7 +359,10 @@ fn check_frame(
         Err(error) if !error.is_data() => Err(DecodeError {
             id,
             code: ErrorCode::BadJson,
-            message: format!("not a JSON object the server can read: {error}"),
+            message: bounded(
+                &format!("not a JSON object the server can read: {error}"),
+                MAX_MESSAGE_BYTES,
+            ),
         }),
         Ok(ClientFrame::Subscribe { after: seq, .. } | ClientFrame::Read { seq, .. })
             if seq.0 > crate::limits::MAX_SEQ =>
@@ -352,7 +377,7 @@ fn check_frame(
         Err(error) => Err(DecodeError {
             id,
             code: ErrorCode::InvalidFrame,
-            message: format!("invalid `{kind}` frame: {error}"),
+            message: bounded(&format!("invalid `{kind}` frame: {error}"), MAX_MESSAGE_BYTES),
         }),
     }
 }

@@ -60,6 +60,11 @@ pub fn check_decode(text: &str) -> Result<Request, DecodeError> {
             );
             assert!(error.id.as_ref().is_none_or(|id| id.len() <= MAX_REQUEST_ID_LEN));
             assert!(!error.message.is_empty());
+            assert!(
+                error.message.len() <= crate::protocol::MAX_DECODE_MESSAGE_BYTES,
+                "a message of {} bytes",
+                error.message.len()
+            );
         }
     }
     match serde_json::from_str::<Value>(text) {
