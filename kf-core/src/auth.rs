@@ -239,9 +239,18 @@ impl SignedTokens {
         mac.update(signed.as_bytes());
         mac.verify_slice(&signature)
             .map_err(|_| AuthError::Invalid("signature mismatch"))?;
+        // `signed` is what the signature covers: a signature that matches does not make it start with the
+        // prefix (`kf1.<signature of "kf1">` signs the prefix without its dot).
+        let payload = signed
+            .strip_prefix(PREFIX)
+            .ok_or(AuthError::Invalid("missing payload"))?;
         let payload = URL_SAFE_NO_PAD
-            .decode(&signed[PREFIX.len()..])
+            .decode(payload)
             .map_err(|_| AuthError::Invalid("bad payload encoding"))?;
+        // The claims are a JSON object, as `issue` writes them (serde would read a struct from an array too).
+        if payload.first() != Some(&b'{') {
+            return Err(AuthError::Invalid("bad claims"));
+        }
         let claims: Claims =
             serde_json::from_slice(&payload).map_err(|_| AuthError::Invalid("bad claims"))?;
         if claims.exp <= self.clock.now().as_millis() / 1000 {
@@ -342,6 +351,24 @@ mod tests {
             Err(AuthError::Unrecognized)
         ));
         assert!(SignedTokens::new(&[1; 31], Arc::new(ManualClock::new(Timestamp(0)))).is_err());
+    }
+
+    /// A signature is checked before the payload is read, so only the key's holder can reach the payload: but
+    /// what it signed need not start with `kf1.`. `kf1.<mac of "kf1">` signs `kf1` (the prefix without its dot);
+    /// it once made the payload's slice panic (found by the `token` fuzz target).
+    #[test]
+    fn a_signed_text_shorter_than_the_prefix_is_invalid() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let tokens = SignedTokens::new(&[7; 32], clock).expect("key");
+        for signed in ["kf1", "kf", ""] {
+            let mut mac = tokens.mac();
+            mac.update(signed.as_bytes());
+            let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+            match tokens.verify(&token) {
+                Err(AuthError::Invalid(_) | AuthError::Unrecognized) => {}
+                other => panic!("{token}: {other:?}"),
+            }
+        }
     }
 
     #[derive(Debug)]

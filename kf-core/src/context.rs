@@ -76,7 +76,11 @@ pub struct ContextReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landing_page: Option<String>,
     /// Campaign parameters.
-    #[serde(default, skip_serializing_if = "Utm::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Utm::is_empty",
+        deserialize_with = "crate::protocol::object_only"
+    )]
     pub utm: Utm,
     /// `navigator.userAgent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

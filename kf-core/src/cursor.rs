@@ -8,8 +8,9 @@
 //! 1.<epoch tag>[.<conversation>:<seq>]…      e.g.  1.q83vEjRWeJA.AZClsAAAcACAAAAAAAAAAQ:7
 //! ```
 //!
-//! where the epoch tag is base64url (no padding) of the first 8 bytes of SHA-256 of the epoch, and each
-//! conversation is base64url of its 16 UUID bytes. Positions are kept in order of last use and capped at
+//! where the epoch tag is base64url (no padding) of the first 8 bytes of SHA-256 of the epoch (empty for a cursor
+//! of no epoch, [`Cursor::default`]), each conversation is base64url of its 16 UUID bytes, and each seq is
+//! decimal digits, at most [`MAX_SEQ`] (2^53 − 1, the largest seq on the wire). Positions are kept in order of last use and capped at
 //! [`MAX_CURSOR_POSITIONS`]: the least recently updated conversation is forgotten first (were it ever
 //! resumed again, it would replay from its start and the client drops seqs it already has).
 
@@ -18,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::limits::MAX_CURSOR_POSITIONS;
+use crate::limits::{MAX_CURSOR_POSITIONS, MAX_SEQ};
 use crate::model::Epoch;
 use crate::model::{ConversationId, Seq};
 
@@ -68,13 +69,18 @@ impl Cursor {
             return Err(InvalidCursor("unknown version (expected `1.`)"));
         }
         let tag = parts.next().ok_or(InvalidCursor("missing epoch tag"))?;
-        let tag: EpochTag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .ok()
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or(InvalidCursor("bad epoch tag"))?;
+        let epoch = match tag {
+            "" => None,
+            tag => Some(
+                URL_SAFE_NO_PAD
+                    .decode(tag)
+                    .ok()
+                    .and_then(|bytes| EpochTag::try_from(bytes).ok())
+                    .ok_or(InvalidCursor("bad epoch tag"))?,
+            ),
+        };
         let mut cursor = Self {
-            epoch: Some(tag),
+            epoch,
             positions: Vec::new(),
         };
         for (index, part) in parts.enumerate() {
@@ -89,8 +95,8 @@ impl Cursor {
                 .ok()
                 .and_then(|bytes| bytes.try_into().ok())
                 .ok_or(InvalidCursor("bad conversation id"))?;
-            let seq = seq.parse().map_err(|_| InvalidCursor("bad seq"))?;
-            cursor.advance(ConversationId::from_uuid(uuid::Uuid::from_bytes(uuid)), Seq(seq));
+            let seq = parse_seq(seq).ok_or(InvalidCursor("bad seq"))?;
+            cursor.advance(ConversationId::from_uuid(uuid::Uuid::from_bytes(uuid)), seq);
         }
         Ok(cursor)
     }
@@ -136,7 +142,9 @@ impl Cursor {
         let mut text = String::with_capacity(16 + self.positions.len() * 28);
         text.push_str(VERSION);
         text.push('.');
-        text.push_str(&URL_SAFE_NO_PAD.encode(self.epoch.unwrap_or_default()));
+        if let Some(tag) = self.epoch {
+            text.push_str(&URL_SAFE_NO_PAD.encode(tag));
+        }
         for (conversation, seq) in &self.positions {
             text.push('.');
             text.push_str(&URL_SAFE_NO_PAD.encode(conversation.as_uuid().as_bytes()));
@@ -145,6 +153,14 @@ impl Cursor {
         }
         text
     }
+}
+
+/// A seq as the cursor writes it: decimal digits (no sign, no spaces), at most [`MAX_SEQ`].
+fn parse_seq(text: &str) -> Option<Seq> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|seq| *seq <= MAX_SEQ).map(Seq)
 }
 
 #[cfg(test)]
@@ -210,5 +226,41 @@ mod tests {
         assert!(Cursor::parse(&format!("1.AAAAAAAAAAA.{conversation}:x")).is_err());
         let too_many = format!("1.AAAAAAAAAAA{}", format!(".{conversation}:1").repeat(33));
         assert!(Cursor::parse(&too_many).is_err());
+    }
+
+    /// Seqs are what the cursor writes: digits up to 2^53 − 1, like every seq a client gives (`u64::MAX` was
+    /// read, and a later seq of the conversation could never pass it; `+5` was read as 5).
+    #[test]
+    fn seqs_are_digits_up_to_the_largest_seq() {
+        let conversation = URL_SAFE_NO_PAD.encode([7u8; 16]);
+        let at = |seq: &str| Cursor::parse(&format!("1.AAAAAAAAAAA.{conversation}:{seq}"));
+        assert!(at(&MAX_SEQ.to_string()).is_ok());
+        assert!(at("0").is_ok());
+        for bad in [
+            (MAX_SEQ + 1).to_string(),
+            u64::MAX.to_string(),
+            "18446744073709551616".into(),
+            "+5".into(),
+            "-1".into(),
+            " 5".into(),
+            "".into(),
+            "٣".into(),
+        ] {
+            assert_eq!(at(&bad), Err(InvalidCursor("bad seq")), "{bad:?}");
+        }
+    }
+
+    /// A cursor of no epoch (the empty cursor, or one a host built with [`Cursor::default`]) encodes with an
+    /// empty tag and parses back to itself, never stale (found by the `cursor` fuzz target: it came back as a
+    /// cursor of an epoch whose tag is all zeros, stale in every store).
+    #[test]
+    fn a_cursor_of_no_epoch_round_trips() {
+        let mut cursor = Cursor::default();
+        assert_eq!(cursor.encode(), "1.");
+        assert_eq!(Cursor::parse(&cursor.encode()), Ok(Cursor::default()));
+        cursor.advance(ConversationId::generate(), Seq(4));
+        let parsed = Cursor::parse(&cursor.encode()).expect("parse");
+        assert_eq!(parsed, cursor);
+        assert!(!parsed.is_stale(&epoch()));
     }
 }

@@ -39,6 +39,7 @@
 
 mod abort;
 mod config;
+pub mod input;
 mod reply;
 mod request;
 mod server;

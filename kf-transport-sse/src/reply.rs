@@ -1,12 +1,13 @@
 //! HTTP answers: frames as JSON bodies, error codes as statuses, and the token of a request.
 
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kf_core::auth::Identity;
 use kf_core::protocol::{ErrorCode, ServerFrame};
 
 use crate::Shared;
+use crate::input::{self, InputError, Query};
 
 /// The HTTP status that goes with an error code.
 pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
@@ -44,35 +45,24 @@ pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     frame(&ServerFrame::error(None, code, message))
 }
 
-/// An `error` frame response with a status of its own (one no error code maps to, such as 415).
-pub(crate) fn error_with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
-    let mut response = frame(&ServerFrame::error(None, code, message));
-    *response.status_mut() = status;
+/// The response to a request refused before it reached the engine: its `error` frame, with its status.
+pub(crate) fn refused(error: &InputError) -> Response {
+    let mut response = frame(&ServerFrame::error(
+        error.id().map(str::to_owned),
+        error.code(),
+        error.to_string(),
+    ));
+    *response.status_mut() = error.status();
     response
-}
-
-/// The token of a request: `Authorization: Bearer …`, else the `token` query parameter.
-fn token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    bearer.or(query).filter(|token| !token.is_empty())
 }
 
 /// Authenticates a request, or answers it with 401 (a status that makes `EventSource` stop retrying).
 pub(crate) async fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
-    query: Option<&str>,
+    query: &Query,
 ) -> Result<Identity, Response> {
-    let Some(token) = token(headers, query) else {
-        return Err(error(
-            ErrorCode::InvalidToken,
-            "missing token: send `Authorization: Bearer <token>` or `?token=`",
-        ));
-    };
+    let token = input::token(headers, query).map_err(|error| refused(&error))?;
     shared
         .engine
         .authenticate(token)

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, HeaderName};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -13,50 +13,33 @@ use bytes::Bytes;
 use futures::Stream;
 use kf_core::cursor::Cursor;
 use kf_core::engine::{Outbox, Outgoing, RequestError, Session};
-use kf_core::model::ConversationId;
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
-use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::abort::Connection;
+use crate::input::{self, StreamStart};
 use crate::{Shared, reply};
-
-/// The header a browser's `EventSource` sends when it reconnects.
-const LAST_EVENT_ID: &str = "last-event-id";
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct EventsQuery {
-    token: Option<String>,
-    cursor: Option<String>,
-    conversation: Option<String>,
-}
 
 /// Opens the stream: authenticate, connect, follow (or watch one conversation) from the cursor, then stream the
 /// connection's outbox.
 pub(crate) async fn events(
     State(shared): State<Arc<Shared>>,
-    Query(query): Query<EventsQuery>,
+    RawQuery(query): RawQuery,
     connection: Option<Extension<ConnectInfo<Connection>>>,
     headers: HeaderMap,
 ) -> Response {
-    let identity = match reply::authenticate(&shared, &headers, query.token.as_deref()).await {
+    let query = match input::query(query.as_deref()) {
+        Ok(query) => query,
+        Err(error) => return reply::refused(&error),
+    };
+    let identity = match reply::authenticate(&shared, &headers, &query).await {
         Ok(identity) => identity,
         Err(response) => return response,
     };
     // A reconnect's `Last-Event-ID` is newer than the cursor the page was first opened with.
-    let cursor_text = headers
-        .get(LAST_EVENT_ID)
-        .and_then(|value| value.to_str().ok())
-        .or(query.cursor.as_deref())
-        .unwrap_or_default();
-    let cursor = match Cursor::parse(cursor_text) {
-        Ok(cursor) => cursor,
-        Err(error) => return reply::error(ErrorCode::InvalidFrame, error.to_string()),
-    };
-    let conversation = match query.conversation.as_deref().map(str::parse::<ConversationId>) {
-        None => None,
-        Some(Ok(conversation)) => Some(conversation),
-        Some(Err(_)) => return reply::error(ErrorCode::InvalidFrame, "`conversation` is not a UUID"),
+    let StreamStart { cursor, conversation } = match input::stream_start(&headers, &query) {
+        Ok(start) => start,
+        Err(error) => return reply::refused(&error),
     };
     let engine = &shared.engine;
     let retry = shared.config.retry;

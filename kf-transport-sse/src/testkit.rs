@@ -156,7 +156,8 @@ pub async fn request(addr: SocketAddr, token: &str, kind: &str, fields: Value) -
     (reply.status, body)
 }
 
-async fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<(u16, Vec<(String, String)>)> {
+/// Reads an HTTP response head: its status and headers (names as sent).
+pub async fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<(u16, Vec<(String, String)>)> {
     let mut line = String::new();
     if reader.read_line(&mut line).await? == 0 {
         return Err(io::Error::new(

@@ -56,6 +56,12 @@ impl Engine {
         }
     }
 
+    /// [`Engine::request`] for a request decoded already: by [`protocol::decode_body`] from an HTTP request whose
+    /// path names the frame, say.
+    pub async fn request_decoded(&self, identity: &Identity, request: Request) -> Option<ServerFrame> {
+        self.handle(identity, None, request.id, request.frame).await
+    }
+
     /// Runs one decoded request of `identity` (on connection `conn`, if any) and returns its reply.
     pub(super) async fn handle(
         &self,

@@ -56,6 +56,7 @@ pub enum ClientFrame {
         /// Idempotency key: resending the same id never stores a second message.
         client_id: ClientId,
         /// The message.
+        #[serde(deserialize_with = "super::object_only")]
         body: MessageBody,
     },
     /// The sender started or stopped typing (ephemeral, relayed to the other participants).
@@ -229,27 +230,22 @@ struct Envelope<'a> {
     id: Option<serde_json::Value>,
 }
 
+/// The envelope of a body whose frame type is given apart ([`decode_body`]): a `type` in it is ignored.
+#[derive(Deserialize)]
+struct BodyEnvelope {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
 /// Decodes one client frame from JSON text.
 ///
 /// Decoding happens in two steps so that errors are precise: first the envelope (`type` and `id`), then the
-/// frame's own fields. Unknown extra fields are ignored (newer clients stay compatible).
+/// frame's own fields. Unknown extra fields are ignored (newer clients stay compatible). `docs/protocol.md` §3
+/// lists the errors: `bad_json` for text that is not a JSON object (or nests deeper than 128 levels),
+/// `unknown_type`, `invalid_frame`.
 pub fn decode(text: &str) -> Result<Request, DecodeError> {
-    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|error| DecodeError {
-        id: None,
-        code: ErrorCode::BadJson,
-        message: format!("not a JSON object: {error}"),
-    })?;
-    let id = match envelope.id {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(id)) if id.len() <= MAX_REQUEST_ID_LEN => Some(id),
-        Some(_) => {
-            return Err(DecodeError {
-                id: None,
-                code: ErrorCode::InvalidFrame,
-                message: format!("`id` must be a string of at most {MAX_REQUEST_ID_LEN} bytes"),
-            });
-        }
-    };
+    let envelope: Envelope<'_> = read_envelope(text)?;
+    let id = request_id(envelope.id)?;
     let Some(kind) = envelope.kind else {
         return Err(DecodeError {
             id,
@@ -257,19 +253,116 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
             message: "missing field `type`".into(),
         });
     };
-    if !CLIENT_FRAME_TYPES.split(", ").any(|known| known == kind) {
-        return Err(DecodeError {
+    let id = known_type(&kind, id)?;
+    let frame = serde_json::from_str::<ClientFrame>(text);
+    check_frame(&kind, id, frame)
+}
+
+/// Decodes a client frame whose `type` is given apart from its other fields: an HTTP request names the frame in
+/// its path and sends the rest as a JSON object in its body (`POST /send` with `{"conversation": …}`,
+/// `docs/protocol.md` §21.3).
+///
+/// The same decoding and the same errors as [`decode`] of the whole frame, so that both transports answer a
+/// malformed request alike: `body` must be a JSON object (`bad_json`, also when nested deeper than 128 levels),
+/// `kind` a client frame type (`unknown_type`), and the fields those of that frame (`invalid_frame`, a field given
+/// twice included). A `type` in the body is ignored: the path names the frame.
+///
+/// ```
+/// use kf_core::protocol::{ClientFrame, ErrorCode, decode_body};
+///
+/// let request = decode_body("typing", r#"{"id": "t1", "conversation": "0190a5b0-0000-7000-8000-000000000001", "active": true}"#)?;
+/// assert!(matches!(request.frame, ClientFrame::Typing { active: true, .. }));
+/// assert_eq!(decode_body("dance", "{}").map_err(|e| e.code), Err(ErrorCode::UnknownType));
+/// assert_eq!(decode_body("ping", "[]").map_err(|e| e.code), Err(ErrorCode::BadJson));
+/// # Ok::<(), kf_core::protocol::DecodeError>(())
+/// ```
+pub fn decode_body(kind: &str, body: &str) -> Result<Request, DecodeError> {
+    let envelope: BodyEnvelope = read_envelope(body)?;
+    let id = request_id(envelope.id)?;
+    let id = known_type(kind, id)?;
+    let mut deserializer = serde_json::Deserializer::from_str(body);
+    let frame = ClientFrame::deserialize(typed::WithType::new(kind, &mut deserializer))
+        .and_then(|frame| deserializer.end().map(|()| frame));
+    check_frame(kind, id, frame)
+}
+
+/// Longest message of a [`DecodeError`], in bytes: serde's errors quote the value they refused, which may be as
+/// long as the frame (a 60 KB string where a seq belongs), and a message is for people.
+pub const MAX_DECODE_MESSAGE_BYTES: usize = 512;
+
+const MAX_MESSAGE_BYTES: usize = MAX_DECODE_MESSAGE_BYTES;
+
+/// `text` cut to at most `max` bytes (at a character boundary, `…` marking the cut).
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Reads the envelope of a frame: `bad_json` unless `text` is one JSON object.
+fn read_envelope<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, DecodeError> {
+    let bad_json = |message: String| DecodeError {
+        id: None,
+        code: ErrorCode::BadJson,
+        message,
+    };
+    // Serde reads a struct from a JSON array too (its fields in order): only an object is a frame.
+    if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+        return Err(bad_json("not a JSON object".into()));
+    }
+    serde_json::from_str(text)
+        .map_err(|error| bad_json(bounded(&format!("not a JSON object: {error}"), MAX_MESSAGE_BYTES)))
+}
+
+/// The request id of an envelope: absent (or `null`), or a string of at most [`MAX_REQUEST_ID_LEN`] bytes.
+fn request_id(id: Option<serde_json::Value>) -> Result<Option<String>, DecodeError> {
+    match id {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(id)) if id.len() <= MAX_REQUEST_ID_LEN => Ok(Some(id)),
+        Some(_) => Err(DecodeError {
+            id: None,
+            code: ErrorCode::InvalidFrame,
+            message: format!("`id` must be a string of at most {MAX_REQUEST_ID_LEN} bytes"),
+        }),
+    }
+}
+
+/// `unknown_type` unless `kind` is a client frame type.
+fn known_type(kind: &str, id: Option<String>) -> Result<Option<String>, DecodeError> {
+    if CLIENT_FRAME_TYPES.split(", ").any(|known| known == kind) {
+        Ok(id)
+    } else {
+        Err(DecodeError {
             id,
             code: ErrorCode::UnknownType,
-            message: format!("unknown frame type `{kind}`; expected one of: {CLIENT_FRAME_TYPES}"),
-        });
+            message: format!(
+                "unknown frame type `{}`; expected one of: {CLIENT_FRAME_TYPES}",
+                bounded(kind, 64)
+            ),
+        })
     }
-    match serde_json::from_str::<ClientFrame>(text) {
+}
+
+/// The second step: the frame's own fields, read by serde, then the bounds serde does not know.
+fn check_frame(
+    kind: &str,
+    id: Option<String>,
+    frame: Result<ClientFrame, serde_json::Error>,
+) -> Result<Request, DecodeError> {
+    match frame {
         // JSON the parser refuses as such (nested deeper than it goes) is not a frame at all, wherever it sits.
         Err(error) if !error.is_data() => Err(DecodeError {
             id,
             code: ErrorCode::BadJson,
-            message: format!("not a JSON object the server can read: {error}"),
+            message: bounded(
+                &format!("not a JSON object the server can read: {error}"),
+                MAX_MESSAGE_BYTES,
+            ),
         }),
         Ok(ClientFrame::Subscribe { after: seq, .. } | ClientFrame::Read { seq, .. })
             if seq.0 > crate::limits::MAX_SEQ =>
@@ -284,7 +377,101 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
         Err(error) => Err(DecodeError {
             id,
             code: ErrorCode::InvalidFrame,
-            message: format!("invalid `{kind}` frame: {error}"),
+            message: bounded(&format!("invalid `{kind}` frame: {error}"), MAX_MESSAGE_BYTES),
         }),
+    }
+}
+
+/// A deserializer that reads a JSON object as a frame whose `type` comes from elsewhere: it yields `type` first,
+/// then the object's own fields but its `type`.
+mod typed {
+    use std::fmt;
+
+    use serde::de::value::StrDeserializer;
+    use serde::de::{DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
+
+    pub(super) struct WithType<'k, D> {
+        kind: &'k str,
+        inner: D,
+    }
+
+    impl<'k, D> WithType<'k, D> {
+        pub(super) fn new(kind: &'k str, inner: D) -> Self {
+            Self { kind, inner }
+        }
+    }
+
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for WithType<'_, D> {
+        type Error = D::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            self.inner.deserialize_map(Typed {
+                kind: self.kind,
+                visitor,
+            })
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+        }
+    }
+
+    struct Typed<'k, V> {
+        kind: &'k str,
+        visitor: V,
+    }
+
+    impl<'de, V: Visitor<'de>> Visitor<'de> for Typed<'_, V> {
+        type Value = V::Value;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+            self.visitor.visit_map(TypedMap {
+                kind: Some(self.kind),
+                kind_value: None,
+                map,
+            })
+        }
+    }
+
+    struct TypedMap<'k, A> {
+        /// The `type` key, until it was yielded.
+        kind: Option<&'k str>,
+        /// Its value, until it was yielded.
+        kind_value: Option<&'k str>,
+        map: A,
+    }
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for TypedMap<'_, A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+            if let Some(kind) = self.kind.take() {
+                self.kind_value = Some(kind);
+                return seed
+                    .deserialize(StrDeserializer::<A::Error>::new("type"))
+                    .map(Some);
+            }
+            while let Some(key) = self.map.next_key::<String>()? {
+                if key == "type" {
+                    // Skipped, but read as a value: nesting too deep is refused here too.
+                    self.map.next_value::<serde_json::Value>()?;
+                    continue;
+                }
+                return seed.deserialize(key.into_deserializer()).map(Some);
+            }
+            Ok(None)
+        }
+
+        fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+            match self.kind_value.take() {
+                Some(kind) => seed.deserialize(StrDeserializer::<A::Error>::new(kind)),
+                None => self.map.next_value_seed(seed),
+            }
+        }
     }
 }

@@ -6,11 +6,14 @@
 
 mod client;
 mod codes;
+mod object;
 mod server;
 
 pub use client::*;
 pub use codes::*;
 pub use server::*;
+
+pub(crate) use object::object_only;
 
 /// The protocol version this crate speaks (`v` in `hello` and `welcome`).
 pub const PROTOCOL_VERSION: u32 = 1;

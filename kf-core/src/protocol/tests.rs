@@ -147,3 +147,26 @@ fn an_event_frame_encodes_the_same_borrowed_or_owned() {
         ServerFrame::Event(event.clone()).encode()
     );
 }
+
+/// serde's errors quote the value they refuse, and an unknown type is quoted too: messages are cut to
+/// `MAX_DECODE_MESSAGE_BYTES` so that a 60 KB string where a seq belongs does not come back whole (found by
+/// review of the fuzz targets' outputs).
+#[test]
+fn error_messages_are_bounded() {
+    let long = "é".repeat(30_000);
+    for text in [
+        format!(
+            r#"{{"type":"read","id":"r","conversation":"0190a5b0-0000-7000-8000-000000000000","seq":"{long}"}}"#
+        ),
+        format!(r#"{{"type":"{long}","id":"r"}}"#),
+        format!(r#"{{"type":"status","id":"r","status":"{long}"}}"#),
+    ] {
+        let error = decode(&text).expect_err("refused");
+        assert!(
+            error.message.len() <= MAX_DECODE_MESSAGE_BYTES,
+            "{}",
+            error.message.len()
+        );
+        assert!(error.message.contains('…'), "{}", error.message);
+    }
+}

@@ -30,9 +30,12 @@
 //! The fixtures the transport suite runs on ([`shop`]: tenant, groups, agents, tokens, engines) are public too,
 //! for the transports' own tests and the demo's; `kf_transport_ws::testkit` adds a WebSocket test client.
 
+pub mod corpus;
 pub mod directory;
 mod fixtures;
+pub mod frames;
 pub mod log;
+pub mod oracles;
 pub mod settings;
 pub mod shop;
 pub mod store;
