@@ -170,3 +170,50 @@ fn error_messages_are_bounded() {
         assert!(error.message.contains('…'), "{}", error.message);
     }
 }
+
+/// A `send` over WebSocket (`decode`) and over SSE (`decode_body`, the type in the path) gives the same request, or
+/// the same error (code, id and message), whatever is wrong with it.
+#[test]
+fn a_send_decodes_alike_on_both_transports() {
+    let conversation = r#""0190a5b0-0000-7000-8000-000000000000""#;
+    let long_id = "x".repeat(129);
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let frames = [
+        format!(
+            r#"{{"type":"send","id":"r1","conversation":{conversation},"client_id":"c1","body":{{"text":"hi"}}}}"#
+        ),
+        format!(
+            r#"{{"conversation":{conversation},"type":"send","client_id":"c1","body":{{"text":"h\u00e9 \"q\"\n"}},"extra":[1,{{"a":null}}]}}"#
+        ),
+        format!(
+            r#"{{"type":"send","conversation":{conversation},"conversation":{conversation},"client_id":"c1","body":{{"text":"hi"}}}}"#
+        ),
+        format!(r#"{{"type":"send","conversation":{conversation},"client_id":"c1","body":["hi"]}}"#),
+        format!(r#"{{"type":"send","conversation":{conversation},"client_id":"c1"}}"#),
+        format!(r#"{{"type":"send","conversation":{conversation},"client_id":"c1","body":{{"text":7}}}}"#),
+        format!(
+            r#"{{"type":"send","conversation":{conversation},"client_id":"c1","body":{{"text":"a","text":"b"}}}}"#
+        ),
+        format!(
+            r#"{{"type":"send","conversation":{conversation},"client_id":"c1","body":{{"text":"a","more":true}}}}"#
+        ),
+        r#"{"type":"send","conversation":"not-a-uuid","client_id":"c1","body":{"text":"hi"}}"#.to_string(),
+        format!(r#"{{"type":"send","conversation":{conversation},"client_id":"","body":{{"text":"hi"}}}}"#),
+        format!(
+            r#"{{"type":"send","conversation":{conversation},"client_id":"{long_id}","body":{{"text":"hi"}}}}"#
+        ),
+        format!(
+            r#"{{"type":"send","id":"r2","conversation":{conversation},"client_id":"c1","body":{{"text":"hi"}},"x":{deep}}}"#
+        ),
+        format!(
+            r#"{{"type":"send","id":null,"conversation":{conversation},"client_id":"c\u0001","body":{{"text":"hi"}}}}"#
+        ),
+        format!(
+            r#"{{"type":"send","conversation":{conversation},"client_id":"c1","body":{{"text":"hi"}}}} trailing"#
+        ),
+    ];
+    for frame in &frames {
+        assert_eq!(decode(frame), decode_body("send", frame), "{frame}");
+    }
+    assert!(decode(&frames[0]).is_ok() && decode(&frames[1]).is_ok() && decode(&frames[7]).is_ok());
+}
