@@ -7,7 +7,8 @@ use kf_core::entry::{EntryPoint, PageRule};
 use kf_core::hours::WorkingHours;
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, ConversationState, EntryPointId, Event,
-    EventKind, Group, GroupId, GroupTimers, Seq, Strategy, TenantId, Timestamp, Visitor, VisitorId,
+    EventKind, Group, GroupId, GroupTimers, MessageBody, Seq, Strategy, TenantId, Timestamp, Visitor,
+    VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{FeedEntry, FeedPosition, GroupHours, StoreError};
@@ -33,9 +34,11 @@ macro_rules! conversation_columns {
     };
 }
 
+/// An event's columns. A message whose body is its text alone keeps that text in `body` only and an empty `data`
+/// (every other event: its `EventKind` as JSON in `data`), so a message's text is stored and encoded once.
 macro_rules! event_columns {
     () => {
-        "conversation, seq, at, author_role, author_id, client_id, data"
+        "conversation, seq, at, author_role, author_id, client_id, data, body"
     };
 }
 
@@ -135,7 +138,15 @@ fn event_from_row(row: &Row<'_>) -> SqlResult<Event> {
         other => return Err(conversion(3, Corrupt(format!("unknown author role {other:?}")))),
     };
     let data: String = row.get(6)?;
-    let data: EventKind = serde_json::from_str(&data).map_err(|error| conversion(6, error))?;
+    let data = if data.is_empty() {
+        let text: Option<String> = row.get(7)?;
+        let text = text.ok_or_else(|| conversion(7, Corrupt("an event without data nor text".into())))?;
+        EventKind::Message {
+            body: MessageBody::text(text),
+        }
+    } else {
+        serde_json::from_str(&data).map_err(|error| conversion(6, error))?
+    };
     Ok(Event::new(
         parse(row, 0)?,
         Seq(unsigned(row, 1)?),
@@ -318,15 +329,25 @@ pub(crate) fn insert_event_unless_sent(conn: &Connection, event: &Event) -> Resu
 fn execute_insert_event(conn: &Connection, event: &Event, sql: &str) -> Result<usize, StoreError> {
     let seq = signed(event.seq.0, "seq")?;
     let at = signed(event.at.0, "timestamp")?;
-    let data = serde_json::to_string(&event.data).map_err(|source| {
-        StoreError::from(SqliteError::Encode {
-            what: "event data",
-            source,
-        })
-    })?;
-    let body = match &event.data {
-        EventKind::Message { body } => Some(body.text.as_str()),
+    let text_only = match &event.data {
+        EventKind::Message { body } => body.as_text_only(),
         _ => None,
+    };
+    let (body, data) = match (text_only, &event.data) {
+        (Some(text), _) => (Some(text), String::new()),
+        (None, data) => {
+            let json = serde_json::to_string(data).map_err(|source| {
+                StoreError::from(SqliteError::Encode {
+                    what: "event data",
+                    source,
+                })
+            })?;
+            let body = match data {
+                EventKind::Message { body } => Some(body.text.as_str()),
+                _ => None,
+            };
+            (body, json)
+        }
     };
     let mut statement = conn.prepare_cached(sql).map_err(crate::error::backend)?;
     statement
@@ -381,8 +402,8 @@ pub(crate) fn feed_after(conn: &Connection, after: FeedPosition, limit: usize) -
         .query_map(params![after, limit], |row| {
             let event = event_from_row(row)?;
             Ok(FeedEntry::new(
-                FeedPosition(unsigned(row, 7)?),
-                parse(row, 8)?,
+                FeedPosition(unsigned(row, 8)?),
+                parse(row, 9)?,
                 event,
             ))
         })?

@@ -498,3 +498,52 @@ fn the_feed_survives_a_restart_and_append_batch_is_one_commit() {
         assert_eq!(rest[0].tenant, id::<TenantId>("t1"));
     });
 }
+
+/// A message's text is stored once (in `body`, with an empty `data`); rows written with the text in both (as
+/// before) read the same.
+#[test]
+fn a_message_text_is_stored_once_and_old_rows_still_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kf.sqlite3");
+    let store = SqliteStore::open_default(&path).expect("open");
+    let (c, stored) = runtime().block_on(async {
+        let c = store
+            .create_conversation(new_conversation("v1", "o"))
+            .await
+            .expect("create")
+            .conversation
+            .id;
+        let appended = store
+            .append(message(c, Some("m1"), "hé \"quoted\"\n"))
+            .await
+            .expect("append");
+        (c, appended.event)
+    });
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    let (data, body): (String, String) = conn
+        .query_row(
+            "SELECT data, body FROM events WHERE conversation = ?1 AND seq = 2",
+            [c.to_string()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("row");
+    assert_eq!((data.as_str(), body.as_str()), ("", "hé \"quoted\"\n"));
+    // The same message as an older version wrote it: its EventKind as JSON in `data` too.
+    let json = serde_json::to_string(&stored.data).expect("json");
+    conn.execute(
+        "UPDATE events SET data = ?2 WHERE conversation = ?1 AND seq = 2",
+        rusqlite::params![c.to_string(), json],
+    )
+    .expect("rewrite");
+    drop(conn);
+    runtime().block_on(async {
+        let events = store.events_after(c, Seq(0), 10).await.expect("read");
+        assert_eq!(events.get(1), Some(&stored));
+        let again = store
+            .append(message(c, Some("m1"), "hé \"quoted\"\n"))
+            .await
+            .expect("resend");
+        assert!(again.duplicate);
+        assert_eq!(again.event, stored);
+    });
+}

@@ -55,6 +55,13 @@ impl MessageBody {
     pub fn size(&self) -> usize {
         self.text.len()
     }
+
+    /// The text, when the body is nothing but its text: then a store may keep the text alone and rebuild the
+    /// body with [`MessageBody::text`]. A body with more (attachments, once they exist) gives `None`.
+    pub fn as_text_only(&self) -> Option<&str> {
+        let Self { text } = self;
+        Some(text)
+    }
 }
 
 /// What happened in a conversation. Every kind is an entry in the conversation's log and gets a [`Seq`].
