@@ -217,3 +217,8 @@ fn a_send_decodes_alike_on_both_transports() {
     }
     assert!(decode(&frames[0]).is_ok() && decode(&frames[1]).is_ok() && decode(&frames[7]).is_ok());
 }
+
+#[test]
+fn the_client_frame_type_lists_agree() {
+    assert_eq!(CLIENT_FRAME_TYPE_NAMES.join(", "), CLIENT_FRAME_TYPES);
+}
