@@ -133,7 +133,7 @@ impl Engine {
                     duplicate: !created.created,
                 };
                 if !committed.duplicate {
-                    self.opened(&committed, offline, welcome).await;
+                    Box::pin(self.opened(&committed, offline, welcome)).await;
                 }
                 Ok(committed)
             }
@@ -151,7 +151,9 @@ impl Engine {
             if let Ok(committed) = &result
                 && !committed.duplicate
             {
-                self.react(committed).await;
+                // Boxed: reactions are large futures (routing, draining queues), and the commit's future is
+                // moved into its task whole, per commit.
+                Box::pin(self.react(committed)).await;
             }
             last = result;
         }
