@@ -110,23 +110,52 @@ async fn serve_connection(mut io: AbortableIo, app: Router) {
     request.extensions_mut().insert(ConnectInfo(io.connection()));
     let Ok(response) = Box::pin(app.clone().oneshot(request)).await;
     let (parts, body) = response.into_parts();
-    let length = body.size_hint().exact();
-    let head = response_head(&parts.status, &parts.headers, length, closes);
+    let framing = Framing::of(parts.status, body.size_hint().exact());
+    let head = response_head(&parts.status, &parts.headers, framing, closes);
     drop(parts);
     if let Err(error) = Box::pin(io.write_all(&head)).await {
         tracing::debug!(%error, "writing a response head failed");
         return;
     }
     drop(head);
-    if length.is_none() {
-        stream_body(&mut io, body).await;
-        let _ = io.shutdown().await;
-    } else if Box::pin(write_sized_body(&mut io, body)).await.is_ok() {
+    let written = match framing {
+        Framing::Chunked => {
+            stream_body(&mut io, body).await;
+            let _ = io.shutdown().await;
+            return;
+        }
+        Framing::Length(_) => Box::pin(write_sized_body(&mut io, body)).await.is_ok(),
+        Framing::None => true,
+    };
+    if written {
         if closes {
             let _ = io.shutdown().await;
         } else {
             Box::pin(serve_with_hyper(Rewind::new(leftover, io), app)).await;
         }
+    }
+}
+
+/// How a response's body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body at all, whatever the app gave: 1xx, `204 No Content` and `304 Not Modified` (RFC 9110 §6.4.1).
+    None,
+    /// A body of this many bytes (`content-length`).
+    Length(u64),
+    /// A body of unknown length, an event stream: chunked encoding, then the connection closes.
+    Chunked,
+}
+
+impl Framing {
+    fn of(status: http::StatusCode, length: Option<u64>) -> Self {
+        if status.is_informational()
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED
+        {
+            return Framing::None;
+        }
+        length.map_or(Framing::Chunked, Framing::Length)
     }
 }
 
@@ -185,12 +214,7 @@ fn parse_plain_get(bytes: &[u8]) -> Option<(usize, Request<Body>)> {
 
 /// The status line and headers of a response written here: with its length when known, else chunked and
 /// closing the connection after it (as when the client asked to `close`).
-fn response_head(
-    status: &http::StatusCode,
-    headers: &HeaderMap,
-    length: Option<u64>,
-    closes: bool,
-) -> Vec<u8> {
+fn response_head(status: &http::StatusCode, headers: &HeaderMap, framing: Framing, closes: bool) -> Vec<u8> {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(status.as_str().as_bytes());
@@ -208,11 +232,12 @@ fn response_head(
         "date",
         httpdate::fmt_http_date(SystemTime::now()).as_bytes(),
     );
-    match length {
-        Some(length) => push_header(&mut head, "content-length", length.to_string().as_bytes()),
-        None => push_header(&mut head, "transfer-encoding", b"chunked"),
+    match framing {
+        Framing::None => {}
+        Framing::Length(length) => push_header(&mut head, "content-length", length.to_string().as_bytes()),
+        Framing::Chunked => push_header(&mut head, "transfer-encoding", b"chunked"),
     }
-    if closes || length.is_none() {
+    if closes || framing == Framing::Chunked {
         push_header(&mut head, "connection", b"close");
     }
     head.extend_from_slice(b"\r\n");
@@ -400,8 +425,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
         headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
-        let head =
-            String::from_utf8(response_head(&http::StatusCode::OK, &headers, None, false)).expect("UTF-8");
+        let head = String::from_utf8(response_head(
+            &http::StatusCode::OK,
+            &headers,
+            Framing::Chunked,
+            false,
+        ))
+        .expect("UTF-8");
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
         assert!(head.contains("content-type: text/event-stream\r\n"), "{head}");
         assert!(
@@ -412,11 +442,32 @@ mod tests {
         let sized = String::from_utf8(response_head(
             &http::StatusCode::UNAUTHORIZED,
             &HeaderMap::new(),
-            Some(5),
+            Framing::Length(5),
             false,
         ))
         .expect("UTF-8");
         assert!(sized.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{sized}");
         assert!(sized.ends_with("content-length: 5\r\n\r\n"), "{sized}");
+    }
+
+    #[test]
+    fn no_content_and_not_modified_have_no_body_nor_length() {
+        use http::StatusCode;
+        assert_eq!(Framing::of(StatusCode::NO_CONTENT, Some(0)), Framing::None);
+        assert_eq!(Framing::of(StatusCode::NOT_MODIFIED, None), Framing::None);
+        assert_eq!(Framing::of(StatusCode::OK, Some(0)), Framing::Length(0));
+        assert_eq!(Framing::of(StatusCode::OK, None), Framing::Chunked);
+        let head = String::from_utf8(response_head(
+            &StatusCode::NOT_MODIFIED,
+            &HeaderMap::new(),
+            Framing::None,
+            false,
+        ))
+        .expect("UTF-8");
+        assert!(head.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{head}");
+        assert!(
+            !head.contains("content-length") && !head.contains("transfer-encoding"),
+            "{head}"
+        );
     }
 }
