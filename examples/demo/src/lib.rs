@@ -14,6 +14,7 @@
 //! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
 //! POST /sse/{type}         its requests (open, send, typing, read, close, ping), `Authorization: Bearer`
 //! GET  /healthz            {"status": "ok", "epoch": ...}
+//! GET  /widget/…           the embeddable widget and the browser client package (crate kf-widget)
 //! ```
 //!
 //! Trust model: this is a demo. Anyone may ask for a visitor token for any visitor id (a real host ties visitor
@@ -256,6 +257,7 @@ pub fn app(engine: Engine, tokens: SignedTokens) -> Router {
         .with_state(state)
         .route("/ws", ws)
         .nest("/sse", sse)
+        .nest("/widget", kf_widget::router())
 }
 
 const VISITOR_HTML: &str = include_str!("../assets/visitor.html");
