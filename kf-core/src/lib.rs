@@ -24,6 +24,7 @@ pub mod hours;
 pub mod limits;
 pub mod model;
 pub mod origin;
+pub mod prechat;
 pub mod protocol;
 pub mod quick_replies;
 pub mod routing;

@@ -74,7 +74,7 @@ pub use session::{Rejection, Session};
 /// engine.put_agent(agent).await?;
 ///
 /// let visitor = Identity::visitor(shop, "v-1".parse()?);
-/// let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None).await?;
+/// let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None, Default::default()).await?;
 /// let ack = engine
 ///     .send(&visitor, opened.conversation.id, ClientId::new("m-1")?, MessageBody::text("Hi!"))
 ///     .await?;
