@@ -335,6 +335,9 @@ export class KfClient {
       return;
     }
     this.lastError = null;
+    // A handshake that never completes (a blackholed SYN, a proxy holding the upgrade) is as dead as a silent
+    // connection: the same timer covers it, instead of the browser's own timeout of minutes.
+    this.touch();
   }
 
   // Transport "auto": WebSockets do not work here. Everything carries over — cursors, pending sends (resent with
@@ -385,6 +388,7 @@ export class KfClient {
     }
     this.sseStats.eventSources++;
     this.lastError = null;
+    this.touch(); // a stream that never opens is dead too (§14)
   }
 
   /** @param {boolean} closed whether the EventSource gave up (a refused stream) */

@@ -126,3 +126,26 @@ test("forced transports never switch", async () => {
   const s = setup({ transport: "sse", state: { fallbackAt: 0 } });
   assert.equal(s.client.transport, "sse");
 });
+
+test("handshakes that never complete count as failures: dropped after a ping interval + 10 s, then SSE", async () => {
+  const t = setup({ transport: "auto", fetch: sseServer() });
+  t.client.start();
+  await flush();
+  t.timers.advance(34999);
+  assert.equal(t.WebSocket.instances[0].closedWith, null);
+  t.timers.advance(1);
+  assert.deepEqual(t.WebSocket.instances[0].closedWith, { code: 4000, reason: "client reconnects" });
+  t.timers.advance(5000);
+  await flush();
+  assert.equal(t.WebSocket.instances.length, 2);
+  t.timers.advance(35000);
+  await flush();
+  assert.equal(t.client.transport, "sse");
+  assert.equal(t.EventSource.instances.length, 1);
+  // A stream that never opens is reopened the same way.
+  t.timers.advance(35000);
+  assert.equal(t.EventSource.instances[0].closed, true);
+  t.timers.advance(5000);
+  await flush();
+  assert.equal(t.EventSource.instances.length, 2);
+});
