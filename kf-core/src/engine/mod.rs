@@ -36,6 +36,7 @@ use crate::limits::Limits;
 use crate::model::{
     Agent, AgentId, AgentStatus, Conversation, ConversationId, Epoch, Group, GroupId, TenantId,
 };
+use crate::origin::AllowedOrigins;
 use crate::store::{ConversationLog, Directory, Settings};
 
 use catalog::Catalog;
@@ -73,7 +74,7 @@ pub use session::{Rejection, Session};
 /// engine.put_agent(agent).await?;
 ///
 /// let visitor = Identity::visitor(shop, "v-1".parse()?);
-/// let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None).await?;
+/// let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None, Default::default()).await?;
 /// let ack = engine
 ///     .send(&visitor, opened.conversation.id, ClientId::new("m-1")?, MessageBody::text("Hi!"))
 ///     .await?;
@@ -122,6 +123,8 @@ struct Inner {
     routing: Routing,
     /// Working hours and entry points, cached.
     catalog: Catalog,
+    /// Which web origins each tenant allows.
+    origins: AllowedOrigins,
 }
 
 impl Engine {
@@ -133,6 +136,26 @@ impl Engine {
     /// The store's epoch.
     pub fn epoch(&self) -> &Epoch {
         &self.inner.epoch
+    }
+
+    /// The web origins each tenant allows.
+    pub fn allowed_origins(&self) -> &AllowedOrigins {
+        &self.inner.origins
+    }
+
+    /// Refuses a cross-origin browser request (`origin`: the request's `Origin` when it is cross-origin, see
+    /// [`origin::cross_origin`](crate::origin::cross_origin)) that `tenant` does not allow.
+    pub fn check_origin(&self, tenant: &TenantId, origin: Option<&str>) -> Result<(), RequestError> {
+        match origin {
+            Some(origin) if !self.inner.origins.allows(tenant, origin) => {
+                Err(RequestError::Forbidden(format!(
+                    "pages of {} may not connect to tenant {tenant}",
+                    // A header can be long; an error message is for people.
+                    origin.chars().take(200).collect::<String>()
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The conversation log, for the crate's tests and the testkit (hosts read through the engine).
