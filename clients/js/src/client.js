@@ -114,8 +114,9 @@ export class KfClient {
     const state = options.state ? sanitizeState(/** @type {Record<string, unknown>} */ (options.state)).state : (this.store && this.store.load()) || {};
     // Transport "auto": when WebSockets last failed here; a recent failure starts this client on SSE.
     this.fallbackAt = state.fallbackAt || 0;
+    const sinceFallback = this.env.now() - this.fallbackAt; // negative: a clock set back, which must not pin SSE
     /** @type {"ws" | "sse"} the transport in use */
-    this.transport = this.mode === "sse" || (this.mode === "auto" && this.fallbackAt && this.env.now() - this.fallbackAt < this.wsRetryAfterMs) ? "sse" : "ws";
+    this.transport = this.mode === "sse" || (this.mode === "auto" && this.fallbackAt && sinceFallback >= 0 && sinceFallback < this.wsRetryAfterMs) ? "sse" : "ws";
     if (this.mode === "auto" && this.transport === "ws") this.fallbackAt = 0; // the wait is over: WebSockets again
     this.wsFailures = 0; // WebSocket attempts ended before a welcome, in a row
     this.wsWorked = false; // a WebSocket session opened in this client's life: failures since are outages

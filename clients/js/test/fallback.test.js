@@ -77,6 +77,8 @@ test("two WebSocket failures before any welcome switch to SSE; pending sends and
   // After it, WebSockets again.
   const later = setup({ transport: "auto", area, fetch, now: () => t.timers.time + DEFAULT_WS_RETRY_AFTER_MS + 1 });
   assert.equal(later.client.transport, "ws");
+  const skewed = setup({ transport: "auto", area, fetch, now: () => t.timers.time - 3_600_000 });
+  assert.equal(skewed.client.transport, "ws", "a fallback time in the future (clock set back) does not pin SSE");
 });
 
 test("a WebSocket constructor that throws switches to SSE at once", async () => {
