@@ -43,6 +43,7 @@ import { closeSocket, openWebSocket, sendOnSocket } from "./ws.js";
 /** @typedef {import("./types.js").Status} Status */
 /** @typedef {import("./types.js").StatusDetail} StatusDetail */
 /** @typedef {import("./types.js").Actor} Actor */
+/** @typedef {import("./types.js").OpenRequest} OpenRequest */
 
 /**
  * The events a client emits: to the `on…` callbacks of its options and to listeners added with `on()`.
@@ -169,6 +170,16 @@ export class KfClient {
     /** @type {Map<string, unknown>} conversation -> timer of a refused send's retry (the others wait behind it) */
     this.resendTimers = new Map();
     this.sendStats = { retried: 0 }; // sends refused for a reason worth a retry (rate_limited…), for the browser check
+    /** @type {Map<string, OpenRequest>} client id -> an `open` not answered yet; insertion order is request order */
+    this.opens = new Map((state.opens || []).map((o) => [o.client_id, o]));
+    /** @type {Set<string>} client ids of opens on the wire (resent after a reconnect) */
+    this.opensInFlight = new Set();
+    /** @type {Map<string, { resolve: (frame: Frame) => void, reject: (error: KfRequestError) => void }[]>} */
+    this.openWaiters = new Map();
+    /** @type {unknown} the retry of a refused open (the others wait behind it) */
+    this.openRetryTimer = null;
+    /** @type {Map<string, number>} client id -> refusals of an open worth a retry */
+    this.openRetries = new Map();
     this.requests = new Requests(this.env.timers);
     this.requestCounter = 0;
     /** @type {Map<string, Set<Function>>} */
@@ -249,6 +260,7 @@ export class KfClient {
       snapshot.unclaimed = Object.fromEntries(this.unclaimed);
     }
     if (this.fallbackAt) snapshot.fallbackAt = this.fallbackAt;
+    if (this.opens.size) snapshot.opens = [...this.opens.values()];
     return snapshot;
   }
 
@@ -282,6 +294,10 @@ export class KfClient {
     this.es = null;
     this.online = false;
     this.requests.failAll("stopped", "the client was stopped");
+    this.env.timers.clearTimeout(this.openRetryTimer);
+    this.openRetryTimer = null;
+    this.opensInFlight.clear();
+    for (const clientId of this.openWaiters.keys()) this.settleOpen(clientId, null, new KfRequestError("stopped", "the client was stopped; the open stays pending"));
     this.status("stopped", why ? { why } : undefined);
   }
 
@@ -530,6 +546,7 @@ export class KfClient {
     this.online = false;
     this.subscribedOn.clear();
     this.inFlight.clear(); // sent on the lost connection: resent after the next subscribe, same client ids
+    this.opensInFlight.clear(); // likewise after the next welcome
     this.requests.failAll("disconnected", "the connection closed before the reply");
     this.welcomedAt = 0;
     if (this.stopped) return;
@@ -720,6 +737,8 @@ export class KfClient {
         this.touch();
         this.status("online", { transport: this.transport });
         this.emit("frame", frame);
+        this.opensInFlight.clear(); // SSE: POSTs of an earlier stream may be lost too; a repeat is harmless (§15)
+        this.pumpOpens();
         if (this.transport === "ws") for (const conversation of this.subscriptions) this.sendSubscribe(conversation);
         return;
       }
@@ -752,6 +771,9 @@ export class KfClient {
       case "ack":
         this.acked(frame);
         return;
+      case "opened":
+        if (typeof frame.id === "string" && frame.id.startsWith("open:")) this.settleOpen(frame.id.slice(5), frame, null);
+        break;
       case "error": {
         const error = /** @type {ErrorFrame} */ (/** @type {unknown} */ (frame));
         if (this.errored(error)) return;
@@ -937,6 +959,65 @@ export class KfClient {
     return this.o.isMine ? this.o.isMine(event.author) : true;
   }
 
+  // ---- opens ----
+
+  /**
+   * Opens a conversation (visitors, protocol §7.2) the way sends are made: the request is kept (and persisted)
+   * with its client id until the server answers it, sent as soon as a session is open and again after every
+   * reconnect or reload, retried after a refusal worth it (rate_limited, unavailable…) — so a lost answer never
+   * opens a second conversation (§15). Resolves with the `opened` frame; rejects with a KfRequestError for a final
+   * error (not_found, forbidden, invalid_frame…), or "stopped". The `opened` frame (or that error) also reaches
+   * `onFrame`, which is where a page reloaded in between learns the answer.
+   * @param {Partial<OpenRequest>} [request] `entry`, `fields` (pre-chat answers), `group`…; `client_id` to choose it
+   * @returns {Promise<Frame>}
+   */
+  open(request = {}) {
+    const clientId = request.client_id || newId();
+    if (!this.opens.has(clientId)) {
+      this.opens.set(clientId, { ...request, client_id: clientId });
+      this.changed();
+    }
+    const answer = new Promise((resolve, reject) => {
+      const waiting = this.openWaiters.get(clientId) || [];
+      waiting.push({ resolve, reject });
+      this.openWaiters.set(clientId, waiting);
+    });
+    this.pumpOpens();
+    return /** @type {Promise<Frame>} */ (answer);
+  }
+
+  // Puts the pending opens on the wire (in order) unless they are there already or wait for a retry.
+  pumpOpens() {
+    if (!this.online || this.openRetryTimer) return;
+    for (const open of this.opens.values()) {
+      if (this.opensInFlight.has(open.client_id)) continue;
+      const frame = { ...open, type: "open", id: `open:${open.client_id}` };
+      if (this.transport === "sse") this.post(frame);
+      else if (!this.transmit(frame)) return;
+      this.opensInFlight.add(open.client_id);
+    }
+  }
+
+  /**
+   * An open is answered: drop it and settle whoever waits for it.
+   * @param {string} clientId
+   * @param {Frame | null} reply
+   * @param {KfRequestError | null} error
+   */
+  settleOpen(clientId, reply, error) {
+    if (reply || (error && error.code !== "stopped")) {
+      if (this.opens.delete(clientId)) this.changed();
+      this.opensInFlight.delete(clientId);
+      this.openRetries.delete(clientId);
+    }
+    const waiting = this.openWaiters.get(clientId) || [];
+    this.openWaiters.delete(clientId);
+    for (const w of waiting) {
+      if (reply) w.resolve(reply);
+      else if (error) w.reject(error);
+    }
+  }
+
   // ---- sends ----
 
   /**
@@ -1050,6 +1131,22 @@ export class KfClient {
       this.emit("reset", conversation);
       this.changed();
       this.sendSubscribe(conversation);
+      return true;
+    }
+    if (id.startsWith("open:") && this.opens.has(id.slice(5))) {
+      const clientId = id.slice(5);
+      if (FINAL_SEND_ERRORS.has(frame.code)) {
+        this.settleOpen(clientId, null, new KfRequestError(frame.code, frame.message, /** @type {Frame} */ (/** @type {unknown} */ (frame))));
+        return false; // and to onFrame: after a reload nobody waits on the promise
+      }
+      const retries = (this.openRetries.get(clientId) || 0) + 1;
+      this.openRetries.set(clientId, retries);
+      this.opensInFlight.delete(clientId);
+      this.env.timers.clearTimeout(this.openRetryTimer);
+      this.openRetryTimer = this.env.timers.setTimeout(() => {
+        this.openRetryTimer = null;
+        this.pumpOpens();
+      }, sendRetryDelay(retries, this.env.random));
       return true;
     }
     if (id.startsWith("send:")) {

@@ -10,6 +10,7 @@
 /** @typedef {import("./types.js").Cursor} Cursor */
 /** @typedef {import("./types.js").PendingSend} PendingSend */
 /** @typedef {import("./types.js").EventFrame} EventFrame */
+/** @typedef {import("./types.js").OpenRequest} OpenRequest */
 /** @typedef {import("./types.js").StorageArea} StorageArea */
 /** @typedef {import("./types.js").StorageOption} StorageOption */
 /** @typedef {{ warn: (...args: unknown[]) => void }} Warn */
@@ -171,6 +172,16 @@ export function sanitizeState(value) {
       }
     } else dropped.push("unclaimed");
     state.unclaimed = unclaimed;
+  }
+  if (value.opens !== undefined) {
+    if (Array.isArray(value.opens)) {
+      state.opens = [];
+      for (const o of value.opens) {
+        const valid = isObject(o) && typeof o.client_id === "string" && (o.fields === undefined || (isObject(o.fields) && Object.values(o.fields).every((f) => typeof f === "string")));
+        if (valid) state.opens.push(/** @type {OpenRequest} */ (/** @type {unknown} */ (o)));
+        else dropped.push("a pending open");
+      }
+    } else dropped.push("opens");
   }
   if (isSeq(value.fallbackAt)) state.fallbackAt = value.fallbackAt;
   else if (value.fallbackAt !== undefined) dropped.push("fallbackAt");

@@ -59,6 +59,16 @@
  * @property {string | null} [sseCursor] SSE: the `id` of the last event received (opaque, protocol §21.4)
  * @property {Record<string, EventFrame[]>} [unclaimed] SSE: events of conversations not subscribed to (yet)
  * @property {number} [fallbackAt] transport "auto": when WebSockets last failed here (ms since the epoch)
+ * @property {OpenRequest[]} [opens] `open` requests not answered yet, in order
+ */
+
+/**
+ * An `open` request kept until answered (protocol §7.2): the frame's fields but `type` and `id`.
+ * @typedef {object} OpenRequest
+ * @property {string} client_id
+ * @property {string} [entry] the entry point
+ * @property {string} [group]
+ * @property {Record<string, string>} [fields] pre-chat answers
  */
 
 /**

@@ -25,12 +25,14 @@ test("damaged parts are dropped, the rest is kept", () => {
       cursors: { good: { seq: 4, epoch: "e1" }, bad: { seq: -1 }, worse: "x" },
       pending: [{ conversation: "good", client_id: "m1", body: { text: "kept" } }, { conversation: 3 }],
       sseCursor: 42,
+      opens: [{ client_id: "o1", entry: "web" }, { client_id: "o2", fields: { age: 3 } }],
     }),
   );
   const t = setup({ area });
   assert.deepEqual(Object.fromEntries(t.client.cursors), { good: { seq: 4, epoch: "e1" } });
   assert.deepEqual([...t.client.pending.keys()], ["m1"]);
   assert.equal(t.client.sseCursor, null);
+  assert.deepEqual([...t.client.opens.keys()], ["o1"]);
   assert.match(t.warnings.join("\n"), /damaged parts/);
 });
 

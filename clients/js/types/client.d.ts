@@ -71,6 +71,19 @@ export class KfClient {
     sendStats: {
         retried: number;
     };
+    /** @type {Map<string, OpenRequest>} client id -> an `open` not answered yet; insertion order is request order */
+    opens: Map<string, OpenRequest>;
+    /** @type {Set<string>} client ids of opens on the wire (resent after a reconnect) */
+    opensInFlight: Set<string>;
+    /** @type {Map<string, { resolve: (frame: Frame) => void, reject: (error: KfRequestError) => void }[]>} */
+    openWaiters: Map<string, {
+        resolve: (frame: Frame) => void;
+        reject: (error: KfRequestError) => void;
+    }[]>;
+    /** @type {unknown} the retry of a refused open (the others wait behind it) */
+    openRetryTimer: unknown;
+    /** @type {Map<string, number>} client id -> refusals of an open worth a retry */
+    openRetries: Map<string, number>;
     requests: Requests;
     requestCounter: number;
     /** @type {Map<string, Set<Function>>} */
@@ -235,6 +248,25 @@ export class KfClient {
     /** @param {EventFrame} event */
     isMine(event: EventFrame): boolean;
     /**
+     * Opens a conversation (visitors, protocol §7.2) the way sends are made: the request is kept (and persisted)
+     * with its client id until the server answers it, sent as soon as a session is open and again after every
+     * reconnect or reload, retried after a refusal worth it (rate_limited, unavailable…) — so a lost answer never
+     * opens a second conversation (§15). Resolves with the `opened` frame; rejects with a KfRequestError for a final
+     * error (not_found, forbidden, invalid_frame…), or "stopped". The `opened` frame (or that error) also reaches
+     * `onFrame`, which is where a page reloaded in between learns the answer.
+     * @param {Partial<OpenRequest>} [request] `entry`, `fields` (pre-chat answers), `group`…; `client_id` to choose it
+     * @returns {Promise<Frame>}
+     */
+    open(request?: Partial<OpenRequest>): Promise<Frame>;
+    pumpOpens(): void;
+    /**
+     * An open is answered: drop it and settle whoever waits for it.
+     * @param {string} clientId
+     * @param {Frame | null} reply
+     * @param {KfRequestError | null} error
+     */
+    settleOpen(clientId: string, reply: Frame | null, error: KfRequestError | null): void;
+    /**
      * Sends a text message; returns its client id. Works offline: it is kept (and persisted) and goes out once
      * connected, then again after every reconnect until acknowledged — always with this client id.
      * @param {string} conversation
@@ -288,6 +320,7 @@ export type ClientState = import("./types.js").ClientState;
 export type Status = import("./types.js").Status;
 export type StatusDetail = import("./types.js").StatusDetail;
 export type Actor = import("./types.js").Actor;
+export type OpenRequest = import("./types.js").OpenRequest;
 /**
  * The events a client emits: to the `on…` callbacks of its options and to listeners added with `on()`.
  */
@@ -303,4 +336,5 @@ export type ClientEvents = {
     transport: ["ws" | "sse", string];
 };
 import { StateStore } from "./storage.js";
+import { KfRequestError } from "./requests.js";
 import { Requests } from "./requests.js";

@@ -25,6 +25,7 @@ export function sanitizeState(value: Record<string, unknown>): {
 /** @typedef {import("./types.js").Cursor} Cursor */
 /** @typedef {import("./types.js").PendingSend} PendingSend */
 /** @typedef {import("./types.js").EventFrame} EventFrame */
+/** @typedef {import("./types.js").OpenRequest} OpenRequest */
 /** @typedef {import("./types.js").StorageArea} StorageArea */
 /** @typedef {import("./types.js").StorageOption} StorageOption */
 /** @typedef {{ warn: (...args: unknown[]) => void }} Warn */
@@ -54,6 +55,7 @@ export type ClientState = import("./types.js").ClientState;
 export type Cursor = import("./types.js").Cursor;
 export type PendingSend = import("./types.js").PendingSend;
 export type EventFrame = import("./types.js").EventFrame;
+export type OpenRequest = import("./types.js").OpenRequest;
 export type StorageArea = import("./types.js").StorageArea;
 export type StorageOption = import("./types.js").StorageOption;
 export type Warn = {

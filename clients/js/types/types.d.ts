@@ -82,6 +82,25 @@ export type ClientState = {
      * transport "auto": when WebSockets last failed here (ms since the epoch)
      */
     fallbackAt?: number | undefined;
+    /**
+     * `open` requests not answered yet, in order
+     */
+    opens?: OpenRequest[] | undefined;
+};
+/**
+ * An `open` request kept until answered (protocol §7.2): the frame's fields but `type` and `id`.
+ */
+export type OpenRequest = {
+    client_id: string;
+    /**
+     * the entry point
+     */
+    entry?: string | undefined;
+    group?: string | undefined;
+    /**
+     * pre-chat answers
+     */
+    fields?: Record<string, string> | undefined;
 };
 export type Status = "connecting" | "online" | "offline" | "stopped";
 export type StatusDetail = {
