@@ -188,7 +188,7 @@ export class KfClient {
     this.saveQueued = false;
     this.onOnline = () => {
       this.browserOffline = false;
-      this.retryNow();
+      this.retryNow(true);
     };
     this.onOffline = () => {
       this.browserOffline = true;
@@ -599,8 +599,18 @@ export class KfClient {
     this.timer = this.env.timers.setTimeout(() => this.connect(), delay);
   }
 
-  // Reconnects now (page visible again, network back), with the backoff reset (protocol §18).
-  retryNow() {
+  /**
+   * Reconnects now (page visible again, network back), with the backoff reset (protocol §18).
+   * @param {boolean} [networkBack] the browser's `online` event: an EventSource still waiting for its own
+   *   reconnect (which browsers space out by seconds after failures) is replaced at once, from the same cursor
+   */
+  retryNow(networkBack = false) {
+    if (networkBack && this.transport === "sse" && this.es && !this.online && !this.stopped) {
+      this.es.close();
+      this.es = null;
+      this.generation++;
+      this.clearLiveness();
+    }
     if (!this.stopped && !this.ws && !this.es && !this.connecting) {
       this.attempt = 0;
       this.connect();

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { connectWs, flush, setup } from "./fakes.js";
+import { WELCOME, connectWs, flush, setup } from "./fakes.js";
 
 test("offline drops the connection at once; online reconnects at once", async () => {
   const t = setup();
@@ -55,4 +55,26 @@ test("failures while the browser is offline do not count towards the switch to S
   }
   assert.equal(t.client.transport, "ws");
   assert.equal(t.EventSource.instances.length, 0);
+});
+
+test("SSE: when the network comes back, a stream still waiting for the browser's own retry is replaced at once", async () => {
+  const t = setup({ transport: "sse", state: { sseCursor: "k5" } });
+  t.client.start();
+  await flush();
+  const es = t.EventSource.instances[0];
+  es.open();
+  es.receive(WELCOME());
+  es.receive({ type: "following", reset: false });
+  es.fail(false); // cut: the browser would reconnect by itself, some time later
+  t.window.dispatchEvent(new Event("online"));
+  await flush();
+  assert.equal(es.closed, true);
+  assert.equal(t.EventSource.instances.length, 2);
+  assert.equal(t.EventSource.instances[1].params.get("cursor"), "k5");
+  // An open stream is left alone.
+  t.EventSource.instances[1].open();
+  t.EventSource.instances[1].receive(WELCOME());
+  t.window.dispatchEvent(new Event("online"));
+  await flush();
+  assert.equal(t.EventSource.instances.length, 2);
 });

@@ -155,7 +155,12 @@ export class KfClient {
      * @param {boolean} [crowded]
      */
     scheduleReconnect(why: string, crowded?: boolean): void;
-    retryNow(): void;
+    /**
+     * Reconnects now (page visible again, network back), with the backoff reset (protocol §18).
+     * @param {boolean} [networkBack] the browser's `online` event: an EventSource still waiting for its own
+     *   reconnect (which browsers space out by seconds after failures) is replaced at once, from the same cursor
+     */
+    retryNow(networkBack?: boolean): void;
     /**
      * Writes a frame on the WebSocket; false when not online (or on SSE, where requests are POSTs).
      * @param {Frame} frame
