@@ -195,6 +195,16 @@ impl Engine {
         self.inner.routing.ledger.groups(tenant)
     }
 
+    /// The group an `open` naming no group or entry point goes to when no page rule matches: the engine's
+    /// default group, else the tenant's first group by id (`None`: the tenant has no group).
+    pub fn default_group(&self, tenant: &TenantId) -> Option<GroupId> {
+        let routing = &self.inner.routing;
+        routing
+            .default_group
+            .clone()
+            .or_else(|| routing.ledger.first_group(tenant))
+    }
+
     /// One group as the engine routes it now; `None` for an unknown group.
     pub fn group(&self, tenant: &TenantId, group: &GroupId) -> Option<Group> {
         self.inner.routing.ledger.group(tenant, group)
