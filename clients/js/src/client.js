@@ -11,7 +11,7 @@
 // - sends: each message gets a client id; until its `ack` (or its own event) it stays pending and is resent with
 //   the same client id after a reconnect, a reload or a transport switch (the server stores it once, §15). Sends
 //   go one at a time per conversation, so that a refused one (rate_limited…) is retried before those behind it
-//   and the log keeps the order the user wrote in (protocol §16);
+//   and the log keeps the order the user wrote in (protocol §16); a visitor's `open()` is kept the same way;
 // - transport "auto" (the default): WebSocket first; when WebSockets do not work here (the constructor throws, or
 //   two attempts in a row end before any `welcome` without the server saying why) it switches to SSE for the rest
 //   of the session, and remembers it so that a new page starts on SSE for `wsRetryAfterMs` (10 minutes);
