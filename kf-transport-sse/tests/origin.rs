@@ -1,31 +1,11 @@
 //! Pages of other sites over real sockets: CORS preflights answered for origins a tenant allows (never with
 //! credentials), requests and streams from an origin the token's tenant does not allow refused with `403`.
 
-use std::sync::Arc;
-
-use kf_core::Engine;
-use kf_core::limits::Limits;
-use kf_core::model::TenantId;
-use kf_core::origin::AllowedOrigins;
-use kf_core::store::MemoryStore;
 use kf_core::testkit::shop::*;
 use kf_transport_sse::SseConfig;
 use kf_transport_sse::testkit::*;
 
-const SHOP: &str = "https://shop.example";
-
-async fn engine() -> Engine {
-    let origins = AllowedOrigins::new()
-        .allow(&tenant(), SHOP)
-        .and_then(|o| o.allow(&TenantId::new("other").expect("id"), "https://other.example"))
-        .expect("origins");
-    Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens()))
-        .limits(Limits::default())
-        .allowed_origins(origins)
-        .build()
-        .await
-        .expect("engine")
-}
+const SHOP: &str = SHOP_ORIGIN;
 
 fn preflight(origin: &str) -> [(&str, &str); 3] {
     [
@@ -37,7 +17,7 @@ fn preflight(origin: &str) -> [(&str, &str); 3] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflights_are_answered_for_allowed_origins_only() {
-    let engine = engine().await;
+    let engine = engine_with_origins().await;
     let addr = start(&engine, SseConfig::default()).await;
 
     let allowed = exchange(addr, "OPTIONS", "/send", &preflight(SHOP), "").await;
@@ -63,7 +43,7 @@ async fn preflights_are_answered_for_allowed_origins_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_streams_need_an_origin_of_the_tokens_tenant() {
-    let engine = engine().await;
+    let engine = engine_with_origins().await;
     let addr = start(&engine, SseConfig::default()).await;
     let token = token(&visitor("v-1"));
     let bearer = format!("Bearer {token}");
@@ -86,11 +66,7 @@ async fn requests_and_streams_need_an_origin_of_the_tokens_tenant() {
         addr,
         "POST",
         "/ping",
-        &[
-            ("Origin", "https://other.example"),
-            ("Authorization", &bearer),
-            json,
-        ],
+        &[("Origin", OTHER_ORIGIN), ("Authorization", &bearer), json],
         "{}",
     )
     .await;

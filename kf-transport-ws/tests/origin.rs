@@ -2,34 +2,14 @@
 //! connection; an origin allowed by another tenant than the token's is refused at `hello` (`forbidden`); the
 //! tenant's own origins, the server's own origin and clients without `Origin` connect.
 
-use std::sync::Arc;
-
-use kf_core::Engine;
-use kf_core::limits::Limits;
-use kf_core::model::TenantId;
-use kf_core::origin::AllowedOrigins;
-use kf_core::store::MemoryStore;
 use kf_core::testkit::shop::*;
 use kf_transport_ws::WsConfig;
 use kf_transport_ws::testkit::*;
 use serde_json::json;
 
-async fn engine() -> Engine {
-    let origins = AllowedOrigins::new()
-        .allow(&tenant(), "https://shop.example")
-        .and_then(|o| o.allow(&TenantId::new("other").expect("id"), "https://other.example"))
-        .expect("origins");
-    Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens()))
-        .limits(Limits::default())
-        .allowed_origins(origins)
-        .build()
-        .await
-        .expect("engine")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_allowed_origins_connect() {
-    let engine = engine().await;
+    let engine = engine_with_origins().await;
     let addr = start(&engine, WsConfig::default()).await;
     let token = token(&visitor("v-1"));
 
@@ -38,7 +18,7 @@ async fn only_allowed_origins_connect() {
         other => panic!("a refused origin must get no connection: {other:?}"),
     }
 
-    let mut foreign = WsClient::try_connect_from(addr, "https://other.example")
+    let mut foreign = WsClient::try_connect_from(addr, OTHER_ORIGIN)
         .await
         .expect("another tenant's origin passes the handshake");
     foreign
@@ -51,11 +31,11 @@ async fn only_allowed_origins_connect() {
     assert!(
         error["message"]
             .as_str()
-            .is_some_and(|m| m.contains("https://other.example")),
+            .is_some_and(|m| m.contains(OTHER_ORIGIN)),
         "{error}"
     );
 
-    for origin in ["https://shop.example", &format!("http://{addr}")] {
+    for origin in [SHOP_ORIGIN, &format!("http://{addr}")] {
         let mut page = WsClient::try_connect_from(addr, origin).await.expect("handshake");
         page.say_hello(&token).await;
         assert_eq!(page.welcome["tenant"], "shop", "from {origin}");

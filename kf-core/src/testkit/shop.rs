@@ -5,7 +5,8 @@
 //! - identities: [`tenant`], [`visitor`], [`agent`]; tokens: [`tokens`] (signing with [`KEY`]), [`token`];
 //! - engines: [`engine`] (the suite's shop: groups `support` and `billing`, agents `alice`, `bob`, `carol`),
 //!   [`engine_with`] (group `support` and the agents you name, over the store you give),
-//!   [`engine_with_alice`] (group `support`, agent `alice`, a fresh [`MemoryStore`]);
+//!   [`engine_with_alice`] (group `support`, agent `alice`, a fresh [`MemoryStore`]), [`engine_with_origins`]
+//!   (the shop of [`engine`] whose pages are on [`SHOP_ORIGIN`]; tenant `other`'s on [`OTHER_ORIGIN`]);
 //! - [`limits`] for scenarios, [`WAIT`] as the failure guard, and a few readers ([`seqs`], [`stored`],
 //!   [`eventually`]).
 //!
@@ -27,6 +28,7 @@ use crate::auth::{Identity, SignedTokens};
 use crate::clock::SystemClock;
 use crate::limits::Limits;
 use crate::model::{Agent, AgentId, ConversationId, Event, Group, GroupId, Seq, TenantId, VisitorId};
+use crate::origin::AllowedOrigins;
 use crate::store::{MemoryStore, Store};
 
 /// How long a test (a scenario, an adapter, a test client) waits for something it expects before failing.
@@ -70,16 +72,40 @@ pub fn limits() -> Limits {
     }
 }
 
+/// The web origin tenant `shop` allows in [`engine_with_origins`].
+pub const SHOP_ORIGIN: &str = "https://shop.example";
+
+/// The web origin tenant `other` allows in [`engine_with_origins`] (and `shop` does not).
+pub const OTHER_ORIGIN: &str = "https://other.example";
+
+/// [`engine`] with default limits, whose tenant `shop` allows pages of [`SHOP_ORIGIN`] and tenant `other` pages
+/// of [`OTHER_ORIGIN`] (`kf_core::origin`).
+pub async fn engine_with_origins() -> Engine {
+    let other = must(TenantId::new("other"), "tenant id");
+    let origins = must(
+        AllowedOrigins::new()
+            .allow(&tenant(), SHOP_ORIGIN)
+            .and_then(|origins| origins.allow(&other, OTHER_ORIGIN)),
+        "origins",
+    );
+    shop(Limits::default(), origins).await
+}
+
 /// The transport suite's shop: an engine over a fresh [`MemoryStore`] with [`tokens`], group `support` (agents
 /// `alice`, `bob`; the default group) and group `billing` (agent `carol`), capacity 5 each, no presence grace
 /// period.
 pub async fn engine(limits: Limits) -> Engine {
+    shop(limits, AllowedOrigins::new()).await
+}
+
+async fn shop(limits: Limits, origins: AllowedOrigins) -> Engine {
     let support = must(GroupId::new("support"), "group id");
     let engine = must(
         Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens()))
             .limits(limits)
             .presence_grace(Duration::ZERO)
             .default_group(support.clone())
+            .allowed_origins(origins)
             .build()
             .await,
         "engine",
