@@ -192,6 +192,13 @@ export class Widget {
       this.markSeen();
       this.render();
     });
+    // The browser knows the network is gone (airplane mode): a WebSocket can look open for a while yet, and
+    // messages would show as "sending" until the client's liveness timer gives up on it. Let the client reconnect
+    // now; it waits for the network (and the `online` event) from there.
+    window.addEventListener("offline", () => {
+      const client = this.client;
+      if (client && client.online && typeof client.dropConnection === "function") client.dropConnection();
+    });
     this.init();
   }
 
@@ -805,10 +812,10 @@ export class Widget {
   open() {
     if (this.state.panelOpen) return;
     this.state.panelOpen = true;
+    this.markSeen();
     this.save();
     this.draw();
     this.ui.focusPanel();
-    this.markSeen();
     this.emit("state", "open");
   }
 
