@@ -6,6 +6,8 @@
 import { applyStyles } from "./styles.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
+// The server's limit on one pre-chat answer (UTF-8 bytes).
+const MAX_ANSWER_BYTES = 1024;
 const ICONS = {
   chat: "M12 3C6.5 3 2 6.8 2 11.5c0 2.4 1.2 4.6 3.1 6.1-.2 1.4-.9 2.8-2 3.9 2.1-.1 4-.8 5.5-2 1.1.3 2.2.5 3.4.5 5.5 0 10-3.8 10-8.5S17.5 3 12 3z",
   close: "M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 1 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z",
@@ -432,6 +434,7 @@ export class WidgetUI {
         let problem = "";
         if (spec.required && !value) problem = t("fieldRequired", spec.label || spec.name);
         else if (value && spec.kind === "email" && !isEmail(value)) problem = t("fieldEmail", spec.label || spec.name);
+        else if (!spec.name.startsWith("__") && new TextEncoder().encode(value).length > MAX_ANSWER_BYTES) problem = t("fieldTooLong", spec.label || spec.name);
         wrap.dataset.invalid = problem ? "true" : "false";
         control.setAttribute("aria-invalid", problem ? "true" : "false");
         error.hidden = !problem;
