@@ -122,6 +122,8 @@ export class Widget {
         ? { user_id: options.userId, user_hash: options.userHash, ...(options.userName ? { name: options.userName } : {}), ...(options.userEmail ? { email: options.userEmail } : {}) }
         : null;
     this.state = this.load();
+    // On a phone the open panel covers the page: it does not reopen by itself on the next page.
+    if (window.matchMedia && window.matchMedia("(max-width: 480px)").matches) this.state.panelOpen = false;
     if (options.open) this.state.panelOpen = true;
     // Not persisted.
     this.live = {
@@ -164,6 +166,8 @@ export class Widget {
     this.lastUnread = -1;
     this.renderQueued = false;
     this.unwatch = null;
+    /** @type {any} */
+    this.pageTimer = null;
     this.ui = new WidgetUI(
       { t: this.t, lang: this.lang, position: options.position, color: this.safeColor(options.color) },
       {
@@ -216,7 +220,13 @@ export class Widget {
       return;
     }
     this.startClient();
-    if (!this.unwatch) this.unwatch = watchNavigation(() => this.sendPage());
+    // One `page` per navigation that settles (an app rewriting its URL as the visitor types sends one).
+    if (!this.unwatch) {
+      this.unwatch = watchNavigation(() => {
+        clearTimeout(this.pageTimer);
+        this.pageTimer = setTimeout(() => this.sendPage(), 1000);
+      });
+    }
     if (!this.readyFired) {
       this.readyFired = true;
       this.emit("ready", undefined);

@@ -329,7 +329,7 @@ try {
   check(true, "alice is logged in on the agent page");
 
   // ---- 1. a conversation both ways ----
-  const { context: visitorContext, page: visitor } = await newShop(shop, "", { name: "visitor" });
+  const { context: visitorContext, page: visitor } = await newShop(shop, "utm_source=newsletter&utm_campaign=spring", { name: "visitor" });
   const unreadEvents = [];
   const stateEvents = [];
   await visitor.evaluate(() => {
@@ -339,6 +339,12 @@ try {
     window.kf.on("state", (s) => window.__state.push(s));
   });
   await waitOnline(visitor);
+  // A single-page-app navigation: the widget reports the new page (protocol §7.11).
+  await visitor.evaluate(() => {
+    history.pushState({}, "", "/boots/alpine-42?size=44");
+    document.title = "Alpine 42 · Acme Outdoor";
+  });
+  await sleep(1500);
   await visitor.screenshot({ path: shot("launcher") });
   // Keyboard: the launcher opens the panel with Enter, focus goes into the composer.
   await visitor.focus(`${W} >> .launcher`);
@@ -379,6 +385,14 @@ try {
   await agentOpen(agent, conversation);
   await agent.waitForSelector("#messages .message.theirs >> text=Hello from the widget");
   check(true, "the visitor's message reached alice");
+  await agent.waitForSelector('#context-body [data-field="utm"]', { timeout: 10000 });
+  const utm = await agent.textContent('#context-body [data-field="utm"]');
+  const landing = await agent.textContent('#context-body [data-field="landing"]');
+  const trail = await agent.$$eval("#context-body .trail li", (items) => items.map((li) => li.title));
+  check(
+    utm.includes("newsletter") && utm.includes("spring") && landing.includes("utm_source=newsletter") && trail.some((url) => url.endsWith("/boots/alpine-42?size=44")),
+    `alice sees the visit: campaign (${utm}), landing page, and the page the single-page app moved to (${trail.join(" → ")})`,
+  );
   await visitor.waitForSelector(`${W} >> .system >> text=Alice joined the conversation`);
   await visitor.waitForSelector(`${W} >> .subtitle >> text=You are talking to Alice`);
   check(true, "the widget shows that Alice joined");
