@@ -65,9 +65,12 @@ function titleCase(id) {
   return id ? id.charAt(0).toUpperCase() + id.slice(1) : "";
 }
 
-/** @param {number} ms */
-function timeOf(ms) {
-  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+/**
+ * @param {number} ms
+ * @param {string} lang
+ */
+function timeOf(ms, lang) {
+  return new Date(ms).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
 }
 
 /** The persisted part of the widget's state, empty. */
@@ -1015,7 +1018,7 @@ export class Widget {
           clientId: event.client_id || null,
           author: author.role === "agent" ? titleCase(author.id) : author.role === "system" ? team : null,
           text: data.body ? data.body.text : "",
-          meta: timeOf(event.at),
+          meta: timeOf(event.at, this.lang),
           seen: false,
         };
         if (mine) lastMine = items.length;
@@ -1042,7 +1045,7 @@ export class Widget {
     view.items = items;
 
     const typing = live.typing && live.typing.until > Date.now() ? live.typing : null;
-    if (typing) view.typing = t("typing", titleCase(typing.who) || t("agentFallback"));
+    if (typing && status !== "closed") view.typing = t("typing", titleCase(typing.who) || t("agentFallback"));
 
     if (status === "closed") {
       view.closed = true;
