@@ -269,7 +269,10 @@ async function openPanel(page) {
 }
 
 async function waitOnline(page, timeout = 15000) {
-  await page.waitForFunction(() => window.kf.debug && window.kf.debug().online, null, { timeout });
+  await page.waitForFunction(() => {
+    const state = window.kf && window.kf.debug && window.kf.debug(); // (undefined until the widget has loaded)
+    return state && state.online;
+  }, null, { timeout });
 }
 
 async function widgetSend(page, text) {
@@ -637,6 +640,22 @@ try {
     await prechat.page.click(`${W} >> .form button[type=submit]`);
     await prechat.page.waitForFunction(() => window.kf.debug().conversation, null, { timeout: 15000 });
     check(true, "the filled pre-chat form opens a conversation (answers in open.fields)");
+    // A stored visitor whose key the server refuses (invalid_visitor_key) is forgotten: a new visitor.
+    const before = await debug(prechat.page);
+    await prechat.page.addInitScript(() => {
+      // Before the page's scripts: the widget of the page being left may still save its state until it unloads.
+      for (const key of Object.keys(localStorage).filter((k) => k.startsWith("kf:"))) {
+        const saved = JSON.parse(localStorage.getItem(key));
+        if (!saved || !saved.visitorId) continue;
+        saved.visitorKey = "forged-key";
+        saved.token = null;
+        localStorage.setItem(key, JSON.stringify(saved));
+      }
+    });
+    await prechat.page.reload();
+    await waitOnline(prechat.page);
+    const after = await debug(prechat.page);
+    check(after.visitorId && after.visitorId !== before.visitorId && !after.fatal && !after.conversation, `a refused visitor key starts a new visitor (${before.visitorId} -> ${after.visitorId})`);
     await prechat.context.close();
 
     const chinese = await newShop(shop, "lang=zh-CN", { name: "zh" });
