@@ -171,6 +171,9 @@ export class Widget {
     this.unwatch = null;
     /** @type {any} */
     this.pageTimer = null;
+    this.autoRetries = 0;
+    /** @type {any} */
+    this.retryTimer = null;
     this.ui = new WidgetUI(
       { t: this.t, lang: this.lang, position: options.position, color: this.safeColor(options.color) },
       {
@@ -202,6 +205,9 @@ export class Widget {
     // The browser knows the network is gone (airplane mode): a WebSocket can look open for a while yet, and
     // messages would show as "sending" until the client's liveness timer gives up on it. Let the client reconnect
     // now; it waits for the network (and the `online` event) from there.
+    window.addEventListener("online", () => {
+      if (this.fatal && this.fatal.retry) this.retry();
+    });
     window.addEventListener("offline", () => {
       const client = this.client;
       if (client && client.online && typeof client.dropConnection === "function") client.dropConnection();
@@ -222,6 +228,7 @@ export class Widget {
       this.fail(error);
       return;
     }
+    this.autoRetries = 0;
     this.startClient();
     // One `page` per navigation that settles (an app rewriting its URL as the visitor types sends one).
     if (!this.unwatch) {
@@ -348,9 +355,18 @@ export class Widget {
     this.fatal = { text, retry };
     this.stopClient();
     this.render();
+    // A server out of reach (or a network down at page load) may come back: try again by itself a few times,
+    // further and further apart, and at once when the browser says the network is back.
+    if (code === "unreachable" && this.autoRetries < 5) {
+      const delay = 5000 * 2 ** this.autoRetries;
+      this.autoRetries += 1;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.fatal && this.retry(), delay);
+    }
   }
 
   retry() {
+    clearTimeout(this.retryTimer);
     this.fatal = null;
     this.stopClient();
     this.init();
