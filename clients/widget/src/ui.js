@@ -277,8 +277,12 @@ export class WidgetUI {
     this.conn.textContent = view.connection || "";
 
     this.errorBox.hidden = !view.error;
-    this.errorBox.replaceChildren();
-    if (view.error) {
+    const errorKey = view.error ? `${view.error}|${view.retry}` : "";
+    if (errorKey !== this.errorKey) {
+      this.errorKey = errorKey;
+      this.errorBox.replaceChildren();
+    }
+    if (view.error && !this.errorBox.firstChild) {
       this.errorBox.append(h("div", { text: view.error }));
       if (view.retry) {
         const retry = h("button", { type: "button", class: "button", text: t("retry") });
@@ -339,6 +343,11 @@ export class WidgetUI {
   renderBanner(view) {
     const t = this.t;
     const banner = this.banner;
+    // Rebuilt only when what it shows changes (the email box keeps its text and focus across renders).
+    const key =
+      this.confirmingEnd && view.canEnd ? "confirm" : view.closed ? "closed" : view.askEmail ? "email" : view.notice ? `notice:${view.noticeId}:${view.notice}` : "";
+    if (key === this.bannerKey) return;
+    this.bannerKey = key;
     banner.replaceChildren();
     let show = true;
     if (this.confirmingEnd && view.canEnd) {
