@@ -427,13 +427,27 @@ try {
   await visitor.waitForSelector(`${W} >> .message.mine .meta.seen`, { timeout: 10000 });
   check(true, "the widget shows \"Seen\" under the visitor's message");
 
-  // Minimised: the agent's messages count as unread (badge, `unread` event) until the panel opens again.
+  // Minimised: the agent's messages count as unread (badge, `unread` event) until the panel opens again, and
+  // a desktop notification tells the visitor (the permission granted; the constructor watched).
+  await visitorContext.grantPermissions(["notifications"], { origin: shop.origin });
+  await visitor.evaluate(() => {
+    const Native = window.Notification;
+    window.__notifications = [];
+    window.Notification = class extends Native {
+      constructor(title, options) {
+        super(title, options);
+        window.__notifications.push({ title, body: options && options.body });
+      }
+    };
+  });
   await visitor.click(`${W} >> .minimise`);
   await visitor.waitForSelector(`${W} >> .panel`, { state: "hidden" });
   await agentSend(agent, "Anything else?");
   await visitor.waitForSelector(`${W} >> .badge:not([hidden]) >> text=1`, { timeout: 10000 });
   const launcherLabel = await visitor.getAttribute(`${W} >> .launcher`, "aria-label");
   check(/1 unread message/.test(launcherLabel || ""), `the badge shows 1 unread, the launcher says so (${launcherLabel})`);
+  const notifications = await visitor.evaluate(() => window.__notifications);
+  check(same(notifications, [{ title: "New message from Alice", body: "Anything else?" }]), `a desktop notification for the agent's message while minimised (${JSON.stringify(notifications)})`);
   await openPanel(visitor);
   await visitor.waitForSelector(`${W} >> .badge`, { state: "hidden" });
   const events = await visitor.evaluate(() => ({ unread: window.__unread, state: window.__state }));
