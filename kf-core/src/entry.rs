@@ -25,6 +25,7 @@ use thiserror::Error;
 
 use crate::limits::{MAX_ENTRY_WELCOME_BYTES, MAX_PAGE_RULE_BYTES, MAX_PAGE_RULES};
 use crate::model::{EntryPointId, GroupId, TenantId};
+use crate::prechat::PrechatField;
 
 /// An entry point or one of its page rules was refused.
 #[derive(Clone, PartialEq, Eq, Debug, Error)]
@@ -46,6 +47,9 @@ pub enum EntryPointError {
         "welcome must be 1 to {MAX_ENTRY_WELCOME_BYTES} bytes, without control characters other than newline and tab"
     )]
     InvalidWelcome,
+    /// The pre-chat form is invalid.
+    #[error(transparent)]
+    Prechat(crate::prechat::PrechatError),
 }
 
 /// A page rule: which pages lead to an entry point (syntax in the [module docs](self)).
@@ -253,6 +257,9 @@ pub struct EntryPoint {
     /// Pages whose visitors come through it when they name no entry point and no group; tried in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<PageRule>,
+    /// The questions a widget asks before a conversation starts through it (none: no pre-chat form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prechat: Vec<PrechatField>,
 }
 
 impl EntryPoint {
@@ -264,6 +271,7 @@ impl EntryPoint {
             group,
             welcome: None,
             pages: Vec::new(),
+            prechat: Vec::new(),
         }
     }
 
@@ -288,8 +296,17 @@ impl EntryPoint {
         self
     }
 
-    /// Checks the welcome message and the number of page rules (each rule is checked when it is made).
+    /// Sets the pre-chat form.
+    #[must_use]
+    pub fn with_prechat(mut self, form: impl IntoIterator<Item = PrechatField>) -> Self {
+        self.prechat = form.into_iter().collect();
+        self
+    }
+
+    /// Checks the welcome message, the number of page rules (each rule is checked when it is made) and the
+    /// pre-chat form.
     pub fn validate(&self) -> Result<(), EntryPointError> {
+        crate::prechat::check_form(&self.prechat).map_err(EntryPointError::Prechat)?;
         if self.pages.len() > MAX_PAGE_RULES {
             return Err(EntryPointError::TooManyRules);
         }

@@ -23,6 +23,8 @@ pub mod entry;
 pub mod hours;
 pub mod limits;
 pub mod model;
+pub mod origin;
+pub mod prechat;
 pub mod protocol;
 pub mod quick_replies;
 pub mod routing;

@@ -45,6 +45,15 @@ pub const MAX_PAGE_RULES: usize = 20;
 /// Longest welcome message of an [`EntryPoint`](crate::entry::EntryPoint), in bytes.
 pub const MAX_ENTRY_WELCOME_BYTES: usize = 4096;
 
+/// Most fields of a pre-chat form (and options of one select field).
+pub const MAX_PRECHAT_FIELDS: usize = 20;
+
+/// Longest label or option of a pre-chat field, in bytes.
+pub const MAX_PRECHAT_LABEL_BYTES: usize = 256;
+
+/// Longest answer to a pre-chat field, in bytes.
+pub const MAX_PRECHAT_ANSWER_BYTES: usize = 1024;
+
 /// Longest [`QuickReply`](crate::quick_replies::QuickReply) shortcut, in bytes.
 pub const MAX_SHORTCUT_BYTES: usize = 32;
 

@@ -147,6 +147,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, id)
     ) WITHOUT ROWID;
     "#,
+    // 5: entry points' pre-chat forms.
+    r#"
+    ALTER TABLE entry_points ADD COLUMN prechat TEXT NOT NULL DEFAULT '[]'; -- JSON array of fields, in order
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -290,6 +294,7 @@ mod tests {
         let created = json(&EventKind::Created {
             group: "g".parse().expect("group"),
             entry: None,
+            fields: Default::default(),
         });
         let message = json(&EventKind::Message {
             body: MessageBody::text("hi"),

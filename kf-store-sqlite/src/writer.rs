@@ -727,6 +727,7 @@ mod tests {
             group: id("sales"),
             client_id: id("open"),
             entry: None,
+            fields: Default::default(),
             at: Timestamp(1),
         };
         match run(w, counters, vec![Op::Create(new)]).pop() {
@@ -1144,6 +1145,7 @@ mod tests {
                     group: id("sales"),
                     client_id: id("open"),
                     entry: None,
+                    fields: Default::default(),
                     at: Timestamp(4),
                 }),
             ],
@@ -1198,6 +1200,7 @@ mod tests {
             group: id("sales"),
             client_id: id("open"),
             entry: None,
+            fields: Default::default(),
             at: Timestamp(1),
         };
         let c = new.id;

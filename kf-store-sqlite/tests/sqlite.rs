@@ -33,6 +33,7 @@ fn new_conversation(visitor: &str, client_id: &str) -> NewConversation {
         group: id("sales"),
         client_id: id(client_id),
         entry: None,
+        fields: Default::default(),
         at: Timestamp(100),
     }
 }

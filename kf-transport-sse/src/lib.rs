@@ -14,6 +14,10 @@
 //!   fields as a JSON body, answered with the reply frame as JSON, `204 No Content` when there is none, or the
 //!   `error` frame with a matching HTTP status.
 //!
+//! Pages of other sites may use the endpoints when the token's tenant allows their origin
+//! ([`kf_core::origin`]): CORS preflights are answered for them, and a request from an origin the tenant does not
+//! allow gets `403 forbidden`.
+//!
 //! Tokens go in `Authorization: Bearer <token>` or `?token=` (an `EventSource` cannot set headers). A request
 //! that can never succeed (bad or expired token, unknown agent, a malformed cursor) gets a 4xx status, which
 //! makes `EventSource` stop; transient trouble (store unavailable, server shutting down, slow consumer) ends an
@@ -70,11 +74,32 @@ pub fn router<S>(engine: Engine, config: SseConfig) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    let cors = cors(&engine);
     let shared = Arc::new(Shared { engine, config });
     Router::new()
         .route("/events", get(stream::events))
         .route("/{kind}", post(request::request))
+        .layer(cors)
         .with_state(shared)
+}
+
+/// CORS for pages of other sites: preflights answered, and responses readable, for origins some tenant allows
+/// ([`Engine::allowed_origins`]); the token's tenant is checked on the request itself. Credentials are never
+/// allowed: tokens travel in `Authorization` or `?token=`, not in cookies.
+fn cors(engine: &Engine) -> tower_http::cors::CorsLayer {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    let engine = engine.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| engine.allowed_origins().allows_some_tenant(origin))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Serves [`router`] at the root of `listener` until the future is dropped or the listener fails for good.

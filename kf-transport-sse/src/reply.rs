@@ -1,6 +1,6 @@
 //! HTTP answers: frames as JSON bodies, error codes as statuses, and the token of a request.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kf_core::auth::Identity;
@@ -56,16 +56,30 @@ pub(crate) fn refused(error: &InputError) -> Response {
     response
 }
 
-/// Authenticates a request, or answers it with 401 (a status that makes `EventSource` stop retrying).
+/// Authenticates a request, or answers it with 401 (a status that makes `EventSource` stop retrying); a page
+/// of another site whose origin the token's tenant does not allow gets 403 `forbidden`.
 pub(crate) async fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
     query: &Query,
 ) -> Result<Identity, Response> {
     let token = input::token(headers, query).map_err(|error| refused(&error))?;
-    shared
+    let identity = shared
         .engine
         .authenticate(token)
         .await
-        .map_err(|refused| frame(&refused.to_frame(None)))
+        .map_err(|refused| frame(&refused.to_frame(None)))?;
+    shared
+        .engine
+        .check_origin(&identity.tenant, cross_origin(headers))
+        .map_err(|refusal| error(refusal.code(), refusal.to_string()))?;
+    Ok(identity)
+}
+
+/// The request's `Origin` when it comes from a page of another site.
+pub(crate) fn cross_origin(headers: &HeaderMap) -> Option<&str> {
+    kf_core::origin::cross_origin(
+        headers.get(ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(HOST).and_then(|v| v.to_str().ok()),
+    )
 }

@@ -123,6 +123,34 @@ pub async fn try_post_over(
         body.len()
     );
     stream.write_all(request.as_bytes()).await?;
+    read_reply(stream).await
+}
+
+/// Any request: `method path` with `headers` (besides `Host: test` and `Connection: close`) and `body`, on a
+/// connection of its own (CORS preflights, requests with an `Origin`).
+pub async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let reply = tokio::time::timeout(WAIT, async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        read_reply(stream).await
+    })
+    .await;
+    must(must(reply, "a reply in time"), "request")
+}
+
+/// Reads a whole response (`Connection: close`).
+async fn read_reply(stream: TcpStream) -> io::Result<Reply> {
     let mut reader = BufReader::new(stream);
     let (status, headers) = read_head(&mut reader).await?;
     let chunked = header(&headers, "transfer-encoding").is_some_and(|value| value.contains("chunked"));

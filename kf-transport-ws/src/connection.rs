@@ -72,12 +72,14 @@ impl End {
 /// The task's future is as large as its largest state, and an idle connection sits in it for hours: the states
 /// that are short-lived but large (the hello and a refusal, a request in the engine, the closing handshake)
 /// are boxed, so that an idle session keeps only its reader and writer loops.
-pub(crate) async fn run<S>(engine: Engine, settings: &Settings, io: S)
+///
+/// `origin`: the `Origin` of a cross-origin handshake, which the token's tenant must allow.
+pub(crate) async fn run<S>(engine: Engine, settings: &Settings, io: S, origin: Option<Box<str>>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(settings.websocket)).await;
-    let Some((ws, session, outbox)) = Box::pin(greet(engine, settings, ws)).await else {
+    let Some((ws, session, outbox)) = Box::pin(greet(engine, settings, ws, origin)).await else {
         return;
     };
     // Split here rather than in `converse`: an argument keeps its slot in a future's state after it is moved.
@@ -93,6 +95,7 @@ async fn greet<S>(
     engine: Engine,
     settings: &Settings,
     mut ws: WebSocketStream<S>,
+    origin: Option<Box<str>>,
 ) -> Option<(WebSocketStream<S>, Session, Outbox)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -120,7 +123,7 @@ where
             return None;
         }
     };
-    match engine.accept(hello.as_str()).await {
+    match engine.accept_from(hello.as_str(), origin.as_deref()).await {
         Ok((session, outbox)) => {
             tracing::debug!(identity = ?session.identity(), "session open");
             Some((ws, session, outbox))
@@ -435,7 +438,7 @@ mod tests {
             .expect("engine");
         let settings = WsConfig::default().resolve(&engine);
         let (server, _client) = tokio::io::duplex(64);
-        let connection = run(engine, &settings, server);
+        let connection = run(engine, &settings, server, None);
         let size = std::mem::size_of_val(&connection);
         assert!(size <= 1024, "connection future is {size} bytes");
     }

@@ -118,6 +118,28 @@ impl WsClient {
         })
     }
 
+    /// Connects to `ws://addr/ws` as a page of `origin` would (its handshake carries `Origin: origin`); says why
+    /// the handshake failed (a refused origin gets `403`) instead of panicking.
+    pub async fn try_connect_from(addr: SocketAddr, origin: &str) -> Result<WsClient, Ended> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+        let mut request = must(format!("ws://{addr}/ws").into_client_request(), "request");
+        let origin = must(HeaderValue::from_str(origin), "origin header");
+        request.headers_mut().insert("origin", origin);
+        let stream = must(TcpStream::connect(addr).await, "tcp connect");
+        let (ws, _) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .map_err(|error| Ended::Dropped(format!("websocket handshake: {error}")))?;
+        Ok(WsClient {
+            ws,
+            pending: VecDeque::new(),
+            answer_pings: false,
+            welcome: Value::Null,
+            inbox: Value::Null,
+        })
+    }
+
     /// Connects to `ws://addr/ws` and says hello with `token` ([`WsClient::say_hello`]).
     pub async fn hello(addr: SocketAddr, token: &str) -> WsClient {
         Self::hello_path(addr, "/ws", token).await

@@ -22,7 +22,8 @@ use crate::connection;
 /// Tokio runtime once hyper hands over the socket (the server must support upgrades: hyper's
 /// `serve_connection(..).with_upgrades()`, as axum does). Anything else gets a 4xx with a plain-text
 /// explanation: `405` for a method other than GET, `426 Upgrade Required` for a request that is not a WebSocket
-/// upgrade (or not one this server's connection can perform), `400` for a malformed one.
+/// upgrade (or not one this server's connection can perform), `400` for a malformed one, `403` for a page of
+/// another site whose origin no tenant allows ([`kf_core::origin`]; the token's tenant is checked at `hello`).
 ///
 /// The body is a `String`; map it to your server's body type (`response.map(Into::into)`).
 pub fn upgrade<B>(engine: &Engine, config: &WsConfig, request: Request<B>) -> Response<String> {
@@ -66,6 +67,21 @@ pub(crate) fn upgrade_with<B>(
             "missing or malformed Sec-WebSocket-Key header",
         );
     };
+    // A page of another site must come from an origin some tenant allows (no connection otherwise); which
+    // tenant is known only from the token, checked again at `hello`.
+    let origin = kf_core::origin::cross_origin(
+        headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(http::header::HOST).and_then(|v| v.to_str().ok()),
+    );
+    if let Some(origin) = origin
+        && !engine.allowed_origins().allows_some_tenant(origin)
+    {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "pages of this origin may not connect: the tenant has not allowed it",
+        );
+    }
+    let origin: Option<Box<str>> = origin.map(Box::from);
     let accept = derive_accept_key(key.as_bytes());
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return upgrade_required("this connection cannot be upgraded (WebSocket needs HTTP/1.1)");
@@ -88,7 +104,7 @@ pub(crate) fn upgrade_with<B>(
     let settings = Arc::clone(settings);
     runtime.spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => connection::run(engine, &settings, TokioIo::new(upgraded)).await,
+            Ok(upgraded) => connection::run(engine, &settings, TokioIo::new(upgraded), origin).await,
             Err(error) => tracing::debug!(%error, "WebSocket upgrade did not complete"),
         }
     });

@@ -262,7 +262,7 @@ async fn a_long_inbox_does_not_make_a_new_connection_a_slow_consumer() {
     for n in 0..80 {
         let client_id = kf_core::model::ClientId::new(format!("open-{n}")).expect("client id");
         let opened = engine
-            .open(&returning, client_id, None, None)
+            .open(&returning, client_id, None, None, Default::default())
             .await
             .expect("open");
         engine

@@ -55,6 +55,7 @@ async fn the_outbox_of_a_client_that_never_reads_stays_bounded() {
             ClientId::new("open-1").expect("client id"),
             None,
             None,
+            Default::default(),
         )
         .await
         .expect("open");
@@ -111,7 +112,13 @@ async fn a_client_that_never_reads_is_dropped_promptly() {
     let stream = socket.connect(addr).await.expect("connect");
     let mut alice = WsClient::hello_over(stream, addr, &token(&agent("alice"))).await;
     let opened = engine
-        .open(&visitor("v-1"), ClientId::new("open-1").expect("id"), None, None)
+        .open(
+            &visitor("v-1"),
+            ClientId::new("open-1").expect("id"),
+            None,
+            None,
+            Default::default(),
+        )
         .await
         .expect("open");
     let id = opened.conversation.id;

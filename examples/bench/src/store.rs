@@ -122,6 +122,7 @@ async fn store_run(root: &Path, conversations: usize, writers: usize, messages: 
                         group,
                         client_id: ClientId::new("open")?,
                         entry: None,
+                        fields: Default::default(),
                         at: Timestamp::now(),
                     })
                     .await

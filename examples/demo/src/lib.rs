@@ -14,7 +14,8 @@
 //! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
 //! POST /sse/{type}         its requests (open, send, typing, read, close, ping), `Authorization: Bearer`
 //! GET  /healthz            {"status": "ok", "epoch": ...}
-//! GET  /widget/…           the embeddable widget and the browser client package (crate kf-widget)
+//! GET  /widget/…           the embeddable widget, the browser client package, the widget's config and sessions
+//!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
 //!
 //! Trust model: this is a demo. Anyone may ask for a visitor token for any visitor id (a real host ties visitor
@@ -39,7 +40,11 @@ use kf_core::Engine;
 use kf_core::auth::{Identity, SignedTokens};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
-use kf_core::model::{Agent, AgentId, Group, GroupId, TenantId, VisitorId};
+use kf_core::entry::EntryPoint;
+use kf_core::hours::WorkingHours;
+use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId, VisitorId};
+use kf_core::origin::AllowedOrigins;
+use kf_core::prechat::{FieldKind, PrechatField};
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use serde::Deserialize;
 use serde_json::json;
@@ -51,6 +56,15 @@ pub const TENANT: &str = "demo";
 pub const GROUP: &str = "support";
 /// The display name of [`GROUP`].
 pub const GROUP_NAME: &str = "Support";
+/// The group of [`ENTRY_AFTER_HOURS`]: it has working hours that never open, so every conversation through it
+/// is an offline message ("leave us a message").
+pub const AFTER_HOURS_GROUP: &str = "after-hours";
+/// The widget's entry point without a pre-chat form (group [`GROUP`]).
+pub const ENTRY_WEB: &str = "web";
+/// The widget's entry point with a pre-chat form: name and email required, order number optional.
+pub const ENTRY_PRECHAT: &str = "web-prechat";
+/// The widget's entry point to [`AFTER_HOURS_GROUP`].
+pub const ENTRY_AFTER_HOURS: &str = "after-hours";
 /// The signing key's file name inside the data directory.
 pub const KEY_FILE: &str = "signing.key";
 /// The SQLite database's file name inside the data directory.
@@ -119,6 +133,9 @@ pub enum DemoError {
     /// The engine could not load its state.
     #[error("cannot start the engine: {0}")]
     Engine(#[from] EngineError),
+    /// An allowed origin is not an origin.
+    #[error(transparent)]
+    Origin(#[from] kf_core::origin::OriginError),
     /// Seeding the demo group and agents failed.
     #[error("cannot seed the demo group and agents: {0}")]
     Seed(#[from] RequestError),
@@ -156,15 +173,51 @@ fn agent_id(agent: &DemoAgent) -> AgentId {
 /// already match are not written again.
 pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
     let tenant = tenant();
-    let group = Group::new(tenant.clone(), group_id(), GROUP_NAME);
-    if engine.group(&tenant, &group.id).as_ref() != Some(&group) {
-        engine.put_group(group).await?;
+    let after_hours = GroupId::new(AFTER_HOURS_GROUP).unwrap_or_else(|_| unreachable!("a valid id"));
+    for group in [
+        Group::new(tenant.clone(), group_id(), GROUP_NAME),
+        Group::new(tenant.clone(), after_hours.clone(), "After hours"),
+    ] {
+        if engine.group(&tenant, &group.id).as_ref() != Some(&group) {
+            engine.put_group(group).await?;
+        }
+    }
+    // A schedule without a single opening hour: always closed.
+    let never = WorkingHours::new("UTC").unwrap_or_else(|_| unreachable!("UTC is a time zone"));
+    if engine.group_hours(&tenant, &after_hours).as_ref() != Some(&never) {
+        engine.put_group_hours(&tenant, &after_hours, Some(never)).await?;
     }
     for demo in DEMO_AGENTS {
-        let agent =
-            Agent::new(tenant.clone(), agent_id(demo), demo.name, demo.capacity).with_groups([group_id()]);
+        let agent = Agent::new(tenant.clone(), agent_id(demo), demo.name, demo.capacity)
+            .with_groups([group_id(), after_hours.clone()]);
         if engine.agent(&tenant, &agent.id).as_ref() != Some(&agent) {
             engine.put_agent(agent).await?;
+        }
+    }
+    let entry = |id: &str, group: &GroupId| {
+        EntryPoint::new(
+            tenant.clone(),
+            EntryPointId::new(id).unwrap_or_else(|_| unreachable!("a valid id")),
+            group.clone(),
+        )
+    };
+    let entries = [
+        entry(ENTRY_WEB, &group_id()),
+        entry(ENTRY_PRECHAT, &group_id()).with_prechat([
+            PrechatField::new("name", "Your name", FieldKind::Text).required(),
+            PrechatField::new("email", "Email", FieldKind::Email).required(),
+            PrechatField::new("order", "Order number", FieldKind::Text),
+        ]),
+        entry(ENTRY_AFTER_HOURS, &after_hours).with_prechat([PrechatField::new(
+            "email",
+            "Email",
+            FieldKind::Email,
+        )
+        .required()]),
+    ];
+    for entry in entries {
+        if engine.entry_point(&tenant, &entry.id).as_ref() != Some(&entry) {
+            engine.put_entry_point(entry).await?;
         }
     }
     Ok(())
@@ -181,12 +234,32 @@ pub struct Demo {
     pub store: Arc<SqliteStore>,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// What the widget allows.
+    pub widget: WidgetSettings,
+}
+
+/// What the demo's widget allows: the sites that may embed it and the identity secret of their users.
+#[derive(Debug, Clone, Default)]
+pub struct WidgetSettings {
+    /// Origins (`http://127.0.0.1:5555`, `https://*.shop.example`) whose pages may embed the widget.
+    pub allowed_origins: Vec<String>,
+    /// The secret with which the embedding site signs its users' ids (`user_hash`); `None`: no verified users.
+    pub identity_secret: Option<String>,
 }
 
 impl Demo {
     /// Opens (creating if needed) the data directory: its signing key and SQLite database; builds the engine and
-    /// seeds the demo tenant, group and agents.
+    /// seeds the demo tenant, group and agents. Only the demo's own pages may use it.
     pub async fn open(data_dir: impl Into<PathBuf>) -> Result<Demo, DemoError> {
+        Self::open_with(data_dir, WidgetSettings::default()).await
+    }
+
+    /// [`Demo::open`], with the widget embeddable as `widget` says.
+    pub async fn open_with(data_dir: impl Into<PathBuf>, widget: WidgetSettings) -> Result<Demo, DemoError> {
+        let mut origins = AllowedOrigins::new();
+        for origin in &widget.allowed_origins {
+            origins = origins.allow(&tenant(), origin)?;
+        }
         let data_dir = data_dir.into();
         create_data_dir(&data_dir)?;
         let tokens = SignedTokens::from_key_file(data_dir.join(KEY_FILE), Arc::new(SystemClock))?;
@@ -196,6 +269,7 @@ impl Demo {
         )?);
         let engine = Engine::builder(store.clone(), Arc::new(tokens.clone()))
             .default_group(group_id())
+            .allowed_origins(origins)
             .build()
             .await?;
         seed(&engine).await?;
@@ -204,6 +278,7 @@ impl Demo {
             tokens,
             store,
             data_dir,
+            widget,
         })
     }
 
@@ -217,7 +292,11 @@ impl Demo {
 
     /// The demo's HTTP application (see [`app`]).
     pub fn router(&self) -> Router {
-        app(self.engine.clone(), self.tokens.clone())
+        let mut widget = kf_widget::WidgetConfig::default();
+        if let Some(secret) = &self.widget.identity_secret {
+            widget = widget.identity_secret(tenant(), secret.as_bytes().to_vec());
+        }
+        app(self.engine.clone(), self.tokens.clone(), widget)
     }
 }
 
@@ -229,14 +308,15 @@ struct AppState {
 }
 
 /// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, the kf WebSocket
-/// endpoint at `/ws` and the kf SSE endpoints under `/sse`. `tokens` must be the issuer whose key the engine's
-/// authenticator verifies.
-pub fn app(engine: Engine, tokens: SignedTokens) -> Router {
+/// endpoint at `/ws`, the kf SSE endpoints under `/sse` and the widget under `/widget`. `tokens` must be the
+/// issuer whose key the engine's authenticator verifies.
+pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig) -> Router {
     let ws = kf_transport_ws::route(engine.clone(), kf_transport_ws::WsConfig::default());
     let sse = kf_transport_sse::router(
         engine.clone(),
         kf_transport_sse::SseConfig::default().retry(SSE_RETRY),
     );
+    let widget = kf_widget::router(engine.clone(), tokens.clone(), widget);
     let state = AppState {
         engine,
         tokens,
@@ -257,7 +337,7 @@ pub fn app(engine: Engine, tokens: SignedTokens) -> Router {
         .with_state(state)
         .route("/ws", ws)
         .nest("/sse", sse)
-        .nest("/widget", kf_widget::router())
+        .nest("/widget", widget)
 }
 
 const VISITOR_HTML: &str = include_str!("../assets/visitor.html");

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use kf_demo::{DEMO_AGENTS, Demo, GROUP, TENANT};
+use kf_demo::{DEMO_AGENTS, Demo, GROUP, TENANT, WidgetSettings};
 use tracing_subscriber::EnvFilter;
 
 /// kf demo server: a visitor page and an agent page talking over the kf WebSocket protocol, stored in SQLite.
@@ -21,6 +21,14 @@ struct Args {
     /// Directory for the SQLite database and the token signing key (created if missing).
     #[arg(long, default_value = "data")]
     data: PathBuf,
+    /// An origin whose pages may embed the widget (`http://127.0.0.1:5555`, `https://*.shop.example`); repeat
+    /// for more. The demo's own pages are always allowed.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+    /// The secret with which the embedding site signs its users' ids (`user_hash`, hex HMAC-SHA256), so that a
+    /// logged-in user is the same visitor everywhere. Also read from KF_IDENTITY_SECRET.
+    #[arg(long, env = "KF_IDENTITY_SECRET", hide_env_values = true)]
+    identity_secret: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +58,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), MainError> {
-    let demo = Demo::open(&args.data).await?;
+    let widget = WidgetSettings {
+        allowed_origins: args.allowed_origins,
+        identity_secret: args.identity_secret,
+    };
+    let demo = Demo::open_with(&args.data, widget).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|source| MainError::Bind {
@@ -94,6 +106,12 @@ fn print_banner(local: SocketAddr, demo: &Demo) {
     println!("kf demo is running (tenant `{TENANT}`, group `{GROUP}`)");
     println!("  visitor page:  {base}/");
     println!("  agent page:    {base}/agent");
+    println!(
+        "  widget:        <script src=\"{base}/widget/widget.js\" data-tenant=\"{TENANT}\" data-entry=\"web\" async></script>"
+    );
+    if !demo.widget.allowed_origins.is_empty() {
+        println!("  embeddable on: {}", demo.widget.allowed_origins.join(", "));
+    }
     let logins: Vec<String> = DEMO_AGENTS
         .iter()
         .map(|agent| format!("{} / {}", agent.id, agent.password))

@@ -645,3 +645,72 @@ async fn the_sse_endpoints_are_mounted_and_resume() {
     drop((agent, resumed));
     server.stop().await;
 }
+
+/// The widget is mounted with the demo's entry points: a plain one, one with a pre-chat form, one whose group is
+/// always closed (the offline form); a site given with `--allowed-origin` may use it, others may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_is_mounted_with_the_demo_entry_points() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = kf_demo::WidgetSettings {
+        allowed_origins: vec!["http://127.0.0.1:5555".into()],
+        identity_secret: Some("demo secret".into()),
+    };
+    let demo = Demo::open_with(dir.path(), settings).await.expect("demo opens");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = demo.router();
+    let task = tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let site = [("Origin", "http://127.0.0.1:5555")];
+
+    let web = http_with(addr, "GET", "/widget/config?tenant=demo&entry=web", &site, "").await;
+    assert_eq!(web.status, 200, "{}", web.body);
+    assert_eq!(
+        (web.json()["open"].as_bool(), web.json()["prechat"].clone()),
+        (Some(true), json!([]))
+    );
+    let form = http_with(
+        addr,
+        "GET",
+        "/widget/config?tenant=demo&entry=web-prechat",
+        &site,
+        "",
+    )
+    .await;
+    let names: Vec<Value> = form.json()["prechat"]
+        .as_array()
+        .expect("form")
+        .iter()
+        .map(|f| f["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("name"), json!("email"), json!("order")]);
+    let closed = http_with(
+        addr,
+        "GET",
+        "/widget/config?tenant=demo&entry=after-hours",
+        &site,
+        "",
+    )
+    .await;
+    assert_eq!(closed.json()["open"], false);
+    let evil = [("Origin", "http://127.0.0.1:6666")];
+    let refused = http_with(addr, "GET", "/widget/config?tenant=demo", &evil, "").await;
+    assert_eq!(refused.status, 403);
+
+    // A visitor through the closed entry point leaves an offline message.
+    let session = http_with(
+        addr,
+        "POST",
+        "/widget/session",
+        &[site[0], ("Content-Type", "application/json")],
+        r#"{"tenant": "demo"}"#,
+    )
+    .await;
+    let token = session.json()["token"].as_str().expect("token").to_owned();
+    let (mut ws, _, _) = connect(addr, &token).await;
+    ws.send(json!({"type": "open", "id": "o", "client_id": "o-1", "entry": "after-hours", "fields": {"email": "ada@shop.example"}}))
+        .await;
+    let opened = ws.next_of_id("o").await;
+    assert_eq!(opened["conversation"]["status"], "offline", "{opened}");
+    task.abort();
+    demo.shutdown().expect("store closes");
+}

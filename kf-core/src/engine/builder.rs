@@ -13,6 +13,7 @@ use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
+use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::store::Stores;
 
@@ -27,6 +28,7 @@ pub struct EngineBuilder {
     limits: Limits,
     presence_grace: Duration,
     default_group: Option<GroupId>,
+    origins: AllowedOrigins,
 }
 
 impl EngineBuilder {
@@ -65,6 +67,13 @@ impl EngineBuilder {
     /// The group a visitor's `open` goes to when it names none (default: the tenant's first group by id).
     pub fn default_group(mut self, group: GroupId) -> Self {
         self.default_group = Some(group);
+        self
+    }
+
+    /// The web origins each tenant allows for cross-origin browser connections (default: none; see
+    /// [`origin`](crate::origin)).
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.origins = origins;
         self
     }
 
@@ -107,6 +116,7 @@ impl EngineBuilder {
                 delivery: Dispatcher::default(),
                 routing,
                 catalog,
+                origins: self.origins,
             }),
         };
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
@@ -135,6 +145,7 @@ impl Engine {
             limits: Limits::default(),
             presence_grace: Duration::from_secs(10),
             default_group: None,
+            origins: AllowedOrigins::new(),
         }
     }
 }

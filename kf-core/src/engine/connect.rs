@@ -120,7 +120,18 @@ impl Engine {
 
     /// Accepts a connection from its first frame, which must be `hello`.
     pub async fn accept(&self, first_frame: &str) -> Result<(Session, Outbox), Rejection> {
-        session::accept(self, first_frame).await
+        session::accept(self, first_frame, None).await
+    }
+
+    /// [`Engine::accept`] for a connection from a web page: `origin` is its `Origin` when that is cross-origin
+    /// (see [`origin::cross_origin`](crate::origin::cross_origin)); a tenant that does not allow it refuses the
+    /// `hello` with `forbidden`.
+    pub async fn accept_from(
+        &self,
+        first_frame: &str,
+        origin: Option<&str>,
+    ) -> Result<(Session, Outbox), Rejection> {
+        session::accept(self, first_frame, origin).await
     }
 
     /// Ends every live connection (they are told [`CloseReason::Shutdown`] and resume elsewhere).

@@ -1,5 +1,7 @@
 //! The conversation operations a visitor or agent asks for: open, send, close, typing, read receipts.
 
+use std::collections::BTreeMap;
+
 use super::pipeline::{Command, Opening};
 use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};
@@ -35,22 +37,40 @@ impl Engine {
     /// entry point whose page rule matches the visitor's current page, else with the default group (the order
     /// is documented on `docs/protocol.md` §7.2). Idempotent by client id; a visitor with a conversation
     /// already open in that group gets that one back.
+    ///
+    /// `fields` are the visitor's answers to the pre-chat form of the entry point named by `entry`
+    /// ([`check_answers`](crate::prechat::check_answers); `Invalid` when they do not fit it, or when they are
+    /// given without naming an entry point); a new conversation records them on its `created` event.
     pub async fn open(
         &self,
         identity: &Identity,
         client_id: ClientId,
         group: Option<GroupId>,
         entry: Option<EntryPointId>,
+        fields: BTreeMap<String, String>,
     ) -> Result<Opened, RequestError> {
         let Principal::Visitor(visitor) = &identity.principal else {
             return Err(RequestError::Forbidden("only visitors open conversations".into()));
         };
         let tenant = &identity.tenant;
+        let named = entry.is_some();
         let super::entry::Destination {
             group,
             entry,
             welcome,
+            prechat,
         } = self.destination(tenant, visitor, group, entry)?;
+        // A form is answered in the widget of the entry point that asks it: only a named one's counts.
+        let fields = match (named, fields.is_empty()) {
+            (true, _) => crate::prechat::check_answers(&prechat, fields)
+                .map_err(|error| RequestError::Invalid(error.to_string()))?,
+            (false, true) => fields,
+            (false, false) => {
+                return Err(RequestError::Invalid(
+                    "pre-chat `fields` need the `entry` whose form they answer".into(),
+                ));
+            }
+        };
         if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
@@ -70,6 +90,7 @@ impl Engine {
             group,
             client_id,
             entry,
+            fields,
             at: self.inner.clock.now(),
         };
         let opening = Opening {

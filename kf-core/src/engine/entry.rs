@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{Engine, RequestError};
 use crate::entry::EntryPoint;
 use crate::model::{EntryPointId, GroupId, TenantId, VisitorId};
+use crate::prechat::PrechatField;
 use crate::store::{Directory, StoreError};
 
 /// The entry points of every tenant, by tenant then id (so page rules are tried in id order).
@@ -79,6 +80,8 @@ pub(super) struct Destination {
     pub(super) entry: Option<EntryPointId>,
     /// Overrides the group's welcome when set.
     pub(super) welcome: Option<String>,
+    /// The pre-chat form of a named entry point (empty otherwise).
+    pub(super) prechat: Vec<PrechatField>,
 }
 
 impl Engine {
@@ -161,6 +164,10 @@ impl Engine {
                 .and_then(|entry| entry.welcome.clone());
             return Ok(Destination {
                 group,
+                prechat: named
+                    .as_ref()
+                    .map(|entry| entry.prechat.clone())
+                    .unwrap_or_default(),
                 entry: named.map(|entry| entry.id),
                 welcome,
             });
@@ -178,6 +185,7 @@ impl Engine {
                 group: entry.group,
                 entry: Some(entry.id),
                 welcome: entry.welcome,
+                prechat: entry.prechat,
             });
         }
         let group = match self.inner.routing.default_group.clone() {
@@ -193,6 +201,7 @@ impl Engine {
             group,
             entry: None,
             welcome: None,
+            prechat: Vec::new(),
         })
     }
 }

@@ -36,6 +36,7 @@ use crate::limits::Limits;
 use crate::model::{
     Agent, AgentId, AgentStatus, Conversation, ConversationId, Epoch, Group, GroupId, TenantId,
 };
+use crate::origin::AllowedOrigins;
 use crate::store::{ConversationLog, Directory, Settings};
 
 use catalog::Catalog;
@@ -73,7 +74,7 @@ pub use session::{Rejection, Session};
 /// engine.put_agent(agent).await?;
 ///
 /// let visitor = Identity::visitor(shop, "v-1".parse()?);
-/// let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None).await?;
+/// let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None, Default::default()).await?;
 /// let ack = engine
 ///     .send(&visitor, opened.conversation.id, ClientId::new("m-1")?, MessageBody::text("Hi!"))
 ///     .await?;
@@ -122,6 +123,8 @@ struct Inner {
     routing: Routing,
     /// Working hours and entry points, cached.
     catalog: Catalog,
+    /// Which web origins each tenant allows.
+    origins: AllowedOrigins,
 }
 
 impl Engine {
@@ -133,6 +136,26 @@ impl Engine {
     /// The store's epoch.
     pub fn epoch(&self) -> &Epoch {
         &self.inner.epoch
+    }
+
+    /// The web origins each tenant allows.
+    pub fn allowed_origins(&self) -> &AllowedOrigins {
+        &self.inner.origins
+    }
+
+    /// Refuses a cross-origin browser request (`origin`: the request's `Origin` when it is cross-origin, see
+    /// [`origin::cross_origin`](crate::origin::cross_origin)) that `tenant` does not allow.
+    pub fn check_origin(&self, tenant: &TenantId, origin: Option<&str>) -> Result<(), RequestError> {
+        match origin {
+            Some(origin) if !self.inner.origins.allows(tenant, origin) => {
+                Err(RequestError::Forbidden(format!(
+                    "pages of {} may not connect to tenant {tenant}",
+                    // A header can be long; an error message is for people.
+                    origin.chars().take(200).collect::<String>()
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The conversation log, for the crate's tests and the testkit (hosts read through the engine).
@@ -170,6 +193,16 @@ impl Engine {
     /// The groups of a tenant as the engine routes them now (its cache of the stored records), ordered by id.
     pub fn groups(&self, tenant: &TenantId) -> Vec<Group> {
         self.inner.routing.ledger.groups(tenant)
+    }
+
+    /// The group an `open` naming no group or entry point goes to when no page rule matches: the engine's
+    /// default group, else the tenant's first group by id (`None`: the tenant has no group).
+    pub fn default_group(&self, tenant: &TenantId) -> Option<GroupId> {
+        let routing = &self.inner.routing;
+        routing
+            .default_group
+            .clone()
+            .or_else(|| routing.ledger.first_group(tenant))
     }
 
     /// One group as the engine routes it now; `None` for an unknown group.

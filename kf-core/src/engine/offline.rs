@@ -55,6 +55,17 @@ impl Engine {
         self.inner.catalog.is_open(tenant, group, self.inner.clock.now())
     }
 
+    /// When a group that is closed now opens next (by the engine's clock); `None` when it is open, has no
+    /// working hours, or never opens again.
+    pub fn next_opening(&self, tenant: &TenantId, group: &GroupId) -> Option<crate::model::Timestamp> {
+        let now = self.inner.clock.now();
+        let hours = self.inner.catalog.hours_of(tenant, group)?;
+        if hours.is_open(now) {
+            return None;
+        }
+        hours.next_opening(now)
+    }
+
     /// The offline messages of a group waiting to be taken, oldest first.
     pub fn offline_messages(&self, tenant: &TenantId, group: &GroupId) -> Vec<ConversationId> {
         let groups = std::slice::from_ref(group);

@@ -168,8 +168,9 @@ impl Engine {
                 client_id,
                 group,
                 entry,
+                fields,
             } => {
-                let opened = self.open(identity, client_id, group, entry).await?;
+                let opened = self.open(identity, client_id, group, entry, fields).await?;
                 ServerFrame::Opened {
                     id,
                     created: opened.created,

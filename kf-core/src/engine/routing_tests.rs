@@ -124,6 +124,7 @@ async fn open(engine: &Engine, who: &str, group: &str) -> Conversation {
             ClientId::new(format!("open-{who}-{group}")).expect("id"),
             Some(gid(group)),
             None,
+            Default::default(),
         )
         .await
         .expect("open")
@@ -204,6 +205,7 @@ async fn sticky_returns_a_visitor_to_its_previous_agent_when_it_can() {
             ClientId::new("again").expect("id"),
             Some(gid("st")),
             None,
+            Default::default(),
         )
         .await
         .expect("open")
@@ -223,6 +225,7 @@ async fn sticky_returns_a_visitor_to_its_previous_agent_when_it_can() {
             ClientId::new("again").expect("id"),
             Some(gid("st")),
             None,
+            Default::default(),
         )
         .await
         .expect("open")
@@ -1208,7 +1211,13 @@ mod properties {
                     let client = ClientId::new(format!("open-{}", self.opened)).expect("id");
                     let group = gid(GROUPS[*group as usize]);
                     let _ = engine
-                        .open(&visitor(&format!("v{v}")), client, Some(group), None)
+                        .open(
+                            &visitor(&format!("v{v}")),
+                            client,
+                            Some(group),
+                            None,
+                            Default::default(),
+                        )
                         .await;
                 }
                 Op::LeaveMessage { pick } => {

@@ -29,7 +29,11 @@ impl Rejection {
     }
 }
 
-pub(super) async fn accept(engine: &Engine, first_frame: &str) -> Result<(Session, Outbox), Rejection> {
+pub(super) async fn accept(
+    engine: &Engine,
+    first_frame: &str,
+    origin: Option<&str>,
+) -> Result<(Session, Outbox), Rejection> {
     let Request { id, frame } =
         protocol::decode(first_frame).map_err(|error| Rejection::new(error.id, error.code, error.message))?;
     let ClientFrame::Hello { v, token } = frame else {
@@ -49,6 +53,9 @@ pub(super) async fn accept(engine: &Engine, first_frame: &str) -> Result<(Sessio
     let identity = engine
         .authenticate(&token)
         .await
+        .map_err(|error| Rejection::new(id.clone(), error.code(), error.to_string()))?;
+    engine
+        .check_origin(&identity.tenant, origin)
         .map_err(|error| Rejection::new(id.clone(), error.code(), error.to_string()))?;
     engine
         .connect(identity)

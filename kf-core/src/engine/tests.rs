@@ -899,13 +899,13 @@ async fn a_long_history_does_not_flood_the_inbox() {
     let me = visitor("v1");
     for n in 0..60 {
         let opened = engine
-            .open(&me, client_id(&format!("o{n}")), None, None)
+            .open(&me, client_id(&format!("o{n}")), None, None, Default::default())
             .await
             .expect("open");
         engine.close(&me, opened.conversation.id).await.expect("close");
     }
     let open = engine
-        .open(&me, client_id("current"), None, None)
+        .open(&me, client_id("current"), None, None, Default::default())
         .await
         .expect("open")
         .conversation;

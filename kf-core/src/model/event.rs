@@ -1,5 +1,7 @@
 //! The events of a conversation's log: who did what.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{AgentId, ClientId, ConversationId, EntryPointId, GroupId, Seq, Timestamp, VisitorId};
@@ -76,6 +78,9 @@ pub enum EventKind {
         /// The entry point the visitor came through, if any (absent in logs written before entry points).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         entry: Option<EntryPointId>,
+        /// The visitor's answers to the entry point's pre-chat form, by field name (absent: none).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        fields: BTreeMap<String, String>,
     },
     /// A chat message.
     Message {

@@ -70,6 +70,7 @@ fn lifecycle_follows_the_state_machine() {
             &EventKind::Created {
                 group: c.group.clone(),
                 entry: None,
+                fields: Default::default(),
             },
             Timestamp(8)
         )
@@ -177,6 +178,7 @@ fn created_events_carry_their_entry_point_only_when_there_is_one() {
     let plain = EventKind::Created {
         group: GroupId::new("g").expect("id"),
         entry: None,
+        fields: Default::default(),
     };
     assert_eq!(old, plain);
     assert_eq!(
@@ -186,6 +188,7 @@ fn created_events_carry_their_entry_point_only_when_there_is_one() {
     let through = EventKind::Created {
         group: GroupId::new("g").expect("id"),
         entry: Some(EntryPointId::new("pricing").expect("id")),
+        fields: Default::default(),
     };
     assert_eq!(
         serde_json::to_value(&through).expect("json"),

@@ -1,5 +1,7 @@
 //! What clients send: request frames, their envelope, and the two-step decoder with precise errors.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::context::ContextReport;
@@ -32,6 +34,9 @@ pub enum ClientFrame {
         /// page rule matches the visitor's current page, else the engine's default group.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         entry: Option<EntryPointId>,
+        /// The visitor's answers to the pre-chat form of `entry`, by field name.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        fields: BTreeMap<String, String>,
     },
     /// Receive a conversation's events with seq greater than `after`, then its live events.
     Subscribe {

@@ -1,5 +1,6 @@
 //! [`ConversationLog`]: the conversation logs, their records, and the change feed.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ pub struct NewConversation {
     pub client_id: ClientId,
     /// The entry point the visitor came through, recorded on the `Created` event.
     pub entry: Option<EntryPointId>,
+    /// The visitor's pre-chat answers, recorded on the `Created` event.
+    pub fields: BTreeMap<String, String>,
     /// Commit time.
     pub at: Timestamp,
 }
@@ -44,6 +47,7 @@ impl NewConversation {
             data: EventKind::Created {
                 group: self.group.clone(),
                 entry: self.entry.clone(),
+                fields: self.fields.clone(),
             },
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::fixtures::{id, ok, tenant};
 use crate::entry::{EntryPoint, PageRule};
 use crate::model::{Agent, Group, GroupId, GroupTimers, Strategy, Timestamp, Visitor};
+use crate::prechat::{FieldKind, PrechatField};
 use crate::store::Directory;
 
 /// Visitor, agent and group records are stored, replaced and listed.
@@ -150,6 +151,10 @@ pub async fn entry_points_round_trip(store: Arc<dyn Directory>) {
     };
     let mut widget = EntryPoint::new(tenant(), id("widget"), id("sales"));
     widget.welcome = Some("Hi from the widget!".into());
+    widget.prechat = vec![
+        PrechatField::new("name", "Your name", FieldKind::Text).required(),
+        PrechatField::new("topic", "Topic ✓", FieldKind::Select).with_options(["Orders", "Returns"]),
+    ];
     let mut pricing = EntryPoint::new(tenant(), id("pricing"), id("billing"));
     pricing.pages = rules(&["https://shop.example/pricing*", "shop.example/plans"]);
     let other = EntryPoint::new(id("tenant-0"), id("widget"), id("sales"));
@@ -163,6 +168,7 @@ pub async fn entry_points_round_trip(store: Arc<dyn Directory>) {
     replaced.group = id("support");
     replaced.welcome = None;
     replaced.pages = rules(&["*/help"]);
+    replaced.prechat = vec![PrechatField::new("email", "Email", FieldKind::Email)];
     ok(store.put_entry_point(replaced.clone()).await, "replace");
     let listed = ok(store.entry_points().await, "list");
     assert_eq!(listed, vec![other.clone(), pricing.clone(), replaced]);

@@ -50,6 +50,7 @@ pub(crate) async fn open(store: &dyn ConversationLog, visitor: &str, client_id: 
         group: id("sales"),
         client_id: id(client_id),
         entry: None,
+        fields: Default::default(),
         at: Timestamp(500),
     };
     match store.create_conversation(new).await {

@@ -1,7 +1,7 @@
 //! The [`ConversationLog`] conformance suite: logs, seqs, idempotency, state, listings, contexts, the change feed
 //! and the extension methods. Each function takes a fresh, empty log and panics on a violation.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -25,6 +25,7 @@ pub async fn create_starts_a_log_at_seq_one(store: Arc<dyn ConversationLog>) {
         group: id("sales"),
         client_id: id("open-1"),
         entry: None,
+        fields: BTreeMap::new(),
         at: Timestamp(500),
     };
     let created = ok(store.create_conversation(new.clone()).await, "create");
@@ -38,6 +39,7 @@ pub async fn create_starts_a_log_at_seq_one(store: Arc<dyn ConversationLog>) {
         EventKind::Created {
             group: id("sales"),
             entry: None,
+            fields: Default::default(),
         }
     );
     assert_eq!(created.event.author, visitor("v1"));
@@ -57,6 +59,7 @@ pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Conversat
         group: id("sales"),
         client_id: id("open-1"),
         entry: None,
+        fields: BTreeMap::new(),
         at: Timestamp(900),
     };
     let repeated = ok(store.create_conversation(again).await, "create");
@@ -77,6 +80,7 @@ pub async fn create_is_idempotent_per_visitor_client_id(store: Arc<dyn Conversat
         EventKind::Created {
             group: id("sales"),
             entry: None,
+            fields: Default::default(),
         }
     );
     // The same client id from another visitor is another conversation.
@@ -154,6 +158,7 @@ pub async fn refused_transitions_store_nothing(store: Arc<dyn ConversationLog>) 
             EventKind::Created {
                 group: id("sales"),
                 entry: None,
+                fields: Default::default(),
             },
         ))
         .await;
@@ -524,9 +529,13 @@ pub async fn conversation_context_round_trips(store: Arc<dyn ConversationLog>) {
     assert_eq!(ok(store.conversation_context(missing).await, "context"), None);
 }
 
-/// The `Created` event records the entry point the conversation was opened through, also when the same open
-/// is repeated; without one it has none.
+/// The `Created` event records the entry point the conversation was opened through and the visitor's pre-chat
+/// answers, also when the same open is repeated; without them it has none.
 pub async fn created_events_record_their_entry_point(store: Arc<dyn ConversationLog>) {
+    let fields: BTreeMap<String, String> = [("name", "Ada Lovelace"), ("order", "A-1042 \u{1F4E6}")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     let new = NewConversation {
         id: ConversationId::generate(),
         tenant: tenant(),
@@ -534,12 +543,14 @@ pub async fn created_events_record_their_entry_point(store: Arc<dyn Conversation
         group: id("billing"),
         client_id: id("open-entry"),
         entry: Some(id("pricing")),
+        fields: fields.clone(),
         at: Timestamp(500),
     };
     let created = ok(store.create_conversation(new.clone()).await, "create");
     let expected = EventKind::Created {
         group: id("billing"),
         entry: Some(id("pricing")),
+        fields,
     };
     assert_eq!(created.event.data, expected);
     let again = ok(store.create_conversation(new).await, "create again");
@@ -557,7 +568,8 @@ pub async fn created_events_record_their_entry_point(store: Arc<dyn Conversation
         events[0].data,
         EventKind::Created {
             group: id("sales"),
-            entry: None
+            entry: None,
+            fields: BTreeMap::new(),
         }
     );
 }
@@ -601,6 +613,7 @@ pub async fn feed_covers_every_committed_event_once(store: Arc<dyn ConversationL
         group: id("support"),
         client_id: id("open-9"),
         entry: None,
+        fields: BTreeMap::new(),
         at: Timestamp(600),
     };
     let second = ok(store.create_conversation(other_tenant).await, "create");
@@ -660,6 +673,7 @@ pub async fn feed_ignores_duplicates_and_refusals(store: Arc<dyn ConversationLog
         group: id("sales"),
         client_id: id("open-1"),
         entry: None,
+        fields: BTreeMap::new(),
         at: Timestamp(900),
     };
     assert!(!ok(store.create_conversation(again).await, "create again").created);

@@ -8,6 +8,7 @@ use kf_core::model::{
     Agent, AgentId, ConversationId, EntryPointId, Group, GroupId, GroupTimers, Strategy, TenantId, Timestamp,
     Visitor, VisitorId,
 };
+use kf_core::prechat::PrechatField;
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{GroupHours, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -373,11 +374,13 @@ pub(crate) fn quick_replies(
 /// Creates or replaces an entry point.
 pub(crate) fn put_entry_point(conn: &Connection, entry: &EntryPoint) -> Result<(), StoreError> {
     let pages = encode(&entry.pages, "page rules")?;
+    let prechat = encode(&entry.prechat, "pre-chat form")?;
     let mut statement = conn
         .prepare_cached(
-            "INSERT INTO entry_points (tenant, id, group_id, welcome, pages) VALUES (?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO entry_points (tenant, id, group_id, welcome, pages, prechat) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (tenant, id) DO UPDATE SET group_id = excluded.group_id, welcome = excluded.welcome, \
-             pages = excluded.pages",
+             pages = excluded.pages, prechat = excluded.prechat",
         )
         .map_err(crate::error::backend)?;
     statement
@@ -386,7 +389,8 @@ pub(crate) fn put_entry_point(conn: &Connection, entry: &EntryPoint) -> Result<(
             entry.id.as_str(),
             entry.group.as_str(),
             entry.welcome,
-            pages
+            pages,
+            prechat
         ])
         .map_err(crate::error::backend)?;
     Ok(())
@@ -410,13 +414,18 @@ pub(crate) fn delete_entry_point(
 /// Every entry point, ordered by (tenant, id).
 pub(crate) fn entry_points(conn: &Connection) -> SqlResult<Vec<EntryPoint>> {
     let mut statement = conn.prepare_cached(
-        "SELECT tenant, id, group_id, welcome, pages FROM entry_points ORDER BY tenant, id",
+        "SELECT tenant, id, group_id, welcome, pages, prechat FROM entry_points ORDER BY tenant, id",
     )?;
     statement
         .query_map([], |row| {
             let pages: String = row.get(4)?;
             let pages: Vec<PageRule> = serde_json::from_str(&pages).map_err(|error| conversion(4, error))?;
-            let mut entry = EntryPoint::new(parse(row, 0)?, parse(row, 1)?, parse(row, 2)?).with_pages(pages);
+            let prechat: String = row.get(5)?;
+            let prechat: Vec<PrechatField> =
+                serde_json::from_str(&prechat).map_err(|error| conversion(5, error))?;
+            let mut entry = EntryPoint::new(parse(row, 0)?, parse(row, 1)?, parse(row, 2)?)
+                .with_pages(pages)
+                .with_prechat(prechat);
             entry.welcome = row.get(3)?;
             Ok(entry)
         })?

@@ -68,7 +68,7 @@ async fn how_it_came(
         .expect("stored");
     client.subscribe(conversation.id, 0).await;
     let (group, entry) = match client.event().await.data {
-        EventKind::Created { group, entry } => (group, entry),
+        EventKind::Created { group, entry, .. } => (group, entry),
         other => panic!("expected created, got {other:?}"),
     };
     let welcome = if stored.last_seq >= Seq(2) {
@@ -347,4 +347,87 @@ async fn the_admin_api_validates_lists_deletes_and_survives_a_restart() {
     )
     .await;
     assert_eq!(opened.group, gid("billing"));
+}
+
+/// A pre-chat form: the answers of a visitor who names the entry point are checked against its form and
+/// recorded on the `created` event; bad or missing answers, or answers without an entry point, open nothing.
+#[tokio::test]
+async fn pre_chat_answers_are_checked_and_recorded_on_created() {
+    use crate::prechat::{FieldKind, PrechatField};
+
+    let engine = engine_with_entries(Arc::new(MemoryStore::new())).await;
+    let form = entry_point("form", "billing", None, &["https://shop.example/form*"]).with_prechat([
+        PrechatField::new("name", "Your name", FieldKind::Text).required(),
+        PrechatField::new("email", "Email", FieldKind::Email),
+    ]);
+    engine.put_entry_point(form).await.expect("entry point");
+    let mut v1 = Client::connect(&engine, visitor("v1")).await;
+    for (fields, code) in [
+        (serde_json::json!({}), "the name is required"),
+        (
+            serde_json::json!({"name": "Ada", "email": "nope"}),
+            "not an email",
+        ),
+        (serde_json::json!({"name": "Ada", "age": "36"}), "no such field"),
+    ] {
+        let reply = v1
+            .request(
+                serde_json::json!({"type": "open", "client_id": "o1", "entry": "form", "fields": fields}),
+            )
+            .await;
+        assert!(
+            matches!(
+                &reply,
+                ServerFrame::Error {
+                    code: ErrorCode::InvalidFrame,
+                    ..
+                }
+            ),
+            "{code}: {reply:?}"
+        );
+    }
+    // Answers belong to the form of the entry point the widget names; a page rule does not ask them.
+    noted(
+        &mut v1,
+        serde_json::json!({"type": "page", "url": "https://shop.example/form"}),
+    )
+    .await;
+    let reply = v1
+        .request(serde_json::json!({"type": "open", "client_id": "o1", "fields": {"name": "Ada"}}))
+        .await;
+    assert!(
+        matches!(
+            &reply,
+            ServerFrame::Error {
+                code: ErrorCode::InvalidFrame,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    assert!(
+        engine
+            .log()
+            .conversations_of_visitor(&tenant(), &VisitorId::new("v1").expect("id"))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    let opened = open_with(
+        &mut v1,
+        serde_json::json!({"type": "open", "client_id": "o1", "entry": "form", "fields": {"name": " Ada ", "email": ""}}),
+    )
+    .await;
+    v1.subscribe(opened.id, 0).await;
+    match v1.event().await.data {
+        EventKind::Created { entry, fields, .. } => {
+            assert_eq!(entry, Some(eid("form")));
+            assert_eq!(
+                fields,
+                [("name".to_owned(), "Ada".to_owned())].into_iter().collect()
+            );
+        }
+        other => panic!("expected created, got {other:?}"),
+    }
 }

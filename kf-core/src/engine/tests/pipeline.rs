@@ -53,7 +53,13 @@ async fn every_kind_of_event_reaches_the_log_the_subscribers_and_the_change_feed
 
     // created, the welcome, assigned to alice; messages both ways.
     let first = engine
-        .open(&visitor("v1"), client_id("o1"), Some(group()), None)
+        .open(
+            &visitor("v1"),
+            client_id("o1"),
+            Some(group()),
+            None,
+            Default::default(),
+        )
         .await
         .expect("open")
         .conversation
@@ -95,7 +101,13 @@ async fn every_kind_of_event_reaches_the_log_the_subscribers_and_the_change_feed
     assert_eq!(delivered_now(&mut v1).await, all_of(&memory, first).await);
     // Nobody serves "slow": missed after 1 s, a message left after 2 s.
     let second = engine
-        .open(&visitor("v2"), client_id("o2"), Some(slow), None)
+        .open(
+            &visitor("v2"),
+            client_id("o2"),
+            Some(slow),
+            None,
+            Default::default(),
+        )
         .await
         .expect("open")
         .conversation
