@@ -1021,6 +1021,7 @@ export class Widget {
     const events = s.conversation ? s.events : [];
     const hasWelcome = events.some((e) => e.data && e.data.type === "message" && e.author && e.author.role === "system");
     if (config.welcome && !hasWelcome) items.push({ kind: "message", mine: false, author: team, text: config.welcome });
+    else if (!config.welcome && !s.conversation && !waitingForOpen) items.push({ kind: "system", intro: true, text: t("emptyIntro") });
     let lastMine = -1;
     for (const event of events) {
       const data = event.data || {};

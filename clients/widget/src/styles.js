@@ -215,6 +215,16 @@ button { cursor: pointer; }
   padding: 2px 8px;
 }
 
+.system.intro {
+  margin: 24px auto 0;
+  max-width: 80%;
+  padding: 12px 16px;
+  font-size: 13.5px;
+  line-height: 1.45;
+  color: var(--kf-text);
+  background: var(--kf-theirs);
+  border-radius: 14px;
+}
 .typing { flex: none; padding: 2px 18px 6px; font-size: 12.5px; color: var(--kf-muted); font-style: italic; }
 .banner {
   flex: none;

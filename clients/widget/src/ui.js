@@ -320,7 +320,7 @@ export class WidgetUI {
     const list = this.messages;
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     const nodes = items.map((item) => {
-      if (item.kind === "system") return h("div", { class: "system", role: "listitem", text: item.text });
+      if (item.kind === "system") return h("div", { class: item.intro ? "system intro" : "system", role: "listitem", text: item.text });
       const meta = item.meta ? h("div", { class: `meta${item.seen ? " seen" : ""}`, text: item.meta }) : null;
       return h(
         "div",

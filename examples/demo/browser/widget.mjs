@@ -363,7 +363,7 @@ try {
     return { role: panel.getAttribute("role"), label: panel.getAttribute("aria-labelledby") };
   });
   check(dialog.role === "dialog" && !!dialog.label, "the panel is a labelled dialog");
-  await visitor.waitForSelector(`${W} >> .message.theirs`);
+  await visitor.waitForSelector(`${W} >> .messages > *`);
   await visitor.screenshot({ path: shot("panel-desktop") });
   // Tab cycles inside the panel.
   for (let i = 0; i < 8; i++) await visitor.keyboard.press("Tab");
@@ -575,7 +575,7 @@ try {
       const { context, page } = await newShop(shop, hostile ? "hostile=1" : "", { name: hostile ? "hostile" : "plain" });
       await waitOnline(page);
       await openPanel(page);
-      await page.waitForSelector(`${W} >> .message.theirs`);
+      await page.waitForSelector(`${W} >> .messages > *`);
       await page.evaluate(() => document.activeElement && document.activeElement.blur());
       await page.mouse.move(5, 5); // not hovering the launcher
       await sleep(300);
@@ -632,7 +632,7 @@ try {
     const phone = await newShop(shop, "", { name: "phone", viewport: { width: 390, height: 844 } });
     await waitOnline(phone.page);
     await openPanel(phone.page);
-    await phone.page.waitForSelector(`${W} >> .message.theirs`);
+    await phone.page.waitForSelector(`${W} >> .messages > *`);
     const box = await phone.page.evaluate(() => {
       const r = document.querySelector("kf-chat-widget").shadowRoot.querySelector(".panel").getBoundingClientRect();
       return [r.left, r.top, r.width, r.height];
