@@ -983,7 +983,10 @@ export class Widget {
       noticeId: null,
       composer: false,
     };
-    if (this.fatal) return view;
+    if (this.fatal) {
+      view.subtitle = "";
+      return view;
+    }
     if (!config) {
       view.connection = t("connecting");
       return view;

@@ -335,7 +335,7 @@ button { cursor: pointer; }
   color: var(--kf-danger);
   font-size: 14px;
 }
-.brand { flex: none; text-align: center; font-size: 11px; color: var(--kf-muted); padding: 0 0 8px; }
+.brand { flex: none; margin-top: auto; text-align: center; font-size: 11px; color: var(--kf-muted); padding: 0 0 8px; }
 
 /* phones: the panel takes the whole screen */
 @media (max-width: 480px) {
