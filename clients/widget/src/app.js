@@ -1249,6 +1249,7 @@ export class Widget {
       texts: s.events.filter((e) => e.data && e.data.type === "message").map((e) => e.data.body.text),
       pending: client && client.pendingFor && s.conversation ? client.pendingFor(s.conversation).map((/** @type {any} */ p) => p.body.text) : [],
       queued: s.queued.map((q) => q.text),
+      fields: ((s.events.find((e) => e.data && e.data.type === "created") || {}).data || {}).fields || null,
       unread: this.unread(),
       panelOpen: s.panelOpen,
       lang: this.lang,

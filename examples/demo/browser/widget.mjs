@@ -639,21 +639,37 @@ try {
     });
     check(same(box, [0, 0, 390, 844]), `on a phone the panel fills the screen (${box.join(", ")})`);
     await phone.page.screenshot({ path: shot("panel-phone") });
+    // A stored token the server refuses (invalid_token at hello): a new one for the same visitor (its key).
+    const phoneBefore = await debug(phone.page);
+    await phone.page.addInitScript(() => {
+      for (const key of Object.keys(localStorage).filter((k) => k.startsWith("kf:"))) {
+        const saved = JSON.parse(localStorage.getItem(key));
+        if (!saved || !saved.token) continue;
+        saved.token = `${saved.token.slice(0, -4)}AAAA`;
+        localStorage.setItem(key, JSON.stringify(saved));
+      }
+    });
+    await phone.page.reload();
+    await waitOnline(phone.page);
+    const phoneAfter = await debug(phone.page);
+    check(phoneAfter.visitorId === phoneBefore.visitorId && !phoneAfter.fatal, `a refused token is replaced by a fresh one for the same visitor (${phoneAfter.visitorId})`);
     await phone.context.close();
 
     const prechat = await newShop(shop, "entry=web-prechat", { name: "prechat" });
     await waitOnline(prechat.page);
     await openPanel(prechat.page);
     await prechat.page.waitForSelector(`${W} >> .form:not([hidden]) [data-field="name"]`);
+    await prechat.page.screenshot({ path: shot("prechat") });
     await prechat.page.click(`${W} >> .form button[type=submit]`);
     const errors = await prechat.page.locator(`${W} >> .field .error:not([hidden])`).count();
     check(errors >= 2, `the pre-chat form refuses missing required fields (${errors} errors shown)`);
-    await prechat.page.screenshot({ path: shot("prechat") });
+    await prechat.page.screenshot({ path: shot("prechat-errors") });
     await prechat.page.fill(`${W} >> [data-field="name"] input`, "Ada Lovelace");
     await prechat.page.fill(`${W} >> [data-field="email"] input`, "ada@example.com");
     await prechat.page.click(`${W} >> .form button[type=submit]`);
-    await prechat.page.waitForFunction(() => window.kf.debug().conversation, null, { timeout: 15000 });
-    check(true, "the filled pre-chat form opens a conversation (answers in open.fields)");
+    await prechat.page.waitForFunction(() => window.kf.debug().fields, null, { timeout: 15000 });
+    const fields = (await debug(prechat.page)).fields;
+    check(same(fields, { email: "ada@example.com", name: "Ada Lovelace" }), `the filled pre-chat form opens a conversation whose created event has the answers (${JSON.stringify(fields)})`);
     // A stored visitor whose key the server refuses (invalid_visitor_key) is forgotten: a new visitor.
     const before = await debug(prechat.page);
     await prechat.page.addInitScript(() => {
