@@ -210,7 +210,13 @@ export class Widget {
     });
     window.addEventListener("offline", () => {
       const client = this.client;
-      if (client && client.online && typeof client.dropConnection === "function") client.dropConnection();
+      if (!client || !this.live.online) return;
+      if (typeof client.dropConnection === "function") client.dropConnection();
+      else {
+        // A client without that method: a new one, from the same state (cursors, unsent messages).
+        this.stopClient();
+        this.startClient();
+      }
     });
     this.init();
   }
