@@ -559,6 +559,30 @@ try {
     await context.close();
   }
 
+  // WebSockets that break in the middle of a conversation: the widget moves to SSE and loses nothing.
+  {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    const { page } = await newShop(shop, "", { name: "ws-then-sse", context });
+    await openPanel(page);
+    await waitOnline(page);
+    await widgetSend(page, "ws first");
+    await page.waitForFunction(() => window.kf.debug().texts.includes("ws first"), null, { timeout: 15000 });
+    const midConversation = (await debug(page)).conversation;
+    check((await debug(page)).transport === "ws", "a visitor chats over WebSocket");
+    await context.routeWebSocket(/\/ws$/, (ws) => ws.close());
+    await context.setOffline(true); // drops the current WebSocket
+    await widgetSend(page, "during the switch 1");
+    await widgetSend(page, "during the switch 2");
+    await context.setOffline(false);
+    await page.waitForFunction(() => window.kf.debug().online && window.kf.debug().transport === "sse", null, { timeout: 45000 });
+    await widgetSend(page, "over sse now");
+    await agentOpen(agent, midConversation);
+    await agent.waitForSelector("#messages .message.theirs >> text=over sse now", { timeout: 15000 });
+    seen = await agentSees(agent);
+    check(same(seen, ["ws first", "during the switch 1", "during the switch 2", "over sse now"]), `when WebSockets break mid-conversation the widget moves to SSE, and alice gets everything once, in order (${seen.join(", ")})`);
+    await context.close();
+  }
+
   // ---- 4. hostile host CSS ----
   {
     const clipOf = (page) =>
