@@ -242,3 +242,48 @@ async fn a_verified_user_is_the_same_visitor_on_every_device() {
     .await;
     assert_eq!(error_of(&half), (400, "invalid_request".to_owned()));
 }
+
+/// The browser files are served compiled in: the client package's entry module, with a strong ETag that
+/// answers a current copy with `304`, gzipped for browsers that take it, importable from any page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_package_is_served_with_validators_and_gzip() {
+    let (addr, _engine) = serve().await;
+    let plain = get(addr, "/widget/client/index.js", Some(SHOP)).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(plain.header("access-control-allow-origin"), Some("*"));
+    assert!(String::from_utf8_lossy(&plain.body).contains("export"));
+    let etag = plain.header("etag").expect("etag").to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let current = exchange(
+        addr,
+        "GET",
+        "/widget/client/index.js",
+        &[("If-None-Match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(current.status, 304);
+    assert!(current.body.is_empty());
+    let client = get(addr, "/widget/client/client.js", None).await;
+    let zipped = exchange(
+        addr,
+        "GET",
+        "/widget/client/client.js",
+        &[("Accept-Encoding", "gzip, br")],
+        "",
+    )
+    .await;
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert!(
+        zipped.body.len() * 2 < client.body.len(),
+        "{} vs {}",
+        zipped.body.len(),
+        client.body.len()
+    );
+    let missing = get(addr, "/widget/client/nope.js", None).await;
+    assert_eq!(error_of(&missing), (404, "not_found".to_owned()));
+}

@@ -9,22 +9,14 @@
 // conversation assigned to it (the server adds each new one by itself) and every request goes as a POST. There the
 // conversations, their transcripts and the client's cursor are also kept in localStorage, so that a reload resumes
 // the stream with `?cursor=` instead of replaying everything.
-import {
-  KfClient,
-  TypingSignal,
-  el,
-  renderer,
-  showStatus as showClientStatus,
-  timeOf,
-  titleCase,
-  toast,
-  wireComposer,
-} from "./kf-client.js";
+import { KfClient } from "/widget/client/index.js";
+import { TypingSignal, el, renderer, showStatus as showClientStatus, timeOf, titleCase, toast, wireComposer } from "./ui.js";
 
 const STORE_KEY = "kf.demo.agent";
 const STATUS_KEY = "kf.demo.agent.status";
 const SSE_STATE_KEY = "kf.demo.agent.sse"; // SSE only: {agent, client, conversations}
-const TRANSPORT = new URLSearchParams(location.search).get("transport") === "sse" ? "sse" : "ws";
+// The client picks the transport itself unless the page forces one (`?transport=ws` or `?transport=sse`).
+const TRANSPORT = { sse: "sse", ws: "ws" }[new URLSearchParams(location.search).get("transport")] || "auto";
 const MAX_CACHED_EVENTS = 500; // per conversation, in the saved SSE state
 // The demo's seeded agents (src/lib.rs): the transfer field suggests them; any agent id may be typed.
 const KNOWN_AGENTS = ["alice", "bob"];
@@ -141,13 +133,13 @@ function sendStatus() {
 
 // Sends a request frame; says so when there is no connection right now.
 function requestNow(frame) {
-  if (client && client.request(frame)) return true;
+  if (client && client.sendFrame(frame)) return true;
   toast("Not connected right now; try again in a moment.");
   return false;
 }
 
 function requestContext(id) {
-  if (client && client.online) client.request({ type: "visitor_context", id: `ctx:${id}`, conversation: id });
+  if (client && client.online) client.sendFrame({ type: "visitor_context", id: `ctx:${id}`, conversation: id });
 }
 
 const isMine = (author) => author && author.role === "agent" && session && author.id === session.agent;
@@ -249,9 +241,9 @@ function handleFrame(frame) {
   switch (frame.type) {
     case "welcome": {
       const wanted = wantedStatus();
-      client.request(wanted.label ? { type: "status", id: "status", status: wanted.status, label: wanted.label } : { type: "status", id: "status", status: wanted.status });
-      client.request({ type: "queue", id: "queue" });
-      client.request({ type: "quick_replies", id: "qr:list" });
+      client.sendFrame(wanted.label ? { type: "status", id: "status", status: wanted.status, label: wanted.label } : { type: "status", id: "status", status: wanted.status });
+      client.sendFrame({ type: "queue", id: "queue" });
+      client.sendFrame({ type: "quick_replies", id: "qr:list" });
       if (selected) requestContext(selected);
       break;
     }
@@ -326,7 +318,7 @@ function handleFrame(frame) {
         contexts.set(conversation, { error: frame.code });
         break;
       }
-      if ((kind === "claim" || kind === "take") && frame.code === "invalid_state") client.request({ type: "queue", id: "queue" }); // someone was quicker
+      if ((kind === "claim" || kind === "take") && frame.code === "invalid_state") client.sendFrame({ type: "queue", id: "queue" }); // someone was quicker
       if (REQUESTS[kind]) toast(`${REQUESTS[kind]} refused: ${frame.code}${frame.message ? ` (${frame.message})` : ""}`);
       else if (frame.code !== "invalid_token" && frame.code !== "token_expired") toast(frame.message || frame.code);
       break;
@@ -762,7 +754,7 @@ $("qr-form").addEventListener("submit", (event) => {
   requestNow(frame);
 });
 $("close-conversation").addEventListener("click", () => {
-  if (client && selected && !client.request({ type: "close", id: "close", conversation: selected })) {
+  if (client && selected && !client.sendFrame({ type: "close", id: "close", conversation: selected })) {
     toast("Not connected right now; try again in a moment.");
   }
 });

@@ -3,22 +3,14 @@
 // Kept in localStorage (so a reload resumes instead of starting over): the visitor id and token, the current
 // conversation, its transcript and cursor (last applied seq + epoch), and messages not yet acknowledged.
 //
-// `/?transport=sse` runs the same page over the SSE transport (EventSource + POST) instead of the WebSocket.
-import {
-  KfClient,
-  TypingSignal,
-  el,
-  newId,
-  renderer,
-  showStatus,
-  timeOf,
-  titleCase,
-  toast,
-  wireComposer,
-} from "./kf-client.js";
+// The protocol client is the kf-client package (clients/js), served by the kf-widget crate. By default it picks the
+// transport itself (WebSocket, SSE when WebSockets fail); `/?transport=sse` forces the SSE transport (EventSource +
+// POST) and `/?transport=ws` the WebSocket.
+import { KfClient, newId } from "/widget/client/index.js";
+import { TypingSignal, el, renderer, showStatus, timeOf, titleCase, toast, wireComposer } from "./ui.js";
 
 const STORE_KEY = "kf.demo.visitor";
-const TRANSPORT = new URLSearchParams(location.search).get("transport") === "sse" ? "sse" : "ws";
+const TRANSPORT = { sse: "sse", ws: "ws" }[new URLSearchParams(location.search).get("transport")] || "auto";
 // A widget names its entry point (`/?entry=pricing`); without one the server routes by page rules or the default.
 const ENTRY = new URLSearchParams(location.search).get("entry");
 const MAX_CACHED_EVENTS = 500;
@@ -147,8 +139,8 @@ function handleFrame(frame) {
         save();
       }
       // Before the `open` that follows `inbox`, so that the conversation is stored with this context.
-      client.request(visitContext());
-      if (!pageViewSent) pageViewSent = client.request({ type: "page", id: "page", url: location.href, title: document.title.slice(0, 256) });
+      client.sendFrame(visitContext());
+      if (!pageViewSent) pageViewSent = client.sendFrame({ type: "page", id: "page", url: location.href, title: document.title.slice(0, 256) });
       break;
     case "position":
       // Kept even before `opened` says which conversation is ours: it may arrive first.
@@ -235,7 +227,7 @@ function openConversation(clientId) {
   save();
   const frame = { type: "open", id: "open", client_id: state.openClientId };
   if (ENTRY) frame.entry = ENTRY;
-  client.request(frame);
+  client.sendFrame(frame);
   render();
 }
 
@@ -360,7 +352,7 @@ function draw() {
   $("input").disabled = !state.conversation || closed;
   $("send").disabled = !state.conversation || closed;
   $("end-chat").hidden = !state.conversation || closed;
-  $("footer").textContent = state.visitorId ? `visitor id ${state.visitorId}${TRANSPORT === "sse" ? " · SSE" : ""}` : "";
+  $("footer").textContent = state.visitorId ? `visitor id ${state.visitorId}${client.transport === "sse" ? " · SSE" : ""}` : "";
   // Last, once the banner and typing line have taken their room.
   if (nearBottom) list.scrollTop = list.scrollHeight;
 }
@@ -383,7 +375,7 @@ wireComposer({
 });
 $("end-chat").addEventListener("click", () => {
   if (!state.conversation || !confirm("End this chat?")) return;
-  if (!client.request({ type: "close", id: "close", conversation: state.conversation })) {
+  if (!client.sendFrame({ type: "close", id: "close", conversation: state.conversation })) {
     toast("Not connected right now; try again in a moment.");
   }
 });

@@ -343,7 +343,7 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
 const VISITOR_HTML: &str = include_str!("../assets/visitor.html");
 const AGENT_HTML: &str = include_str!("../assets/agent.html");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
-const CLIENT_JS: &str = include_str!("../assets/kf-client.js");
+const UI_JS: &str = include_str!("../assets/ui.js");
 const VISITOR_JS: &str = include_str!("../assets/visitor.js");
 const AGENT_JS: &str = include_str!("../assets/agent.js");
 
@@ -375,7 +375,7 @@ async fn agent_page() -> Response {
 async fn asset(UrlPath(file): UrlPath<String>) -> Response {
     let (content_type, body) = match file.as_str() {
         "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
-        "kf-client.js" => ("text/javascript; charset=utf-8", CLIENT_JS),
+        "ui.js" => ("text/javascript; charset=utf-8", UI_JS),
         "visitor.js" => ("text/javascript; charset=utf-8", VISITOR_JS),
         "agent.js" => ("text/javascript; charset=utf-8", AGENT_JS),
         _ => {

@@ -172,13 +172,21 @@ async fn pages_tokens_and_a_conversation_over_ws() {
         );
         assert!(page.body.contains("<!doctype html>"), "{path}");
     }
-    let client_js = http(addr, "GET", "/assets/kf-client.js", None, "").await;
-    assert_eq!(client_js.status, 200);
-    assert!(
-        client_js
-            .header("content-type")
-            .is_some_and(|t| t.starts_with("text/javascript"))
-    );
+    // The pages' own script, and the client package they import, served by the widget crate.
+    for path in [
+        "/assets/ui.js",
+        "/widget/client/index.js",
+        "/widget/client/client.js",
+    ] {
+        let script = http(addr, "GET", path, None, "").await;
+        assert_eq!(script.status, 200, "{path}");
+        assert!(
+            script
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/javascript")),
+            "{path}"
+        );
+    }
     assert_eq!(http(addr, "GET", "/assets/nope.js", None, "").await.status, 404);
     let health = http(addr, "GET", "/healthz", None, "").await;
     assert_eq!(

@@ -4,6 +4,11 @@
 //! stream. Each subscription tracks the last seq it sent: a live event that is next in line is pushed at once,
 //! one already sent is dropped, and one that leaves a gap (or arrives while replaying) sends the subscription
 //! back to the store, which fills the gap in order. The client sees every seq once, in order.
+//!
+//! It also remembers the highest seq published per conversation since the engine started. A subscriber whose
+//! cursor is already there needs no history: every seq up to it was published (so it is in the client's hands),
+//! and every later one will be published after the registration, which happens under the same lock. Such a
+//! subscription starts live, without reading the store — what makes a reconnect storm of up-to-date clients cheap.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +20,13 @@ use bytes::Bytes;
 use super::connection::Conn;
 use super::outbox::Queued;
 use crate::auth::Principal;
-use crate::model::{ConversationId, Event, Seq};
+use crate::model::{ConversationId, Event, EventKind, Seq};
 use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
 use crate::store::ConversationLog;
+
+/// Conversations whose last published seq is remembered, at most; past it the memory starts over (a forgotten
+/// conversation only costs its next subscriber a store read).
+const PUBLISHED_REMEMBERED: usize = 100_000;
 
 /// Events read from the store per page while catching up.
 const PAGE: usize = 256;
@@ -89,17 +98,32 @@ impl Subscription {
     }
 }
 
-/// Conversation → its subscriptions.
+/// What the dispatcher's lock guards.
+#[derive(Debug, Default)]
+struct Topics {
+    /// Conversation → its subscriptions.
+    subscriptions: HashMap<ConversationId, Vec<Arc<Subscription>>>,
+    /// Conversation → the highest seq published since the engine started (not kept for closed conversations).
+    published: HashMap<ConversationId, Seq>,
+}
+
+/// Subscriptions, and what has been published.
 #[derive(Debug, Default)]
 pub(crate) struct Dispatcher {
-    subscriptions: Mutex<HashMap<ConversationId, Vec<Arc<Subscription>>>>,
+    topics: Mutex<Topics>,
 }
 
 impl Dispatcher {
-    fn map(&self) -> MutexGuard<'_, HashMap<ConversationId, Vec<Arc<Subscription>>>> {
-        self.subscriptions
+    fn topics(&self) -> MutexGuard<'_, Topics> {
+        self.topics
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The highest seq of `conversation` published since the engine started: every seq up to it is committed.
+    /// `None` when none was (or it was forgotten): ask the store.
+    pub(crate) fn last_published(&self, conversation: ConversationId) -> Option<Seq> {
+        self.topics().published.get(&conversation).copied()
     }
 
     /// Registers `conn` for `conversation` after seq `after` (replacing an earlier subscription of the same
@@ -120,9 +144,16 @@ impl Dispatcher {
             }),
             cancelled: AtomicBool::new(false),
         });
-        {
-            let mut map = self.map();
-            let list = map.entry(conversation).or_default();
+        let current = {
+            let mut topics = self.topics();
+            let current = topics
+                .published
+                .get(&conversation)
+                .is_some_and(|last| *last <= after);
+            if current {
+                subscription.cursor().mode = Mode::Live;
+            }
+            let list = topics.subscriptions.entry(conversation).or_default();
             list.retain(|existing| {
                 let same = existing.conn.id == subscription.conn.id;
                 if same {
@@ -131,13 +162,17 @@ impl Dispatcher {
                 !same
             });
             list.push(Arc::clone(&subscription));
+            current
+        };
+        if !current {
+            tokio::spawn(catch_up(store, subscription));
         }
-        tokio::spawn(catch_up(store, subscription));
     }
 
     /// Removes a connection's subscription to a conversation. Returns whether it existed.
     pub(crate) fn unsubscribe(&self, conn_id: u64, conversation: ConversationId) -> bool {
-        let mut map = self.map();
+        let mut topics = self.topics();
+        let map = &mut topics.subscriptions;
         let Some(list) = map.get_mut(&conversation) else {
             return false;
         };
@@ -164,8 +199,19 @@ impl Dispatcher {
             .map(|redacted| ServerFrame::encode_event(&redacted));
         let mut behind = Vec::new();
         {
-            let map = self.map();
-            let Some(list) = map.get(&event.conversation) else {
+            let mut topics = self.topics();
+            let published = &mut topics.published;
+            if matches!(event.data, EventKind::Closed) {
+                // Rarely subscribed to again; a reopening publishes anew.
+                published.remove(&event.conversation);
+            } else {
+                if published.len() >= PUBLISHED_REMEMBERED && !published.contains_key(&event.conversation) {
+                    published.clear();
+                }
+                let last = published.entry(event.conversation).or_insert(event.seq);
+                *last = (*last).max(event.seq);
+            }
+            let Some(list) = topics.subscriptions.get(&event.conversation) else {
                 return;
             };
             for subscription in list {
@@ -185,8 +231,8 @@ impl Dispatcher {
 
     /// Relays an ephemeral frame to every subscriber except the sender's connection; dropped where it does not fit.
     pub(crate) fn relay(&self, conversation: ConversationId, except_conn: u64, frame: &Bytes) {
-        let map = self.map();
-        let Some(list) = map.get(&conversation) else {
+        let topics = self.topics();
+        let Some(list) = topics.subscriptions.get(&conversation) else {
             return;
         };
         for subscription in list.iter().filter(|s| s.conn.id != except_conn) {

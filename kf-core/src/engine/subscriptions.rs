@@ -50,10 +50,15 @@ impl Engine {
         reset: bool,
         reply: impl FnOnce(Seq, bool, Seq) -> ServerFrame,
     ) -> Result<(), RequestError> {
-        let record = self.readable(&conn.identity, conversation).await?;
+        let mut record = self.readable(&conn.identity, conversation).await?;
         let after = if reset { Seq::ZERO } else { after };
-        // The record may be an in-memory copy behind the log: `subscribed` announces the stored last seq.
-        let record = self.inner.log.conversation(conversation).await?.unwrap_or(record);
+        // The record may be an in-memory copy behind the log: `subscribed` announces the last seq published —
+        // every seq up to it is committed, and a later one reaches the subscription live — or, when none was
+        // published since the engine started, the stored one.
+        match self.inner.delivery.last_published(conversation) {
+            Some(published) => record.last_seq = record.last_seq.max(published),
+            None => record = self.inner.log.conversation(conversation).await?.unwrap_or(record),
+        }
         let last_seq = self.within_log(&record, after).await?;
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
         let _ = conn.outlet.push(reply(after, reset, last_seq).encode());

@@ -2,6 +2,11 @@
 //! moved on, cursors beyond the log, the end of a subscription's replay.
 
 use super::*;
+use crate::context::ConversationContext;
+use crate::model::{Epoch, Event, VisitorId};
+use crate::store::{
+    Appended, Created, EventDraft, FeedEntry, FeedPosition, NewConversation, StoreError, Stores,
+};
 
 fn ack_of(frame: &ServerFrame) -> Option<(u64, bool)> {
     match frame {
@@ -172,4 +177,138 @@ async fn a_status_set_by_the_host_is_pushed_to_every_connection_of_the_agent() {
             "{pushed:?}"
         );
     }
+}
+
+/// A log that counts the reads a subscription can cause (`conversation`, `events_after`) and forwards all.
+#[derive(Debug)]
+struct CountingReads {
+    inner: Arc<MemoryStore>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingReads {
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl ConversationLog for CountingReads {
+    async fn epoch(&self) -> Result<Epoch, StoreError> {
+        self.inner.epoch().await
+    }
+    async fn create_conversation(&self, new: NewConversation) -> Result<Created, StoreError> {
+        self.inner.create_conversation(new).await
+    }
+    async fn append(&self, draft: EventDraft) -> Result<Appended, StoreError> {
+        self.inner.append(draft).await
+    }
+    async fn events_after(
+        &self,
+        conversation: ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.count();
+        self.inner.events_after(conversation, after, limit).await
+    }
+    async fn event_by_client_id(
+        &self,
+        conversation: ConversationId,
+        author: &Actor,
+        client_id: &ClientId,
+    ) -> Result<Option<Event>, StoreError> {
+        self.inner
+            .event_by_client_id(conversation, author, client_id)
+            .await
+    }
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        self.count();
+        self.inner.conversation(id).await
+    }
+    async fn conversations_of_visitor(
+        &self,
+        tenant: &TenantId,
+        visitor: &VisitorId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.inner.conversations_of_visitor(tenant, visitor).await
+    }
+    async fn conversations_of_agent(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        self.inner.conversations_of_agent(tenant, agent).await
+    }
+    async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+        self.inner.open_conversations().await
+    }
+    async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
+        self.inner.put_conversation_context(context).await
+    }
+    async fn conversation_context(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<ConversationContext>, StoreError> {
+        self.inner.conversation_context(conversation).await
+    }
+    async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
+        self.inner.feed_after(after, limit).await
+    }
+    async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        self.inner.feed_head().await
+    }
+}
+
+/// A reconnect storm is mostly clients whose cursor is current: their `subscribe` is answered from what the
+/// engine published, without reading the store, and the live events still reach them, in order. A client that
+/// is behind still gets its history from the store.
+#[tokio::test]
+async fn a_current_subscriber_resumes_without_reading_the_store() {
+    let memory = Arc::new(MemoryStore::new());
+    let log = Arc::new(CountingReads {
+        inner: Arc::clone(&memory),
+        reads: Default::default(),
+    });
+    let stores = Stores::new(log.clone(), memory.clone(), memory);
+    let engine =
+        engine_from(Engine::builder(stores, Arc::new(tokens())).presence_grace(Duration::ZERO)).await;
+    let (mut alice, _v1, conversation) = assigned_chat(&engine).await;
+    alice.send(conversation, "a-1", "one").await;
+
+    // A reconnect from seq 3, the last one: no read, and the next message arrives live.
+    let mut back = Client::connect(&engine, visitor("v1")).await;
+    let before = log.reads();
+    let subscribed = back
+        .request(serde_json::json!({"type": "subscribe", "conversation": conversation, "after": 3}))
+        .await;
+    assert!(
+        matches!(subscribed, ServerFrame::Subscribed { last_seq: Seq(3), .. }),
+        "{subscribed:?}"
+    );
+    alice.send(conversation, "a-2", "two").await;
+    assert_eq!(back.event().await.seq, Seq(4));
+    // (A catch-up would have read by now: the live event waits behind it.)
+    assert_eq!(log.reads(), before, "a current cursor reads nothing");
+
+    // One that is behind replays from the store, then goes on live.
+    let mut behind = Client::connect(&engine, visitor("v1")).await;
+    let before = log.reads();
+    let subscribed = behind
+        .request(serde_json::json!({"type": "subscribe", "conversation": conversation, "after": 2}))
+        .await;
+    assert!(
+        matches!(subscribed, ServerFrame::Subscribed { last_seq: Seq(4), .. }),
+        "{subscribed:?}"
+    );
+    assert_eq!(behind.event().await.seq, Seq(3));
+    assert_eq!(behind.event().await.seq, Seq(4));
+    assert!(log.reads() > before, "history comes from the store");
+    alice.send(conversation, "a-3", "three").await;
+    assert_eq!(behind.event().await.seq, Seq(5));
+    assert_eq!(back.event().await.seq, Seq(5));
 }
