@@ -210,7 +210,7 @@ export class Widget {
     });
     window.addEventListener("offline", () => {
       const client = this.client;
-      if (!client || !this.live.online) return;
+      if (!client || !this.live.online || "mode" in client) return; // (the client package does it itself)
       if (typeof client.dropConnection === "function") client.dropConnection();
       else {
         // A client without that method: a new one, from the same state (cursors, unsent messages).
@@ -420,6 +420,7 @@ export class Widget {
     this.client = client;
     if (this.state.conversation) client.subscribe(this.state.conversation);
     client.start();
+    this.render(); // what it holds from before (unsent messages) shows now
   }
 
   stopClient() {
@@ -463,6 +464,9 @@ export class Widget {
   async maybeFallBack() {
     const client = this.client;
     if (!client || this.transport === "sse" || client.transport === "sse" || this.probing) return;
+    // The client package falls back by itself when WebSockets never worked; this covers WebSockets that stop
+    // working later (a proxy, a network that changed), which it counts as outages.
+    if ("mode" in client && !this.everOnline) return;
     this.wsFailures += 1;
     if (this.wsFailures < (this.everOnline ? 3 : 2)) return;
     this.probing = true;
@@ -573,13 +577,14 @@ export class Widget {
   onError(frame) {
     const s = this.state;
     const id = frame.id || "";
-    if (["context", "page", "read", "typing", "close"].includes(id)) {
+    if (["context", "page", "read", "typing"].includes(id)) {
       if (id !== "typing") console.info(`kf widget: ${id} refused: ${frame.code} ${frame.message || ""}`);
       return;
     }
     if (id.startsWith("open:")) {
       if (id !== `open:${s.openClientId}`) return;
       if (RETRY_OPEN.has(frame.code)) {
+        if (this.client && typeof this.client.open === "function") return; // the client package retries it
         const clientId = s.openClientId;
         setTimeout(() => s.openClientId === clientId && this.sendOpen(), 1500 + Math.random() * 1500);
         return;
@@ -597,8 +602,13 @@ export class Widget {
       this.resetConversation();
       return;
     }
-    if (frame.code === "invalid_token" || frame.code === "token_expired") return; // the client gets a new token
-    this.showNotice(frame.message || frame.code);
+    if (id === "end") {
+      this.showNotice(["offline", "disconnected", "timeout"].includes(frame.code) ? this.t("reconnecting") : frame.message || frame.code);
+      return;
+    }
+    // Anything else (a refused hello, an answer to a request of the client package's own): the client acts on it
+    // and the connection status shows what matters.
+    console.info(`kf widget: ${frame.code}: ${frame.message || ""}`);
   }
 
   /** @param {string} text */
@@ -766,12 +776,29 @@ export class Widget {
 
   sendOpen() {
     const s = this.state;
-    if (!s.openClientId) return;
+    const client = this.client;
+    if (!s.openClientId || !client) return;
     /** @type {Record<string, any>} */
-    const frame = { type: "open", id: `open:${s.openClientId}`, client_id: s.openClientId };
-    if (this.o.entry) frame.entry = this.o.entry;
-    if (s.openFields) frame.fields = s.openFields;
-    this.request(frame); // offline: sent again after the next `inbox`
+    const request = { client_id: s.openClientId };
+    if (this.o.entry) request.entry = this.o.entry;
+    if (s.openFields) request.fields = s.openFields;
+    if (typeof client.open === "function") {
+      // The client package keeps the open (persisted, with its client id) until it is answered, resends it after
+      // reconnects and retries it after refusals worth it; it rejects only for good (or when it is stopped).
+      // Asking again with the same client id only waits for the same answer.
+      client.open(request).then(
+        (/** @type {any} */ frame) => {
+          if (client === this.client && frame) this.onFrame(frame);
+        },
+        (/** @type {any} */ error) => {
+          const code = (error && error.code) || "unavailable";
+          if (client !== this.client || ["stopped", "offline", "disconnected", "timeout"].includes(code)) return;
+          this.onFrame({ type: "error", id: `open:${request.client_id}`, code, message: (error && error.message) || code });
+        },
+      );
+      return;
+    }
+    this.request({ type: "open", id: `open:${s.openClientId}`, ...request }); // offline: sent again after the next `inbox`
   }
 
   /** @param {Record<string,string>} fields */
@@ -831,7 +858,7 @@ export class Widget {
   endChat() {
     const conversation = this.state.conversation;
     if (!conversation) return;
-    if (!this.request({ type: "close", id: "close", conversation })) this.showNotice(this.t("reconnecting"));
+    if (!this.request({ type: "close", id: "end", conversation })) this.showNotice(this.t("reconnecting"));
   }
 
   newConversation() {

@@ -514,6 +514,7 @@ try {
   await openPanel(visitor);
   bubbles = await shown(visitor);
   check(reloadTexts.every((t) => bubbles.some((m) => m.text === t && m.pending)), "after a reload the unsent messages are still there, pending");
+  if (!reloadTexts.every((t) => bubbles.some((m) => m.text === t && m.pending))) log(`  (shown: ${JSON.stringify(bubbles)}; state: ${JSON.stringify(await debug(visitor))})`);
   blockKf = false;
   await agent.waitForSelector("#messages .message.theirs >> text=unsent 3", { timeout: 30000 });
   await sleep(800);
@@ -562,6 +563,10 @@ try {
   // WebSockets that break in the middle of a conversation: the widget moves to SSE and loses nothing.
   {
     const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    // WebSockets pass until `breakWs` (routed from the start: the client package keeps the WebSocket class it
+    // started with, so a route added to a running page would not reach it).
+    let breakWs = false;
+    await context.routeWebSocket(/\/ws$/, (ws) => (breakWs ? ws.close() : ws.connectToServer()));
     const { page } = await newShop(shop, "", { name: "ws-then-sse", context });
     await openPanel(page);
     await waitOnline(page);
@@ -569,7 +574,7 @@ try {
     await page.waitForFunction(() => window.kf.debug().texts.includes("ws first"), null, { timeout: 15000 });
     const midConversation = (await debug(page)).conversation;
     check((await debug(page)).transport === "ws", "a visitor chats over WebSocket");
-    await context.routeWebSocket(/\/ws$/, (ws) => ws.close());
+    breakWs = true;
     await context.setOffline(true); // drops the current WebSocket
     await widgetSend(page, "during the switch 1");
     await widgetSend(page, "during the switch 2");
