@@ -76,6 +76,11 @@ function shopPage(kfBase, query) {
   if (query.get("lang")) attrs.push(`data-lang="${query.get("lang")}"`);
   if (query.get("user")) attrs.push(`data-user-id="${query.get("user")}"`, `data-user-hash="${query.get("hash")}"`);
   const hostile = query.get("hostile") ? `<style>${HOSTILE_CSS}</style>` : "";
+  // The documented stub: calls made before the widget has loaded are queued and replayed.
+  const stub = query.get("stub")
+    ? `<script>window.kf = window.kf || function () { (kf.q = kf.q || []).push(arguments); };
+       kf("on", "ready", function () { window.__kfReady = true; }); kf("open");</script>`
+    : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Acme Outdoor · Alpine 42</title><link rel="icon" href="data:,">
@@ -102,7 +107,7 @@ ${hostile}
   window.__before = window.__hostSnapshot();
   window.__globalsBefore = Object.getOwnPropertyNames(window);
 </script>
-<script ${attrs.join(" ")} async></script>
+${stub}<script ${attrs.join(" ")} async></script>
 </body></html>`;
 }
 
@@ -717,9 +722,10 @@ try {
     check(after.visitorId && after.visitorId !== before.visitorId && !after.fatal && !after.conversation, `a refused visitor key starts a new visitor (${before.visitorId} -> ${after.visitorId})`);
     await prechat.context.close();
 
-    const chinese = await newShop(shop, "lang=zh-CN", { name: "zh" });
+    const chinese = await newShop(shop, "lang=zh-CN&stub=1", { name: "zh" });
     await waitOnline(chinese.page);
-    await openPanel(chinese.page);
+    await chinese.page.waitForSelector(`${W} >> .panel`, { state: "visible" });
+    check(await chinese.page.evaluate(() => window.__kfReady === true), "calls queued before the widget loaded (kf(\"on\", \"ready\"), kf(\"open\")) are replayed");
     await chinese.page.waitForSelector(`${W} >> textarea[placeholder="请输入消息…"]`);
     check(true, "data-lang=zh-CN gives the Chinese UI");
     await chinese.page.screenshot({ path: shot("zh-CN") });
