@@ -50,6 +50,9 @@ cargo test --workspace --locked --no-fail-fast
 log "browser client package (clients/js): type check and unit tests"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check && npm test --silent)
 
+log "widget (clients/widget): type check of its JSDoc (strict), with the client package's TypeScript"
+(cd clients/widget && ../js/node_modules/.bin/tsc -p .)
+
 log "browser check of the demo pages (headless Chromium)"
 cargo build --locked -p kf-demo
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -73,7 +73,13 @@ function timeOf(ms, lang) {
   return new Date(ms).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
 }
 
-/** The persisted part of the widget's state, empty. */
+/**
+ * The persisted part of the widget's state, empty.
+ * @returns {{visitorId: string | null, visitorKey: string | null, userHash: string | null, token: string | null,
+ *   tokenExpiresAt: number, conversation: string | null, record: any, events: any[], openClientId: string | null,
+ *   openFields: Record<string, string> | null, queued: {id: string, text: string}[], client: any, lastSeen: number,
+ *   dismissed: string[], emailGiven: string | null, offlineSent: boolean, panelOpen: boolean}}
+ */
 function emptyState() {
   return {
     visitorId: null,
@@ -382,7 +388,7 @@ export class Widget {
 
   startClient() {
     const { KfClient } = this.clientModule;
-    const config = this.config || {};
+    const config = /** @type {any} */ (this.config || {});
     const wsOrigin = this.origin.replace(/^http/, "ws");
     const client = new KfClient({
       transport: this.transport,
@@ -471,7 +477,7 @@ export class Widget {
     if (this.wsFailures < (this.everOnline ? 3 : 2)) return;
     this.probing = true;
     try {
-      const config = this.config || {};
+      const config = /** @type {any} */ (this.config || {});
       const response = await fetch(`${this.origin}${config.sse_path || "/sse"}/ping`, {
         method: "POST",
         headers: { Authorization: `Bearer ${this.state.token || ""}` },
@@ -935,6 +941,7 @@ export class Widget {
     return `${this.namespace}:${this.identity ? `user:${this.identity.user_id}` : "anon"}`;
   }
 
+  /** @returns {ReturnType<typeof emptyState>} */
   load() {
     try {
       const saved = JSON.parse(localStorage.getItem(this.storageKey()) || "null");

@@ -147,7 +147,12 @@ export class WidgetUI {
       this.root.style.setProperty("--kf-accent-text", readableOn(options.color));
     }
     this.shadow.append(this.root);
-    this.formKey = null; // which form is built (so typing in it survives re-renders)
+    /** @type {string | null} which form is built (so typing in it survives re-renders) */
+    this.formKey = null;
+    /** @type {string} the error shown */
+    this.errorKey = "";
+    /** @type {string} what the banner shows */
+    this.bannerKey = "";
     this.confirmingEnd = false;
     this.lastView = null;
     this.lastMessagesKey = "";
@@ -223,7 +228,7 @@ export class WidgetUI {
   /** @returns {HTMLElement[]} the panel's visible, enabled controls in document order */
   focusables() {
     const nodes = this.panel.querySelectorAll("button, textarea, input, select, [tabindex]:not([tabindex='-1'])");
-    return Array.from(nodes).filter((node) => {
+    return /** @type {HTMLElement[]} */ (Array.from(nodes)).filter((node) => {
       const el = /** @type {HTMLElement & {disabled?: boolean}} */ (node);
       return !el.disabled && el.getClientRects().length > 0;
     });
@@ -398,7 +403,7 @@ export class WidgetUI {
 
   /**
    * The pre-chat or offline form's nodes.
-   * @param {{kind: "prechat" | "offline", fields: any[], intro: string[], values: Record<string,string>}} form
+   * @param {{kind: "prechat" | "offline", fields: any[], intro: string[], note?: string | null, values: Record<string,string>}} form
    * @returns {Node[]}
    */
   buildForm(form) {
@@ -416,7 +421,7 @@ export class WidgetUI {
       const common = { id, name: spec.name, required: !!spec.required, "aria-required": spec.required ? "true" : "false", "aria-describedby": errorId };
       if (spec.kind === "textarea") control = h("textarea", { ...common, rows: "4", maxlength: "4000" });
       else if (spec.kind === "select") {
-        control = h("select", common, h("option", { value: "", text: t("selectPlaceholder") }), (spec.options || []).map((o) => h("option", { value: o, text: o })));
+        control = h("select", common, h("option", { value: "", text: t("selectPlaceholder") }), (spec.options || []).map((/** @type {string} */ o) => h("option", { value: o, text: o })));
       } else {
         control = h("input", { ...common, type: spec.kind === "email" ? "email" : "text", autocomplete: spec.kind === "email" ? "email" : spec.name === "name" ? "name" : "off", maxlength: "256" });
       }

@@ -8,10 +8,10 @@
 // widget adds at the end of <body>. See clients/widget/README.md.
 (function () {
   "use strict";
-  var script = document.currentScript;
+  var script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
   if (!script || !script.src) {
     // Loaded in a way that hides the tag (e.g. injected as a module): look for it.
-    var candidates = document.querySelectorAll("script[src][data-tenant]");
+    var candidates = /** @type {NodeListOf<HTMLScriptElement>} */ (document.querySelectorAll("script[src][data-tenant]"));
     for (var i = 0; i < candidates.length; i++) {
       if (/\/widget\.js(?:[?#]|$)/.test(candidates[i].src)) script = candidates[i];
     }
@@ -26,7 +26,8 @@
 
   // The pre-load API: `kf(...)`, `kf.open()` etc. queue their calls until the widget has loaded. A host may also
   // define `window.kf = window.kf || function () { (kf.q = kf.q || []).push(arguments) }` before this script.
-  var earlier = window.kf;
+  var win = /** @type {any} */ (window);
+  var earlier = win.kf;
   if (earlier && earlier.__kfWidget) return; // loaded twice: the first one stays
   var queue = [];
   if (typeof earlier === "function" && earlier.q) queue = Array.prototype.slice.call(earlier.q);
@@ -48,7 +49,7 @@
   kf.q = queue;
   kf.__kfWidget = true;
   kf.version = "1";
-  window.kf = kf;
+  win.kf = kf;
 
   var options = {
     base: base,
