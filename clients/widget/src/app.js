@@ -1094,8 +1094,14 @@ export class Widget {
     }
     const shown = new Set(events.map((e) => e.client_id).filter(Boolean));
     const pendingMeta = live.online ? t("sending") : t("pending");
-    if (s.conversation && this.client && this.client.pendingFor) {
-      for (const p of this.client.pendingFor(s.conversation)) {
+    if (s.conversation) {
+      // Before the client has started (a reload), its unsent messages are in the saved snapshot.
+      /** @type {any[]} */
+      const unsent =
+        this.client && this.client.pendingFor
+          ? this.client.pendingFor(s.conversation)
+          : ((s.client && s.client.pending) || []).filter((/** @type {any} */ p) => p.conversation === s.conversation);
+      for (const p of unsent) {
         if (shown.has(p.client_id)) continue;
         items.push({ kind: "message", mine: true, pending: true, clientId: p.client_id, text: p.body.text, meta: live.acked.has(p.client_id) ? t("sent") : pendingMeta });
       }

@@ -517,6 +517,7 @@ try {
   await visitor.reload();
   await visitor.waitForSelector(`${W} >> .launcher`);
   await openPanel(visitor);
+  await visitor.waitForSelector(`${W} >> .message.pending >> text=unsent 3`, { timeout: 10000 }).catch(() => {});
   bubbles = await shown(visitor);
   check(reloadTexts.every((t) => bubbles.some((m) => m.text === t && m.pending)), "after a reload the unsent messages are still there, pending");
   if (!reloadTexts.every((t) => bubbles.some((m) => m.text === t && m.pending))) log(`  (shown: ${JSON.stringify(bubbles)}; state: ${JSON.stringify(await debug(visitor))})`);
