@@ -180,6 +180,8 @@ export class Widget {
     this.autoRetries = 0;
     /** @type {any} */
     this.retryTimer = null;
+    this.starting = false;
+    this.identityChanged = false;
     this.ui = new WidgetUI(
       { t: this.t, lang: this.lang, position: options.position, color: this.safeColor(options.color) },
       {
@@ -229,6 +231,7 @@ export class Widget {
 
   async init() {
     this.fatal = null;
+    this.starting = true;
     this.render();
     try {
       if (!this.o.tenant) throw new WidgetError("not_found", "data-tenant is missing");
@@ -236,10 +239,19 @@ export class Widget {
       this.render();
       await this.ensureSession(!this.state.token);
       if (!this.clientModule) this.clientModule = await this.loadClient();
+      // kf.identify() / kf.logout() called meanwhile (e.g. replayed from the pre-load queue): that identity's session.
+      while (this.identityChanged) {
+        this.identityChanged = false;
+        await this.ensureSession(true);
+      }
     } catch (error) {
+      this.starting = false;
       this.fail(error);
       return;
+    } finally {
+      this.identityChanged = false;
     }
+    this.starting = false;
     this.autoRetries = 0;
     this.startClient();
     // One `page` per navigation that settles (an app rewriting its URL as the visitor types sends one).
@@ -1251,6 +1263,16 @@ export class Widget {
 
   /** @param {Identity | null} identity */
   async switchIdentity(identity) {
+    if (this.starting) {
+      // init() is under way: it picks this identity up before it connects.
+      const panelOpen = this.state.panelOpen;
+      this.identity = identity;
+      this.state = this.load();
+      this.state.panelOpen = panelOpen;
+      this.identityChanged = true;
+      this.render();
+      return;
+    }
     this.stopClient();
     const panelOpen = this.state.panelOpen;
     this.identity = identity;

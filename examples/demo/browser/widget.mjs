@@ -77,9 +77,10 @@ function shopPage(kfBase, query) {
   if (query.get("user")) attrs.push(`data-user-id="${query.get("user")}"`, `data-user-hash="${query.get("hash")}"`);
   const hostile = query.get("hostile") ? `<style>${HOSTILE_CSS}</style>` : "";
   // The documented stub: calls made before the widget has loaded are queued and replayed.
+  const queuedIdentity = query.get("qid") ? `kf("identify", ${JSON.stringify({ user_id: query.get("qid"), user_hash: query.get("hash") })});` : "";
   const stub = query.get("stub")
     ? `<script>window.kf = window.kf || function () { (kf.q = kf.q || []).push(arguments); };
-       kf("on", "ready", function () { window.__kfReady = true; }); kf("open");</script>`
+       kf("on", "ready", function () { window.__kfReady = true; }); kf("open"); ${queuedIdentity}</script>`
     : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -651,6 +652,13 @@ try {
     const again = await debug(other.page);
     check(again.conversation === state.conversation && again.visitorId === state.visitorId, "in a second browser, kf.identify() brings back the same user's earlier conversation");
     await other.context.close();
+
+    // A third browser: kf("identify", …) queued by the page before the widget loaded.
+    const third = await newShop(shop, `stub=1&qid=${user}&hash=${hmac(user)}`, { name: "identified-3" });
+    await third.page.waitForSelector(`${W} >> .message.mine >> text=I am user 4242`, { timeout: 15000 });
+    const thirdState = await debug(third.page);
+    check(thirdState.identified && thirdState.visitorId === state.visitorId, "kf(\"identify\") queued before the widget loaded is applied before it connects");
+    await third.context.close();
 
     const forged = await newShop(shop, `user=${user}&hash=${hmac(user, "not-the-secret")}`, { name: "forged" });
     await openPanel(forged.page);
