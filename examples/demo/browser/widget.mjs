@@ -476,6 +476,23 @@ try {
     await page.screenshot({ path: shot("refused-origin") });
     const refused = await fetch(`${base}/widget/session`, { method: "POST", headers: { "Content-Type": "application/json", Origin: evil.origin }, body: JSON.stringify({ tenant: "demo" }) });
     check(refused.status === 403, `POST /widget/session from that origin is refused (${refused.status})`);
+    // The transports refuse that origin too, whatever the page does by itself.
+    const handshake = await new Promise((resolve) => {
+      const request = http.request(`${base}/ws`, {
+        headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": crypto.randomBytes(16).toString("base64"), Origin: evil.origin },
+      });
+      request.on("response", (response) => resolve(response.statusCode));
+      request.on("upgrade", (response, socket) => {
+        socket.destroy();
+        resolve(101);
+      });
+      request.on("error", (error) => resolve(String(error)));
+      request.end();
+    });
+    const session = await (await fetch(`${base}/widget/session`, { method: "POST", headers: { "Content-Type": "application/json", Origin: shop.origin }, body: JSON.stringify({ tenant: "demo" }) })).json();
+    const stream = await fetch(`${base}/sse/events?token=${encodeURIComponent(session.token)}`, { headers: { Origin: evil.origin } });
+    await stream.body?.cancel();
+    check(handshake === 403 && stream.status === 403, `a WebSocket handshake and an SSE stream from that origin are refused (${handshake}, ${stream.status})`);
     await context.close();
   }
 
