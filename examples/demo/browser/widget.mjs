@@ -74,6 +74,8 @@ function shopPage(kfBase, query) {
   const entry = query.get("entry") || "web";
   const attrs = [`src="${kfBase}/widget/widget.js"`, `data-tenant="demo"`, `data-entry="${entry}"`];
   if (query.get("lang")) attrs.push(`data-lang="${query.get("lang")}"`);
+  if (query.get("color")) attrs.push(`data-color="${query.get("color")}"`);
+  if (query.get("position")) attrs.push(`data-position="${query.get("position")}"`);
   if (query.get("user")) attrs.push(`data-user-id="${query.get("user")}"`, `data-user-hash="${query.get("hash")}"`);
   const hostile = query.get("hostile") ? `<style>${HOSTILE_CSS}</style>` : "";
   // The documented stub: calls made before the widget has loaded are queued and replayed.
@@ -756,6 +758,18 @@ try {
     check(true, "data-lang=zh-CN gives the Chinese UI");
     await chinese.page.screenshot({ path: shot("zh-CN") });
     await chinese.context.close();
+
+    const branded = await newShop(shop, "color=%230f766e&position=left", { name: "branded" });
+    await waitOnline(branded.page);
+    await openPanel(branded.page);
+    const look = await branded.page.evaluate(() => {
+      const root = document.querySelector("kf-chat-widget").shadowRoot;
+      const launcher = root.querySelector(".launcher");
+      return { background: getComputedStyle(launcher).backgroundColor, left: launcher.getBoundingClientRect().left, header: getComputedStyle(root.querySelector(".header")).backgroundColor };
+    });
+    check(look.background === "rgb(15, 118, 110)" && look.header === look.background && look.left < 50, `data-color and data-position=left restyle and move it (${JSON.stringify(look)})`);
+    await branded.page.screenshot({ path: shot("branded-left") });
+    await branded.context.close();
 
     const offline = await newShop(shop, "entry=after-hours", { name: "offline" });
     await waitOnline(offline.page);
