@@ -76,6 +76,31 @@ async fn the_counters_move() {
     assert_eq!(store.calls.log.load(Ordering::Relaxed), log + 1);
 }
 
+/// A visitor's first `hello` reads the directory (and makes its record); a returning one's reads nothing there:
+/// the engine remembers who has a record. (A reconnect storm is thousands of returning visitors.)
+#[tokio::test]
+async fn a_returning_visitor_is_admitted_without_reading_the_directory() {
+    let store = counting();
+    let engine = kf_core::Engine::builder(Arc::clone(&store), Arc::new(kf_core::testkit::shop::tokens()))
+        .build()
+        .await
+        .expect("engine");
+    let visitor = kf_core::testkit::shop::visitor("v-1");
+    let directory = || store.calls.directory.load(Ordering::Relaxed);
+    let before = directory();
+    let first = engine.connect(visitor.clone()).await.expect("first hello");
+    assert_eq!(directory(), before + 2, "looked up, then recorded");
+    let record = store
+        .inner
+        .visitor(&visitor.tenant, &VisitorId::new("v-1").expect("id"))
+        .await;
+    assert!(record.expect("read").is_some());
+    drop(first);
+    let before = directory();
+    let _again = engine.connect(visitor).await.expect("second hello");
+    assert_eq!(directory(), before, "a returning visitor costs no directory read");
+}
+
 #[async_trait]
 impl ConversationLog for CountingStore {
     async fn epoch(&self) -> Result<Epoch, StoreError> {

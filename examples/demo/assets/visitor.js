@@ -10,6 +10,7 @@ import { KfClient, newId } from "/widget/client/index.js";
 import { TypingSignal, el, renderer, showStatus, timeOf, titleCase, toast, wireComposer } from "./ui.js";
 
 const STORE_KEY = "kf.demo.visitor";
+const TENANT = "demo";
 const TRANSPORT = { sse: "sse", ws: "ws" }[new URLSearchParams(location.search).get("transport")] || "auto";
 // A widget names its entry point (`/?entry=pricing`); without one the server routes by page rules or the default.
 const ENTRY = new URLSearchParams(location.search).get("entry");
@@ -27,6 +28,7 @@ function load() {
 const saved = load();
 const state = {
   visitorId: saved.visitorId || null,
+  visitorKey: saved.visitorKey || null,
   token: saved.token || null,
   tokenExpiresAt: saved.tokenExpiresAt || 0,
   conversation: saved.conversation || null, // current conversation id
@@ -59,6 +61,7 @@ let pageViewSent = false; // one `page` view per page load
 function save() {
   const data = {
     visitorId: state.visitorId,
+    visitorKey: state.visitorKey,
     token: state.token,
     tokenExpiresAt: state.tokenExpiresAt,
     conversation: state.conversation,
@@ -74,16 +77,31 @@ function save() {
   }
 }
 
+// The visitor's token comes from the widget's session endpoint, as the embeddable widget's does: a new visitor
+// gets an id and a key only this server can make, and comes back as that visitor only with both (nobody becomes
+// another visitor by choosing its id).
 async function getToken() {
   if (state.token && state.tokenExpiresAt > Date.now() + 60_000) return state.token;
-  const response = await fetch("/api/visitor-token", {
+  const known = state.visitorId && state.visitorKey ? { visitor_id: state.visitorId, visitor_key: state.visitorKey } : {};
+  let response = await fetch("/widget/session", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(state.visitorId ? { visitor_id: state.visitorId } : {}),
+    body: JSON.stringify({ tenant: TENANT, ...known }),
   });
-  const body = await response.json().catch(() => ({}));
+  let body = await response.json().catch(() => ({}));
+  if (response.status === 401 && body.error === "invalid_visitor_key") {
+    // A key this server does not recognise (its signing key changed): start over as a new visitor.
+    state.visitorId = state.visitorKey = null;
+    response = await fetch("/widget/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ tenant: TENANT }),
+    });
+    body = await response.json().catch(() => ({}));
+  }
   if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
   state.visitorId = body.visitor_id;
+  state.visitorKey = body.visitor_key;
   state.token = body.token;
   state.tokenExpiresAt = Date.now() + body.expires_in * 1000;
   save();

@@ -8,7 +8,6 @@
 //! GET  /                   visitor page (`/?transport=sse`: the same page over SSE instead of WebSocket)
 //! GET  /agent              agent page
 //! GET  /assets/{file}      the pages' CSS and JavaScript
-//! POST /api/visitor-token  {"visitor_id"?} -> {"token", "visitor_id", "expires_in"}
 //! POST /api/agent-login    {"agent", "password"} -> {"token", "agent", "name", "expires_in"} or 401
 //! GET  /ws                 the kf WebSocket protocol
 //! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
@@ -18,8 +17,9 @@
 //!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
 //!
-//! Trust model: this is a demo. Anyone may ask for a visitor token for any visitor id (a real host ties visitor
-//! ids to its own session cookie), and the agents' passwords are the constants in [`DEMO_AGENTS`].
+//! Visitors get their tokens from the widget's session endpoint (`POST /widget/session`, crate kf-widget): a new
+//! visitor gets an id and a key only this server can make, so nobody becomes another visitor by choosing its id.
+//! Trust model for agents: this is a demo, their passwords are the constants in [`DEMO_AGENTS`].
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -42,7 +42,7 @@ use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
-use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId, VisitorId};
+use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId};
 use kf_core::origin::AllowedOrigins;
 use kf_core::prechat::{FieldKind, PrechatField};
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
@@ -71,14 +71,10 @@ pub const KEY_FILE: &str = "signing.key";
 pub const DB_FILE: &str = "kf.sqlite3";
 /// The `retry:` the SSE stream gives browsers: how long an `EventSource` waits before it reconnects.
 pub const SSE_RETRY: Duration = Duration::from_secs(1);
-/// How long a visitor token is valid. The visitor page asks for a new one (same visitor id) when it expires.
-pub const VISITOR_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long an agent token is valid.
 pub const AGENT_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Largest request body the JSON API reads.
 pub const MAX_API_BODY_BYTES: usize = 16 * 1024;
-
-const MAX_VISITOR_ID_LEN: usize = 64;
 
 /// A demo agent account.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -323,7 +319,6 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         tenant: tenant(),
     };
     let api = Router::new()
-        .route("/api/visitor-token", post(visitor_token))
         .route("/api/agent-login", post(agent_login))
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES));
     Router::new()
@@ -516,54 +511,6 @@ fn token_response(body: serde_json::Value) -> Response {
 }
 
 #[derive(Deserialize)]
-struct VisitorTokenRequest {
-    #[serde(default)]
-    visitor_id: Option<String>,
-}
-
-fn check_visitor_id(id: &str) -> Result<VisitorId, ApiError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if id.is_empty() || id.len() > MAX_VISITOR_ID_LEN || !id.chars().all(allowed) {
-        return Err(ApiError::bad_request(format!(
-            "`visitor_id` must be 1 to {MAX_VISITOR_ID_LEN} characters of A-Z, a-z, 0-9, '-', '_' or '.'"
-        )));
-    }
-    VisitorId::new(id).map_err(|error| ApiError::bad_request(error.to_string()))
-}
-
-fn new_visitor_id() -> Result<VisitorId, ApiError> {
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("random number generator: {error}"),
-        )
-    })?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    check_visitor_id(&format!("v-{hex}"))
-}
-
-async fn visitor_token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let request: Option<VisitorTokenRequest> = json_body(&headers, body)?;
-    let visitor = match request.and_then(|request| request.visitor_id) {
-        Some(id) => check_visitor_id(&id)?,
-        None => new_visitor_id()?,
-    };
-    let identity = Identity::visitor(state.tenant.clone(), visitor.clone());
-    let token = state.tokens.issue(&identity, VISITOR_TOKEN_TTL);
-    Ok(token_response(json!({
-        "token": token,
-        "visitor_id": visitor,
-        "expires_in": VISITOR_TOKEN_TTL.as_secs(),
-    })))
-}
-
-#[derive(Deserialize)]
 struct AgentLoginRequest {
     agent: String,
     password: String,
@@ -606,16 +553,6 @@ async fn agent_login(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn visitor_ids_are_checked() {
-        assert!(check_visitor_id("v-123_abc.x").is_ok());
-        assert!(check_visitor_id("").is_err());
-        assert!(check_visitor_id("has space").is_err());
-        assert!(check_visitor_id(&"x".repeat(65)).is_err());
-        let generated = new_visitor_id().expect("id");
-        assert!(generated.as_str().starts_with("v-") && generated.as_str().len() == 26);
-    }
 
     #[test]
     fn secrets_compare() {

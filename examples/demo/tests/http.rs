@@ -204,30 +204,38 @@ async fn pages_tokens_and_a_conversation_over_ws() {
         (405, json!("method_not_allowed"))
     );
 
-    // Visitor tokens: generated id, given id, bad input.
-    let generated = http(addr, "POST", "/api/visitor-token", None, "").await;
+    // Visitor tokens (the widget's session endpoint): a new visitor, the same one again with its key.
+    let generated = post_json(addr, "/widget/session", json!({"tenant": "demo"})).await;
     assert_eq!(generated.status, 200, "{}", generated.body);
-    assert!(
-        generated.json()["visitor_id"]
-            .as_str()
-            .is_some_and(|id| id.starts_with("v-"))
-    );
     assert_eq!(generated.header("cache-control"), Some("no-store"));
-    let visitor = post_json(addr, "/api/visitor-token", json!({"visitor_id": "v-test-1"}))
-        .await
-        .json();
-    assert_eq!(visitor["visitor_id"], "v-test-1");
+    let visitor = generated.json();
+    let visitor_id = visitor["visitor_id"].as_str().expect("id").to_owned();
+    assert!(visitor_id.starts_with("v-"));
     assert_eq!(visitor["expires_in"], 86_400);
+    let again = post_json(
+        addr,
+        "/widget/session",
+        json!({"tenant": "demo", "visitor_id": visitor_id, "visitor_key": visitor["visitor_key"]}),
+    )
+    .await;
+    assert_eq!(again.json()["visitor_id"], visitor_id.as_str());
     let visitor_token = visitor["token"].as_str().expect("token").to_owned();
-    let bad_id = post_json(addr, "/api/visitor-token", json!({"visitor_id": "has spaces"})).await;
-    assert_eq!(
-        (bad_id.status, bad_id.json()["error"].clone()),
-        (400, json!("invalid_request"))
-    );
+    // Nobody is a visitor by naming it, and the demo's old endpoint that allowed it is gone.
+    let chosen = post_json(
+        addr,
+        "/widget/session",
+        json!({"tenant": "demo", "visitor_id": visitor_id}),
+    )
+    .await;
+    assert_eq!(chosen.status, 401);
+    let old = post_json(addr, "/api/visitor-token", json!({"visitor_id": visitor_id})).await;
+    assert_eq!(old.status, 404);
+
+    // The JSON API's bodies: malformed, not an object, too large, not JSON.
     let bad_json = http(
         addr,
         "POST",
-        "/api/visitor-token",
+        "/api/agent-login",
         Some("application/json"),
         "{nope",
     )
@@ -238,14 +246,7 @@ async fn pages_tokens_and_a_conversation_over_ws() {
             .as_str()
             .is_some_and(|m| m.contains("invalid JSON"))
     );
-    let array = http(
-        addr,
-        "POST",
-        "/api/visitor-token",
-        Some("application/json"),
-        "[1]",
-    )
-    .await;
+    let array = http(addr, "POST", "/api/agent-login", Some("application/json"), "[1]").await;
     assert_eq!(array.status, 400);
     assert!(
         array.json()["message"]
@@ -254,15 +255,15 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     );
     let too_large = post_json(
         addr,
-        "/api/visitor-token",
-        json!({"visitor_id": "x".repeat(20_000)}),
+        "/api/agent-login",
+        json!({"agent": "x".repeat(20_000), "password": ""}),
     )
     .await;
     assert_eq!(
         (too_large.status, too_large.json()["error"].clone()),
         (413, json!("too_large"))
     );
-    let form = http(addr, "POST", "/api/visitor-token", Some("text/plain"), "x").await;
+    let form = http(addr, "POST", "/api/agent-login", Some("text/plain"), "x").await;
     assert_eq!(
         (form.status, form.json()["error"].clone()),
         (415, json!("unsupported_media_type"))
@@ -313,7 +314,7 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     assert_eq!(inbox["conversations"], json!([]));
     let epoch = welcome["epoch"].clone();
     let (mut visitor, welcome, _) = connect(addr, &visitor_token).await;
-    assert_eq!(welcome["principal"], json!({"role": "visitor", "id": "v-test-1"}));
+    assert_eq!(welcome["principal"], json!({"role": "visitor", "id": visitor_id}));
     visitor
         .send(json!({"type": "open", "id": "o1", "client_id": "open-1"}))
         .await;
@@ -342,7 +343,7 @@ async fn pages_tokens_and_a_conversation_over_ws() {
         .send(json!({"type": "typing", "conversation": conversation, "active": true}))
         .await;
     let typing = agent.next_of("typing").await;
-    assert_eq!(typing["from"], json!({"role": "visitor", "id": "v-test-1"}));
+    assert_eq!(typing["from"], json!({"role": "visitor", "id": visitor_id}));
 
     // Visitor → agent, acknowledged; a resend with the same client id is a duplicate, not a second message.
     let hello = json!({"type": "send", "id": "m1", "conversation": conversation, "client_id": "c-1", "body": {"text": "Where is my order?"}});
@@ -360,7 +361,7 @@ async fn pages_tokens_and_a_conversation_over_ws() {
     assert_eq!(received[0]["data"]["body"]["text"], "Where is my order?");
     assert_eq!(
         received[0]["author"],
-        json!({"role": "visitor", "id": "v-test-1"})
+        json!({"role": "visitor", "id": visitor_id})
     );
     visitor.send(hello).await;
     let again = visitor.next_of("ack").await;
@@ -530,12 +531,11 @@ async fn the_sse_endpoints_are_mounted_and_resume() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("data")).await;
     let addr = server.addr;
-    let visitor_token = post_json(addr, "/api/visitor-token", json!({"visitor_id": "v-sse"}))
+    let session = post_json(addr, "/widget/session", json!({"tenant": "demo"}))
         .await
-        .json()["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+        .json();
+    let visitor_token = session["token"].as_str().expect("token").to_owned();
+    let visitor_id = session["visitor_id"].as_str().expect("id").to_owned();
     let agent_token = post_json(
         addr,
         "/api/agent-login",
@@ -564,7 +564,7 @@ async fn the_sse_endpoints_are_mounted_and_resume() {
     assert_eq!(status, 200);
     let welcome = visitor.next().await.frame;
     assert_eq!(welcome["type"], "welcome");
-    assert_eq!(welcome["principal"], json!({"role": "visitor", "id": "v-sse"}));
+    assert_eq!(welcome["principal"], json!({"role": "visitor", "id": visitor_id}));
 
     // Upstream over POST: open, then send (twice with the same client id: stored once).
     let auth = [
@@ -593,7 +593,7 @@ async fn the_sse_endpoints_are_mounted_and_resume() {
     let at_agent = agent.event(&conversation, seq).await;
     assert_eq!(
         at_agent.frame["author"],
-        json!({"role": "visitor", "id": "v-sse"})
+        json!({"role": "visitor", "id": visitor_id})
     );
     let again = http_with(addr, "POST", "/sse/send", &auth, &body).await.json();
     assert_eq!(

@@ -1,23 +1,30 @@
 //! The catalogue: what admins configure that the engine consults on every `open`, cached in memory (loaded at
 //! start-up, written through on change) so that resolving a visitor's request reads no database — the groups'
 //! working hours and the entry points. Groups and agents themselves live in the routing ledger, which needs them
-//! under its own lock.
+//! under its own lock. It also remembers which visitors have a record, so that a returning visitor's `hello`
+//! does not read the directory to find out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::entry::EntryPoints;
 use crate::hours::WorkingHours;
-use crate::model::{GroupId, TenantId, Timestamp};
+use crate::model::{GroupId, TenantId, Timestamp, VisitorId};
 use crate::store::{Directory, Settings, StoreError};
 
 type GroupKey = (TenantId, GroupId);
+
+/// Visitors remembered as having a record, at most; past it the memory starts over (a forgotten visitor costs one
+/// directory read at its next `hello`).
+const VISITORS_REMEMBERED: usize = 100_000;
 
 /// Working hours and entry points.
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
     hours: Mutex<HashMap<GroupKey, WorkingHours>>,
     pub(crate) entries: EntryPoints,
+    /// Visitors known to have a record in the directory.
+    visitors: Mutex<HashSet<(TenantId, VisitorId)>>,
 }
 
 impl Catalog {
@@ -35,7 +42,28 @@ impl Catalog {
         Ok(Catalog {
             hours: Mutex::new(hours),
             entries: EntryPoints::load(directory).await?,
+            visitors: Mutex::default(),
         })
+    }
+
+    fn visitors(&self) -> MutexGuard<'_, HashSet<(TenantId, VisitorId)>> {
+        self.visitors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether `visitor` is known to have a record.
+    pub(crate) fn has_visitor(&self, tenant: &TenantId, visitor: &VisitorId) -> bool {
+        self.visitors().contains(&(tenant.clone(), visitor.clone()))
+    }
+
+    /// Remembers that `visitor` has a record.
+    pub(crate) fn visitor_recorded(&self, tenant: &TenantId, visitor: &VisitorId) {
+        let mut visitors = self.visitors();
+        if visitors.len() >= VISITORS_REMEMBERED {
+            visitors.clear();
+        }
+        visitors.insert((tenant.clone(), visitor.clone()));
     }
 
     fn hours(&self) -> MutexGuard<'_, HashMap<GroupKey, WorkingHours>> {

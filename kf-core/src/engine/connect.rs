@@ -55,10 +55,15 @@ impl Engine {
         let inner = &self.inner;
         match &identity.principal {
             Principal::Visitor(id) => {
-                if inner.directory.visitor(&identity.tenant, id).await?.is_none() {
-                    let visitor = Visitor::new(identity.tenant.clone(), id.clone(), inner.clock.now());
+                let tenant = &identity.tenant;
+                if inner.catalog.has_visitor(tenant, id) {
+                    return Ok(());
+                }
+                if inner.directory.visitor(tenant, id).await?.is_none() {
+                    let visitor = Visitor::new(tenant.clone(), id.clone(), inner.clock.now());
                     inner.directory.put_visitor(visitor).await?;
                 }
+                inner.catalog.visitor_recorded(tenant, id);
             }
             Principal::Agent(id) => {
                 if inner.routing.ledger.agent(&identity.tenant, id).is_none() {
