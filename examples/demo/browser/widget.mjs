@@ -759,6 +759,21 @@ try {
     await chinese.page.screenshot({ path: shot("zh-CN") });
     await chinese.context.close();
 
+    // Nobody available: the conversation waits in the queue and the widget shows its place (position frames).
+    await agent.selectOption("#agent-status", "away");
+    await agent.waitForSelector('#my-status[data-status="away"]');
+    const queued = await newShop(shop, "", { name: "queued" });
+    await waitOnline(queued.page);
+    await openPanel(queued.page);
+    await widgetSend(queued.page, "Anyone there?");
+    await queued.page.waitForSelector(`${W} >> #kf-queue >> text=/You are number \\d+ in the queue/`, { timeout: 15000 });
+    const place = await queued.page.textContent(`${W} >> #kf-queue`);
+    check(/number \d+ in the queue/.test(place), `a queued visitor sees its place in the queue ("${place}")`);
+    await queued.page.screenshot({ path: shot("queued") });
+    await queued.context.close();
+    await agent.selectOption("#agent-status", "online");
+    await agent.waitForSelector('#my-status[data-status="online"]');
+
     const branded = await newShop(shop, "color=%230f766e&position=left", { name: "branded" });
     await waitOnline(branded.page);
     await openPanel(branded.page);
