@@ -15,8 +15,10 @@
 //     widget changes nothing on the host page (DOM outside its host element, styles, globals but `kf`);
 //  5. an identified user (user_id + HMAC user_hash) sees the earlier conversation in a second browser context (via
 //     `kf.identify`); a forged hash is refused with a clear error;
-//  6. screenshots (widget-*.png): launcher, open panel (desktop, phone 390x844), pre-chat form, offline form,
-//     Chinese UI.
+//  6. screenshots (widget-*.png): launcher, open panel (desktop, phone 390x844), pre-chat form (and its refusal of
+//     missing answers), queue position, brand colour on the left, offline form and what it left, Chinese UI, the
+//     refused origin and the forged identity; along the way a refused visitor key and a refused token, the
+//     pre-load call queue, and the answers of the pre-chat form on the created event.
 // Exits non-zero if any check failed.
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
