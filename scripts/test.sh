@@ -17,6 +17,8 @@ command -v cc >/dev/null 2>&1 || { log "installing a C compiler"; apt_install bu
 # The browser check drives Debian's Chromium with playwright-core (npm).
 command -v chromium >/dev/null 2>&1 || { log "installing chromium"; apt_install chromium; }
 command -v npm >/dev/null 2>&1 || { log "installing node and npm"; apt_install nodejs npm; }
+# The widget check takes a screenshot of its Chinese UI: CJK glyphs need a font.
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { log "installing CJK fonts"; apt_install fonts-noto-cjk; }
 for component in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
         log "installing $component"
@@ -48,8 +50,14 @@ cargo test --workspace --locked --no-fail-fast
 log "browser client package (clients/js): type check and unit tests"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check && npm test --silent)
 
+log "widget (clients/widget): type check of its JSDoc (strict), with the client package's TypeScript"
+(cd clients/widget && ../js/node_modules/.bin/tsc -p .)
+
 log "browser check of the demo pages (headless Chromium)"
 cargo build --locked -p kf-demo
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 (cd examples/demo/browser && npm ci --no-audit --no-fund --loglevel=error)
 node examples/demo/browser/check.mjs "$target_dir/debug/kf-demo" "$target_dir"
+
+log "browser check of the embeddable widget (headless Chromium)"
+node examples/demo/browser/widget.mjs "$target_dir/debug/kf-demo" "$target_dir"
