@@ -21,11 +21,11 @@
 // a queued visitor, answers with a new quick reply and transfers it to alice with a note.
 // Saves screenshots (kf-*.png) to the screenshot directory (default: the system's temp directory). Exits
 // non-zero if any check failed.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, DemoServer, check, log, tally } from "./harness.mjs";
 
 const BINARY = process.argv[2];
 if (!BINARY) {
@@ -34,83 +34,16 @@ if (!BINARY) {
 }
 const SHOTS = process.argv[3] || os.tmpdir();
 const shot = (name) => path.join(SHOTS, `kf-${name}.png`);
-const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-
-const log = (...args) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...args);
-let failures = 0;
-let passes = 0;
-function check(condition, what) {
-  if (condition) {
-    passes++;
-    log("ok  ", what);
-  } else {
-    failures++;
-    log("FAIL", what);
-  }
-}
-
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-demo-check-"));
-// The first start binds port 0 and reads the port from the banner (no window in which another process can take a
-// port picked in advance); restarts reuse that port, which the pages reconnect to.
-let port = 0;
+const demo = new DemoServer(BINARY, dataDir);
 let base = "";
-let server = null;
 
 async function startServer() {
-  for (let attempt = 1; ; attempt++) {
-    const child = spawn(BINARY, ["--addr", `127.0.0.1:${port}`, "--data", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
-    server = child;
-    let output = "";
-    let exited = false;
-    child.once("exit", () => (exited = true));
-    const collect = (d) => {
-      output += d;
-      process.stdout.write(`  [server] ${d}`);
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
-    for (let i = 0; i < 200 && !exited; i++) {
-      if (!port) {
-        const banner = output.match(/visitor page:\s+http:\/\/127\.0\.0\.1:(\d+)\//);
-        if (banner) {
-          port = Number(banner[1]);
-          base = `http://127.0.0.1:${port}`;
-        }
-      }
-      if (port) {
-        try {
-          const response = await fetch(`${base}/healthz`);
-          if (response.ok) return;
-        } catch {
-          // not yet
-        }
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    // A restart can find the port briefly taken (another process's outgoing connection): try again.
-    if (exited && output.includes("Address already in use") && attempt < 40) {
-      server = null;
-      await new Promise((r) => setTimeout(r, 250));
-      continue;
-    }
-    throw new Error(`the demo did not start: ${output.slice(-500)}`);
-  }
+  await demo.start();
+  base = demo.base;
 }
 
-async function stopServer() {
-  if (!server) return;
-  if (server.exitCode !== null || server.signalCode !== null) {
-    server = null;
-    return;
-  }
-  const exited = new Promise((resolve) => server.once("exit", resolve));
-  server.kill("SIGTERM");
-  await exited;
-  server = null;
-}
+const stopServer = () => demo.stop();
 
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
 const consoleErrors = [];
@@ -808,13 +741,15 @@ try {
     const { client, state } = window.kfVisitor;
     const { token } = JSON.parse(localStorage.getItem("kf.demo.visitor"));
     for (const text of texts) client.sendMessage(state.conversation, text);
+    // Bounded, and paced after a failed request: a loaded machine may refuse a fetch outright, and a loop that
+    // retried at once would spin out thousands of them (net::ERR_INSUFFICIENT_RESOURCES).
     const spend = async () => {
-      while (client.sendStats.retried < 3 && client.pending.size > 0) {
+      for (let sent = 0; sent < 400 && client.sendStats.retried < 3 && client.pending.size > 0; sent++) {
         await fetch("/sse/typing", {
           method: "POST",
           headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
           body: JSON.stringify({ conversation: state.conversation, active: false }),
-        }).catch(() => {});
+        }).catch(() => new Promise((r) => setTimeout(r, 50)));
       }
     };
     await Promise.all([spend(), spend()]);
@@ -854,7 +789,7 @@ try {
   check(relevant.length === 0, `no unexpected console errors (${consoleErrors.length} total; expected: the 401s of the wrong password and the refused tokens, connection refusals during the restart, the 429s of the typing POSTs that spend the rate limit during the burst)`);
   for (const e of consoleErrors) log("  console:", e);
 } catch (error) {
-  failures++;
+  tally.failures++;
   log("FAIL", error.stack || error);
   await dumpClients();
 } finally {
@@ -862,5 +797,5 @@ try {
   await stopServer();
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
-console.log(`browser: ${passes} passed, ${failures} failed`);
-process.exit(failures === 0 ? 0 : 1);
+console.log(`browser: ${tally.passes} passed, ${tally.failures} failed`);
+process.exit(tally.failures === 0 ? 0 : 1);

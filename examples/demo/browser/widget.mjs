@@ -20,7 +20,6 @@
 //     refused origin and the forged identity; along the way a refused visitor key and a refused token, the
 //     pre-load call queue, and the answers of the pre-chat form on the created event.
 // Exits non-zero if any check failed.
-import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -28,6 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, DemoServer, check, log, sleep, tally } from "./harness.mjs";
 
 const BINARY = process.argv[2];
 if (!BINARY) {
@@ -36,28 +36,12 @@ if (!BINARY) {
 }
 const SHOTS = process.argv[3] || os.tmpdir();
 const shot = (name) => path.join(SHOTS, `widget-${name}.png`);
-const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--font-render-hinting=none",
-];
+// Hinting off: the hostile-CSS comparison is pixel by pixel.
+const CHROMIUM = [...CHROMIUM_ARGS, "--font-render-hinting=none"];
 const SECRET = "widget-check-secret";
 const hmac = (userId, secret = SECRET) => crypto.createHmac("sha256", secret).update(userId).digest("hex");
 
-const log = (...args) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...args);
-let failures = 0;
-let passes = 0;
-function check(condition, what) {
-  if (condition) {
-    passes++;
-    log("ok  ", what);
-  } else {
-    failures++;
-    log("FAIL", what);
-  }
-}
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the host sites ----
 
@@ -133,47 +117,16 @@ function startSite(kfBaseRef) {
 // ---- the kf demo server ----
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-widget-check-"));
-let server = null;
+let demo = null;
 let base = "";
 
 async function startServer(allowedOrigin) {
-  const child = spawn(BINARY, ["--addr", "127.0.0.1:0", "--data", dataDir, "--allowed-origin", allowedOrigin, "--identity-secret", SECRET], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server = child;
-  let output = "";
-  let exited = false;
-  child.once("exit", () => (exited = true));
-  const collect = (d) => {
-    output += d;
-    process.stdout.write(`  [server] ${d}`);
-  };
-  child.stdout.on("data", collect);
-  child.stderr.on("data", collect);
-  for (let i = 0; i < 400 && !exited; i++) {
-    if (!base) {
-      const banner = output.match(/visitor page:\s+http:\/\/127\.0\.0\.1:(\d+)\//);
-      if (banner) base = `http://127.0.0.1:${banner[1]}`;
-    }
-    if (base) {
-      try {
-        const response = await fetch(`${base}/healthz`);
-        if (response.ok) return;
-      } catch {
-        // not yet
-      }
-    }
-    await sleep(50);
-  }
-  throw new Error(`the demo did not start: ${output.slice(-800)}`);
+  demo = new DemoServer(BINARY, dataDir, ["--allowed-origin", allowedOrigin, "--identity-secret", SECRET]);
+  await demo.start();
+  base = demo.base;
 }
 
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) return;
-  const exited = new Promise((resolve) => server.once("exit", resolve));
-  server.kill("SIGTERM");
-  await exited;
-}
+const stopServer = () => (demo ? demo.stop() : Promise.resolve());
 
 // ---- PNG comparison (8-bit RGB/RGBA, non-interlaced: what Chromium writes) ----
 
@@ -241,7 +194,7 @@ function pixelDifference(a, b) {
 
 // ---- browser helpers ----
 
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM });
 const consoleErrors = [];
 const watched = new Map();
 function watch(page, name) {
@@ -812,7 +765,7 @@ try {
   check(relevant.length === 0, `no unexpected console errors (${consoleErrors.length} in all)`);
   for (const e of relevant) log("  console:", e);
 } catch (error) {
-  failures++;
+  tally.failures++;
   log("FAIL", error.stack || error);
   await dumpWidgets();
 } finally {
@@ -822,5 +775,5 @@ try {
   evil.server.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
-console.log(`widget: ${passes} passed, ${failures} failed`);
-process.exit(failures === 0 ? 0 : 1);
+console.log(`widget: ${tally.passes} passed, ${tally.failures} failed`);
+process.exit(tally.failures === 0 ? 0 : 1);
