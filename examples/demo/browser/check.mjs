@@ -9,7 +9,8 @@
 // Then a visitor page over SSE (`/?transport=sse`): its sends go out as POSTs, the agent's messages come down the
 // EventSource; the server restarts and the agent writes while the page's own EventSource is reconnecting (its
 // reconnect request is held until then), and the page must show every message exactly once, in order, on the
-// same EventSource (Last-Event-ID), then again after a reload (`?cursor=`) and after a refused token (401).
+// same EventSource (Last-Event-ID), then again after a reload (`?cursor=`) and after a refused token (401); an
+// agent's private note reaches that page only as a `hidden` event at its seq, live and after a reload.
 // Then the console's routing tools: alice goes `away`, so a new visitor (landing with UTM parameters) waits in the
 // queue at position 1 and shows in her queue panel; she claims it, chats, sees the visitor's browser and landing
 // page in the context panel, adds a quick reply and inserts it with `/shortcut` + Tab; a transfer to bob is refused
@@ -95,6 +96,18 @@ async function agentSend(token, conversation, text) {
   });
   const reply = await response.json();
   if (response.status !== 200 || reply.type !== "ack") throw new Error(`send ${text}: HTTP ${response.status} ${JSON.stringify(reply)}`);
+  return reply.seq;
+}
+
+// Writes a private note as the agent over POST /sse/note; returns its seq.
+async function agentNote(token, conversation, text) {
+  const response = await fetch(`${base}/sse/note`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ conversation, client_id: `note:${text}`, text }),
+  });
+  const reply = await response.json();
+  if (response.status !== 200 || reply.type !== "ack") throw new Error(`note ${text}: HTTP ${response.status} ${JSON.stringify(reply)}`);
   return reply.seq;
 }
 
@@ -250,6 +263,25 @@ async function checkSse(agent) {
   await page.waitForSelector(".message.theirs >> text=After a new token");
   seen = await transcript(page);
   check(same(seen.shown, expected) && seen.gapless, `and every message still shows once, in order (${seen.shown.length} messages)`);
+
+  // A private note (POST /sse/note) between two messages: the stream gives the page a `hidden` event at its seq,
+  // so the page's log stays gapless, and nothing of the note shows or is kept — live, and after a reload.
+  const noteSeq = await agentNote(aliceToken, conversation, "Agents only: check the refund");
+  await agentSend(aliceToken, conversation, "After a note");
+  expected.push("After a note");
+  await page.waitForSelector(".message.theirs >> text=After a note");
+  for (const when of ["live", "after a reload"]) {
+    if (when !== "live") {
+      await page.evaluate(() => window.kfVisitor.client.stop());
+      await page.reload();
+      await page.waitForSelector('#status[data-state="online"]');
+      await page.waitForSelector(".message.theirs >> text=After a note");
+    }
+    seen = await transcript(page);
+    const placeholder = await page.evaluate((seq) => window.kfVisitor.state.events.find((e) => e.seq === seq), noteSeq);
+    const leaked = (await page.locator("#messages").textContent()).includes("refund") || JSON.stringify(await page.evaluate(() => ({ ...localStorage }))).includes("refund");
+    check(same(seen.shown, expected) && seen.gapless && !!placeholder && placeholder.data.type === "hidden" && !leaked, `a private note never reaches the SSE visitor page ${when}: a hidden event at seq ${noteSeq}, gapless, nothing shown or kept`);
+  }
   await context.close();
 }
 
