@@ -92,7 +92,7 @@ function emptyState() {
     events: [], // its committed events, by seq
     openClientId: null, // an `open` not answered yet
     openFields: null, // its pre-chat answers
-    queued: [], // texts written before the conversation existed: [{id, text}]
+    queued: [], // texts written before the conversation existed, or before the client started: [{id, text}]
     client: null, // the protocol client's snapshot (cursors, unsent messages)
     lastSeen: 0, // the highest seq the visitor has seen in the open panel
     dismissed: [], // closed conversations the visitor left with "start a new conversation"
@@ -439,7 +439,16 @@ export class Widget {
       onChange: () => client === this.client && this.save(),
     });
     this.client = client;
-    if (this.state.conversation) client.subscribe(this.state.conversation);
+    const s = this.state;
+    if (s.conversation) {
+      client.subscribe(s.conversation);
+      // Written before the client started: after the unsent messages of its snapshot, which came first. Handed
+      // over and saved in one write, so a reload in between neither loses nor repeats them.
+      const written = s.queued;
+      s.queued = [];
+      for (const item of written) client.sendMessage(s.conversation, item.text);
+      if (written.length) this.save();
+    }
     client.start();
     this.render(); // what it holds from before (unsent messages) shows now
   }
@@ -781,7 +790,14 @@ export class Widget {
       this.render();
       return true;
     }
-    if (!this.client) return false;
+    if (!this.client) {
+      // The client has not started yet (a reload while the server is out of reach): kept with the state, and
+      // handed to the client, in the order written, when it starts.
+      s.queued.push({ id: newId(), text });
+      this.save();
+      this.render();
+      return true;
+    }
     this.client.sendMessage(s.conversation, text);
     this.render();
     return true;
