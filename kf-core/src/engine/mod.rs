@@ -38,7 +38,7 @@ use crate::model::{
 };
 use crate::origin::AllowedOrigins;
 use crate::store::{
-    self, ConversationLog, Directory, FeedEntry, FeedPosition, FollowOptions, Settings, StoreError,
+    self, ConversationLog, Directory, FeedEntry, FeedPosition, FeedWake, FollowOptions, Settings, StoreError,
 };
 use futures::stream::BoxStream;
 
@@ -139,6 +139,12 @@ impl Engine {
     /// The store's epoch.
     pub fn epoch(&self) -> &Epoch {
         &self.inner.epoch
+    }
+
+    /// A signal raised after every event this engine commits: a consumer of the change feed of its own (e.g.
+    /// `kf-webhooks`' worker) waits on it instead of polling. It only says "read the feed"; it carries nothing.
+    pub fn feed_wake(&self) -> FeedWake {
+        self.inner.delivery.committed()
     }
 
     /// Every committed event after the change-feed position `after`, as an endless stream — for a host that

@@ -77,6 +77,14 @@ impl FeedWake {
         let (sender, receiver) = watch::channel(0);
         (FeedWaker(Arc::new(sender)), FeedWake(receiver))
     }
+
+    /// Waits until something is committed after the last call returned (or after this wake was made). Never
+    /// returns once every waker is gone.
+    pub async fn changed(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Raises a [`FeedWake`]. Cheap to clone.
