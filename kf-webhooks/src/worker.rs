@@ -195,10 +195,47 @@ pub struct Webhooks {
     config: WebhookConfig,
 }
 
-/// What an attempt's task reports back to the worker loop.
-struct Done {
-    subscription: SubscriptionId,
-    conversation: ConversationId,
+/// The attempts in flight: their tasks, and which (subscription, conversation) each one holds — released when
+/// the task ends, however it ends.
+#[derive(Default)]
+struct InFlight {
+    tasks: JoinSet<()>,
+    holding: HashMap<tokio::task::Id, (SubscriptionId, ConversationId)>,
+    busy: HashMap<SubscriptionId, HashSet<ConversationId>>,
+}
+
+impl InFlight {
+    fn start(&mut self, attempt: Attempt) {
+        let key = (
+            attempt.delivery.subscription.clone(),
+            attempt.delivery.conversation,
+        );
+        self.busy.entry(key.0.clone()).or_default().insert(key.1);
+        let handle = self.tasks.spawn(attempt.run());
+        self.holding.insert(handle.id(), key);
+    }
+
+    fn ended(&mut self, id: tokio::task::Id) {
+        if let Some((subscription, conversation)) = self.holding.remove(&id)
+            && let Some(taken) = self.busy.get_mut(&subscription)
+        {
+            taken.remove(&conversation);
+            if taken.is_empty() {
+                self.busy.remove(&subscription);
+            }
+        }
+    }
+
+    fn finished(&mut self, joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        match joined {
+            Ok((id, ())) => self.ended(id),
+            Err(error) => self.ended(error.id()),
+        }
+    }
+
+    fn taken(&self, subscription: &SubscriptionId) -> Option<&HashSet<ConversationId>> {
+        self.busy.get(subscription)
+    }
 }
 
 impl Webhooks {
@@ -340,10 +377,9 @@ impl Webhooks {
     ) -> Result<(), Error> {
         let client = http_client(&self.config)?;
         let mut shutdown = pin!(shutdown);
-        let mut in_flight: JoinSet<Done> = JoinSet::new();
-        let mut busy: HashMap<SubscriptionId, HashSet<ConversationId>> = HashMap::new();
+        let mut in_flight = InFlight::default();
         loop {
-            let wait = match self.round(&client, &mut in_flight, &mut busy).await {
+            let wait = match self.round(&client, &mut in_flight).await {
                 Ok(wait) => wait,
                 Err(error) => {
                     tracing::warn!(%error, "webhook worker round failed; retrying");
@@ -359,37 +395,25 @@ impl Webhooks {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    if let Ok(done) = done {
-                        release(&mut busy, &done);
-                    }
+                Some(joined) = in_flight.tasks.join_next_with_id(), if !in_flight.tasks.is_empty() => {
+                    in_flight.finished(joined);
                 }
                 () = woken => {}
                 () = tokio::time::sleep(wait) => {}
             }
             // Collect whatever else finished, so the next round sees free slots.
-            while let Some(done) = in_flight.try_join_next() {
-                if let Ok(done) = done {
-                    release(&mut busy, &done);
-                }
+            while let Some(joined) = in_flight.tasks.try_join_next_with_id() {
+                in_flight.finished(joined);
             }
         }
-        while in_flight.join_next().await.is_some() {}
+        while in_flight.tasks.join_next().await.is_some() {}
         Ok(())
     }
 
     /// One round: queue new events, start the attempts that are due. Returns how long to wait at most before the
     /// next round.
-    async fn round(
-        &self,
-        client: &HttpClient,
-        in_flight: &mut JoinSet<Done>,
-        busy: &mut HashMap<SubscriptionId, HashSet<ConversationId>>,
-    ) -> Result<Duration, Error> {
+    async fn round(&self, client: &HttpClient, in_flight: &mut InFlight) -> Result<Duration, Error> {
         let subscriptions = self.state.subscriptions().await?;
-        busy.retain(|id, conversations| {
-            !conversations.is_empty() && subscriptions.iter().any(|state| &state.subscription.id == id)
-        });
         let mut pending = HashMap::new();
         for state in &subscriptions {
             let queued = self
@@ -458,20 +482,21 @@ impl Webhooks {
             let Some(queued) = pending.remove(&subscription.id) else {
                 continue;
             };
-            let taken = busy.entry(subscription.id.clone()).or_default();
             let mut seen = HashSet::new();
             for delivery in queued {
-                if taken.len() >= self.config.concurrency_per_endpoint {
+                let taken = in_flight.taken(&subscription.id);
+                if taken.map_or(0, HashSet::len) >= self.config.concurrency_per_endpoint {
                     break;
                 }
-                if !seen.insert(delivery.conversation) || taken.contains(&delivery.conversation) {
+                if !seen.insert(delivery.conversation)
+                    || taken.is_some_and(|taken| taken.contains(&delivery.conversation))
+                {
                     continue;
                 }
                 if delivery.next_attempt_at > now {
                     wait = wait.min(Duration::from_millis(delivery.next_attempt_at - now));
                     continue;
                 }
-                taken.insert(delivery.conversation);
                 let attempt = Attempt {
                     client: client.clone(),
                     state: self.state.clone(),
@@ -479,16 +504,10 @@ impl Webhooks {
                     subscription: subscription.clone(),
                     delivery,
                 };
-                in_flight.spawn(attempt.run());
+                in_flight.start(attempt);
             }
         }
         Ok(wait)
-    }
-}
-
-fn release(busy: &mut HashMap<SubscriptionId, HashSet<ConversationId>>, done: &Done) {
-    if let Some(taken) = busy.get_mut(&done.subscription) {
-        taken.remove(&done.conversation);
     }
 }
 
@@ -502,7 +521,7 @@ struct Attempt {
 }
 
 impl Attempt {
-    async fn run(self) -> Done {
+    async fn run(self) {
         let outcome = tokio::time::timeout(self.config.request_timeout, self.post())
             .await
             .unwrap_or_else(|_| Err("timed out".to_owned()));
@@ -535,10 +554,6 @@ impl Attempt {
         if let Err(error) = recorded {
             // Not recorded: the delivery stays as it was and is attempted again (at-least-once).
             tracing::warn!(delivery = %delivery.id(), %error, "webhook outcome not recorded");
-        }
-        Done {
-            subscription: delivery.subscription.clone(),
-            conversation: delivery.conversation,
         }
     }
 
