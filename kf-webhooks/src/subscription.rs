@@ -156,6 +156,13 @@ impl SubscriptionSpec {
         }
     }
 
+    /// A new random secret: 32 bytes from the operating system's generator, as 64 hex digits.
+    pub fn random_secret() -> Result<String, Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|error| Error::Invalid(format!("no randomness: {error}")))?;
+        Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+    }
+
     /// Active or not.
     pub fn with_active(mut self, active: bool) -> Self {
         self.active = active;
