@@ -83,11 +83,12 @@ async fn run(args: Args) -> Result<(), MainError> {
         addr: args.addr,
         source,
     })?;
-    print_banner(local, &demo);
     let webhooks = match &args.webhook {
         Some(url) => Some(start_webhooks(&demo, url, args.webhook_secret).await?),
         None => None,
     };
+    let webhook_line = webhooks.as_ref().map(|(_, _, line)| line.as_str());
+    print_banner(local, &demo, webhook_line);
     let engine = demo.engine.clone();
     // Event streams are written by kf on the socket (no HTTP buffers held per idle stream), everything else
     // goes through hyper; sockets get TCP_NODELAY and are dropped when sent data stays unacknowledged for 30 s
@@ -105,7 +106,7 @@ async fn run(args: Args) -> Result<(), MainError> {
     };
     // Give upgraded connections a moment to write their close frames, then commit what is queued.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    if let Some((stop, worker)) = webhooks {
+    if let Some((stop, worker, _)) = webhooks {
         // Attempts in flight finish (each within its timeout) and are recorded before the store closes.
         let _ = stop.send(());
         if let Ok(Err(error)) = worker.await {
@@ -117,7 +118,7 @@ async fn run(args: Args) -> Result<(), MainError> {
 }
 
 /// Subscribes `url` to every event type of tenant `demo` (once; later runs update the stored subscription) and
-/// starts the delivery worker. Returns its stop signal and task.
+/// starts the delivery worker. Returns its stop signal, its task and a line for the banner.
 async fn start_webhooks(
     demo: &Demo,
     url: &str,
@@ -126,6 +127,7 @@ async fn start_webhooks(
     (
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<Result<(), kf_webhooks::Error>>,
+        String,
     ),
     MainError,
 > {
@@ -153,7 +155,7 @@ async fn start_webhooks(
         Some(state) => webhooks.update(&tenant, &state.subscription.id, spec).await?,
         None => webhooks.create(&tenant, spec).await?,
     };
-    println!("  webhooks:      every event of `{TENANT}` to {url}, X-Kf-Signature with secret {secret}");
+    let line = format!("every event of `{TENANT}` to {url} (X-Kf-Signature secret {secret})");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let wake = demo.engine.feed_wake();
     let worker = tokio::spawn(async move {
@@ -166,10 +168,10 @@ async fn start_webhooks(
             )
             .await
     });
-    Ok((stop, worker))
+    Ok((stop, worker, line))
 }
 
-fn print_banner(local: SocketAddr, demo: &Demo) {
+fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>) {
     let shown = if local.ip().is_unspecified() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
     } else {
@@ -191,6 +193,9 @@ fn print_banner(local: SocketAddr, demo: &Demo) {
         .map(|agent| format!("{} / {}", agent.id, agent.password))
         .collect();
     println!("  agent logins:  {}", logins.join(", "));
+    if let Some(webhooks) = webhooks {
+        println!("  webhooks:      {webhooks}");
+    }
     println!("  data:          {}", demo.data_dir.display());
     println!("  press Ctrl-C to stop");
     println!();
