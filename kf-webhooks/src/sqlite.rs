@@ -48,7 +48,14 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 ) WITHOUT ROWID;
 ";
 
-/// [`WebhookState`] in a SQLite file (see the [module docs](self)).
+/// [`WebhookState`] in a SQLite file, through a connection of its own.
+///
+/// Two tables, `webhook_subscriptions` (spec and feed position) and `webhook_deliveries` (queued deliveries with
+/// their payload, attempts, next attempt time, last error and dead flag; primary key (subscription, position)),
+/// created if missing and versioned by a row of `webhook_meta`, never by `PRAGMA user_version`: the file may be
+/// its own (advised: `webhooks.sqlite3` beside `kf.sqlite3`, so the store's writer never waits for webhook
+/// bookkeeping) or the `kf-store-sqlite` file itself. WAL and `synchronous=FULL`; every method is one
+/// transaction on a blocking thread.
 #[derive(Debug, Clone)]
 pub struct SqliteState {
     connection: Arc<Mutex<Connection>>,

@@ -3,7 +3,7 @@
 //!
 //! [`WebhookState`] is the trait; [`MemoryState`] keeps it in memory (tests, or a host that accepts losing queued
 //! deliveries on a restart) and [`SqliteState`](crate::SqliteState) in a SQLite file. Both pass the conformance
-//! suite in [`crate::testkit`] (feature `testkit`).
+//! suite in `kf_webhooks::testkit` (feature `testkit`).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;

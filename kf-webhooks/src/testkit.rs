@@ -1,4 +1,4 @@
-//! The [`WebhookState`] conformance suite (feature `testkit`): functions taking an `Arc<dyn WebhookState>`, and
+//! The [`WebhookState`](crate::WebhookState) conformance suite (feature `testkit`): functions taking an `Arc<dyn WebhookState>`, and
 //! [`webhook_state_conformance_tests!`](crate::webhook_state_conformance_tests) stamping each into a test.
 //!
 //! ```ignore

@@ -148,7 +148,7 @@ impl Engine {
     }
 
     /// Every committed event after the change-feed position `after`, as an endless stream — for a host that
-    /// integrates in process (see [`store::follow`](crate::store::follow)). Each [`FeedEntry`] carries its
+    /// integrates in process (see [`store::follow`]). Each [`FeedEntry`] carries its
     /// position, tenant and event (conversation, seq); a host stores the position of the last entry it handled
     /// and, after a restart, follows again from it: every later event once, in commit order. The stream reads a
     /// page at a time when polled (back-pressure: the consumer's pace, one page of memory), and is woken by this

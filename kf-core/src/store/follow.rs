@@ -1,16 +1,6 @@
 //! [`follow`]: the change feed as an endless stream of committed events, for hosts that integrate in process.
 //!
-//! A host that wants every committed event — to feed its CRM, an order system, analytics, a search index —
-//! without HTTP follows the change feed from a position it stored, handles each [`FeedEntry`] and stores the
-//! entry's position when it is done with it. After a restart it follows again from the stored position and gets
-//! every later event once, in commit order (and so each conversation's events in seq order).
-//!
-//! The stream is pull-based: it reads one page of [`FollowOptions::page`] entries with
-//! [`ConversationLog::feed_after`] when the consumer asks for the next entry and has none buffered, so it never
-//! holds more than one page, and a slow consumer slows the reads down (back-pressure) instead of piling events up.
-//! When it has caught up it waits — for the engine's wake-up ([`Engine::follow_feed`](crate::Engine::follow_feed))
-//! or [`FollowOptions::poll_interval`], whichever comes first — and reads again. Nothing of it runs in the
-//! write path: the engine only bumps a counter after each commit.
+//! See [`follow`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -110,7 +100,19 @@ impl Default for FeedWaker {
 }
 
 /// The change feed after `after` as an endless stream of [`FeedEntry`]s (position, tenant, event — the event
-/// carries its conversation and seq), in commit order, each once; see the [module docs](self).
+/// carries its conversation and seq), in commit order, each once.
+///
+/// A host that wants every committed event — to feed its CRM, an order system, analytics, a search index —
+/// without HTTP follows the change feed from a position it stored, handles each [`FeedEntry`] and stores the
+/// entry's position when it is done with it. After a restart it follows again from the stored position and gets
+/// every later event once, in commit order (and so each conversation's events in seq order).
+///
+/// The stream is pull-based: it reads one page of [`FollowOptions::page`] entries with
+/// [`ConversationLog::feed_after`] when the consumer asks for the next entry and has none buffered, so it never
+/// holds more than one page, and a slow consumer slows the reads down (back-pressure) instead of piling events up.
+/// When it has caught up it waits — for the engine's wake-up ([`Engine::follow_feed`](crate::Engine::follow_feed))
+/// or [`FollowOptions::poll_interval`], whichever comes first — and reads again. Nothing of it runs in the
+/// write path: the engine only bumps a counter after each commit.
 ///
 /// A failed read is yielded as an `Err` and retried after [`FollowOptions::retry_interval`] from the same
 /// position, so the stream never skips an event; the consumer decides whether to go on or stop. `wake` (from
