@@ -63,7 +63,7 @@ impl EventType {
             EventKind::Reopened => EventType::ConversationReopened,
             EventKind::Offline => EventType::ConversationOffline,
             EventKind::Missed { .. } => EventType::ConversationMissed,
-            #[allow(unreachable_patterns)]
+            // `EventKind` is non-exhaustive: kinds added later have no type until they are mapped here.
             _ => return None,
         })
     }
@@ -219,5 +219,96 @@ impl Subscription {
     /// Whether it wants events of `kind`.
     pub fn wants(&self, kind: &EventKind) -> bool {
         EventType::of(kind).is_some_and(|kind| self.spec.events.contains(&kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kf_core::model::{AgentId, GroupId, MessageBody, MissedReason};
+
+    #[test]
+    fn types_map_from_kinds_and_their_names_round_trip() {
+        let group = GroupId::new("support").expect("group");
+        let kinds = [
+            (
+                EventKind::Created {
+                    group: group.clone(),
+                    entry: None,
+                    fields: Default::default(),
+                },
+                "conversation.created",
+            ),
+            (
+                EventKind::Message {
+                    body: MessageBody::text("hi"),
+                },
+                "message.created",
+            ),
+            (
+                EventKind::Assigned {
+                    agent: AgentId::new("alice").expect("agent"),
+                },
+                "conversation.assigned",
+            ),
+            (EventKind::Closed, "conversation.closed"),
+            (EventKind::Reopened, "conversation.reopened"),
+            (EventKind::Offline, "conversation.offline"),
+            (
+                EventKind::Missed {
+                    reason: MissedReason::Waited,
+                },
+                "conversation.missed",
+            ),
+            (
+                EventKind::Transferred {
+                    from: None,
+                    agent: None,
+                    group,
+                    note: None,
+                },
+                "conversation.transferred",
+            ),
+        ];
+        for (kind, name) in kinds {
+            let kind = EventType::of(&kind).expect("mapped");
+            assert_eq!(kind.name(), name);
+            assert_eq!(EventType::from_name(name), Some(kind));
+            assert_eq!(serde_json::to_value(kind).expect("json"), serde_json::json!(name));
+        }
+        assert_eq!(EventType::ALL.len(), 8);
+    }
+
+    #[test]
+    fn specs_are_validated() {
+        let good = SubscriptionSpec::new(
+            "https://hooks.example/kf",
+            "0123456789abcdef",
+            [EventType::MessageCreated],
+        );
+        assert!(good.validate().is_ok());
+        for bad in [
+            SubscriptionSpec {
+                url: "ftp://hooks.example/".into(),
+                ..good.clone()
+            },
+            SubscriptionSpec {
+                url: "/relative".into(),
+                ..good.clone()
+            },
+            SubscriptionSpec {
+                secret: "short".into(),
+                ..good.clone()
+            },
+            SubscriptionSpec {
+                events: Default::default(),
+                ..good.clone()
+            },
+        ] {
+            assert!(matches!(bad.validate(), Err(Error::Invalid(_))), "{bad:?}");
+        }
+        let secret = SubscriptionSpec::random_secret().expect("secret");
+        assert_eq!(secret.len(), 64);
+        assert!(SubscriptionId::new("a:b").is_err());
     }
 }
