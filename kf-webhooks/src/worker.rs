@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -195,6 +195,16 @@ pub struct Webhooks {
     config: WebhookConfig,
 }
 
+/// The pending deliveries of each subscription as last read from the state. A subscription's list is read again
+/// when one of its attempts ended or events were queued for it, and every list once per poll interval (which
+/// picks up replays, rewinds and deletions made through the management API).
+#[derive(Default)]
+struct Queues {
+    lists: HashMap<SubscriptionId, Vec<Delivery>>,
+    stale: HashSet<SubscriptionId>,
+    refreshed: Option<Instant>,
+}
+
 /// The attempts in flight: their tasks, and which (subscription, conversation) each one holds — released when
 /// the task ends, however it ends.
 #[derive(Default)]
@@ -216,6 +226,7 @@ impl InFlight {
     }
 
     fn ended(&mut self, id: tokio::task::Id) {
+        // (Called once per task.)
         if let Some((subscription, conversation)) = self.holding.remove(&id)
             && let Some(taken) = self.busy.get_mut(&subscription)
         {
@@ -226,11 +237,20 @@ impl InFlight {
         }
     }
 
-    fn finished(&mut self, joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
-        match joined {
-            Ok((id, ())) => self.ended(id),
-            Err(error) => self.ended(error.id()),
+    /// An attempt's task ended: its slot is free, and its subscription's queue changed.
+    fn finished(
+        &mut self,
+        joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+        queues: &mut Queues,
+    ) {
+        let id = match joined {
+            Ok((id, ())) => id,
+            Err(error) => error.id(),
+        };
+        if let Some((subscription, _)) = self.holding.get(&id) {
+            queues.stale.insert(subscription.clone());
         }
+        self.ended(id);
     }
 
     fn taken(&self, subscription: &SubscriptionId) -> Option<&HashSet<ConversationId>> {
@@ -378,11 +398,13 @@ impl Webhooks {
         let client = http_client(&self.config)?;
         let mut shutdown = pin!(shutdown);
         let mut in_flight = InFlight::default();
+        let mut queues = Queues::default();
         loop {
-            let wait = match self.round(&client, &mut in_flight).await {
+            let wait = match self.round(&client, &mut in_flight, &mut queues).await {
                 Ok(wait) => wait,
                 Err(error) => {
                     tracing::warn!(%error, "webhook worker round failed; retrying");
+                    queues.refreshed = None;
                     self.config.poll_interval
                 }
             };
@@ -396,14 +418,14 @@ impl Webhooks {
                 biased;
                 () = &mut shutdown => break,
                 Some(joined) = in_flight.tasks.join_next_with_id(), if !in_flight.tasks.is_empty() => {
-                    in_flight.finished(joined);
+                    in_flight.finished(joined, &mut queues);
                 }
                 () = woken => {}
                 () = tokio::time::sleep(wait) => {}
             }
             // Collect whatever else finished, so the next round sees free slots.
             while let Some(joined) = in_flight.tasks.try_join_next_with_id() {
-                in_flight.finished(joined);
+                in_flight.finished(joined, &mut queues);
             }
         }
         while in_flight.tasks.join_next().await.is_some() {}
@@ -412,16 +434,33 @@ impl Webhooks {
 
     /// One round: queue new events, start the attempts that are due. Returns how long to wait at most before the
     /// next round.
-    async fn round(&self, client: &HttpClient, in_flight: &mut InFlight) -> Result<Duration, Error> {
+    async fn round(
+        &self,
+        client: &HttpClient,
+        in_flight: &mut InFlight,
+        queues: &mut Queues,
+    ) -> Result<Duration, Error> {
         let subscriptions = self.state.subscriptions().await?;
-        let mut pending = HashMap::new();
-        for state in &subscriptions {
-            let queued = self
-                .state
-                .pending(&state.subscription.id, self.config.max_pending)
-                .await?;
-            pending.insert(state.subscription.id.clone(), queued);
+        let refresh_all = queues
+            .refreshed
+            .is_none_or(|at| at.elapsed() >= self.config.poll_interval);
+        if refresh_all {
+            queues.refreshed = Some(Instant::now());
         }
+        queues
+            .lists
+            .retain(|id, _| subscriptions.iter().any(|state| &state.subscription.id == id));
+        for state in &subscriptions {
+            let id = &state.subscription.id;
+            if refresh_all || queues.stale.remove(id) || !queues.lists.contains_key(id) {
+                let queued = self.state.pending(id, self.config.max_pending).await?;
+                queues.lists.insert(id.clone(), queued);
+            }
+        }
+        if refresh_all {
+            queues.stale.clear();
+        }
+        let pending = &mut queues.lists;
         let mut wait = self.config.poll_interval;
 
         // Queue: read the feed from the lowest position among the subscriptions with room.
@@ -479,7 +518,7 @@ impl Webhooks {
             .filter(|state| state.subscription.spec.active)
         {
             let subscription = &state.subscription;
-            let Some(queued) = pending.remove(&subscription.id) else {
+            let Some(queued) = pending.get(&subscription.id) else {
                 continue;
             };
             let mut seen = HashSet::new();
@@ -502,7 +541,7 @@ impl Webhooks {
                     state: self.state.clone(),
                     config: self.config.clone(),
                     subscription: subscription.clone(),
-                    delivery,
+                    delivery: delivery.clone(),
                 };
                 in_flight.start(attempt);
             }
