@@ -255,4 +255,34 @@ mod tests {
         let mut resumed = follow(memory, first.position, options, None);
         assert_eq!(resumed.next().await.expect("entry").expect("read"), second);
     }
+
+    #[tokio::test]
+    async fn reads_a_page_at_a_time_at_the_consumers_pace() {
+        let counting = Arc::new(crate::testkit::counting::CountingStore::new());
+        let id = conversation(counting.inner(), 1).await;
+        let visitor = crate::model::Actor::Visitor(VisitorId::new("v-1").expect("visitor"));
+        for n in 0..99 {
+            let draft = EventDraft::message(
+                id,
+                visitor.clone(),
+                None,
+                MessageBody::text(format!("{n}")),
+                Timestamp(2),
+            );
+            counting.inner().append(draft).await.expect("append");
+        }
+        let options = FollowOptions::default().with_page(10);
+        let mut events = follow(counting.clone(), FeedPosition::ZERO, options, None);
+        // Nothing is read before the consumer asks.
+        assert_eq!(counting.calls_of("feed_after"), 0);
+        let mut seqs = Vec::new();
+        for _ in 0..15 {
+            seqs.push(events.next().await.expect("entry").expect("read").event.seq.0);
+        }
+        assert_eq!(seqs, (1..=15).collect::<Vec<u64>>());
+        // 15 entries taken: two pages of 10 read, no more, however long the log.
+        assert_eq!(counting.calls_of("feed_after"), 2);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(counting.calls_of("feed_after"), 2);
+    }
 }
