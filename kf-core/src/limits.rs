@@ -69,6 +69,12 @@ pub const MAX_INTERVALS_PER_DAY: usize = 8;
 /// Most holidays in one [`WorkingHours`](crate::hours::WorkingHours).
 pub const MAX_HOLIDAYS: usize = 1_000;
 
+/// Longest comment of a visitor's rating (`rate`), in bytes.
+pub const MAX_RATING_COMMENT_BYTES: usize = 1_000;
+
+/// Most agents one private note (`note`) mentions.
+pub const MAX_NOTE_MENTIONS: usize = 20;
+
 /// The limits a host tunes. Start from [`Limits::default`] and change what you need with the `with_…` setters.
 ///
 /// | Field | Default | What it bounds |

@@ -151,6 +151,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE entry_points ADD COLUMN prechat TEXT NOT NULL DEFAULT '[]'; -- JSON array of fields, in order
     "#,
+    // 6: the visitor's rating of a conversation (its `rated` event is in the log; the record keeps the score so
+    // that a second rating is refused in the commit that would store it).
+    r#"
+    ALTER TABLE conversations ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5);
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -438,6 +443,56 @@ mod tests {
             created,
             kf_core::model::EventKind::Created { entry: None, .. }
         ));
+    }
+
+    #[test]
+    fn version_five_gains_ratings_keeping_conversations_unrated_and_readable() {
+        use kf_core::model::{Actor, ConversationState, EventKind, Seq, Timestamp};
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = Connection::open(dir.path().join("v5.sqlite3")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[..5] {
+            conn.execute_batch(step).expect("steps 1 to 5");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
+        let c1 = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d";
+        let created = r#"{"type":"created","group":"g"}"#;
+        let closed = r#"{"type":"closed"}"#;
+        // A closed conversation as the previous version stored it.
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 5; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e5'); \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at) \
+                 VALUES ('{c1}', 't', 'v', 'g', 'o', 'closed', NULL, 'a', 2, 1, 2); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('{c1}', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{created}'), \
+                        ('{c1}', 2, 2, 'agent', 'a', NULL, 'closed', NULL, '{closed}');"
+        ))
+        .expect("version 5 data");
+        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e5".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let id = c1.parse().expect("id");
+        let mut record = crate::rows::conversation(&conn, id).expect("read").expect("kept");
+        assert_eq!(record.state, ConversationState::Closed);
+        assert_eq!((record.rating, record.last_seq), (None, Seq(2)));
+        // It can be rated now: the record keeps the score, the column refuses one out of range.
+        let rated = EventKind::Rated {
+            score: 4,
+            comment: Some("Quick".into()),
+        };
+        let seq = record.apply(&rated, Timestamp(3)).expect("rated once");
+        crate::rows::update_conversation(&conn, &record).expect("update");
+        let event = kf_core::model::Event::new(id, seq, Timestamp(3), Actor::System, None, rated);
+        crate::rows::insert_event(&conn, &event).expect("rated event");
+        let reread = crate::rows::conversation(&conn, id).expect("read").expect("row");
+        assert_eq!((reread.rating, reread.last_seq), (Some(4), Seq(3)));
+        let stored = crate::rows::events_after(&conn, id, Seq(2), 10).expect("events");
+        assert_eq!(stored, vec![event]);
+        assert!(
+            conn.execute("UPDATE conversations SET rating = 6", []).is_err(),
+            "1 to 5 only"
+        );
     }
 
     #[test]

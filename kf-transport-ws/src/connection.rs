@@ -124,8 +124,13 @@ where
         }
     };
     match engine.accept_from(hello.as_str(), origin.as_deref()).await {
-        Ok((session, outbox)) => {
+        Ok((session, mut outbox)) => {
             tracing::debug!(identity = ?session.identity(), "session open");
+            if let Err(end) = send_greeting(&mut ws, &mut outbox, settings).await {
+                drop(session);
+                finish(ws, end, settings.close_timeout).await;
+                return None;
+            }
             Some((ws, session, outbox))
         }
         Err(rejection) => {
@@ -134,6 +139,29 @@ where
             None
         }
     }
+}
+
+/// Writes the frames queued when the session opened (`welcome`, `inbox`, queue positions…) one write each. They
+/// are the largest frames an idle session ever writes, and tungstenite keeps the capacity its write buffer
+/// reached for the life of the connection: written as one batch, they would pin it at their sum.
+async fn send_greeting<S>(
+    ws: &mut WebSocketStream<S>,
+    outbox: &mut Outbox,
+    settings: &Settings,
+) -> Result<(), End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(queued) = outbox.try_next() {
+        let frame = match queued {
+            Outgoing::Frame(frame) | Outgoing::Event { frame, .. } => frame,
+            Outgoing::Close(reason) => return Err(End::from_reason(reason)),
+        };
+        if let Some(message) = text_message(frame) {
+            guarded(ws.send(message), outbox, settings.write_timeout).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the session's reader and writer side by side until one of them ends the connection. Returns the

@@ -148,6 +148,8 @@ export class Widget {
       agentRead: 0,
       readSent: 0,
       notice: "",
+      /** @type {{conversation: string, clientId: string, state: string, score: number, comment: string} | null} */
+      rating: null, // the rating being sent, or how it ended (a committed one shows as a `rated` event)
     };
     /** @type {any} */
     this.config = null;
@@ -191,6 +193,7 @@ export class Widget {
         typing: (active) => this.typing(active),
         endChat: () => this.endChat(),
         newConversation: () => this.newConversation(),
+        rate: (score, comment) => this.rate(score, comment),
         prechat: (fields) => this.submitPrechat(fields),
         offline: (message, email, fields) => this.submitOffline(message, email, fields),
         offlineEmail: (email) => this.giveEmail(email),
@@ -756,6 +759,7 @@ export class Widget {
     else if (kind === "closed") record = { ...record, status: "closed", agent: undefined };
     else if (kind === "reopened") record = { ...record, status: "queued", agent: undefined };
     else if (kind === "offline") record = { ...record, status: "offline" };
+    else if (kind === "rated") record = { ...record, rating: event.data.score };
     else if (kind === "transferred" && event.data.agent) record = { ...record, status: "assigned", agent: event.data.agent, last_agent: event.data.agent };
     else if (kind === "transferred") record = { ...record, status: "queued", agent: undefined };
     record.last_seq = Math.max(record.last_seq || 0, event.seq);
@@ -877,6 +881,57 @@ export class Widget {
     const conversation = this.state.conversation;
     if (!conversation) return;
     if (!this.request({ type: "close", id: "end", conversation })) this.showNotice(this.t("reconnecting"));
+  }
+
+  /**
+   * Rates the closed conversation on screen (protocol §7.19): once. A retry after a failure keeps its client id,
+   * so the server stores one rating whatever reached it; a refusal (not closed any more, rated elsewhere) puts
+   * the form away.
+   * @param {number} score 1 to 5
+   * @param {string} comment
+   */
+  rate(score, comment) {
+    const conversation = this.state.conversation;
+    const client = this.client;
+    if (!conversation || !client) return;
+    const earlier = this.live.rating && this.live.rating.conversation === conversation ? this.live.rating : null;
+    if (earlier && earlier.state === "sending") return;
+    const clientId = earlier ? earlier.clientId : newId();
+    const rating = { conversation, clientId, state: "sending", score, comment };
+    this.live.rating = rating;
+    /** @type {Record<string, any>} */
+    const frame = { type: "rate", id: "rate", conversation, client_id: clientId, score };
+    if (comment.trim()) frame.comment = comment.trim();
+    const settle = (/** @type {string} */ state) => {
+      if (this.live.rating !== rating) return;
+      rating.state = state;
+      this.render();
+    };
+    /** @type {Promise<any>} */
+    let reply;
+    try {
+      reply = Promise.resolve(client.request(frame));
+    } catch (error) {
+      reply = Promise.reject(error);
+    }
+    reply.then(
+      () => settle("done"),
+      (/** @type {any} */ error) => {
+        const code = (error && error.code) || "unavailable";
+        settle(["offline", "disconnected", "timeout", "unavailable", "rate_limited", "stopped"].includes(code) ? "failed" : "refused");
+      },
+    );
+    this.render();
+  }
+
+  /** Where the rating of the closed conversation on screen stands: `form`, `sending`, `failed`, `done`, `refused`. */
+  ratingView() {
+    const s = this.state;
+    const rated = (!!s.record && typeof s.record.rating === "number") || s.events.some((e) => e.data && e.data.type === "rated");
+    const rating = this.live.rating && this.live.rating.conversation === s.conversation ? this.live.rating : null;
+    if (rated || (rating && rating.state === "done")) return { state: "done" };
+    if (rating) return { state: rating.state, score: rating.score, comment: rating.comment };
+    return { state: "form", score: 0, comment: "" };
   }
 
   newConversation() {
@@ -1127,6 +1182,7 @@ export class Widget {
 
     if (status === "closed") {
       view.closed = true;
+      view.rating = this.ratingView();
     } else if (status === "offline" || (waitingForOpen && closedHours)) {
       if (s.offlineSent) view.notice = view.notice || t("offlineThanks");
       else if (!s.emailGiven) view.askEmail = true;

@@ -240,6 +240,15 @@ button { cursor: pointer; }
 }
 .banner .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
 .banner input { flex: 1; min-width: 140px; }
+.rating { display: flex; flex-direction: column; gap: 6px; }
+.rate-title { font-weight: 600; }
+.stars { display: flex; gap: 2px; }
+.star { border: none; background: none; font-size: 24px; line-height: 1; padding: 2px; color: #c9ccd6; cursor: pointer; }
+.star.on { color: #f5a623; }
+.star:focus-visible { outline: 2px solid var(--kf-accent); border-radius: 4px; }
+.rate-comment { font: inherit; font-size: 13px; padding: 6px 8px; border: 1px solid var(--kf-line); border-radius: 8px; resize: vertical; }
+.rate-error { color: var(--kf-danger); }
+.rate-thanks { font-weight: 600; }
 
 .button {
   border: 1px solid var(--kf-line);

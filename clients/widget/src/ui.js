@@ -65,6 +65,7 @@ function icon(name, cls) {
  * @property {(active: boolean) => void} typing  the visitor types (throttled by app.js)
  * @property {() => void} endChat         the visitor confirmed "end chat"
  * @property {() => void} newConversation the "start a new conversation" button
+ * @property {(score: number, comment: string) => void} rate  the rating form of a closed conversation
  * @property {(fields: Record<string,string>) => void} prechat  the pre-chat form, validated
  * @property {(message: string, email: string, fields: Record<string,string>) => void} offline  the offline form
  * @property {(email: string) => void} offlineEmail  the email asked for in an offline conversation
@@ -350,7 +351,11 @@ export class WidgetUI {
     const banner = this.banner;
     // Rebuilt only when what it shows changes (the email box keeps its text and focus across renders).
     const key =
-      this.confirmingEnd && view.canEnd ? "confirm" : view.closed ? "closed" : view.askEmail ? "email" : view.notice ? `notice:${view.noticeId}:${view.notice}` : "";
+      this.confirmingEnd && view.canEnd
+        ? "confirm"
+        : view.closed
+          ? `closed:${view.rating ? view.rating.state : ""}`
+          : view.askEmail ? "email" : view.notice ? `notice:${view.noticeId}:${view.notice}` : "";
     if (key === this.bannerKey) return;
     this.bannerKey = key;
     banner.replaceChildren();
@@ -371,7 +376,14 @@ export class WidgetUI {
     } else if (view.closed) {
       const again = h("button", { type: "button", class: "button primary new-conversation", text: t("newConversation") });
       again.addEventListener("click", () => this.handlers.newConversation());
-      banner.append(h("div", { class: "closed-notice", text: t("closedNotice") }), h("div", { class: "row" }, again));
+      const rating = view.rating || null;
+      const state = rating ? rating.state : null;
+      const nodes = [h("div", { class: "closed-notice", text: t("closedNotice") })];
+      if (state === "form" || state === "sending" || state === "failed") nodes.push(this.buildRating(rating));
+      else if (state === "done") nodes.push(h("div", { class: "rate-thanks", role: "status", text: t("rateThanks") }));
+      else if (state === "refused") nodes.push(h("div", { class: "rate-note", text: t("rateClosed") }));
+      nodes.push(h("div", { class: "row" }, again));
+      banner.append(...nodes);
     } else if (view.askEmail) {
       const input = /** @type {HTMLInputElement} */ (h("input", { type: "email", "aria-label": t("offlineEmail"), placeholder: t("offlineEmail"), autocomplete: "email" }));
       const save = h("button", { type: "button", class: "button", text: t("offlineSaveEmail") });
@@ -399,6 +411,57 @@ export class WidgetUI {
     }
     this.confirmingEnd = this.confirmingEnd && view.canEnd;
     banner.hidden = !show;
+  }
+
+  /**
+   * The rating form of a closed conversation: five stars, an optional comment, one submit (protocol §7.19).
+   * @param {{state: string, score: number, comment: string}} rating what was chosen, while it is sent or after it failed
+   * @returns {HTMLElement}
+   */
+  buildRating(rating) {
+    const t = this.t;
+    const sending = rating.state === "sending";
+    let score = rating.score || 0;
+    const stars = [1, 2, 3, 4, 5].map((n) =>
+      h("button", { type: "button", class: "star", "aria-label": t("rateStar", n), "aria-pressed": "false", "data-score": String(n), text: "★" }),
+    );
+    const comment = /** @type {HTMLTextAreaElement} */ (
+      // 333 UTF-16 units are at most 999 bytes of UTF-8: within the server's 1 000.
+      h("textarea", { class: "rate-comment", rows: "2", maxlength: "333", placeholder: t("rateComment"), "aria-label": t("rateComment") })
+    );
+    comment.value = rating.comment || "";
+    const submit = /** @type {HTMLButtonElement} */ (h("button", { type: "submit", class: "button primary rate-submit", text: sending ? t("rateSending") : t("rateSubmit") }));
+    const paint = () => {
+      stars.forEach((star, i) => {
+        star.setAttribute("aria-pressed", String(i < score));
+        star.classList.toggle("on", i < score);
+      });
+      submit.disabled = sending || score === 0;
+    };
+    stars.forEach((star, i) =>
+      star.addEventListener("click", () => {
+        if (sending) return;
+        score = i + 1;
+        paint();
+      }),
+    );
+    paint();
+    comment.disabled = sending;
+    const form = h(
+      "form",
+      { class: "rating", "aria-label": t("rateTitle") },
+      h("div", { class: "rate-title", text: t("rateTitle") }),
+      h("div", { class: "stars", role: "group", "aria-label": t("rateTitle") }, stars),
+      comment,
+      rating.state === "failed" ? h("div", { class: "rate-error", role: "alert", text: t("rateFailed") }) : null,
+      h("div", { class: "row" }, submit),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (sending || score === 0) return;
+      this.handlers.rate(score, comment.value);
+    });
+    return form;
   }
 
   /**

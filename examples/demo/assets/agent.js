@@ -1,5 +1,6 @@
 // The agent side of the kf demo: log in, set a status, see the queue and claim from it, receive conversations,
-// reply (with quick replies), transfer, close; the visitor's context beside the transcript.
+// reply (with quick replies), write private notes with @mentions, transfer, close; the visitor's context beside
+// the transcript, and the visitor's rating once it rated a closed conversation.
 //
 // The token (and the status chosen here) is kept in localStorage; conversations, their transcripts and cursors
 // live in memory for the life of the page (a reload replays them from the server), and survive reconnects through
@@ -32,6 +33,8 @@ let offline = []; // offline messages waiting to be taken (Conversation records)
 let quickReplies = []; // own first, then the groups', each by shortcut
 let contexts = new Map(); // conversation id -> `visitor_context` reply (or {error})
 let myStatus = null; // {status, label} as the server last answered
+let noteMode = false; // the composer writes a private note instead of a reply
+const mentionsReceived = []; // `mentioned` frames, newest last (the browser check reads them)
 
 function load() {
   try {
@@ -289,6 +292,14 @@ function handleFrame(frame) {
     case "quick_reply_deleted":
       quickReplies = quickReplies.filter((q) => q.id !== frame.reply_id);
       break;
+    case "mentioned": {
+      mentionsReceived.push(frame);
+      toast(`${titleCase(frame.author.id || "A colleague")} mentioned you: ${frame.text}`);
+      flashTitle();
+      // Shown beside your own (read-only unless it is yours): the note is in its transcript.
+      if (!conversations.has(frame.conversation.id)) track(frame.conversation);
+      break;
+    }
     case "missed":
       toast(`Missed: ${visitorName(frame.conversation.visitor)} ${frame.reason === "waited" ? "has waited too long" : "left before anyone answered"}`);
       break;
@@ -331,6 +342,7 @@ function handleFrame(frame) {
 
 function applyToRecord(entry, event) {
   const kind = event.data.type;
+  if (kind === "rated") entry.record = { ...entry.record, rating: event.data.score };
   const record = { ...entry.record };
   if (kind === "assigned") {
     record.status = "assigned";
@@ -435,6 +447,8 @@ function systemText(event) {
       return "Left as an offline message";
     case "missed":
       return event.data.reason === "waited" ? "Missed: waited too long for an agent" : "Missed: the visitor left before anyone answered";
+    case "rated":
+      return "The visitor rated the conversation";
     default:
       return event.data.type;
   }
@@ -466,6 +480,7 @@ function draw() {
           "div",
           { class: "item-bottom" },
           el("span", { class: `badge ${entry.record.status}` }, entry.record.status),
+          entry.record.rating ? el("span", { class: "rating-badge", title: `Rated ${entry.record.rating}/5` }, `★${entry.record.rating}`) : null,
           el("span", { class: "preview" }, entry.typingUntil > Date.now() ? "typing…" : lastMessage(entry)),
         ),
       ),
@@ -494,7 +509,16 @@ function draw() {
   if (!mineNow) $("transfer-form").hidden = true;
   $("input").disabled = !mineNow;
   $("send").disabled = !mineNow;
-  $("input").placeholder = mineNow ? "Reply…" : "This conversation is closed";
+  $("note-mode").disabled = !mineNow;
+  $("composer").classList.toggle("note-mode", noteMode && mineNow);
+  $("send").textContent = noteMode ? "Add note" : "Send";
+  $("input").placeholder = !mineNow
+    ? record.status === "closed"
+      ? "This conversation is closed"
+      : "Assigned to someone else: read only"
+    : noteMode
+      ? "Private note: only agents see it (@name notifies a colleague)"
+      : "Reply…";
 
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -509,6 +533,29 @@ function draw() {
           el("div", { class: "author" }, mine ? "You" : event.author.role === "visitor" ? "Visitor" : titleCase(event.author.id)),
           el("div", { class: "bubble" }, event.data.body.text),
           el("div", { class: "meta" }, mine ? `${timeOf(event.at)} · sent ✓` : timeOf(event.at)),
+        ),
+      );
+    } else if (event.data.type === "note") {
+      const mine = isMine(event.author);
+      const mentioned = event.data.mentions || [];
+      nodes.push(
+        el(
+          "div",
+          { class: `message note ${mine ? "mine" : "theirs"}`, "data-seq": String(event.seq) },
+          el("div", { class: "author" }, `${mine ? "You" : titleCase(event.author.id)} · private note`),
+          el("div", { class: "bubble" }, event.data.text),
+          el("div", { class: "meta" }, `${timeOf(event.at)} · only agents see this${mentioned.length ? ` · mentions ${mentioned.map((a) => `@${a}`).join(", ")}` : ""}`),
+        ),
+      );
+    } else if (event.data.type === "rated") {
+      const score = Math.max(0, Math.min(5, Number(event.data.score) || 0));
+      nodes.push(
+        el(
+          "div",
+          { class: "rating-card", "data-score": String(score) },
+          el("div", { class: "rating-title" }, systemText(event)),
+          el("div", { class: "rating-stars", "aria-label": `${score} of 5 stars` }, "★".repeat(score) + "☆".repeat(5 - score), el("span", { class: "rating-score" }, ` ${score}/5`)),
+          event.data.comment ? el("div", { class: "rating-comment" }, `“${event.data.comment}”`) : null,
         ),
       );
     } else {
@@ -696,7 +743,44 @@ function quickReplyFor(token, completePrefix) {
   return matches.length === 1 ? matches[0] : null;
 }
 
+// @mentions in a note: `@prefix` + Tab completes an agent id of the tenant (the demo's seeded ones).
+function mentionToken() {
+  const input = $("input");
+  const before = input.value.slice(0, input.selectionStart);
+  const match = before.match(/(?:^|\s)@([A-Za-z0-9_.-]*)$/);
+  return match ? { prefix: match[1], from: before.length - match[1].length, to: before.length } : null;
+}
+
+function mentionCandidates(token) {
+  return token ? KNOWN_AGENTS.filter((id) => id !== session.agent && id.startsWith(token.prefix)) : [];
+}
+
+// The agents a note's text mentions: each `@id` once (a word of its own: not the middle of an email address).
+function mentionsIn(text) {
+  const found = [];
+  for (const match of text.matchAll(/(?:^|\s)@([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/g)) if (!found.includes(match[1])) found.push(match[1]);
+  return found;
+}
+
+function sendNote(conversation, text) {
+  const frame = { type: "note", id: `note:${conversation}`, conversation, client_id: crypto.randomUUID(), text, mentions: mentionsIn(text) };
+  const retry = (left) =>
+    client.request(frame).catch((error) => {
+      // Lost on the way: the same client id again stores it once.
+      if (left > 0 && ["offline", "disconnected", "timeout", "unavailable"].includes(error.code)) return new Promise((r) => setTimeout(r, 1000)).then(() => retry(left - 1));
+      toast(`Note not saved: ${error.message || error.code}`);
+    });
+  retry(5);
+}
+
 function showHint() {
+  const mention = noteMode ? mentionToken() : null;
+  if (mention) {
+    const names = mentionCandidates(mention);
+    $("qr-hint").hidden = names.length === 0;
+    $("qr-hint").textContent = names.length ? `Tab mentions ${names.map((id) => `@${id}`).join(", ")}` : "";
+    return;
+  }
   const token = slashToken();
   const matches = token ? quickReplies.filter((q) => q.shortcut.startsWith(token.prefix)).slice(0, 3) : [];
   $("qr-hint").hidden = matches.length === 0;
@@ -705,6 +789,14 @@ function showHint() {
 
 $("input").addEventListener("keydown", (event) => {
   if (event.shiftKey || event.isComposing || (event.key !== "Tab" && event.key !== "Enter")) return;
+  const mention = noteMode && event.key === "Tab" ? mentionToken() : null;
+  const names = mentionCandidates(mention);
+  if (mention && names.length === 1) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    insertText(`${names[0]} `, mention.from, mention.to);
+    return;
+  }
   const token = slashToken();
   const reply = token && quickReplyFor(token, event.key === "Tab");
   if (!reply) return;
@@ -720,11 +812,25 @@ wireComposer({
   typingSignal,
   send: (text) => {
     if (!client || !selected || !conversations.get(selected)) return false;
+    if (noteMode) {
+      if (!client.online) {
+        toast("Not connected right now; try again in a moment.");
+        return false;
+      }
+      sendNote(selected, text);
+      $("qr-hint").hidden = true;
+      return true;
+    }
     client.sendMessage(selected, text);
     $("qr-hint").hidden = true;
     render();
     return true;
   },
+});
+$("note-mode").addEventListener("change", (event) => {
+  noteMode = event.target.checked;
+  render();
+  $("input").focus();
 });
 $("agent-status").addEventListener("change", sendStatus);
 $("status-form").addEventListener("submit", (event) => {
@@ -759,7 +865,7 @@ $("close-conversation").addEventListener("click", () => {
   }
 });
 
-window.kfAgent = { get client() { return client; }, conversations: () => conversations }; // for debugging and the browser check
+window.kfAgent = { get client() { return client; }, conversations: () => conversations, mentions: () => mentionsReceived }; // for debugging and the browser check
 
 if (session) startConsole();
 else showLogin();

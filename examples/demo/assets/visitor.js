@@ -295,6 +295,10 @@ function systemText(event) {
       return "Nobody is available right now: leave a message and we will answer";
     case "missed":
       return null; // a note for the agents
+    case "hidden":
+      return null; // in place of an event for the agents only (a private note): nothing to show
+    case "rated":
+      return `You rated this conversation ${event.data.score}/5`;
     default:
       return event.data.type;
   }

@@ -9,7 +9,8 @@
 // Then a visitor page over SSE (`/?transport=sse`): its sends go out as POSTs, the agent's messages come down the
 // EventSource; the server restarts and the agent writes while the page's own EventSource is reconnecting (its
 // reconnect request is held until then), and the page must show every message exactly once, in order, on the
-// same EventSource (Last-Event-ID), then again after a reload (`?cursor=`) and after a refused token (401).
+// same EventSource (Last-Event-ID), then again after a reload (`?cursor=`) and after a refused token (401); an
+// agent's private note reaches that page only as a `hidden` event at its seq, live and after a reload.
 // Then the console's routing tools: alice goes `away`, so a new visitor (landing with UTM parameters) waits in the
 // queue at position 1 and shows in her queue panel; she claims it, chats, sees the visitor's browser and landing
 // page in the context panel, adds a quick reply and inserts it with `/shortcut` + Tab; a transfer to bob is refused
@@ -21,11 +22,11 @@
 // a queued visitor, answers with a new quick reply and transfers it to alice with a note.
 // Saves screenshots (kf-*.png) to the screenshot directory (default: the system's temp directory). Exits
 // non-zero if any check failed.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, DemoServer, check, log, tally } from "./harness.mjs";
 
 const BINARY = process.argv[2];
 if (!BINARY) {
@@ -34,83 +35,16 @@ if (!BINARY) {
 }
 const SHOTS = process.argv[3] || os.tmpdir();
 const shot = (name) => path.join(SHOTS, `kf-${name}.png`);
-const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-
-const log = (...args) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...args);
-let failures = 0;
-let passes = 0;
-function check(condition, what) {
-  if (condition) {
-    passes++;
-    log("ok  ", what);
-  } else {
-    failures++;
-    log("FAIL", what);
-  }
-}
-
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-demo-check-"));
-// The first start binds port 0 and reads the port from the banner (no window in which another process can take a
-// port picked in advance); restarts reuse that port, which the pages reconnect to.
-let port = 0;
+const demo = new DemoServer(BINARY, dataDir);
 let base = "";
-let server = null;
 
 async function startServer() {
-  for (let attempt = 1; ; attempt++) {
-    const child = spawn(BINARY, ["--addr", `127.0.0.1:${port}`, "--data", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
-    server = child;
-    let output = "";
-    let exited = false;
-    child.once("exit", () => (exited = true));
-    const collect = (d) => {
-      output += d;
-      process.stdout.write(`  [server] ${d}`);
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
-    for (let i = 0; i < 200 && !exited; i++) {
-      if (!port) {
-        const banner = output.match(/visitor page:\s+http:\/\/127\.0\.0\.1:(\d+)\//);
-        if (banner) {
-          port = Number(banner[1]);
-          base = `http://127.0.0.1:${port}`;
-        }
-      }
-      if (port) {
-        try {
-          const response = await fetch(`${base}/healthz`);
-          if (response.ok) return;
-        } catch {
-          // not yet
-        }
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    // A restart can find the port briefly taken (another process's outgoing connection): try again.
-    if (exited && output.includes("Address already in use") && attempt < 40) {
-      server = null;
-      await new Promise((r) => setTimeout(r, 250));
-      continue;
-    }
-    throw new Error(`the demo did not start: ${output.slice(-500)}`);
-  }
+  await demo.start();
+  base = demo.base;
 }
 
-async function stopServer() {
-  if (!server) return;
-  if (server.exitCode !== null || server.signalCode !== null) {
-    server = null;
-    return;
-  }
-  const exited = new Promise((resolve) => server.once("exit", resolve));
-  server.kill("SIGTERM");
-  await exited;
-  server = null;
-}
+const stopServer = () => demo.stop();
 
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
 const consoleErrors = [];
@@ -162,6 +96,18 @@ async function agentSend(token, conversation, text) {
   });
   const reply = await response.json();
   if (response.status !== 200 || reply.type !== "ack") throw new Error(`send ${text}: HTTP ${response.status} ${JSON.stringify(reply)}`);
+  return reply.seq;
+}
+
+// Writes a private note as the agent over POST /sse/note; returns its seq.
+async function agentNote(token, conversation, text) {
+  const response = await fetch(`${base}/sse/note`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ conversation, client_id: `note:${text}`, text }),
+  });
+  const reply = await response.json();
+  if (response.status !== 200 || reply.type !== "ack") throw new Error(`note ${text}: HTTP ${response.status} ${JSON.stringify(reply)}`);
   return reply.seq;
 }
 
@@ -317,6 +263,25 @@ async function checkSse(agent) {
   await page.waitForSelector(".message.theirs >> text=After a new token");
   seen = await transcript(page);
   check(same(seen.shown, expected) && seen.gapless, `and every message still shows once, in order (${seen.shown.length} messages)`);
+
+  // A private note (POST /sse/note) between two messages: the stream gives the page a `hidden` event at its seq,
+  // so the page's log stays gapless, and nothing of the note shows or is kept — live, and after a reload.
+  const noteSeq = await agentNote(aliceToken, conversation, "Agents only: check the refund");
+  await agentSend(aliceToken, conversation, "After a note");
+  expected.push("After a note");
+  await page.waitForSelector(".message.theirs >> text=After a note");
+  for (const when of ["live", "after a reload"]) {
+    if (when !== "live") {
+      await page.evaluate(() => window.kfVisitor.client.stop());
+      await page.reload();
+      await page.waitForSelector('#status[data-state="online"]');
+      await page.waitForSelector(".message.theirs >> text=After a note");
+    }
+    seen = await transcript(page);
+    const placeholder = await page.evaluate((seq) => window.kfVisitor.state.events.find((e) => e.seq === seq), noteSeq);
+    const leaked = (await page.locator("#messages").textContent()).includes("refund") || JSON.stringify(await page.evaluate(() => ({ ...localStorage }))).includes("refund");
+    check(same(seen.shown, expected) && seen.gapless && !!placeholder && placeholder.data.type === "hidden" && !leaked, `a private note never reaches the SSE visitor page ${when}: a hidden event at seq ${noteSeq}, gapless, nothing shown or kept`);
+  }
   await context.close();
 }
 
@@ -808,13 +773,15 @@ try {
     const { client, state } = window.kfVisitor;
     const { token } = JSON.parse(localStorage.getItem("kf.demo.visitor"));
     for (const text of texts) client.sendMessage(state.conversation, text);
+    // Bounded, and paced after a failed request: a loaded machine may refuse a fetch outright, and a loop that
+    // retried at once would spin out thousands of them (net::ERR_INSUFFICIENT_RESOURCES).
     const spend = async () => {
-      while (client.sendStats.retried < 3 && client.pending.size > 0) {
+      for (let sent = 0; sent < 400 && client.sendStats.retried < 3 && client.pending.size > 0; sent++) {
         await fetch("/sse/typing", {
           method: "POST",
           headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
           body: JSON.stringify({ conversation: state.conversation, active: false }),
-        }).catch(() => {});
+        }).catch(() => new Promise((r) => setTimeout(r, 50)));
       }
     };
     await Promise.all([spend(), spend()]);
@@ -854,7 +821,7 @@ try {
   check(relevant.length === 0, `no unexpected console errors (${consoleErrors.length} total; expected: the 401s of the wrong password and the refused tokens, connection refusals during the restart, the 429s of the typing POSTs that spend the rate limit during the burst)`);
   for (const e of consoleErrors) log("  console:", e);
 } catch (error) {
-  failures++;
+  tally.failures++;
   log("FAIL", error.stack || error);
   await dumpClients();
 } finally {
@@ -862,5 +829,5 @@ try {
   await stopServer();
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
-console.log(`browser: ${passes} passed, ${failures} failed`);
-process.exit(failures === 0 ? 0 : 1);
+console.log(`browser: ${tally.passes} passed, ${tally.failures} failed`);
+process.exit(tally.failures === 0 ? 0 : 1);

@@ -7,7 +7,10 @@
 // and an "evil" site (not allowed). Then:
 //  1. a visitor on the shop and alice on the demo's agent page chat both ways (typing, "Seen", unread badge while
 //     minimised, keyboard: Esc closes and focus goes back to the launcher); the evil site gets a clear error, no
-//     connection and no conversation; the agent closes and the visitor starts a new conversation;
+//     connection and no conversation; alice writes a private note mentioning bob (completed from `@bo`): bob, on his
+//     own agent page, is notified and reads it, the visitor never shows it; the agent closes, the visitor rates the
+//     conversation (4 stars and a comment), alice's page shows the rating, a reload still says thanks, and the
+//     visitor starts a new conversation;
 //  2. airplane mode: five messages written offline show as pending and reach the agent once, in order, when the
 //     network is back; the agent's replies sent meanwhile show once; again with a reload while messages are unsent;
 //  3. WebSockets blocked: the widget falls back to SSE by itself and the conversation goes on without loss;
@@ -15,12 +18,11 @@
 //     widget changes nothing on the host page (DOM outside its host element, styles, globals but `kf`);
 //  5. an identified user (user_id + HMAC user_hash) sees the earlier conversation in a second browser context (via
 //     `kf.identify`); a forged hash is refused with a clear error;
-//  6. screenshots (widget-*.png): launcher, open panel (desktop, phone 390x844), pre-chat form (and its refusal of
+//  6. screenshots (widget-*.png; agent-note.png, agent-mentioned.png, agent-rating.png from step 1): launcher, open panel (desktop, phone 390x844), pre-chat form (and its refusal of
 //     missing answers), queue position, brand colour on the left, offline form and what it left, Chinese UI, the
 //     refused origin and the forged identity; along the way a refused visitor key and a refused token, the
 //     pre-load call queue, and the answers of the pre-chat form on the created event.
 // Exits non-zero if any check failed.
-import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -28,6 +30,7 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, DemoServer, check, log, sleep, tally } from "./harness.mjs";
 
 const BINARY = process.argv[2];
 if (!BINARY) {
@@ -36,28 +39,12 @@ if (!BINARY) {
 }
 const SHOTS = process.argv[3] || os.tmpdir();
 const shot = (name) => path.join(SHOTS, `widget-${name}.png`);
-const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--font-render-hinting=none",
-];
+// Hinting off: the hostile-CSS comparison is pixel by pixel.
+const CHROMIUM = [...CHROMIUM_ARGS, "--font-render-hinting=none"];
 const SECRET = "widget-check-secret";
 const hmac = (userId, secret = SECRET) => crypto.createHmac("sha256", secret).update(userId).digest("hex");
 
-const log = (...args) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...args);
-let failures = 0;
-let passes = 0;
-function check(condition, what) {
-  if (condition) {
-    passes++;
-    log("ok  ", what);
-  } else {
-    failures++;
-    log("FAIL", what);
-  }
-}
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the host sites ----
 
@@ -133,47 +120,16 @@ function startSite(kfBaseRef) {
 // ---- the kf demo server ----
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-widget-check-"));
-let server = null;
+let demo = null;
 let base = "";
 
 async function startServer(allowedOrigin) {
-  const child = spawn(BINARY, ["--addr", "127.0.0.1:0", "--data", dataDir, "--allowed-origin", allowedOrigin, "--identity-secret", SECRET], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server = child;
-  let output = "";
-  let exited = false;
-  child.once("exit", () => (exited = true));
-  const collect = (d) => {
-    output += d;
-    process.stdout.write(`  [server] ${d}`);
-  };
-  child.stdout.on("data", collect);
-  child.stderr.on("data", collect);
-  for (let i = 0; i < 400 && !exited; i++) {
-    if (!base) {
-      const banner = output.match(/visitor page:\s+http:\/\/127\.0\.0\.1:(\d+)\//);
-      if (banner) base = `http://127.0.0.1:${banner[1]}`;
-    }
-    if (base) {
-      try {
-        const response = await fetch(`${base}/healthz`);
-        if (response.ok) return;
-      } catch {
-        // not yet
-      }
-    }
-    await sleep(50);
-  }
-  throw new Error(`the demo did not start: ${output.slice(-800)}`);
+  demo = new DemoServer(BINARY, dataDir, ["--allowed-origin", allowedOrigin, "--identity-secret", SECRET]);
+  await demo.start();
+  base = demo.base;
 }
 
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) return;
-  const exited = new Promise((resolve) => server.once("exit", resolve));
-  server.kill("SIGTERM");
-  await exited;
-}
+const stopServer = () => (demo ? demo.stop() : Promise.resolve());
 
 // ---- PNG comparison (8-bit RGB/RGBA, non-interlaced: what Chromium writes) ----
 
@@ -241,7 +197,7 @@ function pixelDifference(a, b) {
 
 // ---- browser helpers ----
 
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM });
 const consoleErrors = [];
 const watched = new Map();
 function watch(page, name) {
@@ -552,9 +508,75 @@ try {
   bubbles = await shown(visitor);
   check(reloadTexts.every((t) => countOf(bubbles, t) === 1), "and the widget shows each once");
 
-  // Closed by the agent: a notice and "start a new conversation".
+  // A private note with a mention: alice writes it, bob (on his own agent page) is notified, the visitor never sees it.
+  {
+    const bobContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const bob = await bobContext.newPage();
+    watch(bob, "bob");
+    await bob.goto(`${base}/agent`);
+    await bob.fill("#login-agent", "bob");
+    await bob.fill("#login-password", "bob-demo");
+    await bob.click("#login-button");
+    await bob.waitForSelector('#console:not([hidden]) #status[data-state="online"]');
+    const secret = "VIP customer: refund approved, @bob please follow up";
+    await agent.check("#note-mode");
+    await agent.fill("#input", "VIP customer: refund approved, @bo");
+    await agent.waitForSelector("#qr-hint:not([hidden]) >> text=@bob");
+    await agent.press("#input", "Tab"); // completes the mention
+    await agent.type("#input", "please follow up");
+    check((await agent.inputValue("#input")) === secret, "the note composer completes @bo into @bob");
+    await agent.press("#input", "Enter");
+    await agent.waitForSelector("#messages .message.note >> text=refund approved", { timeout: 10000 });
+    const noteMeta = await agent.locator("#messages .message.note .meta").last().textContent();
+    check(noteMeta.includes("only agents see this") && noteMeta.includes("@bob"), `alice sees her note marked private, with its mention (${noteMeta})`);
+    await agent.screenshot({ path: path.join(SHOTS, "agent-note.png") });
+    await bob.waitForFunction(() => window.kfAgent.mentions().length > 0, null, { timeout: 10000 }).catch(() => {});
+    const mentions = await bob.evaluate(() => window.kfAgent.mentions().map((m) => ({ text: m.text, author: m.author.id, conversation: m.conversation.id })));
+    check(mentions.length === 1 && mentions[0].text === secret && mentions[0].author === "alice" && mentions[0].conversation === conversation, `bob is notified of the mention (${JSON.stringify(mentions)})`);
+    const toastText = await bob.locator("#toast").textContent();
+    check(toastText.includes("Alice mentioned you"), `bob sees a toast (${toastText})`);
+    await bob.waitForSelector(`.conversation-item[data-conversation="${conversation}"]`, { timeout: 10000 });
+    await bob.click(`.conversation-item[data-conversation="${conversation}"]`);
+    await bob.waitForSelector("#messages .message.note >> text=refund approved", { timeout: 10000 });
+    check(await bob.locator("#input").isDisabled(), "bob reads the conversation with the note, read only");
+    await bob.screenshot({ path: path.join(SHOTS, "agent-mentioned.png") });
+    // Away before he leaves: within the presence grace an online bob would be given the next conversation.
+    await bob.selectOption("#agent-status", "away");
+    await bob.waitForSelector('#my-status[data-status="away"]');
+    await bobContext.close();
+    await agent.uncheck("#note-mode");
+    // The visitor: a message after the note arrives (so the note's seq went by), and nothing of the note anywhere.
+    await agentSend(agent, "Let me check that for you.");
+    await visitor.waitForSelector(`${W} >> .message >> text=Let me check that for you.`, { timeout: 10000 });
+    const panelText = await visitor.locator(`${W} >> .messages`).textContent();
+    const stored = await visitor.evaluate(() => Object.values(localStorage).join("\n"));
+    check(!panelText.includes("refund") && !stored.includes("refund"), "the visitor never shows the note (panel and saved state)");
+  }
+
+  // Closed by the agent: a notice, the rating form, and "start a new conversation".
   await agent.click("#close-conversation");
   await visitor.waitForSelector(`${W} >> .closed-notice`, { timeout: 10000 });
+  await visitor.waitForSelector(`${W} >> .rating .star`, { timeout: 10000 });
+  check(await visitor.locator(`${W} >> .rate-submit`).isDisabled(), "the rating form waits for a score");
+  await visitor.click(`${W} >> .star[data-score="4"]`);
+  await visitor.fill(`${W} >> .rate-comment`, "Quick and friendly, thanks!");
+  await visitor.screenshot({ path: shot("rating") });
+  await visitor.click(`${W} >> .rate-submit`);
+  await visitor.waitForSelector(`${W} >> .rate-thanks`, { timeout: 10000 });
+  check((await visitor.locator(`${W} >> .rating`).count()) === 0, "after the rating: thanks, and no form to rate again");
+  await visitor.screenshot({ path: shot("rated") });
+  await agent.waitForSelector(".rating-card", { timeout: 10000 });
+  const card = await agent.locator(".rating-card").textContent();
+  check(card.includes("★★★★☆") && card.includes("4/5") && card.includes("Quick and friendly, thanks!"), `the agent page shows the rating (${card})`);
+  check((await agent.locator(`.conversation-item[data-conversation="${conversation}"] .rating-badge`).textContent()) === "★4", "and the conversation list its score");
+  await agent.screenshot({ path: path.join(SHOTS, "agent-rating.png") });
+  // A reload of the visitor's page still says thanks (the `rated` event is in its log).
+  await visitor.reload();
+  await visitor.waitForSelector(`${W} >> .launcher`);
+  await waitOnline(visitor); // booted: the panel is as it was saved (open), so openPanel does not toggle it shut
+  await openPanel(visitor);
+  await visitor.waitForSelector(`${W} >> .rate-thanks`, { timeout: 15000 });
+  check((await visitor.locator(`${W} >> .rating`).count()) === 0, "after a reload the widget still knows it was rated");
   await visitor.click(`${W} >> .new-conversation`);
   await visitor.waitForSelector(`${W} >> textarea:not([disabled])`);
   await widgetSend(visitor, "A second question");
@@ -812,7 +834,7 @@ try {
   check(relevant.length === 0, `no unexpected console errors (${consoleErrors.length} in all)`);
   for (const e of relevant) log("  console:", e);
 } catch (error) {
-  failures++;
+  tally.failures++;
   log("FAIL", error.stack || error);
   await dumpWidgets();
 } finally {
@@ -822,5 +844,5 @@ try {
   evil.server.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
-console.log(`widget: ${passes} passed, ${failures} failed`);
-process.exit(failures === 0 ? 0 : 1);
+console.log(`widget: ${tally.passes} passed, ${tally.failures} failed`);
+process.exit(tally.failures === 0 ? 0 : 1);

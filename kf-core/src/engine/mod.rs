@@ -26,6 +26,7 @@ mod session;
 mod sessions;
 mod subscriptions;
 mod timers;
+mod workspace;
 
 use std::fmt;
 use std::sync::Arc;

@@ -35,6 +35,9 @@ impl Engine {
                 self.remind_group(conversation, *reason);
             }
             EventKind::Reopened => self.reopened(conversation).await,
+            // Records: they move nothing in the router (a rating follows the close; a note changes no owner).
+            EventKind::Rated { .. } => {}
+            EventKind::Note { .. } => self.notify_mentioned(event, conversation),
             _ => {
                 let groups = self.inner.routing.ledger.update(conversation);
                 match (&event.data, &conversation.state) {

@@ -27,7 +27,9 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Claim { .. }
         | ClientFrame::Transfer { .. }
         | ClientFrame::Status { .. }
-        | ClientFrame::Queue => true,
+        | ClientFrame::Queue
+        | ClientFrame::Rate { .. }
+        | ClientFrame::Note { .. } => true,
         // Connection control and liveness, and reads of what the sender may already see.
         ClientFrame::Hello { .. }
         | ClientFrame::Subscribe { .. }
@@ -89,7 +91,9 @@ impl Engine {
             | ClientFrame::Send { .. }
             | ClientFrame::Typing { .. }
             | ClientFrame::Read { .. }
-            | ClientFrame::Close { .. }) => {
+            | ClientFrame::Close { .. }
+            | ClientFrame::Rate { .. }
+            | ClientFrame::Note { .. }) => {
                 self.conversation_request(identity, except, id.clone(), frame)
                     .await
             }
@@ -207,6 +211,40 @@ impl Engine {
                     seq,
                 }
             }
+            ClientFrame::Rate {
+                conversation,
+                client_id,
+                score,
+                comment,
+            } => {
+                let ack = self
+                    .rate(identity, conversation, client_id.clone(), score, comment)
+                    .await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
+            ClientFrame::Note {
+                conversation,
+                client_id,
+                text,
+                mentions,
+            } => {
+                let ack = self
+                    .note(identity, conversation, client_id.clone(), text, mentions)
+                    .await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
             _ => return Ok(None),
         };
         Ok(Some(reply))
@@ -310,6 +348,14 @@ mod tests {
             (&format!(r#"{{"type":"transfer","conversation":"{C}"}}"#), true),
             (r#"{"type":"status","status":"away"}"#, true),
             (r#"{"type":"queue"}"#, true),
+            (
+                &format!(r#"{{"type":"rate","conversation":"{C}","client_id":"r1","score":5}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"note","conversation":"{C}","client_id":"n1","text":"hi"}}"#),
+                true,
+            ),
         ];
         let mut covered = BTreeSet::new();
         for (text, limited) in frames {

@@ -1160,3 +1160,5 @@ mod entry;
 mod protocol;
 // The one write path: every kind of event reaches the log, the subscribers and the change feed.
 mod pipeline;
+// Ratings and private notes.
+mod workspace;

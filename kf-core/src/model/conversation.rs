@@ -79,6 +79,10 @@ pub struct Conversation {
     /// The agent who owned it last (kept after close, for reopening and sticky routing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_agent: Option<AgentId>,
+    /// The visitor's rating (1–5), once it rated the conversation (a `rated` event in its log). Kept after a
+    /// reopen: a conversation is rated once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
     /// The seq of the newest event in its log.
     pub last_seq: Seq,
     /// When it was created.
@@ -103,6 +107,7 @@ impl Conversation {
             group,
             state: ConversationState::Queued,
             last_agent: None,
+            rating: None,
             last_seq: Seq(1),
             created_at: at,
             updated_at: at,
@@ -120,7 +125,15 @@ impl Conversation {
             (S::Queued, EventKind::Offline) => true,
             (S::Closed, EventKind::Reopened) => true,
             (S::Queued | S::Assigned { .. }, EventKind::Transferred { .. }) => true,
-            (_, EventKind::Missed { .. }) => true,
+            (_, EventKind::Missed { .. } | EventKind::Note { .. }) => true,
+            // Rated once, and only after a close.
+            (S::Closed, EventKind::Rated { .. }) if self.rating.is_none() => true,
+            (S::Closed, EventKind::Rated { .. }) => {
+                return Err(TransitionError {
+                    state: "rated",
+                    event: kind.name(),
+                });
+            }
             _ => false,
         };
         if allowed {
@@ -155,7 +168,12 @@ impl Conversation {
                     None => self.state = ConversationState::Queued,
                 }
             }
-            EventKind::Created { .. } | EventKind::Message { .. } | EventKind::Missed { .. } => {}
+            EventKind::Rated { score, .. } => self.rating = Some(*score),
+            EventKind::Created { .. }
+            | EventKind::Message { .. }
+            | EventKind::Missed { .. }
+            | EventKind::Note { .. }
+            | EventKind::Hidden => {}
         }
         self.last_seq = self.last_seq.next();
         self.updated_at = at;

@@ -119,6 +119,26 @@ pub enum EventKind {
         /// Why.
         reason: MissedReason,
     },
+    /// The visitor rated the closed conversation (customer satisfaction): once per conversation.
+    Rated {
+        /// From 1 (bad) to 5 (excellent).
+        score: u8,
+        /// What the visitor wrote with it, if anything.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    /// A private note an agent wrote: for agents only, never sent to a visitor (see [`Event::for_visitors`]).
+    Note {
+        /// The note.
+        text: String,
+        /// The agents of the tenant it mentions (`@alice`), who are notified.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<AgentId>,
+    },
+    /// What a visitor receives in place of an event for agents only (a note): its seq, without its content, so
+    /// that the visitor's log stays gapless. Never stored: [`Conversation::check`](super::Conversation::check)
+    /// refuses it.
+    Hidden,
 }
 
 /// Why a conversation counts as missed.
@@ -144,6 +164,9 @@ impl EventKind {
             EventKind::Transferred { .. } => "transferred",
             EventKind::Missed { .. } => "missed",
             EventKind::Offline => "offline",
+            EventKind::Rated { .. } => "rated",
+            EventKind::Note { .. } => "note",
+            EventKind::Hidden => "hidden",
         }
     }
 }
@@ -198,7 +221,9 @@ impl Event {
         }
     }
 
-    /// The event as a visitor may see it, when that differs: a transfer's `note` is for agents only.
+    /// The event as a visitor may see it, when that differs: a transfer's `note` is for agents only, and a
+    /// private note is replaced whole by a [`EventKind::Hidden`] placeholder (by the system, without client id)
+    /// that keeps its seq and time, so a visitor's log is still gapless and its resume cursor still exact.
     pub fn for_visitors(&self) -> Option<Event> {
         match &self.data {
             EventKind::Transferred {
@@ -214,6 +239,14 @@ impl Event {
                     note: None,
                 },
                 ..self.clone()
+            }),
+            EventKind::Note { .. } | EventKind::Hidden => Some(Event {
+                conversation: self.conversation,
+                seq: self.seq,
+                at: self.at,
+                author: Actor::System,
+                client_id: None,
+                data: EventKind::Hidden,
             }),
             _ => None,
         }

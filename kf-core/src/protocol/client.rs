@@ -157,6 +157,31 @@ pub enum ClientFrame {
     },
     /// Agent: list the queued conversations of its groups.
     Queue,
+    /// Visitor: rate a closed conversation of its own, once (1–5, an optional comment); answered `ack`.
+    Rate {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+        /// From 1 (bad) to 5 (excellent).
+        score: u8,
+        /// What the visitor wants to say with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    /// Agent: write a private note (never shown to the visitor) in a conversation assigned to it; answered
+    /// `ack`.
+    Note {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+        /// The note.
+        text: String,
+        /// Agents of the tenant to notify (`mentioned`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<AgentId>,
+    },
 }
 
 impl ClientFrame {
@@ -184,6 +209,8 @@ impl ClientFrame {
             ClientFrame::Transfer { .. } => "transfer",
             ClientFrame::Status { .. } => "status",
             ClientFrame::Queue => "queue",
+            ClientFrame::Rate { .. } => "rate",
+            ClientFrame::Note { .. } => "note",
         }
     }
 }
@@ -191,10 +218,10 @@ impl ClientFrame {
 /// Every `type` a client may send, for error messages.
 pub(crate) const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
 context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply, claim, transfer, status, \
-queue";
+queue, rate, note";
 
 /// The same names one by one, for looking a type up (the list above is for messages; a test keeps them equal).
-pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 21] = [
+pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 23] = [
     "hello",
     "open",
     "subscribe",
@@ -216,6 +243,8 @@ pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 21] = [
     "transfer",
     "status",
     "queue",
+    "rate",
+    "note",
 ];
 
 /// A decoded client frame with its optional request id.

@@ -247,6 +247,17 @@ pub enum ServerFrame {
         /// Why it counts as missed.
         reason: MissedReason,
     },
+    /// Agent: a colleague mentioned it in a private note (ephemeral; the note is in the conversation's log).
+    Mentioned {
+        /// The conversation as it is now.
+        conversation: Conversation,
+        /// The note's seq.
+        seq: Seq,
+        /// Who wrote the note.
+        author: Actor,
+        /// The note's text.
+        text: String,
+    },
     /// A request failed, or the connection is about to close.
     Error {
         /// The id of the failed request, if it had one.

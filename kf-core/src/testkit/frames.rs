@@ -51,6 +51,10 @@ pub enum FieldType {
     Body,
     /// `context.utm`: an object of optional strings.
     Utm,
+    /// `rate.score`: an integer from 0 to 255 (the engine takes 1 to 5).
+    Score,
+    /// `note.mentions`: an array of identifiers.
+    Ids,
 }
 
 /// One field of a client frame.
@@ -228,6 +232,24 @@ pub const FRAMES: &[FrameSpec] = &[
         kind: "queue",
         fields: &[],
     },
+    FrameSpec {
+        kind: "rate",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("score", Score),
+            optional("comment", Text),
+        ],
+    },
+    FrameSpec {
+        kind: "note",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("text", Text),
+            defaulted("mentions", Ids),
+        ],
+    },
 ];
 
 /// The spec of frame kind `kind`.
@@ -247,6 +269,8 @@ pub fn valid_value(ty: FieldType) -> Value {
         Status => json!("away"),
         Body => json!({"text": "hello"}),
         Utm => json!({"source": "news", "campaign": "winter"}),
+        Score => json!(5),
+        Ids => json!(["alice", "bob"]),
     }
 }
 
@@ -271,7 +295,7 @@ pub fn wrong_types(ty: FieldType) -> Vec<Value> {
     let object = json!({"text": "hello"});
     match ty {
         Id | Uuid | Text | Status => vec![number, float, boolean, array, object],
-        Seq | Version => vec![string, json!(3.0), float, boolean, array, object],
+        Seq | Version | Score => vec![string, json!(3.0), float, boolean, array, object],
         Bool => vec![string, json!("true"), json!(1), json!(0), array, object],
         Body => vec![
             string,
@@ -283,6 +307,7 @@ pub fn wrong_types(ty: FieldType) -> Vec<Value> {
             json!({"text": null}),
         ],
         Utm => vec![string, number, boolean, array, json!({"source": 5})],
+        Ids => vec![string, number, boolean, object, json!([5])],
     }
 }
 
@@ -318,6 +343,12 @@ pub fn invalid_values(ty: FieldType) -> Vec<Value> {
         ],
         Version => vec![json!(-1), json!(u64::from(u32::MAX) + 1), json!(u64::MAX)],
         Status => vec![json!(""), json!("ONLINE"), json!("dnd"), json!("online ")],
+        Score => vec![json!(-1), json!(256), json!(u64::MAX), json!(1e300)],
+        Ids => vec![
+            json!([""]),
+            json!(["a\u{0}b"]),
+            json!(["x".repeat(MAX_ID_LEN + 1)]),
+        ],
         Text | Bool | Body | Utm => vec![],
     }
 }
@@ -347,6 +378,8 @@ pub fn unusual_values(ty: FieldType) -> Vec<Value> {
         Status => vec![json!("online"), json!("custom"), json!("offline")],
         Body => vec![json!({"text": ""}), json!({"text": "🎉", "attachments": [1, 2]})],
         Utm => vec![json!({}), json!({"term": null, "x": 1})],
+        Score => vec![json!(0), json!(6), json!(255)],
+        Ids => vec![json!([]), json!(["alice", "alice"])],
     }
 }
 

@@ -505,6 +505,130 @@ pub async fn offline_state_round_trips(store: Arc<dyn ConversationLog>) {
     assert_eq!(closed.conversation.state, ConversationState::Closed);
 }
 
+/// A `rated` event is appended to a closed conversation only, once: the record keeps the score (also across a
+/// reopen and a second close, and when read back), the event its score and comment; the same client id again is
+/// the original event, another rating a refused transition that stores nothing.
+pub async fn ratings_round_trip_once(store: Arc<dyn ConversationLog>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let rate = |client_id: &str, score: u8, comment: Option<&str>| EventDraft {
+        client_id: Some(id(client_id)),
+        ..EventDraft::new(
+            c,
+            visitor("v1"),
+            EventKind::Rated {
+                score,
+                comment: comment.map(str::to_owned),
+            },
+            Timestamp(5_000),
+        )
+    };
+    let early = store.append(rate("r-0", 5, None)).await;
+    assert!(matches!(early, Err(StoreError::Transition(_))), "open: {early:?}");
+    ok(store.append(system(c, EventKind::Closed)).await, "close");
+    let rated = ok(
+        store.append(rate("r-1", 4, Some("Quick,\nthank you"))).await,
+        "rate",
+    );
+    assert!(!rated.duplicate);
+    assert_eq!(rated.event.seq, Seq(3));
+    assert_eq!(rated.conversation.rating, Some(4));
+    assert_eq!(rated.conversation.state, ConversationState::Closed);
+    let repeat = ok(store.append(rate("r-1", 1, None)).await, "repeat");
+    assert!(repeat.duplicate);
+    assert_eq!(repeat.event, rated.event, "the first rating wins");
+    let second = store.append(rate("r-2", 1, None)).await;
+    assert!(matches!(second, Err(StoreError::Transition(_))), "{second:?}");
+    // A reopen keeps the rating, and a second close takes none.
+    ok(store.append(system(c, EventKind::Reopened)).await, "reopen");
+    ok(store.append(system(c, EventKind::Closed)).await, "close again");
+    let after_reopen = store.append(rate("r-3", 2, None)).await;
+    assert!(
+        matches!(after_reopen, Err(StoreError::Transition(_))),
+        "{after_reopen:?}"
+    );
+    let stored = ok(store.conversation(c).await, "conversation");
+    let kept = stored.as_ref().map(|record| (record.rating, record.last_seq));
+    assert_eq!(kept, Some((Some(4), Seq(5))), "{stored:?}");
+    let events = ok(store.events_after(c, Seq(2), 10).await, "events_after");
+    assert_eq!(events.first(), Some(&rated.event));
+    let rated_events = events
+        .iter()
+        .filter(|event| matches!(event.data, EventKind::Rated { .. }))
+        .count();
+    assert_eq!(rated_events, 1, "counted once");
+    let of_visitor = ok(
+        store.conversations_of_visitor(&tenant(), &id("v1")).await,
+        "conversations_of_visitor",
+    );
+    assert_eq!(of_visitor.first().and_then(|c| c.rating), Some(4));
+}
+
+/// A `note` (text and mentions, idempotent by its author's client id) is appended in any state without changing
+/// it, and reads back whole — mentions included, and without them when there are none.
+pub async fn notes_round_trip(store: Arc<dyn ConversationLog>) {
+    let c = open(&*store, "v1", "open-1").await;
+    let alice: AgentId = id("alice");
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: alice.clone() }))
+            .await,
+        "assign",
+    );
+    let note = |client_id: &str, text: &str, mentions: Vec<AgentId>| EventDraft {
+        client_id: Some(id(client_id)),
+        ..EventDraft::new(
+            c,
+            Actor::Agent(alice.clone()),
+            EventKind::Note {
+                text: text.into(),
+                mentions,
+            },
+            Timestamp(6_000),
+        )
+    };
+    let first = ok(
+        store
+            .append(note("n-1", "VIP customer, @bob knows them", vec![id("bob")]))
+            .await,
+        "note",
+    );
+    assert_eq!(first.event.seq, Seq(3));
+    assert_eq!(
+        first.conversation.state,
+        ConversationState::Assigned { agent: alice.clone() }
+    );
+    let repeat = ok(store.append(note("n-1", "changed", vec![])).await, "repeat");
+    assert!(repeat.duplicate);
+    assert_eq!(repeat.event, first.event);
+    ok(store.append(system(c, EventKind::Closed)).await, "close");
+    let after_close = ok(
+        store.append(note("n-2", "Follow up on Monday", vec![])).await,
+        "note",
+    );
+    assert_eq!(after_close.conversation.state, ConversationState::Closed);
+    let events = ok(store.events_after(c, Seq(2), 10).await, "events_after");
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0], first.event);
+    assert_eq!(events[2], after_close.event);
+    assert_eq!(
+        events[2].data,
+        EventKind::Note {
+            text: "Follow up on Monday".into(),
+            mentions: vec![],
+        }
+    );
+    let by_id = ok(
+        store
+            .event_by_client_id(c, &Actor::Agent(alice), &id("n-1"))
+            .await,
+        "event_by_client_id",
+    );
+    assert_eq!(by_id, Some(first.event));
+    // A visitor's placeholder is never stored.
+    let hidden = store.append(system(c, EventKind::Hidden)).await;
+    assert!(matches!(hidden, Err(StoreError::Transition(_))), "{hidden:?}");
+}
+
 /// A conversation's visitor-context summary is stored, read back and replaced; an unknown conversation has none
 /// and cannot get one.
 pub async fn conversation_context_round_trips(store: Arc<dyn ConversationLog>) {
@@ -988,6 +1112,8 @@ macro_rules! conversation_log_conformance_tests {
             epoch_is_stable,
             transfers_move_owner_and_group,
             offline_state_round_trips,
+            ratings_round_trip_once,
+            notes_round_trip,
             conversation_context_round_trips,
             created_events_record_their_entry_point,
             feed_covers_every_committed_event_once,

@@ -868,6 +868,125 @@ pub async fn heartbeats_keep_an_idle_client_alive(transport: Arc<dyn Transport>)
     );
 }
 
+/// An agent's private note never reaches the visitor — not live, not on a replay from 0, not after a cut and a
+/// resume, not in the inbox: the visitor gets a `hidden` placeholder at the note's seq (its log stays gapless),
+/// while the agents watching get the note and the agent it mentions a `mentioned` notice.
+pub async fn a_note_never_reaches_the_visitor(transport: Arc<dyn Transport>) {
+    const SECRET: &str = "Internal: refund approved by @bob";
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let mut bob = connect(&*served, &agent("bob")).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let secret_in = |frames: &[Value]| frames.iter().any(|frame| frame.to_string().contains("refund"));
+
+    let ack = answered(
+        &mut *alice,
+        json!({"type": "note", "id": "n", "conversation": conversation, "client_id": "note-1", "text": SECRET,
+               "mentions": ["bob"]}),
+        "ack",
+    )
+    .await;
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let note = events_until(&mut *alice, &conversation, 3).await.remove(0);
+    assert_eq!(
+        note["data"],
+        json!({"type": "note", "text": SECRET, "mentions": ["bob"]})
+    );
+    let mentioned = next_of(&mut *bob, "mentioned").await;
+    assert_eq!(
+        (
+            &mentioned["conversation"]["id"],
+            &mentioned["seq"],
+            &mentioned["text"]
+        ),
+        (&json!(conversation), &json!(3), &json!(SECRET)),
+        "{mentioned}"
+    );
+    assert_eq!(mentioned["author"], json!({"role": "agent", "id": "alice"}));
+
+    let live = events_until(&mut *visitor, &conversation, 3).await;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["data"], json!({"type": "hidden"}), "{}", live[0]);
+    assert_eq!(live[0]["author"], json!({"role": "system"}));
+    assert!(live[0].get("client_id").is_none(), "{}", live[0]);
+    // The visitor goes on, gapless.
+    let said = say(&mut *visitor, &conversation, "v-1", "thanks").await;
+    assert_eq!(seq_of(&said), 4);
+    assert_eq!(seqs(&events_until(&mut *visitor, &conversation, 4).await), [4]);
+    let replay = match visitor.replay(&conversation, 0).await {
+        Ok((subscribed, replayed)) => {
+            assert_eq!(subscribed["last_seq"], 4, "{subscribed}");
+            replayed
+        }
+        Err(error) => panic!("replay refused: {error}"),
+    };
+    assert_eq!(seqs(&replay), [1, 2, 3, 4]);
+    assert!(!secret_in(&replay), "{replay:?}");
+    visitor.cut().await;
+    say(&mut *alice, &conversation, "a-1", "you are welcome").await;
+    visitor.resume().await;
+    assert!(!secret_in(&[visitor.inbox().clone()]));
+    let resumed = events_until(&mut *visitor, &conversation, 5).await;
+    assert_eq!(seqs(&resumed), [5]);
+    let rest = visitor.drain().await;
+    assert!(!secret_in(&rest) && !secret_in(&resumed), "{rest:?}");
+    assert!(matches!(
+        &stored(&engine, &conversation).await[2].data,
+        EventKind::Note { text, .. } if text == SECRET
+    ));
+}
+
+/// After the agent closes, the visitor rates once: the rating is acked, reaches the agent live, a repeat with the
+/// same client id gets the same ack (`duplicate`), another rating `invalid_state`; the log holds one `rated`.
+pub async fn a_rating_counts_once(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let rate = |client_id: &str, score: u8| {
+        json!({"type": "rate", "id": format!("rate-{client_id}"), "conversation": conversation,
+               "client_id": client_id, "score": score, "comment": "Fast, thanks"})
+    };
+    assert_eq!(
+        refused(&mut *visitor, rate("r-0", 5)).await,
+        "invalid_state",
+        "not closed yet"
+    );
+    answered(
+        &mut *alice,
+        json!({"type": "close", "id": "c", "conversation": conversation}),
+        "closed",
+    )
+    .await;
+    assert_eq!(seqs(&events_until(&mut *visitor, &conversation, 3).await), [3]);
+    let ack = answered(&mut *visitor, rate("r-1", 5), "ack").await;
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
+        (Some(4), Some(false))
+    );
+    let rated = events_until(&mut *alice, &conversation, 4).await.pop();
+    assert_eq!(
+        rated.map(|event| event["data"].clone()),
+        Some(json!({"type": "rated", "score": 5, "comment": "Fast, thanks"}))
+    );
+    let repeat = answered(&mut *visitor, rate("r-1", 2), "ack").await;
+    assert_eq!(
+        (repeat["seq"].as_u64(), repeat["duplicate"].as_bool()),
+        (Some(4), Some(true))
+    );
+    assert_eq!(refused(&mut *visitor, rate("r-2", 1)).await, "invalid_state");
+    assert_eq!(refused(&mut *alice, rate("r-3", 1)).await, "forbidden");
+    let ratings: Vec<Event> = stored(&engine, &conversation)
+        .await
+        .into_iter()
+        .filter(|event| matches!(event.data, EventKind::Rated { .. }))
+        .collect();
+    assert_eq!(ratings.len(), 1, "counted once: {ratings:?}");
+    assert_eq!(ratings[0].client_id.as_ref().map(ClientId::as_str), Some("r-1"));
+}
+
 /// Stamps one `#[test]` per transport scenario. `$make` is an expression giving an
 /// `Arc<dyn kf_core::testkit::transport::Transport>` (evaluated once per test):
 ///
@@ -889,6 +1008,8 @@ macro_rules! transport_conformance_tests {
             a_retried_send_after_the_close_gets_its_ack,
             a_cursor_beyond_the_log_is_refused,
             subscribed_says_where_the_replay_ends,
+            a_note_never_reaches_the_visitor,
+            a_rating_counts_once,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

@@ -30,7 +30,8 @@ macro_rules! conversation_columns {
                    ORDER BY seq DESC LIMIT 1), last_seq), \
          created_at, \
          COALESCE((SELECT at FROM events WHERE events.conversation = conversations.id \
-                   ORDER BY seq DESC LIMIT 1), updated_at)"
+                   ORDER BY seq DESC LIMIT 1), updated_at), \
+         rating"
     };
 }
 
@@ -126,6 +127,7 @@ fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
     conversation.last_agent = parse_optional(row, 6)?;
     conversation.last_seq = Seq(unsigned(row, 7)?);
     conversation.updated_at = Timestamp(unsigned(row, 9)?);
+    conversation.rating = row.get(10)?;
     Ok(conversation)
 }
 
@@ -457,7 +459,7 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
     let mut statement = conn
         .prepare_cached(
             "UPDATE conversations SET state = ?2, agent = ?3, last_agent = ?4, last_seq = ?5, updated_at = ?6, \
-             group_id = ?7 WHERE id = ?1",
+             group_id = ?7, rating = ?8 WHERE id = ?1",
         )
         .map_err(crate::error::backend)?;
     let changed = statement
@@ -469,6 +471,7 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
             last_seq,
             updated_at,
             conversation.group.as_str(),
+            conversation.rating,
         ])
         .map_err(crate::error::backend)?;
     if changed == 1 {
