@@ -1,7 +1,7 @@
 //! Webhooks for the [kf](https://example.invalid/kf) live-chat engine, read from its change feed.
 //!
 //! A tenant subscribes a URL to event types ([`EventType`]: conversation created, assigned, transferred, closed,
-//! reopened, offline, missed; message created). The delivery worker ([`Webhooks::run`]) follows the change feed
+//! reopened, offline, missed, rated; message created; note created — agents' private notes, opt-in). The delivery worker ([`Webhooks::run`]) follows the change feed
 //! of a [`ConversationLog`](kf_core::store::ConversationLog), queues each wanted event in a durable
 //! [`WebhookState`] (in memory or SQLite) and POSTs it as JSON with a signature
 //! (`X-Kf-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, [`signature`]) and a stable

@@ -36,11 +36,18 @@ pub enum EventType {
     /// A chat message was stored (`message`).
     #[serde(rename = "message.created")]
     MessageCreated,
+    /// The visitor rated the conversation (`rated`: score 1–5, optional comment).
+    #[serde(rename = "conversation.rated")]
+    ConversationRated,
+    /// An agent wrote a private note (`note`: text, mentions). Agents' eyes only: subscribe only endpoints of
+    /// the tenant's own back office to it.
+    #[serde(rename = "note.created")]
+    NoteCreated,
 }
 
 impl EventType {
     /// Every type, in a fixed order.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 10] = [
         EventType::ConversationCreated,
         EventType::ConversationAssigned,
         EventType::ConversationTransferred,
@@ -49,6 +56,8 @@ impl EventType {
         EventType::ConversationOffline,
         EventType::ConversationMissed,
         EventType::MessageCreated,
+        EventType::ConversationRated,
+        EventType::NoteCreated,
     ];
 
     /// The type of an event kind, or `None` for a kind webhooks do not carry (yet): kinds added to kf-core later
@@ -63,7 +72,9 @@ impl EventType {
             EventKind::Reopened => EventType::ConversationReopened,
             EventKind::Offline => EventType::ConversationOffline,
             EventKind::Missed { .. } => EventType::ConversationMissed,
-            // `EventKind` is non-exhaustive: kinds added later have no type until they are mapped here.
+            EventKind::Rated { .. } => EventType::ConversationRated,
+            EventKind::Note { .. } => EventType::NoteCreated,
+            // `Hidden` is what visitors get in place of a note, never stored. `EventKind` is non-exhaustive: kinds added later have no type until they are mapped here.
             _ => return None,
         })
     }
@@ -79,6 +90,8 @@ impl EventType {
             EventType::ConversationOffline => "conversation.offline",
             EventType::ConversationMissed => "conversation.missed",
             EventType::MessageCreated => "message.created",
+            EventType::ConversationRated => "conversation.rated",
+            EventType::NoteCreated => "note.created",
         }
     }
 
@@ -269,6 +282,20 @@ mod tests {
                 },
                 "conversation.transferred",
             ),
+            (
+                EventKind::Rated {
+                    score: 5,
+                    comment: None,
+                },
+                "conversation.rated",
+            ),
+            (
+                EventKind::Note {
+                    text: "vip".into(),
+                    mentions: vec![],
+                },
+                "note.created",
+            ),
         ];
         for (kind, name) in kinds {
             let kind = EventType::of(&kind).expect("mapped");
@@ -276,7 +303,7 @@ mod tests {
             assert_eq!(EventType::from_name(name), Some(kind));
             assert_eq!(serde_json::to_value(kind).expect("json"), serde_json::json!(name));
         }
-        assert_eq!(EventType::ALL.len(), 8);
+        assert_eq!(EventType::of(&EventKind::Hidden), None);
     }
 
     #[test]

@@ -84,10 +84,10 @@ async fn chat(engine: &Engine, tag: &str, conversations: usize, messages: usize)
         }
     }
     for (n, id) in ids.iter().enumerate().filter(|(n, _)| n % 2 == 0) {
-        engine
-            .close(&visitor(&format!("{tag}-{n}")), *id)
-            .await
-            .expect("close");
+        let who = visitor(&format!("{tag}-{n}"));
+        engine.close(&who, *id).await.expect("close");
+        let client_id = ClientId::new(format!("rate-{tag}-{n}")).expect("id");
+        engine.rate(&who, *id, client_id, 5, None).await.expect("rate");
     }
     ids
 }
@@ -169,9 +169,15 @@ async fn a_chaotic_receiver_gets_every_event_at_least_once_in_order_and_signed()
     }
     let kinds: HashSet<String> =
         chaos.snapshot(|record| record.taken.iter().map(|t| t.kind.clone()).collect());
-    let want_kinds: HashSet<String> = ["conversation.created", "message.created", "conversation.closed"]
-        .map(str::to_owned)
-        .into();
+    let want_kinds: HashSet<String> = [
+        "conversation.created",
+        "message.created",
+        "conversation.missed",
+        "conversation.closed",
+        "conversation.rated",
+    ]
+    .map(str::to_owned)
+    .into();
     assert!(want_kinds.is_subset(&kinds), "{kinds:?}");
     assert!(messages.snapshot(|record| record.taken.iter().all(|t| t.kind == "message.created")));
     let (requests, failed, late, taken) =
