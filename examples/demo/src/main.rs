@@ -29,6 +29,14 @@ struct Args {
     /// logged-in user is the same visitor everywhere. Also read from KF_IDENTITY_SECRET.
     #[arg(long, env = "KF_IDENTITY_SECRET", hide_env_values = true)]
     identity_secret: Option<String>,
+    /// Deliver every event of tenant `demo` as webhooks (kf-webhooks) to this URL; the state is kept in
+    /// `<data>/webhooks.sqlite3`.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// The webhooks' signing secret (default: the one stored with the subscription, else a new random one,
+    /// printed at start-up). Also read from KF_WEBHOOK_SECRET.
+    #[arg(long, env = "KF_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,8 @@ enum MainError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("webhooks: {0}")]
+    Webhooks(#[from] kf_webhooks::Error),
 }
 
 #[tokio::main]
@@ -73,7 +83,12 @@ async fn run(args: Args) -> Result<(), MainError> {
         addr: args.addr,
         source,
     })?;
-    print_banner(local, &demo);
+    let webhooks = match &args.webhook {
+        Some(url) => Some(start_webhooks(&demo, url, args.webhook_secret).await?),
+        None => None,
+    };
+    let webhook_line = webhooks.as_ref().map(|(_, _, line)| line.as_str());
+    print_banner(local, &demo, webhook_line);
     let engine = demo.engine.clone();
     // Event streams are written by kf on the socket (no HTTP buffers held per idle stream), everything else
     // goes through hyper; sockets get TCP_NODELAY and are dropped when sent data stays unacknowledged for 30 s
@@ -91,11 +106,72 @@ async fn run(args: Args) -> Result<(), MainError> {
     };
     // Give upgraded connections a moment to write their close frames, then commit what is queued.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    if let Some((stop, worker, _)) = webhooks {
+        // Attempts in flight finish (each within its timeout) and are recorded before the store closes.
+        let _ = stop.send(());
+        if let Ok(Err(error)) = worker.await {
+            tracing::warn!(%error, "webhook worker");
+        }
+    }
     demo.shutdown()?;
     serving
 }
 
-fn print_banner(local: SocketAddr, demo: &Demo) {
+/// Subscribes `url` to every event type of tenant `demo` (once; later runs update the stored subscription) and
+/// starts the delivery worker. Returns its stop signal, its task and a line for the banner.
+async fn start_webhooks(
+    demo: &Demo,
+    url: &str,
+    secret: Option<String>,
+) -> Result<
+    (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), kf_webhooks::Error>>,
+        String,
+    ),
+    MainError,
+> {
+    use kf_webhooks::{EventType, SqliteState, SubscriptionSpec, WebhookConfig, Webhooks};
+    let state = SqliteState::open(demo.data_dir.join("webhooks.sqlite3"))?;
+    let webhooks = Webhooks::new(
+        demo.store.clone(),
+        std::sync::Arc::new(state),
+        WebhookConfig::default(),
+    );
+    let tenant = kf_core::model::TenantId::new(TENANT)
+        .map_err(|error| kf_webhooks::Error::Invalid(error.to_string()))?;
+    let existing = webhooks
+        .list(&tenant)
+        .await?
+        .into_iter()
+        .find(|state| state.subscription.spec.url == url);
+    let secret = match (secret, &existing) {
+        (Some(secret), _) => secret,
+        (None, Some(state)) => state.subscription.spec.secret.clone(),
+        (None, None) => SubscriptionSpec::random_secret()?,
+    };
+    let spec = SubscriptionSpec::new(url, secret.clone(), EventType::ALL);
+    match existing {
+        Some(state) => webhooks.update(&tenant, &state.subscription.id, spec).await?,
+        None => webhooks.create(&tenant, spec).await?,
+    };
+    let line = format!("every event of `{TENANT}` to {url} (X-Kf-Signature secret {secret})");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let wake = demo.engine.feed_wake();
+    let worker = tokio::spawn(async move {
+        webhooks
+            .run_woken(
+                async {
+                    let _ = stopped.await;
+                },
+                Some(wake),
+            )
+            .await
+    });
+    Ok((stop, worker, line))
+}
+
+fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>) {
     let shown = if local.ip().is_unspecified() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
     } else {
@@ -117,6 +193,9 @@ fn print_banner(local: SocketAddr, demo: &Demo) {
         .map(|agent| format!("{} / {}", agent.id, agent.password))
         .collect();
     println!("  agent logins:  {}", logins.join(", "));
+    if let Some(webhooks) = webhooks {
+        println!("  webhooks:      {webhooks}");
+    }
     println!("  data:          {}", demo.data_dir.display());
     println!("  press Ctrl-C to stop");
     println!();

@@ -22,7 +22,7 @@ use super::outbox::Queued;
 use crate::auth::Principal;
 use crate::model::{ConversationId, Event, EventKind, Seq};
 use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
-use crate::store::ConversationLog;
+use crate::store::{ConversationLog, FeedWake, FeedWaker};
 
 /// Conversations whose last published seq is remembered, at most; past it the memory starts over (a forgotten
 /// conversation only costs its next subscriber a store read).
@@ -111,6 +111,8 @@ struct Topics {
 #[derive(Debug, Default)]
 pub(crate) struct Dispatcher {
     topics: Mutex<Topics>,
+    /// Raised after every publish: wakes the host's change-feed followers (`Engine::follow_feed`).
+    committed: FeedWaker,
 }
 
 impl Dispatcher {
@@ -192,7 +194,13 @@ impl Dispatcher {
     }
 
     /// Delivers a committed event to every subscriber of its conversation.
+    /// A wake-up that fires after every committed event this engine publishes.
+    pub(crate) fn committed(&self) -> FeedWake {
+        self.committed.subscribe()
+    }
+
     pub(crate) fn publish(&self, store: &Arc<dyn ConversationLog>, event: &Event) {
+        self.committed.wake();
         let frame = ServerFrame::encode_event(event);
         let visitors_frame = event
             .for_visitors()

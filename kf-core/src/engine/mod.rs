@@ -38,7 +38,10 @@ use crate::model::{
     Agent, AgentId, AgentStatus, Conversation, ConversationId, Epoch, Group, GroupId, TenantId,
 };
 use crate::origin::AllowedOrigins;
-use crate::store::{ConversationLog, Directory, Settings};
+use crate::store::{
+    self, ConversationLog, Directory, FeedEntry, FeedPosition, FeedWake, FollowOptions, Settings, StoreError,
+};
+use futures::stream::BoxStream;
 
 use catalog::Catalog;
 use dispatch::Dispatcher;
@@ -137,6 +140,57 @@ impl Engine {
     /// The store's epoch.
     pub fn epoch(&self) -> &Epoch {
         &self.inner.epoch
+    }
+
+    /// A signal raised after every event this engine commits: a consumer of the change feed of its own (e.g.
+    /// `kf-webhooks`' worker) waits on it instead of polling. It only says "read the feed"; it carries nothing.
+    pub fn feed_wake(&self) -> FeedWake {
+        self.inner.delivery.committed()
+    }
+
+    /// Every committed event after the change-feed position `after`, as an endless stream — for a host that
+    /// integrates in process (see [`store::follow`]). Each [`FeedEntry`] carries its
+    /// position, tenant and event (conversation, seq); a host stores the position of the last entry it handled
+    /// and, after a restart, follows again from it: every later event once, in commit order. The stream reads a
+    /// page at a time when polled (back-pressure: the consumer's pace, one page of memory), and is woken by this
+    /// engine's commits when it has caught up (and every `options.poll_interval` for commits by others). It reads
+    /// the change feed only; nothing is added to the write path but the wake-up.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use futures::StreamExt;
+    /// # use kf_core::auth::{Identity, SignedTokens};
+    /// # use kf_core::clock::SystemClock;
+    /// # use kf_core::model::{ClientId, Group, GroupId, TenantId};
+    /// # use kf_core::store::{FeedPosition, FollowOptions, MemoryStore};
+    /// # use kf_core::Engine;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tokens = SignedTokens::new(&[7; 32], Arc::new(SystemClock))?;
+    /// # let engine = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens)).build().await?;
+    /// # let shop = TenantId::new("shop")?;
+    /// # engine.put_group(Group::new(shop.clone(), GroupId::new("support")?, "Support")).await?;
+    /// let stored = FeedPosition::ZERO; // what the host kept of its last run
+    /// let mut events = engine.follow_feed(stored, FollowOptions::default());
+    /// let visitor = Identity::visitor(shop, "v-1".parse()?);
+    /// engine.open(&visitor, ClientId::new("open-1")?, None, None, Default::default()).await?;
+    /// let entry = events.next().await.expect("endless")?;
+    /// assert_eq!((entry.tenant.as_str(), entry.event.seq.0), ("shop", 1));
+    /// // … handle it, then store entry.position
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn follow_feed(
+        &self,
+        after: FeedPosition,
+        options: FollowOptions,
+    ) -> BoxStream<'static, Result<FeedEntry, StoreError>> {
+        store::follow(
+            self.inner.log.clone(),
+            after,
+            options,
+            Some(self.inner.delivery.committed()),
+        )
     }
 
     /// The web origins each tenant allows.

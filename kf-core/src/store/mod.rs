@@ -9,7 +9,8 @@
 //! **The change feed is the outbox.** Every committed event gets a global [`FeedPosition`] in the same commit;
 //! [`ConversationLog::feed_after`] lets a consumer (webhooks, statistics, search indexing, a cross-node bus)
 //! follow the feed and resume after the last position it handled. [`ConversationLogExt::feed_stream`] reads it
-//! as a stream.
+//! as a stream up to its head; [`follow`] (and [`Engine::follow_feed`](crate::Engine::follow_feed)) follows it
+//! without end, with back-pressure, for hosts that integrate in process.
 //!
 //! Backends prove they keep the contracts by running the conformance suites in `kf_core::testkit` (feature
 //! `testkit`): `conversation_log_conformance_tests!`, `directory_conformance_tests!`,
@@ -17,6 +18,7 @@
 
 mod directory;
 mod ext;
+mod follow;
 mod log;
 mod memory;
 mod settings;
@@ -28,6 +30,7 @@ use thiserror::Error;
 
 pub use directory::Directory;
 pub use ext::{ConversationLogExt, EVENTS_PAGE, feed_stream_of};
+pub use follow::{FeedWake, FeedWaker, FollowOptions, follow};
 pub use log::{Appended, ConversationLog, Created, EventDraft, FeedEntry, FeedPosition, NewConversation};
 pub use memory::MemoryStore;
 pub use settings::{GroupHours, Settings};
