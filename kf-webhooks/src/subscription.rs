@@ -279,6 +279,7 @@ mod tests {
                     agent: None,
                     group,
                     note: None,
+                    handover: false,
                 },
                 "conversation.transferred",
             ),

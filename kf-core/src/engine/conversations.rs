@@ -74,6 +74,11 @@ impl Engine {
         if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
+        // A bot-first group without a bot online: straight to its people, with their group's welcome.
+        let (group, welcome) = match self.inner.routing.ledger.unstaffed_handover(tenant, &group) {
+            Some(handover) => (handover, None),
+            None => (group, welcome),
+        };
         let offline = !self.is_group_open(tenant, &group);
         if let Some(existing) = self.waiting(tenant, visitor, &group, offline) {
             return self.existing(existing).await;

@@ -268,8 +268,14 @@ impl Engine {
                 agent,
                 group,
                 note,
+                handover,
             } => {
-                let transfer = Transfer { agent, group, note };
+                let transfer = Transfer {
+                    agent,
+                    group,
+                    note,
+                    handover,
+                };
                 let seq = self.transfer(identity, conversation, transfer).await?;
                 ServerFrame::Transferred {
                     id,

@@ -375,6 +375,26 @@ impl Router {
         agents
     }
 
+    /// Where a conversation opened in `group` goes instead: the group's hand-over group, when `group` is a
+    /// bot-first group (it has one, and that group exists) and none of its agents is online and accepting.
+    pub(crate) fn unstaffed_handover(&self, tenant: &TenantId, group: &GroupId) -> Option<GroupId> {
+        let state = self.state();
+        let handover = state
+            .groups
+            .get(&(tenant.clone(), group.clone()))?
+            .handover
+            .clone()
+            .filter(|handover| handover != group)?;
+        if !state.groups.contains_key(&(tenant.clone(), handover.clone())) {
+            return None;
+        }
+        let staffed = state
+            .agents
+            .iter()
+            .any(|((t, _), slot)| t == tenant && slot.agent.groups.contains(group) && slot.accepts());
+        (!staffed).then_some(handover)
+    }
+
     /// The group's welcome message, if it has one.
     pub(crate) fn welcome(&self, tenant: &TenantId, group: &GroupId) -> Option<String> {
         self.state()

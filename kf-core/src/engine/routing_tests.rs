@@ -491,6 +491,7 @@ async fn a_transfer_note_is_for_agents_only() {
         agent: Some(aid("b")),
         group: None,
         note: Some(note.into()),
+        handover: false,
     };
     engine
         .transfer(&agent_identity("a"), c.id, to_b)
@@ -559,6 +560,7 @@ async fn transfers_are_checked_logged_and_free_capacity() {
         agent: agent.map(aid),
         group: group.map(gid),
         note: Some("see order 42".into()),
+        handover: false,
     };
     let code = |r: Result<Seq, RequestError>| r.map_err(|e| e.code());
     let a = agent_identity("a");
@@ -624,6 +626,7 @@ async fn transfers_are_checked_logged_and_free_capacity() {
             agent: Some(aid("c")),
             group: gid("billing"),
             note: Some("see order 42".into()),
+            handover: false,
         })
     );
 
@@ -1266,6 +1269,7 @@ mod properties {
                             agent: to_agent.map(|a| aid(AGENTS[a as usize])),
                             group: to_group.map(|g| gid(GROUPS[g as usize])),
                             note: None,
+                            handover: false,
                         };
                         let _ = engine.transfer(&agent_identity(&owner), c.id, transfer).await;
                     }

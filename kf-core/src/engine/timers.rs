@@ -291,6 +291,7 @@ impl Engine {
                     agent: None,
                     group: fallback,
                     note: Some("waited longer than the group's maximum".into()),
+                    handover: false,
                 }
             }
             _ => EventKind::Offline,
@@ -319,6 +320,7 @@ impl Engine {
             agent: None,
             group: record.group.clone(),
             note: Some("not answered in time".into()),
+            handover: false,
         };
         let draft = EventDraft::system(conversation, kind, self.inner.clock.now());
         if let Err(error) = self.commit(Command::append(draft)).await {

@@ -109,6 +109,10 @@ pub enum EventKind {
         /// A note for the next agent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// A hand-over: a bot passed the conversation to people (`docs/bots.md`). Absent (false) for a transfer
+        /// between agents or by a timer.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        handover: bool,
     },
     /// The conversation was not routed — opened outside its group's working hours, or nobody took it within the
     /// group's max wait — and waits as an offline message (the visitor may still write) until an agent takes it
@@ -231,12 +235,14 @@ impl Event {
                 agent,
                 group,
                 note: Some(_),
+                handover,
             } => Some(Event {
                 data: EventKind::Transferred {
                     from: from.clone(),
                     agent: agent.clone(),
                     group: group.clone(),
                     note: None,
+                    handover: *handover,
                 },
                 ..self.clone()
             }),

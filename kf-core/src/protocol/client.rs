@@ -146,6 +146,10 @@ pub enum ClientFrame {
         /// A note for the next agent, recorded in the log.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// A bot hands the conversation over to people: recorded on the `transferred` event; without `agent`
+        /// and `group`, the conversation goes to its group's hand-over group (`docs/bots.md`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        handover: bool,
     },
     /// Agent: set its status; only `online` takes new conversations.
     Status {

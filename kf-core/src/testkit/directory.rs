@@ -58,6 +58,7 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
         max_active: None,
         welcome: None,
         timers: Default::default(),
+        handover: None,
     };
     let support = Group {
         tenant: tenant(),
@@ -67,6 +68,7 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
         max_active: None,
         welcome: None,
         timers: Default::default(),
+        handover: None,
     };
     ok(store.put_group(support.clone()).await, "put_group");
     ok(store.put_group(sales.clone()).await, "put_group");
@@ -83,7 +85,8 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
     assert_eq!(ok(store.groups().await, "groups")[0], renamed);
 }
 
-/// Routing settings survive a round trip: per-group capacity overrides of agents, groups' strategy and cap.
+/// Routing settings survive a round trip: per-group capacity overrides of agents, groups' strategy, cap, welcome,
+/// timers and hand-over group.
 pub async fn routing_settings_round_trip(store: Arc<dyn Directory>) {
     let mut agent = Agent {
         tenant: tenant(),
@@ -131,6 +134,7 @@ pub async fn routing_settings_round_trip(store: Arc<dyn Directory>) {
             answer_timeout_ms: Some(30_000),
             inactivity_close_ms: Some(600_000),
         },
+        handover: Some(id("support")),
         ..groups[1].clone()
     };
     ok(store.put_group(changed.clone()).await, "put_group");

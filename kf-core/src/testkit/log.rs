@@ -373,6 +373,7 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn ConversationLog>) {
         agent: Some(a2.clone()),
         group: id("sales"),
         note: Some("VIP".into()),
+        handover: false,
     };
     let moved = ok(
         store
@@ -403,6 +404,7 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn ConversationLog>) {
         agent: None,
         group: id("support"),
         note: None,
+        handover: true,
     };
     let queued = ok(
         store
@@ -452,6 +454,7 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn ConversationLog>) {
                 agent: Some(a1),
                 group: id("sales"),
                 note: None,
+                handover: false,
             },
         ))
         .await;

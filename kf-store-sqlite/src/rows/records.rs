@@ -127,6 +127,8 @@ struct GroupRouting {
     welcome: Option<String>,
     #[serde(default, skip_serializing_if = "GroupTimers::is_off")]
     timers: GroupTimers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handover: Option<GroupId>,
 }
 
 /// Creates or replaces a group record.
@@ -136,6 +138,7 @@ pub(crate) fn put_group(conn: &Connection, group: &Group) -> Result<(), StoreErr
         max_active: group.max_active,
         welcome: group.welcome.clone(),
         timers: group.timers.clone(),
+        handover: group.handover.clone(),
     };
     let routing = serde_json::to_string(&routing).map_err(|source| {
         StoreError::from(SqliteError::Encode {
@@ -174,6 +177,7 @@ pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
                 .with_timers(routing.timers);
             group.max_active = routing.max_active;
             group.welcome = routing.welcome;
+            group.handover = routing.handover;
             Ok(group)
         })?
         .collect()
