@@ -441,6 +441,8 @@ function systemText(event) {
       return "The conversation was reopened";
     case "transferred": {
       const to = event.data.agent ? (event.data.agent === session.agent ? "you" : titleCase(event.data.agent)) : `the ${event.data.group} queue`;
+      // A bot's hand-over to people (docs/bots.md): the messages above it are the bot's.
+      if (event.data.handover) return `${who ? `${who} (bot) handed` : "Handed"} the conversation over to ${to}`;
       return `${who ? `${who} transferred` : "Transferred"} the conversation to ${to}`;
     }
     case "offline":
