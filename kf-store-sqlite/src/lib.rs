@@ -25,6 +25,8 @@
 //!   thread pool; WAL gives each read a snapshot of the last commit.
 //! - **Migrations.** The schema is versioned with `PRAGMA user_version` and upgraded in one transaction when the
 //!   file is opened; a file written by a newer version is refused ([`SqliteError::FutureSchema`]).
+//! - **Online backups.** [`SqliteStore::backup_to`] writes a consistent copy of the file while the store keeps
+//!   writing (SQLite's online backup API over one read snapshot; `docs/operations.md`).
 //! - **Epoch.** A random id made when the file is created and kept in it, so cursors stay valid across restarts
 //!   and a fresh file tells clients to start over.
 //!
@@ -45,6 +47,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod backup;
 mod config;
 mod error;
 mod reader;
@@ -74,6 +77,7 @@ use kf_core::store::{
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+pub use backup::{BACKUP_PAGES_PER_STEP, BackupReport, backup_file};
 pub use config::{SqliteConfig, Synchronous};
 pub use error::{DatabaseError, SqliteError};
 pub use schema::SCHEMA_VERSION;
