@@ -37,8 +37,9 @@ pub struct BackupReport {
 }
 
 impl SqliteStore {
-    /// Writes a consistent copy of the database to `destination` while the store keeps serving reads and writes
-    /// (see the [module docs](self)): the database as of one commit, every event up to it and none after, the
+    /// Writes a consistent copy of the database to `destination` while the store keeps serving reads and writes:
+    /// the copy is read from one read transaction (a WAL snapshot) in steps of [`BACKUP_PAGES_PER_STEP`] pages,
+    /// into `<destination>.partial`, synced and renamed when complete. It is the database as of one commit, every event up to it and none after, the
     /// same schema version and epoch. Replaces `destination` if it exists (only once the copy is complete).
     ///
     /// Runs on Tokio's blocking pool (inline when called outside a runtime). Open the copy with

@@ -588,6 +588,15 @@ async fn transfers_are_checked_logged_and_free_capacity() {
         code(engine.transfer(&a, first.id, to(Some("a"), None)).await),
         Err(ErrorCode::InvalidFrame)
     );
+    let handover = Transfer {
+        handover: true,
+        ..to(None, None)
+    };
+    assert_eq!(
+        code(engine.transfer(&a, first.id, handover).await),
+        Err(ErrorCode::InvalidFrame),
+        "a hand-over without a group, from a group without a hand-over group"
+    );
     assert_eq!(
         owner(&engine, first.id).as_deref(),
         Some("a"),
