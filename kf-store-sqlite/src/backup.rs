@@ -42,9 +42,8 @@ impl SqliteStore {
     /// into `<destination>.partial`, synced and renamed when complete. It is the database as of one commit, every event up to it and none after, the
     /// same schema version and epoch. Replaces `destination` if it exists (only once the copy is complete).
     ///
-    /// Runs on Tokio's blocking pool (inline when called outside a runtime). Open the copy with
-    /// [`SqliteStore::open`] to restore it — stop the server, put the copy in place of the database file and
-    /// delete the old `-wal` and `-shm` files beside it first.
+    /// Runs on Tokio's blocking pool (inline when called outside a runtime). To restore the copy, stop the
+    /// server and put it in place with [`restore_file`].
     pub async fn backup_to(&self, destination: impl AsRef<Path>) -> Result<BackupReport, SqliteError> {
         let steps = NonZeroU32::new(BACKUP_PAGES_PER_STEP).unwrap_or(NonZeroU32::MIN);
         self.backup_in_steps(destination, steps).await
@@ -93,6 +92,82 @@ pub fn backup_file(
     copy(source, destination, steps)
 }
 
+/// Puts a backup in place of the database at `database`, for a server that is **stopped**: the copy is written
+/// beside it, given a new epoch (a kf store's; other SQLite files are copied as they are), synced and renamed over it, and the old `-wal` and `-shm` files are removed
+/// (they belong to the replaced file; applied to another one they would corrupt it).
+///
+/// The new epoch is what makes a restore safe for clients: one that saw events newer than the backup holds a
+/// cursor past the restored log; with the epoch changed it is told to start over (`reset`) instead of skipping
+/// the next events written at seqs it has already seen. `backup` itself is left as it was.
+pub fn restore_file(
+    backup: impl AsRef<Path>,
+    database: impl AsRef<Path>,
+) -> Result<BackupReport, SqliteError> {
+    let (backup, database) = (backup.as_ref(), database.as_ref());
+    if same_file(backup, database) {
+        return Err(SqliteError::BackupOntoItself(database.to_path_buf()));
+    }
+    if !backup.is_file() {
+        return Err(SqliteError::Backup {
+            path: backup.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no backup file here"),
+        });
+    }
+    let partial = partial_path(database);
+    let steps = NonZeroU32::new(BACKUP_PAGES_PER_STEP).unwrap_or(NonZeroU32::MIN);
+    let result = copy_to(backup, &partial, steps).and_then(|report| {
+        new_epoch(&partial)?;
+        Ok(report)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+        return result;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(PathBuf::from(name)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io_error(database)(error)),
+        }
+    }
+    install(&partial, database)?;
+    result
+}
+
+/// Gives the database at `path` a new epoch (see [`restore_file`]); a file without kf's `meta` table (another
+/// SQLite file kf keeps, such as the webhooks' state) has none to change.
+fn new_epoch(path: &Path) -> Result<(), SqliteError> {
+    let conn = Connection::open(path).db()?;
+    let kf_store: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+            [],
+            |row| row.get(0),
+        )
+        .db()?;
+    if !kf_store {
+        return conn.close().map_err(|(_, error)| crate::error::database(error));
+    }
+    let changed = conn
+        .execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'epoch'",
+            [uuid::Uuid::new_v4().to_string()],
+        )
+        .db()?;
+    conn.close().map_err(|(_, error)| crate::error::database(error))?;
+    if changed == 0 {
+        return Err(SqliteError::Backup {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not a kf database (no epoch)"),
+        });
+    }
+    std::fs::File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(io_error(path))
+}
+
 fn same_file(source: &Path, destination: &Path) -> bool {
     match (source.canonicalize(), destination.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -126,7 +201,13 @@ fn copy(source: &Path, destination: &Path, pages_per_step: NonZeroU32) -> Result
         let _ = std::fs::remove_file(&partial);
         return result;
     }
-    std::fs::rename(&partial, destination).map_err(io_error(destination))?;
+    install(&partial, destination)?;
+    result
+}
+
+/// Renames a complete copy over `destination`, durably.
+fn install(partial: &Path, destination: &Path) -> Result<(), SqliteError> {
+    std::fs::rename(partial, destination).map_err(io_error(destination))?;
     if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
         // Make the rename itself durable (directories can be opened and synced on Unix only).
         #[cfg(unix)]
@@ -136,7 +217,7 @@ fn copy(source: &Path, destination: &Path, pages_per_step: NonZeroU32) -> Result
         #[cfg(not(unix))]
         let _ = parent;
     }
-    result
+    Ok(())
 }
 
 fn copy_to(source: &Path, partial: &Path, pages_per_step: NonZeroU32) -> Result<BackupReport, SqliteError> {

@@ -77,7 +77,7 @@ use kf_core::store::{
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-pub use backup::{BACKUP_PAGES_PER_STEP, BackupReport, backup_file};
+pub use backup::{BACKUP_PAGES_PER_STEP, BackupReport, backup_file, restore_file};
 pub use config::{SqliteConfig, Synchronous};
 pub use error::{DatabaseError, SqliteError};
 pub use schema::SCHEMA_VERSION;

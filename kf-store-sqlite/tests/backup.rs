@@ -219,3 +219,69 @@ fn a_backup_replaces_its_destination_and_never_overwrites_the_database() {
         assert!(matches!(missing, Err(SqliteError::Backup { .. })), "{missing:?}");
     });
 }
+
+#[test]
+fn a_restore_puts_the_copy_in_place_with_a_new_epoch_and_no_stale_wal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kf.sqlite3");
+    let copy = dir.path().join("kf-copy.sqlite3");
+    let rt = runtime();
+    let (epoch, conversation) = rt.block_on(async {
+        let store = SqliteStore::open_default(&path).expect("open");
+        let created = store
+            .create_conversation(new_conversation("v1"))
+            .await
+            .expect("create");
+        let conversation = created.conversation.id;
+        for n in 0..3 {
+            store
+                .append(message(conversation, "v1", n))
+                .await
+                .expect("append");
+        }
+        store.backup_to(&copy).await.expect("backup");
+        // Written after the backup: gone once it is restored.
+        for n in 3..6 {
+            store
+                .append(message(conversation, "v1", n))
+                .await
+                .expect("append");
+        }
+        let epoch = store.epoch().await.expect("epoch");
+        store.close().expect("close");
+        (epoch, conversation)
+    });
+    // A stale WAL beside the database must not survive the restore.
+    std::fs::write(dir.path().join("kf.sqlite3-wal"), b"stale").expect("wal");
+
+    kf_store_sqlite::restore_file(&copy, &path).expect("restore");
+    assert!(!dir.path().join("kf.sqlite3-wal").exists());
+    assert!(!dir.path().join("kf.sqlite3.partial").exists());
+    assert!(copy.exists(), "the backup is left as it was");
+
+    rt.block_on(async {
+        let restored = SqliteStore::open_default(&path).expect("open the restored database");
+        assert_ne!(restored.epoch().await.expect("epoch"), epoch, "a new epoch");
+        let seqs: Vec<u64> = restored
+            .events_after(conversation, Seq::ZERO, 100)
+            .await
+            .expect("events")
+            .iter()
+            .map(|e| e.seq.0)
+            .collect();
+        assert_eq!(
+            seqs,
+            vec![1, 2, 3, 4],
+            "created and the three messages before the backup"
+        );
+    });
+
+    assert!(matches!(
+        kf_store_sqlite::restore_file(dir.path().join("missing.sqlite3"), &path),
+        Err(SqliteError::Backup { .. })
+    ));
+    assert!(matches!(
+        kf_store_sqlite::restore_file(&path, &path),
+        Err(SqliteError::BackupOntoItself(_))
+    ));
+}
