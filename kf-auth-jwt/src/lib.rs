@@ -54,7 +54,7 @@
 //! Times come from kf's [`Clock`], so tests control them.
 
 #![warn(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
 mod error;
