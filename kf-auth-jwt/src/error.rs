@@ -29,7 +29,13 @@ pub enum ConfigError {
     /// `leeway_secs` is above [`MAX_LEEWAY`](crate::MAX_LEEWAY).
     #[error("a leeway of {0} s is more than the {max} s allowed", max = crate::MAX_LEEWAY.as_secs())]
     Leeway(u64),
-    /// A tenant given as a value is not a valid tenant id.
-    #[error("claims.tenant: {0}")]
-    Tenant(String),
+    /// The claim mapping cannot give an identity: a role or tenant from nowhere (neither a claim nor a value),
+    /// or a tenant value that is not a valid tenant id.
+    #[error("claims.{field}: {reason}")]
+    Claims {
+        /// `role` or `tenant`.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -130,14 +130,24 @@ impl JwtAuthenticator {
         }
         let fixed_tenant = match (&config.claims.tenant.claim, &config.claims.tenant.default) {
             (_, Some(tenant)) => {
-                Some(TenantId::new(tenant.clone()).map_err(|error| ConfigError::Tenant(error.to_string()))?)
+                Some(
+                    TenantId::new(tenant.clone()).map_err(|error| ConfigError::Claims {
+                        field: "tenant",
+                        reason: error.to_string(),
+                    })?,
+                )
             }
-            (None, None) => return Err(ConfigError::Tenant("name a claim or a value".to_owned())),
+            (None, None) => {
+                return Err(ConfigError::Claims {
+                    field: "tenant",
+                    reason: "name a claim or a value".to_owned(),
+                });
+            }
             (Some(_), None) => None,
         };
         if config.claims.role.claim.is_none() && config.claims.role.default.is_none() {
-            return Err(ConfigError::Key {
-                key: "claims.role".to_owned(),
+            return Err(ConfigError::Claims {
+                field: "role",
                 reason: "name a claim or a value".to_owned(),
             });
         }

@@ -514,6 +514,10 @@ fn configurations_are_checked() {
             claim: None,
             default: None,
         })),
+        config().claims(ClaimMapping::default().role(ClaimSource {
+            claim: None,
+            default: None,
+        })),
     ];
     for config in bad_configs {
         assert!(
