@@ -100,6 +100,17 @@ async fn run(args: Args) -> Result<(), MainError> {
             None => None,
         },
     };
+    let jwt_line = auth.jwt.as_ref().map(|jwt| {
+        format!(
+            "accepted from {} for {} ({})",
+            jwt.issuer.values().join(", "),
+            jwt.audience.values().join(", "),
+            args.jwt_config
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        )
+    });
     let demo = Demo::open_configured(&args.data, widget, auth).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -116,7 +127,7 @@ async fn run(args: Args) -> Result<(), MainError> {
         None => None,
     };
     let webhook_line = webhooks.as_ref().map(|(_, _, line)| line.as_str());
-    print_banner(local, &demo, webhook_line);
+    print_banner(local, &demo, webhook_line, jwt_line.as_deref());
     let engine = demo.engine.clone();
     // Event streams are written by kf on the socket (no HTTP buffers held per idle stream), everything else
     // goes through hyper; sockets get TCP_NODELAY and are dropped when sent data stays unacknowledged for 30 s
@@ -199,7 +210,7 @@ async fn start_webhooks(
     Ok((stop, worker, line))
 }
 
-fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>) {
+fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>, jwts: Option<&str>) {
     let shown = if local.ip().is_unspecified() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
     } else {
@@ -233,6 +244,9 @@ fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>) {
             or_none(&accepted),
             or_none(&retired)
         );
+    }
+    if let Some(jwts) = jwts {
+        println!("  JWTs:          {jwts}");
     }
     println!("  data:          {}", demo.data_dir.display());
     println!("  press Ctrl-C to stop");
