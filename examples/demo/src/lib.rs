@@ -37,7 +37,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
-use kf_core::auth::{Identity, SignedTokens};
+use kf_core::auth::{Authenticator, FirstOf, Identity, KeyId, KeyRingError, SignedTokens, TokenKeys};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
@@ -135,6 +135,23 @@ pub enum DemoError {
     /// Seeding the demo group and agents failed.
     #[error("cannot seed the demo group and agents: {0}")]
     Seed(#[from] RequestError),
+    /// The token keys (`--token-key`, `--retired-key`) do not make a key ring.
+    #[error("token keys: {0}")]
+    KeyRing(#[from] KeyRingError),
+    /// A `--token-key` is not `ID:FILE`.
+    #[error("--token-key {0:?}: expected ID:FILE (a key id, a colon, the key's file)")]
+    TokenKeyArg(String),
+    /// The JWT configuration cannot be used.
+    #[error("JWT configuration: {0}")]
+    Jwt(#[from] kf_auth_jwt::ConfigError),
+    /// The JWT configuration file cannot be read.
+    #[error("JWT configuration {}: {reason}", path.display())]
+    JwtFile {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DemoError {
@@ -243,6 +260,71 @@ pub struct WidgetSettings {
     pub identity_secret: Option<String>,
 }
 
+/// How the demo authenticates: its own tokens' keys and, optionally, the JWTs of another issuer.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// kf token keys as `(id, file)`: the first signs new tokens, the others are still accepted. Each file holds
+    /// 32 random bytes, made on first use (like [`KEY_FILE`]). Empty: the one key of [`KEY_FILE`], without an id.
+    pub token_keys: Vec<(KeyId, PathBuf)>,
+    /// Key ids whose tokens are refused (the end of a rotation), whether or not they are in `token_keys`.
+    pub retired_keys: Vec<KeyId>,
+    /// JWTs accepted beside kf's tokens (crate `kf-auth-jwt`).
+    pub jwt: Option<kf_auth_jwt::JwtConfig>,
+}
+
+impl AuthSettings {
+    /// Parses a `--token-key` argument, `ID:FILE`.
+    pub fn parse_token_key(arg: &str) -> Result<(KeyId, PathBuf), DemoError> {
+        let (id, file) = arg
+            .split_once(':')
+            .filter(|(_, file)| !file.is_empty())
+            .ok_or_else(|| DemoError::TokenKeyArg(arg.to_owned()))?;
+        Ok((KeyId::new(id)?, PathBuf::from(file)))
+    }
+
+    /// Reads a JWT configuration ([`kf_auth_jwt::JwtConfig`]) from a JSON file.
+    pub fn read_jwt_config(path: &Path) -> Result<kf_auth_jwt::JwtConfig, DemoError> {
+        let jwt_error = |reason: String| DemoError::JwtFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = fs::read_to_string(path).map_err(|error| jwt_error(error.to_string()))?;
+        serde_json::from_str(&text).map_err(|error| jwt_error(error.to_string()))
+    }
+
+    /// The token issuer: a ring of the keys of `token_keys` (files made when missing) less the retired ones, or
+    /// the data directory's [`KEY_FILE`].
+    fn tokens(&self, data_dir: &Path) -> Result<SignedTokens, DemoError> {
+        let Some(((current, file), others)) = self.token_keys.split_first() else {
+            return Ok(SignedTokens::from_key_file(
+                data_dir.join(KEY_FILE),
+                Arc::new(SystemClock),
+            )?);
+        };
+        let mut ring = TokenKeys::new(current.clone(), &kf_core::signing_key::load_or_create(file)?)?;
+        for (id, file) in others {
+            if !self.retired_keys.contains(id) {
+                ring = ring.accept(id.clone(), &kf_core::signing_key::load_or_create(file)?)?;
+            }
+        }
+        for id in &self.retired_keys {
+            ring = ring.retire(id)?;
+        }
+        Ok(SignedTokens::with_keys(ring, Arc::new(SystemClock)))
+    }
+
+    /// kf's tokens, then the JWTs when configured.
+    fn authenticator(&self, tokens: &SignedTokens) -> Result<Arc<dyn Authenticator>, DemoError> {
+        let Some(config) = &self.jwt else {
+            return Ok(Arc::new(tokens.clone()));
+        };
+        let jwt = kf_auth_jwt::JwtAuthenticator::new(config.clone(), Arc::new(SystemClock))?;
+        Ok(Arc::new(
+            FirstOf::new().with(Arc::new(tokens.clone())).with(Arc::new(jwt)),
+        ))
+    }
+}
+
 impl Demo {
     /// Opens (creating if needed) the data directory: its signing key and SQLite database; builds the engine and
     /// seeds the demo tenant, group and agents. Only the demo's own pages may use it.
@@ -252,18 +334,28 @@ impl Demo {
 
     /// [`Demo::open`], with the widget embeddable as `widget` says.
     pub async fn open_with(data_dir: impl Into<PathBuf>, widget: WidgetSettings) -> Result<Demo, DemoError> {
+        Self::open_configured(data_dir, widget, AuthSettings::default()).await
+    }
+
+    /// [`Demo::open_with`], authenticating as `auth` says (token keys for rotation, JWTs).
+    pub async fn open_configured(
+        data_dir: impl Into<PathBuf>,
+        widget: WidgetSettings,
+        auth: AuthSettings,
+    ) -> Result<Demo, DemoError> {
         let mut origins = AllowedOrigins::new();
         for origin in &widget.allowed_origins {
             origins = origins.allow(&tenant(), origin)?;
         }
         let data_dir = data_dir.into();
         create_data_dir(&data_dir)?;
-        let tokens = SignedTokens::from_key_file(data_dir.join(KEY_FILE), Arc::new(SystemClock))?;
+        let tokens = auth.tokens(&data_dir)?;
+        let authenticator = auth.authenticator(&tokens)?;
         let store = Arc::new(SqliteStore::open(
             data_dir.join(DB_FILE),
             SqliteConfig::default(),
         )?);
-        let engine = Engine::builder(store.clone(), Arc::new(tokens.clone()))
+        let engine = Engine::builder(store.clone(), authenticator)
             .default_group(group_id())
             .allowed_origins(origins)
             .build()
