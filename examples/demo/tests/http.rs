@@ -13,6 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// How long a test's shutdown may take.
+const GRACE: Duration = Duration::from_secs(5);
+
 struct Server {
     addr: SocketAddr,
     demo: Demo,
@@ -32,7 +35,7 @@ impl Server {
     }
 
     async fn stop(self) {
-        self.demo.shutdown().expect("store closes");
+        self.demo.shutdown(GRACE).await.expect("store closes");
         self.task.abort();
         let _ = self.task.await;
         drop(self.demo);
@@ -720,5 +723,5 @@ async fn the_widget_is_mounted_with_the_demo_entry_points() {
     let opened = ws.next_of_id("o").await;
     assert_eq!(opened["conversation"]["status"], "offline", "{opened}");
     task.abort();
-    demo.shutdown().expect("store closes");
+    demo.shutdown(GRACE).await.expect("store closes");
 }
