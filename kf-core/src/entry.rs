@@ -443,7 +443,10 @@ mod tests {
         assert!(https.matches("https://shop.example:443/pricing"));
         assert!(https.matches("HTTPS://Shop.Example:443/pricing?x=1"));
         assert!(!https.matches("https://shop.example:8443/pricing"));
-        assert!(!https.matches("https://shop.example:80/pricing"), "80 is not https' default");
+        assert!(
+            !https.matches("https://shop.example:80/pricing"),
+            "80 is not https' default"
+        );
         let written_with_port = rule("https://shop.example:443/pricing");
         assert!(written_with_port.matches("https://shop.example/pricing"));
         let http = rule("http://shop.example:80/*");
@@ -471,7 +474,10 @@ mod tests {
         assert!(encoded.matches("https://shop.example/%E6%94%AF%E6%8C%81"));
         let pricing = rule("shop.example/pricing");
         assert!(pricing.matches("https://shop.example/%70ricing"));
-        assert!(!pricing.matches("https://shop.example/%2Fpricing"), "an encoded slash is a character");
+        assert!(
+            !pricing.matches("https://shop.example/%2Fpricing"),
+            "an encoded slash is a character"
+        );
         // The query is compared as written.
         let query = rule("https://shop.example/p?q=a%20b");
         assert!(query.matches("https://shop.example/p?q=a%20b"));

@@ -288,9 +288,7 @@ impl Demo {
     /// at most `grace` for it ([`Engine::shutdown`]), then closes the store, committing whatever is still queued
     /// (blocks for at most one commit). Returns whether the engine had stopped within `grace`.
     pub async fn shutdown(&self, grace: Duration) -> Result<bool, DemoError> {
-        let stopped = tokio::time::timeout(grace, self.engine.shutdown())
-            .await
-            .is_ok();
+        let stopped = tokio::time::timeout(grace, self.engine.shutdown()).await.is_ok();
         if !stopped {
             tracing::warn!(
                 tasks = self.engine.tracked_tasks(),

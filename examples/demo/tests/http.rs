@@ -732,10 +732,17 @@ async fn readiness_turns_503_when_the_engine_shuts_down_and_liveness_when_it_has
     let server = Server::start(dir.path()).await;
     let addr = server.addr;
     let ready = http(addr, "GET", "/readyz", None, "").await;
-    assert_eq!((ready.status, ready.json()["status"].clone()), (200, json!("ready")));
+    assert_eq!(
+        (ready.status, ready.json()["status"].clone()),
+        (200, json!("ready"))
+    );
     let health = ready.json()["health"].clone();
     assert_eq!(
-        (health["live"].clone(), health["ready"].clone(), health["store"]["reachable"].clone()),
+        (
+            health["live"].clone(),
+            health["ready"].clone(),
+            health["store"]["reachable"].clone()
+        ),
         (json!(true), json!(true), json!(true))
     );
     let live = http(addr, "GET", "/healthz", None, "").await;
@@ -756,6 +763,9 @@ async fn readiness_turns_503_when_the_engine_shuts_down_and_liveness_when_it_has
     assert_eq!(ready.json()["status"], "not_ready");
     assert_eq!(ready.json()["health"]["shutting_down"], true);
     let live = http(addr, "GET", "/healthz", None, "").await;
-    assert_eq!((live.status, live.json()["status"].clone()), (503, json!("stopped")));
+    assert_eq!(
+        (live.status, live.json()["status"].clone()),
+        (503, json!("stopped"))
+    );
     server.stop().await;
 }

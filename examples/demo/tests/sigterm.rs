@@ -40,7 +40,12 @@ struct Seen {
 
 /// Opens a conversation and writes into it until the connection ends, keeping up to [`WINDOW`] sends in flight at
 /// a pace within the default rate limit (20 a second, burst 40).
-async fn write_until_closed(addr: SocketAddr, token: String, visitor: VisitorId, acks: Arc<AtomicUsize>) -> Seen {
+async fn write_until_closed(
+    addr: SocketAddr,
+    token: String,
+    visitor: VisitorId,
+    acks: Arc<AtomicUsize>,
+) -> Seen {
     let mut client = WsClient::hello(addr, &token).await;
     client
         .send(json!({"type": "open", "id": "o", "client_id": format!("open-{visitor}")}))
@@ -148,7 +153,8 @@ async fn sigterm_under_load_stores_every_acknowledged_message_and_closes_clients
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     // Tokens signed with the key the demo made in its data directory.
-    let tokens = SignedTokens::from_key_file(data.join(kf_demo::KEY_FILE), Arc::new(SystemClock)).expect("key");
+    let tokens =
+        SignedTokens::from_key_file(data.join(kf_demo::KEY_FILE), Arc::new(SystemClock)).expect("key");
     let tenant = TenantId::new(kf_demo::TENANT).expect("tenant");
     let token = |identity: &Identity| tokens.issue(identity, Duration::from_secs(600));
     let alice = Identity::agent(tenant.clone(), AgentId::new("alice").expect("id"));
@@ -160,7 +166,12 @@ async fn sigterm_under_load_stores_every_acknowledged_message_and_closes_clients
     for n in 0..VISITORS {
         let visitor = VisitorId::new(format!("sigterm-v{n}")).expect("id");
         let token = token(&Identity::visitor(tenant.clone(), visitor.clone()));
-        writers.push(tokio::spawn(write_until_closed(addr, token, visitor, Arc::clone(&acks))));
+        writers.push(tokio::spawn(write_until_closed(
+            addr,
+            token,
+            visitor,
+            Arc::clone(&acks),
+        )));
     }
     // Readiness before the signal.
     assert_eq!(http_status(addr, "/readyz").await, Some(200));
@@ -233,7 +244,10 @@ async fn sigterm_under_load_stores_every_acknowledged_message_and_closes_clients
         let seqs: Vec<u64> = log.iter().map(|event| event.seq.0).collect();
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     }
-    assert!(checked >= ACKED_BEFORE_SIGNAL, "{checked} acknowledged messages checked");
+    assert!(
+        checked >= ACKED_BEFORE_SIGNAL,
+        "{checked} acknowledged messages checked"
+    );
     store.close().expect("close");
     eprintln!("{checked} acknowledged messages stored; exit {took:?} after SIGTERM");
 }

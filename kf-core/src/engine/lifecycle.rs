@@ -288,10 +288,7 @@ impl Engine {
             commits_in_flight: lifecycle.commits.len(),
             background_tasks: lifecycle.background.len(),
             connections: inner.sessions.count(),
-            feed: FeedHealth {
-                head,
-                consumers,
-            },
+            feed: FeedHealth { head, consumers },
             epoch: inner.epoch.0.clone(),
         }
     }

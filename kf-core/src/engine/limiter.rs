@@ -7,9 +7,9 @@
 //! a check took ≈ 80–150 ns with `governor` against ≈ 155–225 ns with the old bucket, which cloned the identity
 //! and took a global lock on every request.
 
+use std::num::NonZeroU32;
 use std::ops::Add;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, Reference};
@@ -92,7 +92,8 @@ impl RateLimits {
 
     /// Takes a token from the identity's bucket; false when it is empty.
     pub(crate) fn allow(&self, identity: &Identity) -> bool {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 && self.limiter.len() > PRUNE_ABOVE {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 && self.limiter.len() > PRUNE_ABOVE
+        {
             // Full buckets are indistinguishable from new ones: forget them.
             self.limiter.retain_recent();
         }

@@ -55,7 +55,9 @@ pub use assignment::Transfer;
 pub use builder::EngineBuilder;
 pub use conversations::{Ack, Opened};
 pub use error::{EngineError, RequestError};
-pub use lifecycle::{FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, StoreHealth};
+pub use lifecycle::{
+    FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, StoreHealth,
+};
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
 

@@ -29,7 +29,11 @@ async fn close_reason(outbox: &mut Outbox) -> CloseReason {
 #[tokio::test]
 async fn shutdown_under_load_keeps_every_acknowledged_send_and_leaves_no_task() {
     let memory = Arc::new(MemoryStore::new());
-    let engine = engine_with(memory.clone(), Limits::default().with_requests_per_second(100_000)).await;
+    let engine = engine_with(
+        memory.clone(),
+        Limits::default().with_requests_per_second(100_000),
+    )
+    .await;
     engine.put_agent(agent("alice", 50)).await.expect("agent");
     let mut alice = Client::connect(&engine, agent_identity("alice")).await;
     // Senders write as fast as the engine acknowledges, each on its own task, until refused.
@@ -39,7 +43,13 @@ async fn shutdown_under_load_keeps_every_acknowledged_send_and_leaves_no_task() 
         senders.push(tokio::spawn(async move {
             let visitor = visitor(&format!("v{v}"));
             let opened = engine
-                .open(&visitor, client_id(&format!("o{v}")), None, None, Default::default())
+                .open(
+                    &visitor,
+                    client_id(&format!("o{v}")),
+                    None,
+                    None,
+                    Default::default(),
+                )
                 .await
                 .expect("open before the shutdown");
             let id = opened.conversation.id;
@@ -80,14 +90,24 @@ async fn shutdown_under_load_keeps_every_acknowledged_send_and_leaves_no_task() 
                 .filter(|event| matches!(&event.data, EventKind::Message { body } if body.text == text))
                 .map(|event| event.seq)
                 .collect();
-            assert_eq!(stored, [*seq], "acknowledged message {text} stored once, at its seq");
+            assert_eq!(
+                stored,
+                [*seq],
+                "acknowledged message {text} stored once, at its seq"
+            );
         }
         total += acked.len();
     }
     assert!(total > 0);
     // After the shutdown every write is refused, clearly.
     let refused = engine
-        .open(&visitor("late"), client_id("o-late"), None, None, Default::default())
+        .open(
+            &visitor("late"),
+            client_id("o-late"),
+            None,
+            None,
+            Default::default(),
+        )
         .await;
     assert!(matches!(refused, Err(RequestError::ShuttingDown)), "{refused:?}");
     assert_eq!(
@@ -141,7 +161,10 @@ async fn armed_timers_and_presence_graces_end_with_the_shutdown_without_firing()
         .expect("log");
     let kinds: Vec<&str> = log.iter().map(|event| event.data.name()).collect();
     assert_eq!(kinds, ["created", "assigned"]);
-    assert!(engine.is_online(&tenant(), &"alice".parse().expect("id")), "the grace never ended");
+    assert!(
+        engine.is_online(&tenant(), &"alice".parse().expect("id")),
+        "the grace never ended"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +180,9 @@ async fn the_hosts_token_shuts_the_engine_down_and_the_engines_shutdown_leaves_i
     assert!(engine.is_shutting_down());
     assert_eq!(close_reason(&mut client.outbox).await, CloseReason::Shutdown);
     assert_eq!(engine.tracked_tasks(), 0);
-    let refused = engine.accept(&format!(r#"{{"type":"hello","v":1,"token":"x"}}"#)).await;
+    let refused = engine
+        .accept(&format!(r#"{{"type":"hello","v":1,"token":"x"}}"#))
+        .await;
     assert!(refused.is_err());
 
     // The other way round: an engine's shutdown does not cancel the host's token.
@@ -216,7 +241,9 @@ impl ConversationLog for Flaky {
         author: &Actor,
         client_id: &ClientId,
     ) -> Result<Option<Event>, StoreError> {
-        self.memory.event_by_client_id(conversation, author, client_id).await
+        self.memory
+            .event_by_client_id(conversation, author, client_id)
+            .await
     }
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
         self.memory.conversation(id).await
@@ -281,7 +308,12 @@ async fn health_tells_liveness_from_readiness_and_reports_the_feeds_lag() {
         .expect("open");
     for n in 0..2 {
         engine
-            .send(&visitor("v1"), opened.conversation.id, client_id(&format!("m{n}")), MessageBody::text("hi"))
+            .send(
+                &visitor("v1"),
+                opened.conversation.id,
+                client_id(&format!("m{n}")),
+                MessageBody::text("hi"),
+            )
             .await
             .expect("send");
     }
@@ -298,7 +330,10 @@ async fn health_tells_liveness_from_readiness_and_reports_the_feeds_lag() {
         .collect();
     assert_eq!(
         lags,
-        [("follow_feed", first.position.0, Some(2)), ("webhooks", 3, Some(0))]
+        [
+            ("follow_feed", first.position.0, Some(2)),
+            ("webhooks", 3, Some(0))
+        ]
     );
     // Serializable for an endpoint.
     let json = serde_json::to_value(&health).expect("json");
@@ -308,7 +343,10 @@ async fn health_tells_liveness_from_readiness_and_reports_the_feeds_lag() {
     // A store that does not answer: alive, not ready.
     flaky.down.store(true, Ordering::Relaxed);
     let health = engine.health().await;
-    assert!(health.live && !health.ready && !health.store.reachable, "{health:?}");
+    assert!(
+        health.live && !health.ready && !health.store.reachable,
+        "{health:?}"
+    );
     assert!(health.store.error.is_some());
     assert_eq!(health.feed.consumers[0].lag, None);
     flaky.down.store(false, Ordering::Relaxed);
@@ -319,7 +357,10 @@ async fn health_tells_liveness_from_readiness_and_reports_the_feeds_lag() {
     engine.begin_shutdown();
     let health = engine.health().await;
     assert!(health.live && !health.ready && health.shutting_down, "{health:?}");
-    assert!(health.feed.consumers.is_empty(), "dropped consumers are forgotten");
+    assert!(
+        health.feed.consumers.is_empty(),
+        "dropped consumers are forgotten"
+    );
     engine.closed().await;
     let health = engine.health().await;
     assert!(!health.live && !health.ready);
