@@ -92,7 +92,11 @@ impl RateLimits {
 
     /// Takes a token from the identity's bucket; false when it is empty.
     pub(crate) fn allow(&self, identity: &Identity) -> bool {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 && self.limiter.len() > PRUNE_ABOVE
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+            && self.limiter.len() > PRUNE_ABOVE
         {
             // Full buckets are indistinguishable from new ones: forget them.
             self.limiter.retain_recent();
@@ -144,7 +148,7 @@ mod tests {
         // Every bucket but the busiest has refilled, and for more than one period (governor forgets a bucket once
         // its state cannot be told from a new one's); the next look forgets them.
         tokio::time::advance(std::time::Duration::from_millis(2500)).await;
-        while limits.checks.load(Ordering::Relaxed) % PRUNE_EVERY != 0 {
+        while !limits.checks.load(Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
             limits.allow(&busy);
         }
         assert!(limits.limiter.len() > PRUNE_ABOVE);

@@ -180,9 +180,7 @@ async fn the_hosts_token_shuts_the_engine_down_and_the_engines_shutdown_leaves_i
     assert!(engine.is_shutting_down());
     assert_eq!(close_reason(&mut client.outbox).await, CloseReason::Shutdown);
     assert_eq!(engine.tracked_tasks(), 0);
-    let refused = engine
-        .accept(&format!(r#"{{"type":"hello","v":1,"token":"x"}}"#))
-        .await;
+    let refused = engine.accept(r#"{"type":"hello","v":1,"token":"x"}"#).await;
     assert!(refused.is_err());
 
     // The other way round: an engine's shutdown does not cancel the host's token.
