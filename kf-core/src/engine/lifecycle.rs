@@ -115,11 +115,18 @@ pub(crate) fn watch(engine: &Engine) {
 }
 
 impl Engine {
-    /// Shuts the engine down and waits until it has stopped: see the [module docs](self) for the steps. Live
-    /// clients are told [`CloseReason::Shutdown`] (WebSocket 1001; SSE: an `unavailable` `error` event) and
-    /// resume elsewhere or after the restart; commits already started finish, so every acknowledged request
-    /// is stored; timers stop without firing. When it returns no task of the engine is left and every later
-    /// write fails with [`RequestError::ShuttingDown`]; close the store after it.
+    /// Shuts the engine down and waits until it has stopped:
+    ///
+    /// 1. new connections are refused (`hello` → `unavailable`, WebSocket close 1013) and every live one is
+    ///    closed with [`CloseReason::Shutdown`] (WebSocket 1001 "going away"; an SSE stream ends with an
+    ///    `unavailable` `error` event) — frames still queued are discarded, clients resume from their cursors;
+    /// 2. timers and presence graces stop without firing (they count from the conversation's last event, so the
+    ///    next start arms them with what is left); the transports' `serve` functions stop accepting (they watch
+    ///    [`Engine::shutdown_token`]) and their connections end once the close is written;
+    /// 3. commits already started run to their end (append, reactions), so every acknowledged request is stored;
+    /// 4. it returns when every tracked task has ended ([`Engine::tracked_tasks`] is 0); from then on every
+    ///    write fails with [`RequestError::ShuttingDown`]. Close the store after it (SQLite: `SqliteStore::close`
+    ///    commits what is still queued and joins the writer thread).
     ///
     /// Idempotent; cancelling the token given to
     /// [`EngineBuilder::shutdown_token`](super::EngineBuilder::shutdown_token) starts the same shutdown (then
