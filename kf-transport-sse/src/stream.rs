@@ -11,6 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::Stream;
+use kf_core::Engine;
 use kf_core::cursor::Cursor;
 use kf_core::engine::{Outbox, Outgoing, RequestError, Session};
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
@@ -62,7 +63,7 @@ pub(crate) async fn events(
         cursor
     };
     let stream = EventStream {
-        _session: SessionGuard::spawn(session, connection.map(|Extension(ConnectInfo(c))| c)),
+        _session: SessionGuard::spawn(engine, session, connection.map(|Extension(ConnectInfo(c))| c)),
         outbox,
         cursor,
         retry: Some(retry),
@@ -127,9 +128,10 @@ struct SessionGuard {
 const CLOSE_WRITE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl SessionGuard {
-    fn spawn(session: Session, connection: Option<Connection>) -> Self {
+    /// The task is one of the engine's (a shutdown waits for it: it ends when the engine closes the session).
+    fn spawn(engine: &Engine, session: Session, connection: Option<Connection>) -> Self {
         let (dropped, stream_gone) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        engine.spawn(async move {
             let ended_by_engine = tokio::select! {
                 _ = session.closed() => true,
                 _ = stream_gone => false,

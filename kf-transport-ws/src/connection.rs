@@ -100,7 +100,14 @@ async fn greet<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let hello = match timeout(settings.hello_timeout, first_frame(&mut ws)).await {
+    // A shutdown does not wait for the hello timeout of a connection that has not said `hello` yet.
+    let shutdown = engine.shutdown_token();
+    let first = tokio::select! {
+        first = timeout(settings.hello_timeout, first_frame(&mut ws)) => first,
+        () = shutdown.cancelled() => Ok(First::End(End::from_reason(CloseReason::Shutdown))),
+    };
+    drop(shutdown);
+    let hello = match first {
         Ok(First::Text(text)) => text,
         Ok(First::Binary) => {
             let frame = ServerFrame::error(

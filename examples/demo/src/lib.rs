@@ -12,7 +12,9 @@
 //! GET  /ws                 the kf WebSocket protocol
 //! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
 //! POST /sse/{type}         its requests (open, send, typing, read, close, ping), `Authorization: Bearer`
-//! GET  /healthz            {"status": "ok", "epoch": ...}
+//! GET  /healthz            liveness: 200 {"status": "ok", "epoch", "health": {...}} while the engine runs
+//! GET  /readyz             readiness: 200 {"status": "ready", ...}, or 503 {"status": "not_ready", ...} while
+//!                          shutting down or when the store does not answer (kf_core::engine::Health)
 //! GET  /widget/…           the embeddable widget, the browser client package, the widget's config and sessions
 //!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
@@ -73,6 +75,9 @@ pub const DB_FILE: &str = "kf.sqlite3";
 pub const SSE_RETRY: Duration = Duration::from_secs(1);
 /// How long an agent token is valid.
 pub const AGENT_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+/// How long the demo's shutdown (SIGTERM, Ctrl-C) waits for the engine to stop — connections closed, commits
+/// in flight finished — before it closes the store anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request body the JSON API reads.
 pub const MAX_API_BODY_BYTES: usize = 16 * 1024;
 
@@ -370,12 +375,21 @@ impl Demo {
         })
     }
 
-    /// Ends live connections (clients are told to resume later) and closes the store, committing whatever
-    /// is still queued. Blocks for at most one commit.
-    pub fn shutdown(&self) -> Result<(), DemoError> {
-        self.engine.shutdown();
+    /// Shuts the engine down — new connections refused, live ones closed with the protocol's shutdown close
+    /// (WebSocket 1001; SSE: an `unavailable` `error` event), timers stopped, commits in flight finished — waiting
+    /// at most `grace` for it ([`Engine::shutdown`]), then closes the store, committing whatever is still queued
+    /// (blocks for at most one commit). Returns whether the engine had stopped within `grace`.
+    pub async fn shutdown(&self, grace: Duration) -> Result<bool, DemoError> {
+        let stopped = tokio::time::timeout(grace, self.engine.shutdown()).await.is_ok();
+        if !stopped {
+            tracing::warn!(
+                tasks = self.engine.tracked_tasks(),
+                grace_ms = grace.as_millis() as u64,
+                "the engine did not stop within the grace period; closing the store"
+            );
+        }
         self.store.close()?;
-        Ok(())
+        Ok(stopped)
     }
 
     /// The demo's HTTP application (see [`app`]).
@@ -418,6 +432,7 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         .route("/agent", get(agent_page))
         .route("/assets/{file}", get(asset))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -477,20 +492,28 @@ async fn asset(UrlPath(file): UrlPath<String>) -> Response {
     static_response(content_type, body)
 }
 
+/// Liveness: 200 while the engine runs (also while it shuts down, and when the store is slow: restarting the
+/// process would not help either), 503 once it has stopped.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.engine.check_store().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(json!({"status": "ok", "epoch": state.engine.epoch()})),
-        )
-            .into_response(),
-        Err(error) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("store: {error}"),
-        )
-        .into_response(),
-    }
+    let health = state.engine.health().await;
+    let (status, word) = match health.live {
+        true => (StatusCode::OK, "ok"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+    };
+    let body = json!({"status": word, "epoch": state.engine.epoch(), "health": health});
+    (status, axum::Json(body)).into_response()
+}
+
+/// Readiness: 200 when the engine should get traffic, 503 while it shuts down or when the store does not answer
+/// (a load balancer then sends clients elsewhere).
+async fn readyz(State(state): State<AppState>) -> Response {
+    let health = state.engine.health().await;
+    let (status, word) = match health.ready {
+        true => (StatusCode::OK, "ready"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+    };
+    let body = json!({"status": word, "epoch": state.engine.epoch(), "health": health});
+    (status, axum::Json(body)).into_response()
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

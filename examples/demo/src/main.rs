@@ -49,6 +49,10 @@ struct Args {
     /// audience, keys or JWKS, leeway, claims).
     #[arg(long = "jwt-config", value_name = "FILE")]
     jwt_config: Option<PathBuf>,
+    /// On SIGTERM or Ctrl-C: how many seconds to wait for live connections to be closed and commits in flight
+    /// to finish before the store is closed anyway.
+    #[arg(long, value_name = "SECONDS", default_value_t = kf_demo::SHUTDOWN_GRACE.as_secs())]
+    grace: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,20 +135,36 @@ async fn run(args: Args) -> Result<(), MainError> {
     let engine = demo.engine.clone();
     // Event streams are written by kf on the socket (no HTTP buffers held per idle stream), everything else
     // goes through hyper; sockets get TCP_NODELAY and are dropped when sent data stays unacknowledged for 30 s
-    // (a vanished SSE client).
-    let serving = kf_transport_sse::serve_router(listener, demo.router(), Some(Duration::from_secs(30)));
+    // (a vanished SSE client). The server stops with the engine.
+    let server = kf_transport_sse::serve_router_until(
+        listener,
+        demo.router(),
+        Some(Duration::from_secs(30)),
+        engine.shutdown_token(),
+    );
+    let mut server = std::pin::pin!(server);
     let serving = tokio::select! {
-        served = serving => served.map_err(MainError::Serve),
-        () = shutdown_signal() => {
-            tracing::info!("shutting down");
-            // Tell live WebSocket clients to resume later (close code 1001); SSE streams end with an `error`
-            // event, and browsers reconnect them by themselves.
-            engine.shutdown();
-            Ok(())
-        }
+        served = server.as_mut() => served.map_err(MainError::Serve),
+        () = shutdown_signal() => Ok(()),
     };
-    // Give upgraded connections a moment to write their close frames, then commit what is queued.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The engine's shutdown: new connections refused, live ones closed (WebSocket 1001; SSE streams end with an
+    // `unavailable` event and browsers reconnect by themselves), timers stopped, commits in flight finished;
+    // the server closes its listener and idle connections. All of it within the grace period.
+    let grace = Duration::from_secs(args.grace);
+    tracing::info!(grace_s = args.grace, "shutting down");
+    let stopped = tokio::time::timeout(grace, async {
+        engine.shutdown().await;
+        if serving.is_ok() {
+            let _ = server.await;
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!(
+            tasks = engine.tracked_tasks(),
+            "not every connection ended within the grace period"
+        );
+    }
     if let Some((stop, worker, _)) = webhooks {
         // Attempts in flight finish (each within its timeout) and are recorded before the store closes.
         let _ = stop.send(());
@@ -152,7 +172,9 @@ async fn run(args: Args) -> Result<(), MainError> {
             tracing::warn!(%error, "webhook worker");
         }
     }
-    demo.shutdown()?;
+    // Commits what the store still has queued and stops its writer thread.
+    demo.shutdown(Duration::ZERO).await?;
+    tracing::info!("stopped");
     serving
 }
 

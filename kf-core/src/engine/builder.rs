@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::catalog::Catalog;
 use super::dispatch::Dispatcher;
+use super::lifecycle::{self, Lifecycle};
 use super::routing::Routing;
 use super::sessions::Sessions;
 use super::{Engine, EngineError, Inner};
@@ -16,6 +17,7 @@ use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::store::Stores;
+use tokio_util::sync::CancellationToken;
 
 /// Builds an [`Engine`].
 #[derive(Debug)]
@@ -29,9 +31,18 @@ pub struct EngineBuilder {
     presence_grace: Duration,
     default_group: Option<GroupId>,
     origins: AllowedOrigins,
+    shutdown: Option<CancellationToken>,
 }
 
 impl EngineBuilder {
+    /// The host's shutdown token (default: the engine has a token of its own). When the host cancels it, the
+    /// engine shuts down as by [`Engine::shutdown`] (await [`Engine::closed`] for the end); the engine watches
+    /// a child of it, so its own shutdown cancels nothing of the host's.
+    pub fn shutdown_token(mut self, token: CancellationToken) -> Self {
+        self.shutdown = Some(token);
+        self
+    }
+
     /// The routing policy (default: [`LeastBusy`]).
     pub fn routing(mut self, routing: Arc<dyn RoutingPolicy>) -> Self {
         self.routing = routing;
@@ -103,6 +114,7 @@ impl EngineBuilder {
             routing.ledger.track(conversation.clone());
         }
         let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
+        let lifecycle = Lifecycle::new(self.shutdown);
         let engine = Engine {
             inner: Arc::new(Inner {
                 log,
@@ -113,12 +125,14 @@ impl EngineBuilder {
                 sessions: Sessions::new(&self.limits, self.presence_grace),
                 limits: self.limits,
                 epoch,
-                delivery: Dispatcher::default(),
+                delivery: Dispatcher::new(lifecycle.background.clone()),
                 routing,
                 catalog,
                 origins: self.origins,
+                lifecycle,
             }),
         };
+        lifecycle::watch(&engine);
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
         // the restart keeps what it had already used up (a message since the queue entry only lengthens it).
         for conversation in &open {
@@ -146,6 +160,7 @@ impl Engine {
             presence_grace: Duration::from_secs(10),
             default_group: None,
             origins: AllowedOrigins::new(),
+            shutdown: None,
         }
     }
 }

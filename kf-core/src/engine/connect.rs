@@ -139,11 +139,6 @@ impl Engine {
         session::accept(self, first_frame, origin).await
     }
 
-    /// Ends every live connection (they are told [`CloseReason::Shutdown`] and resume elsewhere).
-    pub fn shutdown(&self) {
-        self.inner.sessions.close_all(CloseReason::Shutdown);
-    }
-
     /// Bookkeeping when a session ends: subscriptions go, and an agent goes offline after the grace period.
     pub(super) fn disconnect(&self, conn: &Arc<Conn>) {
         conn.outlet.close(CloseReason::Shutdown);
@@ -159,9 +154,9 @@ impl Engine {
             return;
         };
         let grace = self.inner.sessions.presence_grace;
-        let runtime = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if !grace.is_zero() => runtime,
-            // No grace period, or no runtime to wait on: offline now.
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) if !grace.is_zero() && !self.is_shutting_down() => {}
+            // No grace period, no runtime to wait on, or the engine is stopping: offline now.
             _ => {
                 self.inner
                     .routing
@@ -174,7 +169,7 @@ impl Engine {
         let (tenant, agent) = (tenant.clone(), agent.clone());
         // The deadline counts from the departure, not from when the timer task first runs.
         let deadline = tokio::time::Instant::now() + grace;
-        runtime.spawn(async move {
+        self.spawn_until_shutdown(async move {
             tokio::time::sleep_until(deadline).await;
             if engine
                 .inner

@@ -96,20 +96,26 @@ impl Hold {
 impl Engine {
     /// Commits a command (see the module docs). The work starts at once on its own task; the returned future
     /// only waits for its outcome and may be dropped.
+    ///
+    /// Once the engine has shut down (every tracked task ended), it refuses with [`RequestError::ShuttingDown`].
     pub(crate) fn commit(&self, command: Command) -> BoxFuture<'static, Result<Appended, RequestError>> {
+        if let Err(refused) = self.check_open() {
+            return Box::pin(std::future::ready(Err(refused)));
+        }
         let engine = self.clone();
         self.detached(async move { engine.run(command).await })
     }
 
     /// Runs `work` to completion on its own task (inline without a Tokio runtime); the returned future waits for
-    /// it. What a dropped caller must not interrupt goes through here.
+    /// it. What a dropped caller must not interrupt goes through here. The task is tracked: a shutdown waits
+    /// for it (`lifecycle.rs`).
     pub(crate) fn detached<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, RequestError>> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, RequestError>> {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let task = runtime.spawn(work);
+                let task = self.inner.lifecycle.commits.spawn_on(work, &runtime);
                 Box::pin(async move {
                     task.await
                         .map_err(|failed| RequestError::Unavailable(StoreError::backend(failed)))?

@@ -3,7 +3,7 @@
 //! registry; the rest of the engine reaches connections only through it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub(crate) struct Sessions {
     rate_limits: RateLimits,
     /// Visitors' page trails, kept in memory.
     pub(crate) trails: Trails,
+    /// Set (under the registry's lock) by `close_all`: no connection is registered after it.
+    closed: AtomicBool,
 }
 
 impl Sessions {
@@ -42,6 +44,7 @@ impl Sessions {
             presence_grace,
             rate_limits: RateLimits::new(limits.requests_per_second),
             trails: Trails::new(limits),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -53,6 +56,9 @@ impl Sessions {
     /// connection through the registry can come before it. Refused when the identity holds its maximum.
     pub(crate) fn open(&self, identity: &Identity, first: Bytes) -> Result<Arc<Conn>, RequestError> {
         let mut live = self.live();
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(RequestError::ShuttingDown);
+        }
         let connections = live.entry(identity.clone()).or_default();
         if connections.len() >= self.per_identity {
             return Err(RequestError::TooManyConnections(self.per_identity));
@@ -108,11 +114,18 @@ impl Sessions {
         }
     }
 
-    /// Ends every live connection with `reason`.
+    /// Ends every live connection with `reason`, and refuses new ones from then on.
     pub(crate) fn close_all(&self, reason: CloseReason) {
-        for conn in self.live().values().flatten() {
+        let live = self.live();
+        self.closed.store(true, Ordering::Relaxed);
+        for conn in live.values().flatten() {
             conn.outlet.close(reason);
         }
+    }
+
+    /// How many connections are live.
+    pub(crate) fn count(&self) -> usize {
+        self.live().values().map(Vec::len).sum()
     }
 
     /// Whether `identity` may make one more rate-limited request now.

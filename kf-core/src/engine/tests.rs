@@ -1164,3 +1164,5 @@ mod protocol;
 mod pipeline;
 // Ratings and private notes.
 mod workspace;
+// Shutdown and health.
+mod lifecycle;

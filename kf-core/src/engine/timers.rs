@@ -141,13 +141,12 @@ impl Engine {
         self.arm_at(Instant::now() + after, timer);
     }
 
-    /// Runs `timer` at `deadline` (on the current Tokio runtime; without one, timers are off).
+    /// Runs `timer` at `deadline` (on the current Tokio runtime; without one, timers are off). A timer that has
+    /// not fired when the engine shuts down never fires: its deadline counts from the conversation's last event,
+    /// so the next start arms it again with what is left.
     fn arm_at(&self, deadline: Instant, timer: Timer) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let engine = self.clone();
-        runtime.spawn(async move {
+        self.spawn_until_shutdown(async move {
             tokio::time::sleep_until(deadline).await;
             engine.fire(timer).await;
         });
