@@ -31,7 +31,9 @@ where
         axum::serve(listener, router).await.expect("serve");
     });
     check(addr, demo.clone()).await;
-    demo.shutdown().expect("store closes");
+    demo.shutdown(std::time::Duration::from_secs(5))
+        .await
+        .expect("store closes");
     task.abort();
     let _ = task.await;
     demo
