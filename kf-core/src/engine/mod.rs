@@ -25,6 +25,7 @@ mod routing;
 mod session;
 mod sessions;
 mod subscriptions;
+mod tagging;
 mod timers;
 mod workspace;
 

@@ -38,6 +38,12 @@ impl Engine {
             // Records: they move nothing in the router (a rating follows the close; a note changes no owner).
             EventKind::Rated { .. } => {}
             EventKind::Note { .. } => self.notify_mentioned(event, conversation),
+            // Labels and attributes move nothing either; an open conversation's copy in the router takes them.
+            EventKind::Labeled { .. } | EventKind::Unlabeled { .. } | EventKind::AttributeSet { .. } => {
+                if conversation.state.is_open() {
+                    self.inner.routing.ledger.update(conversation);
+                }
+            }
             _ => {
                 let groups = self.inner.routing.ledger.update(conversation);
                 match (&event.data, &conversation.state) {
@@ -128,7 +134,7 @@ impl Engine {
     /// answer; one that follows all its conversations (SSE) is subscribed here.
     fn announce_conversation(&self, visitor: &Identity, conversation: &Conversation) {
         let frame = ServerFrame::Conversation {
-            conversation: conversation.clone(),
+            conversation: conversation.for_visitors(),
         }
         .encode();
         self.announce(visitor, conversation.id, &frame, true);

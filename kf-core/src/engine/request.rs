@@ -29,7 +29,10 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Status { .. }
         | ClientFrame::Queue
         | ClientFrame::Rate { .. }
-        | ClientFrame::Note { .. } => true,
+        | ClientFrame::Note { .. }
+        | ClientFrame::Label { .. }
+        | ClientFrame::Unlabel { .. }
+        | ClientFrame::SetAttribute { .. } => true,
         // Connection control and liveness, and reads of what the sender may already see.
         ClientFrame::Hello { .. }
         | ClientFrame::Subscribe { .. }
@@ -38,7 +41,8 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Ping
         | ClientFrame::Pong
         | ClientFrame::VisitorContext { .. }
-        | ClientFrame::QuickReplies => false,
+        | ClientFrame::QuickReplies
+        | ClientFrame::Definitions => false,
     }
 }
 
@@ -109,6 +113,11 @@ impl Engine {
             | ClientFrame::QuickReplies
             | ClientFrame::PutQuickReply { .. }
             | ClientFrame::DeleteQuickReply { .. }) => self.handle_extra(identity, id.clone(), frame).await,
+            // Labels and attributes: engine/tagging.rs.
+            frame @ (ClientFrame::Definitions
+            | ClientFrame::Label { .. }
+            | ClientFrame::Unlabel { .. }
+            | ClientFrame::SetAttribute { .. }) => self.labels_request(identity, id.clone(), frame).await,
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
     }
@@ -178,7 +187,7 @@ impl Engine {
                 ServerFrame::Opened {
                     id,
                     created: opened.created,
-                    conversation: opened.conversation,
+                    conversation: opened.conversation.for_visitors(),
                 }
             }
             ClientFrame::Send {
@@ -354,6 +363,21 @@ mod tests {
             ),
             (
                 &format!(r#"{{"type":"note","conversation":"{C}","client_id":"n1","text":"hi"}}"#),
+                true,
+            ),
+            (r#"{"type":"definitions"}"#, false),
+            (
+                &format!(r#"{{"type":"label","conversation":"{C}","client_id":"l1","label":"VIP"}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"unlabel","conversation":"{C}","client_id":"l2","label":"VIP"}}"#),
+                true,
+            ),
+            (
+                &format!(
+                    r#"{{"type":"set_attribute","conversation":"{C}","client_id":"a1","object":"visitor","key":"plan","value":{{"string":"pro"}}}}"#
+                ),
                 true,
             ),
         ];

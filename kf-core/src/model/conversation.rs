@@ -1,7 +1,12 @@
 //! A conversation: the projection of its log, a typed state machine changed only by applying events.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::labels::{AttributeObject, AttributeValue};
+use crate::limits::{MAX_ATTRIBUTES_PER_OBJECT, MAX_LABELS_PER_CONVERSATION};
 
 use super::{AgentId, ConversationId, EventKind, GroupId, Seq, TenantId, Timestamp, VisitorId};
 
@@ -83,6 +88,13 @@ pub struct Conversation {
     /// reopen: a conversation is rated once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
+    /// The tenant's labels agents put on it (`labeled`/`unlabeled` events), by name. For agents only: see
+    /// [`Conversation::for_visitors`].
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub labels: BTreeSet<String>,
+    /// Its custom attributes (`attribute_set` events with `object: conversation`), by key. For agents only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, AttributeValue>,
     /// The seq of the newest event in its log.
     pub last_seq: Seq,
     /// When it was created.
@@ -108,6 +120,8 @@ impl Conversation {
             state: ConversationState::Queued,
             last_agent: None,
             rating: None,
+            labels: BTreeSet::new(),
+            attributes: BTreeMap::new(),
             last_seq: Seq(1),
             created_at: at,
             updated_at: at,
@@ -134,6 +148,41 @@ impl Conversation {
                     event: kind.name(),
                 });
             }
+            // Labels: each once, bounded; only one it has comes off.
+            (_, EventKind::Labeled { label }) if self.labels.contains(label) => {
+                return Err(TransitionError {
+                    state: "labeled",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::Labeled { .. }) if self.labels.len() >= MAX_LABELS_PER_CONVERSATION => {
+                return Err(TransitionError {
+                    state: "full of labels",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::Unlabeled { label }) if !self.labels.contains(label) => {
+                return Err(TransitionError {
+                    state: "unlabeled",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::Labeled { .. } | EventKind::Unlabeled { .. }) => true,
+            // A new key only while there is room; a visitor's attribute is kept on the visitor.
+            (
+                _,
+                EventKind::AttributeSet {
+                    object: AttributeObject::Conversation,
+                    key,
+                    value: Some(_),
+                },
+            ) if !self.attributes.contains_key(key) && self.attributes.len() >= MAX_ATTRIBUTES_PER_OBJECT => {
+                return Err(TransitionError {
+                    state: "full of attributes",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::AttributeSet { .. }) => true,
             _ => false,
         };
         if allowed {
@@ -169,6 +218,25 @@ impl Conversation {
                 }
             }
             EventKind::Rated { score, .. } => self.rating = Some(*score),
+            EventKind::Labeled { label } => {
+                self.labels.insert(label.clone());
+            }
+            EventKind::Unlabeled { label } => {
+                self.labels.remove(label);
+            }
+            EventKind::AttributeSet {
+                object: AttributeObject::Conversation,
+                key,
+                value,
+            } => match value {
+                Some(value) => {
+                    self.attributes.insert(key.clone(), value.clone());
+                }
+                None => {
+                    self.attributes.remove(key);
+                }
+            },
+            EventKind::AttributeSet { .. } => {}
             EventKind::Created { .. }
             | EventKind::Message { .. }
             | EventKind::Missed { .. }
@@ -178,5 +246,14 @@ impl Conversation {
         self.last_seq = self.last_seq.next();
         self.updated_at = at;
         Ok(self.last_seq)
+    }
+
+    /// The record as a visitor may see it: without the labels and attributes, which are for agents only.
+    pub fn for_visitors(&self) -> Conversation {
+        Conversation {
+            labels: BTreeSet::new(),
+            attributes: BTreeMap::new(),
+            ..self.clone()
+        }
     }
 }

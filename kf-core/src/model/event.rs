@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::labels::{AttributeObject, AttributeValue};
+
 use super::{AgentId, ClientId, ConversationId, EntryPointId, GroupId, Seq, Timestamp, VisitorId};
 
 /// Who did something: a visitor, an agent, or the system itself (routing, timers).
@@ -135,6 +137,28 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<AgentId>,
     },
+    /// An agent put one of the tenant's labels on the conversation: for agents only (see
+    /// [`Event::for_visitors`]).
+    Labeled {
+        /// The label's name.
+        label: String,
+    },
+    /// An agent took a label off the conversation: for agents only.
+    Unlabeled {
+        /// The label's name.
+        label: String,
+    },
+    /// An attribute of the conversation, or of its visitor, was set or removed: for agents only. A visitor's
+    /// attribute is kept on the visitor's record; the event records the change where it was made.
+    AttributeSet {
+        /// What the attribute is kept on.
+        object: AttributeObject,
+        /// The key.
+        key: String,
+        /// The new value; absent when the attribute was removed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<AttributeValue>,
+    },
     /// What a visitor receives in place of an event for agents only (a note): its seq, without its content, so
     /// that the visitor's log stays gapless. Never stored: [`Conversation::check`](super::Conversation::check)
     /// refuses it.
@@ -167,6 +191,9 @@ impl EventKind {
             EventKind::Rated { .. } => "rated",
             EventKind::Note { .. } => "note",
             EventKind::Hidden => "hidden",
+            EventKind::Labeled { .. } => "labeled",
+            EventKind::Unlabeled { .. } => "unlabeled",
+            EventKind::AttributeSet { .. } => "attribute_set",
         }
     }
 }
@@ -222,7 +249,7 @@ impl Event {
     }
 
     /// The event as a visitor may see it, when that differs: a transfer's `note` is for agents only, and a
-    /// private note is replaced whole by a [`EventKind::Hidden`] placeholder (by the system, without client id)
+    /// private note, a label and an attribute change are each replaced whole by a [`EventKind::Hidden`] placeholder (by the system, without client id)
     /// that keeps its seq and time, so a visitor's log is still gapless and its resume cursor still exact.
     pub fn for_visitors(&self) -> Option<Event> {
         match &self.data {
@@ -240,7 +267,11 @@ impl Event {
                 },
                 ..self.clone()
             }),
-            EventKind::Note { .. } | EventKind::Hidden => Some(Event {
+            EventKind::Note { .. }
+            | EventKind::Hidden
+            | EventKind::Labeled { .. }
+            | EventKind::Unlabeled { .. }
+            | EventKind::AttributeSet { .. } => Some(Event {
                 conversation: self.conversation,
                 seq: self.seq,
                 at: self.at,

@@ -629,6 +629,146 @@ pub async fn notes_round_trip(store: Arc<dyn ConversationLog>) {
     assert!(matches!(hidden, Err(StoreError::Transition(_))), "{hidden:?}");
 }
 
+/// `labeled`, `unlabeled` and `attribute_set` events are appended in any state without changing it; the record
+/// keeps the labels and the conversation's attributes (not the visitor's: they are kept on the visitor) and reads
+/// them back, from `conversation` and the listings; a label twice, a label it lacks taken off, are refused
+/// transitions that store nothing; the events read back whole and by client id.
+pub async fn labels_and_attributes_round_trip(store: Arc<dyn ConversationLog>) {
+    use crate::labels::{AttributeObject, AttributeValue};
+    let c = open(&*store, "v1", "open-1").await;
+    let alice: AgentId = id("alice");
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: alice.clone() }))
+            .await,
+        "assign",
+    );
+    let by_alice = |client_id: &str, data: EventKind| EventDraft {
+        client_id: Some(id(client_id)),
+        ..EventDraft::new(c, Actor::Agent(alice.clone()), data, Timestamp(7_000))
+    };
+    let label = |name: &str| EventKind::Labeled { label: name.into() };
+    let set = |object, key: &str, value: Option<AttributeValue>| EventKind::AttributeSet {
+        object,
+        key: key.into(),
+        value,
+    };
+    let vip = ok(store.append(by_alice("l-1", label("VIP"))).await, "label");
+    assert_eq!(vip.event.seq, Seq(3));
+    assert!(vip.conversation.labels.contains("VIP"));
+    assert_eq!(
+        vip.conversation.state,
+        ConversationState::Assigned { agent: alice.clone() }
+    );
+    let repeat = ok(store.append(by_alice("l-1", label("VIP"))).await, "repeat");
+    assert!(repeat.duplicate);
+    assert_eq!(repeat.event, vip.event);
+    let twice = store.append(by_alice("l-2", label("VIP"))).await;
+    assert!(matches!(twice, Err(StoreError::Transition(_))), "{twice:?}");
+    ok(
+        store.append(by_alice("l-3", label("Billing issue"))).await,
+        "label",
+    );
+    let order = AttributeValue::Number(1042.into());
+    ok(
+        store
+            .append(by_alice(
+                "a-1",
+                set(AttributeObject::Conversation, "order", Some(order.clone())),
+            ))
+            .await,
+        "set",
+    );
+    let due = AttributeValue::date("2026-12-24").unwrap_or(AttributeValue::Bool(false));
+    ok(
+        store
+            .append(by_alice(
+                "a-2",
+                set(AttributeObject::Conversation, "due", Some(due.clone())),
+            ))
+            .await,
+        "set",
+    );
+    ok(
+        store
+            .append(by_alice(
+                "a-3",
+                set(
+                    AttributeObject::Visitor,
+                    "plan",
+                    Some(AttributeValue::String("pro".into())),
+                ),
+            ))
+            .await,
+        "visitor's attribute",
+    );
+    ok(store.append(system(c, EventKind::Closed)).await, "close");
+    // Closed: labels and attributes still change (a team labels after the fact).
+    ok(
+        store
+            .append(by_alice("u-1", EventKind::Unlabeled { label: "VIP".into() }))
+            .await,
+        "unlabel",
+    );
+    let absent = store
+        .append(by_alice("u-2", EventKind::Unlabeled { label: "VIP".into() }))
+        .await;
+    assert!(matches!(absent, Err(StoreError::Transition(_))), "{absent:?}");
+    let removed = ok(
+        store
+            .append(by_alice("a-4", set(AttributeObject::Conversation, "due", None)))
+            .await,
+        "remove",
+    );
+    assert_eq!(removed.conversation.state, ConversationState::Closed);
+    let expected_labels: std::collections::BTreeSet<String> = ["Billing issue".to_owned()].into();
+    let expected_attributes = BTreeMap::from([("order".to_owned(), order)]);
+    for (what, record) in [
+        ("append", Some(removed.conversation.clone())),
+        ("conversation", ok(store.conversation(c).await, "conversation")),
+        (
+            "conversations_of_visitor",
+            ok(
+                store.conversations_of_visitor(&tenant(), &id("v1")).await,
+                "listing",
+            )
+            .first()
+            .cloned(),
+        ),
+    ] {
+        let record = record.unwrap_or_else(|| panic!("{what}: no record"));
+        assert_eq!(record.labels, expected_labels, "{what}");
+        assert_eq!(record.attributes, expected_attributes, "{what}");
+        assert_eq!(record.last_seq, Seq(10), "{what}");
+    }
+    let events = ok(store.events_after(c, Seq(2), 20).await, "events_after");
+    assert_eq!(events.len(), 8);
+    assert_eq!(events[0], vip.event);
+    assert_eq!(
+        events[3].data,
+        set(AttributeObject::Conversation, "due", Some(due))
+    );
+    assert_eq!(
+        events[4].data,
+        set(
+            AttributeObject::Visitor,
+            "plan",
+            Some(AttributeValue::String("pro".into()))
+        )
+    );
+    assert_eq!(events[7].data, set(AttributeObject::Conversation, "due", None));
+    let by_id = ok(
+        store
+            .event_by_client_id(c, &Actor::Agent(alice), &id("u-1"))
+            .await,
+        "event_by_client_id",
+    );
+    assert_eq!(
+        by_id.map(|e| e.data),
+        Some(EventKind::Unlabeled { label: "VIP".into() })
+    );
+}
+
 /// A conversation's visitor-context summary is stored, read back and replaced; an unknown conversation has none
 /// and cannot get one.
 pub async fn conversation_context_round_trips(store: Arc<dyn ConversationLog>) {
@@ -1114,6 +1254,7 @@ macro_rules! conversation_log_conformance_tests {
             offline_state_round_trips,
             ratings_round_trip_once,
             notes_round_trip,
+            labels_and_attributes_round_trip,
             conversation_context_round_trips,
             created_events_record_their_entry_point,
             feed_covers_every_committed_event_once,

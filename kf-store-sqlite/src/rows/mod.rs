@@ -31,7 +31,7 @@ macro_rules! conversation_columns {
          created_at, \
          COALESCE((SELECT at FROM events WHERE events.conversation = conversations.id \
                    ORDER BY seq DESC LIMIT 1), updated_at), \
-         rating"
+         rating, labels, attributes"
     };
 }
 
@@ -101,6 +101,12 @@ pub(crate) fn signed(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} {value} is too large to store")))
 }
 
+/// A column holding JSON, decoded.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> SqlResult<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| conversion(index, Corrupt(error.to_string())))
+}
+
 fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
     let state: String = row.get(4)?;
     let agent: Option<AgentId> = parse_optional(row, 5)?;
@@ -128,6 +134,8 @@ fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
     conversation.last_seq = Seq(unsigned(row, 7)?);
     conversation.updated_at = Timestamp(unsigned(row, 9)?);
     conversation.rating = row.get(10)?;
+    conversation.labels = json_column(row, 11)?;
+    conversation.attributes = json_column(row, 12)?;
     Ok(conversation)
 }
 
@@ -459,7 +467,7 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
     let mut statement = conn
         .prepare_cached(
             "UPDATE conversations SET state = ?2, agent = ?3, last_agent = ?4, last_seq = ?5, updated_at = ?6, \
-             group_id = ?7, rating = ?8 WHERE id = ?1",
+             group_id = ?7, rating = ?8, labels = ?9, attributes = ?10 WHERE id = ?1",
         )
         .map_err(crate::error::backend)?;
     let changed = statement
@@ -472,6 +480,8 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
             updated_at,
             conversation.group.as_str(),
             conversation.rating,
+            records::encode(&conversation.labels, "conversation labels")?,
+            records::encode(&conversation.attributes, "conversation attributes")?,
         ])
         .map_err(crate::error::backend)?;
     if changed == 1 {
