@@ -1162,3 +1162,5 @@ mod protocol;
 mod pipeline;
 // Ratings and private notes.
 mod workspace;
+// Labels and custom attributes.
+mod tagging;

@@ -987,6 +987,123 @@ pub async fn a_rating_counts_once(transport: Arc<dyn Transport>) {
     assert_eq!(ratings[0].client_id.as_ref().map(ClientId::as_str), Some("r-1"));
 }
 
+/// Labels and attributes are for agents only: an agent's `label`, `unlabel` and `set_attribute` are acked
+/// (`definitions` lists the tenant's labels first; an unknown label is `not_found`, a mistyped value
+/// `invalid_frame`) and reach the agents watching whole, while the visitor gets a `hidden` placeholder at each
+/// seq — live, on a replay from 0, after a cut and a resume — and its inbox carries neither labels nor attributes.
+pub async fn labels_and_attributes_never_reach_the_visitor(transport: Arc<dyn Transport>) {
+    use crate::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
+    let engine = engine(limits()).await;
+    let tenant = super::shop::tenant;
+    if let Err(error) = engine
+        .put_label(Label::new(tenant(), "Escalated", "#dc2626"))
+        .await
+    {
+        panic!("label: {error}");
+    }
+    let plan = AttributeDefinition::new(tenant(), AttributeObject::Visitor, "plan", AttributeKind::String);
+    let order = AttributeDefinition::new(
+        tenant(),
+        AttributeObject::Conversation,
+        "order",
+        AttributeKind::Number,
+    );
+    for definition in [plan, order] {
+        if let Err(error) = engine.put_attribute_definition(definition).await {
+            panic!("definition: {error}");
+        }
+    }
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let leaked = |frames: &[Value]| {
+        frames.iter().any(|frame| {
+            let text = frame.to_string();
+            text.contains("Escalated") || text.contains("Platinum") || text.contains("1042")
+        })
+    };
+    let definitions = answered(
+        &mut *alice,
+        json!({"type": "definitions", "id": "d"}),
+        "definitions",
+    )
+    .await;
+    assert_eq!(definitions["labels"][0]["name"], "Escalated", "{definitions}");
+    assert_eq!(
+        definitions["attributes"].as_array().map(Vec::len),
+        Some(2),
+        "{definitions}"
+    );
+    assert_eq!(
+        refused(&mut *visitor, json!({"type": "definitions", "id": "d"})).await,
+        "forbidden"
+    );
+    let requests = [
+        json!({"type": "label", "id": "l", "conversation": conversation, "client_id": "l-1", "label": "Escalated"}),
+        json!({"type": "set_attribute", "id": "a", "conversation": conversation, "client_id": "a-1",
+               "object": "conversation", "key": "order", "value": {"number": 1042}}),
+        json!({"type": "set_attribute", "id": "b", "conversation": conversation, "client_id": "a-2",
+               "object": "visitor", "key": "plan", "value": {"string": "Platinum"}}),
+        json!({"type": "unlabel", "id": "u", "conversation": conversation, "client_id": "u-1", "label": "Escalated"}),
+    ];
+    for (n, request) in requests.into_iter().enumerate() {
+        let ack = answered(&mut *alice, request, "ack").await;
+        assert_eq!(ack["seq"].as_u64(), Some(3 + n as u64), "{ack}");
+    }
+    assert_eq!(
+        refused(
+            &mut *alice,
+            json!({"type": "label", "id": "x", "conversation": conversation, "client_id": "l-2", "label": "Nope"})
+        )
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        refused(
+            &mut *alice,
+            json!({"type": "set_attribute", "id": "y", "conversation": conversation, "client_id": "a-3",
+                   "object": "conversation", "key": "order", "value": {"string": "1042"}})
+        )
+        .await,
+        "invalid_frame"
+    );
+    let seen = events_until(&mut *alice, &conversation, 6).await;
+    assert_eq!(seen[0]["data"], json!({"type": "labeled", "label": "Escalated"}));
+    assert_eq!(
+        seen[1]["data"],
+        json!({"type": "attribute_set", "object": "conversation", "key": "order", "value": {"number": 1042}})
+    );
+    let live = events_until(&mut *visitor, &conversation, 6).await;
+    assert_eq!(seqs(&live), [3, 4, 5, 6]);
+    assert!(
+        live.iter()
+            .all(|event| event["data"] == json!({"type": "hidden"})),
+        "{live:?}"
+    );
+    let replay = match visitor.replay(&conversation, 0).await {
+        Ok((_, replayed)) => replayed,
+        Err(error) => panic!("replay refused: {error}"),
+    };
+    assert_eq!(seqs(&replay), [1, 2, 3, 4, 5, 6]);
+    assert!(!leaked(&replay), "{replay:?}");
+    // A label again, while the visitor is away: its resume and inbox show nothing of it.
+    visitor.cut().await;
+    answered(
+        &mut *alice,
+        json!({"type": "label", "id": "l2", "conversation": conversation, "client_id": "l-3", "label": "Escalated"}),
+        "ack",
+    )
+    .await;
+    visitor.resume().await;
+    let inbox = visitor.inbox().clone();
+    assert!(!leaked(std::slice::from_ref(&inbox)), "{inbox}");
+    let resumed = events_until(&mut *visitor, &conversation, 7).await;
+    assert_eq!(seqs(&resumed), [7]);
+    let rest = visitor.drain().await;
+    assert!(!leaked(&resumed) && !leaked(&rest), "{rest:?}");
+    let stored = stored(&engine, &conversation).await;
+    assert!(matches!(&stored[6].data, EventKind::Labeled { label } if label == "Escalated"));
+}
+
 /// Stamps one `#[test]` per transport scenario. `$make` is an expression giving an
 /// `Arc<dyn kf_core::testkit::transport::Transport>` (evaluated once per test):
 ///
@@ -1010,6 +1127,7 @@ macro_rules! transport_conformance_tests {
             subscribed_says_where_the_replay_ends,
             a_note_never_reaches_the_visitor,
             a_rating_counts_once,
+            labels_and_attributes_never_reach_the_visitor,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
