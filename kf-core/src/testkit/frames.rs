@@ -55,6 +55,11 @@ pub enum FieldType {
     Score,
     /// `note.mentions`: an array of identifiers.
     Ids,
+    /// `set_attribute.object`: `visitor` or `conversation`.
+    Object,
+    /// `set_attribute.value`: an object naming one type, `{"string": …}`, `{"number": …}`, `{"bool": …}` or
+    /// `{"date": …}` (the engine checks the date's form and the declared type).
+    Attribute,
 }
 
 /// One field of a client frame.
@@ -250,6 +255,36 @@ pub const FRAMES: &[FrameSpec] = &[
             defaulted("mentions", Ids),
         ],
     },
+    FrameSpec {
+        kind: "definitions",
+        fields: &[],
+    },
+    FrameSpec {
+        kind: "label",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("label", Text),
+        ],
+    },
+    FrameSpec {
+        kind: "unlabel",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("label", Text),
+        ],
+    },
+    FrameSpec {
+        kind: "set_attribute",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("object", Object),
+            required("key", Text),
+            optional("value", Attribute),
+        ],
+    },
 ];
 
 /// The spec of frame kind `kind`.
@@ -271,6 +306,8 @@ pub fn valid_value(ty: FieldType) -> Value {
         Utm => json!({"source": "news", "campaign": "winter"}),
         Score => json!(5),
         Ids => json!(["alice", "bob"]),
+        Object => json!("visitor"),
+        Attribute => json!({"string": "pro"}),
     }
 }
 
@@ -294,7 +331,7 @@ pub fn wrong_types(ty: FieldType) -> Vec<Value> {
     let array = json!(["c-1"]);
     let object = json!({"text": "hello"});
     match ty {
-        Id | Uuid | Text | Status => vec![number, float, boolean, array, object],
+        Id | Uuid | Text | Status | Object => vec![number, float, boolean, array, object],
         Seq | Version | Score => vec![string, json!(3.0), float, boolean, array, object],
         Bool => vec![string, json!("true"), json!(1), json!(0), array, object],
         Body => vec![
@@ -308,6 +345,14 @@ pub fn wrong_types(ty: FieldType) -> Vec<Value> {
         ],
         Utm => vec![string, number, boolean, array, json!({"source": 5})],
         Ids => vec![string, number, boolean, object, json!([5])],
+        Attribute => vec![
+            string,
+            number,
+            boolean,
+            array,
+            json!({"string": 5}),
+            json!({"number": "5"}),
+        ],
     }
 }
 
@@ -349,6 +394,12 @@ pub fn invalid_values(ty: FieldType) -> Vec<Value> {
             json!(["a\u{0}b"]),
             json!(["x".repeat(MAX_ID_LEN + 1)]),
         ],
+        Object => vec![json!(""), json!("agent"), json!("Visitor")],
+        Attribute => vec![
+            json!({}),
+            json!({"colour": "red"}),
+            json!({"string": "a", "number": 1}),
+        ],
         Text | Bool | Body | Utm => vec![],
     }
 }
@@ -380,6 +431,12 @@ pub fn unusual_values(ty: FieldType) -> Vec<Value> {
         Utm => vec![json!({}), json!({"term": null, "x": 1})],
         Score => vec![json!(0), json!(6), json!(255)],
         Ids => vec![json!([]), json!(["alice", "alice"])],
+        Object => vec![json!("conversation")],
+        Attribute => vec![
+            json!({"date": "not a date"}),
+            json!({"number": 1e300}),
+            json!({"bool": false}),
+        ],
     }
 }
 
