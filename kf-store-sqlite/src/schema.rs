@@ -180,6 +180,40 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, object, key)
     ) WITHOUT ROWID;
     "#,
+    // 8: the `on_hold` conversation state (snoozed: the table is rebuilt, SQLite cannot change a CHECK
+    // constraint). `agent` holds the owner while assigned and the agent who parked it while on hold; `hold_until`
+    // when it wakes by itself (NULL: at the visitor's next message).
+    r#"
+    CREATE TABLE conversations_v8 (
+        id             TEXT PRIMARY KEY NOT NULL,
+        tenant         TEXT NOT NULL,
+        visitor        TEXT NOT NULL,
+        group_id       TEXT NOT NULL,
+        open_client_id TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'closed', 'offline', 'on_hold')),
+        agent          TEXT,
+        last_agent     TEXT,
+        last_seq       INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        rating         INTEGER CHECK (rating BETWEEN 1 AND 5),
+        labels         TEXT NOT NULL DEFAULT '[]',
+        attributes     TEXT NOT NULL DEFAULT '{}',
+        hold_until     INTEGER,
+        CHECK ((state IN ('assigned', 'on_hold')) = (agent IS NOT NULL)),
+        CHECK (state = 'on_hold' OR hold_until IS NULL),
+        UNIQUE (tenant, visitor, open_client_id)
+    );
+    INSERT INTO conversations_v8 (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent,
+        last_seq, created_at, updated_at, rating, labels, attributes)
+        SELECT id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, last_seq, created_at,
+            updated_at, rating, labels, attributes FROM conversations;
+    DROP TABLE conversations;
+    ALTER TABLE conversations_v8 RENAME TO conversations;
+    CREATE INDEX conversations_by_visitor ON conversations (tenant, visitor, created_at, id);
+    CREATE INDEX conversations_by_agent ON conversations (tenant, agent, created_at, id) WHERE agent IS NOT NULL;
+    CREATE INDEX conversations_open ON conversations (created_at, id) WHERE state <> 'closed';
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).

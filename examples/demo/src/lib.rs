@@ -235,9 +235,24 @@ async fn seed_labels(engine: &Engine, tenant: &TenantId) -> Result<(), RequestEr
     };
     for definition in [
         define(AttributeObject::Visitor, "plan", AttributeKind::String, "Plan"),
-        define(AttributeObject::Visitor, "newsletter", AttributeKind::Bool, "Newsletter"),
-        define(AttributeObject::Conversation, "order", AttributeKind::Number, "Order number"),
-        define(AttributeObject::Conversation, "follow_up", AttributeKind::Date, "Follow up on"),
+        define(
+            AttributeObject::Visitor,
+            "newsletter",
+            AttributeKind::Bool,
+            "Newsletter",
+        ),
+        define(
+            AttributeObject::Conversation,
+            "order",
+            AttributeKind::Number,
+            "Order number",
+        ),
+        define(
+            AttributeObject::Conversation,
+            "follow_up",
+            AttributeKind::Date,
+            "Follow up on",
+        ),
     ] {
         if !definitions.contains(&definition) {
             engine.put_attribute_definition(definition).await?;

@@ -24,6 +24,7 @@ mod router;
 mod routing;
 mod session;
 mod sessions;
+mod snooze;
 mod subscriptions;
 mod tagging;
 mod timers;
@@ -56,6 +57,7 @@ pub use conversations::{Ack, Opened};
 pub use error::{EngineError, RequestError};
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
+pub use snooze::MAX_SNOOZE_MS;
 
 /// The kf engine. Cheap to clone (an `Arc` inside); share one per process.
 ///

@@ -22,7 +22,24 @@ impl Engine {
                 if matches!(event.author, Actor::Visitor(_)) && conversation.state.agent().is_some() {
                     self.arm_inactivity(conversation);
                 }
+                // The visitor's next message wakes a conversation on hold.
+                if matches!(event.author, Actor::Visitor(_))
+                    && matches!(conversation.state, ConversationState::OnHold { .. })
+                {
+                    self.wake(conversation.id, crate::model::WakeReason::Visitor)
+                        .await;
+                }
             }
+            EventKind::Snoozed { until } => {
+                // Parked: its agent's capacity is free for others until it wakes.
+                let groups = self.inner.routing.ledger.update(conversation);
+                self.arm_snooze(conversation, *until);
+                for group in groups {
+                    self.drain(&conversation.tenant, &group).await;
+                }
+            }
+            // Back to the agent who parked it when it can, else queued: the path of a reopen.
+            EventKind::Woken { .. } => self.reopened(conversation).await,
             EventKind::Assigned { agent } => {
                 self.inner.routing.ledger.update(conversation);
                 self.notify_agent(agent, conversation);

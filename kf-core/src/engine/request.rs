@@ -32,7 +32,9 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Note { .. }
         | ClientFrame::Label { .. }
         | ClientFrame::Unlabel { .. }
-        | ClientFrame::SetAttribute { .. } => true,
+        | ClientFrame::SetAttribute { .. }
+        | ClientFrame::Snooze { .. }
+        | ClientFrame::Wake { .. } => true,
         // Connection control and liveness, and reads of what the sender may already see.
         ClientFrame::Hello { .. }
         | ClientFrame::Subscribe { .. }
@@ -97,7 +99,9 @@ impl Engine {
             | ClientFrame::Read { .. }
             | ClientFrame::Close { .. }
             | ClientFrame::Rate { .. }
-            | ClientFrame::Note { .. }) => {
+            | ClientFrame::Note { .. }
+            | ClientFrame::Snooze { .. }
+            | ClientFrame::Wake { .. }) => {
                 self.conversation_request(identity, except, id.clone(), frame)
                     .await
             }
@@ -254,6 +258,35 @@ impl Engine {
                     duplicate: ack.duplicate,
                 }
             }
+            ClientFrame::Snooze {
+                conversation,
+                client_id,
+                until,
+            } => {
+                let ack = self
+                    .snooze(identity, conversation, client_id.clone(), until)
+                    .await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
+            ClientFrame::Wake {
+                conversation,
+                client_id,
+            } => {
+                let ack = self.wake_up(identity, conversation, client_id.clone()).await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
             _ => return Ok(None),
         };
         Ok(Some(reply))
@@ -366,6 +399,16 @@ mod tests {
                 true,
             ),
             (r#"{"type":"definitions"}"#, false),
+            (
+                &format!(
+                    r#"{{"type":"snooze","conversation":"{C}","client_id":"s1","until":1800000000000}}"#
+                ),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"wake","conversation":"{C}","client_id":"w1"}}"#),
+                true,
+            ),
             (
                 &format!(r#"{{"type":"label","conversation":"{C}","client_id":"l1","label":"VIP"}}"#),
                 true,

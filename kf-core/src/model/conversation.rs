@@ -27,6 +27,16 @@ pub enum ConversationState {
     /// Not routed (outside working hours, or past the group's max wait): an offline message, waiting for an
     /// agent to take it.
     Offline,
+    /// Parked by its agent (snoozed) until a time or the visitor's next message, whichever comes first; then it
+    /// wakes: back to `agent` when that agent can take it, else queued. It does not count against the agent's
+    /// capacity meanwhile (`docs/routing.md`).
+    OnHold {
+        /// The agent who parked it, and gets it back first.
+        agent: AgentId,
+        /// When it wakes by itself; absent: only at the visitor's next message (or the agent's `wake`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
 }
 
 impl ConversationState {
@@ -37,6 +47,7 @@ impl ConversationState {
             ConversationState::Assigned { .. } => "assigned",
             ConversationState::Closed => "closed",
             ConversationState::Offline => "offline",
+            ConversationState::OnHold { .. } => "on_hold",
         }
     }
 
@@ -48,7 +59,8 @@ impl ConversationState {
         }
     }
 
-    /// Not closed: queued, assigned or offline (an offline message still takes messages and can be taken).
+    /// Not closed: queued, assigned, offline (an offline message still takes messages and can be taken) or on
+    /// hold.
     pub fn is_open(&self) -> bool {
         !matches!(self, ConversationState::Closed)
     }
@@ -133,9 +145,14 @@ impl Conversation {
         use ConversationState as S;
         let allowed = match (&self.state, kind) {
             (_, EventKind::Created { .. }) => false,
-            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Message { .. }) => true,
+            (S::Queued | S::Assigned { .. } | S::Offline | S::OnHold { .. }, EventKind::Message { .. }) => {
+                true
+            }
+            // Parked by its owner; woken by a timer, the visitor, or the agent.
+            (S::Assigned { .. }, EventKind::Snoozed { .. }) => true,
+            (S::OnHold { .. }, EventKind::Woken { .. }) => true,
             (S::Queued | S::Offline, EventKind::Assigned { .. }) => true,
-            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Closed) => true,
+            (S::Queued | S::Assigned { .. } | S::Offline | S::OnHold { .. }, EventKind::Closed) => true,
             (S::Queued, EventKind::Offline) => true,
             (S::Closed, EventKind::Reopened) => true,
             (S::Queued | S::Assigned { .. }, EventKind::Transferred { .. }) => true,
@@ -205,6 +222,16 @@ impl Conversation {
                 self.last_agent = Some(agent.clone());
             }
             EventKind::Closed => self.state = ConversationState::Closed,
+            EventKind::Snoozed { until } => {
+                if let ConversationState::Assigned { agent } = &self.state {
+                    self.state = ConversationState::OnHold {
+                        agent: agent.clone(),
+                        until: *until,
+                    };
+                }
+            }
+            // Queued: the engine hands it back to its agent right away when it can (like a reopen).
+            EventKind::Woken { .. } => self.state = ConversationState::Queued,
             EventKind::Reopened => self.state = ConversationState::Queued,
             EventKind::Offline => self.state = ConversationState::Offline,
             EventKind::Transferred { agent, group, .. } => {

@@ -159,10 +159,35 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<AttributeValue>,
     },
+    /// The agent parked the assigned conversation (`on_hold`) until `until` or the visitor's next message.
+    Snoozed {
+        /// When it wakes by itself (ms since the epoch); absent: at the visitor's next message only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
+    /// A conversation on hold woke: it is queued, and goes back to the agent who parked it when that agent can
+    /// take it (an `assigned` follows).
+    Woken {
+        /// What woke it.
+        reason: WakeReason,
+    },
     /// What a visitor receives in place of an event for agents only (a note): its seq, without its content, so
     /// that the visitor's log stays gapless. Never stored: [`Conversation::check`](super::Conversation::check)
     /// refuses it.
     Hidden,
+}
+
+/// What woke a conversation on hold.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WakeReason {
+    /// Its time came.
+    Timer,
+    /// The visitor wrote.
+    Visitor,
+    /// The agent took it back early (`wake`).
+    Agent,
 }
 
 /// Why a conversation counts as missed.
@@ -191,6 +216,8 @@ impl EventKind {
             EventKind::Rated { .. } => "rated",
             EventKind::Note { .. } => "note",
             EventKind::Hidden => "hidden",
+            EventKind::Snoozed { .. } => "snoozed",
+            EventKind::Woken { .. } => "woken",
             EventKind::Labeled { .. } => "labeled",
             EventKind::Unlabeled { .. } => "unlabeled",
             EventKind::AttributeSet { .. } => "attribute_set",

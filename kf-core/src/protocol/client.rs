@@ -8,7 +8,9 @@ use crate::context::ContextReport;
 use crate::labels::{AttributeObject, AttributeValue};
 use crate::limits::MAX_REQUEST_ID_LEN;
 use crate::model::Epoch;
-use crate::model::{AgentId, AgentStatus, ClientId, ConversationId, EntryPointId, GroupId, MessageBody, Seq};
+use crate::model::{
+    AgentId, AgentStatus, ClientId, ConversationId, EntryPointId, GroupId, MessageBody, Seq, Timestamp,
+};
 
 use super::{ErrorCode, ServerFrame};
 
@@ -218,6 +220,24 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<AttributeValue>,
     },
+    /// Agent: put a conversation assigned to it on hold until `until` or the visitor's next message; answered
+    /// `ack`.
+    Snooze {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+        /// When it wakes by itself (ms since the epoch); absent: at the visitor's next message only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
+    /// Agent: take back a conversation it put on hold, before its time; answered `ack`.
+    Wake {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+    },
 }
 
 impl ClientFrame {
@@ -251,6 +271,8 @@ impl ClientFrame {
             ClientFrame::Label { .. } => "label",
             ClientFrame::Unlabel { .. } => "unlabel",
             ClientFrame::SetAttribute { .. } => "set_attribute",
+            ClientFrame::Snooze { .. } => "snooze",
+            ClientFrame::Wake { .. } => "wake",
         }
     }
 }
@@ -258,10 +280,10 @@ impl ClientFrame {
 /// Every `type` a client may send, for error messages.
 pub(crate) const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
 context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply, claim, transfer, status, \
-queue, rate, note, definitions, label, unlabel, set_attribute";
+queue, rate, note, definitions, label, unlabel, set_attribute, snooze, wake";
 
 /// The same names one by one, for looking a type up (the list above is for messages; a test keeps them equal).
-pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 27] = [
+pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 29] = [
     "hello",
     "open",
     "subscribe",
@@ -289,6 +311,8 @@ pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 27] = [
     "label",
     "unlabel",
     "set_attribute",
+    "snooze",
+    "wake",
 ];
 
 /// A decoded client frame with its optional request id.

@@ -254,7 +254,14 @@ impl ConversationLog for MemoryStore {
             .logs
             .values()
             .map(|log| &log.conversation)
-            .filter(|c| &c.tenant == tenant && c.state.agent() == Some(agent))
+            .filter(|c| {
+                &c.tenant == tenant
+                    && match &c.state {
+                        crate::model::ConversationState::Assigned { agent: owner }
+                        | crate::model::ConversationState::OnHold { agent: owner, .. } => owner == agent,
+                        _ => false,
+                    }
+            })
             .cloned()
             .collect();
         Ok(sorted(found, false))

@@ -60,6 +60,8 @@ pub enum FieldType {
     /// `set_attribute.value`: an object naming one type, `{"string": …}`, `{"number": …}`, `{"bool": …}` or
     /// `{"date": …}` (the engine checks the date's form and the declared type).
     Attribute,
+    /// `snooze.until`: a time in ms since the epoch, an unsigned 64-bit integer (the engine takes the future only).
+    Millis,
 }
 
 /// One field of a client frame.
@@ -285,6 +287,18 @@ pub const FRAMES: &[FrameSpec] = &[
             optional("value", Attribute),
         ],
     },
+    FrameSpec {
+        kind: "snooze",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            optional("until", Millis),
+        ],
+    },
+    FrameSpec {
+        kind: "wake",
+        fields: &[required("conversation", Uuid), required("client_id", Id)],
+    },
 ];
 
 /// The spec of frame kind `kind`.
@@ -308,6 +322,7 @@ pub fn valid_value(ty: FieldType) -> Value {
         Ids => json!(["alice", "bob"]),
         Object => json!("visitor"),
         Attribute => json!({"string": "pro"}),
+        Millis => json!(1_800_000_000_000u64),
     }
 }
 
@@ -332,7 +347,7 @@ pub fn wrong_types(ty: FieldType) -> Vec<Value> {
     let object = json!({"text": "hello"});
     match ty {
         Id | Uuid | Text | Status | Object => vec![number, float, boolean, array, object],
-        Seq | Version | Score => vec![string, json!(3.0), float, boolean, array, object],
+        Seq | Version | Score | Millis => vec![string, json!(3.0), float, boolean, array, object],
         Bool => vec![string, json!("true"), json!(1), json!(0), array, object],
         Body => vec![
             string,
@@ -395,6 +410,11 @@ pub fn invalid_values(ty: FieldType) -> Vec<Value> {
             json!(["x".repeat(MAX_ID_LEN + 1)]),
         ],
         Object => vec![json!(""), json!("agent"), json!("Visitor")],
+        Millis => vec![
+            json!(-1),
+            json!(1e300),
+            serde_json::from_str("18446744073709551616").unwrap_or(Value::Null),
+        ],
         Attribute => vec![
             json!({}),
             json!({"colour": "red"}),
@@ -432,6 +452,7 @@ pub fn unusual_values(ty: FieldType) -> Vec<Value> {
         Score => vec![json!(0), json!(6), json!(255)],
         Ids => vec![json!([]), json!(["alice", "alice"])],
         Object => vec![json!("conversation")],
+        Millis => vec![json!(0), json!(u64::MAX)],
         Attribute => vec![
             json!({"date": "not a date"}),
             json!({"number": 1e300}),
