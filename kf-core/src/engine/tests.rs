@@ -1164,3 +1164,5 @@ mod pipeline;
 mod workspace;
 // Labels and custom attributes.
 mod tagging;
+// On hold (snoozed).
+mod snooze;

@@ -769,6 +769,112 @@ pub async fn labels_and_attributes_round_trip(store: Arc<dyn ConversationLog>) {
     );
 }
 
+/// `snoozed` parks an assigned conversation (`on_hold`, with its agent and wake time, or none) and `woken` queues
+/// it again; the record reads back on hold from `conversation`, `open_conversations` and the agent's listing; a
+/// visitor's message is taken on hold; a transfer is refused; a close ends it.
+pub async fn on_hold_round_trips(store: Arc<dyn ConversationLog>) {
+    use crate::model::WakeReason;
+    let c = open(&*store, "v1", "open-1").await;
+    let alice: AgentId = id("alice");
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: alice.clone() }))
+            .await,
+        "assign",
+    );
+    let snooze = |client_id: &str, until: Option<Timestamp>| EventDraft {
+        client_id: Some(id(client_id)),
+        ..EventDraft::new(
+            c,
+            Actor::Agent(alice.clone()),
+            EventKind::Snoozed { until },
+            Timestamp(8_000),
+        )
+    };
+    let parked = ok(
+        store.append(snooze("s-1", Some(Timestamp(90_000)))).await,
+        "snooze",
+    );
+    let on_hold = ConversationState::OnHold {
+        agent: alice.clone(),
+        until: Some(Timestamp(90_000)),
+    };
+    assert_eq!(parked.conversation.state, on_hold);
+    let again = store.append(snooze("s-2", None)).await;
+    assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
+    let transfer = EventKind::Transferred {
+        from: Some(alice.clone()),
+        agent: None,
+        group: id("sales"),
+        note: None,
+    };
+    let refused = store.append(system(c, transfer)).await;
+    assert!(matches!(refused, Err(StoreError::Transition(_))), "{refused:?}");
+    ok(
+        store
+            .append(text(visitor("v1"), c, Some("m-1"), "still there?"))
+            .await,
+        "message on hold",
+    );
+    let read = ok(store.conversation(c).await, "conversation");
+    assert_eq!(read.map(|r| r.state), Some(on_hold.clone()));
+    let open_ones = ok(store.open_conversations().await, "open");
+    assert_eq!(
+        open_ones.iter().find(|r| r.id == c).map(|r| r.state.clone()),
+        Some(on_hold.clone())
+    );
+    let of_agent = ok(store.conversations_of_agent(&tenant(), &alice).await, "of agent");
+    assert_eq!(
+        of_agent.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![c],
+        "the agent's own, parked"
+    );
+    let woken = ok(
+        store
+            .append(system(
+                c,
+                EventKind::Woken {
+                    reason: WakeReason::Visitor,
+                },
+            ))
+            .await,
+        "wake",
+    );
+    assert_eq!(woken.conversation.state, ConversationState::Queued);
+    assert_eq!(woken.conversation.last_agent, Some(alice.clone()));
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: alice.clone() }))
+            .await,
+        "back",
+    );
+    ok(store.append(snooze("s-3", None)).await, "snooze without a time");
+    let read = ok(store.conversation(c).await, "conversation");
+    assert_eq!(
+        read.map(|r| r.state),
+        Some(ConversationState::OnHold {
+            agent: alice.clone(),
+            until: None
+        })
+    );
+    let closed = ok(store.append(system(c, EventKind::Closed)).await, "close on hold");
+    assert_eq!(closed.conversation.state, ConversationState::Closed);
+    assert!(ok(store.conversations_of_agent(&tenant(), &alice).await, "of agent").is_empty());
+    let events = ok(store.events_after(c, Seq(2), 20).await, "events");
+    assert_eq!(
+        events[0].data,
+        EventKind::Snoozed {
+            until: Some(Timestamp(90_000))
+        }
+    );
+    assert_eq!(
+        events[2].data,
+        EventKind::Woken {
+            reason: WakeReason::Visitor
+        }
+    );
+}
+
 /// A conversation's visitor-context summary is stored, read back and replaced; an unknown conversation has none
 /// and cannot get one.
 pub async fn conversation_context_round_trips(store: Arc<dyn ConversationLog>) {
@@ -1255,6 +1361,7 @@ macro_rules! conversation_log_conformance_tests {
             ratings_round_trip_once,
             notes_round_trip,
             labels_and_attributes_round_trip,
+            on_hold_round_trips,
             conversation_context_round_trips,
             created_events_record_their_entry_point,
             feed_covers_every_committed_event_once,
