@@ -638,6 +638,24 @@ mod tests {
             .expect("row");
         assert_eq!(visitor_again, visitor);
         crate::rows::put_label(&conn, &Label::new(tenant.clone(), "VIP", "#d97706")).expect("label");
+        // Schema 8: it can be put on hold (its agent and wake time kept), and the state is checked.
+        let snoozed = EventKind::Snoozed {
+            until: Some(Timestamp(90_000)),
+        };
+        record.apply(&snoozed, Timestamp(5)).expect("snoozed");
+        crate::rows::update_conversation(&conn, &record).expect("update");
+        let parked = crate::rows::conversation(&conn, id).expect("read").expect("row");
+        assert_eq!(
+            parked.state,
+            ConversationState::OnHold {
+                agent: agent.clone(),
+                until: Some(Timestamp(90_000))
+            }
+        );
+        assert!(
+            conn.execute("UPDATE conversations SET agent = NULL", []).is_err(),
+            "on hold keeps its agent"
+        );
         assert_eq!(crate::rows::labels(&conn, &tenant).expect("labels").len(), 1);
         assert!(
             conn.execute(

@@ -53,11 +53,17 @@ pub enum EventType {
     /// value). Agents' data: subscribe back-office endpoints only.
     #[serde(rename = "attribute.set")]
     AttributeSet,
+    /// An agent put the conversation on hold (`snoozed`: optional `until`).
+    #[serde(rename = "conversation.snoozed")]
+    ConversationSnoozed,
+    /// A conversation on hold woke (`woken`: reason `timer`, `visitor` or `agent`).
+    #[serde(rename = "conversation.woken")]
+    ConversationWoken,
 }
 
 impl EventType {
     /// Every type, in a fixed order.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 15] = [
         EventType::ConversationCreated,
         EventType::ConversationAssigned,
         EventType::ConversationTransferred,
@@ -71,6 +77,8 @@ impl EventType {
         EventType::ConversationLabeled,
         EventType::ConversationUnlabeled,
         EventType::AttributeSet,
+        EventType::ConversationSnoozed,
+        EventType::ConversationWoken,
     ];
 
     /// The type of an event kind, or `None` for a kind webhooks do not carry (yet): kinds added to kf-core later
@@ -90,6 +98,8 @@ impl EventType {
             EventKind::Labeled { .. } => EventType::ConversationLabeled,
             EventKind::Unlabeled { .. } => EventType::ConversationUnlabeled,
             EventKind::AttributeSet { .. } => EventType::AttributeSet,
+            EventKind::Snoozed { .. } => EventType::ConversationSnoozed,
+            EventKind::Woken { .. } => EventType::ConversationWoken,
             // `Hidden` is what visitors get in place of a note, never stored. `EventKind` is non-exhaustive: kinds added later have no type until they are mapped here.
             _ => return None,
         })
@@ -111,6 +121,8 @@ impl EventType {
             EventType::ConversationLabeled => "conversation.labeled",
             EventType::ConversationUnlabeled => "conversation.unlabeled",
             EventType::AttributeSet => "attribute.set",
+            EventType::ConversationSnoozed => "conversation.snoozed",
+            EventType::ConversationWoken => "conversation.woken",
         }
     }
 
@@ -327,6 +339,13 @@ mod tests {
                     value: Some(kf_core::labels::AttributeValue::Bool(true)),
                 },
                 "attribute.set",
+            ),
+            (EventKind::Snoozed { until: None }, "conversation.snoozed"),
+            (
+                EventKind::Woken {
+                    reason: kf_core::model::WakeReason::Timer,
+                },
+                "conversation.woken",
             ),
         ];
         for (kind, name) in kinds {

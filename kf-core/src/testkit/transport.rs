@@ -1104,6 +1104,60 @@ pub async fn labels_and_attributes_never_reach_the_visitor(transport: Arc<dyn Tr
     assert!(matches!(&stored[6].data, EventKind::Labeled { label } if label == "Escalated"));
 }
 
+/// An agent puts its conversation on hold (`snooze`, acked, a repeat `duplicate`; a visitor `forbidden`): both
+/// sides get `snoozed`; the visitor's next message wakes it (`woken`) and it comes back to the agent (`assigned`);
+/// then parked again and taken back early with `wake`.
+pub async fn a_snoozed_conversation_wakes_at_the_visitors_message(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let snooze = |client_id: &str| json!({"type": "snooze", "id": format!("s-{client_id}"), "conversation": conversation, "client_id": client_id});
+    assert_eq!(refused(&mut *visitor, snooze("s-0")).await, "forbidden");
+    let ack = answered(&mut *alice, snooze("s-1"), "ack").await;
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let repeat = answered(&mut *alice, snooze("s-1"), "ack").await;
+    assert_eq!(repeat["duplicate"].as_bool(), Some(true));
+    let parked = events_until(&mut *visitor, &conversation, 3).await;
+    assert_eq!(parked[0]["data"], json!({"type": "snoozed"}));
+    events_until(&mut *alice, &conversation, 3).await;
+    say(
+        &mut *visitor,
+        &conversation,
+        "v-1",
+        "Here is my order number: 1042",
+    )
+    .await;
+    let woke = events_until(&mut *alice, &conversation, 6).await;
+    let kinds: Vec<&Value> = woke.iter().map(|event| &event["data"]["type"]).collect();
+    assert_eq!(
+        kinds,
+        [&json!("message"), &json!("woken"), &json!("assigned")],
+        "{woke:?}"
+    );
+    assert_eq!(woke[1]["data"]["reason"], "visitor");
+    assert_eq!(woke[2]["data"]["agent"], "alice");
+    let until = crate::model::Timestamp::now().0 + 3_600_000;
+    answered(
+        &mut *alice,
+        json!({"type": "snooze", "id": "s2", "conversation": conversation, "client_id": "s-2", "until": until}),
+        "ack",
+    )
+    .await;
+    let wake = json!({"type": "wake", "id": "w", "conversation": conversation, "client_id": "w-1"});
+    answered(&mut *alice, wake, "ack").await;
+    let back = events_until(&mut *alice, &conversation, 9).await;
+    let kinds: Vec<&Value> = back.iter().map(|event| &event["data"]["type"]).collect();
+    assert_eq!(
+        kinds,
+        [&json!("snoozed"), &json!("woken"), &json!("assigned")],
+        "{back:?}"
+    );
+    assert_eq!(back[0]["data"]["until"], json!(until));
+}
+
 /// Stamps one `#[test]` per transport scenario. `$make` is an expression giving an
 /// `Arc<dyn kf_core::testkit::transport::Transport>` (evaluated once per test):
 ///
@@ -1128,6 +1182,7 @@ macro_rules! transport_conformance_tests {
             a_note_never_reaches_the_visitor,
             a_rating_counts_once,
             labels_and_attributes_never_reach_the_visitor,
+            a_snoozed_conversation_wakes_at_the_visitors_message,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
