@@ -1102,6 +1102,31 @@ export class KfClient {
   }
 
   /**
+   * Agents: puts a conversation assigned to you on hold until `until` (ms since the epoch) or, with `null`, until
+   * the visitor writes (protocol §7.24).
+   * @param {string} conversation
+   * @param {number | null} until
+   * @param {string} [clientId]
+   * @returns {Promise<AckFrame>}
+   */
+  snooze(conversation, until, clientId = newId()) {
+    /** @type {Frame} */
+    const frame = { type: "snooze", conversation, client_id: clientId };
+    if (until !== null && until !== undefined) frame.until = until;
+    return /** @type {Promise<AckFrame>} */ (this.request(frame));
+  }
+
+  /**
+   * Agents: takes back a conversation you put on hold, before its time (protocol §7.24).
+   * @param {string} conversation
+   * @param {string} [clientId]
+   * @returns {Promise<AckFrame>}
+   */
+  wake(conversation, clientId = newId()) {
+    return /** @type {Promise<AckFrame>} */ (this.request({ type: "wake", conversation, client_id: clientId }));
+  }
+
+  /**
    * The same as sendMessage.
    * @param {string} conversation
    * @param {string} text

@@ -312,6 +312,22 @@ export class KfClient {
      */
     setAttribute(conversation: string, object: "visitor" | "conversation", key: string, value: AttributeValue | null, clientId?: string): Promise<AckFrame>;
     /**
+     * Agents: puts a conversation assigned to you on hold until `until` (ms since the epoch) or, with `null`, until
+     * the visitor writes (protocol §7.24).
+     * @param {string} conversation
+     * @param {number | null} until
+     * @param {string} [clientId]
+     * @returns {Promise<AckFrame>}
+     */
+    snooze(conversation: string, until: number | null, clientId?: string): Promise<AckFrame>;
+    /**
+     * Agents: takes back a conversation you put on hold, before its time (protocol §7.24).
+     * @param {string} conversation
+     * @param {string} [clientId]
+     * @returns {Promise<AckFrame>}
+     */
+    wake(conversation: string, clientId?: string): Promise<AckFrame>;
+    /**
      * The same as sendMessage.
      * @param {string} conversation
      * @param {string} text

@@ -234,7 +234,7 @@ function track(record) {
 }
 
 // Request ids name what an error refuses: `claim:<conversation>`, `transfer:<conversation>`, …
-const REQUESTS = { claim: "Claim", take: "Take", transfer: "Transfer", status: "Status change", qr: "Quick reply", queue: "Queue", label: "Label", unlabel: "Label removal", attr: "Attribute" };
+const REQUESTS = { snooze: "Snooze", wake: "Wake", claim: "Claim", take: "Take", transfer: "Transfer", status: "Status change", qr: "Quick reply", queue: "Queue", label: "Label", unlabel: "Label removal", attr: "Attribute" };
 
 function upsertQuickReply(reply) {
   quickReplies = [...quickReplies.filter((q) => q.id !== reply.id), reply].sort(
@@ -383,6 +383,14 @@ function applyToRecord(entry, event) {
     delete record.agent;
   } else if (kind === "offline") {
     record.status = "offline";
+  } else if (kind === "snoozed") {
+    record.status = "on_hold";
+    if (event.data.until) record.until = event.data.until;
+    else delete record.until;
+  } else if (kind === "woken") {
+    record.status = "queued";
+    delete record.agent;
+    delete record.until;
   } else if (kind === "transferred") {
     record.group = event.data.group;
     if (event.data.agent) {
@@ -431,6 +439,29 @@ function transfer(toQueue) {
   requestNow(frame);
 }
 
+function untilText(ms) {
+  const date = new Date(ms);
+  const today = new Date().toDateString() === date.toDateString();
+  return today ? timeOf(ms) : `${date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" })} ${timeOf(ms)}`;
+}
+
+// The time `snooze` asks for, from the form: null means until the visitor replies.
+function snoozeUntil() {
+  const choice = $("snooze-choice").value;
+  if (choice === "1h") return Date.now() + 3_600_000;
+  if (choice === "tomorrow") {
+    const at = new Date();
+    at.setDate(at.getDate() + 1);
+    at.setHours(9, 0, 0, 0);
+    return at.getTime();
+  }
+  if (choice === "at") {
+    const at = new Date($("snooze-at").value).getTime();
+    return Number.isFinite(at) ? at : undefined;
+  }
+  return null;
+}
+
 function waitText(ms) {
   if (ms === undefined || ms === null) return "";
   if (ms < 60_000) return `~${Math.max(1, Math.round(ms / 1000))} s wait`;
@@ -476,6 +507,10 @@ function systemText(event) {
       return event.data.reason === "waited" ? "Missed: waited too long for an agent" : "Missed: the visitor left before anyone answered";
     case "rated":
       return "The visitor rated the conversation";
+    case "snoozed":
+      return `${who || "Someone"} put the conversation on hold ${event.data.until ? `until ${untilText(event.data.until)} or the visitor's reply` : "until the visitor replies"}`;
+    case "woken":
+      return { timer: "Back from hold: its time came", visitor: "Back from hold: the visitor wrote", agent: `${who || "The agent"} took the conversation back from hold` }[event.data.reason] || "Back from hold";
     case "labeled":
       return `${who || "Someone"} added the label “${event.data.label}”`;
     case "unlabeled":
@@ -516,7 +551,7 @@ function draw() {
         el(
           "div",
           { class: "item-bottom" },
-          el("span", { class: `badge ${entry.record.status}` }, entry.record.status),
+          el("span", { class: `badge ${entry.record.status}` }, entry.record.status.replace("_", " ")),
           entry.record.rating ? el("span", { class: "rating-badge", title: `Rated ${entry.record.rating}/5` }, `★${entry.record.rating}`) : null,
           el("span", { class: "preview" }, entry.typingUntil > Date.now() ? "typing…" : lastMessage(entry)),
         ),
@@ -543,7 +578,15 @@ function draw() {
   drawAttributes(record, contexts.get(selected));
   $("view-title").textContent = visitorName(record.visitor);
   const mineNow = record.status === "assigned" && record.agent === session.agent;
-  $("view-subtitle").textContent = `${record.status === "closed" ? "closed" : mineNow ? "assigned to you" : record.status} · started ${timeOf(record.created_at)}`;
+  $("view-subtitle").textContent = `${record.status === "closed" ? "closed" : mineNow ? "assigned to you" : record.status === "on_hold" ? "on hold" : record.status} · started ${timeOf(record.created_at)}`;
+  const parkedByMe = record.status === "on_hold" && record.agent === session.agent;
+  $("snooze-toggle").hidden = !mineNow;
+  if (!mineNow) $("snooze-form").hidden = true;
+  $("wake").hidden = !parkedByMe;
+  $("on-hold-banner").hidden = record.status !== "on_hold";
+  $("on-hold-banner").textContent = record.status === "on_hold"
+    ? `On hold ${record.until ? `until ${untilText(record.until)} or the visitor's reply` : "until the visitor replies"}: it does not take one of your seats meanwhile.`
+    : "";
   $("close-conversation").hidden = !mineNow;
   $("transfer-toggle").hidden = !mineNow;
   if (!mineNow) $("transfer-form").hidden = true;
@@ -555,6 +598,8 @@ function draw() {
   $("input").placeholder = !mineNow
     ? record.status === "closed"
       ? "This conversation is closed"
+      : parkedByMe
+      ? "On hold: Wake now to write"
       : "Assigned to someone else: read only"
     : noteMode
       ? "Private note: only agents see it (@name notifies a colleague)"
@@ -1008,6 +1053,27 @@ $("qr-form").addEventListener("submit", (event) => {
   const own = quickReplies.find((q) => q.scope === "agent" && q.shortcut === shortcut);
   if (own) frame.reply_id = own.id;
   requestNow(frame);
+});
+$("snooze-toggle").addEventListener("click", () => {
+  $("snooze-form").hidden = !$("snooze-form").hidden;
+});
+$("snooze-choice").addEventListener("change", () => {
+  $("snooze-at").hidden = $("snooze-choice").value !== "at";
+});
+$("snooze-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!selected) return;
+  const until = snoozeUntil();
+  if (until === undefined || (until !== null && until <= Date.now())) {
+    toast("Pick a time in the future.");
+    return;
+  }
+  const frame = { type: "snooze", id: `snooze:${selected}`, conversation: selected, client_id: crypto.randomUUID() };
+  if (until !== null) frame.until = until;
+  if (requestNow(frame)) $("snooze-form").hidden = true;
+});
+$("wake").addEventListener("click", () => {
+  if (selected) requestNow({ type: "wake", id: `wake:${selected}`, conversation: selected, client_id: crypto.randomUUID() });
 });
 $("label-add").addEventListener("change", (event) => {
   const label = event.target.value;

@@ -388,6 +388,35 @@ async function checkConsole(agent) {
   const hiddenCount = visitorView.events.filter((e) => e.data.type === "hidden").length;
   check(!leakedToVisitor && hiddenCount >= 7, `the visitor's page holds nothing of the labels and attributes: ${hiddenCount} hidden placeholders${leakedToVisitor ? `, but found ${leakedToVisitor[0]}` : ""}`);
 
+  // Snooze until the visitor replies: on hold (banner, badge), a seat free; the visitor's reply brings it back.
+  await agent.click("#snooze-toggle");
+  await agent.selectOption("#snooze-choice", "reply");
+  await agent.click("#snooze-submit");
+  await agent.waitForSelector("#on-hold-banner:not([hidden]) >> text=On hold until the visitor replies");
+  await agent.waitForSelector(`.conversation-item[data-conversation="${conversation}"] .badge.on_hold`);
+  check(await agent.locator("#input").isDisabled(), "alice snoozes the conversation until the visitor replies: on hold (banner and badge), her composer closed");
+  await agent.screenshot({ path: shot("agent-on-hold") });
+  // Away, alice would not get it back (it would wait in the queue): she goes online for this part.
+  await agent.selectOption("#agent-status", "online");
+  await agent.waitForSelector('#my-status[data-status="online"]');
+  await visitor.fill("#input", "Found it: order 1042.");
+  await visitor.keyboard.press("Enter");
+  await agent.waitForSelector(".system >> text=Back from hold: the visitor wrote");
+  await agent.waitForSelector(`.conversation-item[data-conversation="${conversation}"] .badge.assigned`);
+  await agent.waitForFunction(() => !document.getElementById("input").disabled);
+  check(await agent.locator("#on-hold-banner").isHidden(), "the visitor's reply wakes it: back to alice, assigned and writable again");
+  // Snoozed for an hour, then taken back early with Wake now.
+  await agent.click("#snooze-toggle");
+  await agent.selectOption("#snooze-choice", "1h");
+  await agent.click("#snooze-submit");
+  await agent.waitForSelector("#on-hold-banner:not([hidden]) >> text=or the visitor's reply");
+  await agent.click("#wake");
+  await agent.waitForSelector(".system >> text=You took the conversation back from hold");
+  await agent.waitForFunction(() => !document.getElementById("input").disabled);
+  check(true, "snoozed for an hour, then taken back early with Wake now");
+  await agent.selectOption("#agent-status", "away");
+  await agent.waitForSelector('#my-status[data-status="away"]');
+
   // Transfer to bob: refused while he is not connected, then done with a note once he is.
   await agent.click("#transfer-toggle");
   await agent.fill("#transfer-agent", "bob");
