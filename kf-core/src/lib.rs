@@ -21,6 +21,7 @@ pub mod cursor;
 pub mod engine;
 pub mod entry;
 pub mod hours;
+pub mod labels;
 pub mod limits;
 pub mod model;
 pub mod origin;

@@ -65,6 +65,7 @@ use async_trait::async_trait;
 use kf_core::context::ConversationContext;
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
+use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
     GroupId, Seq, TenantId, Visitor, VisitorId,
@@ -608,6 +609,62 @@ impl Settings for SqliteStore {
         let (tenant, scope) = (tenant.clone(), scope.clone());
         self.readers
             .run(move |conn| rows::quick_replies(conn, &tenant, &scope).map_err(backend))
+            .await
+    }
+
+    async fn put_label(&self, label: Label) -> Result<(), StoreError> {
+        match self.write(Op::PutLabel(label)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_label(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let op = Op::DeleteLabel {
+            tenant: tenant.clone(),
+            name: name.to_owned(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .run(move |conn| rows::labels(conn, &tenant).map_err(backend))
+            .await
+    }
+
+    async fn put_attribute_definition(&self, definition: AttributeDefinition) -> Result<(), StoreError> {
+        match self.write(Op::PutAttributeDefinition(definition)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_attribute_definition(
+        &self,
+        tenant: &TenantId,
+        object: AttributeObject,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let op = Op::DeleteAttributeDefinition {
+            tenant: tenant.clone(),
+            object,
+            key: key.to_owned(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .run(move |conn| rows::attribute_definitions(conn, &tenant).map_err(backend))
             .await
     }
 }

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use kf_core::context::ConversationContext;
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
+use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
     Agent, Conversation, ConversationId, EntryPointId, Event, EventKind, Group, GroupId, Seq, TenantId,
     Visitor,
@@ -73,6 +74,17 @@ pub(crate) enum Op {
     DeleteEntryPoint {
         tenant: TenantId,
         id: EntryPointId,
+    },
+    PutLabel(Label),
+    DeleteLabel {
+        tenant: TenantId,
+        name: String,
+    },
+    PutAttributeDefinition(AttributeDefinition),
+    DeleteAttributeDefinition {
+        tenant: TenantId,
+        object: AttributeObject,
+        key: String,
     },
 }
 
@@ -560,6 +572,14 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::PutEntryPoint(entry) => rows::put_entry_point(conn, entry).map(|()| Outcome::Done),
         Op::DeleteEntryPoint { tenant, id } => {
             rows::delete_entry_point(conn, tenant, id).map(Outcome::Deleted)
+        }
+        Op::PutLabel(label) => rows::put_label(conn, label).map(|()| Outcome::Done),
+        Op::DeleteLabel { tenant, name } => rows::delete_label(conn, tenant, name).map(Outcome::Deleted),
+        Op::PutAttributeDefinition(definition) => {
+            rows::put_attribute_definition(conn, definition).map(|()| Outcome::Done)
+        }
+        Op::DeleteAttributeDefinition { tenant, object, key } => {
+            rows::delete_attribute_definition(conn, tenant, *object, key).map(Outcome::Deleted)
         }
         Op::Create(_) | Op::Append(_) | Op::AppendBatch(_) => {
             Err(StoreError::Invalid("internal error: not a record request".into()))

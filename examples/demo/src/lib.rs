@@ -44,6 +44,7 @@ use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
+use kf_core::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
 use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId};
 use kf_core::origin::AllowedOrigins;
 use kf_core::prechat::{FieldKind, PrechatField};
@@ -238,8 +239,57 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
             engine.put_entry_point(entry).await?;
         }
     }
+    seed_labels(engine, &tenant).await
+}
+
+/// The demo tenant's labels and attribute definitions (what the console's pickers and typed inputs offer).
+async fn seed_labels(engine: &Engine, tenant: &TenantId) -> Result<(), RequestError> {
+    let labels = engine.labels(tenant).await?;
+    for (name, color) in DEMO_LABELS {
+        let label = Label::new(tenant.clone(), *name, *color);
+        if !labels.contains(&label) {
+            engine.put_label(label).await?;
+        }
+    }
+    let definitions = engine.attribute_definitions(tenant).await?;
+    let define = |object, key: &str, kind, name: &str| {
+        AttributeDefinition::new(tenant.clone(), object, key, kind).with_name(name)
+    };
+    for definition in [
+        define(AttributeObject::Visitor, "plan", AttributeKind::String, "Plan"),
+        define(
+            AttributeObject::Visitor,
+            "newsletter",
+            AttributeKind::Bool,
+            "Newsletter",
+        ),
+        define(
+            AttributeObject::Conversation,
+            "order",
+            AttributeKind::Number,
+            "Order number",
+        ),
+        define(
+            AttributeObject::Conversation,
+            "follow_up",
+            AttributeKind::Date,
+            "Follow up on",
+        ),
+    ] {
+        if !definitions.contains(&definition) {
+            engine.put_attribute_definition(definition).await?;
+        }
+    }
     Ok(())
 }
+
+/// The labels the demo seeds: name and colour.
+const DEMO_LABELS: &[(&str, &str)] = &[
+    ("VIP", "#b45309"),
+    ("Billing", "#1d4ed8"),
+    ("Bug", "#b91c1c"),
+    ("Follow-up", "#15803d"),
+];
 
 /// A started demo: the engine over the SQLite store of a data directory, and the token issuer.
 #[derive(Debug, Clone)]

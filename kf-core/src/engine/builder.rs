@@ -139,6 +139,7 @@ impl EngineBuilder {
             match &conversation.state {
                 ConversationState::Queued => engine.arm_queued(conversation),
                 ConversationState::Assigned { agent } => engine.arm_assigned(conversation, agent),
+                ConversationState::OnHold { until, .. } => engine.arm_snooze(conversation, *until),
                 ConversationState::Closed | ConversationState::Offline => {}
             }
         }

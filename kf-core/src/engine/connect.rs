@@ -83,7 +83,8 @@ impl Engine {
                 let mut all = log.conversations_of_visitor(&identity.tenant, id).await?;
                 all.sort_by_key(|c| !c.state.is_open());
                 all.truncate(self.inner.limits.inbox_conversations);
-                all
+                // Labels and attributes are for agents only.
+                all.iter().map(Conversation::for_visitors).collect()
             }
             Principal::Agent(id) => log.conversations_of_agent(&identity.tenant, id).await?,
         })

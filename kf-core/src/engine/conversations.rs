@@ -88,6 +88,7 @@ impl Engine {
             true => None,
             false => welcome.or_else(|| self.inner.routing.ledger.welcome(tenant, &group)),
         };
+        let answers = fields.clone();
         let new = NewConversation {
             id: ConversationId::generate(),
             tenant: tenant.clone(),
@@ -107,6 +108,7 @@ impl Engine {
         if committed.duplicate {
             return self.existing(committed.conversation).await;
         }
+        self.keep_prechat_answers(tenant, visitor, &answers).await;
         let conversation = self
             .inner
             .routing

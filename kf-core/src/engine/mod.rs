@@ -25,7 +25,9 @@ mod router;
 mod routing;
 mod session;
 mod sessions;
+mod snooze;
 mod subscriptions;
+mod tagging;
 mod timers;
 mod workspace;
 
@@ -60,6 +62,7 @@ pub use lifecycle::{
 };
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
+pub use snooze::MAX_SNOOZE_MS;
 
 /// The kf engine. Cheap to clone (an `Arc` inside); share one per process.
 ///

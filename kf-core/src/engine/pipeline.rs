@@ -30,8 +30,9 @@ pub(crate) enum Command {
     Append {
         /// The event.
         draft: EventDraft,
-        /// The reservation of the agent the event hands the conversation to, if any.
-        hold: Option<Hold>,
+        /// The reservation of the agent the event hands the conversation to, if any (boxed: it carries a
+        /// conversation record).
+        hold: Option<Box<Hold>>,
     },
     /// Append events to one conversation in one commit where the log can (`append_batch`), in order: what must
     /// not be logged without the others. The outcome is the last event's.
@@ -48,7 +49,7 @@ impl Command {
     pub(crate) fn hand_over(draft: EventDraft, hold: Hold) -> Self {
         Command::Append {
             draft,
-            hold: Some(hold),
+            hold: Some(Box::new(hold)),
         }
     }
 }
@@ -143,7 +144,7 @@ impl Engine {
                 }
                 Ok(committed)
             }
-            Command::Append { draft, hold } => self.write(vec![draft], hold).await,
+            Command::Append { draft, hold } => self.write(vec![draft], hold.map(|hold| *hold)).await,
             Command::Batch(drafts) => self.write(drafts, None).await,
         }
     }

@@ -29,7 +29,12 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Status { .. }
         | ClientFrame::Queue
         | ClientFrame::Rate { .. }
-        | ClientFrame::Note { .. } => true,
+        | ClientFrame::Note { .. }
+        | ClientFrame::Label { .. }
+        | ClientFrame::Unlabel { .. }
+        | ClientFrame::SetAttribute { .. }
+        | ClientFrame::Snooze { .. }
+        | ClientFrame::Wake { .. } => true,
         // Connection control and liveness, and reads of what the sender may already see.
         ClientFrame::Hello { .. }
         | ClientFrame::Subscribe { .. }
@@ -38,7 +43,8 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Ping
         | ClientFrame::Pong
         | ClientFrame::VisitorContext { .. }
-        | ClientFrame::QuickReplies => false,
+        | ClientFrame::QuickReplies
+        | ClientFrame::Definitions => false,
     }
 }
 
@@ -93,7 +99,9 @@ impl Engine {
             | ClientFrame::Read { .. }
             | ClientFrame::Close { .. }
             | ClientFrame::Rate { .. }
-            | ClientFrame::Note { .. }) => {
+            | ClientFrame::Note { .. }
+            | ClientFrame::Snooze { .. }
+            | ClientFrame::Wake { .. }) => {
                 self.conversation_request(identity, except, id.clone(), frame)
                     .await
             }
@@ -109,6 +117,11 @@ impl Engine {
             | ClientFrame::QuickReplies
             | ClientFrame::PutQuickReply { .. }
             | ClientFrame::DeleteQuickReply { .. }) => self.handle_extra(identity, id.clone(), frame).await,
+            // Labels and attributes: engine/tagging.rs.
+            frame @ (ClientFrame::Definitions
+            | ClientFrame::Label { .. }
+            | ClientFrame::Unlabel { .. }
+            | ClientFrame::SetAttribute { .. }) => self.labels_request(identity, id.clone(), frame).await,
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
     }
@@ -178,7 +191,7 @@ impl Engine {
                 ServerFrame::Opened {
                     id,
                     created: opened.created,
-                    conversation: opened.conversation,
+                    conversation: opened.conversation.for_visitors(),
                 }
             }
             ClientFrame::Send {
@@ -237,6 +250,35 @@ impl Engine {
                 let ack = self
                     .note(identity, conversation, client_id.clone(), text, mentions)
                     .await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
+            ClientFrame::Snooze {
+                conversation,
+                client_id,
+                until,
+            } => {
+                let ack = self
+                    .snooze(identity, conversation, client_id.clone(), until)
+                    .await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
+            ClientFrame::Wake {
+                conversation,
+                client_id,
+            } => {
+                let ack = self.wake_up(identity, conversation, client_id.clone()).await?;
                 ServerFrame::Ack {
                     id,
                     conversation,
@@ -360,6 +402,31 @@ mod tests {
             ),
             (
                 &format!(r#"{{"type":"note","conversation":"{C}","client_id":"n1","text":"hi"}}"#),
+                true,
+            ),
+            (r#"{"type":"definitions"}"#, false),
+            (
+                &format!(
+                    r#"{{"type":"snooze","conversation":"{C}","client_id":"s1","until":1800000000000}}"#
+                ),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"wake","conversation":"{C}","client_id":"w1"}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"label","conversation":"{C}","client_id":"l1","label":"VIP"}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"unlabel","conversation":"{C}","client_id":"l2","label":"VIP"}}"#),
+                true,
+            ),
+            (
+                &format!(
+                    r#"{{"type":"set_attribute","conversation":"{C}","client_id":"a1","object":"visitor","key":"plan","value":{{"string":"pro"}}}}"#
+                ),
                 true,
             ),
         ];

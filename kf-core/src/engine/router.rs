@@ -264,6 +264,13 @@ impl State {
                 self.entry.remove(&conversation.id);
                 self.open.insert(conversation.id, conversation.clone());
             }
+            ConversationState::OnHold { agent, .. } => {
+                // Parked: open, in no queue, and not counted against its agent (`update` released it).
+                self.dequeue(tenant, &conversation.group, &conversation.id);
+                self.entry.remove(&conversation.id);
+                freed = self.release(tenant, agent, &conversation.id);
+                self.open.insert(conversation.id, conversation.clone());
+            }
         }
         freed
     }
@@ -472,8 +479,9 @@ impl Router {
                     slot.active.insert(conversation.id, conversation.group.clone());
                 }
             }
-            // Offline messages are open but not routed: in no queue, until an agent takes one.
-            ConversationState::Offline => {}
+            // Offline messages are open but not routed: in no queue, until an agent takes one. A conversation on
+            // hold neither: it counts against nobody until it wakes.
+            ConversationState::Offline | ConversationState::OnHold { .. } => {}
             ConversationState::Closed => return,
         }
         state.open.insert(conversation.id, conversation);

@@ -1166,3 +1166,7 @@ mod pipeline;
 mod workspace;
 // Shutdown and health.
 mod lifecycle;
+// Labels and custom attributes.
+mod tagging;
+// On hold (snoozed).
+mod snooze;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::labels::AttributeValue;
+
 use super::{AgentId, GroupId, TenantId, Timestamp, VisitorId};
 
 /// A visitor record.
@@ -28,6 +30,9 @@ pub struct Visitor {
     pub name: Option<String>,
     /// First seen.
     pub created_at: Timestamp,
+    /// Its custom attributes, by key (set by the host, the pre-chat form and agents; for agents only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, AttributeValue>,
 }
 
 impl Visitor {
@@ -38,6 +43,7 @@ impl Visitor {
             id,
             name: None,
             created_at,
+            attributes: BTreeMap::new(),
         }
     }
 

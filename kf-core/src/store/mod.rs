@@ -157,6 +157,7 @@ mod tests {
             id: id("v1"),
             name: None,
             created_at: Timestamp(1),
+            attributes: Default::default(),
         };
         stores.directory.put_visitor(visitor.clone()).await.expect("put");
         let tenant: TenantId = id("t1");
@@ -212,6 +213,7 @@ mod tests {
             id: id("v1"),
             name: Some("Ada".into()),
             created_at: Timestamp(1),
+            attributes: Default::default(),
         };
         from_dyn
             .directory

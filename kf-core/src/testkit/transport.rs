@@ -1179,6 +1179,175 @@ pub async fn a_bot_first_group_without_its_bot_goes_to_people(transport: Arc<dyn
     let opened = answered(&mut *third, open_in_bot(3), "opened").await;
     assert_eq!(opened["conversation"]["group"], "support", "{opened}");
     assert_eq!(opened["conversation"]["agent"], "alice", "{opened}");
+/// Labels and attributes are for agents only: an agent's `label`, `unlabel` and `set_attribute` are acked
+/// (`definitions` lists the tenant's labels first; an unknown label is `not_found`, a mistyped value
+/// `invalid_frame`) and reach the agents watching whole, while the visitor gets a `hidden` placeholder at each
+/// seq — live, on a replay from 0, after a cut and a resume — and its inbox carries neither labels nor attributes.
+pub async fn labels_and_attributes_never_reach_the_visitor(transport: Arc<dyn Transport>) {
+    use crate::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
+    let engine = engine(limits()).await;
+    let tenant = super::shop::tenant;
+    if let Err(error) = engine
+        .put_label(Label::new(tenant(), "Escalated", "#dc2626"))
+        .await
+    {
+        panic!("label: {error}");
+    }
+    let plan = AttributeDefinition::new(tenant(), AttributeObject::Visitor, "plan", AttributeKind::String);
+    let order = AttributeDefinition::new(
+        tenant(),
+        AttributeObject::Conversation,
+        "order",
+        AttributeKind::Number,
+    );
+    for definition in [plan, order] {
+        if let Err(error) = engine.put_attribute_definition(definition).await {
+            panic!("definition: {error}");
+        }
+    }
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let leaked = |frames: &[Value]| {
+        frames.iter().any(|frame| {
+            let text = frame.to_string();
+            text.contains("Escalated") || text.contains("Platinum") || text.contains("1042")
+        })
+    };
+    let definitions = answered(
+        &mut *alice,
+        json!({"type": "definitions", "id": "d"}),
+        "definitions",
+    )
+    .await;
+    assert_eq!(definitions["labels"][0]["name"], "Escalated", "{definitions}");
+    assert_eq!(
+        definitions["attributes"].as_array().map(Vec::len),
+        Some(2),
+        "{definitions}"
+    );
+    assert_eq!(
+        refused(&mut *visitor, json!({"type": "definitions", "id": "d"})).await,
+        "forbidden"
+    );
+    let requests = [
+        json!({"type": "label", "id": "l", "conversation": conversation, "client_id": "l-1", "label": "Escalated"}),
+        json!({"type": "set_attribute", "id": "a", "conversation": conversation, "client_id": "a-1",
+               "object": "conversation", "key": "order", "value": {"number": 1042}}),
+        json!({"type": "set_attribute", "id": "b", "conversation": conversation, "client_id": "a-2",
+               "object": "visitor", "key": "plan", "value": {"string": "Platinum"}}),
+        json!({"type": "unlabel", "id": "u", "conversation": conversation, "client_id": "u-1", "label": "Escalated"}),
+    ];
+    for (n, request) in requests.into_iter().enumerate() {
+        let ack = answered(&mut *alice, request, "ack").await;
+        assert_eq!(ack["seq"].as_u64(), Some(3 + n as u64), "{ack}");
+    }
+    assert_eq!(
+        refused(
+            &mut *alice,
+            json!({"type": "label", "id": "x", "conversation": conversation, "client_id": "l-2", "label": "Nope"})
+        )
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        refused(
+            &mut *alice,
+            json!({"type": "set_attribute", "id": "y", "conversation": conversation, "client_id": "a-3",
+                   "object": "conversation", "key": "order", "value": {"string": "1042"}})
+        )
+        .await,
+        "invalid_frame"
+    );
+    let seen = events_until(&mut *alice, &conversation, 6).await;
+    assert_eq!(seen[0]["data"], json!({"type": "labeled", "label": "Escalated"}));
+    assert_eq!(
+        seen[1]["data"],
+        json!({"type": "attribute_set", "object": "conversation", "key": "order", "value": {"number": 1042}})
+    );
+    let live = events_until(&mut *visitor, &conversation, 6).await;
+    assert_eq!(seqs(&live), [3, 4, 5, 6]);
+    assert!(
+        live.iter()
+            .all(|event| event["data"] == json!({"type": "hidden"})),
+        "{live:?}"
+    );
+    let replay = match visitor.replay(&conversation, 0).await {
+        Ok((_, replayed)) => replayed,
+        Err(error) => panic!("replay refused: {error}"),
+    };
+    assert_eq!(seqs(&replay), [1, 2, 3, 4, 5, 6]);
+    assert!(!leaked(&replay), "{replay:?}");
+    // A label again, while the visitor is away: its resume and inbox show nothing of it.
+    visitor.cut().await;
+    answered(
+        &mut *alice,
+        json!({"type": "label", "id": "l2", "conversation": conversation, "client_id": "l-3", "label": "Escalated"}),
+        "ack",
+    )
+    .await;
+    visitor.resume().await;
+    let inbox = visitor.inbox().clone();
+    assert!(!leaked(std::slice::from_ref(&inbox)), "{inbox}");
+    let resumed = events_until(&mut *visitor, &conversation, 7).await;
+    assert_eq!(seqs(&resumed), [7]);
+    let rest = visitor.drain().await;
+    assert!(!leaked(&resumed) && !leaked(&rest), "{rest:?}");
+    let stored = stored(&engine, &conversation).await;
+    assert!(matches!(&stored[6].data, EventKind::Labeled { label } if label == "Escalated"));
+}
+
+/// An agent puts its conversation on hold (`snooze`, acked, a repeat `duplicate`; a visitor `forbidden`): both
+/// sides get `snoozed`; the visitor's next message wakes it (`woken`) and it comes back to the agent (`assigned`);
+/// then parked again and taken back early with `wake`.
+pub async fn a_snoozed_conversation_wakes_at_the_visitors_message(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let snooze = |client_id: &str| json!({"type": "snooze", "id": format!("s-{client_id}"), "conversation": conversation, "client_id": client_id});
+    assert_eq!(refused(&mut *visitor, snooze("s-0")).await, "forbidden");
+    let ack = answered(&mut *alice, snooze("s-1"), "ack").await;
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let repeat = answered(&mut *alice, snooze("s-1"), "ack").await;
+    assert_eq!(repeat["duplicate"].as_bool(), Some(true));
+    let parked = events_until(&mut *visitor, &conversation, 3).await;
+    assert_eq!(parked[0]["data"], json!({"type": "snoozed"}));
+    events_until(&mut *alice, &conversation, 3).await;
+    say(
+        &mut *visitor,
+        &conversation,
+        "v-1",
+        "Here is my order number: 1042",
+    )
+    .await;
+    let woke = events_until(&mut *alice, &conversation, 6).await;
+    let kinds: Vec<&Value> = woke.iter().map(|event| &event["data"]["type"]).collect();
+    assert_eq!(
+        kinds,
+        [&json!("message"), &json!("woken"), &json!("assigned")],
+        "{woke:?}"
+    );
+    assert_eq!(woke[1]["data"]["reason"], "visitor");
+    assert_eq!(woke[2]["data"]["agent"], "alice");
+    let until = crate::model::Timestamp::now().0 + 3_600_000;
+    answered(
+        &mut *alice,
+        json!({"type": "snooze", "id": "s2", "conversation": conversation, "client_id": "s-2", "until": until}),
+        "ack",
+    )
+    .await;
+    let wake = json!({"type": "wake", "id": "w", "conversation": conversation, "client_id": "w-1"});
+    answered(&mut *alice, wake, "ack").await;
+    let back = events_until(&mut *alice, &conversation, 9).await;
+    let kinds: Vec<&Value> = back.iter().map(|event| &event["data"]["type"]).collect();
+    assert_eq!(
+        kinds,
+        [&json!("snoozed"), &json!("woken"), &json!("assigned")],
+        "{back:?}"
+    );
+    assert_eq!(back[0]["data"]["until"], json!(until));
 }
 
 /// Stamps one `#[test]` per transport scenario. `$make` is an expression giving an
@@ -1206,6 +1375,8 @@ macro_rules! transport_conformance_tests {
             a_rating_counts_once,
             a_bot_answers_first_and_hands_over,
             a_bot_first_group_without_its_bot_goes_to_people,
+            labels_and_attributes_never_reach_the_visitor,
+            a_snoozed_conversation_wakes_at_the_visitors_message,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
