@@ -810,6 +810,7 @@ pub async fn on_hold_round_trips(store: Arc<dyn ConversationLog>) {
         agent: None,
         group: id("sales"),
         note: None,
+        handover: false,
     };
     let refused = store.append(system(c, transfer)).await;
     assert!(matches!(refused, Err(StoreError::Transition(_))), "{refused:?}");

@@ -1179,6 +1179,8 @@ pub async fn a_bot_first_group_without_its_bot_goes_to_people(transport: Arc<dyn
     let opened = answered(&mut *third, open_in_bot(3), "opened").await;
     assert_eq!(opened["conversation"]["group"], "support", "{opened}");
     assert_eq!(opened["conversation"]["agent"], "alice", "{opened}");
+}
+
 /// Labels and attributes are for agents only: an agent's `label`, `unlabel` and `set_attribute` are acked
 /// (`definitions` lists the tenant's labels first; an unknown label is `not_found`, a mistyped value
 /// `invalid_frame`) and reach the agents watching whole, while the visitor gets a `hidden` placeholder at each
