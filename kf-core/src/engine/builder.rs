@@ -16,6 +16,7 @@ use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::store::Stores;
+use crate::telemetry::EngineMetrics;
 
 /// Builds an [`Engine`].
 #[derive(Debug)]
@@ -103,6 +104,7 @@ impl EngineBuilder {
             routing.ledger.track(conversation.clone());
         }
         let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
+        let metrics = EngineMetrics::new();
         let engine = Engine {
             inner: Arc::new(Inner {
                 log,
@@ -110,13 +112,14 @@ impl EngineBuilder {
                 settings,
                 authenticator: self.authenticator,
                 clock: self.clock,
-                sessions: Sessions::new(&self.limits, self.presence_grace),
+                sessions: Sessions::new(&self.limits, self.presence_grace, &metrics),
                 limits: self.limits,
                 epoch,
                 delivery: Dispatcher::default(),
                 routing,
                 catalog,
                 origins: self.origins,
+                metrics,
             }),
         };
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before

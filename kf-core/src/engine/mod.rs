@@ -41,6 +41,7 @@ use crate::origin::AllowedOrigins;
 use crate::store::{
     self, ConversationLog, Directory, FeedEntry, FeedPosition, FeedWake, FollowOptions, Settings, StoreError,
 };
+use crate::telemetry::EngineMetrics;
 use futures::stream::BoxStream;
 
 use catalog::Catalog;
@@ -129,6 +130,8 @@ struct Inner {
     catalog: Catalog,
     /// Which web origins each tenant allows.
     origins: AllowedOrigins,
+    /// The engine's metric series (`docs/observability.md`).
+    metrics: EngineMetrics,
 }
 
 impl Engine {

@@ -16,9 +16,10 @@
 //! reservation: the commit finishes, or fails and is undone, either way. Nothing else in the engine appends.
 
 use futures::future::BoxFuture;
+use tracing::Instrument;
 
 use super::{Engine, RequestError};
-use crate::model::{AgentId, Conversation, ConversationId, TenantId};
+use crate::model::{AgentId, Conversation, ConversationId, Event, EventKind, TenantId};
 use crate::store::{Appended, EventDraft, NewConversation, StoreError};
 
 /// A state change of a conversation, handed to [`Engine::commit`].
@@ -39,6 +40,15 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// The conversation the command changes (`None` for a creation: its id is known once it is committed).
+    fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            Command::Create(_) => None,
+            Command::Append { draft, .. } => Some(draft.conversation),
+            Command::Batch(drafts) => drafts.first().map(|draft| draft.conversation),
+        }
+    }
+
     /// Appends an event that moves no capacity of its own.
     pub(crate) fn append(draft: EventDraft) -> Self {
         Command::Append { draft, hold: None }
@@ -96,9 +106,28 @@ impl Hold {
 impl Engine {
     /// Commits a command (see the module docs). The work starts at once on its own task; the returned future
     /// only waits for its outcome and may be dropped.
+    ///
+    /// The work runs in a `kf.commit` span (`conversation`; a child of the request's span, if any), and logs each
+    /// committed event (`seq`, `kind`) at debug level.
     pub(crate) fn commit(&self, command: Command) -> BoxFuture<'static, Result<Appended, RequestError>> {
         let engine = self.clone();
-        self.detached(async move { engine.run(command).await })
+        let span = tracing::debug_span!("kf.commit", conversation = tracing::field::Empty);
+        if !span.is_disabled()
+            && let Some(conversation) = command.conversation()
+        {
+            span.record("conversation", tracing::field::display(conversation));
+        }
+        self.detached(async move { engine.run(command).await }.instrument(span))
+    }
+
+    /// Counts and logs a newly committed event.
+    fn committed(&self, event: &Event) {
+        let metrics = &self.inner.metrics;
+        metrics.events_committed.increment(1);
+        if matches!(event.data, EventKind::Message { .. }) {
+            metrics.messages_committed.increment(1);
+        }
+        tracing::debug!(seq = event.seq.0, kind = event.data.name(), "event committed");
     }
 
     /// Runs `work` to completion on its own task (inline without a Tokio runtime); the returned future waits for
@@ -127,12 +156,15 @@ impl Engine {
                 welcome,
             }) => {
                 let created = self.inner.log.create_conversation(new).await?;
+                tracing::Span::current()
+                    .record("conversation", tracing::field::display(created.conversation.id));
                 let committed = Appended {
                     event: created.event,
                     conversation: created.conversation,
                     duplicate: !created.created,
                 };
                 if !committed.duplicate {
+                    self.committed(&committed.event);
                     Box::pin(self.opened(&committed, offline, welcome)).await;
                 }
                 Ok(committed)
@@ -151,6 +183,7 @@ impl Engine {
             if let Ok(committed) = &result
                 && !committed.duplicate
             {
+                self.committed(&committed.event);
                 // Boxed: reactions are large futures (routing, draining queues), and the commit's future is
                 // moved into its task whole, per commit.
                 Box::pin(self.react(committed)).await;
