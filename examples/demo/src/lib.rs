@@ -13,6 +13,7 @@
 //! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
 //! POST /sse/{type}         its requests (open, send, typing, read, close, ping), `Authorization: Bearer`
 //! GET  /healthz            {"status": "ok", "epoch": ...}
+//! GET  /metrics            Prometheus text format: kf's series (docs/observability.md)
 //! GET  /widget/…           the embeddable widget, the browser client package, the widget's config and sessions
 //!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
@@ -49,6 +50,8 @@ use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use serde::Deserialize;
 use serde_json::json;
 use thiserror::Error;
+
+pub mod observability;
 
 /// The demo's tenant.
 pub const TENANT: &str = "demo";
@@ -258,6 +261,8 @@ impl Demo {
         }
         let data_dir = data_dir.into();
         create_data_dir(&data_dir)?;
+        // Before the store and the engine: they register their metric series when they are built.
+        observability::prometheus();
         let tokens = SignedTokens::from_key_file(data_dir.join(KEY_FILE), Arc::new(SystemClock))?;
         let store = Arc::new(SqliteStore::open(
             data_dir.join(DB_FILE),
@@ -303,7 +308,7 @@ struct AppState {
     tenant: TenantId,
 }
 
-/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, the kf WebSocket
+/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, `/metrics`, the kf WebSocket
 /// endpoint at `/ws`, the kf SSE endpoints under `/sse` and the widget under `/widget`. `tokens` must be the
 /// issuer whose key the engine's authenticator verifies.
 pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig) -> Router {
@@ -326,6 +331,7 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         .route("/agent", get(agent_page))
         .route("/assets/{file}", get(asset))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(observability::metrics_endpoint))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
