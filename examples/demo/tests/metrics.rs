@@ -21,8 +21,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
+/// A sample's labels: (key, value) pairs.
+type Labels = Vec<(String, String)>;
+
 /// One scrape: each sample (`name{labels}`) with its value.
-struct Scrape(Vec<(String, Vec<(String, String)>, f64)>);
+struct Scrape(Vec<(String, Labels, f64)>);
 
 impl Scrape {
     /// The sum of the samples of `name` that carry every label of `labels` (0 when there is none).
