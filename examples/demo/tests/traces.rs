@@ -148,8 +148,8 @@ async fn one_conversation_is_followed_through_the_logs_by_its_fields() {
         ],
     );
     has(
-        "the assignment to alice",
-        &["kf.commit{", "event committed", "kind=\"assigned\""],
+        "the assignment to alice, made when she connected",
+        &[alice_ws, "kf.commit{", "event committed", "kind=\"assigned\""],
     );
     has("alice subscribing", &[alice_ws, "kf.request{type=\"subscribe\""]);
     has(

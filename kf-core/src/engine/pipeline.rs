@@ -117,7 +117,9 @@ impl Engine {
         {
             span.record("conversation", tracing::field::display(conversation));
         }
-        self.detached(async move { engine.run(command).await }.instrument(span))
+        // `detached` carries the current span into the task: this one.
+        let _entered = span.enter();
+        self.detached(async move { engine.run(command).await })
     }
 
     /// Counts and logs a newly committed event.
@@ -130,21 +132,21 @@ impl Engine {
         tracing::debug!(seq = event.seq.0, kind = event.data.name(), "event committed");
     }
 
-    /// Runs `work` to completion on its own task (inline without a Tokio runtime); the returned future waits for
-    /// it. What a dropped caller must not interrupt goes through here.
+    /// Runs `work` to completion on its own task (inline without a Tokio runtime), in the current span; the
+    /// returned future waits for it. What a dropped caller must not interrupt goes through here.
     pub(crate) fn detached<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, RequestError>> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, RequestError>> {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let task = runtime.spawn(work);
+                let task = runtime.spawn(work.in_current_span());
                 Box::pin(async move {
                     task.await
                         .map_err(|failed| RequestError::Unavailable(StoreError::backend(failed)))?
                 })
             }
-            Err(_) => Box::pin(work),
+            Err(_) => Box::pin(work.in_current_span()),
         }
     }
 
