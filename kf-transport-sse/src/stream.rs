@@ -14,7 +14,7 @@ use futures::Stream;
 use kf_core::cursor::Cursor;
 use kf_core::engine::{Outbox, Outgoing, RequestError, Session};
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
-use kf_core::telemetry::{self, ConnectionMetrics};
+use kf_core::telemetry::ConnectionMetrics;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
@@ -45,18 +45,18 @@ pub(crate) async fn events(
     };
     let engine = &shared.engine;
     let retry = shared.config.retry;
+    // The engine records `role`, `tenant`, `identity` and `connection` when it connects the stream.
     let span = tracing::info_span!(
         "kf.connection",
         transport = "sse",
-        role = telemetry::role(&identity.principal),
-        tenant = %identity.tenant,
-        identity = %telemetry::identity(&identity.principal),
+        role = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+        identity = tracing::field::Empty,
         connection = tracing::field::Empty,
     );
     let metrics = shared.metrics.connected(&identity.principal);
     let started = async {
         let (mut session, outbox) = engine.connect(identity).await?;
-        tracing::Span::current().record("connection", session.connection_id());
         match conversation {
             Some(conversation) => session.watch(conversation, &cursor).await?,
             None => session.follow(&cursor).await?,

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use kf_core::Engine;
 use kf_core::engine::{Outbox, Outgoing, Session};
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
-use kf_core::telemetry::{self, ConnectionMetrics};
+use kf_core::telemetry::ConnectionMetrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -77,8 +77,8 @@ impl End {
 ///
 /// `origin`: the `Origin` of a cross-origin handshake, which the token's tenant must allow.
 ///
-/// Everything runs in a `kf.connection` span (`transport="ws"`; `role`, `tenant`, `identity` and `connection`
-/// recorded once `hello` is accepted), and the connection is counted in `kf_connections` while its session
+/// Everything runs in a `kf.connection` span (`transport="ws"`; the engine records `role`, `tenant`,
+/// `identity` and `connection` when it accepts `hello`), and the connection is counted in `kf_connections` while its session
 /// lives.
 ///
 /// Not an `async fn`: the arguments would be kept twice in the future's state (as arguments and in the
@@ -152,19 +152,9 @@ where
     };
     match engine.accept_from(hello.as_str(), origin.as_deref()).await {
         Ok((session, mut outbox)) => {
-            let identity = session.identity();
-            let span = tracing::Span::current();
-            if !span.is_disabled() {
-                span.record("role", telemetry::role(&identity.principal));
-                span.record("tenant", tracing::field::display(&identity.tenant));
-                span.record(
-                    "identity",
-                    tracing::field::display(telemetry::identity(&identity.principal)),
-                );
-                span.record("connection", session.connection_id());
-            }
+            // (The engine recorded who it is on this connection's span.)
             tracing::debug!("session open");
-            let metrics = settings.metrics.connected(&identity.principal);
+            let metrics = settings.metrics.connected(&session.identity().principal);
             // `hello`.
             metrics.received();
             if let Err(end) = send_greeting(&mut ws, &mut outbox, settings, &metrics).await {

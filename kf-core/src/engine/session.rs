@@ -89,11 +89,6 @@ impl Session {
         &self.conn.identity
     }
 
-    /// The connection's number, unique in this engine (the `connection` field of the `kf.connection` span).
-    pub fn connection_id(&self) -> u64 {
-        self.conn.id
-    }
-
     /// Handles one text frame from the client. Every outcome — reply, ack, error — is queued on the outbox;
     /// requests are handled in the order they arrive.
     ///
