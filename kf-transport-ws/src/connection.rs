@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::Either;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use kf_core::Engine;
@@ -114,7 +115,12 @@ where
             Box::pin(finish(ws, end, settings.close_timeout)).await;
         }
     };
-    connection.instrument(span)
+    // Disabled (no subscriber, or this level off): no wrapper to poll through, per message.
+    if span.is_disabled() {
+        Either::Left(connection)
+    } else {
+        Either::Right(connection.instrument(span))
+    }
 }
 
 /// Waits for `hello` and opens the session, or refuses the connection and closes it (then `None`).

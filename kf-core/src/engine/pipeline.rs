@@ -138,15 +138,21 @@ impl Engine {
         &self,
         work: impl Future<Output = Result<T, RequestError>> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, RequestError>> {
+        // Without a subscriber (or with this level off) the span is none: no wrapper to poll through.
+        let span = tracing::Span::current();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let task = runtime.spawn(work.in_current_span());
+                let task = if span.is_none() {
+                    runtime.spawn(work)
+                } else {
+                    runtime.spawn(work.instrument(span))
+                };
                 Box::pin(async move {
                     task.await
                         .map_err(|failed| RequestError::Unavailable(StoreError::backend(failed)))?
                 })
             }
-            Err(_) => Box::pin(work.in_current_span()),
+            Err(_) => Box::pin(work.instrument(span)),
         }
     }
 

@@ -88,9 +88,14 @@ impl Engine {
         {
             span.record("conversation", tracing::field::display(conversation));
         }
-        self.handle_in_span(identity, conn, id, frame)
-            .instrument(span)
-            .await
+        // Disabled (no subscriber, or debug off): no wrapper to poll through, per request.
+        if span.is_disabled() {
+            self.handle_in_span(identity, conn, id, frame).await
+        } else {
+            self.handle_in_span(identity, conn, id, frame)
+                .instrument(span)
+                .await
+        }
     }
 
     async fn handle_in_span(
