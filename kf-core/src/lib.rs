@@ -31,6 +31,7 @@ pub mod quick_replies;
 pub mod routing;
 pub mod signing_key;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

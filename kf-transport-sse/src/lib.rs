@@ -57,6 +57,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use kf_core::Engine;
+use kf_core::telemetry::TransportMetrics;
 use tokio::net::TcpListener;
 
 pub use abort::{Abortable, AbortableIo, Connection};
@@ -67,6 +68,8 @@ pub use config::SseConfig;
 struct Shared {
     engine: Engine,
     config: SseConfig,
+    /// `kf_connections` and the frame counters, `transport="sse"`.
+    metrics: TransportMetrics,
 }
 
 /// The SSE endpoints as an axum router: `GET /events` and `POST /{type}`. Nest it under a prefix of your app.
@@ -75,7 +78,11 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let cors = cors(&engine);
-    let shared = Arc::new(Shared { engine, config });
+    let shared = Arc::new(Shared {
+        engine,
+        config,
+        metrics: TransportMetrics::new("sse"),
+    });
     Router::new()
         .route("/events", get(stream::events))
         .route("/{kind}", post(request::request))

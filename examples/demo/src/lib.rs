@@ -15,6 +15,7 @@
 //! GET  /healthz            liveness: 200 {"status": "ok", "epoch", "health": {...}} while the engine runs
 //! GET  /readyz             readiness: 200 {"status": "ready", ...}, or 503 {"status": "not_ready", ...} while
 //!                          shutting down or when the store does not answer (kf_core::engine::Health)
+//! GET  /metrics            Prometheus text format: kf's series (docs/observability.md)
 //! GET  /widget/…           the embeddable widget, the browser client package, the widget's config and sessions
 //!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
@@ -52,6 +53,8 @@ use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use serde::Deserialize;
 use serde_json::json;
 use thiserror::Error;
+
+pub mod observability;
 
 /// The demo's tenant.
 pub const TENANT: &str = "demo";
@@ -404,6 +407,8 @@ impl Demo {
         }
         let data_dir = data_dir.into();
         create_data_dir(&data_dir)?;
+        // Before the store and the engine: they register their metric series when they are built.
+        observability::prometheus();
         let tokens = auth.tokens(&data_dir)?;
         let authenticator = auth.authenticator(&tokens)?;
         let store = Arc::new(SqliteStore::open(
@@ -459,7 +464,7 @@ struct AppState {
     tenant: TenantId,
 }
 
-/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, the kf WebSocket
+/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, `/metrics`, the kf WebSocket
 /// endpoint at `/ws`, the kf SSE endpoints under `/sse` and the widget under `/widget`. `tokens` must be the
 /// issuer whose key the engine's authenticator verifies.
 pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig) -> Router {
@@ -483,6 +488,7 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         .route("/assets/{file}", get(asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(observability::metrics_endpoint))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

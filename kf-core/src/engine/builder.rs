@@ -17,6 +17,7 @@ use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::store::Stores;
+use crate::telemetry::EngineMetrics;
 use tokio_util::sync::CancellationToken;
 
 /// Builds an [`Engine`].
@@ -115,6 +116,7 @@ impl EngineBuilder {
         }
         let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
         let lifecycle = Lifecycle::new(self.shutdown);
+        let metrics = EngineMetrics::new();
         let engine = Engine {
             inner: Arc::new(Inner {
                 log,
@@ -122,7 +124,7 @@ impl EngineBuilder {
                 settings,
                 authenticator: self.authenticator,
                 clock: self.clock,
-                sessions: Sessions::new(&self.limits, self.presence_grace),
+                sessions: Sessions::new(&self.limits, self.presence_grace, &metrics),
                 limits: self.limits,
                 epoch,
                 delivery: Dispatcher::new(lifecycle.background.clone()),
@@ -130,6 +132,7 @@ impl EngineBuilder {
                 catalog,
                 origins: self.origins,
                 lifecycle,
+                metrics,
             }),
         };
         lifecycle::watch(&engine);

@@ -10,9 +10,14 @@ use super::{Engine, Outbox, RequestError};
 use crate::auth::{Identity, Principal};
 use crate::model::{Conversation, ConversationState, Visitor};
 use crate::protocol::{CloseReason, PROTOCOL_VERSION, ServerFrame};
+use crate::telemetry;
 
 impl Engine {
     /// Opens a session for an authenticated identity: queues `welcome` and `inbox` on its outbox.
+    ///
+    /// Records `role`, `tenant`, `identity` and `connection` on the caller's current span, where it has those
+    /// fields (the transports' `kf.connection` span, `docs/observability.md`), before anything the connection
+    /// sets in motion (an assignment to an agent coming online) is logged.
     ///
     /// Transports that authenticate at the HTTP level call this; frame-based transports usually call
     /// [`Engine::accept`] with the connection's first frame instead.
@@ -29,6 +34,16 @@ impl Engine {
             limits: self.inner.limits.for_clients(),
         };
         let conn = self.inner.sessions.open(&identity, welcome.encode())?;
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("role", telemetry::role(&identity.principal));
+            span.record("tenant", tracing::field::display(&identity.tenant));
+            span.record(
+                "identity",
+                tracing::field::display(telemetry::identity(&identity.principal)),
+            );
+            span.record("connection", conn.id);
+        }
         let presence = match &identity.principal {
             Principal::Agent(agent) => self.inner.routing.ledger.connect(&identity.tenant, agent),
             Principal::Visitor(_) => None,

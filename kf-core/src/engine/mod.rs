@@ -44,6 +44,7 @@ use crate::origin::AllowedOrigins;
 use crate::store::{
     self, ConversationLog, Directory, FeedEntry, FeedPosition, FeedWake, FollowOptions, Settings, StoreError,
 };
+use crate::telemetry::EngineMetrics;
 use futures::stream::BoxStream;
 
 use catalog::Catalog;
@@ -139,6 +140,8 @@ struct Inner {
     origins: AllowedOrigins,
     /// The shutdown token and the tracked tasks (`lifecycle.rs`).
     lifecycle: Lifecycle,
+    /// The engine's metric series (`docs/observability.md`).
+    metrics: EngineMetrics,
 }
 
 impl Engine {

@@ -10,6 +10,8 @@ use super::connection::Conn;
 use super::{Engine, RequestError, Transfer};
 use crate::auth::Identity;
 use crate::protocol::{self, ClientFrame, ErrorCode, Request, ServerFrame};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// Whether a frame counts against the sender's rate (`docs/protocol.md` §12). Exhaustive on purpose: a new frame
 /// kind does not compile until it is classified here.
@@ -70,7 +72,9 @@ impl Engine {
         self.handle(identity, None, request.id, request.frame).await
     }
 
-    /// Runs one decoded request of `identity` (on connection `conn`, if any) and returns its reply.
+    /// Runs one decoded request of `identity` (on connection `conn`, if any) and returns its reply, inside a
+    /// `kf.request` span (`docs/observability.md`): the frame's type, the tenant, the identity and the
+    /// conversation it names (an `open` records the conversation it opened).
     pub(super) async fn handle(
         &self,
         identity: &Identity,
@@ -78,7 +82,37 @@ impl Engine {
         id: Option<String>,
         frame: ClientFrame,
     ) -> Option<ServerFrame> {
+        let span = tracing::debug_span!(
+            "kf.request",
+            r#type = frame.name(),
+            tenant = %identity.tenant,
+            identity = %telemetry::identity(&identity.principal),
+            conversation = tracing::field::Empty,
+        );
+        if !span.is_disabled()
+            && let Some(conversation) = frame.conversation()
+        {
+            span.record("conversation", tracing::field::display(conversation));
+        }
+        // Disabled (no subscriber, or debug off): no wrapper to poll through, per request.
+        if span.is_disabled() {
+            self.handle_in_span(identity, conn, id, frame).await
+        } else {
+            self.handle_in_span(identity, conn, id, frame)
+                .instrument(span)
+                .await
+        }
+    }
+
+    async fn handle_in_span(
+        &self,
+        identity: &Identity,
+        conn: Option<&Arc<Conn>>,
+        id: Option<String>,
+        frame: ClientFrame,
+    ) -> Option<ServerFrame> {
         if is_rate_limited(&frame) && !self.inner.sessions.allow_request(identity) {
+            self.inner.metrics.rate_limited(&identity.principal);
             let per_second = self.limits().requests_per_second;
             return Some(ServerFrame::error(
                 id,
@@ -188,6 +222,8 @@ impl Engine {
                 fields,
             } => {
                 let opened = self.open(identity, client_id, group, entry, fields).await?;
+                tracing::Span::current()
+                    .record("conversation", tracing::field::display(opened.conversation.id));
                 ServerFrame::Opened {
                     id,
                     created: opened.created,

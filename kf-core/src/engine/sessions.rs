@@ -17,6 +17,8 @@ use crate::context::Trails;
 use crate::limits::Limits;
 use crate::model::{AgentId, TenantId};
 use crate::protocol::CloseReason;
+use crate::telemetry::EngineMetrics;
+use metrics::Counter;
 
 /// The connection registry and what goes with it.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub(crate) struct Sessions {
     /// How long an agent whose last connection dropped stays online.
     pub(crate) presence_grace: Duration,
     rate_limits: RateLimits,
+    /// Counts connections closed as slow consumers.
+    slow_consumer_closes: Counter,
     /// Visitors' page trails, kept in memory.
     pub(crate) trails: Trails,
     /// Set (under the registry's lock) by `close_all`: no connection is registered after it.
@@ -35,7 +39,7 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn new(limits: &Limits, presence_grace: Duration) -> Self {
+    pub(crate) fn new(limits: &Limits, presence_grace: Duration, metrics: &EngineMetrics) -> Self {
         Sessions {
             live: Mutex::default(),
             next_id: AtomicU64::new(1),
@@ -43,6 +47,7 @@ impl Sessions {
             queue_bytes: limits.outbound_queue_bytes,
             presence_grace,
             rate_limits: RateLimits::new(limits.requests_per_second),
+            slow_consumer_closes: metrics.slow_consumer_closes.clone(),
             trails: Trails::new(limits),
             closed: AtomicBool::new(false),
         }
@@ -64,7 +69,12 @@ impl Sessions {
             return Err(RequestError::TooManyConnections(self.per_identity));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Conn::new(id, identity.clone(), self.queue_bytes));
+        let conn = Arc::new(Conn::new(
+            id,
+            identity.clone(),
+            self.queue_bytes,
+            self.slow_consumer_closes.clone(),
+        ));
         conn.outlet.push_unbounded(first);
         connections.push(Arc::clone(&conn));
         Ok(conn)

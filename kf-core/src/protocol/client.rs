@@ -245,6 +245,41 @@ pub enum ClientFrame {
 }
 
 impl ClientFrame {
+    /// The conversation the frame acts on, if it names one.
+    pub fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            ClientFrame::Subscribe { conversation, .. }
+            | ClientFrame::Unsubscribe { conversation }
+            | ClientFrame::Send { conversation, .. }
+            | ClientFrame::Typing { conversation, .. }
+            | ClientFrame::Close { conversation }
+            | ClientFrame::Read { conversation, .. }
+            | ClientFrame::VisitorContext { conversation }
+            | ClientFrame::Take { conversation }
+            | ClientFrame::Claim { conversation }
+            | ClientFrame::Transfer { conversation, .. }
+            | ClientFrame::Rate { conversation, .. }
+            | ClientFrame::Note { conversation, .. }
+            | ClientFrame::Label { conversation, .. }
+            | ClientFrame::Unlabel { conversation, .. }
+            | ClientFrame::SetAttribute { conversation, .. }
+            | ClientFrame::Snooze { conversation, .. }
+            | ClientFrame::Wake { conversation, .. } => Some(*conversation),
+            ClientFrame::Definitions
+            | ClientFrame::Hello { .. }
+            | ClientFrame::Open { .. }
+            | ClientFrame::Ping
+            | ClientFrame::Pong
+            | ClientFrame::Context { .. }
+            | ClientFrame::Page { .. }
+            | ClientFrame::QuickReplies
+            | ClientFrame::PutQuickReply { .. }
+            | ClientFrame::DeleteQuickReply { .. }
+            | ClientFrame::Status { .. }
+            | ClientFrame::Queue => None,
+        }
+    }
+
     /// The frame's `type`.
     pub fn name(&self) -> &'static str {
         match self {
