@@ -12,6 +12,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use kf_core::Engine;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tracing::Instrument;
 
 use crate::config::{Settings, WsConfig};
 use crate::connection;
@@ -102,14 +103,21 @@ pub(crate) fn upgrade_with<B>(
 
     let session_engine = engine.clone();
     let settings = Arc::clone(settings);
-    // One of the engine's tracked tasks: the engine's shutdown closes the session (1001) and waits for it.
-    engine.spawn(async move {
+    let session = async move {
         let engine = session_engine;
         match on_upgrade.await {
             Ok(upgraded) => connection::run(engine, &settings, TokioIo::new(upgraded), origin).await,
             Err(error) => tracing::debug!(%error, "WebSocket upgrade did not complete"),
         }
-    });
+    };
+    // One of the engine's tracked tasks: the engine's shutdown closes the session (1001) and waits for it. In
+    // its `kf.connection` span only when a subscriber wants it (no wrapper, and no span's bytes, otherwise).
+    let span = connection::span();
+    if span.is_disabled() {
+        engine.spawn(session);
+    } else {
+        engine.spawn(session.instrument(span));
+    }
 
     let mut response = Response::new(String::new());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
