@@ -15,7 +15,7 @@ use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
-use crate::store::Stores;
+use crate::store::{History, Stores};
 
 /// Builds an [`Engine`].
 #[derive(Debug)]
@@ -29,9 +29,18 @@ pub struct EngineBuilder {
     presence_grace: Duration,
     default_group: Option<GroupId>,
     origins: AllowedOrigins,
+    history: Option<Arc<dyn History>>,
 }
 
 impl EngineBuilder {
+    /// Where [`Engine::search_history`] and [`Engine::export_history`] read (default: none, and they answer
+    /// [`StoreError::Unsupported`](crate::store::StoreError::Unsupported)); usually the same store as the log,
+    /// `Engine::builder(store.clone(), tokens).history(store)`.
+    pub fn history(mut self, history: Arc<dyn History>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
     /// The routing policy (default: [`LeastBusy`]).
     pub fn routing(mut self, routing: Arc<dyn RoutingPolicy>) -> Self {
         self.routing = routing;
@@ -117,6 +126,7 @@ impl EngineBuilder {
                 routing,
                 catalog,
                 origins: self.origins,
+                history: self.history,
             }),
         };
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
@@ -146,6 +156,7 @@ impl Engine {
             presence_grace: Duration::from_secs(10),
             default_group: None,
             origins: AllowedOrigins::new(),
+            history: None,
         }
     }
 }
