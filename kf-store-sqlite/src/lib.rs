@@ -68,8 +68,8 @@ use kf_core::model::{
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
-    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
-    NewConversation, Settings, StoreError,
+    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
+    GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -604,6 +604,25 @@ impl Settings for SqliteStore {
         let (tenant, scope) = (tenant.clone(), scope.clone());
         self.readers
             .run(move |conn| rows::quick_replies(conn, &tenant, &scope).map_err(backend))
+            .await
+    }
+}
+
+/// Search and export through the read pool, over the full-text index of schema 7 (see `rows::history`): a
+/// page is one statement on one read connection, so an export holds one page at a time.
+#[async_trait]
+impl History for SqliteStore {
+    async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
+        query.check()?;
+        let query = query.clone();
+        self.readers.run(move |conn| rows::search(conn, &query)).await
+    }
+
+    async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
+        query.check()?;
+        let query = query.clone();
+        self.readers
+            .run(move |conn| rows::search_conversations(conn, &query))
             .await
     }
 }

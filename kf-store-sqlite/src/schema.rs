@@ -156,6 +156,28 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE conversations ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5);
     "#,
+    // 7: full-text search of history (`rows::history`). `events.body` holds the searchable text — a message's
+    // (as before) and now a private note's too — and `events_fts` indexes it: FTS5 with the trigram tokenizer
+    // (substrings of any script, Chinese included, for queries of three characters or more), external content
+    // (the text is stored once, in `events`), kept in step by triggers inside the writer's own transaction, and
+    // filled here with the existing messages and notes.
+    r#"
+    UPDATE events SET body = json_extract(data, '$.text') WHERE kind = 'note' AND body IS NULL;
+    CREATE VIRTUAL TABLE events_fts USING fts5 (
+        body, content = 'events', content_rowid = 'id', tokenize = 'trigram'
+    );
+    INSERT INTO events_fts (rowid, body) SELECT id, body FROM events WHERE body IS NOT NULL;
+    CREATE TRIGGER events_fts_insert AFTER INSERT ON events WHEN new.body IS NOT NULL BEGIN
+        INSERT INTO events_fts (rowid, body) VALUES (new.id, new.body);
+    END;
+    CREATE TRIGGER events_fts_delete AFTER DELETE ON events WHEN old.body IS NOT NULL BEGIN
+        INSERT INTO events_fts (events_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    END;
+    CREATE TRIGGER events_fts_update AFTER UPDATE OF body ON events BEGIN
+        INSERT INTO events_fts (events_fts, rowid, body) SELECT 'delete', old.id, old.body WHERE old.body IS NOT NULL;
+        INSERT INTO events_fts (rowid, body) SELECT new.id, new.body WHERE new.body IS NOT NULL;
+    END;
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -492,6 +514,143 @@ mod tests {
         assert!(
             conn.execute("UPDATE conversations SET rating = 6", []).is_err(),
             "1 to 5 only"
+        );
+    }
+
+    /// The schema version just before the full-text index: the only line to change when steps are renumbered.
+    const BEFORE_SEARCH: usize = 6;
+
+    /// A file at the version before the full-text index, with a conversation of messages (Chinese and English)
+    /// and a private note as that version stored them (the note's text in `data` only).
+    fn before_search(dir: &tempfile::TempDir) -> (Connection, &'static str) {
+        let mut conn = Connection::open(dir.path().join("before-search.sqlite3")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[..BEFORE_SEARCH] {
+            conn.execute_batch(step).expect("earlier steps");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
+        let c1 = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d";
+        let created = r#"{"type":"created","group":"g"}"#;
+        let note = r#"{"type":"note","text":"Refund approved"}"#;
+        let tx = conn.transaction().expect("tx");
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {BEFORE_SEARCH}; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e-before'); \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at) \
+                 VALUES ('{c1}', 't', 'v', 'g', 'o', 'assigned', 'a', 'a', 5, 1, 5); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('{c1}', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{created}'), \
+                        ('{c1}', 2, 2, 'visitor', 'v', NULL, 'message', '请问什么时候发货？', ''), \
+                        ('{c1}', 3, 3, 'visitor', 'v', NULL, 'message', 'I want a REFUND', ''), \
+                        ('{c1}', 4, 4, 'agent', 'a', NULL, 'note', NULL, '{note}'), \
+                        ('{c1}', 5, 5, 'agent', 'a', NULL, 'message', '已经发货了', '');"
+        ))
+        .expect("data before the index");
+        tx.commit().expect("commit");
+        (conn, c1)
+    }
+
+    fn found(conn: &Connection, text: &str, notes: bool) -> Vec<(u64, bool, String)> {
+        let mut query = kf_core::store::HistoryQuery::new("t".parse().expect("tenant")).text(text);
+        query.notes = notes;
+        crate::rows::search(conn, &query)
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|hit| (hit.seq.0, hit.note, hit.text))
+            .collect()
+    }
+
+    #[test]
+    fn the_search_index_is_filled_with_existing_messages_and_notes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut conn, _) = before_search(&dir);
+        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e-before".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let indexed: i64 = conn
+            .query_row("SELECT count(*) FROM events_fts_docsize", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(indexed, 4, "three messages and the note");
+        assert_eq!(
+            found(&conn, "发货", false),
+            vec![
+                (5, false, "已经发货了".into()),
+                (2, false, "请问什么时候发货？".into())
+            ]
+        );
+        assert_eq!(
+            found(&conn, "发货了", false),
+            vec![(5, false, "已经发货了".into())]
+        );
+        assert_eq!(
+            found(&conn, "refund", false),
+            vec![(3, false, "I want a REFUND".into())]
+        );
+        assert_eq!(
+            found(&conn, "refund", true),
+            vec![
+                (4, true, "Refund approved".into()),
+                (3, false, "I want a REFUND".into())
+            ]
+        );
+        // The note reads back as before: its data is unchanged.
+        let id = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d".parse().expect("id");
+        let events = crate::rows::events_after(&conn, id, kf_core::model::Seq(3), 1).expect("events");
+        assert!(
+            matches!(&events[0].data, kf_core::model::EventKind::Note { text, .. } if text == "Refund approved")
+        );
+        // Events stored after the migration are indexed in their own commit (the triggers).
+        let event = kf_core::model::Event::new(
+            id,
+            kf_core::model::Seq(6),
+            kf_core::model::Timestamp(6),
+            kf_core::model::Actor::Visitor("v".parse().expect("visitor")),
+            None,
+            kf_core::model::EventKind::Message {
+                body: kf_core::model::MessageBody::text("退款什么时候到账"),
+            },
+        );
+        crate::rows::insert_event(&conn, &event).expect("insert");
+        assert_eq!(found(&conn, "什么时候", false).len(), 2);
+        assert_eq!(
+            found(&conn, "到账", false),
+            vec![(6, false, "退款什么时候到账".into())]
+        );
+        // Migrating again changes nothing.
+        migrate(&mut conn).expect("again");
+        assert_eq!(found(&conn, "发货", false).len(), 2);
+    }
+
+    #[test]
+    fn longer_queries_use_the_trigram_index() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut conn, _) = before_search(&dir);
+        migrate(&mut conn).expect("migrate");
+        let version: String = conn
+            .query_row("SELECT sqlite_version()", [], |r| r.get(0))
+            .expect("version");
+        let parts: Vec<u32> = version.split('.').map(|p| p.parse().expect("number")).collect();
+        assert!(
+            parts[..2] >= [3, 34][..],
+            "the trigram tokenizer needs SQLite 3.34, have {version}"
+        );
+        let plan = |sql: &str, args: &[&str]| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("prepare")
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        let steps = plan(
+            "SELECT e.id FROM events e WHERE e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?1) \
+             AND e.body LIKE ?2 ESCAPE '\\' ORDER BY e.id DESC",
+            &["\"发货了\"", "%发货了%"],
+        );
+        assert!(
+            steps.iter().any(|step| step.contains("VIRTUAL TABLE INDEX")),
+            "{steps:?}"
         );
     }
 

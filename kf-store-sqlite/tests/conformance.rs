@@ -12,8 +12,8 @@ use kf_core::model::{
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
-    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
-    NewConversation, Settings, StoreError,
+    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
+    GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
 };
 use kf_store_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -34,6 +34,17 @@ fn temp_store() -> Arc<TempStore> {
 kf_core::conversation_log_conformance_tests!(async { temp_store() });
 kf_core::directory_conformance_tests!(async { temp_store() });
 kf_core::settings_conformance_tests!(async { temp_store() });
+kf_core::history_conformance_tests!(async { temp_store() });
+
+#[async_trait]
+impl History for TempStore {
+    async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
+        self.store.search(query).await
+    }
+    async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
+        self.store.conversations(query).await
+    }
+}
 
 #[async_trait]
 impl ConversationLog for TempStore {
