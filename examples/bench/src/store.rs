@@ -40,6 +40,10 @@ pub struct StoreArgs {
     /// Rows per transaction of the raw rusqlite baseline.
     #[arg(long, default_value_t = 200)]
     pub raw_batch: usize,
+    /// Also time the store without its full-text search index (the index triggers dropped after opening),
+    /// interleaved with the normal runs: the write cost of the index, measured in the same run.
+    #[arg(long)]
+    pub search_index_cost: bool,
     /// Directory for the database files (must be on the disk you want to measure, not a tmpfs). Default:
     /// `target/bench-tmp` of the workspace.
     #[arg(long)]
@@ -93,13 +97,28 @@ impl StoreRun {
 
 /// Opens a fresh store, creates the conversations, then has `writers` tasks append `messages` messages (each
 /// append awaited: acknowledged after its commit), spread over the conversations.
-async fn store_run(root: &Path, conversations: usize, writers: usize, messages: usize) -> Result<StoreRun> {
+async fn store_run(
+    root: &Path,
+    conversations: usize,
+    writers: usize,
+    messages: usize,
+    search_index: bool,
+) -> Result<StoreRun> {
     let dir = fresh_dir(root, "store")?;
     let path = dir.join("kf.sqlite3");
     let store = Arc::new(
         SqliteStore::open(&path, SqliteConfig::default())
             .with_context(|| format!("cannot open the store at {}", path.display()))?,
     );
+    if !search_index {
+        // The store as it was before schema 7: nothing maintains the full-text index (the writer's connection
+        // sees the schema change at its next statement).
+        let conn = Connection::open(&path)?;
+        conn.execute_batch(
+            "DROP TRIGGER events_fts_insert; DROP TRIGGER events_fts_delete; DROP TRIGGER events_fts_update;",
+        )
+        .context("cannot drop the search index triggers")?;
+    }
     let pragmas = store.pragmas();
     ensure!(
         pragmas.synchronous == Synchronous::Full && pragmas.journal_mode.eq_ignore_ascii_case("wal"),
@@ -436,9 +455,15 @@ pub async fn run(args: StoreArgs) -> Result<()> {
         let mut raws = Vec::new();
         let mut mirrors = Vec::new();
         let mut singles = Vec::new();
+        let mut unindexed_runs = Vec::new();
         for r in 1..=args.runs {
             // Interleaved so that each baseline sees the same background load as the store.
-            let store = store_run(&root, args.conversations, writers, messages).await?;
+            let store = store_run(&root, args.conversations, writers, messages, true).await?;
+            let unindexed = if args.search_index_cost {
+                Some(store_run(&root, args.conversations, writers, messages, false).await?)
+            } else {
+                None
+            };
             let raw_insert = raw(
                 &root,
                 args.conversations,
@@ -474,11 +499,34 @@ pub async fn run(args: StoreArgs) -> Result<()> {
             if let Some(single) = &single {
                 print!(" | raw 1/txn {:>7}/s", thousands(single.rate()));
             }
+            if let Some(unindexed) = &unindexed {
+                print!(
+                    " | store without search index {:>9}/s (p50 {} ms, p99 {} ms)",
+                    thousands(unindexed.rate()),
+                    ms(unindexed.p50),
+                    ms(unindexed.p99)
+                );
+            }
             println!("  [load {}]", sys::load_average());
             stores.push(store);
             raws.push(raw_insert);
             mirrors.push(mirror);
             singles.extend(single);
+            unindexed_runs.extend(unindexed);
+        }
+        if !unindexed_runs.is_empty() {
+            let rate = median(&unindexed_runs.iter().map(StoreRun::rate).collect::<Vec<_>>());
+            let ratio = median(
+                &stores
+                    .iter()
+                    .zip(&unindexed_runs)
+                    .map(|(with, without)| with.rate() / without.rate())
+                    .collect::<Vec<_>>(),
+            );
+            println!(
+                "median without the search index: {}/s; with/without (median of per-run ratios) {ratio:.3}",
+                thousands(rate)
+            );
         }
         let rate = median(&stores.iter().map(StoreRun::rate).collect::<Vec<_>>());
         let raw_rate = median(&raws.iter().map(RawRun::rate).collect::<Vec<_>>());

@@ -9,7 +9,10 @@
 //! is a scan of the tenant's messages, newest first, that stops when the page is full.
 //!
 //! Pages are keyset pages over `events.id`, the feed position: `id < cursor` newest first, `id > cursor` oldest
-//! first.
+//! first. `events CROSS JOIN conversations` keeps `events` the outer loop (SQLite does not reorder a CROSS
+//! JOIN), so a page walks the events' own b-tree from the cursor and stops when it is full: without it the
+//! planner may start from the tenant's conversations and sort all their events for every page, which made a
+//! 100,000-message export quadratic (docs/benchmarks.md §5).
 
 use kf_core::model::{Actor, Seq, Timestamp};
 use kf_core::store::{
@@ -182,7 +185,7 @@ pub(crate) fn search(conn: &Connection, query: &HistoryQuery) -> Result<SearchPa
         "SELECT ",
         conversation_columns!(),
         ", e.id, e.seq, e.at, e.author_role, e.author_id, e.kind, e.body \
-         FROM events e JOIN conversations ON conversations.id = e.conversation \
+         FROM events e CROSS JOIN conversations ON conversations.id = e.conversation \
          WHERE e.body IS NOT NULL"
     ));
     sql.and(&format!("e.kind IN {}", kinds(query)), []);
@@ -248,7 +251,7 @@ pub(crate) fn search_conversations(
     let mut sql = Sql::new(concat!(
         "SELECT ",
         conversation_columns!(),
-        ", e.id FROM events e JOIN conversations ON conversations.id = e.conversation WHERE e.seq = 1"
+        ", e.id FROM events e CROSS JOIN conversations ON conversations.id = e.conversation WHERE e.seq = 1"
     ));
     conversation_filters(&mut sql, query);
     time_range(&mut sql, "conversations.created_at", query)?;
