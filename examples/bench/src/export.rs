@@ -56,7 +56,7 @@ pub struct ExportChildArgs {
 }
 
 fn text(i: usize) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         format!("message {i:08}: 您好，请问我的订单什么时候发货？订单号 {i}")
     } else {
         format!("message {i:08}: I would like a refund for order {i}, the parcel never arrived")
@@ -128,7 +128,8 @@ async fn seed(path: &Path, conversations: usize, messages: usize) -> Result<()> 
 }
 
 pub async fn run(args: ExportArgs) -> Result<()> {
-    let format: ExportFormat = args.format.parse()?;
+    // Checked here; the children parse it again.
+    args.format.parse::<ExportFormat>()?;
     ensure!(args.conversations >= 1, "--conversations must be at least 1");
     let root = args.dir.clone().unwrap_or_else(crate::store::default_dir);
     fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
@@ -176,7 +177,6 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         print!("{}", String::from_utf8_lossy(&output.stdout));
         fs::remove_file(&out).ok();
     }
-    let _ = format;
     println!("load average at the end: {}", sys::load_average());
     fs::remove_dir_all(&dir).ok();
     Ok(())
@@ -205,7 +205,7 @@ pub async fn child(args: ExportChildArgs) -> Result<()> {
         } else {
             file.write_all(&chunk)?;
         }
-        if chunks % 20 == 0 {
+        if chunks.is_multiple_of(20) {
             peak_anon = peak_anon.max(own_memory()?.2);
         }
     }

@@ -235,7 +235,7 @@ impl Engine {
     }
 
     /// One page of a tenant's conversations matching `query`, oldest first (see
-    /// [`History::conversations`](store::History::conversations)). Authorized by the caller, as
+    /// [`store::History::conversations`]). Authorized by the caller, as
     /// [`search_history`](Self::search_history).
     pub async fn history_conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
         self.history()?.conversations(query).await

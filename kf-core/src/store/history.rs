@@ -1,28 +1,4 @@
-//! [`History`]: searching and exporting past conversations and messages.
-//!
-//! # What a query matches
-//!
-//! A [`HistoryQuery`] always names its tenant; nothing of another tenant is ever returned. Its filters apply to
-//! the conversation (`agent`: the agent who owns it or owned it last; `group`; `state`; `rating`, a range of
-//! scores that an unrated conversation never falls into; `label`) and, for messages, to the message itself
-//! (`from`/`until`: its commit time, from inclusive to exclusive; `text`). Only chat messages and, when
-//! [`HistoryQuery::notes`] is set (agents), agents' private notes are searched — a hit on a note is flagged
-//! [`MessageHit::note`]; nothing else of a log (system events, and never a `hidden` placeholder) is a hit.
-//!
-//! **Text** matches when the message's text contains the query (trimmed of surrounding white space) as a
-//! substring, with ASCII letters compared case-insensitively (`Refund` finds `refund`) and every other
-//! character exactly (`发货` finds `请尽快发货`; `É` does not find `é`): [`find_hits`] is the rule, and every
-//! backend must agree with it. The rule suits Chinese and other unsegmented text, and queries of any length
-//! from one character. (A backend may use an index to narrow the candidates — SQLite uses an FTS5 trigram index
-//! for queries of three characters or more — but the answer is the rule's.)
-//!
-//! **Order and pages.** Message hits come newest first (or oldest first, [`HistoryOrder::OldestFirst`]) in the
-//! order of the change feed, conversations in the order they were created; a page holds at most
-//! [`HistoryQuery::limit`] rows and gives a [`HistoryCursor`] for the next one. The cursor is the feed position
-//! of the last row, so pages neither repeat nor skip a row while new messages arrive: a newer message is before
-//! the first page (newest first) or after the last (oldest first).
-//!
-//! **Labels** are accepted in the query but not stored by this version: a query with a label matches nothing.
+//! [`History`]: searching and exporting past conversations and messages (the rules are on the trait).
 
 use std::fmt::{self, Debug, Write as _};
 use std::str::FromStr;
@@ -302,7 +278,7 @@ pub fn text_matches(text: &str, query: &str) -> bool {
 pub struct HistoryQuery {
     /// The tenant searched (always required).
     pub tenant: TenantId,
-    /// Text the message contains (see the [module](self) for the rule); `None` or blank: every message.
+    /// Text the message contains (see [`History`] for the rule); `None` or blank: every message.
     pub text: Option<String>,
     /// Conversations the agent owns or owned last.
     pub agent: Option<AgentId>,
@@ -532,9 +508,33 @@ impl ConversationPage {
 /// suite (`history_conformance_tests!`, feature `testkit`).
 ///
 /// Both methods read one page: callers page with the returned cursor, and [`export`] streams every page.
+///
+/// # What a query matches
+///
+/// A [`HistoryQuery`] always names its tenant; nothing of another tenant is ever returned. Its filters apply to
+/// the conversation (`agent`: the agent who owns it or owned it last; `group`; `state`; `rating`, a range of
+/// scores that an unrated conversation never falls into; `label`) and, for messages, to the message itself
+/// (`from`/`until`: its commit time, from inclusive to exclusive; `text`). Only chat messages and, when
+/// [`HistoryQuery::notes`] is set (agents), agents' private notes are searched — a hit on a note is flagged
+/// [`MessageHit::note`]; nothing else of a log (system events, and never a `hidden` placeholder) is a hit.
+///
+/// **Text** matches when the message's text contains the query (trimmed of surrounding white space) as a
+/// substring, with ASCII letters compared case-insensitively (`Refund` finds `refund`) and every other
+/// character exactly (`发货` finds `请尽快发货`; `É` does not find `é`): [`find_hits`] is the rule, and every
+/// backend must agree with it. The rule suits Chinese and other unsegmented text, and queries of any length
+/// from one character. (A backend may use an index to narrow the candidates — SQLite uses an FTS5 trigram index
+/// for queries of three characters or more — but the answer is the rule's.)
+///
+/// **Order and pages.** Message hits come newest first (or oldest first, [`HistoryOrder::OldestFirst`]) in the
+/// order of the change feed, conversations in the order they were created; a page holds at most
+/// [`HistoryQuery::limit`] rows and gives a [`HistoryCursor`] for the next one. The cursor is the feed position
+/// of the last row, so pages neither repeat nor skip a row while new messages arrive: a newer message is before
+/// the first page (newest first) or after the last (oldest first).
+///
+/// **Labels** are accepted in the query but not stored by this version: a query with a label matches nothing.
 #[async_trait]
 pub trait History: Send + Sync + Debug + 'static {
-    /// One page of the messages matching `query` (see the [module](self) for the rules), in `query.order`,
+    /// One page of the messages matching `query` (see above for the rules), in `query.order`,
     /// after `query.cursor`. [`StoreError::Invalid`] when [`HistoryQuery::check`] fails.
     async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError>;
 
