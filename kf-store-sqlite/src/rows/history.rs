@@ -4,8 +4,8 @@
 //! The match rule is kf-core's (`find_hits`): the text contains the query, ASCII letters folded. SQL's `LIKE`
 //! is exactly that (case-insensitive for ASCII only), so `body LIKE '%query%'` (with `%`, `_` and `\` escaped)
 //! decides every match. For a query of three characters or more, the trigram index narrows the candidates first
-//! (`events_fts MATCH '"query"'`: every row containing the query's trigrams in sequence, with a case folding that
-//! covers more than ASCII, so never fewer rows than `LIKE` keeps); a shorter query — "发货" — has no trigram and
+//! (`events_fts MATCH '"abc" AND "bcd" …'`: every row containing each of the query's trigrams, with a case
+//! folding that covers more than ASCII, so never fewer rows than `LIKE` keeps); a shorter query — "发货" — has no trigram and
 //! is a scan of the tenant's messages, newest first, that stops when the page is full.
 //!
 //! Pages are keyset pages over `events.id`, the feed position: `id < cursor` newest first, `id > cursor` oldest
@@ -81,9 +81,20 @@ fn like_pattern(needle: &str) -> String {
     pattern
 }
 
-/// The query as one FTS5 phrase (a string in double quotes, inner quotes doubled): no FTS5 syntax applies.
-fn fts_phrase(needle: &str) -> String {
-    format!("\"{}\"", needle.replace('"', "\"\""))
+/// The query's trigrams, each an FTS5 string (in double quotes, inner quotes doubled, so no FTS5 syntax
+/// applies), ANDed: the rows holding every trigram of the query — a superset of those containing it, which
+/// `LIKE` narrows. (The index keeps no positions, `detail = 'none'`, so a phrase query is not available.)
+fn fts_trigrams(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    for window in chars.windows(3) {
+        let trigram: String = window.iter().collect();
+        if seen.insert(trigram.clone()) {
+            terms.push(format!("\"{}\"", trigram.replace('"', "\"\"")));
+        }
+    }
+    terms.join(" AND ")
 }
 
 /// The kinds searched: messages, and notes when the query asks for them.
@@ -122,7 +133,7 @@ fn text_filter(sql: &mut Sql, alias: &str, needle: &str) {
     if needle.chars().count() >= 3 {
         sql.and(
             &format!("{alias}.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)"),
-            [text(&fts_phrase(needle))],
+            [text(&fts_trigrams(needle))],
         );
     }
     sql.and(
@@ -287,7 +298,9 @@ mod tests {
     #[test]
     fn patterns_and_phrases_are_literal() {
         assert_eq!(like_pattern(r"100%_a\b"), r"%100\%\_a\\b%");
-        assert_eq!(fts_phrase(r#"say "hi""#), r#""say ""hi""""#);
+        assert_eq!(fts_trigrams(r#"a "b"#), r#""a """ AND " ""b""#);
+        assert_eq!(fts_trigrams("发货单号"), r#""发货单" AND "货单号""#);
+        assert_eq!(fts_trigrams("aaaa"), r#""aaa""#);
         let mut sql = Sql::new("x WHERE 1");
         sql.and("a = ? AND b = ?", [text("1"), text("2")]);
         sql.and("c = ?", [text("3")]);
