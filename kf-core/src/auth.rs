@@ -4,9 +4,12 @@
 //! A token format of kf's own: `kf1.<payload>.<mac>`, where payload is base64url (no padding) of the JSON claims
 //! `{"t": tenant, "r": "visitor" | "agent", "s": subject id, "exp": unix seconds}` and mac is base64url of
 //! HMAC-SHA256(key, "kf1." + payload). Verification is constant-time.
+//!
+//! With key rotation ([`TokenKeys`]), a token names the key that signed it: `kf2.<key id>.<payload>.<mac>`, mac
+//! being HMAC-SHA256(key, "kf2." + key id + "." + payload). `kf1.` tokens still verify with any key of the ring.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -140,6 +143,10 @@ impl Authenticator for FirstOf {
 }
 
 const PREFIX: &str = "kf1.";
+const KEYED_PREFIX: &str = "kf2.";
+
+/// The longest [`KeyId`], in bytes.
+pub const MAX_KEY_ID_LEN: usize = 32;
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -161,20 +168,257 @@ enum Role {
 #[error("a signing key must be at least {MIN_SIGNING_KEY_LEN} bytes")]
 pub struct WeakKey;
 
+/// A key ring could not be built as asked.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum KeyRingError {
+    /// A key id is empty, longer than [`MAX_KEY_ID_LEN`] or holds a character other than an ASCII letter, a
+    /// digit, `-` or `_`.
+    #[error("bad key id {0:?}: 1 to {MAX_KEY_ID_LEN} ASCII letters, digits, '-' or '_'")]
+    BadKeyId(String),
+    /// The key of this id is shorter than [`MIN_SIGNING_KEY_LEN`] bytes.
+    #[error("key {0}: a signing key must be at least {MIN_SIGNING_KEY_LEN} bytes")]
+    Weak(KeyId),
+    /// Two keys have this id.
+    #[error("two keys have the id {0}")]
+    Duplicate(KeyId),
+    /// The current key (the one that signs) cannot be retired: make another key current first.
+    #[error("key {0} signs new tokens and cannot be retired; make another key current first")]
+    RetiringCurrent(KeyId),
+}
+
+/// The name of a signing key, carried in the tokens it signs so that the verifier picks the key without trying
+/// them all: 1 to [`MAX_KEY_ID_LEN`] ASCII letters, digits, `-` or `_` (a date does well: `2026-12`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// Checks `id`.
+    pub fn new(id: impl Into<String>) -> Result<Self, KeyRingError> {
+        let id = id.into();
+        let valid = !id.is_empty()
+            && id.len() <= MAX_KEY_ID_LEN
+            && id
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+        if valid {
+            Ok(Self(id))
+        } else {
+            Err(KeyRingError::BadKeyId(id))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for KeyId {
+    type Err = KeyRingError;
+
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        Self::new(id)
+    }
+}
+
+#[derive(Clone)]
+struct Key {
+    /// `None`: a key of a ring without ids ([`TokenKeys::unnamed`]), which signs `kf1.` tokens.
+    id: Option<KeyId>,
+    secret: Arc<[u8]>,
+}
+
+impl Key {
+    fn mac(&self) -> HmacSha256 {
+        // HMAC takes keys of any length: this cannot fail.
+        match HmacSha256::new_from_slice(&self.secret) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts keys of any length"),
+        }
+    }
+
+    /// Whether `signature` (base64url) is this key's MAC of `signed` (constant-time).
+    fn signed(&self, signed: &str, signature: &[u8]) -> bool {
+        let mut mac = self.mac();
+        mac.update(signed.as_bytes());
+        mac.verify_slice(signature).is_ok()
+    }
+}
+
+/// The keys of [`SignedTokens`], for key rotation: one **current** key that signs new tokens, any number of
+/// **accepted** keys that still verify the tokens they signed, and **retired** ids whose tokens are refused.
+///
+/// A key with an id signs tokens `kf2.<id>.<payload>.<mac>`: the verifier takes the key of that id (the id is
+/// covered by the MAC). Tokens from before key ids (`kf1.<payload>.<mac>`) verify with any key of the ring, so
+/// they keep working for as long as the key that signed them is in the ring under some id.
+///
+/// Rotation, on every node that verifies tokens (see `docs/architecture.md`, "Authentication"):
+/// 1. add the new key as accepted (`accept`), everywhere — nobody signs with it yet;
+/// 2. make it current and the old one accepted — new tokens carry the new id, old ones still verify;
+/// 3. once the longest-lived token signed with the old key has expired, retire it (`retire`, or just leave it
+///    out): its tokens are refused with `invalid_token`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use kf_core::auth::{Identity, KeyId, SignedTokens, TokenKeys};
+/// use kf_core::clock::SystemClock;
+/// use kf_core::model::{TenantId, VisitorId};
+///
+/// let old = KeyId::new("2026-06")?;
+/// let new = KeyId::new("2026-12")?;
+/// let before = SignedTokens::with_keys(TokenKeys::new(old.clone(), &[1; 32])?, Arc::new(SystemClock));
+/// let visitor = Identity::visitor(TenantId::new("shop")?, VisitorId::new("v-1")?);
+/// let token = before.issue(&visitor, Duration::from_secs(3600));
+///
+/// // During the rotation: the new key signs, the old one still verifies.
+/// let during = TokenKeys::new(new.clone(), &[2; 32])?.accept(old.clone(), &[1; 32])?;
+/// let tokens = SignedTokens::with_keys(during.clone(), Arc::new(SystemClock));
+/// assert_eq!(tokens.verify(&token)?, visitor);
+///
+/// // After it: the old key is retired.
+/// tokens.set_keys(during.retire(&old)?);
+/// assert!(tokens.verify(&token).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenKeys {
+    current: Key,
+    accepted: Vec<Key>,
+    retired: Vec<KeyId>,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("current", &self.current.id)
+            .field(
+                "accepted",
+                &self.accepted.iter().map(|key| &key.id).collect::<Vec<_>>(),
+            )
+            .field("retired", &self.retired)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    /// A ring whose current key is `secret` (at least [`MIN_SIGNING_KEY_LEN`] random bytes, kept secret), named
+    /// `id` in the tokens it signs.
+    pub fn new(id: KeyId, secret: &[u8]) -> Result<Self, KeyRingError> {
+        if secret.len() < MIN_SIGNING_KEY_LEN {
+            return Err(KeyRingError::Weak(id));
+        }
+        Ok(Self {
+            current: Key {
+                id: Some(id),
+                secret: Arc::from(secret),
+            },
+            accepted: Vec::new(),
+            retired: Vec::new(),
+        })
+    }
+
+    /// A ring of one key without an id, which signs `kf1.` tokens (what [`SignedTokens::new`] uses): tokens as
+    /// kf made them before key ids.
+    pub fn unnamed(secret: &[u8]) -> Result<Self, WeakKey> {
+        if secret.len() < MIN_SIGNING_KEY_LEN {
+            return Err(WeakKey);
+        }
+        Ok(Self {
+            current: Key {
+                id: None,
+                secret: Arc::from(secret),
+            },
+            accepted: Vec::new(),
+            retired: Vec::new(),
+        })
+    }
+
+    /// Also accepts tokens signed by `secret` under `id` (and `kf1.` tokens it signed), without signing with it.
+    /// A key whose id was [retired](TokenKeys::retire) stays refused.
+    pub fn accept(mut self, id: KeyId, secret: &[u8]) -> Result<Self, KeyRingError> {
+        if secret.len() < MIN_SIGNING_KEY_LEN {
+            return Err(KeyRingError::Weak(id));
+        }
+        if self.ids().any(|known| *known == id) {
+            return Err(KeyRingError::Duplicate(id));
+        }
+        self.accepted.push(Key {
+            id: Some(id),
+            secret: Arc::from(secret),
+        });
+        Ok(self)
+    }
+
+    /// Refuses the tokens of key `id` from now on (`invalid_token`, "retired key"), whether or not the ring holds
+    /// its secret. The current key cannot be retired.
+    pub fn retire(mut self, id: &KeyId) -> Result<Self, KeyRingError> {
+        if self.current.id.as_ref() == Some(id) {
+            return Err(KeyRingError::RetiringCurrent(id.clone()));
+        }
+        self.accepted.retain(|key| key.id.as_ref() != Some(id));
+        if !self.retired.contains(id) {
+            self.retired.push(id.clone());
+        }
+        Ok(self)
+    }
+
+    /// The id of the key that signs new tokens (`None` for an [unnamed](TokenKeys::unnamed) ring).
+    pub fn current(&self) -> Option<&KeyId> {
+        self.current.id.as_ref()
+    }
+
+    /// The ids of the keys that verify tokens, the current one first.
+    pub fn ids(&self) -> impl Iterator<Item = &KeyId> {
+        self.verifying().filter_map(|key| key.id.as_ref())
+    }
+
+    /// The ids retired.
+    pub fn retired(&self) -> &[KeyId] {
+        &self.retired
+    }
+
+    /// The keys that verify, the current one first (retired ones are never among them).
+    fn verifying(&self) -> impl Iterator<Item = &Key> {
+        std::iter::once(&self.current).chain(
+            self.accepted
+                .iter()
+                .filter(|key| key.id.as_ref().is_none_or(|id| !self.retired.contains(id))),
+        )
+    }
+
+    fn find(&self, id: &KeyId) -> Result<&Key, AuthError> {
+        if self.retired.contains(id) {
+            return Err(AuthError::Invalid("retired key"));
+        }
+        self.verifying()
+            .find(|key| key.id.as_ref() == Some(id))
+            .ok_or(AuthError::Invalid("unknown key id"))
+    }
+}
+
 /// Issues and verifies HMAC-SHA256 signed tokens for visitors and agents.
 ///
 /// The host's backend calls [`SignedTokens::issue`] when a page loads (visitor) or an agent logs in, and hands the
-/// token to the client; the engine verifies it on `hello`.
+/// token to the client; the engine verifies it on `hello`. Its keys ([`TokenKeys`]) may change while it runs
+/// ([`SignedTokens::set_keys`]): every clone sees the change.
 #[derive(Clone)]
 pub struct SignedTokens {
-    key: Arc<[u8]>,
+    keys: Arc<RwLock<Arc<TokenKeys>>>,
     clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for SignedTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignedTokens")
-            .field("key", &"<redacted>")
+            .field("keys", &self.keys())
             .finish_non_exhaustive()
     }
 }
@@ -182,26 +426,32 @@ impl fmt::Debug for SignedTokens {
 type HmacSha256 = Hmac<Sha256>;
 
 impl SignedTokens {
-    /// Uses `key` (at least 32 random bytes, kept secret) and `clock` for expiry.
+    /// Uses `key` (at least 32 random bytes, kept secret) and `clock` for expiry. Tokens carry no key id
+    /// (`kf1.`); use [`SignedTokens::with_keys`] for rotation.
     pub fn new(key: &[u8], clock: Arc<dyn Clock>) -> Result<Self, WeakKey> {
-        if key.len() < MIN_SIGNING_KEY_LEN {
-            return Err(WeakKey);
-        }
-        Ok(Self {
-            key: Arc::from(key),
+        Ok(Self::with_keys(TokenKeys::unnamed(key)?, clock))
+    }
+
+    /// Signs with the current key of `keys` and verifies with every key it accepts.
+    pub fn with_keys(keys: TokenKeys, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
             clock,
-        })
-    }
-
-    fn mac(&self) -> HmacSha256 {
-        // HMAC takes keys of any length: this cannot fail.
-        match HmacSha256::new_from_slice(&self.key) {
-            Ok(mac) => mac,
-            Err(_) => unreachable!("HMAC accepts keys of any length"),
         }
     }
 
-    /// A token for `identity`, valid for `ttl`.
+    /// The keys in use.
+    pub fn keys(&self) -> Arc<TokenKeys> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces the keys, for this value and all its clones (the engine's authenticator, the widget's issuer):
+    /// a rotation without a restart. Tokens being checked meanwhile use the old keys or the new ones.
+    pub fn set_keys(&self, keys: TokenKeys) {
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+    }
+
+    /// A token for `identity`, valid for `ttl`, signed with the current key.
     pub fn issue(&self, identity: &Identity, ttl: Duration) -> String {
         let (r, s) = match &identity.principal {
             Principal::Visitor(id) => (Role::Visitor, id.as_str()),
@@ -215,8 +465,13 @@ impl SignedTokens {
             exp,
         };
         let json = serde_json::to_vec(&claims).unwrap_or_default();
-        let mut token = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(json));
-        let mut mac = self.mac();
+        let keys = self.keys();
+        let key = &keys.current;
+        let mut token = match &key.id {
+            None => format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(json)),
+            Some(id) => format!("{KEYED_PREFIX}{id}.{}", URL_SAFE_NO_PAD.encode(json)),
+        };
+        let mut mac = key.mac();
         mac.update(token.as_bytes());
         let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         token.push('.');
@@ -224,9 +479,11 @@ impl SignedTokens {
         token
     }
 
-    /// Verifies a token's signature and expiry.
+    /// Verifies a token's signature and expiry: `kf2.<key id>.<payload>.<mac>` with the key of that id,
+    /// `kf1.<payload>.<mac>` with any key of the ring.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
-        if !token.starts_with(PREFIX) {
+        let keyed = token.starts_with(KEYED_PREFIX);
+        if !keyed && !token.starts_with(PREFIX) {
             return Err(AuthError::Unrecognized);
         }
         let (signed, signature) = token
@@ -235,15 +492,31 @@ impl SignedTokens {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| AuthError::Invalid("bad signature encoding"))?;
-        let mut mac = self.mac();
-        mac.update(signed.as_bytes());
-        mac.verify_slice(&signature)
-            .map_err(|_| AuthError::Invalid("signature mismatch"))?;
+        let keys = self.keys();
         // `signed` is what the signature covers: a signature that matches does not make it start with the
         // prefix (`kf1.<signature of "kf1">` signs the prefix without its dot).
-        let payload = signed
-            .strip_prefix(PREFIX)
-            .ok_or(AuthError::Invalid("missing payload"))?;
+        let payload = if keyed {
+            let id = token[KEYED_PREFIX.len()..]
+                .split_once('.')
+                .map(|(id, _)| id)
+                .ok_or(AuthError::Invalid("missing key id"))?;
+            let id = KeyId::new(id).map_err(|_| AuthError::Invalid("bad key id"))?;
+            if !keys.find(&id)?.signed(signed, &signature) {
+                return Err(AuthError::Invalid("signature mismatch"));
+            }
+            signed
+                .strip_prefix(KEYED_PREFIX)
+                .and_then(|rest| rest.strip_prefix(id.as_str()))
+                .and_then(|rest| rest.strip_prefix('.'))
+                .ok_or(AuthError::Invalid("missing payload"))?
+        } else {
+            if !keys.verifying().any(|key| key.signed(signed, &signature)) {
+                return Err(AuthError::Invalid("signature mismatch"));
+            }
+            signed
+                .strip_prefix(PREFIX)
+                .ok_or(AuthError::Invalid("missing payload"))?
+        };
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| AuthError::Invalid("bad payload encoding"))?;
@@ -272,29 +545,34 @@ impl SignedTokens {
 }
 
 impl SignedTokens {
-    /// A keyed tag of `message` for `purpose` (HMAC-SHA256 with the signing key, base64url): a value only this
-    /// key can make, for secrets derived from public ids (the widget's anonymous visitor keys). Purposes are
+    /// A keyed tag of `message` for `purpose` (HMAC-SHA256 with the current signing key, base64url): a value only
+    /// this key can make, for secrets derived from public ids (the widget's anonymous visitor keys). Purposes are
     /// kept apart from each other and from tokens.
     pub fn tag(&self, purpose: &str, message: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.tag_mac(purpose, message).finalize().into_bytes())
+        let keys = self.keys();
+        URL_SAFE_NO_PAD.encode(tag_mac(&keys.current, purpose, message).finalize().into_bytes())
     }
 
-    /// Whether `tag` is [`SignedTokens::tag`] of `message` for `purpose` (constant-time).
+    /// Whether `tag` is [`SignedTokens::tag`] of `message` for `purpose` under any key the ring accepts
+    /// (constant-time for each key).
     pub fn verify_tag(&self, purpose: &str, message: &str, tag: &str) -> bool {
-        URL_SAFE_NO_PAD
-            .decode(tag)
-            .is_ok_and(|tag| self.tag_mac(purpose, message).verify_slice(&tag).is_ok())
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
+        let keys = self.keys();
+        keys.verifying()
+            .any(|key| tag_mac(key, purpose, message).verify_slice(&tag).is_ok())
     }
+}
 
-    fn tag_mac(&self, purpose: &str, message: &str) -> HmacSha256 {
-        let mut mac = self.mac();
-        // Never a prefix of a token (`kf1.`), and the purpose cannot run into the message.
-        mac.update(b"kf-tag\0");
-        mac.update(purpose.as_bytes());
-        mac.update(b"\0");
-        mac.update(message.as_bytes());
-        mac
-    }
+fn tag_mac(key: &Key, purpose: &str, message: &str) -> HmacSha256 {
+    let mut mac = key.mac();
+    // Never a prefix of a token (`kf1.`, `kf2.`), and the purpose cannot run into the message.
+    mac.update(b"kf-tag\0");
+    mac.update(purpose.as_bytes());
+    mac.update(b"\0");
+    mac.update(message.as_bytes());
+    mac
 }
 
 #[async_trait]
@@ -306,7 +584,8 @@ impl Authenticator for SignedTokens {
 
 impl SignedTokens {
     /// Signs with the key kept in the file at `path`, made with fresh random bytes on the first run (see
-    /// [`signing_key::load_or_create`](crate::signing_key::load_or_create)). The directory must exist.
+    /// [`signing_key::load_or_create`](crate::signing_key::load_or_create)). The directory must exist. The key
+    /// has no id (tokens are `kf1.`); name it in a [`TokenKeys`] to rotate it.
     ///
     /// ```no_run
     /// # use std::sync::Arc;
@@ -319,10 +598,15 @@ impl SignedTokens {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, crate::signing_key::KeyFileError> {
         let key = crate::signing_key::load_or_create(path.as_ref())?;
-        Ok(Self {
-            key: Arc::from(key.as_slice()),
-            clock,
-        })
+        let keys = TokenKeys {
+            current: Key {
+                id: None,
+                secret: Arc::from(key.as_slice()),
+            },
+            accepted: Vec::new(),
+            retired: Vec::new(),
+        };
+        Ok(Self::with_keys(keys, clock))
     }
 }
 
@@ -400,7 +684,7 @@ mod tests {
         let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
         let tokens = SignedTokens::new(&[7; 32], clock).expect("key");
         for signed in ["kf1", "kf", ""] {
-            let mut mac = tokens.mac();
+            let mut mac = tokens.keys().current.mac();
             mac.update(signed.as_bytes());
             let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
             match tokens.verify(&token) {
@@ -408,6 +692,198 @@ mod tests {
                 other => panic!("{token}: {other:?}"),
             }
         }
+    }
+
+    fn id(id: &str) -> KeyId {
+        KeyId::new(id).expect("key id")
+    }
+
+    #[test]
+    fn key_ids_are_short_and_plain() {
+        for good in ["a", "2026-12", "k_1", &"x".repeat(MAX_KEY_ID_LEN)] {
+            assert_eq!(KeyId::new(good).expect(good).as_str(), good);
+        }
+        for bad in ["", "a.b", "a b", "ключ", &"x".repeat(MAX_KEY_ID_LEN + 1)] {
+            assert!(matches!(KeyId::new(bad), Err(KeyRingError::BadKeyId(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rings_refuse_weak_keys_duplicates_and_retiring_the_current_key() {
+        assert!(matches!(
+            TokenKeys::new(id("a"), &[1; 31]),
+            Err(KeyRingError::Weak(_))
+        ));
+        let ring = TokenKeys::new(id("a"), &[1; 32]).expect("ring");
+        assert!(matches!(
+            ring.clone().accept(id("b"), &[2; 31]),
+            Err(KeyRingError::Weak(_))
+        ));
+        assert!(matches!(
+            ring.clone().accept(id("a"), &[2; 32]),
+            Err(KeyRingError::Duplicate(_))
+        ));
+        assert!(matches!(
+            ring.clone().retire(&id("a")),
+            Err(KeyRingError::RetiringCurrent(_))
+        ));
+        let ring = ring
+            .accept(id("b"), &[2; 32])
+            .expect("b")
+            .accept(id("c"), &[3; 32])
+            .expect("c");
+        assert_eq!(ring.ids().map(KeyId::as_str).collect::<Vec<_>>(), ["a", "b", "c"]);
+        let ring = ring.retire(&id("b")).expect("retire");
+        assert_eq!(ring.ids().map(KeyId::as_str).collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(ring.retired(), [id("b")]);
+        assert_eq!(ring.current(), Some(&id("a")));
+        // No secret in the debug output.
+        assert!(!format!("{ring:?}").contains("[1, 1"));
+    }
+
+    /// The acceptance of key rotation: a token signed with the old key works during a rotation and is refused
+    /// after it; new tokens carry the new key's id.
+    #[test]
+    fn a_rotation_accepts_the_old_key_until_it_is_retired() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let old = SignedTokens::with_keys(TokenKeys::new(id("old"), &[1; 32]).expect("old"), clock.clone());
+        let old_token = old.issue(&identity(), Duration::from_secs(60));
+        assert!(old_token.starts_with("kf2.old."), "{old_token}");
+        assert_eq!(old.verify(&old_token).expect("old"), identity());
+
+        // Step 1: the new key is accepted before anyone signs with it.
+        let step1 = TokenKeys::new(id("old"), &[1; 32])
+            .expect("old")
+            .accept(id("new"), &[2; 32])
+            .expect("new");
+        let tokens = SignedTokens::with_keys(step1, clock.clone());
+        let new_signer =
+            SignedTokens::with_keys(TokenKeys::new(id("new"), &[2; 32]).expect("new"), clock.clone());
+        let new_token = new_signer.issue(&identity(), Duration::from_secs(60));
+        assert_eq!(tokens.verify(&new_token).expect("new, accepted"), identity());
+        assert_eq!(tokens.verify(&old_token).expect("old, current"), identity());
+
+        // Step 2: the new key signs, the old one is accepted.
+        let step2 = TokenKeys::new(id("new"), &[2; 32])
+            .expect("new")
+            .accept(id("old"), &[1; 32])
+            .expect("old");
+        tokens.set_keys(step2.clone());
+        let clone = tokens.clone();
+        let issued = clone.issue(&identity(), Duration::from_secs(60));
+        assert!(
+            issued.starts_with("kf2.new."),
+            "a clone sees the new keys: {issued}"
+        );
+        assert_eq!(
+            tokens.verify(&old_token).expect("old during rotation"),
+            identity()
+        );
+        assert_eq!(tokens.verify(&issued).expect("new"), identity());
+
+        // Step 3: the old key is retired (by name), or simply left out.
+        tokens.set_keys(step2.retire(&id("old")).expect("retire"));
+        assert!(matches!(
+            tokens.verify(&old_token),
+            Err(AuthError::Invalid("retired key"))
+        ));
+        tokens.set_keys(TokenKeys::new(id("new"), &[2; 32]).expect("new"));
+        assert!(matches!(
+            tokens.verify(&old_token),
+            Err(AuthError::Invalid("unknown key id"))
+        ));
+        assert_eq!(tokens.verify(&issued).expect("new"), identity());
+    }
+
+    #[test]
+    fn tokens_from_before_key_ids_verify_while_their_key_is_in_the_ring() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let legacy = SignedTokens::new(&[1; 32], clock.clone()).expect("key");
+        let token = legacy.issue(&identity(), Duration::from_secs(60));
+        assert!(token.starts_with("kf1."), "{token}");
+        let ring = TokenKeys::new(id("new"), &[2; 32])
+            .expect("new")
+            .accept(id("legacy"), &[1; 32])
+            .expect("legacy");
+        let tokens = SignedTokens::with_keys(ring.clone(), clock.clone());
+        assert_eq!(tokens.verify(&token).expect("legacy key accepted"), identity());
+        tokens.set_keys(ring.retire(&id("legacy")).expect("retire"));
+        assert!(matches!(
+            tokens.verify(&token),
+            Err(AuthError::Invalid("signature mismatch"))
+        ));
+        // Expiry still applies to tokens of an accepted key.
+        tokens.set_keys(
+            TokenKeys::new(id("new"), &[2; 32])
+                .expect("new")
+                .accept(id("legacy"), &[1; 32])
+                .expect("legacy"),
+        );
+        clock.advance(Duration::from_secs(60));
+        assert!(matches!(tokens.verify(&token), Err(AuthError::Expired)));
+    }
+
+    #[test]
+    fn keyed_forgeries_are_refused() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let ring = TokenKeys::new(id("a"), &[1; 32])
+            .expect("a")
+            .accept(id("b"), &[2; 32])
+            .expect("b");
+        let tokens = SignedTokens::with_keys(ring, clock.clone());
+        let token = tokens.issue(&identity(), Duration::from_secs(60));
+        // Another key id on the same MAC: the id is signed.
+        let relabelled = token.replacen("kf2.a.", "kf2.b.", 1);
+        assert!(matches!(
+            tokens.verify(&relabelled),
+            Err(AuthError::Invalid("signature mismatch"))
+        ));
+        // The same claims signed by a key the ring does not hold, under a known id.
+        let stranger = SignedTokens::with_keys(TokenKeys::new(id("a"), &[9; 32]).expect("a"), clock);
+        let forged = stranger.issue(&identity(), Duration::from_secs(60));
+        assert!(matches!(
+            tokens.verify(&forged),
+            Err(AuthError::Invalid("signature mismatch"))
+        ));
+        for garbage in [
+            "kf2.",
+            "kf2.a",
+            "kf2.a.",
+            "kf2..x.y",
+            "kf2.a b.x.y",
+            "kf2.zz.x.y",
+            "kf2.a.x.!",
+        ] {
+            assert!(
+                matches!(tokens.verify(garbage), Err(AuthError::Invalid(_))),
+                "{garbage}"
+            );
+        }
+        // A MAC over the id alone (no payload) is signed but holds nothing.
+        let key = &tokens.keys().current;
+        let mut mac = key.mac();
+        mac.update(b"kf2.a");
+        let token = format!("kf2.a.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert!(
+            matches!(tokens.verify(&token), Err(AuthError::Invalid(_))),
+            "{token}"
+        );
+    }
+
+    #[test]
+    fn tags_of_an_accepted_key_still_verify() {
+        let clock = Arc::new(ManualClock::new(Timestamp(0)));
+        let old = SignedTokens::new(&[1; 32], clock.clone()).expect("key");
+        let tag = old.tag("visitor", "shop\0v-1");
+        let ring = TokenKeys::new(id("new"), &[2; 32])
+            .expect("new")
+            .accept(id("old"), &[1; 32])
+            .expect("old");
+        let tokens = SignedTokens::with_keys(ring.clone(), clock);
+        assert!(tokens.verify_tag("visitor", "shop\0v-1", &tag));
+        assert_ne!(tokens.tag("visitor", "shop\0v-1"), tag, "the current key tags");
+        tokens.set_keys(ring.retire(&id("old")).expect("retire"));
+        assert!(!tokens.verify_tag("visitor", "shop\0v-1", &tag));
     }
 
     #[derive(Debug)]

@@ -15,8 +15,18 @@
 //!   above.
 //!
 //! Host and scheme are compared case-insensitively, the path and query case-sensitively. A port is part of the
-//! host (`shop.example` does not match `shop.example:8080`). The page URL's `#fragment` is ignored; rules may
+//! host (`shop.example` does not match `shop.example:8080`), but a scheme's default port is no port:
+//! `https://shop.example:443/x` is `https://shop.example/x`, on both sides (a host and path prefix drops `:80`
+//! and `:443`). Paths are compared percent-decoded, on both sides: `/caf%C3%A9` is `/café`, `/%70ricing` is
+//! `/pricing` (the query is compared as written). The page URL's `#fragment` and userinfo are ignored; rules may
 //! not contain `#`, whitespace or control characters.
+//!
+//! **Why no `url`/`globset`/`wildmatch` here.** A page rule is not a URL (`*` in the host, no scheme), so `url`
+//! could parse only the page's side, and it would bring IDNA with its Unicode tables into kf-core for the three
+//! things needed here — scheme, host with the default port dropped, a percent-decoded path — which this module
+//! does in a few lines with the rust-url project's own `percent-encoding`. `globset` matches file paths (`/` is
+//! special, `**`, classes) and `wildmatch` treats `?` as a wildcard, which every URL query contains; the `*`-only
+//! matcher below is linear, bounded by the rule's and the URL's lengths, and tested.
 
 use std::fmt;
 
@@ -98,6 +108,9 @@ impl PageRule {
         if host.is_empty() {
             return Err(invalid("names no host (use '*' for any host)"));
         }
+        let host = without_default_port(host, scheme.as_deref());
+        let path = decoded_path(path);
+        let path = path.as_str();
         if host.contains('@') {
             return Err(invalid("the host must not contain '@'"));
         }
@@ -144,10 +157,9 @@ impl PageRule {
         }
         let (authority, path) = split_authority(rest);
         // Userinfo is not part of the host.
-        let host = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host)
-            .to_ascii_lowercase();
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = without_default_port(host, Some(&scheme)).to_ascii_lowercase();
+        let path = decoded_path(path);
         let path = if path.is_empty() || path.starts_with('?') {
             format!("/{path}")
         } else {
@@ -155,6 +167,33 @@ impl PageRule {
         };
         glob(self.host.as_bytes(), host.as_bytes()) && glob(self.path.as_bytes(), path.as_bytes())
     }
+}
+
+/// `host` without its port when that is `scheme`'s default (`None`: either scheme's).
+fn without_default_port<'a>(host: &'a str, scheme: Option<&str>) -> &'a str {
+    let defaults: &[&str] = match scheme {
+        Some("http") => &[":80"],
+        Some("https") => &[":443"],
+        Some(_) => &[],
+        None => &[":80", ":443"],
+    };
+    defaults
+        .iter()
+        .find_map(|port| host.strip_suffix(port))
+        .unwrap_or(host)
+}
+
+/// `path[?query]` with the path percent-decoded (invalid UTF-8 replaced), the query as written.
+fn decoded_path(path: &str) -> String {
+    let (path, query) = match path.find('?') {
+        Some(at) => path.split_at(at),
+        None => (path, ""),
+    };
+    let mut decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned();
+    decoded.push_str(query);
+    decoded
 }
 
 /// Splits `host[/path][?query]` after the scheme into the host and the rest.
@@ -396,6 +435,55 @@ mod tests {
         assert!(anywhere.matches("https://a.example/support/1"));
         assert!(!anywhere.matches("https://a.example/help/support"));
         assert!(!rule("shop.example").matches("not a url"));
+    }
+
+    #[test]
+    fn default_ports_are_no_port() {
+        let https = rule("https://shop.example/pricing*");
+        assert!(https.matches("https://shop.example:443/pricing"));
+        assert!(https.matches("HTTPS://Shop.Example:443/pricing?x=1"));
+        assert!(!https.matches("https://shop.example:8443/pricing"));
+        assert!(
+            !https.matches("https://shop.example:80/pricing"),
+            "80 is not https' default"
+        );
+        let written_with_port = rule("https://shop.example:443/pricing");
+        assert!(written_with_port.matches("https://shop.example/pricing"));
+        let http = rule("http://shop.example:80/*");
+        assert!(http.matches("http://shop.example/a"));
+        assert!(http.matches("http://shop.example:80/a"));
+        let prefix = rule("shop.example/help");
+        assert!(prefix.matches("http://shop.example:80/help/1"));
+        assert!(prefix.matches("https://shop.example:443/help"));
+        assert!(!prefix.matches("https://shop.example:8080/help"));
+        let other_port = rule("shop.example:8080/help");
+        assert!(other_port.matches("http://shop.example:8080/help"));
+        assert!(!other_port.matches("http://shop.example/help"));
+        // Userinfo is no host, and its port-like text is no port.
+        assert!(prefix.matches("https://user:443@shop.example/help"));
+    }
+
+    #[test]
+    fn paths_are_compared_percent_decoded() {
+        let cafe = rule("https://shop.example/café/*");
+        assert!(cafe.matches("https://shop.example/caf%C3%A9/menu"));
+        assert!(cafe.matches("https://shop.example/caf%c3%a9/menu"));
+        assert!(cafe.matches("https://shop.example/café/menu"));
+        let encoded = rule("shop.example/%E6%94%AF%E6%8C%81");
+        assert!(encoded.matches("https://shop.example/支持/faq"));
+        assert!(encoded.matches("https://shop.example/%E6%94%AF%E6%8C%81"));
+        let pricing = rule("shop.example/pricing");
+        assert!(pricing.matches("https://shop.example/%70ricing"));
+        assert!(
+            !pricing.matches("https://shop.example/%2Fpricing"),
+            "an encoded slash is a character"
+        );
+        // The query is compared as written.
+        let query = rule("https://shop.example/p?q=a%20b");
+        assert!(query.matches("https://shop.example/p?q=a%20b"));
+        assert!(!query.matches("https://shop.example/p?q=a b"));
+        // Invalid UTF-8 after decoding matches nothing it should not.
+        assert!(!pricing.matches("https://shop.example/%FFpricing"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod cursor;
 pub mod engine;
 pub mod entry;
 pub mod hours;
+pub mod labels;
 pub mod limits;
 pub mod model;
 pub mod origin;
@@ -30,6 +31,7 @@ pub mod quick_replies;
 pub mod routing;
 pub mod signing_key;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

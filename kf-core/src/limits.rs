@@ -75,6 +75,27 @@ pub const MAX_RATING_COMMENT_BYTES: usize = 1_000;
 /// Most agents one private note (`note`) mentions.
 pub const MAX_NOTE_MENTIONS: usize = 20;
 
+/// Longest [`Label`](crate::labels::Label) name, in bytes.
+pub const MAX_LABEL_NAME_BYTES: usize = 32;
+
+/// Most labels one tenant defines.
+pub const MAX_LABELS_PER_TENANT: usize = 200;
+
+/// Most labels on one conversation.
+pub const MAX_LABELS_PER_CONVERSATION: usize = 20;
+
+/// Longest attribute key, in bytes.
+pub const MAX_ATTRIBUTE_KEY_BYTES: usize = 64;
+
+/// Longest string attribute value, in bytes.
+pub const MAX_ATTRIBUTE_STRING_BYTES: usize = 1_000;
+
+/// Most attributes on one visitor or one conversation.
+pub const MAX_ATTRIBUTES_PER_OBJECT: usize = 50;
+
+/// Most attribute definitions one tenant declares.
+pub const MAX_ATTRIBUTE_DEFINITIONS: usize = 200;
+
 /// The limits a host tunes. Start from [`Limits::default`] and change what you need with the `with_…` setters.
 ///
 /// | Field | Default | What it bounds |

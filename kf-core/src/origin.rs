@@ -9,7 +9,12 @@
 //! Patterns are origins as browsers write them — `scheme://host[:port]`, no path — where the host may start with
 //! `*.` for every subdomain (`https://*.shop.example` matches `https://eu.shop.example`, not
 //! `https://shop.example`). Scheme and host are compared case-insensitively; a port must match exactly (no port:
-//! the scheme's default).
+//! the scheme's default, so `https://shop.example:443` is `https://shop.example`).
+//!
+//! An `Origin` is `scheme://host[:port]` and nothing else: no path to decode, no userinfo, no query. Parsing it
+//! with `url` would accept more (paths, userinfo) only to refuse it again, and bring IDNA and its Unicode tables
+//! into kf-core; browsers send the host already in its ASCII (punycode) form. So it is parsed here, in a few
+//! tested lines.
 //!
 //! ```
 //! use kf_core::model::TenantId;

@@ -126,7 +126,7 @@ pub async fn run(profile: &FaultProfile) -> Result<Report, ProofError> {
     let duration = started.elapsed();
     let faults = proxy.stats();
     drop(proxy);
-    server.stop()?;
+    server.stop().await?;
     let conversations = ledger.conversations();
     let logs = read_logs(&data_dir, &conversations).await?;
     Ok(Report {

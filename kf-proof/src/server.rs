@@ -220,9 +220,10 @@ impl Server {
         &self.data_dir
     }
 
-    /// Ends every connection, stops serving and closes the store (committing what is queued).
-    pub fn stop(self) -> Result<(), ServerError> {
-        self.engine.shutdown();
+    /// Ends every connection, stops serving, waits for the engine's commits and closes the store (committing
+    /// what is queued).
+    pub async fn stop(self) -> Result<(), ServerError> {
+        self.engine.shutdown().await;
         self.task.abort();
         self.store.close()?;
         Ok(())
@@ -249,7 +250,7 @@ pub async fn serve(data_dir: &Path, addr: SocketAddr, config: &ServerConfig) -> 
         served = run(listener, &engine) => served.map_err(|e| ServerError::Io("serving", e))?,
         () = shutdown_signal() => {}
     }
-    engine.shutdown();
+    engine.shutdown().await;
     store.close()?;
     Ok(())
 }

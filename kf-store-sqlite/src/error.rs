@@ -67,6 +67,18 @@ pub enum SqliteError {
     /// A read task panicked or was cancelled.
     #[error("a read task failed: {0}")]
     ReadTask(String),
+    /// An online backup could not write or move its copy ([`SqliteStore::backup_to`](crate::SqliteStore::backup_to)).
+    #[error("backup to {path}: {source}")]
+    Backup {
+        /// The file being written or moved.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An online backup was refused: its destination is the database itself.
+    #[error("a backup cannot overwrite the database it copies ({0})")]
+    BackupOntoItself(PathBuf),
 }
 
 /// An error SQLite reported (I/O, corruption, a constraint, an undecodable row…). Opaque, so that this crate's

@@ -25,6 +25,8 @@
 //!   thread pool; WAL gives each read a snapshot of the last commit.
 //! - **Migrations.** The schema is versioned with `PRAGMA user_version` and upgraded in one transaction when the
 //!   file is opened; a file written by a newer version is refused ([`SqliteError::FutureSchema`]).
+//! - **Online backups.** [`SqliteStore::backup_to`] writes a consistent copy of the file while the store keeps
+//!   writing (SQLite's online backup API over one read snapshot; `docs/operations.md`).
 //! - **Epoch.** A random id made when the file is created and kept in it, so cursors stay valid across restarts
 //!   and a fresh file tells clients to start over.
 //!
@@ -45,6 +47,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod backup;
 mod config;
 mod error;
 mod reader;
@@ -62,6 +65,7 @@ use async_trait::async_trait;
 use kf_core::context::ConversationContext;
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
+use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
     GroupId, Seq, TenantId, Visitor, VisitorId,
@@ -74,6 +78,7 @@ use kf_core::store::{
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+pub use backup::{BACKUP_PAGES_PER_STEP, BackupReport, backup_file, restore_file};
 pub use config::{SqliteConfig, Synchronous};
 pub use error::{DatabaseError, SqliteError};
 pub use schema::SCHEMA_VERSION;
@@ -604,6 +609,62 @@ impl Settings for SqliteStore {
         let (tenant, scope) = (tenant.clone(), scope.clone());
         self.readers
             .run(move |conn| rows::quick_replies(conn, &tenant, &scope).map_err(backend))
+            .await
+    }
+
+    async fn put_label(&self, label: Label) -> Result<(), StoreError> {
+        match self.write(Op::PutLabel(label)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_label(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let op = Op::DeleteLabel {
+            tenant: tenant.clone(),
+            name: name.to_owned(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .run(move |conn| rows::labels(conn, &tenant).map_err(backend))
+            .await
+    }
+
+    async fn put_attribute_definition(&self, definition: AttributeDefinition) -> Result<(), StoreError> {
+        match self.write(Op::PutAttributeDefinition(definition)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_attribute_definition(
+        &self,
+        tenant: &TenantId,
+        object: AttributeObject,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let op = Op::DeleteAttributeDefinition {
+            tenant: tenant.clone(),
+            object,
+            key: key.to_owned(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .run(move |conn| rows::attribute_definitions(conn, &tenant).map_err(backend))
             .await
     }
 }

@@ -156,7 +156,65 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE conversations ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5);
     "#,
-    // 7: full-text search of history (`rows::history`). `events.body` holds the searchable text — a message's
+    // 7: labels and custom attributes. A conversation's labels and attributes (JSON, the projection of its
+    // `labeled`, `unlabeled` and `attribute_set` events), a visitor's attributes (JSON), and the tenants' label
+    // and attribute definitions.
+    r#"
+    ALTER TABLE conversations ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';      -- JSON array of names
+    ALTER TABLE conversations ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';  -- JSON object: key -> value
+    ALTER TABLE visitors ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';       -- JSON object: key -> value
+
+    CREATE TABLE labels (
+        tenant TEXT NOT NULL,
+        name   TEXT NOT NULL,
+        color  TEXT NOT NULL,
+        PRIMARY KEY (tenant, name)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE attribute_definitions (
+        tenant TEXT NOT NULL,
+        object TEXT NOT NULL CHECK (object IN ('visitor', 'conversation')),
+        key    TEXT NOT NULL,
+        kind   TEXT NOT NULL CHECK (kind IN ('string', 'number', 'bool', 'date')),
+        name   TEXT,
+        PRIMARY KEY (tenant, object, key)
+    ) WITHOUT ROWID;
+    "#,
+    // 8: the `on_hold` conversation state (snoozed: the table is rebuilt, SQLite cannot change a CHECK
+    // constraint). `agent` holds the owner while assigned and the agent who parked it while on hold; `hold_until`
+    // when it wakes by itself (NULL: at the visitor's next message).
+    r#"
+    CREATE TABLE conversations_v8 (
+        id             TEXT PRIMARY KEY NOT NULL,
+        tenant         TEXT NOT NULL,
+        visitor        TEXT NOT NULL,
+        group_id       TEXT NOT NULL,
+        open_client_id TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'closed', 'offline', 'on_hold')),
+        agent          TEXT,
+        last_agent     TEXT,
+        last_seq       INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        rating         INTEGER CHECK (rating BETWEEN 1 AND 5),
+        labels         TEXT NOT NULL DEFAULT '[]',
+        attributes     TEXT NOT NULL DEFAULT '{}',
+        hold_until     INTEGER,
+        CHECK ((state IN ('assigned', 'on_hold')) = (agent IS NOT NULL)),
+        CHECK (state = 'on_hold' OR hold_until IS NULL),
+        UNIQUE (tenant, visitor, open_client_id)
+    );
+    INSERT INTO conversations_v8 (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent,
+        last_seq, created_at, updated_at, rating, labels, attributes)
+        SELECT id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, last_seq, created_at,
+            updated_at, rating, labels, attributes FROM conversations;
+    DROP TABLE conversations;
+    ALTER TABLE conversations_v8 RENAME TO conversations;
+    CREATE INDEX conversations_by_visitor ON conversations (tenant, visitor, created_at, id);
+    CREATE INDEX conversations_by_agent ON conversations (tenant, agent, created_at, id) WHERE agent IS NOT NULL;
+    CREATE INDEX conversations_open ON conversations (created_at, id) WHERE state <> 'closed';
+    "#,
+    // 9: full-text search of history (`rows::history`). `events.body` holds the searchable text — a message's
     // (as before) and now a private note's too — and `events_fts` indexes it: FTS5 with the trigram tokenizer
     // (substrings of any script, Chinese included, for queries of three characters or more), external content
     // (the text is stored once, in `events`), kept in step by triggers inside the writer's own transaction, and
@@ -520,7 +578,7 @@ mod tests {
     }
 
     /// The schema version just before the full-text index: the only line to change when steps are renumbered.
-    const BEFORE_SEARCH: usize = 6;
+    const BEFORE_SEARCH: usize = 8;
 
     /// A file at the version before the full-text index, with a conversation of messages (Chinese and English)
     /// and a private note as that version stored them (the note's text in `data` only).
@@ -657,6 +715,120 @@ mod tests {
         assert!(
             steps.iter().any(|step| step.contains("VIRTUAL TABLE INDEX")),
             "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn version_six_gains_labels_and_attributes_keeping_conversations_and_visitors() {
+        use kf_core::labels::{AttributeObject, AttributeValue, Label};
+        use kf_core::model::{Actor, AgentId, ConversationState, EventKind, Seq, Timestamp};
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = Connection::open(dir.path().join("v6.sqlite3")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[..6] {
+            conn.execute_batch(step).expect("steps 1 to 6");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
+        let c1 = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d";
+        let created = r#"{"type":"created","group":"g"}"#;
+        let assigned = r#"{"type":"assigned","agent":"a"}"#;
+        // An assigned, rated-later conversation and its visitor as version 6 stored them.
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 6; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e6'); \
+             INSERT INTO visitors (tenant, id, name, created_at) VALUES ('t', 'v', 'Ada', 1); \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at, rating) \
+                 VALUES ('{c1}', 't', 'v', 'g', 'o', 'assigned', 'a', 'a', 2, 1, 2, NULL); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('{c1}', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{created}'), \
+                        ('{c1}', 2, 2, 'system', '', NULL, 'assigned', NULL, '{assigned}');"
+        ))
+        .expect("version 6 data");
+        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e6".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let id = c1.parse().expect("id");
+        let mut record = crate::rows::conversation(&conn, id).expect("read").expect("kept");
+        let agent: AgentId = "a".parse().expect("agent");
+        assert_eq!(record.state, ConversationState::Assigned { agent: agent.clone() });
+        assert!(record.labels.is_empty() && record.attributes.is_empty());
+        assert_eq!(record.last_seq, Seq(2));
+        let tenant = "t".parse().expect("tenant");
+        let visitor_id = "v".parse().expect("visitor");
+        let mut visitor = crate::rows::visitor(&conn, &tenant, &visitor_id)
+            .expect("read")
+            .expect("kept");
+        assert_eq!(
+            (visitor.name.as_deref(), visitor.attributes.len()),
+            (Some("Ada"), 0)
+        );
+        // Labels and attributes now: on the record, in the log, on the visitor, and the definitions' tables.
+        for (seq, data) in [
+            (3, EventKind::Labeled { label: "VIP".into() }),
+            (
+                4,
+                EventKind::AttributeSet {
+                    object: AttributeObject::Conversation,
+                    key: "order".into(),
+                    value: Some(AttributeValue::Number(1042.into())),
+                },
+            ),
+        ] {
+            assert_eq!(record.apply(&data, Timestamp(seq)).expect("applies"), Seq(seq));
+            crate::rows::update_conversation(&conn, &record).expect("update");
+            let event = kf_core::model::Event::new(
+                id,
+                Seq(seq),
+                Timestamp(seq),
+                Actor::Agent(agent.clone()),
+                None,
+                data,
+            );
+            crate::rows::insert_event(&conn, &event).expect("event");
+        }
+        let reread = crate::rows::conversation(&conn, id).expect("read").expect("row");
+        assert_eq!(reread, record);
+        assert_eq!(
+            crate::rows::events_after(&conn, id, Seq(2), 10)
+                .expect("events")
+                .len(),
+            2
+        );
+        visitor
+            .attributes
+            .insert("vip".into(), AttributeValue::Bool(true));
+        crate::rows::put_visitor(&conn, &visitor).expect("put visitor");
+        let visitor_again = crate::rows::visitor(&conn, &tenant, &visitor_id)
+            .expect("read")
+            .expect("row");
+        assert_eq!(visitor_again, visitor);
+        crate::rows::put_label(&conn, &Label::new(tenant.clone(), "VIP", "#d97706")).expect("label");
+        // Schema 8: it can be put on hold (its agent and wake time kept), and the state is checked.
+        let snoozed = EventKind::Snoozed {
+            until: Some(Timestamp(90_000)),
+        };
+        record.apply(&snoozed, Timestamp(5)).expect("snoozed");
+        crate::rows::update_conversation(&conn, &record).expect("update");
+        let parked = crate::rows::conversation(&conn, id).expect("read").expect("row");
+        assert_eq!(
+            parked.state,
+            ConversationState::OnHold {
+                agent: agent.clone(),
+                until: Some(Timestamp(90_000))
+            }
+        );
+        assert!(
+            conn.execute("UPDATE conversations SET agent = NULL", []).is_err(),
+            "on hold keeps its agent"
+        );
+        assert_eq!(crate::rows::labels(&conn, &tenant).expect("labels").len(), 1);
+        assert!(
+            conn.execute(
+                "INSERT INTO attribute_definitions (tenant, object, key, kind) VALUES ('t', 'agent', 'k', 'string')",
+                []
+            )
+            .is_err(),
+            "visitor or conversation only"
         );
     }
 

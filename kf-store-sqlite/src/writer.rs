@@ -32,12 +32,15 @@ use std::time::{Duration, Instant};
 use kf_core::context::ConversationContext;
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
+use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
     Agent, Conversation, ConversationId, EntryPointId, Event, EventKind, Group, GroupId, Seq, TenantId,
     Visitor,
 };
 use kf_core::quick_replies::QuickReply;
 use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
+use kf_core::telemetry::names;
+use metrics::{Counter, Histogram};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -73,6 +76,17 @@ pub(crate) enum Op {
     DeleteEntryPoint {
         tenant: TenantId,
         id: EntryPointId,
+    },
+    PutLabel(Label),
+    DeleteLabel {
+        tenant: TenantId,
+        name: String,
+    },
+    PutAttributeDefinition(AttributeDefinition),
+    DeleteAttributeDefinition {
+        tenant: TenantId,
+        object: AttributeObject,
+        key: String,
     },
 }
 
@@ -110,7 +124,8 @@ pub(crate) struct Request {
     pub(crate) reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
-/// Counters the writer keeps.
+/// Counters the writer keeps ([`SqliteStore::stats`](crate::SqliteStore::stats)), and the metric series it
+/// publishes the same batches to (`docs/observability.md`).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) batches: AtomicU64,
@@ -118,6 +133,45 @@ pub(crate) struct Counters {
     pub(crate) events: AtomicU64,
     pub(crate) failed_batches: AtomicU64,
     pub(crate) largest_batch: AtomicU64,
+    series: Series,
+}
+
+/// `kf_store_commit_seconds`, `kf_store_batch_size` and `kf_store_batch_failures_total`, label `store="sqlite"`,
+/// registered when the store is opened.
+#[derive(Debug)]
+struct Series {
+    commit: Histogram,
+    batch_size: Histogram,
+    failures: Counter,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        let labels = [("store", "sqlite")];
+        Self {
+            commit: metrics::histogram!(names::STORE_COMMIT, &labels),
+            batch_size: metrics::histogram!(names::STORE_BATCH_SIZE, &labels),
+            failures: metrics::counter!(names::STORE_BATCH_FAILURES, &labels),
+        }
+    }
+}
+
+impl Counters {
+    /// A batch of `size` requests committed `events` new events in `took`.
+    fn committed(&self, size: u64, events: u64, took: Duration) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(size, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.largest_batch.fetch_max(size, Ordering::Relaxed);
+        self.series.commit.record(took.as_secs_f64());
+        self.series.batch_size.record(size as f64);
+    }
+
+    /// A batch failed as a whole.
+    fn failed(&self) {
+        self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        self.series.failures.increment(1);
+    }
 }
 
 /// How batches are formed.
@@ -266,6 +320,7 @@ impl Writer {
 
     /// Runs a batch in one transaction and answers its requests after the commit.
     pub(crate) fn commit(&mut self, batch: &mut Vec<Request>, counters: &Counters) {
+        let started = Instant::now();
         let result = match self.run_batch(batch) {
             Err(Failure::Retry(cause)) => {
                 self.rollback();
@@ -283,10 +338,7 @@ impl Writer {
                     .map(Outcome::new_events)
                     .sum();
                 let size = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-                counters.batches.fetch_add(1, Ordering::Relaxed);
-                counters.requests.fetch_add(size, Ordering::Relaxed);
-                counters.events.fetch_add(events, Ordering::Relaxed);
-                counters.largest_batch.fetch_max(size, Ordering::Relaxed);
+                counters.committed(size, events, started.elapsed());
                 for (request, result) in batch.drain(..).zip(results) {
                     // The caller may have given up waiting; the write stands anyway.
                     let _ = request.reply.send(result);
@@ -295,7 +347,7 @@ impl Writer {
             Err(cause) => {
                 self.rollback();
                 tracing::warn!(error = %cause, requests = batch.len(), "sqlite group commit failed");
-                counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+                counters.failed();
                 let cause: Arc<dyn std::error::Error + Send + Sync> = Arc::from(cause);
                 for request in batch.drain(..) {
                     let _ = request
@@ -560,6 +612,14 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::PutEntryPoint(entry) => rows::put_entry_point(conn, entry).map(|()| Outcome::Done),
         Op::DeleteEntryPoint { tenant, id } => {
             rows::delete_entry_point(conn, tenant, id).map(Outcome::Deleted)
+        }
+        Op::PutLabel(label) => rows::put_label(conn, label).map(|()| Outcome::Done),
+        Op::DeleteLabel { tenant, name } => rows::delete_label(conn, tenant, name).map(Outcome::Deleted),
+        Op::PutAttributeDefinition(definition) => {
+            rows::put_attribute_definition(conn, definition).map(|()| Outcome::Done)
+        }
+        Op::DeleteAttributeDefinition { tenant, object, key } => {
+            rows::delete_attribute_definition(conn, tenant, *object, key).map(Outcome::Deleted)
         }
         Op::Create(_) | Op::Append(_) | Op::AppendBatch(_) => {
             Err(StoreError::Invalid("internal error: not a record request".into()))

@@ -172,4 +172,33 @@ impl Settings for TempStore {
     async fn quick_replies(&self, t: &TenantId, s: &QuickReplyScope) -> Result<Vec<QuickReply>, StoreError> {
         self.store.quick_replies(t, s).await
     }
+    async fn put_label(&self, label: kf_core::labels::Label) -> Result<(), StoreError> {
+        self.store.put_label(label).await
+    }
+    async fn delete_label(&self, t: &TenantId, name: &str) -> Result<bool, StoreError> {
+        self.store.delete_label(t, name).await
+    }
+    async fn labels(&self, t: &TenantId) -> Result<Vec<kf_core::labels::Label>, StoreError> {
+        self.store.labels(t).await
+    }
+    async fn put_attribute_definition(
+        &self,
+        definition: kf_core::labels::AttributeDefinition,
+    ) -> Result<(), StoreError> {
+        self.store.put_attribute_definition(definition).await
+    }
+    async fn delete_attribute_definition(
+        &self,
+        t: &TenantId,
+        object: kf_core::labels::AttributeObject,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        self.store.delete_attribute_definition(t, object, key).await
+    }
+    async fn attribute_definitions(
+        &self,
+        t: &TenantId,
+    ) -> Result<Vec<kf_core::labels::AttributeDefinition>, StoreError> {
+        self.store.attribute_definitions(t).await
+    }
 }

@@ -57,6 +57,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use kf_core::Engine;
+use kf_core::telemetry::TransportMetrics;
 use tokio::net::TcpListener;
 
 pub use abort::{Abortable, AbortableIo, Connection};
@@ -67,6 +68,8 @@ pub use config::SseConfig;
 struct Shared {
     engine: Engine,
     config: SseConfig,
+    /// `kf_connections` and the frame counters, `transport="sse"`.
+    metrics: TransportMetrics,
 }
 
 /// The SSE endpoints as an axum router: `GET /events` and `POST /{type}`. Nest it under a prefix of your app.
@@ -75,7 +78,11 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let cors = cors(&engine);
-    let shared = Arc::new(Shared { engine, config });
+    let shared = Arc::new(Shared {
+        engine,
+        config,
+        metrics: TransportMetrics::new("sse"),
+    });
     Router::new()
         .route("/events", get(stream::events))
         .route("/{kind}", post(request::request))
@@ -108,14 +115,18 @@ fn cors(engine: &Engine) -> tower_http::cors::CorsLayer {
 /// vanished without closing (a laptop lid, a dropped mobile link) is noticed once heartbeats go unacknowledged;
 /// and they are [`Abortable`], so the connection of a client that stopped reading is dropped as soon as its stream
 /// is cut off (slow consumer), not when TCP gives up.
-/// Call [`Engine::shutdown`] to end open streams.
+/// It stops when the engine shuts down ([`Engine::shutdown`], or the host's token given to the engine's builder):
+/// the listener is closed, open streams end with an `unavailable` `error` event (the browser reconnects
+/// elsewhere, or here after the restart, with `Last-Event-ID`), idle connections are closed, and it returns `Ok`
+/// once every connection has ended.
 ///
 /// An event stream is written by kf on the socket rather than through hyper, which would keep 16 KiB of buffers
 /// for the stream's lifetime; other requests go through hyper as usual. [`serve_router`] does the same for a
 /// host's whole app.
 pub async fn serve(listener: TcpListener, engine: Engine, config: SseConfig) -> io::Result<()> {
     let user_timeout = config.tcp_user_timeout;
-    serve_router(listener, router(engine, config), user_timeout).await
+    let shutdown = engine.shutdown_token();
+    serve_router_until(listener, router(engine, config), user_timeout, shutdown).await
 }
 
 /// Serves a host's axum app (with [`router`] nested in it) on `listener` the way [`serve`] serves kf's
@@ -128,7 +139,28 @@ pub async fn serve_router(
     app: Router,
     tcp_user_timeout: Option<std::time::Duration>,
 ) -> io::Result<()> {
-    server::serve(listener, app, move |stream| tune(stream, tcp_user_timeout)).await
+    let never = tokio_util::sync::CancellationToken::new();
+    server::serve(listener, app, move |stream| tune(stream, tcp_user_timeout), never).await
+}
+
+/// [`serve_router`] until `shutdown` is cancelled — usually [`Engine::shutdown_token`], so that the server
+/// stops with the engine: the listener is closed, connections between requests are closed (a request in progress
+/// is answered first), and it returns `Ok` once every connection has ended. kf's event streams end when the
+/// engine closes their sessions; a host's own long responses end when the host ends them (bound the wait with
+/// a timeout).
+pub async fn serve_router_until(
+    listener: TcpListener,
+    app: Router,
+    tcp_user_timeout: Option<std::time::Duration>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> io::Result<()> {
+    server::serve(
+        listener,
+        app,
+        move |stream| tune(stream, tcp_user_timeout),
+        shutdown,
+    )
+    .await
 }
 
 /// Socket options for a stream connection. Hosts serving [`router`] from their own listener can call this from

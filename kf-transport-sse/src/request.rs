@@ -8,6 +8,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kf_core::protocol::ErrorCode;
+use kf_core::telemetry;
+use tracing::Instrument;
 
 use crate::input::{self, InputError};
 use crate::{Shared, reply};
@@ -43,8 +45,21 @@ pub(crate) async fn request(
         Ok(request) => request,
         Err(error) => return reply::refused(&error),
     };
+    shared.metrics.received(&identity.principal);
+    let span = tracing::debug_span!(
+        "kf.post",
+        transport = "sse",
+        role = telemetry::role(&identity.principal),
+        tenant = %identity.tenant,
+        identity = %telemetry::identity(&identity.principal),
+    );
     // No spawn needed: a client hanging up drops this future, and the engine finishes or undoes what it began.
-    match shared.engine.request_decoded(&identity, request).await {
+    match shared
+        .engine
+        .request_decoded(&identity, request)
+        .instrument(span)
+        .await
+    {
         Some(frame) => reply::frame(&frame),
         None => StatusCode::NO_CONTENT.into_response(),
     }

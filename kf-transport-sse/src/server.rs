@@ -28,6 +28,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::abort::AbortableIo;
@@ -46,14 +48,25 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener`; see the module's documentation. `tune` is applied to every accepted socket.
+///
+/// When `shutdown` is cancelled, the listener is closed, connections waiting for a request head or idle between
+/// requests are ended (hyper's graceful shutdown answers a request in progress first), and it returns once every
+/// connection has ended — an event stream ends when the engine closes its session.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     tune: impl Fn(&tokio::net::TcpStream) + Send + 'static,
+    shutdown: CancellationToken,
 ) -> io::Result<()> {
+    let connections = TaskTracker::new();
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let stream = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
             Ok((stream, _peer)) => {
                 backoff = FIRST_BACKOFF;
                 stream
@@ -68,8 +81,16 @@ pub(crate) async fn serve(
             }
         };
         tune(&stream);
-        tokio::spawn(serve_connection(AbortableIo::new(stream), app.clone()));
+        connections.spawn(serve_connection(
+            AbortableIo::new(stream),
+            app.clone(),
+            shutdown.clone(),
+        ));
     }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
 }
 
 /// Errors of `accept` that concern only the connection being accepted.
@@ -88,8 +109,12 @@ fn is_per_connection(error: &io::Error) -> bool {
 ///
 /// The short-lived, large states (reading the head, the app answering it, hyper) are boxed: the task's future
 /// is as large as its largest state, and an event stream's task sits in the smallest one for hours.
-async fn serve_connection(mut io: AbortableIo, app: Router) {
-    let head = match Box::pin(timeout(HEAD_TIMEOUT, read_head(&mut io))).await {
+async fn serve_connection(mut io: AbortableIo, app: Router, shutdown: CancellationToken) {
+    let head = tokio::select! {
+        head = Box::pin(timeout(HEAD_TIMEOUT, read_head(&mut io))) => head,
+        () = shutdown.cancelled() => return,
+    };
+    let head = match head {
         Ok(Ok(head)) => head,
         Ok(Err(error)) => {
             tracing::debug!(%error, "reading a request head failed");
@@ -98,7 +123,7 @@ async fn serve_connection(mut io: AbortableIo, app: Router) {
         Err(_elapsed) => return,
     };
     let Some((length, mut request)) = parse_plain_get(&head) else {
-        return Box::pin(serve_with_hyper(Rewind::new(head, io), app)).await;
+        return Box::pin(serve_with_hyper(Rewind::new(head, io), app, shutdown)).await;
     };
     let leftover = head[length..].to_vec();
     drop(head);
@@ -131,7 +156,7 @@ async fn serve_connection(mut io: AbortableIo, app: Router) {
         if closes {
             let _ = io.shutdown().await;
         } else {
-            Box::pin(serve_with_hyper(Rewind::new(leftover, io), app)).await;
+            Box::pin(serve_with_hyper(Rewind::new(leftover, io), app, shutdown)).await;
         }
     }
 }
@@ -307,7 +332,7 @@ async fn write_chunk(io: &mut AbortableIo, data: &Bytes) -> io::Result<()> {
 }
 
 /// Serves the rest of a connection with hyper, each request given the connection's [`ConnectInfo`].
-async fn serve_with_hyper(io: Rewind, app: Router) {
+async fn serve_with_hyper(io: Rewind, app: Router, shutdown: CancellationToken) {
     let connection = io.io.connection();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let mut request = request.map(Body::new);
@@ -318,12 +343,19 @@ async fn serve_with_hyper(io: Rewind, app: Router) {
             Ok::<Response<Body>, Infallible>(response)
         }
     });
-    let served = http1::Builder::new()
+    let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
         .serve_connection(TokioIo::new(io), service)
-        .with_upgrades()
-        .await;
+        .with_upgrades();
+    let mut connection = pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
     if let Err(error) = served {
         tracing::debug!(%error, "HTTP connection failed");
     }

@@ -11,10 +11,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::Stream;
+use kf_core::Engine;
 use kf_core::cursor::Cursor;
 use kf_core::engine::{Outbox, Outgoing, RequestError, Session};
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
+use kf_core::telemetry::ConnectionMetrics;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::abort::Connection;
 use crate::input::{self, StreamStart};
@@ -43,17 +46,28 @@ pub(crate) async fn events(
     };
     let engine = &shared.engine;
     let retry = shared.config.retry;
-    let (mut session, outbox) = match engine.connect(identity).await {
-        Ok(connected) => connected,
+    // The engine records `role`, `tenant`, `identity` and `connection` when it connects the stream.
+    let span = tracing::info_span!(
+        "kf.connection",
+        transport = "sse",
+        role = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+        identity = tracing::field::Empty,
+        connection = tracing::field::Empty,
+    );
+    let metrics = shared.metrics.connected(&identity.principal);
+    let started = async {
+        let (mut session, outbox) = engine.connect(identity).await?;
+        match conversation {
+            Some(conversation) => session.watch(conversation, &cursor).await?,
+            None => session.follow(&cursor).await?,
+        }
+        Ok::<_, RequestError>((session, outbox))
+    };
+    let (session, outbox) = match started.instrument(span.clone()).await {
+        Ok(started) => started,
         Err(error) => return refused(&error, retry),
     };
-    let started = match conversation {
-        Some(conversation) => session.watch(conversation, &cursor).await,
-        None => session.follow(&cursor).await,
-    };
-    if let Err(error) = started {
-        return refused(&error, retry);
-    }
     // Positions of a stale cursor mean nothing: the stream starts a new one (the `following`/`subscribed`
     // frame says `reset`).
     let cursor = if cursor.is_stale(engine.epoch()) || cursor.positions().len() == 0 {
@@ -62,7 +76,14 @@ pub(crate) async fn events(
         cursor
     };
     let stream = EventStream {
-        _session: SessionGuard::spawn(session, connection.map(|Extension(ConnectInfo(c))| c)),
+        _session: SessionGuard::spawn(
+            engine,
+            session,
+            connection.map(|Extension(ConnectInfo(c))| c),
+            span.clone(),
+        ),
+        _span: span,
+        metrics,
         outbox,
         cursor,
         retry: Some(retry),
@@ -127,9 +148,10 @@ struct SessionGuard {
 const CLOSE_WRITE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl SessionGuard {
-    fn spawn(session: Session, connection: Option<Connection>) -> Self {
+    /// The task is one of the engine's (a shutdown waits for it: it ends when the engine closes the session).
+    fn spawn(engine: &Engine, session: Session, connection: Option<Connection>, span: tracing::Span) -> Self {
         let (dropped, stream_gone) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let guard = async move {
             let ended_by_engine = tokio::select! {
                 _ = session.closed() => true,
                 _ = stream_gone => false,
@@ -142,7 +164,8 @@ impl SessionGuard {
                     connection.abort();
                 }
             }
-        });
+        };
+        engine.spawn(guard.instrument(span));
         Self { _dropped: dropped }
     }
 }
@@ -150,6 +173,10 @@ impl SessionGuard {
 /// The state of one open stream.
 struct EventStream {
     _session: SessionGuard,
+    /// The stream's `kf.connection` span, open as long as the stream.
+    _span: tracing::Span,
+    /// Counts the stream in `kf_connections` and its frames.
+    metrics: ConnectionMetrics,
     outbox: Outbox,
     cursor: Cursor,
     retry: Option<std::time::Duration>,
@@ -171,7 +198,9 @@ impl EventStream {
         if self.ended {
             return None;
         }
-        match self.outbox.next().await {
+        let outgoing = self.outbox.next().await;
+        self.metrics.sent(1);
+        match outgoing {
             Outgoing::Frame(frame) => Some(data(&frame)),
             Outgoing::Event {
                 frame,

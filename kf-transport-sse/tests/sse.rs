@@ -330,7 +330,7 @@ async fn idle_streams_get_heartbeats_and_shutdown_ends_them_resumably() {
             break;
         }
     }
-    engine.shutdown();
+    engine.shutdown().await;
     let frames = stream.until_end().await;
     let last = frames.last().expect("an error frame before the end");
     assert_eq!(

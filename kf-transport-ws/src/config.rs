@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use kf_core::Engine;
+use kf_core::telemetry::TransportMetrics;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Settings of the WebSocket transport. Start from [`WsConfig::default`] and change what you need:
@@ -143,6 +144,7 @@ impl WsConfig {
                 .unwrap_or(idle_timeout)
                 .max(Duration::from_millis(1)),
             close_timeout: self.close_timeout,
+            metrics: TransportMetrics::new("ws"),
         }
     }
 }
@@ -158,4 +160,6 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    /// `kf_connections` and the frame counters, `transport="ws"`.
+    pub(crate) metrics: TransportMetrics,
 }

@@ -86,13 +86,13 @@ pub(crate) fn upgrade_with<B>(
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return upgrade_required("this connection cannot be upgraded (WebSocket needs HTTP/1.1)");
     };
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+    if tokio::runtime::Handle::try_current().is_err() {
         tracing::error!("WebSocket upgrade outside a Tokio runtime");
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "no runtime to serve the WebSocket connection",
         );
-    };
+    }
     let Ok(accept) = HeaderValue::from_str(&accept) else {
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,9 +100,11 @@ pub(crate) fn upgrade_with<B>(
         );
     };
 
-    let engine = engine.clone();
+    let session_engine = engine.clone();
     let settings = Arc::clone(settings);
-    runtime.spawn(async move {
+    // One of the engine's tracked tasks: the engine's shutdown closes the session (1001) and waits for it.
+    engine.spawn(async move {
+        let engine = session_engine;
         match on_upgrade.await {
             Ok(upgraded) => connection::run(engine, &settings, TokioIo::new(upgraded), origin).await,
             Err(error) => tracing::debug!(%error, "WebSocket upgrade did not complete"),

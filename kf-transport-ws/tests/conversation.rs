@@ -242,7 +242,7 @@ async fn engine_shutdown_closes_connections_with_1001() {
     let addr = start(&engine, WsConfig::default()).await;
     let mut alice = WsClient::as_identity(addr, &agent("alice")).await;
     let mut visitor = WsClient::as_identity(addr, &visitor("v-1")).await;
-    engine.shutdown();
+    engine.shutdown().await;
     alice.expect_close(1001).await;
     visitor.expect_close(1001).await;
     eventually("the agent's session is dropped", || {

@@ -207,6 +207,35 @@ impl Settings for GatedStore {
     ) -> Result<Vec<kf_core::quick_replies::QuickReply>, StoreError> {
         self.inner.quick_replies(tenant, scope).await
     }
+    async fn put_label(&self, label: kf_core::labels::Label) -> Result<(), StoreError> {
+        self.inner.put_label(label).await
+    }
+    async fn delete_label(&self, t: &TenantId, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_label(t, name).await
+    }
+    async fn labels(&self, t: &TenantId) -> Result<Vec<kf_core::labels::Label>, StoreError> {
+        self.inner.labels(t).await
+    }
+    async fn put_attribute_definition(
+        &self,
+        definition: kf_core::labels::AttributeDefinition,
+    ) -> Result<(), StoreError> {
+        self.inner.put_attribute_definition(definition).await
+    }
+    async fn delete_attribute_definition(
+        &self,
+        t: &TenantId,
+        object: kf_core::labels::AttributeObject,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_attribute_definition(t, object, key).await
+    }
+    async fn attribute_definitions(
+        &self,
+        t: &TenantId,
+    ) -> Result<Vec<kf_core::labels::AttributeDefinition>, StoreError> {
+        self.inner.attribute_definitions(t).await
+    }
 }
 
 #[tokio::test]

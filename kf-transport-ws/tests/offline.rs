@@ -72,7 +72,7 @@ async fn an_offline_message_left_after_hours_is_taken_after_a_restart() {
             say(&mut visitor, &conversation, "m-1", "Please call me back").await["seq"],
             3
         );
-        engine.shutdown();
+        engine.shutdown().await;
         store.close().expect("close the store");
         conversation
     };

@@ -42,7 +42,7 @@ async fn a_restarted_server_keeps_history_and_continues_the_seqs() {
         assert_eq!(say(&mut visitor, &conversation, "m-2", "thanks").await["seq"], 5);
         let before = events_until(&mut alice, 5).await;
         assert_eq!(seqs(&before), [1, 2, 3, 4, 5]);
-        engine.shutdown();
+        engine.shutdown().await;
         store.close().expect("close the store");
         (conversation, welcome["epoch"].clone(), before)
     };

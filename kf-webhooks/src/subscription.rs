@@ -43,11 +43,27 @@ pub enum EventType {
     /// the tenant's own back office to it.
     #[serde(rename = "note.created")]
     NoteCreated,
+    /// An agent put a label on the conversation (`labeled`). Agents' data: subscribe back-office endpoints only.
+    #[serde(rename = "conversation.labeled")]
+    ConversationLabeled,
+    /// An agent took a label off the conversation (`unlabeled`).
+    #[serde(rename = "conversation.unlabeled")]
+    ConversationUnlabeled,
+    /// An attribute of the conversation or its visitor was set or removed (`attribute_set`: object, key, typed
+    /// value). Agents' data: subscribe back-office endpoints only.
+    #[serde(rename = "attribute.set")]
+    AttributeSet,
+    /// An agent put the conversation on hold (`snoozed`: optional `until`).
+    #[serde(rename = "conversation.snoozed")]
+    ConversationSnoozed,
+    /// A conversation on hold woke (`woken`: reason `timer`, `visitor` or `agent`).
+    #[serde(rename = "conversation.woken")]
+    ConversationWoken,
 }
 
 impl EventType {
     /// Every type, in a fixed order.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 15] = [
         EventType::ConversationCreated,
         EventType::ConversationAssigned,
         EventType::ConversationTransferred,
@@ -58,6 +74,11 @@ impl EventType {
         EventType::MessageCreated,
         EventType::ConversationRated,
         EventType::NoteCreated,
+        EventType::ConversationLabeled,
+        EventType::ConversationUnlabeled,
+        EventType::AttributeSet,
+        EventType::ConversationSnoozed,
+        EventType::ConversationWoken,
     ];
 
     /// The type of an event kind, or `None` for a kind webhooks do not carry (yet): kinds added to kf-core later
@@ -74,6 +95,11 @@ impl EventType {
             EventKind::Missed { .. } => EventType::ConversationMissed,
             EventKind::Rated { .. } => EventType::ConversationRated,
             EventKind::Note { .. } => EventType::NoteCreated,
+            EventKind::Labeled { .. } => EventType::ConversationLabeled,
+            EventKind::Unlabeled { .. } => EventType::ConversationUnlabeled,
+            EventKind::AttributeSet { .. } => EventType::AttributeSet,
+            EventKind::Snoozed { .. } => EventType::ConversationSnoozed,
+            EventKind::Woken { .. } => EventType::ConversationWoken,
             // `Hidden` is what visitors get in place of a note, never stored. `EventKind` is non-exhaustive: kinds added later have no type until they are mapped here.
             _ => return None,
         })
@@ -92,6 +118,11 @@ impl EventType {
             EventType::MessageCreated => "message.created",
             EventType::ConversationRated => "conversation.rated",
             EventType::NoteCreated => "note.created",
+            EventType::ConversationLabeled => "conversation.labeled",
+            EventType::ConversationUnlabeled => "conversation.unlabeled",
+            EventType::AttributeSet => "attribute.set",
+            EventType::ConversationSnoozed => "conversation.snoozed",
+            EventType::ConversationWoken => "conversation.woken",
         }
     }
 
@@ -279,6 +310,7 @@ mod tests {
                     agent: None,
                     group,
                     note: None,
+                    handover: false,
                 },
                 "conversation.transferred",
             ),
@@ -295,6 +327,26 @@ mod tests {
                     mentions: vec![],
                 },
                 "note.created",
+            ),
+            (EventKind::Labeled { label: "VIP".into() }, "conversation.labeled"),
+            (
+                EventKind::Unlabeled { label: "VIP".into() },
+                "conversation.unlabeled",
+            ),
+            (
+                EventKind::AttributeSet {
+                    object: kf_core::labels::AttributeObject::Conversation,
+                    key: "order".into(),
+                    value: Some(kf_core::labels::AttributeValue::Bool(true)),
+                },
+                "attribute.set",
+            ),
+            (EventKind::Snoozed { until: None }, "conversation.snoozed"),
+            (
+                EventKind::Woken {
+                    reason: kf_core::model::WakeReason::Timer,
+                },
+                "conversation.woken",
             ),
         ];
         for (kind, name) in kinds {

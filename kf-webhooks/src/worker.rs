@@ -13,8 +13,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kf_core::model::{ConversationId, TenantId};
 use kf_core::store::{ConversationLog, FeedEntry, FeedPosition, FeedWake};
+use kf_core::telemetry::{FeedLag, names};
+use metrics::{Counter, Histogram};
 use serde_json::json;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::signature;
 use crate::state::{Delivery, NewDelivery, SubscriptionState, WebhookState};
@@ -193,6 +196,30 @@ pub struct Webhooks {
     log: Arc<dyn ConversationLog>,
     state: Arc<dyn WebhookState>,
     config: WebhookConfig,
+    series: Series,
+}
+
+/// The worker's metric series (`docs/observability.md`), registered when [`Webhooks`] is built.
+#[derive(Clone, Debug)]
+struct Series {
+    delivered: Counter,
+    failed: Counter,
+    dead_letters: Counter,
+    attempt: Histogram,
+    /// `kf_feed_lag_events{consumer="webhooks"}`: the feed's head minus the lowest subscription position.
+    lag: FeedLag,
+}
+
+impl Series {
+    fn new() -> Self {
+        Self {
+            delivered: metrics::counter!(names::WEBHOOK_DELIVERED),
+            failed: metrics::counter!(names::WEBHOOK_FAILED),
+            dead_letters: metrics::counter!(names::WEBHOOK_DEAD_LETTERS),
+            attempt: metrics::histogram!(names::WEBHOOK_ATTEMPT),
+            lag: FeedLag::new("webhooks"),
+        }
+    }
 }
 
 /// The pending deliveries of each subscription as last read from the state. A subscription's list is read again
@@ -261,8 +288,15 @@ impl InFlight {
 impl Webhooks {
     /// Webhooks of the events in `log` (`Engine`'s is the store handed to its builder), with their state in
     /// `state`.
+    ///
+    /// Its metric series are registered here: install a metrics recorder before, if you want them.
     pub fn new(log: Arc<dyn ConversationLog>, state: Arc<dyn WebhookState>, config: WebhookConfig) -> Self {
-        Self { log, state, config }
+        Self {
+            log,
+            state,
+            config,
+            series: Series::new(),
+        }
     }
 
     /// The configuration.
@@ -468,9 +502,19 @@ impl Webhooks {
             .iter()
             .filter(|state| pending.get(&state.subscription.id).map_or(0, Vec::len) < self.config.max_pending)
             .collect();
+        // Where each subscription is after this round's queueing, and the feed's head if this round's read
+        // reached it: for `kf_feed_lag_events`.
+        let mut positions: HashMap<&SubscriptionId, FeedPosition> = subscriptions
+            .iter()
+            .map(|state| (&state.subscription.id, state.position))
+            .collect();
+        let mut head = None;
         if let Some(from) = open.iter().map(|state| state.position).min() {
             let page = self.config.page.max(1);
             let entries = self.log.feed_after(from, page).await?;
+            if entries.len() < page {
+                head = Some(entries.last().map_or(from, |entry| entry.position));
+            }
             if let Some(last) = entries.last().map(|entry| entry.position) {
                 if entries.len() >= page {
                     wait = Duration::ZERO;
@@ -500,6 +544,9 @@ impl Webhooks {
                         .state
                         .enqueue(&subscription.id, state.position, deliveries, last, now)
                         .await?;
+                    if moved {
+                        positions.insert(&subscription.id, last);
+                    }
                     if moved && queued_any {
                         let queued = self
                             .state
@@ -509,6 +556,14 @@ impl Webhooks {
                     }
                 }
             }
+        }
+
+        if let Some(lowest) = positions.values().min() {
+            let head = match head {
+                Some(head) => head,
+                None => self.log.feed_head().await?,
+            };
+            self.series.lag.set(head.0, lowest.0);
         }
 
         // Send: the oldest pending delivery of each conversation, when due and a slot is free.
@@ -537,6 +592,7 @@ impl Webhooks {
                     continue;
                 }
                 let attempt = Attempt {
+                    series: self.series.clone(),
                     client: client.clone(),
                     state: self.state.clone(),
                     config: self.config.clone(),
@@ -552,6 +608,7 @@ impl Webhooks {
 
 /// One attempt of one delivery, on its own task.
 struct Attempt {
+    series: Series,
     client: HttpClient,
     state: Arc<dyn WebhookState>,
     config: WebhookConfig,
@@ -560,13 +617,33 @@ struct Attempt {
 }
 
 impl Attempt {
+    /// Runs the attempt in a `kf.webhook` span: `tenant`, `conversation`, `seq`, `subscription`, `delivery`,
+    /// `attempt` (1 for the first).
     async fn run(self) {
+        let delivery = &self.delivery;
+        let span = tracing::debug_span!(
+            "kf.webhook",
+            tenant = %self.subscription.tenant,
+            conversation = %delivery.conversation,
+            seq = delivery.seq.0,
+            subscription = %delivery.subscription,
+            delivery = %delivery.id(),
+            attempt = delivery.attempts.saturating_add(1),
+        );
+        self.attempt().instrument(span).await;
+    }
+
+    async fn attempt(self) {
+        let started = Instant::now();
         let outcome = tokio::time::timeout(self.config.request_timeout, self.post())
             .await
             .unwrap_or_else(|_| Err("timed out".to_owned()));
+        self.series.attempt.record(started.elapsed().as_secs_f64());
         let delivery = &self.delivery;
         let recorded = match &outcome {
             Ok(()) => {
+                self.series.delivered.increment(1);
+                tracing::debug!("webhook delivered");
                 self.state
                     .succeeded(&delivery.subscription, delivery.position)
                     .await
@@ -577,7 +654,11 @@ impl Attempt {
                 let next = now_ms().saturating_add(
                     u64::try_from(self.config.backoff(attempts).as_millis()).unwrap_or(u64::MAX),
                 );
-                tracing::debug!(delivery = %delivery.id(), attempts, dead, %error, "webhook delivery failed");
+                self.series.failed.increment(1);
+                if dead {
+                    self.series.dead_letters.increment(1);
+                }
+                tracing::debug!(attempts, dead, %error, "webhook delivery failed");
                 self.state
                     .failed(
                         &delivery.subscription,

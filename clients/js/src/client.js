@@ -44,6 +44,9 @@ import { closeSocket, openWebSocket, sendOnSocket } from "./ws.js";
 /** @typedef {import("./types.js").StatusDetail} StatusDetail */
 /** @typedef {import("./types.js").Actor} Actor */
 /** @typedef {import("./types.js").OpenRequest} OpenRequest */
+/** @typedef {import("./types.js").AttributeValue} AttributeValue */
+/** @typedef {import("./types.js").DefinitionsFrame} DefinitionsFrame */
+/** @typedef {import("./types.js").AckFrame} AckFrame */
 
 /**
  * The events a client emits: to the `on…` callbacks of its options and to listeners added with `on()`.
@@ -1050,6 +1053,77 @@ export class KfClient {
     this.changed();
     this.pump();
     return p.client_id;
+  }
+
+  /**
+   * Agents: the tenant's labels and attribute definitions (protocol §7.21).
+   * @returns {Promise<DefinitionsFrame>}
+   */
+  definitions() {
+    return /** @type {Promise<DefinitionsFrame>} */ (this.request({ type: "definitions" }));
+  }
+
+  /**
+   * Agents: puts one of the tenant's labels on a conversation (protocol §7.22). Pass the same `clientId` to retry.
+   * @param {string} conversation
+   * @param {string} label
+   * @param {string} [clientId]
+   * @returns {Promise<AckFrame>}
+   */
+  label(conversation, label, clientId = newId()) {
+    return /** @type {Promise<AckFrame>} */ (this.request({ type: "label", conversation, client_id: clientId, label }));
+  }
+
+  /**
+   * Agents: takes a label off a conversation (protocol §7.22).
+   * @param {string} conversation
+   * @param {string} label
+   * @param {string} [clientId]
+   * @returns {Promise<AckFrame>}
+   */
+  unlabel(conversation, label, clientId = newId()) {
+    return /** @type {Promise<AckFrame>} */ (this.request({ type: "unlabel", conversation, client_id: clientId, label }));
+  }
+
+  /**
+   * Agents: sets (or, with `null`, removes) a declared attribute of a conversation or of its visitor
+   * (protocol §7.23).
+   * @param {string} conversation
+   * @param {"visitor" | "conversation"} object
+   * @param {string} key
+   * @param {AttributeValue | null} value
+   * @param {string} [clientId]
+   * @returns {Promise<AckFrame>}
+   */
+  setAttribute(conversation, object, key, value, clientId = newId()) {
+    return /** @type {Promise<AckFrame>} */ (
+      this.request({ type: "set_attribute", conversation, client_id: clientId, object, key, value })
+    );
+  }
+
+  /**
+   * Agents: puts a conversation assigned to you on hold until `until` (ms since the epoch) or, with `null`, until
+   * the visitor writes (protocol §7.24).
+   * @param {string} conversation
+   * @param {number | null} until
+   * @param {string} [clientId]
+   * @returns {Promise<AckFrame>}
+   */
+  snooze(conversation, until, clientId = newId()) {
+    /** @type {Frame} */
+    const frame = { type: "snooze", conversation, client_id: clientId };
+    if (until !== null && until !== undefined) frame.until = until;
+    return /** @type {Promise<AckFrame>} */ (this.request(frame));
+  }
+
+  /**
+   * Agents: takes back a conversation you put on hold, before its time (protocol §7.24).
+   * @param {string} conversation
+   * @param {string} [clientId]
+   * @returns {Promise<AckFrame>}
+   */
+  wake(conversation, clientId = newId()) {
+    return /** @type {Promise<AckFrame>} */ (this.request({ type: "wake", conversation, client_id: clientId }));
   }
 
   /**

@@ -27,6 +27,49 @@
  */
 
 /**
+ * A typed attribute value (protocol §6.5): exactly one of its fields.
+ * @typedef {{ string: string } | { number: number } | { bool: boolean } | { date: string }} AttributeValue
+ */
+
+/**
+ * A label of the tenant (protocol §6.5).
+ * @typedef {object} Label
+ * @property {string} tenant
+ * @property {string} name
+ * @property {string} color `#rrggbb`
+ */
+
+/**
+ * A declared attribute (protocol §6.5).
+ * @typedef {object} AttributeDefinition
+ * @property {string} tenant
+ * @property {"visitor" | "conversation"} object
+ * @property {string} key
+ * @property {"string" | "number" | "bool" | "date"} kind
+ * @property {string} [name]
+ */
+
+/**
+ * The answer to `definitions` (protocol §8.27).
+ * @typedef {object} DefinitionsFrame
+ * @property {"definitions"} type
+ * @property {string} [id]
+ * @property {Label[]} labels
+ * @property {AttributeDefinition[]} attributes
+ */
+
+/**
+ * An `ack` (protocol §8.7).
+ * @typedef {object} AckFrame
+ * @property {"ack"} type
+ * @property {string} [id]
+ * @property {string} conversation
+ * @property {string} client_id
+ * @property {number} seq
+ * @property {boolean} duplicate
+ */
+
+/**
  * An `error` frame (protocol §8.12).
  * @typedef {object} ErrorFrame
  * @property {"error"} type

@@ -280,6 +280,54 @@ export class KfClient {
      */
     sendMessage(conversation: string, text: string): string;
     /**
+     * Agents: the tenant's labels and attribute definitions (protocol §7.21).
+     * @returns {Promise<DefinitionsFrame>}
+     */
+    definitions(): Promise<DefinitionsFrame>;
+    /**
+     * Agents: puts one of the tenant's labels on a conversation (protocol §7.22). Pass the same `clientId` to retry.
+     * @param {string} conversation
+     * @param {string} label
+     * @param {string} [clientId]
+     * @returns {Promise<AckFrame>}
+     */
+    label(conversation: string, label: string, clientId?: string): Promise<AckFrame>;
+    /**
+     * Agents: takes a label off a conversation (protocol §7.22).
+     * @param {string} conversation
+     * @param {string} label
+     * @param {string} [clientId]
+     * @returns {Promise<AckFrame>}
+     */
+    unlabel(conversation: string, label: string, clientId?: string): Promise<AckFrame>;
+    /**
+     * Agents: sets (or, with `null`, removes) a declared attribute of a conversation or of its visitor
+     * (protocol §7.23).
+     * @param {string} conversation
+     * @param {"visitor" | "conversation"} object
+     * @param {string} key
+     * @param {AttributeValue | null} value
+     * @param {string} [clientId]
+     * @returns {Promise<AckFrame>}
+     */
+    setAttribute(conversation: string, object: "visitor" | "conversation", key: string, value: AttributeValue | null, clientId?: string): Promise<AckFrame>;
+    /**
+     * Agents: puts a conversation assigned to you on hold until `until` (ms since the epoch) or, with `null`, until
+     * the visitor writes (protocol §7.24).
+     * @param {string} conversation
+     * @param {number | null} until
+     * @param {string} [clientId]
+     * @returns {Promise<AckFrame>}
+     */
+    snooze(conversation: string, until: number | null, clientId?: string): Promise<AckFrame>;
+    /**
+     * Agents: takes back a conversation you put on hold, before its time (protocol §7.24).
+     * @param {string} conversation
+     * @param {string} [clientId]
+     * @returns {Promise<AckFrame>}
+     */
+    wake(conversation: string, clientId?: string): Promise<AckFrame>;
+    /**
      * The same as sendMessage.
      * @param {string} conversation
      * @param {string} text
@@ -326,6 +374,9 @@ export type Status = import("./types.js").Status;
 export type StatusDetail = import("./types.js").StatusDetail;
 export type Actor = import("./types.js").Actor;
 export type OpenRequest = import("./types.js").OpenRequest;
+export type AttributeValue = import("./types.js").AttributeValue;
+export type DefinitionsFrame = import("./types.js").DefinitionsFrame;
+export type AckFrame = import("./types.js").AckFrame;
 /**
  * The events a client emits: to the `on…` callbacks of its options and to listeners added with `on()`.
  */

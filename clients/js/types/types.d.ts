@@ -29,6 +29,59 @@ export type EventFrame = {
     client_id?: string | undefined;
 };
 /**
+ * A typed attribute value (protocol §6.5): exactly one of its fields.
+ */
+export type AttributeValue = {
+    string: string;
+} | {
+    number: number;
+} | {
+    bool: boolean;
+} | {
+    date: string;
+};
+/**
+ * A label of the tenant (protocol §6.5).
+ */
+export type Label = {
+    tenant: string;
+    name: string;
+    /**
+     * `#rrggbb`
+     */
+    color: string;
+};
+/**
+ * A declared attribute (protocol §6.5).
+ */
+export type AttributeDefinition = {
+    tenant: string;
+    object: "visitor" | "conversation";
+    key: string;
+    kind: "string" | "number" | "bool" | "date";
+    name?: string | undefined;
+};
+/**
+ * The answer to `definitions` (protocol §8.27).
+ */
+export type DefinitionsFrame = {
+    type: "definitions";
+    id?: string | undefined;
+    labels: Label[];
+    attributes: AttributeDefinition[];
+};
+/**
+ * An `ack` (protocol §8.7).
+ */
+export type AckFrame = {
+    type: "ack";
+    id?: string | undefined;
+    conversation: string;
+    client_id: string;
+    seq: number;
+    duplicate: boolean;
+};
+/**
  * An `error` frame (protocol §8.12).
  */
 export type ErrorFrame = {

@@ -35,6 +35,8 @@ let contexts = new Map(); // conversation id -> `visitor_context` reply (or {err
 let myStatus = null; // {status, label} as the server last answered
 let noteMode = false; // the composer writes a private note instead of a reply
 const mentionsReceived = []; // `mentioned` frames, newest last (the browser check reads them)
+let labelDefs = []; // the tenant's labels: [{name, color}], by name (`definitions`)
+let attributeDefs = []; // the tenant's declared attributes: [{object, key, kind, name?}], the visitor's first
 
 function load() {
   try {
@@ -232,7 +234,7 @@ function track(record) {
 }
 
 // Request ids name what an error refuses: `claim:<conversation>`, `transfer:<conversation>`, …
-const REQUESTS = { claim: "Claim", take: "Take", transfer: "Transfer", status: "Status change", qr: "Quick reply", queue: "Queue" };
+const REQUESTS = { snooze: "Snooze", wake: "Wake", claim: "Claim", take: "Take", transfer: "Transfer", status: "Status change", qr: "Quick reply", queue: "Queue", label: "Label", unlabel: "Label removal", attr: "Attribute" };
 
 function upsertQuickReply(reply) {
   quickReplies = [...quickReplies.filter((q) => q.id !== reply.id), reply].sort(
@@ -247,6 +249,7 @@ function handleFrame(frame) {
       client.sendFrame(wanted.label ? { type: "status", id: "status", status: wanted.status, label: wanted.label } : { type: "status", id: "status", status: wanted.status });
       client.sendFrame({ type: "queue", id: "queue" });
       client.sendFrame({ type: "quick_replies", id: "qr:list" });
+      client.sendFrame({ type: "definitions", id: "definitions" });
       if (selected) requestContext(selected);
       break;
     }
@@ -279,6 +282,10 @@ function handleFrame(frame) {
       break;
     case "visitor_context":
       contexts.set(frame.conversation, frame);
+      break;
+    case "definitions":
+      labelDefs = frame.labels || [];
+      attributeDefs = frame.attributes || [];
       break;
     case "quick_replies":
       quickReplies = [];
@@ -344,6 +351,26 @@ function applyToRecord(entry, event) {
   const kind = event.data.type;
   if (kind === "rated") entry.record = { ...entry.record, rating: event.data.score };
   const record = { ...entry.record };
+  if (kind === "labeled") {
+    record.labels = [...new Set([...(record.labels || []), event.data.label])].sort();
+  } else if (kind === "unlabeled") {
+    record.labels = (record.labels || []).filter((label) => label !== event.data.label);
+  } else if (kind === "attribute_set" && event.data.object === "conversation") {
+    record.attributes = { ...(record.attributes || {}) };
+    if (event.data.value) record.attributes[event.data.key] = event.data.value;
+    else delete record.attributes[event.data.key];
+  } else if (kind === "attribute_set" && event.data.object === "visitor") {
+    // Kept on the visitor: every open context of that visitor learns it.
+    for (const [id, context] of contexts) {
+      const other = conversations.get(id);
+      if (!context.error && other && other.record.visitor === record.visitor) {
+        const attributes = { ...(context.attributes || {}) };
+        if (event.data.value) attributes[event.data.key] = event.data.value;
+        else delete attributes[event.data.key];
+        contexts.set(id, { ...context, attributes });
+      }
+    }
+  }
   if (kind === "assigned") {
     record.status = "assigned";
     record.agent = event.data.agent;
@@ -356,6 +383,14 @@ function applyToRecord(entry, event) {
     delete record.agent;
   } else if (kind === "offline") {
     record.status = "offline";
+  } else if (kind === "snoozed") {
+    record.status = "on_hold";
+    if (event.data.until) record.until = event.data.until;
+    else delete record.until;
+  } else if (kind === "woken") {
+    record.status = "queued";
+    delete record.agent;
+    delete record.until;
   } else if (kind === "transferred") {
     record.group = event.data.group;
     if (event.data.agent) {
@@ -404,6 +439,29 @@ function transfer(toQueue) {
   requestNow(frame);
 }
 
+function untilText(ms) {
+  const date = new Date(ms);
+  const today = new Date().toDateString() === date.toDateString();
+  return today ? timeOf(ms) : `${date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" })} ${timeOf(ms)}`;
+}
+
+// The time `snooze` asks for, from the form: null means until the visitor replies.
+function snoozeUntil() {
+  const choice = $("snooze-choice").value;
+  if (choice === "1h") return Date.now() + 3_600_000;
+  if (choice === "tomorrow") {
+    const at = new Date();
+    at.setDate(at.getDate() + 1);
+    at.setHours(9, 0, 0, 0);
+    return at.getTime();
+  }
+  if (choice === "at") {
+    const at = new Date($("snooze-at").value).getTime();
+    return Number.isFinite(at) ? at : undefined;
+  }
+  return null;
+}
+
 function waitText(ms) {
   if (ms === undefined || ms === null) return "";
   if (ms < 60_000) return `~${Math.max(1, Math.round(ms / 1000))} s wait`;
@@ -441,6 +499,8 @@ function systemText(event) {
       return "The conversation was reopened";
     case "transferred": {
       const to = event.data.agent ? (event.data.agent === session.agent ? "you" : titleCase(event.data.agent)) : `the ${event.data.group} queue`;
+      // A bot's hand-over to people (docs/bots.md): the messages above it are the bot's.
+      if (event.data.handover) return `${who ? `${who} (bot) handed` : "Handed"} the conversation over to ${to}`;
       return `${who ? `${who} transferred` : "Transferred"} the conversation to ${to}`;
     }
     case "offline":
@@ -449,6 +509,20 @@ function systemText(event) {
       return event.data.reason === "waited" ? "Missed: waited too long for an agent" : "Missed: the visitor left before anyone answered";
     case "rated":
       return "The visitor rated the conversation";
+    case "snoozed":
+      return `${who || "Someone"} put the conversation on hold ${event.data.until ? `until ${untilText(event.data.until)} or the visitor's reply` : "until the visitor replies"}`;
+    case "woken":
+      return { timer: "Back from hold: its time came", visitor: "Back from hold: the visitor wrote", agent: `${who || "The agent"} took the conversation back from hold` }[event.data.reason] || "Back from hold";
+    case "labeled":
+      return `${who || "Someone"} added the label “${event.data.label}”`;
+    case "unlabeled":
+      return `${who || "Someone"} removed the label “${event.data.label}”`;
+    case "attribute_set": {
+      const name = attributeName(event.data.object, event.data.key);
+      const whose = event.data.object === "visitor" ? "the visitor's" : "";
+      const by = who || "The shop";
+      return event.data.value ? `${by} set ${whose} ${name} to ${valueText(event.data.value)}`.replace("  ", " ") : `${by} cleared ${whose} ${name}`.replace("  ", " ");
+    }
     default:
       return event.data.type;
   }
@@ -479,10 +553,11 @@ function draw() {
         el(
           "div",
           { class: "item-bottom" },
-          el("span", { class: `badge ${entry.record.status}` }, entry.record.status),
+          el("span", { class: `badge ${entry.record.status}` }, entry.record.status.replace("_", " ")),
           entry.record.rating ? el("span", { class: "rating-badge", title: `Rated ${entry.record.rating}/5` }, `★${entry.record.rating}`) : null,
           el("span", { class: "preview" }, entry.typingUntil > Date.now() ? "typing…" : lastMessage(entry)),
         ),
+        (entry.record.labels || []).length ? el("div", { class: "chips" }, ...entry.record.labels.map((name) => labelChip(name))) : null,
       ),
     ),
   );
@@ -501,9 +576,19 @@ function draw() {
   if (!entry) return;
   $("context-body").replaceChildren(...contextView(contexts.get(selected)));
   const record = entry.record;
+  drawLabels(record);
+  drawAttributes(record, contexts.get(selected));
   $("view-title").textContent = visitorName(record.visitor);
   const mineNow = record.status === "assigned" && record.agent === session.agent;
-  $("view-subtitle").textContent = `${record.status === "closed" ? "closed" : mineNow ? "assigned to you" : record.status} · started ${timeOf(record.created_at)}`;
+  $("view-subtitle").textContent = `${record.status === "closed" ? "closed" : mineNow ? "assigned to you" : record.status === "on_hold" ? "on hold" : record.status} · started ${timeOf(record.created_at)}`;
+  const parkedByMe = record.status === "on_hold" && record.agent === session.agent;
+  $("snooze-toggle").hidden = !mineNow;
+  if (!mineNow) $("snooze-form").hidden = true;
+  $("wake").hidden = !parkedByMe;
+  $("on-hold-banner").hidden = record.status !== "on_hold";
+  $("on-hold-banner").textContent = record.status === "on_hold"
+    ? `On hold ${record.until ? `until ${untilText(record.until)} or the visitor's reply` : "until the visitor replies"}: it does not take one of your seats meanwhile.`
+    : "";
   $("close-conversation").hidden = !mineNow;
   $("transfer-toggle").hidden = !mineNow;
   if (!mineNow) $("transfer-form").hidden = true;
@@ -515,6 +600,8 @@ function draw() {
   $("input").placeholder = !mineNow
     ? record.status === "closed"
       ? "This conversation is closed"
+      : parkedByMe
+      ? "On hold: Wake now to write"
       : "Assigned to someone else: read only"
     : noteMode
       ? "Private note: only agents see it (@name notifies a colleague)"
@@ -685,6 +772,116 @@ function contextView(reply) {
     );
   }
   return nodes;
+}
+
+// ---- labels and attributes ----
+
+function labelColor(name) {
+  const known = labelDefs.find((label) => label.name === name);
+  return known ? known.color : "#6b7185"; // a label deleted since: grey
+}
+
+function labelChip(name, onRemove) {
+  const chip = el(
+    "span",
+    { class: "label-chip", "data-label": name },
+    name,
+    onRemove ? el("button", { type: "button", title: `Remove the label ${name}`, "aria-label": `Remove ${name}`, onclick: onRemove }, "×") : null,
+  );
+  chip.style.backgroundColor = labelColor(name); // a CSSOM property: the page's CSP allows no style attribute
+  return chip;
+}
+
+let drawnLabels = null;
+function drawLabels(record) {
+  const labels = record.labels || [];
+  const key = JSON.stringify([record.id, labels, labelDefs]);
+  if (key === drawnLabels) return;
+  drawnLabels = key;
+  $("label-chips").replaceChildren(...labels.map((name) => labelChip(name, () => unlabel(record.id, name))));
+  const free = labelDefs.filter((label) => !labels.includes(label.name));
+  $("label-add").replaceChildren(el("option", { value: "" }, "+ Label"), ...free.map((label) => el("option", { value: label.name }, label.name)));
+  $("label-add").hidden = free.length === 0;
+}
+
+function addLabel(conversation, label) {
+  requestNow({ type: "label", id: `label:${conversation}`, conversation, client_id: crypto.randomUUID(), label });
+}
+
+function unlabel(conversation, label) {
+  requestNow({ type: "unlabel", id: `unlabel:${conversation}`, conversation, client_id: crypto.randomUUID(), label });
+}
+
+function attributeName(object, key) {
+  const known = attributeDefs.find((d) => d.object === object && d.key === key);
+  return (known && known.name) || key;
+}
+
+function valueText(value) {
+  if (!value) return "";
+  if ("bool" in value) return value.bool ? "yes" : "no";
+  if ("date" in value) return new Date(`${value.date}T00:00:00`).toLocaleDateString();
+  return String(value.string ?? value.number);
+}
+
+// A typed input for a declared attribute; `change` sends `set_attribute` (an empty field removes it).
+function attributeInput(conversation, definition, value) {
+  const id = `attr-${definition.object}-${definition.key}`;
+  const attrs = { id, name: definition.key, "data-object": definition.object, "data-key": definition.key, "data-kind": definition.kind };
+  let input;
+  if (definition.kind === "bool") {
+    input = el("input", { ...attrs, type: "checkbox" });
+    input.checked = !!(value && value.bool);
+  } else {
+    const type = { number: "number", date: "date" }[definition.kind] || "text";
+    input = el("input", { ...attrs, type, step: definition.kind === "number" ? "any" : undefined, maxlength: type === "text" ? "1000" : undefined });
+    input.value = value ? String(value[definition.kind] ?? "") : "";
+  }
+  input.addEventListener("change", () => {
+    let next = null;
+    if (definition.kind === "bool") next = { bool: input.checked };
+    else if (input.value.trim() === "") next = null;
+    else if (definition.kind === "number") {
+      const number = Number(input.value);
+      if (!Number.isFinite(number)) {
+        toast(`${definition.name || definition.key}: not a number`);
+        return;
+      }
+      next = { number };
+    } else next = { [definition.kind]: definition.kind === "string" ? input.value.trim() : input.value };
+    requestNow({ type: "set_attribute", id: `attr:${conversation}`, conversation, client_id: crypto.randomUUID(), object: definition.object, key: definition.key, value: next });
+  });
+  return [el("label", { for: id }, definition.name || definition.key), input];
+}
+
+let drawnAttributes = null;
+function drawAttributes(record, context) {
+  const visitorValues = (context && !context.error && context.attributes) || {};
+  const conversationValues = record.attributes || {};
+  const key = JSON.stringify([record.id, attributeDefs, visitorValues, conversationValues]);
+  if (key === drawnAttributes) return;
+  drawnAttributes = key;
+  const nodes = [];
+  for (const [object, title, values] of [
+    ["visitor", "Visitor", visitorValues],
+    ["conversation", "Conversation", conversationValues],
+  ]) {
+    const declared = attributeDefs.filter((d) => d.object === object);
+    const other = Object.keys(values).filter((k) => !declared.some((d) => d.key === k));
+    if (!declared.length && !other.length) continue;
+    nodes.push(el("div", { class: "panel-subtitle" }, title));
+    nodes.push(
+      el(
+        "div",
+        { class: "attributes", "data-object": object },
+        ...declared.flatMap((definition) => attributeInput(record.id, definition, values[definition.key])),
+        // Set by the host or the pre-chat form, not declared: shown, not edited here.
+        ...other.flatMap((k) => [el("dt", { class: "muted" }, k), el("dd", { "data-key": k }, valueText(values[k]))]),
+      ),
+    );
+  }
+  if (!nodes.length) nodes.push(el("div", { class: "muted" }, "None declared."));
+  $("attributes-body").replaceChildren(...nodes);
 }
 
 let titleTimer = null;
@@ -858,6 +1055,32 @@ $("qr-form").addEventListener("submit", (event) => {
   const own = quickReplies.find((q) => q.scope === "agent" && q.shortcut === shortcut);
   if (own) frame.reply_id = own.id;
   requestNow(frame);
+});
+$("snooze-toggle").addEventListener("click", () => {
+  $("snooze-form").hidden = !$("snooze-form").hidden;
+});
+$("snooze-choice").addEventListener("change", () => {
+  $("snooze-at").hidden = $("snooze-choice").value !== "at";
+});
+$("snooze-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!selected) return;
+  const until = snoozeUntil();
+  if (until === undefined || (until !== null && until <= Date.now())) {
+    toast("Pick a time in the future.");
+    return;
+  }
+  const frame = { type: "snooze", id: `snooze:${selected}`, conversation: selected, client_id: crypto.randomUUID() };
+  if (until !== null) frame.until = until;
+  if (requestNow(frame)) $("snooze-form").hidden = true;
+});
+$("wake").addEventListener("click", () => {
+  if (selected) requestNow({ type: "wake", id: `wake:${selected}`, conversation: selected, client_id: crypto.randomUUID() });
+});
+$("label-add").addEventListener("change", (event) => {
+  const label = event.target.value;
+  event.target.value = "";
+  if (label && selected) addLabel(selected, label);
 });
 $("close-conversation").addEventListener("click", () => {
   if (client && selected && !client.sendFrame({ type: "close", id: "close", conversation: selected })) {

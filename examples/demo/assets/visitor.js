@@ -299,6 +299,10 @@ function systemText(event) {
       return null; // in place of an event for the agents only (a private note): nothing to show
     case "rated":
       return `You rated this conversation ${event.data.score}/5`;
+    case "snoozed":
+      return "The agent will get back to you: just write here if you have something to add";
+    case "woken":
+      return null; // an `assigned` (or the queue) follows
     default:
       return event.data.type;
   }

@@ -350,6 +350,73 @@ async function checkConsole(agent) {
   await visitor.waitForSelector(`.message.theirs >> text=${canned}`);
   check(true, "and Enter sends it to the visitor");
 
+  // Labels: picked from the tenant's (seeded) labels, shown as coloured chips in the header and the list, one
+  // removed again; the visitor never sees any of it.
+  await agent.waitForSelector('#label-add option[value="VIP"]', { state: "attached" });
+  await agent.selectOption("#label-add", "VIP");
+  await agent.waitForSelector('#label-chips .label-chip[data-label="VIP"]');
+  await agent.selectOption("#label-add", "Billing");
+  await agent.waitForSelector('#label-chips .label-chip[data-label="Billing"]');
+  await agent.waitForSelector(`.conversation-item[data-conversation="${conversation}"] .chips .label-chip[data-label="VIP"]`);
+  const chipColor = await agent.$eval('#label-chips .label-chip[data-label="VIP"]', (chip) => getComputedStyle(chip).backgroundColor);
+  check(chipColor === "rgb(180, 83, 9)", `alice labels the conversation VIP and Billing: coloured chips in the header and the list (${chipColor})`);
+  await agent.click('#label-chips .label-chip[data-label="Billing"] button');
+  await agent.waitForFunction(() => !document.querySelector('#label-chips .label-chip[data-label="Billing"]'));
+  await agent.waitForSelector(".system >> text=You removed the label “Billing”");
+  check(true, "and removes Billing again (×): the transcript records both");
+  // Attributes: typed inputs in the side panel, from the tenant's declared attributes.
+  await agent.fill("#attr-conversation-order", "1042");
+  await agent.press("#attr-conversation-order", "Tab");
+  await agent.waitForSelector(".system >> text=You set Order number to 1042");
+  await agent.fill("#attr-visitor-plan", "Pro");
+  await agent.press("#attr-visitor-plan", "Tab");
+  await agent.waitForSelector(".system >> text=You set the visitor's Plan to Pro");
+  await agent.check("#attr-visitor-newsletter");
+  await agent.waitForSelector(".system >> text=You set the visitor's Newsletter to yes");
+  await agent.fill("#attr-conversation-follow_up", "2026-12-24");
+  await agent.press("#attr-conversation-follow_up", "Tab");
+  await agent.waitForSelector(".system >> text=You set Follow up on to");
+  const attributes = await agent.evaluate((id) => window.kfAgent.conversations().get(id).record.attributes, conversation);
+  const sorted = (object) => JSON.stringify(Object.keys(object || {}).sort().map((key) => [key, object[key]]));
+  check(sorted(attributes) === sorted({ follow_up: { date: "2026-12-24" }, order: { number: 1042 } }), `alice sets typed attributes: the conversation's order number and follow-up date (${JSON.stringify(attributes)})`);
+  await agent.click("#context-refresh");
+  await agent.waitForFunction(() => document.getElementById("attr-visitor-plan")?.value === "Pro" && document.getElementById("attr-visitor-newsletter")?.checked);
+  check(true, "and the visitor's plan and newsletter, kept on the visitor (read back with visitor_context)");
+  await agent.screenshot({ path: shot("agent-labels") });
+  const visitorView = await visitor.evaluate(() => ({ record: window.kfVisitor.state.record, events: window.kfVisitor.state.events }));
+  const leakedToVisitor = JSON.stringify(visitorView).match(/VIP|Billing|1042|Pro"|labeled|attribute_set/);
+  const hiddenCount = visitorView.events.filter((e) => e.data.type === "hidden").length;
+  check(!leakedToVisitor && hiddenCount >= 7, `the visitor's page holds nothing of the labels and attributes: ${hiddenCount} hidden placeholders${leakedToVisitor ? `, but found ${leakedToVisitor[0]}` : ""}`);
+
+  // Snooze until the visitor replies: on hold (banner, badge), a seat free; the visitor's reply brings it back.
+  await agent.click("#snooze-toggle");
+  await agent.selectOption("#snooze-choice", "reply");
+  await agent.click("#snooze-submit");
+  await agent.waitForSelector("#on-hold-banner:not([hidden]) >> text=On hold until the visitor replies");
+  await agent.waitForSelector(`.conversation-item[data-conversation="${conversation}"] .badge.on_hold`);
+  check(await agent.locator("#input").isDisabled(), "alice snoozes the conversation until the visitor replies: on hold (banner and badge), her composer closed");
+  await agent.screenshot({ path: shot("agent-on-hold") });
+  // Away, alice would not get it back (it would wait in the queue): she goes online for this part.
+  await agent.selectOption("#agent-status", "online");
+  await agent.waitForSelector('#my-status[data-status="online"]');
+  await visitor.fill("#input", "Found it: order 1042.");
+  await visitor.keyboard.press("Enter");
+  await agent.waitForSelector(".system >> text=Back from hold: the visitor wrote");
+  await agent.waitForSelector(`.conversation-item[data-conversation="${conversation}"] .badge.assigned`);
+  await agent.waitForFunction(() => !document.getElementById("input").disabled);
+  check(await agent.locator("#on-hold-banner").isHidden(), "the visitor's reply wakes it: back to alice, assigned and writable again");
+  // Snoozed for an hour, then taken back early with Wake now.
+  await agent.click("#snooze-toggle");
+  await agent.selectOption("#snooze-choice", "1h");
+  await agent.click("#snooze-submit");
+  await agent.waitForSelector("#on-hold-banner:not([hidden]) >> text=or the visitor's reply");
+  await agent.click("#wake");
+  await agent.waitForSelector(".system >> text=You took the conversation back from hold");
+  await agent.waitForFunction(() => !document.getElementById("input").disabled);
+  check(true, "snoozed for an hour, then taken back early with Wake now");
+  await agent.selectOption("#agent-status", "away");
+  await agent.waitForSelector('#my-status[data-status="away"]');
+
   // Transfer to bob: refused while he is not connected, then done with a note once he is.
   await agent.click("#transfer-toggle");
   await agent.fill("#transfer-agent", "bob");

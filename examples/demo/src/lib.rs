@@ -12,7 +12,10 @@
 //! GET  /ws                 the kf WebSocket protocol
 //! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
 //! POST /sse/{type}         its requests (open, send, typing, read, close, ping), `Authorization: Bearer`
-//! GET  /healthz            {"status": "ok", "epoch": ...}
+//! GET  /healthz            liveness: 200 {"status": "ok", "epoch", "health": {...}} while the engine runs
+//! GET  /readyz             readiness: 200 {"status": "ready", ...}, or 503 {"status": "not_ready", ...} while
+//!                          shutting down or when the store does not answer (kf_core::engine::Health)
+//! GET  /metrics            Prometheus text format: kf's series (docs/observability.md)
 //! GET  /api/history/search history search for agents (`Authorization: Bearer` agent token): `?q=` text and the
 //!                          filters below -> {"hits": [...], "next": cursor or null}
 //! GET  /api/history/export the same filters, `format=csv|jsonl`, `kind=messages|conversations`: the export,
@@ -43,11 +46,14 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
-use kf_core::auth::{Identity, Principal, SignedTokens};
+use kf_core::auth::{
+    Authenticator, FirstOf, Identity, KeyId, KeyRingError, Principal, SignedTokens, TokenKeys,
+};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
+use kf_core::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
 use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId, Timestamp};
 use kf_core::origin::AllowedOrigins;
 use kf_core::prechat::{FieldKind, PrechatField};
@@ -56,6 +62,8 @@ use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use serde::Deserialize;
 use serde_json::json;
 use thiserror::Error;
+
+pub mod observability;
 
 /// The demo's tenant.
 pub const TENANT: &str = "demo";
@@ -80,6 +88,9 @@ pub const DB_FILE: &str = "kf.sqlite3";
 pub const SSE_RETRY: Duration = Duration::from_secs(1);
 /// How long an agent token is valid.
 pub const AGENT_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+/// How long the demo's shutdown (SIGTERM, Ctrl-C) waits for the engine to stop — connections closed, commits
+/// in flight finished — before it closes the store anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request body the JSON API reads.
 pub const MAX_API_BODY_BYTES: usize = 16 * 1024;
 
@@ -142,6 +153,23 @@ pub enum DemoError {
     /// Seeding the demo group and agents failed.
     #[error("cannot seed the demo group and agents: {0}")]
     Seed(#[from] RequestError),
+    /// The token keys (`--token-key`, `--retired-key`) do not make a key ring.
+    #[error("token keys: {0}")]
+    KeyRing(#[from] KeyRingError),
+    /// A `--token-key` is not `ID:FILE`.
+    #[error("--token-key {0:?}: expected ID:FILE (a key id, a colon, the key's file)")]
+    TokenKeyArg(String),
+    /// The JWT configuration cannot be used.
+    #[error("JWT configuration: {0}")]
+    Jwt(#[from] kf_auth_jwt::ConfigError),
+    /// The JWT configuration file cannot be read.
+    #[error("JWT configuration {}: {reason}", path.display())]
+    JwtFile {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DemoError {
@@ -223,8 +251,57 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
             engine.put_entry_point(entry).await?;
         }
     }
+    seed_labels(engine, &tenant).await
+}
+
+/// The demo tenant's labels and attribute definitions (what the console's pickers and typed inputs offer).
+async fn seed_labels(engine: &Engine, tenant: &TenantId) -> Result<(), RequestError> {
+    let labels = engine.labels(tenant).await?;
+    for (name, color) in DEMO_LABELS {
+        let label = Label::new(tenant.clone(), *name, *color);
+        if !labels.contains(&label) {
+            engine.put_label(label).await?;
+        }
+    }
+    let definitions = engine.attribute_definitions(tenant).await?;
+    let define = |object, key: &str, kind, name: &str| {
+        AttributeDefinition::new(tenant.clone(), object, key, kind).with_name(name)
+    };
+    for definition in [
+        define(AttributeObject::Visitor, "plan", AttributeKind::String, "Plan"),
+        define(
+            AttributeObject::Visitor,
+            "newsletter",
+            AttributeKind::Bool,
+            "Newsletter",
+        ),
+        define(
+            AttributeObject::Conversation,
+            "order",
+            AttributeKind::Number,
+            "Order number",
+        ),
+        define(
+            AttributeObject::Conversation,
+            "follow_up",
+            AttributeKind::Date,
+            "Follow up on",
+        ),
+    ] {
+        if !definitions.contains(&definition) {
+            engine.put_attribute_definition(definition).await?;
+        }
+    }
     Ok(())
 }
+
+/// The labels the demo seeds: name and colour.
+const DEMO_LABELS: &[(&str, &str)] = &[
+    ("VIP", "#b45309"),
+    ("Billing", "#1d4ed8"),
+    ("Bug", "#b91c1c"),
+    ("Follow-up", "#15803d"),
+];
 
 /// A started demo: the engine over the SQLite store of a data directory, and the token issuer.
 #[derive(Debug, Clone)]
@@ -250,6 +327,71 @@ pub struct WidgetSettings {
     pub identity_secret: Option<String>,
 }
 
+/// How the demo authenticates: its own tokens' keys and, optionally, the JWTs of another issuer.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// kf token keys as `(id, file)`: the first signs new tokens, the others are still accepted. Each file holds
+    /// 32 random bytes, made on first use (like [`KEY_FILE`]). Empty: the one key of [`KEY_FILE`], without an id.
+    pub token_keys: Vec<(KeyId, PathBuf)>,
+    /// Key ids whose tokens are refused (the end of a rotation), whether or not they are in `token_keys`.
+    pub retired_keys: Vec<KeyId>,
+    /// JWTs accepted beside kf's tokens (crate `kf-auth-jwt`).
+    pub jwt: Option<kf_auth_jwt::JwtConfig>,
+}
+
+impl AuthSettings {
+    /// Parses a `--token-key` argument, `ID:FILE`.
+    pub fn parse_token_key(arg: &str) -> Result<(KeyId, PathBuf), DemoError> {
+        let (id, file) = arg
+            .split_once(':')
+            .filter(|(_, file)| !file.is_empty())
+            .ok_or_else(|| DemoError::TokenKeyArg(arg.to_owned()))?;
+        Ok((KeyId::new(id)?, PathBuf::from(file)))
+    }
+
+    /// Reads a JWT configuration ([`kf_auth_jwt::JwtConfig`]) from a JSON file.
+    pub fn read_jwt_config(path: &Path) -> Result<kf_auth_jwt::JwtConfig, DemoError> {
+        let jwt_error = |reason: String| DemoError::JwtFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = fs::read_to_string(path).map_err(|error| jwt_error(error.to_string()))?;
+        serde_json::from_str(&text).map_err(|error| jwt_error(error.to_string()))
+    }
+
+    /// The token issuer: a ring of the keys of `token_keys` (files made when missing) less the retired ones, or
+    /// the data directory's [`KEY_FILE`].
+    fn tokens(&self, data_dir: &Path) -> Result<SignedTokens, DemoError> {
+        let Some(((current, file), others)) = self.token_keys.split_first() else {
+            return Ok(SignedTokens::from_key_file(
+                data_dir.join(KEY_FILE),
+                Arc::new(SystemClock),
+            )?);
+        };
+        let mut ring = TokenKeys::new(current.clone(), &kf_core::signing_key::load_or_create(file)?)?;
+        for (id, file) in others {
+            if !self.retired_keys.contains(id) {
+                ring = ring.accept(id.clone(), &kf_core::signing_key::load_or_create(file)?)?;
+            }
+        }
+        for id in &self.retired_keys {
+            ring = ring.retire(id)?;
+        }
+        Ok(SignedTokens::with_keys(ring, Arc::new(SystemClock)))
+    }
+
+    /// kf's tokens, then the JWTs when configured.
+    fn authenticator(&self, tokens: &SignedTokens) -> Result<Arc<dyn Authenticator>, DemoError> {
+        let Some(config) = &self.jwt else {
+            return Ok(Arc::new(tokens.clone()));
+        };
+        let jwt = kf_auth_jwt::JwtAuthenticator::new(config.clone(), Arc::new(SystemClock))?;
+        Ok(Arc::new(
+            FirstOf::new().with(Arc::new(tokens.clone())).with(Arc::new(jwt)),
+        ))
+    }
+}
+
 impl Demo {
     /// Opens (creating if needed) the data directory: its signing key and SQLite database; builds the engine and
     /// seeds the demo tenant, group and agents. Only the demo's own pages may use it.
@@ -259,18 +401,30 @@ impl Demo {
 
     /// [`Demo::open`], with the widget embeddable as `widget` says.
     pub async fn open_with(data_dir: impl Into<PathBuf>, widget: WidgetSettings) -> Result<Demo, DemoError> {
+        Self::open_configured(data_dir, widget, AuthSettings::default()).await
+    }
+
+    /// [`Demo::open_with`], authenticating as `auth` says (token keys for rotation, JWTs).
+    pub async fn open_configured(
+        data_dir: impl Into<PathBuf>,
+        widget: WidgetSettings,
+        auth: AuthSettings,
+    ) -> Result<Demo, DemoError> {
         let mut origins = AllowedOrigins::new();
         for origin in &widget.allowed_origins {
             origins = origins.allow(&tenant(), origin)?;
         }
         let data_dir = data_dir.into();
         create_data_dir(&data_dir)?;
-        let tokens = SignedTokens::from_key_file(data_dir.join(KEY_FILE), Arc::new(SystemClock))?;
+        // Before the store and the engine: they register their metric series when they are built.
+        observability::prometheus();
+        let tokens = auth.tokens(&data_dir)?;
+        let authenticator = auth.authenticator(&tokens)?;
         let store = Arc::new(SqliteStore::open(
             data_dir.join(DB_FILE),
             SqliteConfig::default(),
         )?);
-        let engine = Engine::builder(store.clone(), Arc::new(tokens.clone()))
+        let engine = Engine::builder(store.clone(), authenticator)
             .history(store.clone())
             .default_group(group_id())
             .allowed_origins(origins)
@@ -286,12 +440,21 @@ impl Demo {
         })
     }
 
-    /// Ends live connections (clients are told to resume later) and closes the store, committing whatever
-    /// is still queued. Blocks for at most one commit.
-    pub fn shutdown(&self) -> Result<(), DemoError> {
-        self.engine.shutdown();
+    /// Shuts the engine down — new connections refused, live ones closed with the protocol's shutdown close
+    /// (WebSocket 1001; SSE: an `unavailable` `error` event), timers stopped, commits in flight finished — waiting
+    /// at most `grace` for it ([`Engine::shutdown`]), then closes the store, committing whatever is still queued
+    /// (blocks for at most one commit). Returns whether the engine had stopped within `grace`.
+    pub async fn shutdown(&self, grace: Duration) -> Result<bool, DemoError> {
+        let stopped = tokio::time::timeout(grace, self.engine.shutdown()).await.is_ok();
+        if !stopped {
+            tracing::warn!(
+                tasks = self.engine.tracked_tasks(),
+                grace_ms = grace.as_millis() as u64,
+                "the engine did not stop within the grace period; closing the store"
+            );
+        }
         self.store.close()?;
-        Ok(())
+        Ok(stopped)
     }
 
     /// The demo's HTTP application (see [`app`]).
@@ -311,7 +474,7 @@ struct AppState {
     tenant: TenantId,
 }
 
-/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, the kf WebSocket
+/// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, `/metrics`, the kf WebSocket
 /// endpoint at `/ws`, the kf SSE endpoints under `/sse` and the widget under `/widget`. `tokens` must be the
 /// issuer whose key the engine's authenticator verifies.
 pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig) -> Router {
@@ -336,6 +499,8 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         .route("/agent", get(agent_page))
         .route("/assets/{file}", get(asset))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(observability::metrics_endpoint))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -395,20 +560,28 @@ async fn asset(UrlPath(file): UrlPath<String>) -> Response {
     static_response(content_type, body)
 }
 
+/// Liveness: 200 while the engine runs (also while it shuts down, and when the store is slow: restarting the
+/// process would not help either), 503 once it has stopped.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.engine.check_store().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(json!({"status": "ok", "epoch": state.engine.epoch()})),
-        )
-            .into_response(),
-        Err(error) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("store: {error}"),
-        )
-        .into_response(),
-    }
+    let health = state.engine.health().await;
+    let (status, word) = match health.live {
+        true => (StatusCode::OK, "ok"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+    };
+    let body = json!({"status": word, "epoch": state.engine.epoch(), "health": health});
+    (status, axum::Json(body)).into_response()
+}
+
+/// Readiness: 200 when the engine should get traffic, 503 while it shuts down or when the store does not answer
+/// (a load balancer then sends clients elsewhere).
+async fn readyz(State(state): State<AppState>) -> Response {
+    let health = state.engine.health().await;
+    let (status, word) = match health.ready {
+        true => (StatusCode::OK, "ready"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+    };
+    let body = json!({"status": word, "epoch": state.engine.epoch(), "health": health});
+    (status, axum::Json(body)).into_response()
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use kf_demo::{DEMO_AGENTS, Demo, GROUP, TENANT, WidgetSettings};
+use kf_demo::{AuthSettings, DEMO_AGENTS, Demo, GROUP, TENANT, WidgetSettings};
 use tracing_subscriber::EnvFilter;
 
 /// kf demo server: a visitor page and an agent page talking over the kf WebSocket protocol, stored in SQLite.
@@ -37,6 +37,22 @@ struct Args {
     /// printed at start-up). Also read from KF_WEBHOOK_SECRET.
     #[arg(long, env = "KF_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// A key of kf's own tokens, `ID:FILE` (the file holds 32 random bytes, made if missing); repeat for a key
+    /// rotation: the first signs new tokens, the others are still accepted. Default: `<data>/signing.key`
+    /// without an id (name it here, e.g. `legacy:data/signing.key`, to keep its tokens valid after a rotation).
+    #[arg(long = "token-key", value_name = "ID:FILE")]
+    token_keys: Vec<String>,
+    /// A key id whose tokens are refused from now on (the end of a rotation); repeat for more.
+    #[arg(long = "retired-key", value_name = "ID")]
+    retired_keys: Vec<String>,
+    /// Also accept the JWTs of another issuer, as this JSON file says (kf-auth-jwt's `JwtConfig`: issuer,
+    /// audience, keys or JWKS, leeway, claims).
+    #[arg(long = "jwt-config", value_name = "FILE")]
+    jwt_config: Option<PathBuf>,
+    /// On SIGTERM or Ctrl-C: how many seconds to wait for live connections to be closed and commits in flight
+    /// to finish before the store is closed anyway.
+    #[arg(long, value_name = "SECONDS", default_value_t = kf_demo::SHUTDOWN_GRACE.as_secs())]
+    grace: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +88,34 @@ async fn run(args: Args) -> Result<(), MainError> {
         allowed_origins: args.allowed_origins,
         identity_secret: args.identity_secret,
     };
-    let demo = Demo::open_with(&args.data, widget).await?;
+    let auth = AuthSettings {
+        token_keys: args
+            .token_keys
+            .iter()
+            .map(|arg| AuthSettings::parse_token_key(arg))
+            .collect::<Result<_, _>>()?,
+        retired_keys: args
+            .retired_keys
+            .iter()
+            .map(|id| kf_core::auth::KeyId::new(id.as_str()).map_err(kf_demo::DemoError::from))
+            .collect::<Result<_, _>>()?,
+        jwt: match &args.jwt_config {
+            Some(path) => Some(AuthSettings::read_jwt_config(path)?),
+            None => None,
+        },
+    };
+    let jwt_line = auth.jwt.as_ref().map(|jwt| {
+        format!(
+            "accepted from {} for {} ({})",
+            jwt.issuer.values().join(", "),
+            jwt.audience.values().join(", "),
+            args.jwt_config
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        )
+    });
+    let demo = Demo::open_configured(&args.data, widget, auth).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|source| MainError::Bind {
@@ -88,24 +131,40 @@ async fn run(args: Args) -> Result<(), MainError> {
         None => None,
     };
     let webhook_line = webhooks.as_ref().map(|(_, _, line)| line.as_str());
-    print_banner(local, &demo, webhook_line);
+    print_banner(local, &demo, webhook_line, jwt_line.as_deref());
     let engine = demo.engine.clone();
     // Event streams are written by kf on the socket (no HTTP buffers held per idle stream), everything else
     // goes through hyper; sockets get TCP_NODELAY and are dropped when sent data stays unacknowledged for 30 s
-    // (a vanished SSE client).
-    let serving = kf_transport_sse::serve_router(listener, demo.router(), Some(Duration::from_secs(30)));
+    // (a vanished SSE client). The server stops with the engine.
+    let server = kf_transport_sse::serve_router_until(
+        listener,
+        demo.router(),
+        Some(Duration::from_secs(30)),
+        engine.shutdown_token(),
+    );
+    let mut server = std::pin::pin!(server);
     let serving = tokio::select! {
-        served = serving => served.map_err(MainError::Serve),
-        () = shutdown_signal() => {
-            tracing::info!("shutting down");
-            // Tell live WebSocket clients to resume later (close code 1001); SSE streams end with an `error`
-            // event, and browsers reconnect them by themselves.
-            engine.shutdown();
-            Ok(())
-        }
+        served = server.as_mut() => served.map_err(MainError::Serve),
+        () = shutdown_signal() => Ok(()),
     };
-    // Give upgraded connections a moment to write their close frames, then commit what is queued.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The engine's shutdown: new connections refused, live ones closed (WebSocket 1001; SSE streams end with an
+    // `unavailable` event and browsers reconnect by themselves), timers stopped, commits in flight finished;
+    // the server closes its listener and idle connections. All of it within the grace period.
+    let grace = Duration::from_secs(args.grace);
+    tracing::info!(grace_s = args.grace, "shutting down");
+    let stopped = tokio::time::timeout(grace, async {
+        engine.shutdown().await;
+        if serving.is_ok() {
+            let _ = server.await;
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!(
+            tasks = engine.tracked_tasks(),
+            "not every connection ended within the grace period"
+        );
+    }
     if let Some((stop, worker, _)) = webhooks {
         // Attempts in flight finish (each within its timeout) and are recorded before the store closes.
         let _ = stop.send(());
@@ -113,7 +172,9 @@ async fn run(args: Args) -> Result<(), MainError> {
             tracing::warn!(%error, "webhook worker");
         }
     }
-    demo.shutdown()?;
+    // Commits what the store still has queued and stops its writer thread.
+    demo.shutdown(Duration::ZERO).await?;
+    tracing::info!("stopped");
     serving
 }
 
@@ -171,7 +232,7 @@ async fn start_webhooks(
     Ok((stop, worker, line))
 }
 
-fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>) {
+fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>, jwts: Option<&str>) {
     let shown = if local.ip().is_unspecified() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
     } else {
@@ -196,9 +257,30 @@ fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>) {
     if let Some(webhooks) = webhooks {
         println!("  webhooks:      {webhooks}");
     }
+    let keys = demo.tokens.keys();
+    if let Some(current) = keys.current() {
+        let accepted: Vec<&str> = keys.ids().skip(1).map(|id| id.as_str()).collect();
+        let retired: Vec<&str> = keys.retired().iter().map(|id| id.as_str()).collect();
+        println!(
+            "  token keys:    {current} signs; accepted: {}; retired: {}",
+            or_none(&accepted),
+            or_none(&retired)
+        );
+    }
+    if let Some(jwts) = jwts {
+        println!("  JWTs:          {jwts}");
+    }
     println!("  data:          {}", demo.data_dir.display());
     println!("  press Ctrl-C to stop");
     println!();
+}
+
+fn or_none(ids: &[&str]) -> String {
+    if ids.is_empty() {
+        "none".to_owned()
+    } else {
+        ids.join(", ")
+    }
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// How long a test's shutdown may take.
+const GRACE: Duration = Duration::from_secs(5);
+
 struct Server {
     addr: SocketAddr,
     demo: Demo,
@@ -32,7 +35,7 @@ impl Server {
     }
 
     async fn stop(self) {
-        self.demo.shutdown().expect("store closes");
+        self.demo.shutdown(GRACE).await.expect("store closes");
         self.task.abort();
         let _ = self.task.await;
         drop(self.demo);
@@ -720,7 +723,51 @@ async fn the_widget_is_mounted_with_the_demo_entry_points() {
     let opened = ws.next_of_id("o").await;
     assert_eq!(opened["conversation"]["status"], "offline", "{opened}");
     task.abort();
-    demo.shutdown().expect("store closes");
+    demo.shutdown(GRACE).await.expect("store closes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_turns_503_when_the_engine_shuts_down_and_liveness_when_it_has_stopped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path()).await;
+    let addr = server.addr;
+    let ready = http(addr, "GET", "/readyz", None, "").await;
+    assert_eq!(
+        (ready.status, ready.json()["status"].clone()),
+        (200, json!("ready"))
+    );
+    let health = ready.json()["health"].clone();
+    assert_eq!(
+        (
+            health["live"].clone(),
+            health["ready"].clone(),
+            health["store"]["reachable"].clone()
+        ),
+        (json!(true), json!(true), json!(true))
+    );
+    let live = http(addr, "GET", "/healthz", None, "").await;
+    assert_eq!((live.status, live.json()["status"].clone()), (200, json!("ok")));
+    // A client connected at the shutdown is told "going away".
+    let token = server.demo.tokens.issue(
+        &kf_core::auth::Identity::visitor(
+            kf_core::model::TenantId::new(kf_demo::TENANT).expect("tenant"),
+            kf_core::model::VisitorId::new("v-ready").expect("id"),
+        ),
+        Duration::from_secs(60),
+    );
+    let (mut ws, _, _) = connect(addr, &token).await;
+    server.demo.engine.shutdown().await;
+    ws.expect_close(1001).await;
+    let ready = http(addr, "GET", "/readyz", None, "").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["status"], "not_ready");
+    assert_eq!(ready.json()["health"]["shutting_down"], true);
+    let live = http(addr, "GET", "/healthz", None, "").await;
+    assert_eq!(
+        (live.status, live.json()["status"].clone()),
+        (503, json!("stopped"))
+    );
+    server.stop().await;
 }
 
 /// Percent-encodes a query value (UTF-8 bytes outside the unreserved set).

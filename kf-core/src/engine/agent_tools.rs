@@ -20,6 +20,8 @@ pub struct VisitorContextView {
     pub trail: Vec<PageView>,
     /// The visitor's other conversations, newest first.
     pub past_conversations: Vec<Conversation>,
+    /// The visitor's custom attributes, by key.
+    pub attributes: std::collections::BTreeMap<String, crate::labels::AttributeValue>,
 }
 
 impl Engine {
@@ -63,6 +65,7 @@ impl Engine {
                     context: view.context.map(Box::new),
                     trail: view.trail,
                     past_conversations: view.past_conversations,
+                    attributes: view.attributes,
                 }
             }
             ClientFrame::Take { conversation } => ServerFrame::Taken {
@@ -167,7 +170,15 @@ impl Engine {
             .await?;
         past_conversations.retain(|c| c.id != conversation);
         past_conversations.truncate(self.limits().past_conversations);
+        let attributes = self
+            .inner
+            .directory
+            .visitor(&record.tenant, &record.visitor)
+            .await?
+            .map(|visitor| visitor.attributes)
+            .unwrap_or_default();
         Ok(VisitorContextView {
+            attributes,
             context,
             trail: trails.pages(&record.tenant, &record.visitor),
             past_conversations,

@@ -34,6 +34,9 @@ pub struct Transfer {
     pub group: Option<GroupId>,
     /// A note for the next agent, recorded in the `transferred` event.
     pub note: Option<String>,
+    /// A bot hands the conversation over to people: marked on the `transferred` event, and without a `group`
+    /// it goes to the conversation's group's hand-over group ([`Group::handover`](crate::model::Group::handover)).
+    pub handover: bool,
 }
 
 impl Transfer {
@@ -55,6 +58,13 @@ impl Transfer {
     #[must_use]
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
+        self
+    }
+
+    /// Marks the transfer as a bot's hand-over to people (see [`Transfer::handover`]).
+    #[must_use]
+    pub fn handover(mut self) -> Self {
+        self.handover = true;
         self
     }
 }
@@ -249,7 +259,9 @@ impl Engine {
 
     /// The assigned agent hands a conversation on: to another agent (who must be online, accepting and have
     /// capacity in the target group — otherwise refused with `agent_unavailable` or `at_capacity`), or to a
-    /// group's queue, or back to its own queue. Recorded as a `transferred` event; returns its seq.
+    /// group's queue, or back to its own queue. Recorded as a `transferred` event; returns its seq. A bot's
+    /// hand-over ([`Transfer::handover`]) without a group goes to its group's hand-over group (`Invalid` when
+    /// there is none).
     pub async fn transfer(
         &self,
         identity: &Identity,
@@ -271,7 +283,22 @@ impl Engine {
         }
         let record = self.participant(identity, conversation).await?;
         let tenant = &identity.tenant;
-        let group = transfer.group.unwrap_or_else(|| record.group.clone());
+        let group = match transfer.group {
+            Some(group) => group,
+            None if transfer.handover => self
+                .inner
+                .routing
+                .ledger
+                .group(tenant, &record.group)
+                .and_then(|group| group.handover)
+                .ok_or_else(|| {
+                    RequestError::Invalid(format!(
+                        "group {} has no hand-over group: name the `group` to hand over to",
+                        record.group
+                    ))
+                })?,
+            None => record.group.clone(),
+        };
         if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
@@ -281,6 +308,7 @@ impl Engine {
             agent: transfer.agent.clone(),
             group,
             note: transfer.note,
+            handover: transfer.handover,
         };
         let draft = EventDraft::new(
             conversation,

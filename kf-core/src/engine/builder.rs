@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::catalog::Catalog;
 use super::dispatch::Dispatcher;
+use super::lifecycle::{self, Lifecycle};
 use super::routing::Routing;
 use super::sessions::Sessions;
 use super::{Engine, EngineError, Inner};
@@ -16,6 +17,8 @@ use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::store::{History, Stores};
+use crate::telemetry::EngineMetrics;
+use tokio_util::sync::CancellationToken;
 
 /// Builds an [`Engine`].
 #[derive(Debug)]
@@ -30,6 +33,7 @@ pub struct EngineBuilder {
     default_group: Option<GroupId>,
     origins: AllowedOrigins,
     history: Option<Arc<dyn History>>,
+    shutdown: Option<CancellationToken>,
 }
 
 impl EngineBuilder {
@@ -38,6 +42,14 @@ impl EngineBuilder {
     /// `Engine::builder(store.clone(), tokens).history(store)`.
     pub fn history(mut self, history: Arc<dyn History>) -> Self {
         self.history = Some(history);
+        self
+    }
+
+    /// The host's shutdown token (default: the engine has a token of its own). When the host cancels it, the
+    /// engine shuts down as by [`Engine::shutdown`] (await [`Engine::closed`] for the end); the engine watches
+    /// a child of it, so its own shutdown cancels nothing of the host's.
+    pub fn shutdown_token(mut self, token: CancellationToken) -> Self {
+        self.shutdown = Some(token);
         self
     }
 
@@ -112,6 +124,8 @@ impl EngineBuilder {
             routing.ledger.track(conversation.clone());
         }
         let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
+        let lifecycle = Lifecycle::new(self.shutdown);
+        let metrics = EngineMetrics::new();
         let engine = Engine {
             inner: Arc::new(Inner {
                 log,
@@ -119,22 +133,26 @@ impl EngineBuilder {
                 settings,
                 authenticator: self.authenticator,
                 clock: self.clock,
-                sessions: Sessions::new(&self.limits, self.presence_grace),
+                sessions: Sessions::new(&self.limits, self.presence_grace, &metrics),
                 limits: self.limits,
                 epoch,
-                delivery: Dispatcher::default(),
+                delivery: Dispatcher::new(lifecycle.background.clone()),
                 routing,
                 catalog,
                 origins: self.origins,
                 history: self.history,
+                lifecycle,
+                metrics,
             }),
         };
+        lifecycle::watch(&engine);
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
         // the restart keeps what it had already used up (a message since the queue entry only lengthens it).
         for conversation in &open {
             match &conversation.state {
                 ConversationState::Queued => engine.arm_queued(conversation),
                 ConversationState::Assigned { agent } => engine.arm_assigned(conversation, agent),
+                ConversationState::OnHold { until, .. } => engine.arm_snooze(conversation, *until),
                 ConversationState::Closed | ConversationState::Offline => {}
             }
         }
@@ -157,6 +175,7 @@ impl Engine {
             default_group: None,
             origins: AllowedOrigins::new(),
             history: None,
+            shutdown: None,
         }
     }
 }

@@ -10,9 +10,14 @@ use super::{Engine, Outbox, RequestError};
 use crate::auth::{Identity, Principal};
 use crate::model::{Conversation, ConversationState, Visitor};
 use crate::protocol::{CloseReason, PROTOCOL_VERSION, ServerFrame};
+use crate::telemetry;
 
 impl Engine {
     /// Opens a session for an authenticated identity: queues `welcome` and `inbox` on its outbox.
+    ///
+    /// Records `role`, `tenant`, `identity` and `connection` on the caller's current span, where it has those
+    /// fields (the transports' `kf.connection` span, `docs/observability.md`), before anything the connection
+    /// sets in motion (an assignment to an agent coming online) is logged.
     ///
     /// Transports that authenticate at the HTTP level call this; frame-based transports usually call
     /// [`Engine::accept`] with the connection's first frame instead.
@@ -29,6 +34,16 @@ impl Engine {
             limits: self.inner.limits.for_clients(),
         };
         let conn = self.inner.sessions.open(&identity, welcome.encode())?;
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("role", telemetry::role(&identity.principal));
+            span.record("tenant", tracing::field::display(&identity.tenant));
+            span.record(
+                "identity",
+                tracing::field::display(telemetry::identity(&identity.principal)),
+            );
+            span.record("connection", conn.id);
+        }
         let presence = match &identity.principal {
             Principal::Agent(agent) => self.inner.routing.ledger.connect(&identity.tenant, agent),
             Principal::Visitor(_) => None,
@@ -83,7 +98,8 @@ impl Engine {
                 let mut all = log.conversations_of_visitor(&identity.tenant, id).await?;
                 all.sort_by_key(|c| !c.state.is_open());
                 all.truncate(self.inner.limits.inbox_conversations);
-                all
+                // Labels and attributes are for agents only.
+                all.iter().map(Conversation::for_visitors).collect()
             }
             Principal::Agent(id) => log.conversations_of_agent(&identity.tenant, id).await?,
         })
@@ -139,11 +155,6 @@ impl Engine {
         session::accept(self, first_frame, origin).await
     }
 
-    /// Ends every live connection (they are told [`CloseReason::Shutdown`] and resume elsewhere).
-    pub fn shutdown(&self) {
-        self.inner.sessions.close_all(CloseReason::Shutdown);
-    }
-
     /// Bookkeeping when a session ends: subscriptions go, and an agent goes offline after the grace period.
     pub(super) fn disconnect(&self, conn: &Arc<Conn>) {
         conn.outlet.close(CloseReason::Shutdown);
@@ -159,9 +170,9 @@ impl Engine {
             return;
         };
         let grace = self.inner.sessions.presence_grace;
-        let runtime = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if !grace.is_zero() => runtime,
-            // No grace period, or no runtime to wait on: offline now.
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) if !grace.is_zero() && !self.is_shutting_down() => {}
+            // No grace period, no runtime to wait on, or the engine is stopping: offline now.
             _ => {
                 self.inner
                     .routing
@@ -174,7 +185,7 @@ impl Engine {
         let (tenant, agent) = (tenant.clone(), agent.clone());
         // The deadline counts from the departure, not from when the timer task first runs.
         let deadline = tokio::time::Instant::now() + grace;
-        runtime.spawn(async move {
+        self.spawn_until_shutdown(async move {
             tokio::time::sleep_until(deadline).await;
             if engine
                 .inner

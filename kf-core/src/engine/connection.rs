@@ -7,6 +7,7 @@ use super::outbox::Outlet;
 use crate::auth::Identity;
 use crate::cursor::Cursor;
 use crate::model::{ConversationId, Seq};
+use metrics::Counter;
 
 /// One live connection: who it is, its outbound queue, and what it is subscribed to.
 #[derive(Debug)]
@@ -20,11 +21,16 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(id: u64, identity: Identity, queue_bytes: usize) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        identity: Identity,
+        queue_bytes: usize,
+        slow_consumer_closes: Counter,
+    ) -> Self {
         Self {
             id,
             identity,
-            outlet: Arc::new(Outlet::new(queue_bytes)),
+            outlet: Arc::new(Outlet::new(queue_bytes).counting_slow_consumers(slow_consumer_closes)),
             subscriptions: Mutex::default(),
             follow: Mutex::default(),
         }

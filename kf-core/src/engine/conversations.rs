@@ -74,6 +74,11 @@ impl Engine {
         if !self.inner.routing.ledger.has_group(tenant, &group) {
             return Err(RequestError::NotFound(format!("group {group}")));
         }
+        // A bot-first group without a bot online: straight to its people, with their group's welcome.
+        let (group, welcome) = match self.inner.routing.ledger.unstaffed_handover(tenant, &group) {
+            Some(handover) => (handover, None),
+            None => (group, welcome),
+        };
         let offline = !self.is_group_open(tenant, &group);
         if let Some(existing) = self.waiting(tenant, visitor, &group, offline) {
             return self.existing(existing).await;
@@ -83,6 +88,7 @@ impl Engine {
             true => None,
             false => welcome.or_else(|| self.inner.routing.ledger.welcome(tenant, &group)),
         };
+        let answers = fields.clone();
         let new = NewConversation {
             id: ConversationId::generate(),
             tenant: tenant.clone(),
@@ -102,6 +108,7 @@ impl Engine {
         if committed.duplicate {
             return self.existing(committed.conversation).await;
         }
+        self.keep_prechat_answers(tenant, visitor, &answers).await;
         let conversation = self
             .inner
             .routing

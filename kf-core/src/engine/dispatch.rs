@@ -23,6 +23,7 @@ use crate::auth::Principal;
 use crate::model::{ConversationId, Event, EventKind, Seq};
 use crate::protocol::{CloseReason, ErrorCode, ServerFrame};
 use crate::store::{ConversationLog, FeedWake, FeedWaker};
+use tokio_util::task::TaskTracker;
 
 /// Conversations whose last published seq is remembered, at most; past it the memory starts over (a forgotten
 /// conversation only costs its next subscriber a store read).
@@ -113,9 +114,19 @@ pub(crate) struct Dispatcher {
     topics: Mutex<Topics>,
     /// Raised after every publish: wakes the host's change-feed followers (`Engine::follow_feed`).
     committed: FeedWaker,
+    /// The engine's background tasks, where catch-ups run (a shutdown waits for them).
+    tasks: TaskTracker,
 }
 
 impl Dispatcher {
+    /// A dispatcher whose catch-ups run on `tasks`.
+    pub(crate) fn new(tasks: TaskTracker) -> Self {
+        Dispatcher {
+            tasks,
+            ..Dispatcher::default()
+        }
+    }
+
     fn topics(&self) -> MutexGuard<'_, Topics> {
         self.topics
             .lock()
@@ -167,7 +178,7 @@ impl Dispatcher {
             current
         };
         if !current {
-            tokio::spawn(catch_up(store, subscription));
+            self.tasks.spawn(catch_up(store, subscription));
         }
     }
 
@@ -233,7 +244,7 @@ impl Dispatcher {
             }
         }
         for subscription in behind {
-            tokio::spawn(catch_up(Arc::clone(store), subscription));
+            self.tasks.spawn(catch_up(Arc::clone(store), subscription));
         }
     }
 

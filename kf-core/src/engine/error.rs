@@ -49,6 +49,10 @@ pub enum RequestError {
     /// The request clashes with existing data (a quick reply shortcut already taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The engine is shutting down, or has shut down: nothing is written any more. Retry on another node or
+    /// after the restart (with the same client id).
+    #[error("the server is shutting down")]
+    ShuttingDown,
     /// A seq the client gave (a subscription's cursor, a read receipt) is beyond the conversation's last seq.
     #[error("bad cursor: {0}")]
     BadCursor(String),
@@ -72,6 +76,7 @@ impl RequestError {
             RequestError::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
             RequestError::Conflict(_) => ErrorCode::Conflict,
             RequestError::BadCursor(_) => ErrorCode::BadCursor,
+            RequestError::ShuttingDown => ErrorCode::Unavailable,
         }
     }
 

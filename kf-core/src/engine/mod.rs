@@ -14,6 +14,7 @@ mod conversations;
 mod dispatch;
 mod entry;
 mod error;
+mod lifecycle;
 mod limiter;
 mod offline;
 mod outbox;
@@ -24,7 +25,9 @@ mod router;
 mod routing;
 mod session;
 mod sessions;
+mod snooze;
 mod subscriptions;
+mod tagging;
 mod timers;
 mod workspace;
 
@@ -42,10 +45,12 @@ use crate::store::{
     self, ConversationLog, ConversationPage, Directory, ExportFormat, ExportKind, FeedEntry, FeedPosition,
     FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError,
 };
+use crate::telemetry::EngineMetrics;
 use futures::stream::BoxStream;
 
 use catalog::Catalog;
 use dispatch::Dispatcher;
+use lifecycle::Lifecycle;
 use routing::Routing;
 use sessions::Sessions;
 
@@ -54,8 +59,12 @@ pub use assignment::Transfer;
 pub use builder::EngineBuilder;
 pub use conversations::{Ack, Opened};
 pub use error::{EngineError, RequestError};
+pub use lifecycle::{
+    FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, StoreHealth,
+};
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
+pub use snooze::MAX_SNOOZE_MS;
 
 /// The kf engine. Cheap to clone (an `Arc` inside); share one per process.
 ///
@@ -132,6 +141,10 @@ struct Inner {
     origins: AllowedOrigins,
     /// Search and export of past conversations, when the host gave a backend for it.
     history: Option<Arc<dyn History>>,
+    /// The shutdown token and the tracked tasks (`lifecycle.rs`).
+    lifecycle: Lifecycle,
+    /// The engine's metric series (`docs/observability.md`).
+    metrics: EngineMetrics,
 }
 
 impl Engine {
@@ -188,12 +201,21 @@ impl Engine {
         after: FeedPosition,
         options: FollowOptions,
     ) -> BoxStream<'static, Result<FeedEntry, StoreError>> {
-        store::follow(
+        let consumer = self.feed_consumer("follow_feed");
+        consumer.record(after);
+        let stream = store::follow(
             self.inner.log.clone(),
             after,
             options,
             Some(self.inner.delivery.committed()),
-        )
+        );
+        // The position an entry carries is handled once the consumer asks for the next one; recording it as
+        // yielded is the closest the stream can tell (the lag in `health` is then at most one entry short).
+        Box::pin(futures::StreamExt::inspect(stream, move |entry| {
+            if let Ok(entry) = entry {
+                consumer.record(entry.position);
+            }
+        }))
     }
 
     fn history(&self) -> Result<&Arc<dyn History>, StoreError> {

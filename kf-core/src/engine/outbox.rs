@@ -11,6 +11,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use metrics::Counter;
 use tokio::sync::Notify;
 
 use crate::model::{ConversationId, Seq};
@@ -92,6 +93,8 @@ pub(crate) struct Outlet {
     readable: Notify,
     writable: Notify,
     closing: Notify,
+    /// Counts the closes of this queue as a slow consumer (`kf_slow_consumer_closes_total`).
+    slow_consumer_closes: Counter,
 }
 
 impl fmt::Debug for Outlet {
@@ -113,7 +116,14 @@ impl Outlet {
             readable: Notify::new(),
             writable: Notify::new(),
             closing: Notify::new(),
+            slow_consumer_closes: Counter::noop(),
         }
+    }
+
+    /// Counts this queue's close as a slow consumer in `counter`.
+    pub(crate) fn counting_slow_consumers(mut self, counter: Counter) -> Self {
+        self.slow_consumer_closes = counter;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -193,6 +203,9 @@ impl Outlet {
     pub(crate) fn close(&self, reason: CloseReason) {
         let mut state = self.lock();
         if state.closed.is_none() {
+            if reason == CloseReason::SlowConsumer {
+                self.slow_consumer_closes.increment(1);
+            }
             state.closed = Some(reason);
             state.frames.clear();
             state.bytes = 0;

@@ -16,9 +16,10 @@
 //! reservation: the commit finishes, or fails and is undone, either way. Nothing else in the engine appends.
 
 use futures::future::BoxFuture;
+use tracing::Instrument;
 
 use super::{Engine, RequestError};
-use crate::model::{AgentId, Conversation, ConversationId, TenantId};
+use crate::model::{AgentId, Conversation, ConversationId, Event, EventKind, TenantId};
 use crate::store::{Appended, EventDraft, NewConversation, StoreError};
 
 /// A state change of a conversation, handed to [`Engine::commit`].
@@ -30,8 +31,9 @@ pub(crate) enum Command {
     Append {
         /// The event.
         draft: EventDraft,
-        /// The reservation of the agent the event hands the conversation to, if any.
-        hold: Option<Hold>,
+        /// The reservation of the agent the event hands the conversation to, if any (boxed: it carries a
+        /// conversation record).
+        hold: Option<Box<Hold>>,
     },
     /// Append events to one conversation in one commit where the log can (`append_batch`), in order: what must
     /// not be logged without the others. The outcome is the last event's.
@@ -39,6 +41,15 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// The conversation the command changes (`None` for a creation: its id is known once it is committed).
+    fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            Command::Create(_) => None,
+            Command::Append { draft, .. } => Some(draft.conversation),
+            Command::Batch(drafts) => drafts.first().map(|draft| draft.conversation),
+        }
+    }
+
     /// Appends an event that moves no capacity of its own.
     pub(crate) fn append(draft: EventDraft) -> Self {
         Command::Append { draft, hold: None }
@@ -48,7 +59,7 @@ impl Command {
     pub(crate) fn hand_over(draft: EventDraft, hold: Hold) -> Self {
         Command::Append {
             draft,
-            hold: Some(hold),
+            hold: Some(Box::new(hold)),
         }
     }
 }
@@ -96,26 +107,60 @@ impl Hold {
 impl Engine {
     /// Commits a command (see the module docs). The work starts at once on its own task; the returned future
     /// only waits for its outcome and may be dropped.
+    ///
+    /// Once the engine has shut down (every tracked task ended), it refuses with [`RequestError::ShuttingDown`].
+    ///
+    /// The work runs in a `kf.commit` span (`conversation`; a child of the request's span, if any), and logs each
+    /// committed event (`seq`, `kind`) at debug level.
     pub(crate) fn commit(&self, command: Command) -> BoxFuture<'static, Result<Appended, RequestError>> {
+        if let Err(refused) = self.check_open() {
+            return Box::pin(std::future::ready(Err(refused)));
+        }
         let engine = self.clone();
+        let span = tracing::debug_span!("kf.commit", conversation = tracing::field::Empty);
+        if !span.is_disabled()
+            && let Some(conversation) = command.conversation()
+        {
+            span.record("conversation", tracing::field::display(conversation));
+        }
+        // `detached` carries the current span into the task: this one.
+        let _entered = span.enter();
         self.detached(async move { engine.run(command).await })
     }
 
-    /// Runs `work` to completion on its own task (inline without a Tokio runtime); the returned future waits for
-    /// it. What a dropped caller must not interrupt goes through here.
+    /// Counts and logs a newly committed event.
+    fn committed(&self, event: &Event) {
+        let metrics = &self.inner.metrics;
+        metrics.events_committed.increment(1);
+        if matches!(event.data, EventKind::Message { .. }) {
+            metrics.messages_committed.increment(1);
+        }
+        tracing::debug!(seq = event.seq.0, kind = event.data.name(), "event committed");
+    }
+
+    /// Runs `work` to completion on its own task (inline without a Tokio runtime), in the current span; the
+    /// returned future waits for it. What a dropped caller must not interrupt goes through here. The task is
+    /// tracked: a shutdown waits for it (`lifecycle.rs`).
     pub(crate) fn detached<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, RequestError>> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, RequestError>> {
+        // Without a subscriber (or with this level off) the span is none: no wrapper to poll through.
+        let span = tracing::Span::current();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let task = runtime.spawn(work);
+                let commits = &self.inner.lifecycle.commits;
+                let task = if span.is_none() {
+                    commits.spawn_on(work, &runtime)
+                } else {
+                    commits.spawn_on(work.instrument(span), &runtime)
+                };
                 Box::pin(async move {
                     task.await
                         .map_err(|failed| RequestError::Unavailable(StoreError::backend(failed)))?
                 })
             }
-            Err(_) => Box::pin(work),
+            Err(_) => Box::pin(work.instrument(span)),
         }
     }
 
@@ -127,17 +172,20 @@ impl Engine {
                 welcome,
             }) => {
                 let created = self.inner.log.create_conversation(new).await?;
+                tracing::Span::current()
+                    .record("conversation", tracing::field::display(created.conversation.id));
                 let committed = Appended {
                     event: created.event,
                     conversation: created.conversation,
                     duplicate: !created.created,
                 };
                 if !committed.duplicate {
+                    self.committed(&committed.event);
                     Box::pin(self.opened(&committed, offline, welcome)).await;
                 }
                 Ok(committed)
             }
-            Command::Append { draft, hold } => self.write(vec![draft], hold).await,
+            Command::Append { draft, hold } => self.write(vec![draft], hold.map(|hold| *hold)).await,
             Command::Batch(drafts) => self.write(drafts, None).await,
         }
     }
@@ -151,6 +199,7 @@ impl Engine {
             if let Ok(committed) = &result
                 && !committed.duplicate
             {
+                self.committed(&committed.event);
                 // Boxed: reactions are large futures (routing, draining queues), and the commit's future is
                 // moved into its task whole, per commit.
                 Box::pin(self.react(committed)).await;

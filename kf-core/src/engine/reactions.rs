@@ -22,7 +22,24 @@ impl Engine {
                 if matches!(event.author, Actor::Visitor(_)) && conversation.state.agent().is_some() {
                     self.arm_inactivity(conversation);
                 }
+                // The visitor's next message wakes a conversation on hold.
+                if matches!(event.author, Actor::Visitor(_))
+                    && matches!(conversation.state, ConversationState::OnHold { .. })
+                {
+                    self.wake(conversation.id, crate::model::WakeReason::Visitor)
+                        .await;
+                }
             }
+            EventKind::Snoozed { until } => {
+                // Parked: its agent's capacity is free for others until it wakes.
+                let groups = self.inner.routing.ledger.update(conversation);
+                self.arm_snooze(conversation, *until);
+                for group in groups {
+                    self.drain(&conversation.tenant, &group).await;
+                }
+            }
+            // Back to the agent who parked it when it can, else queued: the path of a reopen.
+            EventKind::Woken { .. } => self.reopened(conversation).await,
             EventKind::Assigned { agent } => {
                 self.inner.routing.ledger.update(conversation);
                 self.notify_agent(agent, conversation);
@@ -38,6 +55,12 @@ impl Engine {
             // Records: they move nothing in the router (a rating follows the close; a note changes no owner).
             EventKind::Rated { .. } => {}
             EventKind::Note { .. } => self.notify_mentioned(event, conversation),
+            // Labels and attributes move nothing either; an open conversation's copy in the router takes them.
+            EventKind::Labeled { .. } | EventKind::Unlabeled { .. } | EventKind::AttributeSet { .. } => {
+                if conversation.state.is_open() {
+                    self.inner.routing.ledger.update(conversation);
+                }
+            }
             _ => {
                 let groups = self.inner.routing.ledger.update(conversation);
                 match (&event.data, &conversation.state) {
@@ -128,7 +151,7 @@ impl Engine {
     /// answer; one that follows all its conversations (SSE) is subscribed here.
     fn announce_conversation(&self, visitor: &Identity, conversation: &Conversation) {
         let frame = ServerFrame::Conversation {
-            conversation: conversation.clone(),
+            conversation: conversation.for_visitors(),
         }
         .encode();
         self.announce(visitor, conversation.id, &frame, true);

@@ -10,6 +10,8 @@ use super::connection::Conn;
 use super::{Engine, RequestError, Transfer};
 use crate::auth::Identity;
 use crate::protocol::{self, ClientFrame, ErrorCode, Request, ServerFrame};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// Whether a frame counts against the sender's rate (`docs/protocol.md` §12). Exhaustive on purpose: a new frame
 /// kind does not compile until it is classified here.
@@ -29,7 +31,12 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Status { .. }
         | ClientFrame::Queue
         | ClientFrame::Rate { .. }
-        | ClientFrame::Note { .. } => true,
+        | ClientFrame::Note { .. }
+        | ClientFrame::Label { .. }
+        | ClientFrame::Unlabel { .. }
+        | ClientFrame::SetAttribute { .. }
+        | ClientFrame::Snooze { .. }
+        | ClientFrame::Wake { .. } => true,
         // Connection control and liveness, and reads of what the sender may already see.
         ClientFrame::Hello { .. }
         | ClientFrame::Subscribe { .. }
@@ -38,7 +45,8 @@ fn is_rate_limited(frame: &ClientFrame) -> bool {
         | ClientFrame::Ping
         | ClientFrame::Pong
         | ClientFrame::VisitorContext { .. }
-        | ClientFrame::QuickReplies => false,
+        | ClientFrame::QuickReplies
+        | ClientFrame::Definitions => false,
     }
 }
 
@@ -64,7 +72,9 @@ impl Engine {
         self.handle(identity, None, request.id, request.frame).await
     }
 
-    /// Runs one decoded request of `identity` (on connection `conn`, if any) and returns its reply.
+    /// Runs one decoded request of `identity` (on connection `conn`, if any) and returns its reply, inside a
+    /// `kf.request` span (`docs/observability.md`): the frame's type, the tenant, the identity and the
+    /// conversation it names (an `open` records the conversation it opened).
     pub(super) async fn handle(
         &self,
         identity: &Identity,
@@ -72,7 +82,37 @@ impl Engine {
         id: Option<String>,
         frame: ClientFrame,
     ) -> Option<ServerFrame> {
+        let span = tracing::debug_span!(
+            "kf.request",
+            r#type = frame.name(),
+            tenant = %identity.tenant,
+            identity = %telemetry::identity(&identity.principal),
+            conversation = tracing::field::Empty,
+        );
+        if !span.is_disabled()
+            && let Some(conversation) = frame.conversation()
+        {
+            span.record("conversation", tracing::field::display(conversation));
+        }
+        // Disabled (no subscriber, or debug off): no wrapper to poll through, per request.
+        if span.is_disabled() {
+            self.handle_in_span(identity, conn, id, frame).await
+        } else {
+            self.handle_in_span(identity, conn, id, frame)
+                .instrument(span)
+                .await
+        }
+    }
+
+    async fn handle_in_span(
+        &self,
+        identity: &Identity,
+        conn: Option<&Arc<Conn>>,
+        id: Option<String>,
+        frame: ClientFrame,
+    ) -> Option<ServerFrame> {
         if is_rate_limited(&frame) && !self.inner.sessions.allow_request(identity) {
+            self.inner.metrics.rate_limited(&identity.principal);
             let per_second = self.limits().requests_per_second;
             return Some(ServerFrame::error(
                 id,
@@ -93,7 +133,9 @@ impl Engine {
             | ClientFrame::Read { .. }
             | ClientFrame::Close { .. }
             | ClientFrame::Rate { .. }
-            | ClientFrame::Note { .. }) => {
+            | ClientFrame::Note { .. }
+            | ClientFrame::Snooze { .. }
+            | ClientFrame::Wake { .. }) => {
                 self.conversation_request(identity, except, id.clone(), frame)
                     .await
             }
@@ -109,6 +151,11 @@ impl Engine {
             | ClientFrame::QuickReplies
             | ClientFrame::PutQuickReply { .. }
             | ClientFrame::DeleteQuickReply { .. }) => self.handle_extra(identity, id.clone(), frame).await,
+            // Labels and attributes: engine/tagging.rs.
+            frame @ (ClientFrame::Definitions
+            | ClientFrame::Label { .. }
+            | ClientFrame::Unlabel { .. }
+            | ClientFrame::SetAttribute { .. }) => self.labels_request(identity, id.clone(), frame).await,
         };
         result.unwrap_or_else(|error: RequestError| Some(error.to_frame(id)))
     }
@@ -175,10 +222,12 @@ impl Engine {
                 fields,
             } => {
                 let opened = self.open(identity, client_id, group, entry, fields).await?;
+                tracing::Span::current()
+                    .record("conversation", tracing::field::display(opened.conversation.id));
                 ServerFrame::Opened {
                     id,
                     created: opened.created,
-                    conversation: opened.conversation,
+                    conversation: opened.conversation.for_visitors(),
                 }
             }
             ClientFrame::Send {
@@ -245,6 +294,35 @@ impl Engine {
                     duplicate: ack.duplicate,
                 }
             }
+            ClientFrame::Snooze {
+                conversation,
+                client_id,
+                until,
+            } => {
+                let ack = self
+                    .snooze(identity, conversation, client_id.clone(), until)
+                    .await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
+            ClientFrame::Wake {
+                conversation,
+                client_id,
+            } => {
+                let ack = self.wake_up(identity, conversation, client_id.clone()).await?;
+                ServerFrame::Ack {
+                    id,
+                    conversation,
+                    client_id,
+                    seq: ack.seq,
+                    duplicate: ack.duplicate,
+                }
+            }
             _ => return Ok(None),
         };
         Ok(Some(reply))
@@ -268,8 +346,14 @@ impl Engine {
                 agent,
                 group,
                 note,
+                handover,
             } => {
-                let transfer = Transfer { agent, group, note };
+                let transfer = Transfer {
+                    agent,
+                    group,
+                    note,
+                    handover,
+                };
                 let seq = self.transfer(identity, conversation, transfer).await?;
                 ServerFrame::Transferred {
                     id,
@@ -354,6 +438,31 @@ mod tests {
             ),
             (
                 &format!(r#"{{"type":"note","conversation":"{C}","client_id":"n1","text":"hi"}}"#),
+                true,
+            ),
+            (r#"{"type":"definitions"}"#, false),
+            (
+                &format!(
+                    r#"{{"type":"snooze","conversation":"{C}","client_id":"s1","until":1800000000000}}"#
+                ),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"wake","conversation":"{C}","client_id":"w1"}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"label","conversation":"{C}","client_id":"l1","label":"VIP"}}"#),
+                true,
+            ),
+            (
+                &format!(r#"{{"type":"unlabel","conversation":"{C}","client_id":"l2","label":"VIP"}}"#),
+                true,
+            ),
+            (
+                &format!(
+                    r#"{{"type":"set_attribute","conversation":"{C}","client_id":"a1","object":"visitor","key":"plan","value":{{"string":"pro"}}}}"#
+                ),
                 true,
             ),
         ];

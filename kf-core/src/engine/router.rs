@@ -6,12 +6,14 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use crate::model::{
     Agent, AgentId, AgentStatus, Conversation, ConversationId, ConversationState, Group, GroupId, Seq,
     Strategy, TenantId, Timestamp, VisitorId,
 };
 use crate::routing::Candidate;
+use crate::telemetry::QueueMetrics;
 
 type AgentKey = (TenantId, AgentId);
 type GroupKey = (TenantId, GroupId);
@@ -98,6 +100,10 @@ struct State {
     /// Conversations that recently closed, with the seq of their close, so that a snapshot older than that (a
     /// request racing it to `update`) cannot bring one back; a reopen is newer. Oldest first, bounded.
     departed: VecDeque<(ConversationId, Seq)>,
+    /// Each group's queue series (`kf_queue_length`, `kf_queue_wait_seconds`), registered on first use.
+    queue_metrics: HashMap<GroupKey, QueueMetrics>,
+    /// When each queued conversation entered its queue, for `kf_queue_wait_seconds`.
+    queued_since: HashMap<ConversationId, Instant>,
 }
 
 /// Departures remembered by [`State::departed`]: far more than can race at once.
@@ -213,20 +219,50 @@ impl State {
     }
 
     fn dequeue(&mut self, tenant: &TenantId, group: &GroupId, conversation: &ConversationId) {
-        if let Some(queue) = self.queues.get_mut(&(tenant.clone(), group.clone())) {
+        let key = (tenant.clone(), group.clone());
+        if let Some(queue) = self.queues.get_mut(&key) {
             queue.retain(|id| id != conversation);
+            self.measure_queue(&key);
         }
     }
 
     fn enqueue(&mut self, conversation: &Conversation) {
-        let queue = self
-            .queues
-            .entry((conversation.tenant.clone(), conversation.group.clone()))
-            .or_default();
+        let key = (conversation.tenant.clone(), conversation.group.clone());
+        let queue = self.queues.entry(key.clone()).or_default();
         if !queue.contains(&conversation.id) {
             queue.push_back(conversation.id);
             self.entries += 1;
             self.entry.insert(conversation.id, self.entries);
+            self.queued_since
+                .entry(conversation.id)
+                .or_insert_with(Instant::now);
+            self.measure_queue(&key);
+        }
+    }
+
+    /// Sets a group's `kf_queue_length` to its queue's length now.
+    fn measure_queue(&mut self, key: &GroupKey) {
+        let length = self.queues.get(key).map_or(0, VecDeque::len);
+        self.queue_metrics
+            .entry(key.clone())
+            .or_insert_with(|| QueueMetrics::new(&key.0, &key.1))
+            .length
+            .set(length as f64);
+    }
+
+    /// A conversation left its queue for good: assigned (its wait is recorded in `kf_queue_wait_seconds`),
+    /// closed, or turned into a message left.
+    fn left_queue(&mut self, conversation: &Conversation) {
+        let Some(since) = self.queued_since.remove(&conversation.id) else {
+            return;
+        };
+        if conversation.state.agent().is_some() {
+            let key = (conversation.tenant.clone(), conversation.group.clone());
+            self.queue_metrics
+                .entry(key)
+                .or_insert_with(|| QueueMetrics::new(&conversation.tenant, &conversation.group))
+                .wait
+                .record(since.elapsed().as_secs_f64());
         }
     }
 
@@ -236,6 +272,9 @@ impl State {
     fn place(&mut self, conversation: &Conversation) -> Vec<GroupId> {
         let tenant = &conversation.tenant;
         let mut freed = Vec::new();
+        if conversation.state != ConversationState::Queued {
+            self.left_queue(conversation);
+        }
         match &conversation.state {
             ConversationState::Closed => {
                 self.depart(conversation);
@@ -262,6 +301,13 @@ impl State {
             ConversationState::Offline => {
                 // Open but not routed (see `track`); `update` took it out of its queue. `take` assigns it.
                 self.entry.remove(&conversation.id);
+                self.open.insert(conversation.id, conversation.clone());
+            }
+            ConversationState::OnHold { agent, .. } => {
+                // Parked: open, in no queue, and not counted against its agent (`update` released it).
+                self.dequeue(tenant, &conversation.group, &conversation.id);
+                self.entry.remove(&conversation.id);
+                freed = self.release(tenant, agent, &conversation.id);
                 self.open.insert(conversation.id, conversation.clone());
             }
         }
@@ -375,6 +421,26 @@ impl Router {
         agents
     }
 
+    /// Where a conversation opened in `group` goes instead: the group's hand-over group, when `group` is a
+    /// bot-first group (it has one, and that group exists) and none of its agents is online and accepting.
+    pub(crate) fn unstaffed_handover(&self, tenant: &TenantId, group: &GroupId) -> Option<GroupId> {
+        let state = self.state();
+        let handover = state
+            .groups
+            .get(&(tenant.clone(), group.clone()))?
+            .handover
+            .clone()
+            .filter(|handover| handover != group)?;
+        if !state.groups.contains_key(&(tenant.clone(), handover.clone())) {
+            return None;
+        }
+        let staffed = state
+            .agents
+            .iter()
+            .any(|((t, _), slot)| t == tenant && slot.agent.groups.contains(group) && slot.accepts());
+        (!staffed).then_some(handover)
+    }
+
     /// The group's welcome message, if it has one.
     pub(crate) fn welcome(&self, tenant: &TenantId, group: &GroupId) -> Option<String> {
         self.state()
@@ -452,8 +518,9 @@ impl Router {
                     slot.active.insert(conversation.id, conversation.group.clone());
                 }
             }
-            // Offline messages are open but not routed: in no queue, until an agent takes one.
-            ConversationState::Offline => {}
+            // Offline messages are open but not routed: in no queue, until an agent takes one. A conversation on
+            // hold neither: it counts against nobody until it wakes.
+            ConversationState::Offline | ConversationState::OnHold { .. } => {}
             ConversationState::Closed => return,
         }
         state.open.insert(conversation.id, conversation);
@@ -511,8 +578,10 @@ impl Router {
         if candidates.is_empty() {
             return None;
         }
-        let queue = state.queues.get_mut(&(tenant.clone(), group.clone()))?;
+        let key = (tenant.clone(), group.clone());
+        let queue = state.queues.get_mut(&key)?;
         let id = queue.pop_front()?;
+        state.measure_queue(&key);
         let conversation = state.open.get(&id).cloned()?;
         Some(Pending {
             conversation,
@@ -530,12 +599,11 @@ impl Router {
         {
             return;
         }
-        let queue = state
-            .queues
-            .entry((conversation.tenant.clone(), conversation.group.clone()))
-            .or_default();
+        let key = (conversation.tenant.clone(), conversation.group.clone());
+        let queue = state.queues.entry(key.clone()).or_default();
         if !queue.contains(&conversation.id) {
             queue.push_front(conversation.id);
+            state.measure_queue(&key);
         }
     }
 

@@ -491,6 +491,7 @@ async fn a_transfer_note_is_for_agents_only() {
         agent: Some(aid("b")),
         group: None,
         note: Some(note.into()),
+        handover: false,
     };
     engine
         .transfer(&agent_identity("a"), c.id, to_b)
@@ -559,6 +560,7 @@ async fn transfers_are_checked_logged_and_free_capacity() {
         agent: agent.map(aid),
         group: group.map(gid),
         note: Some("see order 42".into()),
+        handover: false,
     };
     let code = |r: Result<Seq, RequestError>| r.map_err(|e| e.code());
     let a = agent_identity("a");
@@ -585,6 +587,15 @@ async fn transfers_are_checked_logged_and_free_capacity() {
     assert_eq!(
         code(engine.transfer(&a, first.id, to(Some("a"), None)).await),
         Err(ErrorCode::InvalidFrame)
+    );
+    let handover = Transfer {
+        handover: true,
+        ..to(None, None)
+    };
+    assert_eq!(
+        code(engine.transfer(&a, first.id, handover).await),
+        Err(ErrorCode::InvalidFrame),
+        "a hand-over without a group, from a group without a hand-over group"
     );
     assert_eq!(
         owner(&engine, first.id).as_deref(),
@@ -624,6 +635,7 @@ async fn transfers_are_checked_logged_and_free_capacity() {
             agent: Some(aid("c")),
             group: gid("billing"),
             note: Some("see order 42".into()),
+            handover: false,
         })
     );
 
@@ -1120,6 +1132,16 @@ mod properties {
             agent: u8,
             pick: usize,
         },
+        /// The owner of an assigned conversation puts it on hold (until a time, or until the visitor writes).
+        Snooze {
+            pick: usize,
+            timed: bool,
+        },
+        /// A conversation on hold wakes: its timer fires, its visitor writes, or its agent takes it back.
+        Wake {
+            pick: usize,
+            how: u8,
+        },
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -1139,6 +1161,8 @@ mod properties {
             1 => (group, proptest::option::of(0..4u32)).prop_map(|(group, cap)| Op::Cap { group, cap }),
             1 => any::<usize>().prop_map(|pick| Op::LeaveMessage { pick }),
             1 => (0..AGENTS.len() as u8, any::<usize>()).prop_map(|(agent, pick)| Op::Take { agent, pick }),
+            2 => (any::<usize>(), any::<bool>()).prop_map(|(pick, timed)| Op::Snooze { pick, timed }),
+            2 => (any::<usize>(), 0..3u8).prop_map(|(pick, how)| Op::Wake { pick, how }),
         ]
     }
 
@@ -1266,8 +1290,49 @@ mod properties {
                             agent: to_agent.map(|a| aid(AGENTS[a as usize])),
                             group: to_group.map(|g| gid(GROUPS[g as usize])),
                             note: None,
+                            handover: false,
                         };
                         let _ = engine.transfer(&agent_identity(&owner), c.id, transfer).await;
+                    }
+                }
+                Op::Snooze { pick, timed } => {
+                    let assigned: Vec<Conversation> = self
+                        .open_ones()
+                        .into_iter()
+                        .filter(|c| c.state.agent().is_some())
+                        .collect();
+                    if let Some(c) = assigned.get(pick % assigned.len().max(1)) {
+                        let owner = c.state.agent().expect("assigned").as_str().to_owned();
+                        self.opened += 1;
+                        let client = ClientId::new(format!("snooze-{}", self.opened)).expect("id");
+                        let until = timed.then(|| Timestamp(self.clock.now().0 + 60_000));
+                        let _ = engine.snooze(&agent_identity(&owner), c.id, client, until).await;
+                    }
+                }
+                Op::Wake { pick, how } => {
+                    let parked: Vec<Conversation> = self
+                        .open_ones()
+                        .into_iter()
+                        .filter(|c| matches!(c.state, ConversationState::OnHold { .. }))
+                        .collect();
+                    if let Some(c) = parked.get(pick % parked.len().max(1)) {
+                        self.opened += 1;
+                        let client = ClientId::new(format!("wake-{}", self.opened)).expect("id");
+                        match (how, &c.state) {
+                            (0, _) => engine.wake(c.id, crate::model::WakeReason::Timer).await,
+                            (1, _) => {
+                                let body = MessageBody::text("back");
+                                let _ = engine
+                                    .send(&visitor(c.visitor.as_str()), c.id, client, body)
+                                    .await;
+                            }
+                            (_, ConversationState::OnHold { agent, .. }) => {
+                                let _ = engine
+                                    .wake_up(&agent_identity(agent.as_str()), c.id, client)
+                                    .await;
+                            }
+                            _ => {}
+                        }
                     }
                 }
                 Op::Close { pick, by_agent } => {

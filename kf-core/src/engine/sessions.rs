@@ -3,7 +3,7 @@
 //! registry; the rest of the engine reaches connections only through it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ use crate::context::Trails;
 use crate::limits::Limits;
 use crate::model::{AgentId, TenantId};
 use crate::protocol::CloseReason;
+use crate::telemetry::EngineMetrics;
+use metrics::Counter;
 
 /// The connection registry and what goes with it.
 #[derive(Debug)]
@@ -28,12 +30,16 @@ pub(crate) struct Sessions {
     /// How long an agent whose last connection dropped stays online.
     pub(crate) presence_grace: Duration,
     rate_limits: RateLimits,
+    /// Counts connections closed as slow consumers.
+    slow_consumer_closes: Counter,
     /// Visitors' page trails, kept in memory.
     pub(crate) trails: Trails,
+    /// Set (under the registry's lock) by `close_all`: no connection is registered after it.
+    closed: AtomicBool,
 }
 
 impl Sessions {
-    pub(crate) fn new(limits: &Limits, presence_grace: Duration) -> Self {
+    pub(crate) fn new(limits: &Limits, presence_grace: Duration, metrics: &EngineMetrics) -> Self {
         Sessions {
             live: Mutex::default(),
             next_id: AtomicU64::new(1),
@@ -41,7 +47,9 @@ impl Sessions {
             queue_bytes: limits.outbound_queue_bytes,
             presence_grace,
             rate_limits: RateLimits::new(limits.requests_per_second),
+            slow_consumer_closes: metrics.slow_consumer_closes.clone(),
             trails: Trails::new(limits),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -53,12 +61,20 @@ impl Sessions {
     /// connection through the registry can come before it. Refused when the identity holds its maximum.
     pub(crate) fn open(&self, identity: &Identity, first: Bytes) -> Result<Arc<Conn>, RequestError> {
         let mut live = self.live();
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(RequestError::ShuttingDown);
+        }
         let connections = live.entry(identity.clone()).or_default();
         if connections.len() >= self.per_identity {
             return Err(RequestError::TooManyConnections(self.per_identity));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Conn::new(id, identity.clone(), self.queue_bytes));
+        let conn = Arc::new(Conn::new(
+            id,
+            identity.clone(),
+            self.queue_bytes,
+            self.slow_consumer_closes.clone(),
+        ));
         conn.outlet.push_unbounded(first);
         connections.push(Arc::clone(&conn));
         Ok(conn)
@@ -108,11 +124,18 @@ impl Sessions {
         }
     }
 
-    /// Ends every live connection with `reason`.
+    /// Ends every live connection with `reason`, and refuses new ones from then on.
     pub(crate) fn close_all(&self, reason: CloseReason) {
-        for conn in self.live().values().flatten() {
+        let live = self.live();
+        self.closed.store(true, Ordering::Relaxed);
+        for conn in live.values().flatten() {
             conn.outlet.close(reason);
         }
+    }
+
+    /// How many connections are live.
+    pub(crate) fn count(&self) -> usize {
+        self.live().values().map(Vec::len).sum()
     }
 
     /// Whether `identity` may make one more rate-limited request now.

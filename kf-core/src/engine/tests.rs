@@ -75,6 +75,7 @@ async fn engine_from(builder: EngineBuilder) -> Engine {
             max_active: None,
             welcome: None,
             timers: Default::default(),
+            handover: None,
         })
         .await
         .expect("group");
@@ -1052,6 +1053,7 @@ async fn a_cursor_of_another_epoch_resets_and_replays_from_the_start() {
             max_active: None,
             welcome: None,
             timers: Default::default(),
+            handover: None,
         })
         .await
         .expect("group");
@@ -1162,3 +1164,9 @@ mod protocol;
 mod pipeline;
 // Ratings and private notes.
 mod workspace;
+// Shutdown and health.
+mod lifecycle;
+// Labels and custom attributes.
+mod tagging;
+// On hold (snoozed).
+mod snooze;

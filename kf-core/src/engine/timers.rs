@@ -13,8 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::Engine;
 use super::connection::Conn;
 use crate::model::{
-    Actor, AgentId, Conversation, ConversationId, EventKind, GroupId, GroupTimers, MissedReason, Seq,
-    TenantId, Timestamp,
+    Actor, AgentId, Conversation, ConversationId, ConversationState, EventKind, GroupId, GroupTimers,
+    MissedReason, Seq, TenantId, Timestamp, WakeReason,
 };
 use crate::protocol::ServerFrame;
 use crate::store::EventDraft;
@@ -129,6 +129,11 @@ pub(super) enum Timer {
     },
     /// The visitor may have been silent for the group's `inactivity_close_ms` (see [`Silences`]): close.
     Inactive { conversation: ConversationId },
+    /// A conversation on hold until `until`: wake it, if it is still parked until then.
+    Snooze {
+        conversation: ConversationId,
+        until: Timestamp,
+    },
 }
 
 fn millis(ms: u64) -> Duration {
@@ -141,13 +146,12 @@ impl Engine {
         self.arm_at(Instant::now() + after, timer);
     }
 
-    /// Runs `timer` at `deadline` (on the current Tokio runtime; without one, timers are off).
+    /// Runs `timer` at `deadline` (on the current Tokio runtime; without one, timers are off). A timer that has
+    /// not fired when the engine shuts down never fires: its deadline counts from the conversation's last event,
+    /// so the next start arms it again with what is left.
     fn arm_at(&self, deadline: Instant, timer: Timer) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let engine = self.clone();
-        runtime.spawn(async move {
+        self.spawn_until_shutdown(async move {
             tokio::time::sleep_until(deadline).await;
             engine.fire(timer).await;
         });
@@ -198,6 +202,21 @@ impl Engine {
                 },
             );
         }
+    }
+
+    /// A conversation was put on hold until `until` (if anything): its wake-up is armed.
+    pub(super) fn arm_snooze(&self, conversation: &Conversation, until: Option<Timestamp>) {
+        let Some(until) = until else {
+            return;
+        };
+        let left = until
+            .as_millis()
+            .saturating_sub(self.inner.clock.now().as_millis());
+        let timer = Timer::Snooze {
+            conversation: conversation.id,
+            until,
+        };
+        self.arm(millis(left), timer);
     }
 
     /// A conversation was assigned: the answer and inactivity timers start.
@@ -274,6 +293,14 @@ impl Engine {
                 since,
             } => self.unanswered(conversation, agent, since).await,
             Timer::Inactive { conversation } => self.silent(conversation).await,
+            Timer::Snooze { conversation, until } => {
+                let parked = ledger.open_conversation(&conversation).is_some_and(|record| {
+                    matches!(record.state, ConversationState::OnHold { until: Some(at), .. } if at == until)
+                });
+                if parked {
+                    self.wake(conversation, WakeReason::Timer).await;
+                }
+            }
         }
     }
 
@@ -291,6 +318,7 @@ impl Engine {
                     agent: None,
                     group: fallback,
                     note: Some("waited longer than the group's maximum".into()),
+                    handover: false,
                 }
             }
             _ => EventKind::Offline,
@@ -319,6 +347,7 @@ impl Engine {
             agent: None,
             group: record.group.clone(),
             note: Some("not answered in time".into()),
+            handover: false,
         };
         let draft = EventDraft::system(conversation, kind, self.inner.clock.now());
         if let Err(error) = self.commit(Command::append(draft)).await {

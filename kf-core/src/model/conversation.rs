@@ -1,7 +1,12 @@
 //! A conversation: the projection of its log, a typed state machine changed only by applying events.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::labels::{AttributeObject, AttributeValue};
+use crate::limits::{MAX_ATTRIBUTES_PER_OBJECT, MAX_LABELS_PER_CONVERSATION};
 
 use super::{AgentId, ConversationId, EventKind, GroupId, Seq, TenantId, Timestamp, VisitorId};
 
@@ -22,6 +27,16 @@ pub enum ConversationState {
     /// Not routed (outside working hours, or past the group's max wait): an offline message, waiting for an
     /// agent to take it.
     Offline,
+    /// Parked by its agent (snoozed) until a time or the visitor's next message, whichever comes first; then it
+    /// wakes: back to `agent` when that agent can take it, else queued. It does not count against the agent's
+    /// capacity meanwhile (`docs/routing.md`).
+    OnHold {
+        /// The agent who parked it, and gets it back first.
+        agent: AgentId,
+        /// When it wakes by itself; absent: only at the visitor's next message (or the agent's `wake`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
 }
 
 impl ConversationState {
@@ -32,6 +47,7 @@ impl ConversationState {
             ConversationState::Assigned { .. } => "assigned",
             ConversationState::Closed => "closed",
             ConversationState::Offline => "offline",
+            ConversationState::OnHold { .. } => "on_hold",
         }
     }
 
@@ -43,7 +59,8 @@ impl ConversationState {
         }
     }
 
-    /// Not closed: queued, assigned or offline (an offline message still takes messages and can be taken).
+    /// Not closed: queued, assigned, offline (an offline message still takes messages and can be taken) or on
+    /// hold.
     pub fn is_open(&self) -> bool {
         !matches!(self, ConversationState::Closed)
     }
@@ -83,6 +100,13 @@ pub struct Conversation {
     /// reopen: a conversation is rated once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
+    /// The tenant's labels agents put on it (`labeled`/`unlabeled` events), by name. For agents only: see
+    /// [`Conversation::for_visitors`].
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub labels: BTreeSet<String>,
+    /// Its custom attributes (`attribute_set` events with `object: conversation`), by key. For agents only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, AttributeValue>,
     /// The seq of the newest event in its log.
     pub last_seq: Seq,
     /// When it was created.
@@ -108,6 +132,8 @@ impl Conversation {
             state: ConversationState::Queued,
             last_agent: None,
             rating: None,
+            labels: BTreeSet::new(),
+            attributes: BTreeMap::new(),
             last_seq: Seq(1),
             created_at: at,
             updated_at: at,
@@ -119,9 +145,14 @@ impl Conversation {
         use ConversationState as S;
         let allowed = match (&self.state, kind) {
             (_, EventKind::Created { .. }) => false,
-            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Message { .. }) => true,
+            (S::Queued | S::Assigned { .. } | S::Offline | S::OnHold { .. }, EventKind::Message { .. }) => {
+                true
+            }
+            // Parked by its owner; woken by a timer, the visitor, or the agent.
+            (S::Assigned { .. }, EventKind::Snoozed { .. }) => true,
+            (S::OnHold { .. }, EventKind::Woken { .. }) => true,
             (S::Queued | S::Offline, EventKind::Assigned { .. }) => true,
-            (S::Queued | S::Assigned { .. } | S::Offline, EventKind::Closed) => true,
+            (S::Queued | S::Assigned { .. } | S::Offline | S::OnHold { .. }, EventKind::Closed) => true,
             (S::Queued, EventKind::Offline) => true,
             (S::Closed, EventKind::Reopened) => true,
             (S::Queued | S::Assigned { .. }, EventKind::Transferred { .. }) => true,
@@ -134,6 +165,41 @@ impl Conversation {
                     event: kind.name(),
                 });
             }
+            // Labels: each once, bounded; only one it has comes off.
+            (_, EventKind::Labeled { label }) if self.labels.contains(label) => {
+                return Err(TransitionError {
+                    state: "labeled",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::Labeled { .. }) if self.labels.len() >= MAX_LABELS_PER_CONVERSATION => {
+                return Err(TransitionError {
+                    state: "full of labels",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::Unlabeled { label }) if !self.labels.contains(label) => {
+                return Err(TransitionError {
+                    state: "unlabeled",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::Labeled { .. } | EventKind::Unlabeled { .. }) => true,
+            // A new key only while there is room; a visitor's attribute is kept on the visitor.
+            (
+                _,
+                EventKind::AttributeSet {
+                    object: AttributeObject::Conversation,
+                    key,
+                    value: Some(_),
+                },
+            ) if !self.attributes.contains_key(key) && self.attributes.len() >= MAX_ATTRIBUTES_PER_OBJECT => {
+                return Err(TransitionError {
+                    state: "full of attributes",
+                    event: kind.name(),
+                });
+            }
+            (_, EventKind::AttributeSet { .. }) => true,
             _ => false,
         };
         if allowed {
@@ -156,6 +222,16 @@ impl Conversation {
                 self.last_agent = Some(agent.clone());
             }
             EventKind::Closed => self.state = ConversationState::Closed,
+            EventKind::Snoozed { until } => {
+                if let ConversationState::Assigned { agent } = &self.state {
+                    self.state = ConversationState::OnHold {
+                        agent: agent.clone(),
+                        until: *until,
+                    };
+                }
+            }
+            // Queued: the engine hands it back to its agent right away when it can (like a reopen).
+            EventKind::Woken { .. } => self.state = ConversationState::Queued,
             EventKind::Reopened => self.state = ConversationState::Queued,
             EventKind::Offline => self.state = ConversationState::Offline,
             EventKind::Transferred { agent, group, .. } => {
@@ -169,6 +245,25 @@ impl Conversation {
                 }
             }
             EventKind::Rated { score, .. } => self.rating = Some(*score),
+            EventKind::Labeled { label } => {
+                self.labels.insert(label.clone());
+            }
+            EventKind::Unlabeled { label } => {
+                self.labels.remove(label);
+            }
+            EventKind::AttributeSet {
+                object: AttributeObject::Conversation,
+                key,
+                value,
+            } => match value {
+                Some(value) => {
+                    self.attributes.insert(key.clone(), value.clone());
+                }
+                None => {
+                    self.attributes.remove(key);
+                }
+            },
+            EventKind::AttributeSet { .. } => {}
             EventKind::Created { .. }
             | EventKind::Message { .. }
             | EventKind::Missed { .. }
@@ -178,5 +273,14 @@ impl Conversation {
         self.last_seq = self.last_seq.next();
         self.updated_at = at;
         Ok(self.last_seq)
+    }
+
+    /// The record as a visitor may see it: without the labels and attributes, which are for agents only.
+    pub fn for_visitors(&self) -> Conversation {
+        Conversation {
+            labels: BTreeSet::new(),
+            attributes: BTreeMap::new(),
+            ..self.clone()
+        }
     }
 }

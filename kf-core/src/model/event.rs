@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::labels::{AttributeObject, AttributeValue};
+
 use super::{AgentId, ClientId, ConversationId, EntryPointId, GroupId, Seq, Timestamp, VisitorId};
 
 /// Who did something: a visitor, an agent, or the system itself (routing, timers).
@@ -109,6 +111,10 @@ pub enum EventKind {
         /// A note for the next agent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// A hand-over: a bot passed the conversation to people (`docs/bots.md`). Absent (false) for a transfer
+        /// between agents or by a timer.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        handover: bool,
     },
     /// The conversation was not routed — opened outside its group's working hours, or nobody took it within the
     /// group's max wait — and waits as an offline message (the visitor may still write) until an agent takes it
@@ -135,10 +141,57 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<AgentId>,
     },
+    /// An agent put one of the tenant's labels on the conversation: for agents only (see
+    /// [`Event::for_visitors`]).
+    Labeled {
+        /// The label's name.
+        label: String,
+    },
+    /// An agent took a label off the conversation: for agents only.
+    Unlabeled {
+        /// The label's name.
+        label: String,
+    },
+    /// An attribute of the conversation, or of its visitor, was set or removed: for agents only. A visitor's
+    /// attribute is kept on the visitor's record; the event records the change where it was made.
+    AttributeSet {
+        /// What the attribute is kept on.
+        object: AttributeObject,
+        /// The key.
+        key: String,
+        /// The new value; absent when the attribute was removed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<AttributeValue>,
+    },
+    /// The agent parked the assigned conversation (`on_hold`) until `until` or the visitor's next message.
+    Snoozed {
+        /// When it wakes by itself (ms since the epoch); absent: at the visitor's next message only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
+    /// A conversation on hold woke: it is queued, and goes back to the agent who parked it when that agent can
+    /// take it (an `assigned` follows).
+    Woken {
+        /// What woke it.
+        reason: WakeReason,
+    },
     /// What a visitor receives in place of an event for agents only (a note): its seq, without its content, so
     /// that the visitor's log stays gapless. Never stored: [`Conversation::check`](super::Conversation::check)
     /// refuses it.
     Hidden,
+}
+
+/// What woke a conversation on hold.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WakeReason {
+    /// Its time came.
+    Timer,
+    /// The visitor wrote.
+    Visitor,
+    /// The agent took it back early (`wake`).
+    Agent,
 }
 
 /// Why a conversation counts as missed.
@@ -167,6 +220,11 @@ impl EventKind {
             EventKind::Rated { .. } => "rated",
             EventKind::Note { .. } => "note",
             EventKind::Hidden => "hidden",
+            EventKind::Snoozed { .. } => "snoozed",
+            EventKind::Woken { .. } => "woken",
+            EventKind::Labeled { .. } => "labeled",
+            EventKind::Unlabeled { .. } => "unlabeled",
+            EventKind::AttributeSet { .. } => "attribute_set",
         }
     }
 }
@@ -222,7 +280,7 @@ impl Event {
     }
 
     /// The event as a visitor may see it, when that differs: a transfer's `note` is for agents only, and a
-    /// private note is replaced whole by a [`EventKind::Hidden`] placeholder (by the system, without client id)
+    /// private note, a label and an attribute change are each replaced whole by a [`EventKind::Hidden`] placeholder (by the system, without client id)
     /// that keeps its seq and time, so a visitor's log is still gapless and its resume cursor still exact.
     pub fn for_visitors(&self) -> Option<Event> {
         match &self.data {
@@ -231,16 +289,22 @@ impl Event {
                 agent,
                 group,
                 note: Some(_),
+                handover,
             } => Some(Event {
                 data: EventKind::Transferred {
                     from: from.clone(),
                     agent: agent.clone(),
                     group: group.clone(),
                     note: None,
+                    handover: *handover,
                 },
                 ..self.clone()
             }),
-            EventKind::Note { .. } | EventKind::Hidden => Some(Event {
+            EventKind::Note { .. }
+            | EventKind::Hidden
+            | EventKind::Labeled { .. }
+            | EventKind::Unlabeled { .. }
+            | EventKind::AttributeSet { .. } => Some(Event {
                 conversation: self.conversation,
                 seq: self.seq,
                 at: self.at,

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::labels::AttributeValue;
+
 use super::{AgentId, GroupId, TenantId, Timestamp, VisitorId};
 
 /// A visitor record.
@@ -28,6 +30,9 @@ pub struct Visitor {
     pub name: Option<String>,
     /// First seen.
     pub created_at: Timestamp,
+    /// Its custom attributes, by key (set by the host, the pre-chat form and agents; for agents only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, AttributeValue>,
 }
 
 impl Visitor {
@@ -38,6 +43,7 @@ impl Visitor {
             id,
             name: None,
             created_at,
+            attributes: BTreeMap::new(),
         }
     }
 
@@ -197,6 +203,11 @@ pub struct Group {
     /// Timers of the group's conversations (all off by default).
     #[serde(default, skip_serializing_if = "GroupTimers::is_off")]
     pub timers: GroupTimers,
+    /// Makes this a **bot-first** group whose agents are bots (`docs/bots.md`): the group of people its
+    /// conversations are handed over to. A `transfer` with `handover` and no target goes there, and a
+    /// conversation opened while no agent of this group is online and accepting is opened there directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<GroupId>,
 }
 
 /// A group's timers, in milliseconds. Each runs from the event it names; `None` turns it off. Start from
@@ -284,6 +295,7 @@ impl Group {
             max_active: None,
             welcome: None,
             timers: GroupTimers::default(),
+            handover: None,
         }
     }
 
@@ -312,6 +324,13 @@ impl Group {
     #[must_use]
     pub fn with_timers(mut self, timers: GroupTimers) -> Self {
         self.timers = timers;
+        self
+    }
+
+    /// Makes this a bot-first group handing its conversations over to `group` (see [`Group::handover`]).
+    #[must_use]
+    pub fn with_handover(mut self, group: GroupId) -> Self {
+        self.handover = Some(group);
         self
     }
 }

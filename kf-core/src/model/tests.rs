@@ -90,6 +90,7 @@ fn transfers_move_the_owner_or_requeue() {
         agent: Some(b.clone()),
         group: c.group.clone(),
         note: Some("knows the order".into()),
+        handover: false,
     };
     assert_eq!(c.apply(&to_b, Timestamp(3)), Ok(Seq(3)));
     assert_eq!(c.state.agent(), Some(&b));
@@ -99,6 +100,7 @@ fn transfers_move_the_owner_or_requeue() {
         agent: None,
         group: other.clone(),
         note: None,
+        handover: false,
     };
     assert_eq!(c.apply(&to_queue, Timestamp(4)), Ok(Seq(4)));
     assert_eq!(c.state, ConversationState::Queued);

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::context::ContextReport;
+use crate::labels::{AttributeObject, AttributeValue};
 use crate::limits::MAX_REQUEST_ID_LEN;
 use crate::model::Epoch;
-use crate::model::{AgentId, AgentStatus, ClientId, ConversationId, EntryPointId, GroupId, MessageBody, Seq};
+use crate::model::{
+    AgentId, AgentStatus, ClientId, ConversationId, EntryPointId, GroupId, MessageBody, Seq, Timestamp,
+};
 
 use super::{ErrorCode, ServerFrame};
 
@@ -146,6 +149,10 @@ pub enum ClientFrame {
         /// A note for the next agent, recorded in the log.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// A bot hands the conversation over to people: recorded on the `transferred` event; without `agent`
+        /// and `group`, the conversation goes to its group's hand-over group (`docs/bots.md`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        handover: bool,
     },
     /// Agent: set its status; only `online` takes new conversations.
     Status {
@@ -182,9 +189,97 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<AgentId>,
     },
+    /// Agent: the tenant's labels and attribute definitions; answered `definitions`.
+    Definitions,
+    /// Agent: put one of the tenant's labels on a conversation it may read; answered `ack`.
+    Label {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+        /// The label's name.
+        label: String,
+    },
+    /// Agent: take a label off a conversation it may read; answered `ack`.
+    Unlabel {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+        /// The label's name.
+        label: String,
+    },
+    /// Agent: set (or, without `value`, remove) a declared attribute of a conversation it may read or of that
+    /// conversation's visitor; answered `ack`.
+    SetAttribute {
+        /// The conversation (for a visitor's attribute: the conversation it is set from).
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+        /// What the attribute is kept on.
+        object: AttributeObject,
+        /// The key.
+        key: String,
+        /// The typed value; absent or null to remove the attribute.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<AttributeValue>,
+    },
+    /// Agent: put a conversation assigned to it on hold until `until` or the visitor's next message; answered
+    /// `ack`.
+    Snooze {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+        /// When it wakes by itself (ms since the epoch); absent: at the visitor's next message only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
+    /// Agent: take back a conversation it put on hold, before its time; answered `ack`.
+    Wake {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Idempotency key: a repeat gets the original `ack`.
+        client_id: ClientId,
+    },
 }
 
 impl ClientFrame {
+    /// The conversation the frame acts on, if it names one.
+    pub fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            ClientFrame::Subscribe { conversation, .. }
+            | ClientFrame::Unsubscribe { conversation }
+            | ClientFrame::Send { conversation, .. }
+            | ClientFrame::Typing { conversation, .. }
+            | ClientFrame::Close { conversation }
+            | ClientFrame::Read { conversation, .. }
+            | ClientFrame::VisitorContext { conversation }
+            | ClientFrame::Take { conversation }
+            | ClientFrame::Claim { conversation }
+            | ClientFrame::Transfer { conversation, .. }
+            | ClientFrame::Rate { conversation, .. }
+            | ClientFrame::Note { conversation, .. }
+            | ClientFrame::Label { conversation, .. }
+            | ClientFrame::Unlabel { conversation, .. }
+            | ClientFrame::SetAttribute { conversation, .. }
+            | ClientFrame::Snooze { conversation, .. }
+            | ClientFrame::Wake { conversation, .. } => Some(*conversation),
+            ClientFrame::Definitions
+            | ClientFrame::Hello { .. }
+            | ClientFrame::Open { .. }
+            | ClientFrame::Ping
+            | ClientFrame::Pong
+            | ClientFrame::Context { .. }
+            | ClientFrame::Page { .. }
+            | ClientFrame::QuickReplies
+            | ClientFrame::PutQuickReply { .. }
+            | ClientFrame::DeleteQuickReply { .. }
+            | ClientFrame::Status { .. }
+            | ClientFrame::Queue => None,
+        }
+    }
+
     /// The frame's `type`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -211,6 +306,12 @@ impl ClientFrame {
             ClientFrame::Queue => "queue",
             ClientFrame::Rate { .. } => "rate",
             ClientFrame::Note { .. } => "note",
+            ClientFrame::Definitions => "definitions",
+            ClientFrame::Label { .. } => "label",
+            ClientFrame::Unlabel { .. } => "unlabel",
+            ClientFrame::SetAttribute { .. } => "set_attribute",
+            ClientFrame::Snooze { .. } => "snooze",
+            ClientFrame::Wake { .. } => "wake",
         }
     }
 }
@@ -218,10 +319,10 @@ impl ClientFrame {
 /// Every `type` a client may send, for error messages.
 pub(crate) const CLIENT_FRAME_TYPES: &str = "hello, open, subscribe, unsubscribe, send, typing, read, close, ping, pong, \
 context, page, visitor_context, take, quick_replies, put_quick_reply, delete_quick_reply, claim, transfer, status, \
-queue, rate, note";
+queue, rate, note, definitions, label, unlabel, set_attribute, snooze, wake";
 
 /// The same names one by one, for looking a type up (the list above is for messages; a test keeps them equal).
-pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 23] = [
+pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 29] = [
     "hello",
     "open",
     "subscribe",
@@ -245,6 +346,12 @@ pub(crate) const CLIENT_FRAME_TYPE_NAMES: [&str; 23] = [
     "queue",
     "rate",
     "note",
+    "definitions",
+    "label",
+    "unlabel",
+    "set_attribute",
+    "snooze",
+    "wake",
 ];
 
 /// A decoded client frame with its optional request id.

@@ -1,10 +1,13 @@
 //! What the server sends: reply, event and notice frames.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::context::{ConversationContext, PageView};
+use crate::labels::{AttributeDefinition, AttributeValue, Label};
 use crate::limits::ClientLimits;
 use crate::model::Epoch;
 use crate::model::{
@@ -166,6 +169,19 @@ pub enum ServerFrame {
         trail: Vec<PageView>,
         /// The visitor's other conversations, newest first.
         past_conversations: Vec<Conversation>,
+        /// The visitor's custom attributes, by key (absent: none).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        attributes: BTreeMap<String, AttributeValue>,
+    },
+    /// The answer to `definitions`: the tenant's labels and attribute definitions.
+    Definitions {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The labels agents may put on conversations, by name.
+        labels: Vec<Label>,
+        /// The declared attributes, the visitor's first, then by key.
+        attributes: Vec<AttributeDefinition>,
     },
     /// The answer to `quick_replies`.
     QuickReplies {

@@ -248,7 +248,7 @@ pub trait ConversationLog: Send + Sync + Debug + 'static {
         visitor: &VisitorId,
     ) -> Result<Vec<Conversation>, StoreError>;
 
-    /// The open conversations assigned to an agent, oldest first.
+    /// The open conversations assigned to an agent, and those it put on hold, oldest first.
     async fn conversations_of_agent(
         &self,
         tenant: &TenantId,

@@ -14,6 +14,7 @@ use super::{
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
+use crate::labels::{AttributeDefinition, AttributeObject, Label};
 use crate::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
     GroupId, Seq, TenantId, Visitor, VisitorId,
@@ -44,6 +45,8 @@ struct State {
     contexts: HashMap<ConversationId, ConversationContext>,
     quick_replies: BTreeMap<(TenantId, String), QuickReply>,
     entry_points: BTreeMap<(TenantId, EntryPointId), EntryPoint>,
+    labels: BTreeMap<(TenantId, String), Label>,
+    attribute_definitions: BTreeMap<(TenantId, AttributeObject, String), AttributeDefinition>,
 }
 
 #[derive(Debug)]
@@ -253,7 +256,14 @@ impl ConversationLog for MemoryStore {
             .logs
             .values()
             .map(|log| &log.conversation)
-            .filter(|c| &c.tenant == tenant && c.state.agent() == Some(agent))
+            .filter(|c| {
+                &c.tenant == tenant
+                    && match &c.state {
+                        crate::model::ConversationState::Assigned { agent: owner }
+                        | crate::model::ConversationState::OnHold { agent: owner, .. } => owner == agent,
+                        _ => false,
+                    }
+            })
             .cloned()
             .collect();
         Ok(sorted(found, false))
@@ -456,6 +466,64 @@ impl Settings for MemoryStore {
             .collect();
         found.sort_by(|a, b| a.shortcut.cmp(&b.shortcut));
         Ok(found)
+    }
+
+    async fn put_label(&self, label: Label) -> Result<(), StoreError> {
+        self.state()
+            .labels
+            .insert((label.tenant.clone(), label.name.clone()), label);
+        Ok(())
+    }
+
+    async fn delete_label(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .labels
+            .remove(&(tenant.clone(), name.to_owned()))
+            .is_some())
+    }
+
+    async fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
+        Ok(self
+            .state()
+            .labels
+            .values()
+            .filter(|label| &label.tenant == tenant)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_attribute_definition(&self, definition: AttributeDefinition) -> Result<(), StoreError> {
+        let key = (
+            definition.tenant.clone(),
+            definition.object,
+            definition.key.clone(),
+        );
+        self.state().attribute_definitions.insert(key, definition);
+        Ok(())
+    }
+
+    async fn delete_attribute_definition(
+        &self,
+        tenant: &TenantId,
+        object: AttributeObject,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .attribute_definitions
+            .remove(&(tenant.clone(), object, key.to_owned()))
+            .is_some())
+    }
+
+    async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError> {
+        Ok(self
+            .state()
+            .attribute_definitions
+            .values()
+            .filter(|definition| &definition.tenant == tenant)
+            .cloned()
+            .collect())
     }
 }
 

@@ -171,6 +171,7 @@ mod tests {
             id: id("v1"),
             name: None,
             created_at: Timestamp(1),
+            attributes: Default::default(),
         };
         stores.directory.put_visitor(visitor.clone()).await.expect("put");
         let tenant: TenantId = id("t1");
@@ -226,6 +227,7 @@ mod tests {
             id: id("v1"),
             name: Some("Ada".into()),
             created_at: Timestamp(1),
+            attributes: Default::default(),
         };
         from_dyn
             .directory

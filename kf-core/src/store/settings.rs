@@ -1,4 +1,4 @@
-//! [`Settings`]: what admins configure (working hours, quick replies; more to come).
+//! [`Settings`]: what admins configure (working hours, quick replies, labels and attribute definitions).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::hours::WorkingHours;
+use crate::labels::{AttributeDefinition, AttributeObject, Label};
 use crate::model::{GroupId, TenantId};
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 
@@ -52,6 +53,29 @@ pub trait Settings: Send + Sync + Debug + 'static {
         tenant: &TenantId,
         scope: &QuickReplyScope,
     ) -> Result<Vec<QuickReply>, StoreError>;
+
+    /// Creates or replaces a label definition (by tenant and name).
+    async fn put_label(&self, label: Label) -> Result<(), StoreError>;
+
+    /// Deletes a label definition; false when there was none. Conversations keep the label they have.
+    async fn delete_label(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError>;
+
+    /// A tenant's label definitions, ordered by name.
+    async fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>, StoreError>;
+
+    /// Creates or replaces an attribute definition (by tenant, object and key).
+    async fn put_attribute_definition(&self, definition: AttributeDefinition) -> Result<(), StoreError>;
+
+    /// Deletes an attribute definition; false when there was none. Values already set are kept.
+    async fn delete_attribute_definition(
+        &self,
+        tenant: &TenantId,
+        object: AttributeObject,
+        key: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// A tenant's attribute definitions, ordered by (object: visitor first, key).
+    async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError>;
 }
 
 macro_rules! forward_settings {
@@ -88,6 +112,37 @@ macro_rules! forward_settings {
                 scope: &QuickReplyScope,
             ) -> Result<Vec<QuickReply>, StoreError> {
                 (**self).quick_replies(tenant, scope).await
+            }
+            async fn put_label(&self, label: Label) -> Result<(), StoreError> {
+                (**self).put_label(label).await
+            }
+            async fn delete_label(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+                (**self).delete_label(tenant, name).await
+            }
+            async fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
+                (**self).labels(tenant).await
+            }
+            async fn put_attribute_definition(
+                &self,
+                definition: AttributeDefinition,
+            ) -> Result<(), StoreError> {
+                (**self).put_attribute_definition(definition).await
+            }
+            async fn delete_attribute_definition(
+                &self,
+                tenant: &TenantId,
+                object: AttributeObject,
+                key: &str,
+            ) -> Result<bool, StoreError> {
+                (**self)
+                    .delete_attribute_definition(tenant, object, key)
+                    .await
+            }
+            async fn attribute_definitions(
+                &self,
+                tenant: &TenantId,
+            ) -> Result<Vec<AttributeDefinition>, StoreError> {
+                (**self).attribute_definitions(tenant).await
             }
         }
     };

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
+use crate::labels::{AttributeDefinition, AttributeObject, Label};
 use crate::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
     GroupId, Seq, TenantId, Visitor, VisitorId,
@@ -244,6 +245,39 @@ impl Settings for CountingStore {
     ) -> Result<Vec<QuickReply>, StoreError> {
         self.counted(Concern::Settings, "quick_replies")
             .quick_replies(tenant, scope)
+            .await
+    }
+    async fn put_label(&self, label: Label) -> Result<(), StoreError> {
+        self.counted(Concern::Settings, "put_label")
+            .put_label(label)
+            .await
+    }
+    async fn delete_label(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        self.counted(Concern::Settings, "delete_label")
+            .delete_label(tenant, name)
+            .await
+    }
+    async fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
+        self.counted(Concern::Settings, "labels").labels(tenant).await
+    }
+    async fn put_attribute_definition(&self, definition: AttributeDefinition) -> Result<(), StoreError> {
+        self.counted(Concern::Settings, "put_attribute_definition")
+            .put_attribute_definition(definition)
+            .await
+    }
+    async fn delete_attribute_definition(
+        &self,
+        tenant: &TenantId,
+        object: AttributeObject,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        self.counted(Concern::Settings, "delete_attribute_definition")
+            .delete_attribute_definition(tenant, object, key)
+            .await
+    }
+    async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError> {
+        self.counted(Concern::Settings, "attribute_definitions")
+            .attribute_definitions(tenant)
             .await
     }
 }

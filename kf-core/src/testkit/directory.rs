@@ -16,6 +16,7 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
         id: id("v1"),
         name: Some("Ada".into()),
         created_at: Timestamp(7),
+        attributes: Default::default(),
     };
     ok(store.put_visitor(visitor.clone()).await, "put_visitor");
     assert_eq!(
@@ -58,6 +59,7 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
         max_active: None,
         welcome: None,
         timers: Default::default(),
+        handover: None,
     };
     let support = Group {
         tenant: tenant(),
@@ -67,6 +69,7 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
         max_active: None,
         welcome: None,
         timers: Default::default(),
+        handover: None,
     };
     ok(store.put_group(support.clone()).await, "put_group");
     ok(store.put_group(sales.clone()).await, "put_group");
@@ -83,7 +86,8 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
     assert_eq!(ok(store.groups().await, "groups")[0], renamed);
 }
 
-/// Routing settings survive a round trip: per-group capacity overrides of agents, groups' strategy and cap.
+/// Routing settings survive a round trip: per-group capacity overrides of agents, groups' strategy, cap, welcome,
+/// timers and hand-over group.
 pub async fn routing_settings_round_trip(store: Arc<dyn Directory>) {
     let mut agent = Agent {
         tenant: tenant(),
@@ -131,6 +135,7 @@ pub async fn routing_settings_round_trip(store: Arc<dyn Directory>) {
             answer_timeout_ms: Some(30_000),
             inactivity_close_ms: Some(600_000),
         },
+        handover: Some(id("support")),
         ..groups[1].clone()
     };
     ok(store.put_group(changed.clone()).await, "put_group");
@@ -183,6 +188,49 @@ pub async fn entry_points_round_trip(store: Arc<dyn Directory>) {
     assert_eq!(ok(store.entry_points().await, "list"), vec![other, pricing]);
 }
 
+/// A visitor's typed attributes (every type) are stored with its record, replaced with it, and kept apart per
+/// tenant; a record without attributes reads back without them.
+pub async fn visitor_attributes_round_trip(store: Arc<dyn Directory>) {
+    use crate::labels::AttributeValue;
+    let mut visitor = Visitor::new(tenant(), id("v1"), Timestamp(1));
+    visitor.attributes.insert(
+        "plan".into(),
+        AttributeValue::String("Pro \"annual\"\nplan".into()),
+    );
+    visitor
+        .attributes
+        .insert("seats".into(), AttributeValue::Number(12.into()));
+    let ratio = AttributeValue::number(0.25);
+    visitor.attributes.insert(
+        "ratio".into(),
+        ratio.clone().unwrap_or(AttributeValue::Bool(false)),
+    );
+    visitor
+        .attributes
+        .insert("vip".into(), AttributeValue::Bool(true));
+    let renewal = match AttributeValue::date("2027-01-31") {
+        Ok(date) => date,
+        Err(error) => panic!("date: {error}"),
+    };
+    visitor.attributes.insert("renewal".into(), renewal);
+    ok(store.put_visitor(visitor.clone()).await, "put_visitor");
+    assert_eq!(
+        ok(store.visitor(&tenant(), &id("v1")).await, "visitor"),
+        Some(visitor.clone())
+    );
+    visitor.attributes.remove("vip");
+    visitor.name = Some("Ada".into());
+    ok(store.put_visitor(visitor.clone()).await, "replace");
+    assert_eq!(
+        ok(store.visitor(&tenant(), &id("v1")).await, "visitor"),
+        Some(visitor)
+    );
+    let plain = Visitor::new(id("tenant-0"), id("v1"), Timestamp(2));
+    ok(store.put_visitor(plain.clone()).await, "other tenant");
+    let read = ok(store.visitor(&id("tenant-0"), &id("v1")).await, "visitor");
+    assert_eq!(read, Some(plain));
+}
+
 /// Stamps the [`Directory`] conformance suite into the calling crate as `#[test]` functions.
 ///
 /// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
@@ -195,6 +243,7 @@ macro_rules! directory_conformance_tests {
             records_round_trip,
             routing_settings_round_trip,
             entry_points_round_trip,
+            visitor_attributes_round_trip,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

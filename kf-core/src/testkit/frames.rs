@@ -55,6 +55,13 @@ pub enum FieldType {
     Score,
     /// `note.mentions`: an array of identifiers.
     Ids,
+    /// `set_attribute.object`: `visitor` or `conversation`.
+    Object,
+    /// `set_attribute.value`: an object naming one type, `{"string": …}`, `{"number": …}`, `{"bool": …}` or
+    /// `{"date": …}` (the engine checks the date's form and the declared type).
+    Attribute,
+    /// `snooze.until`: a time in ms since the epoch, an unsigned 64-bit integer (the engine takes the future only).
+    Millis,
 }
 
 /// One field of a client frame.
@@ -250,6 +257,48 @@ pub const FRAMES: &[FrameSpec] = &[
             defaulted("mentions", Ids),
         ],
     },
+    FrameSpec {
+        kind: "definitions",
+        fields: &[],
+    },
+    FrameSpec {
+        kind: "label",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("label", Text),
+        ],
+    },
+    FrameSpec {
+        kind: "unlabel",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("label", Text),
+        ],
+    },
+    FrameSpec {
+        kind: "set_attribute",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            required("object", Object),
+            required("key", Text),
+            optional("value", Attribute),
+        ],
+    },
+    FrameSpec {
+        kind: "snooze",
+        fields: &[
+            required("conversation", Uuid),
+            required("client_id", Id),
+            optional("until", Millis),
+        ],
+    },
+    FrameSpec {
+        kind: "wake",
+        fields: &[required("conversation", Uuid), required("client_id", Id)],
+    },
 ];
 
 /// The spec of frame kind `kind`.
@@ -271,6 +320,9 @@ pub fn valid_value(ty: FieldType) -> Value {
         Utm => json!({"source": "news", "campaign": "winter"}),
         Score => json!(5),
         Ids => json!(["alice", "bob"]),
+        Object => json!("visitor"),
+        Attribute => json!({"string": "pro"}),
+        Millis => json!(1_800_000_000_000u64),
     }
 }
 
@@ -294,8 +346,8 @@ pub fn wrong_types(ty: FieldType) -> Vec<Value> {
     let array = json!(["c-1"]);
     let object = json!({"text": "hello"});
     match ty {
-        Id | Uuid | Text | Status => vec![number, float, boolean, array, object],
-        Seq | Version | Score => vec![string, json!(3.0), float, boolean, array, object],
+        Id | Uuid | Text | Status | Object => vec![number, float, boolean, array, object],
+        Seq | Version | Score | Millis => vec![string, json!(3.0), float, boolean, array, object],
         Bool => vec![string, json!("true"), json!(1), json!(0), array, object],
         Body => vec![
             string,
@@ -308,6 +360,14 @@ pub fn wrong_types(ty: FieldType) -> Vec<Value> {
         ],
         Utm => vec![string, number, boolean, array, json!({"source": 5})],
         Ids => vec![string, number, boolean, object, json!([5])],
+        Attribute => vec![
+            string,
+            number,
+            boolean,
+            array,
+            json!({"string": 5}),
+            json!({"number": "5"}),
+        ],
     }
 }
 
@@ -349,6 +409,17 @@ pub fn invalid_values(ty: FieldType) -> Vec<Value> {
             json!(["a\u{0}b"]),
             json!(["x".repeat(MAX_ID_LEN + 1)]),
         ],
+        Object => vec![json!(""), json!("agent"), json!("Visitor")],
+        Millis => vec![
+            json!(-1),
+            json!(1e300),
+            serde_json::from_str("18446744073709551616").unwrap_or(Value::Null),
+        ],
+        Attribute => vec![
+            json!({}),
+            json!({"colour": "red"}),
+            json!({"string": "a", "number": 1}),
+        ],
         Text | Bool | Body | Utm => vec![],
     }
 }
@@ -380,6 +451,13 @@ pub fn unusual_values(ty: FieldType) -> Vec<Value> {
         Utm => vec![json!({}), json!({"term": null, "x": 1})],
         Score => vec![json!(0), json!(6), json!(255)],
         Ids => vec![json!([]), json!(["alice", "alice"])],
+        Object => vec![json!("conversation")],
+        Millis => vec![json!(0), json!(u64::MAX)],
+        Attribute => vec![
+            json!({"date": "not a date"}),
+            json!({"number": 1e300}),
+            json!({"bool": false}),
+        ],
     }
 }
 

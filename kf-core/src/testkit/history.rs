@@ -553,6 +553,7 @@ pub async fn notes_are_searched_for_agents_and_flagged(store: Arc<dyn Searchable
             agent: Some(id("a2")),
             group: id("sales"),
             note: Some("refund case".into()),
+            handover: false,
         },
         130,
     )

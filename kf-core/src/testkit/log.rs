@@ -373,6 +373,7 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn ConversationLog>) {
         agent: Some(a2.clone()),
         group: id("sales"),
         note: Some("VIP".into()),
+        handover: false,
     };
     let moved = ok(
         store
@@ -403,6 +404,7 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn ConversationLog>) {
         agent: None,
         group: id("support"),
         note: None,
+        handover: true,
     };
     let queued = ok(
         store
@@ -452,6 +454,7 @@ pub async fn transfers_move_owner_and_group(store: Arc<dyn ConversationLog>) {
                 agent: Some(a1),
                 group: id("sales"),
                 note: None,
+                handover: false,
             },
         ))
         .await;
@@ -627,6 +630,253 @@ pub async fn notes_round_trip(store: Arc<dyn ConversationLog>) {
     // A visitor's placeholder is never stored.
     let hidden = store.append(system(c, EventKind::Hidden)).await;
     assert!(matches!(hidden, Err(StoreError::Transition(_))), "{hidden:?}");
+}
+
+/// `labeled`, `unlabeled` and `attribute_set` events are appended in any state without changing it; the record
+/// keeps the labels and the conversation's attributes (not the visitor's: they are kept on the visitor) and reads
+/// them back, from `conversation` and the listings; a label twice, a label it lacks taken off, are refused
+/// transitions that store nothing; the events read back whole and by client id.
+pub async fn labels_and_attributes_round_trip(store: Arc<dyn ConversationLog>) {
+    use crate::labels::{AttributeObject, AttributeValue};
+    let c = open(&*store, "v1", "open-1").await;
+    let alice: AgentId = id("alice");
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: alice.clone() }))
+            .await,
+        "assign",
+    );
+    let by_alice = |client_id: &str, data: EventKind| EventDraft {
+        client_id: Some(id(client_id)),
+        ..EventDraft::new(c, Actor::Agent(alice.clone()), data, Timestamp(7_000))
+    };
+    let label = |name: &str| EventKind::Labeled { label: name.into() };
+    let set = |object, key: &str, value: Option<AttributeValue>| EventKind::AttributeSet {
+        object,
+        key: key.into(),
+        value,
+    };
+    let vip = ok(store.append(by_alice("l-1", label("VIP"))).await, "label");
+    assert_eq!(vip.event.seq, Seq(3));
+    assert!(vip.conversation.labels.contains("VIP"));
+    assert_eq!(
+        vip.conversation.state,
+        ConversationState::Assigned { agent: alice.clone() }
+    );
+    let repeat = ok(store.append(by_alice("l-1", label("VIP"))).await, "repeat");
+    assert!(repeat.duplicate);
+    assert_eq!(repeat.event, vip.event);
+    let twice = store.append(by_alice("l-2", label("VIP"))).await;
+    assert!(matches!(twice, Err(StoreError::Transition(_))), "{twice:?}");
+    ok(
+        store.append(by_alice("l-3", label("Billing issue"))).await,
+        "label",
+    );
+    let order = AttributeValue::Number(1042.into());
+    ok(
+        store
+            .append(by_alice(
+                "a-1",
+                set(AttributeObject::Conversation, "order", Some(order.clone())),
+            ))
+            .await,
+        "set",
+    );
+    let due = AttributeValue::date("2026-12-24").unwrap_or(AttributeValue::Bool(false));
+    ok(
+        store
+            .append(by_alice(
+                "a-2",
+                set(AttributeObject::Conversation, "due", Some(due.clone())),
+            ))
+            .await,
+        "set",
+    );
+    ok(
+        store
+            .append(by_alice(
+                "a-3",
+                set(
+                    AttributeObject::Visitor,
+                    "plan",
+                    Some(AttributeValue::String("pro".into())),
+                ),
+            ))
+            .await,
+        "visitor's attribute",
+    );
+    ok(store.append(system(c, EventKind::Closed)).await, "close");
+    // Closed: labels and attributes still change (a team labels after the fact).
+    ok(
+        store
+            .append(by_alice("u-1", EventKind::Unlabeled { label: "VIP".into() }))
+            .await,
+        "unlabel",
+    );
+    let absent = store
+        .append(by_alice("u-2", EventKind::Unlabeled { label: "VIP".into() }))
+        .await;
+    assert!(matches!(absent, Err(StoreError::Transition(_))), "{absent:?}");
+    let removed = ok(
+        store
+            .append(by_alice("a-4", set(AttributeObject::Conversation, "due", None)))
+            .await,
+        "remove",
+    );
+    assert_eq!(removed.conversation.state, ConversationState::Closed);
+    let expected_labels: std::collections::BTreeSet<String> = ["Billing issue".to_owned()].into();
+    let expected_attributes = BTreeMap::from([("order".to_owned(), order)]);
+    for (what, record) in [
+        ("append", Some(removed.conversation.clone())),
+        ("conversation", ok(store.conversation(c).await, "conversation")),
+        (
+            "conversations_of_visitor",
+            ok(
+                store.conversations_of_visitor(&tenant(), &id("v1")).await,
+                "listing",
+            )
+            .first()
+            .cloned(),
+        ),
+    ] {
+        let record = record.unwrap_or_else(|| panic!("{what}: no record"));
+        assert_eq!(record.labels, expected_labels, "{what}");
+        assert_eq!(record.attributes, expected_attributes, "{what}");
+        assert_eq!(record.last_seq, Seq(10), "{what}");
+    }
+    let events = ok(store.events_after(c, Seq(2), 20).await, "events_after");
+    assert_eq!(events.len(), 8);
+    assert_eq!(events[0], vip.event);
+    assert_eq!(
+        events[3].data,
+        set(AttributeObject::Conversation, "due", Some(due))
+    );
+    assert_eq!(
+        events[4].data,
+        set(
+            AttributeObject::Visitor,
+            "plan",
+            Some(AttributeValue::String("pro".into()))
+        )
+    );
+    assert_eq!(events[7].data, set(AttributeObject::Conversation, "due", None));
+    let by_id = ok(
+        store
+            .event_by_client_id(c, &Actor::Agent(alice), &id("u-1"))
+            .await,
+        "event_by_client_id",
+    );
+    assert_eq!(
+        by_id.map(|e| e.data),
+        Some(EventKind::Unlabeled { label: "VIP".into() })
+    );
+}
+
+/// `snoozed` parks an assigned conversation (`on_hold`, with its agent and wake time, or none) and `woken` queues
+/// it again; the record reads back on hold from `conversation`, `open_conversations` and the agent's listing; a
+/// visitor's message is taken on hold; a transfer is refused; a close ends it.
+pub async fn on_hold_round_trips(store: Arc<dyn ConversationLog>) {
+    use crate::model::WakeReason;
+    let c = open(&*store, "v1", "open-1").await;
+    let alice: AgentId = id("alice");
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: alice.clone() }))
+            .await,
+        "assign",
+    );
+    let snooze = |client_id: &str, until: Option<Timestamp>| EventDraft {
+        client_id: Some(id(client_id)),
+        ..EventDraft::new(
+            c,
+            Actor::Agent(alice.clone()),
+            EventKind::Snoozed { until },
+            Timestamp(8_000),
+        )
+    };
+    let parked = ok(
+        store.append(snooze("s-1", Some(Timestamp(90_000)))).await,
+        "snooze",
+    );
+    let on_hold = ConversationState::OnHold {
+        agent: alice.clone(),
+        until: Some(Timestamp(90_000)),
+    };
+    assert_eq!(parked.conversation.state, on_hold);
+    let again = store.append(snooze("s-2", None)).await;
+    assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
+    let transfer = EventKind::Transferred {
+        from: Some(alice.clone()),
+        agent: None,
+        group: id("sales"),
+        note: None,
+        handover: false,
+    };
+    let refused = store.append(system(c, transfer)).await;
+    assert!(matches!(refused, Err(StoreError::Transition(_))), "{refused:?}");
+    ok(
+        store
+            .append(text(visitor("v1"), c, Some("m-1"), "still there?"))
+            .await,
+        "message on hold",
+    );
+    let read = ok(store.conversation(c).await, "conversation");
+    assert_eq!(read.map(|r| r.state), Some(on_hold.clone()));
+    let open_ones = ok(store.open_conversations().await, "open");
+    assert_eq!(
+        open_ones.iter().find(|r| r.id == c).map(|r| r.state.clone()),
+        Some(on_hold.clone())
+    );
+    let of_agent = ok(store.conversations_of_agent(&tenant(), &alice).await, "of agent");
+    assert_eq!(
+        of_agent.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![c],
+        "the agent's own, parked"
+    );
+    let woken = ok(
+        store
+            .append(system(
+                c,
+                EventKind::Woken {
+                    reason: WakeReason::Visitor,
+                },
+            ))
+            .await,
+        "wake",
+    );
+    assert_eq!(woken.conversation.state, ConversationState::Queued);
+    assert_eq!(woken.conversation.last_agent, Some(alice.clone()));
+    ok(
+        store
+            .append(system(c, EventKind::Assigned { agent: alice.clone() }))
+            .await,
+        "back",
+    );
+    ok(store.append(snooze("s-3", None)).await, "snooze without a time");
+    let read = ok(store.conversation(c).await, "conversation");
+    assert_eq!(
+        read.map(|r| r.state),
+        Some(ConversationState::OnHold {
+            agent: alice.clone(),
+            until: None
+        })
+    );
+    let closed = ok(store.append(system(c, EventKind::Closed)).await, "close on hold");
+    assert_eq!(closed.conversation.state, ConversationState::Closed);
+    assert!(ok(store.conversations_of_agent(&tenant(), &alice).await, "of agent").is_empty());
+    let events = ok(store.events_after(c, Seq(2), 20).await, "events");
+    assert_eq!(
+        events[0].data,
+        EventKind::Snoozed {
+            until: Some(Timestamp(90_000))
+        }
+    );
+    assert_eq!(
+        events[2].data,
+        EventKind::Woken {
+            reason: WakeReason::Visitor
+        }
+    );
 }
 
 /// A conversation's visitor-context summary is stored, read back and replaced; an unknown conversation has none
@@ -1114,6 +1364,8 @@ macro_rules! conversation_log_conformance_tests {
             offline_state_round_trips,
             ratings_round_trip_once,
             notes_round_trip,
+            labels_and_attributes_round_trip,
+            on_hold_round_trips,
             conversation_context_round_trips,
             created_events_record_their_entry_point,
             feed_covers_every_committed_event_once,

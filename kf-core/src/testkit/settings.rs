@@ -120,6 +120,89 @@ pub async fn quick_replies_are_scoped_and_unique(store: Arc<dyn Settings>) {
     assert_eq!(ok(store.quick_reply(&other, "q1").await, "get"), None);
 }
 
+/// Label definitions per tenant: listed by name, replaced by name (a new colour), deleted (false the second
+/// time), kept apart per tenant.
+pub async fn labels_round_trip(store: Arc<dyn Settings>) {
+    use crate::labels::Label;
+    let other: TenantId = id("tenant-0");
+    assert!(ok(store.labels(&tenant()).await, "labels").is_empty());
+    let vip = Label::new(tenant(), "VIP", "#d97706");
+    let billing = Label::new(tenant(), "Billing", "#2563eb");
+    ok(store.put_label(vip.clone()).await, "put");
+    ok(store.put_label(billing.clone()).await, "put");
+    ok(
+        store.put_label(Label::new(other.clone(), "VIP", "#000000")).await,
+        "put",
+    );
+    assert_eq!(
+        ok(store.labels(&tenant()).await, "labels"),
+        vec![billing.clone(), vip]
+    );
+    let recoloured = Label::new(tenant(), "VIP", "#dc2626");
+    ok(store.put_label(recoloured.clone()).await, "replace");
+    assert_eq!(
+        ok(store.labels(&tenant()).await, "labels"),
+        vec![billing, recoloured.clone()]
+    );
+    assert!(ok(store.delete_label(&tenant(), "Billing").await, "delete"));
+    assert!(!ok(
+        store.delete_label(&tenant(), "Billing").await,
+        "delete again"
+    ));
+    assert_eq!(ok(store.labels(&tenant()).await, "labels"), vec![recoloured]);
+    assert_eq!(ok(store.labels(&other).await, "labels").len(), 1);
+}
+
+/// Attribute definitions per tenant: listed visitor's first then by key, replaced by (object, key) (a new type
+/// and name), deleted, kept apart per object and tenant.
+pub async fn attribute_definitions_round_trip(store: Arc<dyn Settings>) {
+    use crate::labels::{AttributeDefinition, AttributeKind, AttributeObject};
+    let define = |object, key: &str, kind| AttributeDefinition::new(tenant(), object, key, kind);
+    let plan = define(AttributeObject::Visitor, "plan", AttributeKind::String).with_name("Plan");
+    let order = define(AttributeObject::Conversation, "order", AttributeKind::Number);
+    let same_key = define(AttributeObject::Conversation, "plan", AttributeKind::Bool);
+    let renewal = define(AttributeObject::Visitor, "renewal", AttributeKind::Date);
+    for definition in [&order, &same_key, &renewal, &plan] {
+        ok(store.put_attribute_definition(definition.clone()).await, "put");
+    }
+    let other = AttributeDefinition::new(
+        id("tenant-0"),
+        AttributeObject::Visitor,
+        "plan",
+        AttributeKind::Number,
+    );
+    ok(store.put_attribute_definition(other).await, "other tenant");
+    assert_eq!(
+        ok(store.attribute_definitions(&tenant()).await, "list"),
+        vec![plan.clone(), renewal.clone(), order.clone(), same_key.clone()]
+    );
+    let order_text = define(AttributeObject::Conversation, "order", AttributeKind::String).with_name("Order");
+    ok(
+        store.put_attribute_definition(order_text.clone()).await,
+        "replace",
+    );
+    assert!(ok(
+        store
+            .delete_attribute_definition(&tenant(), AttributeObject::Conversation, "plan")
+            .await,
+        "delete"
+    ));
+    assert!(!ok(
+        store
+            .delete_attribute_definition(&tenant(), AttributeObject::Conversation, "plan")
+            .await,
+        "delete again"
+    ));
+    assert_eq!(
+        ok(store.attribute_definitions(&tenant()).await, "list"),
+        vec![plan, renewal, order_text]
+    );
+    assert_eq!(
+        ok(store.attribute_definitions(&id("tenant-0")).await, "list").len(),
+        1
+    );
+}
+
 /// Stamps the [`Settings`] conformance suite into the calling crate as `#[test]` functions.
 ///
 /// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
@@ -131,6 +214,8 @@ macro_rules! settings_conformance_tests {
         $crate::settings_conformance_tests!(@tests $make;
             group_hours_round_trip,
             quick_replies_are_scoped_and_unique,
+            labels_round_trip,
+            attribute_definitions_round_trip,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

@@ -6,7 +6,8 @@
 //! - engines: [`engine`] (the suite's shop: groups `support` and `billing`, agents `alice`, `bob`, `carol`),
 //!   [`engine_with`] (group `support` and the agents you name, over the store you give),
 //!   [`engine_with_alice`] (group `support`, agent `alice`, a fresh [`MemoryStore`]), [`engine_with_origins`]
-//!   (the shop of [`engine`] whose pages are on [`SHOP_ORIGIN`]; tenant `other`'s on [`OTHER_ORIGIN`]);
+//!   (the shop of [`engine`] whose pages are on [`SHOP_ORIGIN`]; tenant `other`'s on [`OTHER_ORIGIN`]),
+//!   [`engine_with_bot`] (the shop of [`engine`] with a bot-first group `bot` and its bot `faq-bot`);
 //! - [`limits`] for scenarios, [`WAIT`] as the failure guard, and a few readers ([`seqs`], [`stored`],
 //!   [`eventually`]).
 //!
@@ -118,6 +119,26 @@ async fn shop(limits: Limits, origins: AllowedOrigins) -> Engine {
     for (id, group) in [("alice", &support), ("bob", &support), ("carol", &billing)] {
         put_agent(&engine, id, group).await;
     }
+    engine
+}
+
+/// The bot-first shop: [`engine`] plus group `bot` ("FAQ bot"), a bot-first group handing over to `support`
+/// ([`Group::with_handover`]), and its agent `faq-bot` (capacity 100). Visitors reach it with `open` naming group
+/// `bot` (`docs/bots.md`).
+pub async fn engine_with_bot(limits: Limits) -> Engine {
+    let engine = engine(limits).await;
+    let bot = must(GroupId::new("bot"), "group id");
+    let support = must(GroupId::new("support"), "group id");
+    let group = Group::new(tenant(), bot.clone(), "FAQ bot").with_handover(support);
+    must(engine.put_group(group).await, "put group");
+    let faq = Agent::new(
+        tenant(),
+        must(AgentId::new("faq-bot"), "agent id"),
+        "FAQ bot",
+        100,
+    )
+    .with_groups([bot]);
+    must(engine.put_agent(faq).await, "put agent");
     engine
 }
 

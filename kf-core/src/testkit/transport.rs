@@ -987,6 +987,371 @@ pub async fn a_rating_counts_once(transport: Arc<dyn Transport>) {
     assert_eq!(ratings[0].client_id.as_ref().map(ClientId::as_str), Some("r-1"));
 }
 
+/// What the scripted bot of the bot scenarios answers a visitor's message: `None` for a request for a person
+/// (then it hands over), else a canned answer.
+fn scripted_bot(text: &str) -> Option<&'static str> {
+    let lower = text.to_lowercase();
+    if lower.contains("human") || text.contains("人工") {
+        None
+    } else if lower.contains("order") {
+        Some("You can follow your order under Account → Orders.")
+    } else {
+        Some("I can help with orders and returns. Say \"human\" to talk to a person.")
+    }
+}
+
+/// The next visitor message of `conversation` that `bot` receives (other events and frames skipped).
+async fn next_visitor_message(bot: &mut dyn Client, conversation: &str) -> (u64, String) {
+    loop {
+        let frame = next_of(bot, "event").await;
+        if frame["conversation"] == conversation
+            && frame["author"]["role"] == "visitor"
+            && frame["data"]["type"] == "message"
+        {
+            return (seq_of(&frame), str_of(&frame["data"]["body"], "text").to_owned());
+        }
+    }
+}
+
+/// A scripted bot answers first and hands over (`docs/bots.md`): the visitor opens in the bot-first group `bot`
+/// and gets its bot `faq-bot` (an agent of that group); the bot answers, and on "human" says so and transfers with
+/// `handover` and no group, so the conversation goes to the group's hand-over group `support`, whose agent
+/// `alice` gets it with the whole history (visitor and bot messages, seq 1 onwards) and answers. The visitor's
+/// stream stays one gapless log without duplicates across the hand-over, and sees the hand-over without its
+/// note; the bot can no longer write.
+pub async fn a_bot_answers_first_and_hands_over(transport: Arc<dyn Transport>) {
+    let engine = super::shop::engine_with_bot(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let mut alice = connect(&*served, &agent("alice")).await;
+    let mut bot = connect(&*served, &agent("faq-bot")).await;
+    let mut visitor = connect(&*served, &visitor("v-1")).await;
+
+    let opened = answered(
+        &mut *visitor,
+        json!({"type": "open", "id": "open", "client_id": "open-1", "group": "bot"}),
+        "opened",
+    )
+    .await;
+    let conversation = str_of(&opened["conversation"], "id").to_owned();
+    assert_eq!(opened["conversation"]["agent"], "faq-bot", "{opened}");
+    let assigned = next_of(&mut *bot, "conversation").await;
+    assert_eq!(assigned["conversation"]["id"], conversation.as_str());
+    watch(&mut *bot, &conversation).await;
+    watch(&mut *visitor, &conversation).await;
+    let mut seen = events_until(&mut *visitor, &conversation, 2).await;
+
+    // The bot answers what it can, then hands over when asked for a person.
+    let mut handed_over = None;
+    for (n, text) in ["Where is my order?", "I want a human please"]
+        .into_iter()
+        .enumerate()
+    {
+        say(&mut *visitor, &conversation, &format!("v-{n}"), text).await;
+        let (seq, heard) = next_visitor_message(&mut *bot, &conversation).await;
+        assert_eq!(heard, text);
+        let answer = scripted_bot(&heard).unwrap_or("Let me connect you with a colleague.");
+        let ack = say(&mut *bot, &conversation, &format!("b-{n}"), answer).await;
+        assert_eq!(seq_of(&ack), seq + 1, "the bot answers right after the visitor");
+        if scripted_bot(&heard).is_none() {
+            let transfer = json!({"type": "transfer", "id": "handover", "conversation": conversation,
+                                  "handover": true, "note": "asked for a human"});
+            handed_over = Some(seq_of(&answered(&mut *bot, transfer, "transferred").await));
+        }
+    }
+    let handed_over = must(handed_over.ok_or("no hand-over"), "the hand-over");
+    assert_eq!(handed_over, 7);
+
+    // The person gets it with the whole history, in seq order.
+    let assigned = next_of(&mut *alice, "conversation").await;
+    assert_eq!(assigned["conversation"]["id"], conversation.as_str());
+    assert_eq!(assigned["conversation"]["group"], "support");
+    watch(&mut *alice, &conversation).await;
+    let history = events_until(&mut *alice, &conversation, 8).await;
+    assert_eq!(seqs(&history), (1..=8).collect::<Vec<_>>());
+    let authors: Vec<String> = history
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["author"]["id"].as_str().unwrap_or("system"),
+                e["data"]["type"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        authors,
+        [
+            "v-1:\"created\"",
+            "system:\"assigned\"",
+            "v-1:\"message\"",
+            "faq-bot:\"message\"",
+            "v-1:\"message\"",
+            "faq-bot:\"message\"",
+            "faq-bot:\"transferred\"",
+            "system:\"assigned\"",
+        ]
+    );
+    assert_eq!(history[1]["data"]["agent"], "faq-bot");
+    assert_eq!(
+        history[6]["data"],
+        json!({"type": "transferred", "from": "faq-bot", "group": "support",
+               "note": "asked for a human", "handover": true})
+    );
+    assert_eq!(history[7]["data"], json!({"type": "assigned", "agent": "alice"}));
+    say(
+        &mut *alice,
+        &conversation,
+        "a-1",
+        "Hi, Alice here. Let me look at your order.",
+    )
+    .await;
+
+    // The visitor: one gapless log, each seq once, the hand-over without its note.
+    seen.extend(events_until(&mut *visitor, &conversation, 9).await);
+    nothing_more(&mut *visitor, "events after the last one", |f| {
+        f["type"] == "event"
+    })
+    .await;
+    assert_eq!(seqs(&seen), (1..=9).collect::<Vec<_>>());
+    assert_eq!(
+        seen[6]["data"],
+        json!({"type": "transferred", "from": "faq-bot", "group": "support", "handover": true})
+    );
+    assert_eq!(seen[8]["author"], json!({"role": "agent", "id": "alice"}));
+
+    // The bot saw its hand-over and may no longer write.
+    let mine = events_until(&mut *bot, &conversation, 7).await;
+    assert_eq!(
+        mine.last().map(|e| e["data"]["type"].clone()),
+        Some(json!("transferred"))
+    );
+    let late = json!({"type": "send", "id": "late", "conversation": conversation, "client_id": "b-late",
+                      "body": {"text": "still here"}});
+    assert_eq!(refused(&mut *bot, late).await, "forbidden");
+    let log = stored(&engine, &conversation).await;
+    assert_eq!(log.len(), 9);
+}
+
+/// A bot-first group whose bot is not there sends visitors to people directly: with `faq-bot` offline, and
+/// later away, a conversation opened in group `bot` is created in its hand-over group `support` and assigned to
+/// `alice`; with the bot online and accepting it goes to the bot.
+pub async fn a_bot_first_group_without_its_bot_goes_to_people(transport: Arc<dyn Transport>) {
+    let engine = super::shop::engine_with_bot(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let mut alice = connect(&*served, &agent("alice")).await;
+    let open_in_bot = |n: u32| json!({"type": "open", "id": format!("open-{n}"), "client_id": format!("open-{n}"), "group": "bot"});
+
+    let mut first = connect(&*served, &visitor("v-1")).await;
+    let opened = answered(&mut *first, open_in_bot(1), "opened").await;
+    assert_eq!(opened["conversation"]["group"], "support", "{opened}");
+    assert_eq!(opened["conversation"]["agent"], "alice", "{opened}");
+    let conversation = str_of(&opened["conversation"], "id").to_owned();
+    assert_eq!(
+        next_of(&mut *alice, "conversation").await["conversation"]["id"],
+        conversation.as_str()
+    );
+    let log = stored(&engine, &conversation).await;
+    assert_eq!(
+        log[0].data,
+        EventKind::Created {
+            group: must(crate::model::GroupId::new("support"), "group id"),
+            entry: None,
+            fields: Default::default(),
+        }
+    );
+
+    // The bot comes: the next visitor gets it.
+    let mut bot = connect(&*served, &agent("faq-bot")).await;
+    let mut second = connect(&*served, &visitor("v-2")).await;
+    let opened = answered(&mut *second, open_in_bot(2), "opened").await;
+    assert_eq!(opened["conversation"]["group"], "bot", "{opened}");
+    assert_eq!(opened["conversation"]["agent"], "faq-bot", "{opened}");
+    next_of(&mut *bot, "conversation").await;
+
+    // The bot stops taking conversations: people again.
+    answered(
+        &mut *bot,
+        json!({"type": "status", "id": "away", "status": "away"}),
+        "status",
+    )
+    .await;
+    let mut third = connect(&*served, &visitor("v-3")).await;
+    let opened = answered(&mut *third, open_in_bot(3), "opened").await;
+    assert_eq!(opened["conversation"]["group"], "support", "{opened}");
+    assert_eq!(opened["conversation"]["agent"], "alice", "{opened}");
+}
+
+/// Labels and attributes are for agents only: an agent's `label`, `unlabel` and `set_attribute` are acked
+/// (`definitions` lists the tenant's labels first; an unknown label is `not_found`, a mistyped value
+/// `invalid_frame`) and reach the agents watching whole, while the visitor gets a `hidden` placeholder at each
+/// seq — live, on a replay from 0, after a cut and a resume — and its inbox carries neither labels nor attributes.
+pub async fn labels_and_attributes_never_reach_the_visitor(transport: Arc<dyn Transport>) {
+    use crate::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
+    let engine = engine(limits()).await;
+    let tenant = super::shop::tenant;
+    if let Err(error) = engine
+        .put_label(Label::new(tenant(), "Escalated", "#dc2626"))
+        .await
+    {
+        panic!("label: {error}");
+    }
+    let plan = AttributeDefinition::new(tenant(), AttributeObject::Visitor, "plan", AttributeKind::String);
+    let order = AttributeDefinition::new(
+        tenant(),
+        AttributeObject::Conversation,
+        "order",
+        AttributeKind::Number,
+    );
+    for definition in [plan, order] {
+        if let Err(error) = engine.put_attribute_definition(definition).await {
+            panic!("definition: {error}");
+        }
+    }
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let leaked = |frames: &[Value]| {
+        frames.iter().any(|frame| {
+            let text = frame.to_string();
+            text.contains("Escalated") || text.contains("Platinum") || text.contains("1042")
+        })
+    };
+    let definitions = answered(
+        &mut *alice,
+        json!({"type": "definitions", "id": "d"}),
+        "definitions",
+    )
+    .await;
+    assert_eq!(definitions["labels"][0]["name"], "Escalated", "{definitions}");
+    assert_eq!(
+        definitions["attributes"].as_array().map(Vec::len),
+        Some(2),
+        "{definitions}"
+    );
+    assert_eq!(
+        refused(&mut *visitor, json!({"type": "definitions", "id": "d"})).await,
+        "forbidden"
+    );
+    let requests = [
+        json!({"type": "label", "id": "l", "conversation": conversation, "client_id": "l-1", "label": "Escalated"}),
+        json!({"type": "set_attribute", "id": "a", "conversation": conversation, "client_id": "a-1",
+               "object": "conversation", "key": "order", "value": {"number": 1042}}),
+        json!({"type": "set_attribute", "id": "b", "conversation": conversation, "client_id": "a-2",
+               "object": "visitor", "key": "plan", "value": {"string": "Platinum"}}),
+        json!({"type": "unlabel", "id": "u", "conversation": conversation, "client_id": "u-1", "label": "Escalated"}),
+    ];
+    for (n, request) in requests.into_iter().enumerate() {
+        let ack = answered(&mut *alice, request, "ack").await;
+        assert_eq!(ack["seq"].as_u64(), Some(3 + n as u64), "{ack}");
+    }
+    assert_eq!(
+        refused(
+            &mut *alice,
+            json!({"type": "label", "id": "x", "conversation": conversation, "client_id": "l-2", "label": "Nope"})
+        )
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        refused(
+            &mut *alice,
+            json!({"type": "set_attribute", "id": "y", "conversation": conversation, "client_id": "a-3",
+                   "object": "conversation", "key": "order", "value": {"string": "1042"}})
+        )
+        .await,
+        "invalid_frame"
+    );
+    let seen = events_until(&mut *alice, &conversation, 6).await;
+    assert_eq!(seen[0]["data"], json!({"type": "labeled", "label": "Escalated"}));
+    assert_eq!(
+        seen[1]["data"],
+        json!({"type": "attribute_set", "object": "conversation", "key": "order", "value": {"number": 1042}})
+    );
+    let live = events_until(&mut *visitor, &conversation, 6).await;
+    assert_eq!(seqs(&live), [3, 4, 5, 6]);
+    assert!(
+        live.iter()
+            .all(|event| event["data"] == json!({"type": "hidden"})),
+        "{live:?}"
+    );
+    let replay = match visitor.replay(&conversation, 0).await {
+        Ok((_, replayed)) => replayed,
+        Err(error) => panic!("replay refused: {error}"),
+    };
+    assert_eq!(seqs(&replay), [1, 2, 3, 4, 5, 6]);
+    assert!(!leaked(&replay), "{replay:?}");
+    // A label again, while the visitor is away: its resume and inbox show nothing of it.
+    visitor.cut().await;
+    answered(
+        &mut *alice,
+        json!({"type": "label", "id": "l2", "conversation": conversation, "client_id": "l-3", "label": "Escalated"}),
+        "ack",
+    )
+    .await;
+    visitor.resume().await;
+    let inbox = visitor.inbox().clone();
+    assert!(!leaked(std::slice::from_ref(&inbox)), "{inbox}");
+    let resumed = events_until(&mut *visitor, &conversation, 7).await;
+    assert_eq!(seqs(&resumed), [7]);
+    let rest = visitor.drain().await;
+    assert!(!leaked(&resumed) && !leaked(&rest), "{rest:?}");
+    let stored = stored(&engine, &conversation).await;
+    assert!(matches!(&stored[6].data, EventKind::Labeled { label } if label == "Escalated"));
+}
+
+/// An agent puts its conversation on hold (`snooze`, acked, a repeat `duplicate`; a visitor `forbidden`): both
+/// sides get `snoozed`; the visitor's next message wakes it (`woken`) and it comes back to the agent (`assigned`);
+/// then parked again and taken back early with `wake`.
+pub async fn a_snoozed_conversation_wakes_at_the_visitors_message(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor, mut alice, conversation) = conversation(&*served).await;
+    let snooze = |client_id: &str| json!({"type": "snooze", "id": format!("s-{client_id}"), "conversation": conversation, "client_id": client_id});
+    assert_eq!(refused(&mut *visitor, snooze("s-0")).await, "forbidden");
+    let ack = answered(&mut *alice, snooze("s-1"), "ack").await;
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let repeat = answered(&mut *alice, snooze("s-1"), "ack").await;
+    assert_eq!(repeat["duplicate"].as_bool(), Some(true));
+    let parked = events_until(&mut *visitor, &conversation, 3).await;
+    assert_eq!(parked[0]["data"], json!({"type": "snoozed"}));
+    events_until(&mut *alice, &conversation, 3).await;
+    say(
+        &mut *visitor,
+        &conversation,
+        "v-1",
+        "Here is my order number: 1042",
+    )
+    .await;
+    let woke = events_until(&mut *alice, &conversation, 6).await;
+    let kinds: Vec<&Value> = woke.iter().map(|event| &event["data"]["type"]).collect();
+    assert_eq!(
+        kinds,
+        [&json!("message"), &json!("woken"), &json!("assigned")],
+        "{woke:?}"
+    );
+    assert_eq!(woke[1]["data"]["reason"], "visitor");
+    assert_eq!(woke[2]["data"]["agent"], "alice");
+    let until = crate::model::Timestamp::now().0 + 3_600_000;
+    answered(
+        &mut *alice,
+        json!({"type": "snooze", "id": "s2", "conversation": conversation, "client_id": "s-2", "until": until}),
+        "ack",
+    )
+    .await;
+    let wake = json!({"type": "wake", "id": "w", "conversation": conversation, "client_id": "w-1"});
+    answered(&mut *alice, wake, "ack").await;
+    let back = events_until(&mut *alice, &conversation, 9).await;
+    let kinds: Vec<&Value> = back.iter().map(|event| &event["data"]["type"]).collect();
+    assert_eq!(
+        kinds,
+        [&json!("snoozed"), &json!("woken"), &json!("assigned")],
+        "{back:?}"
+    );
+    assert_eq!(back[0]["data"]["until"], json!(until));
+}
+
 /// Stamps one `#[test]` per transport scenario. `$make` is an expression giving an
 /// `Arc<dyn kf_core::testkit::transport::Transport>` (evaluated once per test):
 ///
@@ -1010,6 +1375,10 @@ macro_rules! transport_conformance_tests {
             subscribed_says_where_the_replay_ends,
             a_note_never_reaches_the_visitor,
             a_rating_counts_once,
+            a_bot_answers_first_and_hands_over,
+            a_bot_first_group_without_its_bot_goes_to_people,
+            labels_and_attributes_never_reach_the_visitor,
+            a_snoozed_conversation_wakes_at_the_visitors_message,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

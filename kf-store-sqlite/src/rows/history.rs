@@ -1,5 +1,5 @@
 //! History search and export reads ([`kf_core::store::History`]) over `events`, `conversations` and the
-//! full-text index `events_fts` (schema 7).
+//! full-text index `events_fts` (schema 9).
 //!
 //! The match rule is kf-core's (`find_hits`): the text contains the query, ASCII letters folded. SQL's `LIKE`
 //! is exactly that (case-insensitive for ASCII only), so `body LIKE '%query%'` (with `%`, `_` and `\` escaped)
@@ -220,15 +220,15 @@ pub(crate) fn search(conn: &Connection, query: &HistoryQuery) -> Result<SearchPa
     let rows = statement
         .query_map(params_from_iter(sql.values.iter()), |row| {
             let conversation = conversation_from_row(row)?;
-            let kind: String = row.get(16)?;
+            let kind: String = row.get(19)?;
             Ok((
-                unsigned(row, 11)?,
+                unsigned(row, 14)?,
                 conversation,
-                Seq(unsigned(row, 12)?),
-                Timestamp(unsigned(row, 13)?),
-                actor(row, 14, 15)?,
+                Seq(unsigned(row, 15)?),
+                Timestamp(unsigned(row, 16)?),
+                actor(row, 17, 18)?,
                 kind == "note",
-                row.get::<_, String>(17)?,
+                row.get::<_, String>(20)?,
             ))
         })
         .map_err(backend)?;
@@ -284,7 +284,7 @@ pub(crate) fn search_conversations(
     let mut statement = conn.prepare_cached(&sql.text).map_err(backend)?;
     let rows = statement
         .query_map(params_from_iter(sql.values.iter()), |row| {
-            Ok((unsigned(row, 11)?, conversation_from_row(row)?))
+            Ok((unsigned(row, 14)?, conversation_from_row(row)?))
         })
         .map_err(backend)?;
     let found = rows.collect::<SqlResult<Vec<_>>>().map_err(backend)?;

@@ -31,7 +31,7 @@ macro_rules! conversation_columns {
          created_at, \
          COALESCE((SELECT at FROM events WHERE events.conversation = conversations.id \
                    ORDER BY seq DESC LIMIT 1), updated_at), \
-         rating"
+         rating, labels, attributes, hold_until"
     };
 }
 
@@ -101,6 +101,22 @@ pub(crate) fn signed(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} {value} is too large to store")))
 }
 
+/// The `agent` column: the owner while assigned, the agent who parked it while on hold.
+fn owner(state: &ConversationState) -> Option<&str> {
+    match state {
+        ConversationState::Assigned { agent } | ConversationState::OnHold { agent, .. } => {
+            Some(agent.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// A column holding JSON, decoded.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> SqlResult<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| conversion(index, Corrupt(error.to_string())))
+}
+
 fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
     let state: String = row.get(4)?;
     let agent: Option<AgentId> = parse_optional(row, 5)?;
@@ -109,6 +125,12 @@ fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
         ("assigned", Some(agent)) => ConversationState::Assigned { agent },
         ("closed", _) => ConversationState::Closed,
         ("offline", _) => ConversationState::Offline,
+        ("on_hold", Some(agent)) => ConversationState::OnHold {
+            agent,
+            until: row
+                .get::<_, Option<i64>>(13)?
+                .map(|ms| Timestamp(u64::try_from(ms).unwrap_or(0))),
+        },
         (other, _) => {
             return Err(conversion(
                 4,
@@ -128,6 +150,8 @@ fn conversation_from_row(row: &Row<'_>) -> SqlResult<Conversation> {
     conversation.last_seq = Seq(unsigned(row, 7)?);
     conversation.updated_at = Timestamp(unsigned(row, 9)?);
     conversation.rating = row.get(10)?;
+    conversation.labels = json_column(row, 11)?;
+    conversation.attributes = json_column(row, 12)?;
     Ok(conversation)
 }
 
@@ -457,24 +481,33 @@ pub(crate) fn insert_conversation(
 
 /// Writes a conversation's state after an event was applied to it.
 pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation) -> Result<(), StoreError> {
+    let hold_until = match &conversation.state {
+        ConversationState::OnHold {
+            until: Some(until), ..
+        } => Some(signed(until.0, "timestamp")?),
+        _ => None,
+    };
     let last_seq = signed(conversation.last_seq.0, "seq")?;
     let updated_at = signed(conversation.updated_at.0, "timestamp")?;
     let mut statement = conn
         .prepare_cached(
             "UPDATE conversations SET state = ?2, agent = ?3, last_agent = ?4, last_seq = ?5, updated_at = ?6, \
-             group_id = ?7, rating = ?8 WHERE id = ?1",
+             group_id = ?7, rating = ?8, labels = ?9, attributes = ?10, hold_until = ?11 WHERE id = ?1",
         )
         .map_err(crate::error::backend)?;
     let changed = statement
         .execute(params![
             IdText::new(conversation.id),
             conversation.state.name(),
-            conversation.state.agent().map(AgentId::as_str),
+            owner(&conversation.state),
             conversation.last_agent.as_ref().map(AgentId::as_str),
             last_seq,
             updated_at,
             conversation.group.as_str(),
             conversation.rating,
+            records::encode(&conversation.labels, "conversation labels")?,
+            records::encode(&conversation.attributes, "conversation attributes")?,
+            hold_until,
         ])
         .map_err(crate::error::backend)?;
     if changed == 1 {

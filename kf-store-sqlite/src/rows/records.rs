@@ -4,6 +4,7 @@
 use kf_core::context::ConversationContext;
 use kf_core::entry::{EntryPoint, PageRule};
 use kf_core::hours::WorkingHours;
+use kf_core::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
 use kf_core::model::{
     Agent, AgentId, ConversationId, EntryPointId, Group, GroupId, GroupTimers, Strategy, TenantId, Timestamp,
     Visitor, VisitorId,
@@ -21,8 +22,9 @@ pub(crate) fn put_visitor(conn: &Connection, visitor: &Visitor) -> Result<(), St
     let created_at = signed(visitor.created_at.0, "timestamp")?;
     let mut statement = conn
         .prepare_cached(
-            "INSERT INTO visitors (tenant, id, name, created_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at",
+            "INSERT INTO visitors (tenant, id, name, created_at, attributes) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at, \
+             attributes = excluded.attributes",
         )
         .map_err(crate::error::backend)?;
     statement
@@ -30,7 +32,8 @@ pub(crate) fn put_visitor(conn: &Connection, visitor: &Visitor) -> Result<(), St
             visitor.tenant.as_str(),
             visitor.id.as_str(),
             visitor.name.as_deref(),
-            created_at
+            created_at,
+            encode(&visitor.attributes, "visitor attributes")?,
         ])
         .map_err(crate::error::backend)?;
     Ok(())
@@ -38,12 +41,14 @@ pub(crate) fn put_visitor(conn: &Connection, visitor: &Visitor) -> Result<(), St
 
 /// A visitor record.
 pub(crate) fn visitor(conn: &Connection, tenant: &TenantId, id: &VisitorId) -> SqlResult<Option<Visitor>> {
-    let mut statement = conn
-        .prepare_cached("SELECT tenant, id, name, created_at FROM visitors WHERE tenant = ?1 AND id = ?2")?;
+    let mut statement = conn.prepare_cached(
+        "SELECT tenant, id, name, created_at, attributes FROM visitors WHERE tenant = ?1 AND id = ?2",
+    )?;
     statement
         .query_row(params![tenant.as_str(), id.as_str()], |row| {
             let mut visitor = Visitor::new(parse(row, 0)?, parse(row, 1)?, Timestamp(unsigned(row, 3)?));
             visitor.name = row.get(2)?;
+            visitor.attributes = super::json_column(row, 4)?;
             Ok(visitor)
         })
         .optional()
@@ -127,6 +132,8 @@ struct GroupRouting {
     welcome: Option<String>,
     #[serde(default, skip_serializing_if = "GroupTimers::is_off")]
     timers: GroupTimers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handover: Option<GroupId>,
 }
 
 /// Creates or replaces a group record.
@@ -136,6 +143,7 @@ pub(crate) fn put_group(conn: &Connection, group: &Group) -> Result<(), StoreErr
         max_active: group.max_active,
         welcome: group.welcome.clone(),
         timers: group.timers.clone(),
+        handover: group.handover.clone(),
     };
     let routing = serde_json::to_string(&routing).map_err(|source| {
         StoreError::from(SqliteError::Encode {
@@ -174,12 +182,13 @@ pub(crate) fn groups(conn: &Connection) -> SqlResult<Vec<Group>> {
                 .with_timers(routing.timers);
             group.max_active = routing.max_active;
             group.welcome = routing.welcome;
+            group.handover = routing.handover;
             Ok(group)
         })?
         .collect()
 }
 
-fn encode<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
+pub(crate) fn encode<T: serde::Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|source| StoreError::from(SqliteError::Encode { what, source }))
 }
 
@@ -428,6 +437,122 @@ pub(crate) fn entry_points(conn: &Connection) -> SqlResult<Vec<EntryPoint>> {
                 .with_prechat(prechat);
             entry.welcome = row.get(3)?;
             Ok(entry)
+        })?
+        .collect()
+}
+
+/// Creates or replaces a label definition.
+pub(crate) fn put_label(conn: &Connection, label: &Label) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO labels (tenant, name, color) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (tenant, name) DO UPDATE SET color = excluded.color",
+    )
+    .and_then(|mut statement| statement.execute(params![label.tenant.as_str(), label.name, label.color]))
+    .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Deletes a label definition; false when there was none.
+pub(crate) fn delete_label(conn: &Connection, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM labels WHERE tenant = ?1 AND name = ?2")
+        .and_then(|mut statement| statement.execute(params![tenant.as_str(), name]))
+        .map_err(crate::error::backend)?;
+    Ok(deleted > 0)
+}
+
+/// A tenant's label definitions, by name.
+pub(crate) fn labels(conn: &Connection, tenant: &TenantId) -> SqlResult<Vec<Label>> {
+    let mut statement =
+        conn.prepare_cached("SELECT tenant, name, color FROM labels WHERE tenant = ?1 ORDER BY name")?;
+    statement
+        .query_map(params![tenant.as_str()], |row| {
+            Ok(Label::new(
+                parse(row, 0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?
+        .collect()
+}
+
+fn object_name(object: AttributeObject) -> &'static str {
+    object.name()
+}
+
+/// Creates or replaces an attribute definition.
+pub(crate) fn put_attribute_definition(
+    conn: &Connection,
+    definition: &AttributeDefinition,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO attribute_definitions (tenant, object, key, kind, name) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (tenant, object, key) DO UPDATE SET kind = excluded.kind, name = excluded.name",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            definition.tenant.as_str(),
+            object_name(definition.object),
+            definition.key,
+            definition.kind.name(),
+            definition.name,
+        ])
+    })
+    .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Deletes an attribute definition; false when there was none.
+pub(crate) fn delete_attribute_definition(
+    conn: &Connection,
+    tenant: &TenantId,
+    object: AttributeObject,
+    key: &str,
+) -> Result<bool, StoreError> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM attribute_definitions WHERE tenant = ?1 AND object = ?2 AND key = ?3")
+        .and_then(|mut statement| statement.execute(params![tenant.as_str(), object_name(object), key]))
+        .map_err(crate::error::backend)?;
+    Ok(deleted > 0)
+}
+
+/// A tenant's attribute definitions, visitor's first, then by key.
+pub(crate) fn attribute_definitions(
+    conn: &Connection,
+    tenant: &TenantId,
+) -> SqlResult<Vec<AttributeDefinition>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT tenant, object, key, kind, name FROM attribute_definitions WHERE tenant = ?1 \
+         ORDER BY CASE object WHEN 'visitor' THEN 0 ELSE 1 END, key",
+    )?;
+    statement
+        .query_map(params![tenant.as_str()], |row| {
+            let object = match row.get::<_, String>(1)?.as_str() {
+                "visitor" => AttributeObject::Visitor,
+                "conversation" => AttributeObject::Conversation,
+                other => {
+                    return Err(super::conversion(
+                        1,
+                        Corrupt(format!("unknown attribute object {other:?}")),
+                    ));
+                }
+            };
+            let kind = match row.get::<_, String>(3)?.as_str() {
+                "string" => AttributeKind::String,
+                "number" => AttributeKind::Number,
+                "bool" => AttributeKind::Bool,
+                "date" => AttributeKind::Date,
+                other => {
+                    return Err(super::conversion(
+                        3,
+                        Corrupt(format!("unknown attribute type {other:?}")),
+                    ));
+                }
+            };
+            let mut definition =
+                AttributeDefinition::new(parse(row, 0)?, object, row.get::<_, String>(2)?, kind);
+            definition.name = row.get(4)?;
+            Ok(definition)
         })?
         .collect()
 }

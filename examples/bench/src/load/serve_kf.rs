@@ -54,7 +54,7 @@ pub async fn serve(args: ServeLoadArgs) -> Result<()> {
         }
         () = parent_gone() => {}
     }
-    engine.shutdown();
+    engine.shutdown().await;
     tokio::task::spawn_blocking(move || store.close())
         .await
         .context("the store's close panicked")?
