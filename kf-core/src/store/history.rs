@@ -284,7 +284,7 @@ pub struct HistoryQuery {
     pub agent: Option<AgentId>,
     /// Conversations of the group.
     pub group: Option<GroupId>,
-    /// Conversations carrying the label (labels are not stored yet: matches nothing).
+    /// Conversations carrying the label now (its name exactly, as in [`Conversation::labels`]).
     pub label: Option<String>,
     /// Conversations in the state.
     pub state: Option<StateFilter>,
@@ -372,7 +372,10 @@ impl HistoryQuery {
     /// Whether a conversation passes the conversation filters (tenant, agent, group, label, state, rating).
     pub fn admits(&self, conversation: &Conversation) -> bool {
         conversation.tenant == self.tenant
-            && self.label.is_none()
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|label| conversation.labels.contains(label))
             && self
                 .agent
                 .as_ref()
@@ -513,7 +516,7 @@ impl ConversationPage {
 ///
 /// A [`HistoryQuery`] always names its tenant; nothing of another tenant is ever returned. Its filters apply to
 /// the conversation (`agent`: the agent who owns it or owned it last; `group`; `state`; `rating`, a range of
-/// scores that an unrated conversation never falls into; `label`) and, for messages, to the message itself
+/// scores that an unrated conversation never falls into; `label`, a label the conversation carries now) and, for messages, to the message itself
 /// (`from`/`until`: its commit time, from inclusive to exclusive; `text`). Only chat messages and, when
 /// [`HistoryQuery::notes`] is set (agents), agents' private notes are searched — a hit on a note is flagged
 /// [`MessageHit::note`]; nothing else of a log (system events, and never a `hidden` placeholder) is a hit.
@@ -530,8 +533,6 @@ impl ConversationPage {
 /// [`HistoryQuery::limit`] rows and gives a [`HistoryCursor`] for the next one. The cursor is the feed position
 /// of the last row, so pages neither repeat nor skip a row while new messages arrive: a newer message is before
 /// the first page (newest first) or after the last (oldest first).
-///
-/// **Labels** are accepted in the query but not stored by this version: a query with a label matches nothing.
 #[async_trait]
 pub trait History: Send + Sync + Debug + 'static {
     /// One page of the messages matching `query` (see above for the rules), in `query.order`,

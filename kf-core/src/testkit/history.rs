@@ -247,6 +247,25 @@ pub async fn filters_narrow_the_results(store: Arc<dyn Searchable>) {
     )
     .await;
     say(store, low, visitor("v4"), "order four", 410).await;
+    // Labels: `vip` stays on `low`; `billing` was `vip` once and no longer is; `sales` has another label.
+    for (conversation, label, at) in [(low, "vip", 402), (billing, "vip", 202), (sales, "refund", 102)] {
+        event(
+            store,
+            conversation,
+            agent("a1"),
+            EventKind::Labeled { label: label.into() },
+            at,
+        )
+        .await;
+    }
+    event(
+        store,
+        billing,
+        agent("a2"),
+        EventKind::Unlabeled { label: "vip".into() },
+        203,
+    )
+    .await;
     event(store, low, agent("a1"), EventKind::Closed, 411).await;
     event(
         store,
@@ -360,12 +379,54 @@ pub async fn filters_narrow_the_results(store: Arc<dyn Searchable>) {
             vec!["order four"],
         ),
         (
-            "label",
+            "label vip",
             HistoryQuery {
                 label: Some("vip".into()),
                 ..base()
             },
+            vec!["order four"],
+        ),
+        (
+            "label refund",
+            HistoryQuery {
+                label: Some("refund".into()),
+                ..base()
+            },
+            vec!["order one"],
+        ),
+        (
+            "label names compare exactly",
+            HistoryQuery {
+                label: Some("VIP".into()),
+                ..base()
+            },
             vec![],
+        ),
+        (
+            "label nobody has",
+            HistoryQuery {
+                label: Some("none".into()),
+                ..base()
+            },
+            vec![],
+        ),
+        (
+            "label vip, closed, a1",
+            HistoryQuery {
+                label: Some("vip".into()),
+                state: Some(StateFilter::Closed),
+                agent: Some(id("a1")),
+                ..base()
+            },
+            vec!["order four"],
+        ),
+        (
+            "label, no text",
+            HistoryQuery {
+                label: Some("refund".into()),
+                ..HistoryQuery::new(tenant())
+            },
+            vec!["order one"],
         ),
         (
             "no text, group billing",

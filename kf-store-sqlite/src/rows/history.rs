@@ -115,6 +115,13 @@ fn conversation_filters(sql: &mut Sql, query: &HistoryQuery) {
     if let Some(group) = &query.group {
         sql.and("conversations.group_id = ?", [text(group.as_str())]);
     }
+    if let Some(label) = &query.label {
+        // `labels` is the JSON array of the conversation's label names (schema 7).
+        sql.and(
+            "EXISTS (SELECT 1 FROM json_each(conversations.labels) WHERE json_each.value = ?)",
+            [text(label)],
+        );
+    }
     match query.state {
         None => {}
         Some(StateFilter::Open) => sql.and("conversations.state <> 'closed'", []),
@@ -188,10 +195,6 @@ fn actor(row: &Row<'_>, role: usize, id: usize) -> SqlResult<Actor> {
 pub(crate) fn search(conn: &Connection, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
     query.check()?;
     let limit = query.page_size();
-    if query.label.is_some() {
-        // Labels are not stored by this schema: no conversation carries one.
-        return Ok(SearchPage::new(Vec::new(), limit));
-    }
     let mut sql = Sql::new(concat!(
         "SELECT ",
         conversation_columns!(),
@@ -256,9 +259,6 @@ pub(crate) fn search_conversations(
 ) -> Result<ConversationPage, StoreError> {
     query.check()?;
     let limit = query.page_size();
-    if query.label.is_some() {
-        return Ok(ConversationPage::new(Vec::new(), limit));
-    }
     let mut sql = Sql::new(concat!(
         "SELECT ",
         conversation_columns!(),
