@@ -216,27 +216,18 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 9: full-text search of history (`rows::history`). `events.body` holds the searchable text — a message's
     // (as before) and now a private note's too — and `events_fts` indexes it: FTS5 with the trigram tokenizer
-    // (substrings of any script, Chinese included, for queries of three characters or more), external content
-    // (the text is stored once, in `events`), kept in step by triggers inside the writer's own transaction, and
-    // filled here with the existing messages and notes. `detail = 'none'` keeps only which rows hold each
-    // trigram (no positions) and `columnsize = 0` no per-row sizes: a search ANDs the query's trigrams and lets
-    // `LIKE` decide, so positions would only cost writes (docs/benchmarks.md §5).
+    // (substrings of any script, Chinese included, for queries of three characters or more) and external content
+    // (the text is stored once, in `events`). Nothing in the write path keeps it: the store's search indexer
+    // (`indexer.rs`) follows the log from its position in `meta` (`search_indexed`, absent: 0), so this step
+    // indexes nothing and a large file opens at once; the indexer catches up in the background and searches scan
+    // what it has not reached. `detail = 'none'` keeps only which rows hold each trigram (no positions) and
+    // `columnsize = 0` no per-row sizes: a search ANDs the query's trigrams and lets `LIKE` decide, so positions
+    // would only cost writes (docs/benchmarks.md §5).
     r#"
     UPDATE events SET body = json_extract(data, '$.text') WHERE kind = 'note' AND body IS NULL;
     CREATE VIRTUAL TABLE events_fts USING fts5 (
         body, content = 'events', content_rowid = 'id', tokenize = 'trigram', detail = 'none', columnsize = 0
     );
-    INSERT INTO events_fts (rowid, body) SELECT id, body FROM events WHERE body IS NOT NULL;
-    CREATE TRIGGER events_fts_insert AFTER INSERT ON events WHEN new.body IS NOT NULL BEGIN
-        INSERT INTO events_fts (rowid, body) VALUES (new.id, new.body);
-    END;
-    CREATE TRIGGER events_fts_delete AFTER DELETE ON events WHEN old.body IS NOT NULL BEGIN
-        INSERT INTO events_fts (events_fts, rowid, body) VALUES ('delete', old.id, old.body);
-    END;
-    CREATE TRIGGER events_fts_update AFTER UPDATE OF body ON events BEGIN
-        INSERT INTO events_fts (events_fts, rowid, body) SELECT 'delete', old.id, old.body WHERE old.body IS NOT NULL;
-        INSERT INTO events_fts (rowid, body) SELECT new.id, new.body WHERE new.body IS NOT NULL;
-    END;
     "#,
 ];
 
@@ -622,49 +613,74 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn the_search_index_is_filled_with_existing_messages_and_notes() {
-        let dir = tempfile::tempdir().expect("dir");
-        let (mut conn, _) = before_search(&dir);
-        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e-before".into()));
-        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
-        let indexed: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM events_fts WHERE events_fts MATCH '\"ref\" AND \"efu\"'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("count");
-        assert_eq!(indexed, 2, "the message and the note are in the index");
+    fn fts_rows(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM events_fts WHERE events_fts MATCH '\"ref\" AND \"efu\"'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count")
+    }
+
+    /// The searches of the file made by `before_search`, which give the same answers whatever the index holds.
+    fn searches_find_the_old_messages_and_the_note(conn: &Connection) {
         assert_eq!(
-            found(&conn, "发货", false),
+            found(conn, "发货", false),
             vec![
                 (5, false, "已经发货了".into()),
                 (2, false, "请问什么时候发货？".into())
             ]
         );
         assert_eq!(
-            found(&conn, "发货了", false),
+            found(conn, "发货了", false),
             vec![(5, false, "已经发货了".into())]
         );
         assert_eq!(
-            found(&conn, "refund", false),
+            found(conn, "refund", false),
             vec![(3, false, "I want a REFUND".into())]
         );
         assert_eq!(
-            found(&conn, "refund", true),
+            found(conn, "refund", true),
             vec![
                 (4, true, "Refund approved".into()),
                 (3, false, "I want a REFUND".into())
             ]
         );
+    }
+
+    #[test]
+    fn the_migration_indexes_nothing_and_searches_are_right_before_and_after_the_indexer_catches_up() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut conn, _) = before_search(&dir);
+        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e-before".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        // Opening does not wait for the index: the migration leaves it empty, at position 0 …
+        assert_eq!(fts_rows(&conn), 0, "nothing indexed by the migration");
+        assert_eq!(crate::indexer::position(&conn).expect("position"), 0);
+        // … and searches scan what is not indexed: the same answers.
+        searches_find_the_old_messages_and_the_note(&conn);
         // The note reads back as before: its data is unchanged.
         let id = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d".parse().expect("id");
         let events = crate::rows::events_after(&conn, id, kf_core::model::Seq(3), 1).expect("events");
         assert!(
             matches!(&events[0].data, kf_core::model::EventKind::Note { text, .. } if text == "Refund approved")
         );
-        // Events stored after the migration are indexed in their own commit (the triggers).
+        // The indexer catches up, in batches: two events, then the rest.
+        assert_eq!(crate::indexer::index_batch(&mut conn, 2).expect("index"), (2, 2));
+        searches_find_the_old_messages_and_the_note(&conn);
+        assert_eq!(
+            crate::indexer::index_batch(&mut conn, 100).expect("index"),
+            (5, 3)
+        );
+        assert_eq!(fts_rows(&conn), 2, "the message and the note are in the index");
+        assert_eq!(
+            crate::indexer::index_batch(&mut conn, 100).expect("index"),
+            (5, 0)
+        );
+        conn.execute_batch("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+            .expect("the index matches the texts");
+        searches_find_the_old_messages_and_the_note(&conn);
+        // An event stored after the migration is found before it is indexed (the tail), and after.
         let event = kf_core::model::Event::new(
             id,
             kf_core::model::Seq(6),
@@ -676,14 +692,19 @@ mod tests {
             },
         );
         crate::rows::insert_event(&conn, &event).expect("insert");
-        assert_eq!(found(&conn, "什么时候", false).len(), 2);
-        assert_eq!(
-            found(&conn, "到账", false),
-            vec![(6, false, "退款什么时候到账".into())]
-        );
+        for _ in 0..2 {
+            assert_eq!(found(&conn, "什么时候", false).len(), 2);
+            assert_eq!(
+                found(&conn, "到账", false),
+                vec![(6, false, "退款什么时候到账".into())]
+            );
+            crate::indexer::index_batch(&mut conn, 100).expect("index");
+        }
+        assert_eq!(crate::indexer::position(&conn).expect("position"), 6);
         // Migrating again changes nothing.
         migrate(&mut conn).expect("again");
         assert_eq!(found(&conn, "发货", false).len(), 2);
+        assert_eq!(crate::indexer::position(&conn).expect("position"), 6);
     }
 
     #[test]
@@ -708,12 +729,33 @@ mod tests {
                 .expect("rows")
         };
         let steps = plan(
-            "SELECT e.id FROM events e WHERE e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?1) \
-             AND e.body LIKE ?2 ESCAPE '\\' ORDER BY e.id DESC",
+            &format!(
+                "SELECT e.id FROM events e WHERE {} AND e.body LIKE ?2 ESCAPE '\\' ORDER BY e.id DESC LIMIT 20",
+                crate::rows::indexed_or_tail("e", 1)
+            ),
             &["\"发货了\"", "%发货了%"],
         );
+        // The candidates are the index's rows and the tail's, each a lookup by rowid: no scan of `events`.
         assert!(
             steps.iter().any(|step| step.contains("VIRTUAL TABLE INDEX")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("SEARCH e USING INTEGER PRIMARY KEY (rowid=?)")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|step| step == "SCAN e" || step.starts_with("SCAN e ")),
             "{steps:?}"
         );
     }

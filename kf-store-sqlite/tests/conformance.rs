@@ -15,7 +15,7 @@ use kf_core::store::{
     Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
     GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
 };
-use kf_store_sqlite::SqliteStore;
+use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use tempfile::TempDir;
 
 /// A store and the temporary directory holding its file; the store is closed before the directory goes.
@@ -26,8 +26,12 @@ struct TempStore {
 }
 
 fn temp_store() -> Arc<TempStore> {
+    temp_store_with(SqliteConfig::default())
+}
+
+fn temp_store_with(config: SqliteConfig) -> Arc<TempStore> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open_default(dir.path().join("kf.sqlite3")).expect("open store");
+    let store = SqliteStore::open(dir.path().join("kf.sqlite3"), config).expect("open store");
     Arc::new(TempStore { store, _dir: dir })
 }
 
@@ -35,6 +39,14 @@ kf_core::conversation_log_conformance_tests!(async { temp_store() });
 kf_core::directory_conformance_tests!(async { temp_store() });
 kf_core::settings_conformance_tests!(async { temp_store() });
 kf_core::history_conformance_tests!(async { temp_store() });
+
+/// The history suite again with no indexer at all: every search takes the tail path (the scan of what is not
+/// indexed), and must give the same answers.
+mod without_the_indexer {
+    kf_core::history_conformance_tests!(async {
+        super::temp_store_with(kf_store_sqlite::SqliteConfig::default().with_search_indexer(false))
+    });
+}
 
 #[async_trait]
 impl History for TempStore {

@@ -138,15 +138,28 @@ fn conversation_filters(sql: &mut Sql, query: &HistoryQuery) {
 /// The text condition on the events table aliased `alias`.
 fn text_filter(sql: &mut Sql, alias: &str, needle: &str) {
     if needle.chars().count() >= 3 {
-        sql.and(
-            &format!("{alias}.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)"),
-            [text(&fts_trigrams(needle))],
-        );
+        let placeholder = sql.values.len() + 1;
+        sql.push(&format!(" AND {}", indexed_or_tail(alias, placeholder)));
+        sql.values.push(text(&fts_trigrams(needle)));
     }
     sql.and(
         &format!("{alias}.body LIKE ? ESCAPE '\\'"),
         [text(&like_pattern(needle))],
     );
+}
+
+/// The candidates of a text search on the events table aliased `alias`, with the FTS5 query in parameter
+/// `?{placeholder}`: the rows of the index that hold every trigram, and the tail of the log the indexer has not
+/// reached yet (`id >` its position). The index holds exactly the events up to the position (the indexer
+/// commits both together) and this is one statement, one snapshot: a message is found the moment it is
+/// acknowledged, however far the indexer lags. Each part is a lookup by rowid (no scan of `events`).
+pub(crate) fn indexed_or_tail(alias: &str, placeholder: usize) -> String {
+    format!(
+        "{alias}.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?{placeholder} \
+         UNION ALL SELECT id FROM events WHERE id > \
+         (SELECT COALESCE(MAX(CAST(value AS INTEGER)), 0) FROM meta WHERE key = '{key}'))",
+        key = crate::indexer::POSITION_KEY
+    )
 }
 
 fn time_range(sql: &mut Sql, column: &str, query: &HistoryQuery) -> Result<(), StoreError> {

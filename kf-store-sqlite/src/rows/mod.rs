@@ -520,4 +520,6 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
 // After the column macros, which it uses.
 mod history;
 
+#[cfg(test)]
+pub(crate) use history::indexed_or_tail;
 pub(crate) use history::{search, search_conversations};
