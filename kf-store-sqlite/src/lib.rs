@@ -25,6 +25,10 @@
 //!   thread pool; WAL gives each read a snapshot of the last commit.
 //! - **Migrations.** The schema is versioned with `PRAGMA user_version` and upgraded in one transaction when the
 //!   file is opened; a file written by a newer version is refused ([`SqliteError::FutureSchema`]).
+//! - **History search off the write path.** The FTS5 trigram index of message and note texts is kept by a search
+//!   indexer thread that follows the log from its stored position ([`SqliteConfig::search_indexer`],
+//!   [`SqliteStore::search_index`]); the writer's commit only wakes it. A search reads the index up to that
+//!   position and scans the tail after it, in one snapshot, so it is read-your-writes however far the indexer lags.
 //! - **Online backups.** [`SqliteStore::backup_to`] writes a consistent copy of the file while the store keeps
 //!   writing (SQLite's online backup API over one read snapshot; `docs/operations.md`).
 //! - **Epoch.** A random id made when the file is created and kept in it, so cursors stay valid across restarts
@@ -754,7 +758,7 @@ impl Settings for SqliteStore {
     }
 }
 
-/// Search and export through the read pool, over the full-text index of schema 7 (see `rows::history`): a
+/// Search and export through the read pool, over the full-text index of schema 9 and the tail the indexer has not reached (see `rows::history`): a
 /// page is one statement on one read connection, so an export holds one page at a time.
 #[async_trait]
 impl History for SqliteStore {

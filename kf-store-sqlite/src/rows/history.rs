@@ -5,8 +5,10 @@
 //! is exactly that (case-insensitive for ASCII only), so `body LIKE '%query%'` (with `%`, `_` and `\` escaped)
 //! decides every match. For a query of three characters or more, the trigram index narrows the candidates first
 //! (`events_fts MATCH '"abc" AND "bcd" …'`: every row containing each of the query's trigrams, with a case
-//! folding that covers more than ASCII, so never fewer rows than `LIKE` keeps); a shorter query — "发货" — has no trigram and
-//! is a scan of the tenant's messages, newest first, that stops when the page is full.
+//! folding that covers more than ASCII, so never fewer rows than `LIKE` keeps) — for the events up to the search
+//! indexer's position, plus the tail after it, which the indexer has not reached yet (`indexed_or_tail`: one
+//! statement, one snapshot, so a message is found as soon as it is acknowledged); a shorter query — "发货" — has
+//! no trigram and is a scan of the tenant's messages, newest first, that stops when the page is full.
 //!
 //! Pages are keyset pages over `events.id`, the feed position: `id < cursor` newest first, `id > cursor` oldest
 //! first. `events CROSS JOIN conversations` keeps `events` the outer loop (SQLite does not reorder a CROSS

@@ -368,7 +368,7 @@ fn execute_insert_event(conn: &Connection, event: &Event, sql: &str) -> Result<u
                     source,
                 })
             })?;
-            // `body` is the searchable text (the full-text index covers it, schema 7): a message's, or a
+            // `body` is the searchable text (the search indexer indexes it, schema 9): a message's, or a
             // private note's (which its `data` holds too).
             let body = match data {
                 EventKind::Message { body } => Some(body.text.as_str()),
