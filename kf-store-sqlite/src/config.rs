@@ -68,6 +68,11 @@ pub struct SqliteConfig {
     pub readers: usize,
     /// How long a connection waits for a lock held by another process before failing. Default 5 s.
     pub busy_timeout: Duration,
+    /// Whether the store runs its search indexer, which keeps the history search index in step with the log
+    /// from the change feed, on its own thread and outside the writer's commits. Default true. Without it,
+    /// searches stay correct (the events it has not indexed are scanned) but get slower as the log grows; turn
+    /// it off for a store nobody searches, or to measure what it costs.
+    pub search_indexer: bool,
 }
 
 impl Default for SqliteConfig {
@@ -78,6 +83,7 @@ impl Default for SqliteConfig {
             batch_window: Duration::ZERO,
             readers: 4,
             busy_timeout: Duration::from_secs(5),
+            search_indexer: true,
         }
     }
 }
@@ -110,6 +116,12 @@ impl SqliteConfig {
     /// Sets [`busy_timeout`](SqliteConfig::busy_timeout).
     pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Sets [`search_indexer`](SqliteConfig::search_indexer).
+    pub fn with_search_indexer(mut self, search_indexer: bool) -> Self {
+        self.search_indexer = search_indexer;
         self
     }
 

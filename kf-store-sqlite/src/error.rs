@@ -46,9 +46,15 @@ pub enum SqliteError {
     /// The writer thread could not be started.
     #[error("cannot start the writer thread: {0}")]
     SpawnWriter(#[source] std::io::Error),
+    /// The search indexer's thread could not be started.
+    #[error("cannot start the search indexer thread: {0}")]
+    SpawnIndexer(#[source] std::io::Error),
     /// The writer thread panicked.
     #[error("the writer thread panicked")]
     WriterPanicked,
+    /// The search indexer's thread panicked.
+    #[error("the search indexer thread panicked")]
+    IndexerPanicked,
     /// The writer stopped without answering a request; whether it was stored is unknown.
     #[error("the writer stopped before answering")]
     WriterStopped,

@@ -25,6 +25,10 @@
 //!   thread pool; WAL gives each read a snapshot of the last commit.
 //! - **Migrations.** The schema is versioned with `PRAGMA user_version` and upgraded in one transaction when the
 //!   file is opened; a file written by a newer version is refused ([`SqliteError::FutureSchema`]).
+//! - **History search off the write path.** The FTS5 trigram index of message and note texts is kept by a search
+//!   indexer thread that follows the log from its stored position ([`SqliteConfig::search_indexer`],
+//!   [`SqliteStore::search_index`]); the writer's commit only wakes it. A search reads the index up to that
+//!   position and scans the tail after it, in one snapshot, so it is read-your-writes however far the indexer lags.
 //! - **Online backups.** [`SqliteStore::backup_to`] writes a consistent copy of the file while the store keeps
 //!   writing (SQLite's online backup API over one read snapshot; `docs/operations.md`).
 //! - **Epoch.** A random id made when the file is created and kept in it, so cursors stay valid across restarts
@@ -50,6 +54,7 @@
 mod backup;
 mod config;
 mod error;
+mod indexer;
 mod reader;
 mod rows;
 mod schema;
@@ -72,8 +77,8 @@ use kf_core::model::{
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
-    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
-    NewConversation, Settings, StoreError,
+    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
+    GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -131,6 +136,25 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Readers,
     counters: Arc<Counters>,
+    wake: Arc<indexer::Wake>,
+    indexer: Mutex<Option<JoinHandle<()>>>,
+    progress: Arc<indexer::Progress>,
+}
+
+/// The search indexer's progress since the store was opened ([`SqliteStore::search_index`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct SearchIndexStats {
+    /// The change-feed position indexed so far: events up to it are found through the full-text index, those
+    /// after it by a scan (searches are correct either way).
+    pub position: u64,
+    /// Events the indexer has read (those with a text were indexed).
+    pub events: u64,
+    /// Index transactions it has committed.
+    pub batches: u64,
+    /// Whether its thread runs (false when [`SqliteConfig::search_indexer`] is off, and after
+    /// [`SqliteStore::close`]).
+    pub running: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -204,11 +228,46 @@ impl SqliteStore {
             max: config.batch_max,
             window: config.batch_window,
         };
+        let wake = Arc::new(indexer::Wake::default());
+        let progress = Arc::new(indexer::Progress::default());
+        progress
+            .position
+            .store(indexer::position(&conn).db()?, Ordering::Release);
+        let indexer = if config.search_indexer {
+            let index_conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .db()?;
+            index_conn.busy_timeout(config.busy_timeout).db()?;
+            // The index is derived data: a power loss may undo its last transactions, position included.
+            index_conn.execute_batch("PRAGMA synchronous = NORMAL").db()?;
+            let (wake, progress) = (Arc::clone(&wake), Arc::clone(&progress));
+            progress.running.store(true, Ordering::Release);
+            Some(
+                std::thread::Builder::new()
+                    .name("kf-sqlite-indexer".into())
+                    .spawn(move || indexer::run(index_conn, wake, progress))
+                    .map_err(SqliteError::SpawnIndexer)?,
+            )
+        } else {
+            None
+        };
         let writer_counters = Arc::clone(&counters);
-        let writer = std::thread::Builder::new()
+        let writer_wake = Arc::clone(&wake);
+        let writer = match std::thread::Builder::new()
             .name("kf-sqlite-writer".into())
-            .spawn(move || writer::run(conn, receiver, batching, writer_counters))
-            .map_err(SqliteError::SpawnWriter)?;
+            .spawn(move || writer::run(conn, receiver, batching, writer_counters, writer_wake))
+        {
+            Ok(writer) => writer,
+            Err(error) => {
+                wake.stop();
+                if let Some(indexer) = indexer {
+                    let _ = indexer.join();
+                }
+                return Err(SqliteError::SpawnWriter(error));
+            }
+        };
         tracing::info!(path = %path.display(), epoch = %epoch.0, "opened sqlite store");
         Ok(SqliteStore {
             path,
@@ -218,6 +277,9 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             readers: Readers::new(readers),
             counters,
+            wake,
+            indexer: Mutex::new(indexer),
+            progress,
         })
     }
 
@@ -248,6 +310,17 @@ impl SqliteStore {
         }
     }
 
+    /// The search indexer's progress: its position against [`feed_head`](ConversationLog::feed_head) is its lag.
+    pub fn search_index(&self) -> SearchIndexStats {
+        let p = &self.progress;
+        SearchIndexStats {
+            position: p.position.load(Ordering::Acquire),
+            events: p.events.load(Ordering::Relaxed),
+            batches: p.batches.load(Ordering::Relaxed),
+            running: p.running.load(Ordering::Acquire),
+        }
+    }
+
     /// Whether [`close`](SqliteStore::close) has been called.
     pub fn is_closed(&self) -> bool {
         self.sender
@@ -257,7 +330,7 @@ impl SqliteStore {
     }
 
     /// Stops accepting requests, lets the writer commit and answer everything already queued, and waits for
-    /// its thread to end; closes the read connections. Later calls on the store fail with
+    /// its thread to end; then stops the search indexer and waits for its thread; closes the read connections. Later calls on the store fail with
     /// [`StoreError::Closed`]. Blocks the calling thread for at most one commit; calling it again does nothing.
     pub fn close(&self) -> Result<(), SqliteError> {
         drop(
@@ -272,10 +345,26 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
-        if let Some(writer) = writer {
-            writer.join().map_err(|_| SqliteError::WriterPanicked)?;
-            tracing::info!(path = %self.path.display(), "closed sqlite store");
-        }
+        let written = match writer {
+            Some(writer) => writer.join().map_err(|_| SqliteError::WriterPanicked),
+            None => Ok(()),
+        };
+        // Then the indexer: it stops after its current batch (what it has not indexed, it indexes at the next
+        // open; searches scan it meanwhile).
+        self.wake.stop();
+        let indexer = self
+            .indexer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let indexed = match indexer {
+            Some(indexer) => indexer.join().map_err(|_| SqliteError::IndexerPanicked),
+            None => Ok(()),
+        };
+        self.progress.running.store(false, Ordering::Release);
+        written?;
+        indexed?;
+        tracing::info!(path = %self.path.display(), "closed sqlite store");
         Ok(())
     }
 
@@ -665,6 +754,25 @@ impl Settings for SqliteStore {
         let tenant = tenant.clone();
         self.readers
             .run(move |conn| rows::attribute_definitions(conn, &tenant).map_err(backend))
+            .await
+    }
+}
+
+/// Search and export through the read pool, over the full-text index of schema 9 and the tail the indexer has not reached (see `rows::history`): a
+/// page is one statement on one read connection, so an export holds one page at a time.
+#[async_trait]
+impl History for SqliteStore {
+    async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
+        query.check()?;
+        let query = query.clone();
+        self.readers.run(move |conn| rows::search(conn, &query)).await
+    }
+
+    async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
+        query.check()?;
+        let query = query.clone();
+        self.readers
+            .run(move |conn| rows::search_conversations(conn, &query))
             .await
     }
 }

@@ -214,6 +214,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX conversations_by_agent ON conversations (tenant, agent, created_at, id) WHERE agent IS NOT NULL;
     CREATE INDEX conversations_open ON conversations (created_at, id) WHERE state <> 'closed';
     "#,
+    // 9: full-text search of history (`rows::history`). `events.body` holds the searchable text — a message's
+    // (as before) and now a private note's too — and `events_fts` indexes it: FTS5 with the trigram tokenizer
+    // (substrings of any script, Chinese included, for queries of three characters or more) and external content
+    // (the text is stored once, in `events`). Nothing in the write path keeps it: the store's search indexer
+    // (`indexer.rs`) follows the log from its position in `meta` (`search_indexed`, absent: 0), so this step
+    // indexes nothing and a large file opens at once; the indexer catches up in the background and searches scan
+    // what it has not reached. `detail = 'none'` keeps only which rows hold each trigram (no positions) and
+    // `columnsize = 0` no per-row sizes: a search ANDs the query's trigrams and lets `LIKE` decide, so positions
+    // would only cost writes (docs/benchmarks.md §5).
+    r#"
+    UPDATE events SET body = json_extract(data, '$.text') WHERE kind = 'note' AND body IS NULL;
+    CREATE VIRTUAL TABLE events_fts USING fts5 (
+        body, content = 'events', content_rowid = 'id', tokenize = 'trigram', detail = 'none', columnsize = 0
+    );
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -550,6 +565,198 @@ mod tests {
         assert!(
             conn.execute("UPDATE conversations SET rating = 6", []).is_err(),
             "1 to 5 only"
+        );
+    }
+
+    /// The schema version just before the full-text index: the only line to change when steps are renumbered.
+    const BEFORE_SEARCH: usize = 8;
+
+    /// A file at the version before the full-text index, with a conversation of messages (Chinese and English)
+    /// and a private note as that version stored them (the note's text in `data` only).
+    fn before_search(dir: &tempfile::TempDir) -> (Connection, &'static str) {
+        let mut conn = Connection::open(dir.path().join("before-search.sqlite3")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[..BEFORE_SEARCH] {
+            conn.execute_batch(step).expect("earlier steps");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
+        let c1 = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d";
+        let created = r#"{"type":"created","group":"g"}"#;
+        let note = r#"{"type":"note","text":"Refund approved"}"#;
+        let tx = conn.transaction().expect("tx");
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {BEFORE_SEARCH}; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e-before'); \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at) \
+                 VALUES ('{c1}', 't', 'v', 'g', 'o', 'assigned', 'a', 'a', 5, 1, 5); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('{c1}', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{created}'), \
+                        ('{c1}', 2, 2, 'visitor', 'v', NULL, 'message', '请问什么时候发货？', ''), \
+                        ('{c1}', 3, 3, 'visitor', 'v', NULL, 'message', 'I want a REFUND', ''), \
+                        ('{c1}', 4, 4, 'agent', 'a', NULL, 'note', NULL, '{note}'), \
+                        ('{c1}', 5, 5, 'agent', 'a', NULL, 'message', '已经发货了', '');"
+        ))
+        .expect("data before the index");
+        tx.commit().expect("commit");
+        (conn, c1)
+    }
+
+    fn found(conn: &Connection, text: &str, notes: bool) -> Vec<(u64, bool, String)> {
+        let mut query = kf_core::store::HistoryQuery::new("t".parse().expect("tenant")).text(text);
+        query.notes = notes;
+        crate::rows::search(conn, &query)
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|hit| (hit.seq.0, hit.note, hit.text))
+            .collect()
+    }
+
+    fn fts_rows(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM events_fts WHERE events_fts MATCH '\"ref\" AND \"efu\"'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count")
+    }
+
+    /// The searches of the file made by `before_search`, which give the same answers whatever the index holds.
+    fn searches_find_the_old_messages_and_the_note(conn: &Connection) {
+        assert_eq!(
+            found(conn, "发货", false),
+            vec![
+                (5, false, "已经发货了".into()),
+                (2, false, "请问什么时候发货？".into())
+            ]
+        );
+        assert_eq!(
+            found(conn, "发货了", false),
+            vec![(5, false, "已经发货了".into())]
+        );
+        assert_eq!(
+            found(conn, "refund", false),
+            vec![(3, false, "I want a REFUND".into())]
+        );
+        assert_eq!(
+            found(conn, "refund", true),
+            vec![
+                (4, true, "Refund approved".into()),
+                (3, false, "I want a REFUND".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_migration_indexes_nothing_and_searches_are_right_before_and_after_the_indexer_catches_up() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut conn, _) = before_search(&dir);
+        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e-before".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        // Opening does not wait for the index: the migration leaves it empty, at position 0 …
+        assert_eq!(fts_rows(&conn), 0, "nothing indexed by the migration");
+        assert_eq!(crate::indexer::position(&conn).expect("position"), 0);
+        // … and searches scan what is not indexed: the same answers.
+        searches_find_the_old_messages_and_the_note(&conn);
+        // The note reads back as before: its data is unchanged.
+        let id = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d".parse().expect("id");
+        let events = crate::rows::events_after(&conn, id, kf_core::model::Seq(3), 1).expect("events");
+        assert!(
+            matches!(&events[0].data, kf_core::model::EventKind::Note { text, .. } if text == "Refund approved")
+        );
+        // The indexer catches up, in batches: two events, then the rest.
+        assert_eq!(crate::indexer::index_batch(&mut conn, 2).expect("index"), (2, 2));
+        searches_find_the_old_messages_and_the_note(&conn);
+        assert_eq!(
+            crate::indexer::index_batch(&mut conn, 100).expect("index"),
+            (5, 3)
+        );
+        assert_eq!(fts_rows(&conn), 2, "the message and the note are in the index");
+        assert_eq!(
+            crate::indexer::index_batch(&mut conn, 100).expect("index"),
+            (5, 0)
+        );
+        conn.execute_batch("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+            .expect("the index matches the texts");
+        searches_find_the_old_messages_and_the_note(&conn);
+        // An event stored after the migration is found before it is indexed (the tail), and after.
+        let event = kf_core::model::Event::new(
+            id,
+            kf_core::model::Seq(6),
+            kf_core::model::Timestamp(6),
+            kf_core::model::Actor::Visitor("v".parse().expect("visitor")),
+            None,
+            kf_core::model::EventKind::Message {
+                body: kf_core::model::MessageBody::text("退款什么时候到账"),
+            },
+        );
+        crate::rows::insert_event(&conn, &event).expect("insert");
+        for _ in 0..2 {
+            assert_eq!(found(&conn, "什么时候", false).len(), 2);
+            assert_eq!(
+                found(&conn, "到账", false),
+                vec![(6, false, "退款什么时候到账".into())]
+            );
+            crate::indexer::index_batch(&mut conn, 100).expect("index");
+        }
+        assert_eq!(crate::indexer::position(&conn).expect("position"), 6);
+        // Migrating again changes nothing.
+        migrate(&mut conn).expect("again");
+        assert_eq!(found(&conn, "发货", false).len(), 2);
+        assert_eq!(crate::indexer::position(&conn).expect("position"), 6);
+    }
+
+    #[test]
+    fn longer_queries_use_the_trigram_index() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut conn, _) = before_search(&dir);
+        migrate(&mut conn).expect("migrate");
+        let version: String = conn
+            .query_row("SELECT sqlite_version()", [], |r| r.get(0))
+            .expect("version");
+        let parts: Vec<u32> = version.split('.').map(|p| p.parse().expect("number")).collect();
+        assert!(
+            parts[..2] >= [3, 34][..],
+            "the trigram tokenizer needs SQLite 3.34, have {version}"
+        );
+        let plan = |sql: &str, args: &[&str]| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("prepare")
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        let steps = plan(
+            &format!(
+                "SELECT e.id FROM events e WHERE {} AND e.body LIKE ?2 ESCAPE '\\' ORDER BY e.id DESC LIMIT 20",
+                crate::rows::indexed_or_tail("e", 1)
+            ),
+            &["\"发货了\"", "%发货了%"],
+        );
+        // The candidates are the index's rows and the tail's, each a lookup by rowid: no scan of `events`.
+        assert!(
+            steps.iter().any(|step| step.contains("VIRTUAL TABLE INDEX")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("SEARCH e USING INTEGER PRIMARY KEY (rowid=?)")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|step| step == "SCAN e" || step.starts_with("SCAN e ")),
+            "{steps:?}"
         );
     }
 

@@ -268,6 +268,7 @@ pub(crate) fn run(
     requests: Receiver<Request>,
     batching: Batching,
     counters: Arc<Counters>,
+    wake: Arc<crate::indexer::Wake>,
 ) {
     let mut writer = Writer::new(conn, CACHE_CAPACITY);
     let mut batch = Vec::with_capacity(batching.max);
@@ -275,6 +276,8 @@ pub(crate) fn run(
         batch.push(first);
         gather(&requests, &mut batch, batching);
         writer.commit(&mut batch, &counters);
+        // The search indexer follows the log; this is all the commit does for it.
+        wake.notify();
     }
     tracing::debug!("sqlite writer stopped");
 }

@@ -12,10 +12,10 @@ use kf_core::model::{
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
-    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
-    NewConversation, Settings, StoreError,
+    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
+    GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
 };
-use kf_store_sqlite::SqliteStore;
+use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use tempfile::TempDir;
 
 /// A store and the temporary directory holding its file; the store is closed before the directory goes.
@@ -26,14 +26,37 @@ struct TempStore {
 }
 
 fn temp_store() -> Arc<TempStore> {
+    temp_store_with(SqliteConfig::default())
+}
+
+fn temp_store_with(config: SqliteConfig) -> Arc<TempStore> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open_default(dir.path().join("kf.sqlite3")).expect("open store");
+    let store = SqliteStore::open(dir.path().join("kf.sqlite3"), config).expect("open store");
     Arc::new(TempStore { store, _dir: dir })
 }
 
 kf_core::conversation_log_conformance_tests!(async { temp_store() });
 kf_core::directory_conformance_tests!(async { temp_store() });
 kf_core::settings_conformance_tests!(async { temp_store() });
+kf_core::history_conformance_tests!(async { temp_store() });
+
+/// The history suite again with no indexer at all: every search takes the tail path (the scan of what is not
+/// indexed), and must give the same answers.
+mod without_the_indexer {
+    kf_core::history_conformance_tests!(async {
+        super::temp_store_with(kf_store_sqlite::SqliteConfig::default().with_search_indexer(false))
+    });
+}
+
+#[async_trait]
+impl History for TempStore {
+    async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
+        self.store.search(query).await
+    }
+    async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
+        self.store.conversations(query).await
+    }
+}
 
 #[async_trait]
 impl ConversationLog for TempStore {

@@ -15,6 +15,7 @@
 //! Every figure comes with a baseline measured in the same run on the same machine; `docs/benchmarks.md`
 //! says how to read them.
 
+mod export;
 mod idle;
 mod load;
 mod store;
@@ -37,6 +38,11 @@ struct Cli {
 enum Command {
     /// Durable append rate of the SQLite store (Store trait, group commit) next to raw rusqlite baselines.
     Store(store::StoreArgs),
+    /// Memory of an export of a large history (100,000 messages by default), streamed and buffered.
+    Export(export::ExportArgs),
+    /// (internal) One export in a process of its own, for `export`.
+    #[command(hide = true)]
+    ExportChild(export::ExportChildArgs),
     /// Server memory per idle authenticated WebSocket session, next to bare TCP sockets held by tasks.
     IdleWs(idle::IdleArgs),
     /// Server memory per idle authenticated SSE stream, next to bare TCP sockets held by tasks.
@@ -83,6 +89,8 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Store(args) => store::run(args).await,
+            Command::Export(args) => export::run(args).await,
+            Command::ExportChild(args) => export::child(args).await,
             Command::IdleWs(args) => idle::run(args, idle::Transport::Ws).await,
             Command::IdleSse(args) => idle::run(args, idle::Transport::Sse).await,
             Command::ServeWs(args) => idle::serve_session(args, idle::Transport::Ws).await,

@@ -40,6 +40,15 @@ pub struct StoreArgs {
     /// Rows per transaction of the raw rusqlite baseline.
     #[arg(long, default_value_t = 200)]
     pub raw_batch: usize,
+    /// Also time the store with its search indexer off (`SqliteConfig::search_indexer`), interleaved with the
+    /// normal runs: what the indexer, which follows the log on its own thread, costs the writes, measured in the
+    /// same run; and report the indexer's lag and rate.
+    #[arg(long)]
+    pub search_index_cost: bool,
+    /// Events the search indexer's catch-up is timed on (with `--search-index-cost`): a store written with the
+    /// indexer off, then reopened with it on, as after the migration that adds the index.
+    #[arg(long, default_value_t = 100_000)]
+    pub catch_up_events: usize,
     /// Directory for the database files (must be on the disk you want to measure, not a tmpfs). Default:
     /// `target/bench-tmp` of the workspace.
     #[arg(long)]
@@ -79,6 +88,19 @@ struct StoreRun {
     p99: Duration,
     batches: u64,
     requests: u64,
+    /// With the indexer on: how it kept up.
+    index: Option<IndexRun>,
+}
+
+/// The search indexer during a timed run.
+#[derive(Debug)]
+struct IndexRun {
+    /// Events it had not indexed when the last append was acknowledged.
+    lag: u64,
+    /// How long it then took to index them.
+    drain: Duration,
+    /// Events it indexed from the start of the timed part until it caught up, per second of that time.
+    rate: f64,
 }
 
 impl StoreRun {
@@ -91,15 +113,48 @@ impl StoreRun {
     }
 }
 
+/// How a timed store run keeps the search index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Indexing {
+    /// The store's search indexer, following the log on its own thread.
+    Indexer,
+    /// Nothing: the indexer off.
+    Off,
+    /// An `AFTER INSERT` trigger in the writer's commit (how the index was first kept), for comparison.
+    Triggers,
+}
+
 /// Opens a fresh store, creates the conversations, then has `writers` tasks append `messages` messages (each
 /// append awaited: acknowledged after its commit), spread over the conversations.
-async fn store_run(root: &Path, conversations: usize, writers: usize, messages: usize) -> Result<StoreRun> {
+async fn store_run(
+    root: &Path,
+    conversations: usize,
+    writers: usize,
+    messages: usize,
+    index: Indexing,
+) -> Result<StoreRun> {
+    let search_index = index == Indexing::Indexer;
     let dir = fresh_dir(root, "store")?;
     let path = dir.join("kf.sqlite3");
     let store = Arc::new(
-        SqliteStore::open(&path, SqliteConfig::default())
+        SqliteStore::open(&path, SqliteConfig::default().with_search_indexer(search_index))
             .with_context(|| format!("cannot open the store at {}", path.display()))?,
     );
+    ensure!(
+        store.search_index().running == search_index,
+        "the search indexer is not as asked"
+    );
+    if index == Indexing::Triggers {
+        // What this branch did before the indexer: triggers that index each event inside the writer's commit
+        // (the writer's connection sees the schema change at its next statement).
+        let conn = Connection::open(&path)?;
+        conn.execute_batch(
+            "CREATE TRIGGER events_fts_insert AFTER INSERT ON events WHEN new.body IS NOT NULL BEGIN \
+                 INSERT INTO events_fts (rowid, body) VALUES (new.id, new.body); \
+             END;",
+        )
+        .context("cannot create the search index trigger")?;
+    }
     let pragmas = store.pragmas();
     ensure!(
         pragmas.synchronous == Synchronous::Full && pragmas.journal_mode.eq_ignore_ascii_case("wal"),
@@ -136,6 +191,7 @@ async fn store_run(root: &Path, conversations: usize, writers: usize, messages: 
     let targets = Arc::new(targets);
 
     let before = store.stats();
+    let indexed_before = store.search_index().events;
     let barrier = Arc::new(Barrier::new(writers + 1));
     let mut tasks = Vec::with_capacity(writers);
     for w in 0..writers {
@@ -174,6 +230,23 @@ async fn store_run(root: &Path, conversations: usize, writers: usize, messages: 
     }
     let elapsed = start.elapsed();
     let after = store.stats();
+    let index = if search_index {
+        let head = store.feed_head().await.context("feed_head failed")?.0;
+        let lag = head.saturating_sub(store.search_index().position);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while store.search_index().position < head {
+            ensure!(Instant::now() < deadline, "the search indexer did not catch up");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let took = start.elapsed();
+        Some(IndexRun {
+            lag,
+            drain: took.saturating_sub(elapsed),
+            rate: (store.search_index().events - indexed_before) as f64 / took.as_secs_f64(),
+        })
+    } else {
+        None
+    };
     ensure!(
         after.events - before.events == messages as u64,
         "the store counted {} new events, expected {messages}",
@@ -191,6 +264,7 @@ async fn store_run(root: &Path, conversations: usize, writers: usize, messages: 
         p99: percentile(&latencies, 99.0),
         batches: after.batches - before.batches,
         requests: after.requests - before.requests,
+        index,
     })
 }
 
@@ -390,6 +464,73 @@ pub fn default_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-tmp")
 }
 
+/// Writes `events` messages (over 1,000 conversations, 500 per `append_batch`) into a store with the search
+/// indexer off, closes it, reopens it with the indexer on and times how long the indexer takes to reach the head
+/// of the log: its throughput when it has a backlog (after the migration that adds the index, or a long stop).
+async fn catch_up_run(root: &Path, events: usize) -> Result<(u64, Duration)> {
+    let dir = fresh_dir(root, "catch-up")?;
+    let path = dir.join("kf.sqlite3");
+    let tenant = TenantId::new("bench")?;
+    let group = GroupId::new("support")?;
+    {
+        let store = SqliteStore::open(&path, SqliteConfig::default().with_search_indexer(false))
+            .with_context(|| format!("cannot open the store at {}", path.display()))?;
+        let mut targets = Vec::new();
+        for k in 0..1_000 {
+            let visitor = VisitorId::new(format!("v{k}"))?;
+            let created = store
+                .create_conversation(NewConversation {
+                    id: ConversationId::generate(),
+                    tenant: tenant.clone(),
+                    visitor: visitor.clone(),
+                    group: group.clone(),
+                    client_id: ClientId::new("open")?,
+                    entry: None,
+                    fields: Default::default(),
+                    at: Timestamp::now(),
+                })
+                .await
+                .context("create_conversation failed")?;
+            targets.push((created.conversation.id, visitor));
+        }
+        let mut i = 0;
+        while i < events {
+            let end = (i + 500).min(events);
+            let drafts = (i..end)
+                .map(|i| {
+                    let (conversation, visitor) = &targets[i % targets.len()];
+                    Ok(EventDraft::message(
+                        *conversation,
+                        Actor::Visitor(visitor.clone()),
+                        Some(ClientId::new(format!("m{i}"))?),
+                        MessageBody::text(body(i)),
+                        Timestamp::now(),
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for result in store.append_batch(drafts).await {
+                result.context("append failed")?;
+            }
+            i = end;
+        }
+        store.close().context("closing the store failed")?;
+    }
+    let start = Instant::now();
+    let store = SqliteStore::open_default(&path).context("cannot reopen the store")?;
+    let head = store.feed_head().await.context("feed_head failed")?.0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while store.search_index().position < head {
+        ensure!(Instant::now() < deadline, "the search indexer did not catch up");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = start.elapsed();
+    let indexed = store.search_index().events;
+    store.close().context("closing the store failed")?;
+    drop(store);
+    remove_dir(&dir);
+    Ok((indexed, took))
+}
+
 pub async fn run(args: StoreArgs) -> Result<()> {
     ensure!(args.runs >= 1, "--runs must be at least 1");
     ensure!(args.conversations >= 1, "--conversations must be at least 1");
@@ -436,9 +577,19 @@ pub async fn run(args: StoreArgs) -> Result<()> {
         let mut raws = Vec::new();
         let mut mirrors = Vec::new();
         let mut singles = Vec::new();
+        let mut unindexed_runs = Vec::new();
+        let mut triggered_runs = Vec::new();
         for r in 1..=args.runs {
             // Interleaved so that each baseline sees the same background load as the store.
-            let store = store_run(&root, args.conversations, writers, messages).await?;
+            let store = store_run(&root, args.conversations, writers, messages, Indexing::Indexer).await?;
+            let (unindexed, triggered) = if args.search_index_cost {
+                (
+                    Some(store_run(&root, args.conversations, writers, messages, Indexing::Off).await?),
+                    Some(store_run(&root, args.conversations, writers, messages, Indexing::Triggers).await?),
+                )
+            } else {
+                (None, None)
+            };
             let raw_insert = raw(
                 &root,
                 args.conversations,
@@ -474,11 +625,79 @@ pub async fn run(args: StoreArgs) -> Result<()> {
             if let Some(single) = &single {
                 print!(" | raw 1/txn {:>7}/s", thousands(single.rate()));
             }
+            if let Some(unindexed) = &unindexed {
+                print!(
+                    " | store with the indexer off {:>9}/s (p50 {} ms, p99 {} ms)",
+                    thousands(unindexed.rate()),
+                    ms(unindexed.p50),
+                    ms(unindexed.p99)
+                );
+            }
+            if let Some(triggered) = &triggered {
+                print!(
+                    " | store with index triggers in the commit {:>9}/s (p50 {} ms, p99 {} ms)",
+                    thousands(triggered.rate()),
+                    ms(triggered.p50),
+                    ms(triggered.p99)
+                );
+            }
+            if let Some(index) = &store.index {
+                print!(
+                    " | indexer: {} events behind at the last ack, caught up {} ms later, {}/s",
+                    index.lag,
+                    ms(index.drain),
+                    thousands(index.rate)
+                );
+            }
             println!("  [load {}]", sys::load_average());
             stores.push(store);
             raws.push(raw_insert);
             mirrors.push(mirror);
             singles.extend(single);
+            unindexed_runs.extend(unindexed);
+            triggered_runs.extend(triggered);
+        }
+        if !unindexed_runs.is_empty() {
+            let rate = median(&unindexed_runs.iter().map(StoreRun::rate).collect::<Vec<_>>());
+            let ratio = median(
+                &stores
+                    .iter()
+                    .zip(&unindexed_runs)
+                    .map(|(with, without)| with.rate() / without.rate())
+                    .collect::<Vec<_>>(),
+            );
+            println!(
+                "median with the indexer off: {}/s; on/off (median of per-run ratios) {ratio:.3}",
+                thousands(rate)
+            );
+        }
+        if !triggered_runs.is_empty() {
+            let rate = median(&triggered_runs.iter().map(StoreRun::rate).collect::<Vec<_>>());
+            let ratio = median(
+                &triggered_runs
+                    .iter()
+                    .zip(&unindexed_runs)
+                    .map(|(with, without)| with.rate() / without.rate())
+                    .collect::<Vec<_>>(),
+            );
+            println!(
+                "median with index triggers in the commit: {}/s; triggers/off (median of per-run ratios) {ratio:.3}",
+                thousands(rate)
+            );
+        }
+        let indexes: Vec<&IndexRun> = stores.iter().filter_map(|s| s.index.as_ref()).collect();
+        if !indexes.is_empty() {
+            println!(
+                "indexer (medians): {} events behind at the last ack, caught up {:.1} ms later, {}/s",
+                thousands(median(&indexes.iter().map(|i| i.lag as f64).collect::<Vec<_>>())),
+                median(
+                    &indexes
+                        .iter()
+                        .map(|i| i.drain.as_secs_f64() * 1e3)
+                        .collect::<Vec<_>>()
+                ),
+                thousands(median(&indexes.iter().map(|i| i.rate).collect::<Vec<_>>()))
+            );
         }
         let rate = median(&stores.iter().map(StoreRun::rate).collect::<Vec<_>>());
         let raw_rate = median(&raws.iter().map(RawRun::rate).collect::<Vec<_>>());
@@ -531,6 +750,22 @@ pub async fn run(args: StoreArgs) -> Result<()> {
         ));
     }
 
+    if args.search_index_cost {
+        let mut rates = Vec::new();
+        for r in 1..=args.runs {
+            let (indexed, took) = catch_up_run(&root, args.catch_up_events).await?;
+            let rate = indexed as f64 / took.as_secs_f64();
+            println!(
+                "catch-up run {r}: the indexer indexed a backlog of {} events in {:.2} s from the open: {}/s  [load {}]",
+                thousands(indexed as f64),
+                took.as_secs_f64(),
+                thousands(rate),
+                sys::load_average()
+            );
+            rates.push(rate);
+        }
+        println!("catch-up (median): {}/s\n", thousands(median(&rates)));
+    }
     println!("summary (medians of {} runs):", args.runs);
     println!(
         "| writers | store msg/s | p50 ms | p99 ms | mean batch | raw msg/s ({}/txn) | store/raw | raw-mirror msg/s | store/raw-mirror |",

@@ -16,6 +16,12 @@
 //! GET  /readyz             readiness: 200 {"status": "ready", ...}, or 503 {"status": "not_ready", ...} while
 //!                          shutting down or when the store does not answer (kf_core::engine::Health)
 //! GET  /metrics            Prometheus text format: kf's series (docs/observability.md)
+//! GET  /api/history/search history search for agents (`Authorization: Bearer` agent token): `?q=` text and the
+//!                          filters below -> {"hits": [...], "next": cursor or null}
+//! GET  /api/history/export the same filters, `format=csv|jsonl`, `kind=messages|conversations`: the export,
+//!                          streamed
+//!                          filters: agent, group, label, state (queued|assigned|closed|offline|open),
+//!                          min_rating, max_rating, from, until (ms since the epoch), limit, cursor, notes
 //! GET  /widget/…           the embeddable widget, the browser client package, the widget's config and sessions
 //!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
@@ -35,20 +41,23 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
-use kf_core::auth::{Authenticator, FirstOf, Identity, KeyId, KeyRingError, SignedTokens, TokenKeys};
+use kf_core::auth::{
+    Authenticator, FirstOf, Identity, KeyId, KeyRingError, Principal, SignedTokens, TokenKeys,
+};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
-use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId};
+use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId, Timestamp};
 use kf_core::origin::AllowedOrigins;
 use kf_core::prechat::{FieldKind, PrechatField};
+use kf_core::store::{ExportFormat, ExportKind, HistoryCursor, HistoryQuery, StateFilter, StoreError};
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use serde::Deserialize;
 use serde_json::json;
@@ -416,6 +425,7 @@ impl Demo {
             SqliteConfig::default(),
         )?);
         let engine = Engine::builder(store.clone(), authenticator)
+            .history(store.clone())
             .default_group(group_id())
             .allowed_origins(origins)
             .build()
@@ -481,6 +491,8 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
     };
     let api = Router::new()
         .route("/api/agent-login", post(agent_login))
+        .route("/api/history/search", get(history_search))
+        .route("/api/history/export", get(history_export))
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES));
     Router::new()
         .route("/", get(visitor_page))
@@ -737,3 +749,163 @@ mod tests {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The query string of the history endpoints.
+#[derive(Debug, Default, Deserialize)]
+struct HistoryParams {
+    q: Option<String>,
+    agent: Option<String>,
+    group: Option<String>,
+    label: Option<String>,
+    state: Option<String>,
+    min_rating: Option<u8>,
+    max_rating: Option<u8>,
+    from: Option<u64>,
+    until: Option<u64>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    notes: Option<bool>,
+    format: Option<String>,
+    kind: Option<String>,
+}
+
+impl HistoryParams {
+    /// The query for the demo's tenant. Agents see notes unless they ask `notes=false`.
+    fn query(&self, tenant: &TenantId) -> Result<HistoryQuery, ApiError> {
+        let bad =
+            |what: &str, error: &dyn std::fmt::Display| ApiError::bad_request(format!("{what}: {error}"));
+        let mut query = HistoryQuery::new(tenant.clone());
+        query.text = self.q.clone();
+        query.agent = self
+            .agent
+            .as_deref()
+            .map(AgentId::new)
+            .transpose()
+            .map_err(|e| bad("agent", &e))?;
+        query.group = self
+            .group
+            .as_deref()
+            .map(GroupId::new)
+            .transpose()
+            .map_err(|e| bad("group", &e))?;
+        query.label = self.label.clone();
+        query.state = self
+            .state
+            .as_deref()
+            .map(str::parse::<StateFilter>)
+            .transpose()
+            .map_err(|e| bad("state", &e))?;
+        query.min_rating = self.min_rating;
+        query.max_rating = self.max_rating;
+        query.from = self.from.map(Timestamp);
+        query.until = self.until.map(Timestamp);
+        query.limit = self.limit.unwrap_or(20);
+        query.cursor = self
+            .cursor
+            .as_deref()
+            .map(str::parse::<HistoryCursor>)
+            .transpose()
+            .map_err(|e| bad("cursor", &e))?;
+        query.notes = self.notes.unwrap_or(true);
+        query.check().map_err(|e| bad("query", &e))?;
+        Ok(query)
+    }
+}
+
+/// The agent a request's `Authorization: Bearer` token names, of the demo's tenant; 401 or 403 otherwise.
+async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<AgentId, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send an agent token as `Authorization: Bearer <token>`",
+            )
+        })?;
+    let identity = state
+        .engine
+        .authenticate(token.trim())
+        .await
+        .map_err(|error| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()))?;
+    match identity.principal {
+        Principal::Agent(agent) if identity.tenant == state.tenant => Ok(agent),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "history is for the tenant's agents",
+        )),
+    }
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Invalid(message) => ApiError::bad_request(message),
+        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", other.to_string()),
+    }
+}
+
+async fn history_search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_agent(&state, &headers).await?;
+    let Query(params) = params.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let query = params.query(&state.tenant)?;
+    let page = state.engine.search_history(&query).await.map_err(store_error)?;
+    let mut response = axum::Json(page).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn history_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_agent(&state, &headers).await?;
+    let Query(params) = params.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let query = params.query(&state.tenant)?;
+    let format: ExportFormat = params
+        .format
+        .as_deref()
+        .unwrap_or("csv")
+        .parse()
+        .map_err(store_error)?;
+    let kind = match params.kind.as_deref().unwrap_or("messages") {
+        "messages" => ExportKind::Messages,
+        "conversations" => ExportKind::Conversations,
+        other => return Err(ApiError::bad_request(format!("unknown export kind {other:?}"))),
+    };
+    let stream = state
+        .engine
+        .export_history(query, kind, format)
+        .map_err(store_error)?;
+    let extension = match format {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Jsonl => "jsonl",
+    };
+    let disposition = format!(
+        "attachment; filename=\"kf-{}.{extension}\"",
+        match kind {
+            ExportKind::Messages => "messages",
+            ExportKind::Conversations => "conversations",
+        }
+    );
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}

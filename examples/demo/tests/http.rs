@@ -769,3 +769,156 @@ async fn readiness_turns_503_when_the_engine_shuts_down_and_liveness_when_it_has
     );
     server.stop().await;
 }
+
+/// Percent-encodes a query value (UTF-8 bytes outside the unreserved set).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_search_and_export_are_for_agents() {
+    use kf_core::auth::Identity;
+    use kf_core::model::{ClientId, MessageBody, TenantId, VisitorId};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data")).await;
+    let addr = server.addr;
+    let engine = &server.demo.engine;
+    let visitor = Identity::visitor(
+        TenantId::new("demo").expect("tenant"),
+        VisitorId::new("v-history").expect("visitor"),
+    );
+    let opened = engine
+        .open(
+            &visitor,
+            ClientId::new("open-h").expect("id"),
+            None,
+            None,
+            Default::default(),
+        )
+        .await
+        .expect("open");
+    for (n, text) in ["请问什么时候发货？", "I need a <b>refund</b>, please", "thanks"]
+        .into_iter()
+        .enumerate()
+    {
+        engine
+            .send(
+                &visitor,
+                opened.conversation.id,
+                ClientId::new(format!("m-{n}")).expect("id"),
+                MessageBody::text(text),
+            )
+            .await
+            .expect("send");
+    }
+    let login = post_json(
+        addr,
+        "/api/agent-login",
+        json!({"agent": "alice", "password": "alice-demo"}),
+    )
+    .await;
+    let token = login.json()["token"].as_str().expect("token").to_owned();
+    let bearer = format!("Bearer {token}");
+    let agent = [("Authorization", bearer.as_str())];
+
+    let search = http_with(
+        addr,
+        "GET",
+        &format!("/api/history/search?q={}", encode("发货")),
+        &agent,
+        "",
+    )
+    .await;
+    assert_eq!(search.status, 200, "{}", search.body);
+    let page = search.json();
+    assert_eq!(page["hits"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["hits"][0]["snippet"], "请问什么时候<mark>发货</mark>？");
+    assert_eq!(
+        page["hits"][0]["conversation"]["id"],
+        opened.conversation.id.to_string()
+    );
+    assert_eq!(page["next"], Value::Null);
+    let refund = http_with(addr, "GET", "/api/history/search?q=REFUND&state=open", &agent, "").await;
+    assert_eq!(
+        refund.json()["hits"][0]["snippet"],
+        "I need a &lt;b&gt;<mark>refund</mark>&lt;/b&gt;, please"
+    );
+    let paged = http_with(addr, "GET", "/api/history/search?limit=2", &agent, "")
+        .await
+        .json();
+    assert_eq!(paged["hits"].as_array().map(Vec::len), Some(2));
+    let next = paged["next"].as_str().expect("a next page");
+    let rest = http_with(
+        addr,
+        "GET",
+        &format!("/api/history/search?limit=2&cursor={next}"),
+        &agent,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(rest["hits"][0]["text"], "请问什么时候发货？");
+    let bad = http_with(addr, "GET", "/api/history/search?state=asleep", &agent, "").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // Only the tenant's agents.
+    assert_eq!(
+        http(addr, "GET", "/api/history/search?q=refund", None, "")
+            .await
+            .status,
+        401
+    );
+    let visitor_token = server.demo.tokens.issue(&visitor, Duration::from_secs(60));
+    let as_visitor = format!("Bearer {visitor_token}");
+    let refused = http_with(
+        addr,
+        "GET",
+        "/api/history/search?q=refund",
+        &[("Authorization", as_visitor.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        http(addr, "GET", "/api/history/export", None, "").await.status,
+        401
+    );
+
+    let csv = http_with(addr, "GET", "/api/history/export?format=csv", &agent, "").await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = csv.body.split("\r\n").filter(|line| !line.is_empty()).collect();
+    assert_eq!(lines.len(), 4, "a header and three messages: {}", csv.body);
+    assert!(lines[0].starts_with("conversation,seq,time,"));
+    assert!(lines[1].ends_with(",请问什么时候发货？"));
+    let jsonl = http_with(
+        addr,
+        "GET",
+        &format!(
+            "/api/history/export?format=jsonl&kind=conversations&q={}",
+            encode("发货")
+        ),
+        &agent,
+        "",
+    )
+    .await;
+    assert_eq!(jsonl.status, 200);
+    let rows: Vec<Value> = jsonl
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["conversation"], opened.conversation.id.to_string());
+    server.stop().await;
+}

@@ -16,7 +16,7 @@ use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
-use crate::store::Stores;
+use crate::store::{History, Stores};
 use crate::telemetry::EngineMetrics;
 use tokio_util::sync::CancellationToken;
 
@@ -32,10 +32,19 @@ pub struct EngineBuilder {
     presence_grace: Duration,
     default_group: Option<GroupId>,
     origins: AllowedOrigins,
+    history: Option<Arc<dyn History>>,
     shutdown: Option<CancellationToken>,
 }
 
 impl EngineBuilder {
+    /// Where [`Engine::search_history`] and [`Engine::export_history`] read (default: none, and they answer
+    /// [`StoreError::Unsupported`](crate::store::StoreError::Unsupported)); usually the same store as the log,
+    /// `Engine::builder(store.clone(), tokens).history(store)`.
+    pub fn history(mut self, history: Arc<dyn History>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
     /// The host's shutdown token (default: the engine has a token of its own). When the host cancels it, the
     /// engine shuts down as by [`Engine::shutdown`] (await [`Engine::closed`] for the end); the engine watches
     /// a child of it, so its own shutdown cancels nothing of the host's.
@@ -131,6 +140,7 @@ impl EngineBuilder {
                 routing,
                 catalog,
                 origins: self.origins,
+                history: self.history,
                 lifecycle,
                 metrics,
             }),
@@ -164,6 +174,7 @@ impl Engine {
             presence_grace: Duration::from_secs(10),
             default_group: None,
             origins: AllowedOrigins::new(),
+            history: None,
             shutdown: None,
         }
     }

@@ -42,7 +42,8 @@ use crate::model::{
 };
 use crate::origin::AllowedOrigins;
 use crate::store::{
-    self, ConversationLog, Directory, FeedEntry, FeedPosition, FeedWake, FollowOptions, Settings, StoreError,
+    self, ConversationLog, ConversationPage, Directory, ExportFormat, ExportKind, FeedEntry, FeedPosition,
+    FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError,
 };
 use crate::telemetry::EngineMetrics;
 use futures::stream::BoxStream;
@@ -138,6 +139,8 @@ struct Inner {
     catalog: Catalog,
     /// Which web origins each tenant allows.
     origins: AllowedOrigins,
+    /// Search and export of past conversations, when the host gave a backend for it.
+    history: Option<Arc<dyn History>>,
     /// The shutdown token and the tracked tasks (`lifecycle.rs`).
     lifecycle: Lifecycle,
     /// The engine's metric series (`docs/observability.md`).
@@ -213,6 +216,64 @@ impl Engine {
                 consumer.record(entry.position);
             }
         }))
+    }
+
+    fn history(&self) -> Result<&Arc<dyn History>, StoreError> {
+        self.inner.history.as_ref().ok_or_else(|| {
+            StoreError::Unsupported(
+                "no history backend was given to the engine (EngineBuilder::history)".into(),
+            )
+        })
+    }
+
+    /// One page of a tenant's messages matching `query` — full-text, filtered, with highlighted snippets (see
+    /// [`store::History`] for the rules). The caller authorizes: agents and admins of `query.tenant` only, and
+    /// `query.notes` only for agents. [`StoreError::Unsupported`] without a history backend
+    /// ([`EngineBuilder::history`](crate::engine::EngineBuilder::history)).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use kf_core::{Engine, auth::{Identity, SignedTokens}, clock::SystemClock};
+    /// # use kf_core::model::{ClientId, Group, GroupId, TenantId};
+    /// # use kf_core::store::{HistoryQuery, MemoryStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tokens = SignedTokens::new(&[7; 32], Arc::new(SystemClock))?;
+    /// let store = Arc::new(MemoryStore::new());
+    /// let engine = Engine::builder(store.clone(), Arc::new(tokens)).history(store).build().await?;
+    /// # let shop = TenantId::new("shop")?;
+    /// # engine.put_group(Group::new(shop.clone(), GroupId::new("support")?, "Support")).await?;
+    /// # let visitor = Identity::visitor(shop.clone(), "v-1".parse()?);
+    /// # let opened = engine.open(&visitor, ClientId::new("open-1")?, None, None, Default::default()).await?;
+    /// # let body = kf_core::model::MessageBody::text("我的订单什么时候发货？");
+    /// # engine.send(&visitor, opened.conversation.id, ClientId::new("m-1")?, body).await?;
+    /// let page = engine.search_history(&HistoryQuery::new(shop).text("发货")).await?;
+    /// assert_eq!(page.hits[0].snippet.as_deref(), Some("我的订单什么时候<mark>发货</mark>？"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn search_history(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
+        self.history()?.search(query).await
+    }
+
+    /// One page of a tenant's conversations matching `query`, oldest first (see
+    /// [`store::History::conversations`]). Authorized by the caller, as
+    /// [`search_history`](Self::search_history).
+    pub async fn history_conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
+        self.history()?.conversations(query).await
+    }
+
+    /// An export of a tenant's messages or conversations matching `query`'s filters, as CSV or JSON Lines: a
+    /// stream of byte chunks read page by page ([`store::export`]), in bounded memory, to hand to an HTTP body
+    /// or a file. Authorized by the caller, as [`search_history`](Self::search_history).
+    pub fn export_history(
+        &self,
+        query: HistoryQuery,
+        kind: ExportKind,
+        format: ExportFormat,
+    ) -> Result<BoxStream<'static, Result<bytes::Bytes, StoreError>>, StoreError> {
+        query.check()?;
+        Ok(store::export(Arc::clone(self.history()?), query, kind, format))
     }
 
     /// The web origins each tenant allows.

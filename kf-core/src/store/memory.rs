@@ -7,8 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
-    NewConversation, Settings, StoreError,
+    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
+    GroupHours, History, HistoryOrder, HistoryQuery, MessageHit, NewConversation, SearchPage, Settings,
+    StoreError, text_matches,
 };
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
@@ -20,7 +21,8 @@ use crate::model::{
 };
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 
-/// A [`Store`](super::Store) that keeps everything in memory: the three store traits and the change feed.
+/// A [`Store`](super::Store) that keeps everything in memory: the three store traits and the change feed, and
+/// [`History`] by scanning the feed (no index: each page reads the feed from its cursor until the page is full).
 ///
 /// The feed costs one small entry per event (its conversation and seq, not a copy of the event); positions are
 /// gapless, position `n` being the `n`-th event committed.
@@ -522,5 +524,98 @@ impl Settings for MemoryStore {
             .filter(|definition| &definition.tenant == tenant)
             .cloned()
             .collect())
+    }
+}
+
+/// The feed positions (1-based) to scan, after `cursor`, in the query's order.
+fn positions(feed_len: usize, query: &HistoryQuery, order: HistoryOrder) -> Box<dyn Iterator<Item = usize>> {
+    let cursor = query
+        .cursor
+        .map(|cursor| usize::try_from(cursor.0).unwrap_or(usize::MAX));
+    match order {
+        HistoryOrder::NewestFirst => {
+            let end = cursor.map_or(feed_len, |c| c.saturating_sub(1).min(feed_len));
+            Box::new((1..=end).rev())
+        }
+        HistoryOrder::OldestFirst => {
+            let start = cursor.map_or(1, |c| c.saturating_add(1));
+            Box::new(start..=feed_len)
+        }
+    }
+}
+
+#[async_trait]
+impl History for MemoryStore {
+    async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
+        query.check()?;
+        let limit = query.page_size();
+        let needle = query.needle();
+        let state = self.state();
+        let mut hits = Vec::new();
+        for position in positions(state.feed.len(), query, query.order) {
+            if hits.len() >= limit {
+                break;
+            }
+            let (conversation, seq) = state.feed[position - 1];
+            let Some((log, event)) = state.event(conversation, seq) else {
+                continue;
+            };
+            let Some((text, note)) = query.searchable(&event.data) else {
+                continue;
+            };
+            if !query.admits(&log.conversation)
+                || !query.in_range(event.at)
+                || needle.is_some_and(|needle| !text_matches(text, needle))
+            {
+                continue;
+            }
+            hits.push(MessageHit::new(
+                query,
+                position as u64,
+                log.conversation.clone(),
+                event.seq,
+                event.at,
+                event.author.clone(),
+                note,
+                text.to_owned(),
+            ));
+        }
+        Ok(SearchPage::new(hits, limit))
+    }
+
+    async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
+        query.check()?;
+        let limit = query.page_size();
+        let needle = query.needle();
+        let state = self.state();
+        let mut found = Vec::new();
+        for position in positions(state.feed.len(), query, HistoryOrder::OldestFirst) {
+            if found.len() >= limit {
+                break;
+            }
+            let (conversation, seq) = state.feed[position - 1];
+            if seq != Seq(1) {
+                continue;
+            }
+            let Some(log) = state.logs.get(&conversation) else {
+                continue;
+            };
+            let record = &log.conversation;
+            if !query.admits(record) || !query.in_range(record.created_at) {
+                continue;
+            }
+            if let Some(needle) = needle {
+                let matched = log.events.iter().any(|event| {
+                    query
+                        .searchable(&event.data)
+                        .is_some_and(|(text, _)| text_matches(text, needle))
+                });
+                if !matched {
+                    continue;
+                }
+            }
+            found.push((position as u64, record.clone()));
+        }
+        Ok(ConversationPage::new(found, limit))
     }
 }

@@ -12,13 +12,19 @@
 //! as a stream up to its head; [`follow`] (and [`Engine::follow_feed`](crate::Engine::follow_feed)) follows it
 //! without end, with back-pressure, for hosts that integrate in process.
 //!
+//! [`History`] (search and export of past conversations) is a fourth concern, kept out of [`Store`] so that a
+//! backend can go without it: the engine is given one with
+//! [`EngineBuilder::history`](crate::engine::EngineBuilder::history); [`MemoryStore`] implements it by scanning,
+//! the SQLite store with a full-text index.
+//!
 //! Backends prove they keep the contracts by running the conformance suites in `kf_core::testkit` (feature
 //! `testkit`): `conversation_log_conformance_tests!`, `directory_conformance_tests!`,
-//! `settings_conformance_tests!`, or all three with `store_conformance_tests!`.
+//! `settings_conformance_tests!`, or all three with `store_conformance_tests!`; and `history_conformance_tests!`.
 
 mod directory;
 mod ext;
 mod follow;
+mod history;
 mod log;
 mod memory;
 mod settings;
@@ -31,6 +37,11 @@ use thiserror::Error;
 pub use directory::Directory;
 pub use ext::{ConversationLogExt, EVENTS_PAGE, feed_stream_of};
 pub use follow::{FeedWake, FeedWaker, FollowOptions, follow};
+pub use history::{
+    ConversationPage, EXPORT_PAGE, ExportFormat, ExportKind, Highlight, History, HistoryCursor, HistoryOrder,
+    HistoryQuery, MAX_HISTORY_PAGE, MAX_QUERY_CHARS, MessageHit, SearchPage, StateFilter, escape_html,
+    export, find_hits, text_matches,
+};
 pub use log::{Appended, ConversationLog, Created, EventDraft, FeedEntry, FeedPosition, NewConversation};
 pub use memory::MemoryStore;
 pub use settings::{GroupHours, Settings};
@@ -53,6 +64,9 @@ pub enum StoreError {
     /// The request clashes with a stored record (a quick reply shortcut already taken in its scope).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The backend does not offer this (for example no history backend was configured).
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// The store has been closed.
     #[error("the store is closed")]
     Closed,

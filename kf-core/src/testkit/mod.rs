@@ -35,6 +35,7 @@ pub mod counting;
 pub mod directory;
 mod fixtures;
 pub mod frames;
+pub mod history;
 pub mod log;
 pub mod oracles;
 pub mod settings;

@@ -25,7 +25,7 @@ pub(crate) use records::*;
 /// conversation without events, which the store never makes (a conversation is created with its first event).
 macro_rules! conversation_columns {
     () => {
-        "id, tenant, visitor, group_id, state, agent, last_agent, \
+        "conversations.id, tenant, visitor, group_id, state, agent, last_agent, \
          COALESCE((SELECT seq FROM events WHERE events.conversation = conversations.id \
                    ORDER BY seq DESC LIMIT 1), last_seq), \
          created_at, \
@@ -368,8 +368,11 @@ fn execute_insert_event(conn: &Connection, event: &Event, sql: &str) -> Result<u
                     source,
                 })
             })?;
+            // `body` is the searchable text (the search indexer indexes it, schema 9): a message's, or a
+            // private note's (which its `data` holds too).
             let body = match data {
                 EventKind::Message { body } => Some(body.text.as_str()),
+                EventKind::Note { text, .. } => Some(text.as_str()),
                 _ => None,
             };
             (body, json)
@@ -513,3 +516,10 @@ pub(crate) fn update_conversation(conn: &Connection, conversation: &Conversation
         Err(StoreError::ConversationNotFound(conversation.id))
     }
 }
+
+// After the column macros, which it uses.
+mod history;
+
+#[cfg(test)]
+pub(crate) use history::indexed_or_tail;
+pub(crate) use history::{search, search_conversations};
