@@ -10,20 +10,8 @@ use kf_core::store::{ConversationLog, EventDraft, FeedPosition, NewConversation}
 use kf_store_sqlite::{SCHEMA_VERSION, SqliteError, SqliteStore};
 use rusqlite::{Connection, OpenFlags};
 
-fn id<T: std::str::FromStr>(value: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    value.parse().expect("valid id")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod common;
+use common::{id, runtime};
 
 fn new_conversation(visitor: &str) -> NewConversation {
     NewConversation {

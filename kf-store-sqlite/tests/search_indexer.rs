@@ -9,20 +9,8 @@ use kf_core::store::{ConversationLog, EventDraft, History, HistoryQuery, NewConv
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use rusqlite::Connection;
 
-fn id<T: std::str::FromStr>(value: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    value.parse().expect("valid id")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod common;
+use common::{id, runtime};
 
 fn tenant() -> TenantId {
     id("shop")

@@ -10,20 +10,8 @@ use kf_core::model::{
 use kf_core::store::{ConversationLog, Directory, EventDraft, NewConversation, StoreError};
 use kf_store_sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteError, SqliteStore, Synchronous};
 
-fn id<T: std::str::FromStr>(value: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    value.parse().expect("valid id")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod common;
+use common::{id, runtime};
 
 fn new_conversation(visitor: &str, client_id: &str) -> NewConversation {
     NewConversation {
