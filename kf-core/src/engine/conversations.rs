@@ -32,6 +32,24 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
+impl Ack {
+    /// The `ack` frame that answers request `id`, which wrote `client_id` into `conversation`.
+    pub(crate) fn reply(
+        self,
+        id: Option<String>,
+        conversation: ConversationId,
+        client_id: ClientId,
+    ) -> ServerFrame {
+        ServerFrame::Ack {
+            id,
+            conversation,
+            client_id,
+            seq: self.seq,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
 impl Engine {
     /// A visitor opens a conversation: with `group`, else through the entry point `entry`, else through the
     /// entry point whose page rule matches the visitor's current page, else with the default group (the order

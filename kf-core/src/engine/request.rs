@@ -234,16 +234,10 @@ impl Engine {
                 conversation,
                 client_id,
                 body,
-            } => {
-                let ack = self.send(identity, conversation, client_id.clone(), body).await?;
-                ServerFrame::Ack {
-                    id,
-                    conversation,
-                    client_id,
-                    seq: ack.seq,
-                    duplicate: ack.duplicate,
-                }
-            }
+            } => self
+                .send(identity, conversation, client_id.clone(), body)
+                .await?
+                .reply(id, conversation, client_id),
             ClientFrame::Typing { conversation, active } => {
                 self.typing(identity, except, conversation, active).await?;
                 return Ok(None);
@@ -265,64 +259,34 @@ impl Engine {
                 client_id,
                 score,
                 comment,
-            } => {
-                let ack = self
-                    .rate(identity, conversation, client_id.clone(), score, comment)
-                    .await?;
-                ServerFrame::Ack {
-                    id,
-                    conversation,
-                    client_id,
-                    seq: ack.seq,
-                    duplicate: ack.duplicate,
-                }
-            }
+            } => self
+                .rate(identity, conversation, client_id.clone(), score, comment)
+                .await?
+                .reply(id, conversation, client_id),
             ClientFrame::Note {
                 conversation,
                 client_id,
                 text,
                 mentions,
-            } => {
-                let ack = self
-                    .note(identity, conversation, client_id.clone(), text, mentions)
-                    .await?;
-                ServerFrame::Ack {
-                    id,
-                    conversation,
-                    client_id,
-                    seq: ack.seq,
-                    duplicate: ack.duplicate,
-                }
-            }
+            } => self
+                .note(identity, conversation, client_id.clone(), text, mentions)
+                .await?
+                .reply(id, conversation, client_id),
             ClientFrame::Snooze {
                 conversation,
                 client_id,
                 until,
-            } => {
-                let ack = self
-                    .snooze(identity, conversation, client_id.clone(), until)
-                    .await?;
-                ServerFrame::Ack {
-                    id,
-                    conversation,
-                    client_id,
-                    seq: ack.seq,
-                    duplicate: ack.duplicate,
-                }
-            }
+            } => self
+                .snooze(identity, conversation, client_id.clone(), until)
+                .await?
+                .reply(id, conversation, client_id),
             ClientFrame::Wake {
                 conversation,
                 client_id,
-            } => {
-                let ack = self.wake_up(identity, conversation, client_id.clone()).await?;
-                ServerFrame::Ack {
-                    id,
-                    conversation,
-                    client_id,
-                    seq: ack.seq,
-                    duplicate: ack.duplicate,
-                }
-            }
+            } => self
+                .wake_up(identity, conversation, client_id.clone())
+                .await?
+                .reply(id, conversation, client_id),
             _ => return Ok(None),
         };
         Ok(Some(reply))

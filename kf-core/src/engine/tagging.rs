@@ -213,13 +213,7 @@ impl Engine {
             }
         };
         let ack = self.tag(identity, conversation, client_id.clone(), data).await?;
-        Ok(Some(ServerFrame::Ack {
-            id,
-            conversation,
-            client_id,
-            seq: ack.seq,
-            duplicate: ack.duplicate,
-        }))
+        Ok(Some(ack.reply(id, conversation, client_id)))
     }
 
     /// An agent labels, unlabels or sets an attribute of a conversation it may read (owner, last owner, or agent
