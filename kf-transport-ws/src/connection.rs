@@ -485,7 +485,7 @@ mod tests {
     use crate::WsConfig;
 
     /// The state a connection's task keeps besides its buffers: small, so idle connections stay cheap (about
-    /// 900 bytes in debug builds with its metric handle; 4.6 KiB before the short-lived states were boxed; the
+    /// 900 bytes in debug builds; 4.6 KiB before the short-lived states were boxed; the
     /// `kf.connection` span is not in it unless a subscriber wants it, see `span`). The bound fails if a large state or buffer slips back into the idle
     /// future.
     #[tokio::test]
