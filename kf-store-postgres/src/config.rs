@@ -50,10 +50,8 @@ impl PostgresConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), PostgresError> {
-        if self.pool_size < 2 {
-            return Err(PostgresError::InvalidConfig(
-                "pool_size must be at least 2 (the writer holds one connection)",
-            ));
+        if self.pool_size == 0 {
+            return Err(PostgresError::InvalidConfig("pool_size must be at least 1"));
         }
         if self.batch_max == 0 {
             return Err(PostgresError::InvalidConfig("batch_max must be at least 1"));

@@ -131,6 +131,28 @@ impl PostgresStore {
     }
 }
 
+#[cfg(feature = "testing")]
+impl PostgresStore {
+    /// Appends `draft` exactly as [`append`](ConversationLog::append) does — seq, feed position and all — in a
+    /// transaction of its own that stays open until [`OpenTransaction::commit`](testing::OpenTransaction::commit)
+    /// (dropping it rolls back). For tests of what other writers and readers see meanwhile.
+    pub async fn append_uncommitted(
+        &self,
+        draft: EventDraft,
+    ) -> Result<(Appended, testing::OpenTransaction), StoreError> {
+        let client = self.client().await?;
+        client.batch_execute("BEGIN").await.map_err(backend)?;
+        let mut results = writer::run_in_transaction(&client, &[&Op::Append(draft)]).await?;
+        let open = testing::OpenTransaction::new(client);
+        match results.pop() {
+            Some(Ok(Outcome::Appended(appended))) => Ok((appended, open)),
+            Some(Err(error)) => Err(error),
+            Some(Ok(other)) => Err(unexpected(other)),
+            None => Err(StoreError::Invalid("internal error: no result".into())),
+        }
+    }
+}
+
 fn build_error(error: deadpool_postgres::BuildError) -> &'static str {
     match error {
         deadpool_postgres::BuildError::NoRuntimeSpecified => "no runtime for the connection pool",

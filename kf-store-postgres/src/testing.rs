@@ -99,6 +99,39 @@ fn with_dbname(url: &str, dbname: &str) -> String {
     }
 }
 
+/// A transaction left open by [`PostgresStore::append_uncommitted`](crate::PostgresStore::append_uncommitted):
+/// [`commit`](Self::commit) it, or drop it to roll it back (its connection is closed, not returned to the pool).
+#[derive(Debug)]
+pub struct OpenTransaction {
+    client: Option<deadpool_postgres::Object>,
+}
+
+impl OpenTransaction {
+    pub(crate) fn new(client: deadpool_postgres::Object) -> Self {
+        Self { client: Some(client) }
+    }
+
+    /// Commits the transaction.
+    pub async fn commit(mut self) -> Result<(), kf_core::store::StoreError> {
+        let Some(client) = self.client.take() else {
+            return Ok(());
+        };
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(crate::error::backend)
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Out of the pool and closed: the server rolls the transaction back.
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
 /// Where Debian's server binaries are: `KF_POSTGRES_BIN`, else the newest /usr/lib/postgresql/<version>/bin,
 /// else the directory of `initdb` on the PATH.
 fn binaries() -> Result<PathBuf, String> {
