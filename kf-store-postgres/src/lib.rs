@@ -20,7 +20,9 @@
 //!   database written by a newer build is refused.
 //! - The same limits as the SQLite store: numbers beyond a signed 64-bit integer are refused as invalid.
 //!
-//! History search ([`History`](kf_core::store::History)) is not implemented by this store yet.
+//! - **History search** ([`History`]): every message's and note's text, ASCII letters lowercased, is stored
+//!   with it and searched with `LIKE`, narrowed by a `pg_trgm` trigram index for queries of three characters or
+//!   more (the `pg_trgm` extension, in Debian's `postgresql` package, is created by the first migration).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -38,6 +40,7 @@
 
 mod config;
 mod error;
+mod history;
 mod records;
 mod rows;
 mod schema;
@@ -59,8 +62,8 @@ use kf_core::model::{
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
-    Appended, ConversationLog, Created, Directory, EventDraft, FeedEntry, FeedPosition, GroupHours,
-    NewConversation, Settings, StoreError,
+    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
+    GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -268,6 +271,17 @@ impl ConversationLog for PostgresStore {
 
     async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
         rows::feed_head(&**self.client().await?).await
+    }
+}
+
+#[async_trait]
+impl History for PostgresStore {
+    async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
+        history::search(&**self.client().await?, query).await
+    }
+
+    async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
+        history::conversations(&**self.client().await?, query).await
     }
 }
 

@@ -37,6 +37,10 @@ const MIGRATIONS: &[&str] = &[
         open_client_id TEXT COLLATE "C" NOT NULL,            -- the visitor's idempotency key of the open
         state          TEXT COLLATE "C" NOT NULL,
         agent          TEXT COLLATE "C",                     -- the owner while assigned, the agent who parked it while on hold
+        group_id       TEXT COLLATE "C" NOT NULL,
+        last_agent     TEXT COLLATE "C",
+        rating         SMALLINT,
+        labels         TEXT[] COLLATE "C" NOT NULL DEFAULT '{}',
         last_seq       BIGINT NOT NULL,          -- bumped in the transaction that stores each event
         created_at     BIGINT NOT NULL,          -- milliseconds since the Unix epoch
         data           TEXT NOT NULL,            -- the Conversation as JSON
@@ -55,13 +59,19 @@ const MIGRATIONS: &[&str] = &[
         author_id    TEXT COLLATE "C" NOT NULL,              -- empty for the system
         client_id    TEXT COLLATE "C",
         kind         TEXT COLLATE "C" NOT NULL,              -- the EventKind's name
-        tenant       TEXT COLLATE "C" NOT NULL,              -- the conversation's, for the feed
+        tenant       TEXT COLLATE "C" NOT NULL,              -- the conversation's, for the feed and searches
+        search_text  TEXT,                       -- a message's or a note's text, ASCII letters lowercased
         data         TEXT NOT NULL,              -- the EventKind as JSON
         UNIQUE (conversation, seq)
     );
     -- Idempotency: one event per (conversation, author, client id), whichever node stores it.
     CREATE UNIQUE INDEX events_by_client_id ON events (conversation, author_role, author_id, client_id)
         WHERE client_id IS NOT NULL;
+    -- History search (`history.rs`): a tenant's messages in feed order, and a trigram index that narrows a
+    -- `LIKE '%text%'` to the rows holding the query's trigrams (three characters or more).
+    CREATE INDEX events_searchable ON events (tenant, position) WHERE search_text IS NOT NULL;
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE INDEX events_search_text ON events USING gin (search_text gin_trgm_ops);
 
     CREATE TABLE conversation_contexts (
         conversation UUID PRIMARY KEY REFERENCES conversations (id),

@@ -267,13 +267,15 @@ async fn create(
     // insert of the same key on another node makes this wait for that transaction's end.
     let inserted = client
         .execute(
-            "INSERT INTO conversations (id, tenant, visitor, open_client_id, state, agent, last_seq, created_at, data) \
-             VALUES ($1, $2, $3, $4, 'queued', NULL, 1, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO conversations (id, tenant, visitor, open_client_id, state, agent, group_id, last_seq, \
+                 created_at, data) \
+             VALUES ($1, $2, $3, $4, 'queued', NULL, $5, 1, $6, $7) ON CONFLICT DO NOTHING",
             &[
                 &new.id.as_uuid(),
                 &new.tenant.as_str(),
                 &new.visitor.as_str(),
                 &new.client_id.as_str(),
+                &new.group.as_str(),
                 &created_at,
                 &data,
             ],
@@ -392,20 +394,42 @@ async fn write(client: &Client, batch: &Batch) -> Result<(), StoreError> {
         let mut agents = Vec::with_capacity(changed.len());
         let mut seqs = Vec::with_capacity(changed.len());
         let mut datas = Vec::with_capacity(changed.len());
+        let mut groups = Vec::with_capacity(changed.len());
+        let mut last_agents = Vec::with_capacity(changed.len());
+        let mut ratings = Vec::with_capacity(changed.len());
+        // Labels as one JSON array each: unnest cannot take an array of arrays of different lengths.
+        let mut labels = Vec::with_capacity(changed.len());
         for conversation in &changed {
             ids.push(conversation.id.as_uuid());
             states.push(conversation.state.name());
             agents.push(owner(&conversation.state));
             seqs.push(signed(conversation.last_seq.0, "seq")?);
             datas.push(encode(*conversation, "conversation")?);
+            groups.push(conversation.group.as_str());
+            last_agents.push(conversation.last_agent.as_ref().map(|agent| agent.as_str()));
+            ratings.push(conversation.rating.map(i16::from));
+            labels.push(encode(&conversation.labels, "labels")?);
         }
         client
             .execute(
-                "UPDATE conversations AS c SET state = u.state, agent = u.agent, last_seq = u.last_seq, data = u.data \
-                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[]) \
-                     AS u (id, state, agent, last_seq, data) \
+                "UPDATE conversations AS c SET state = u.state, agent = u.agent, last_seq = u.last_seq, \
+                     data = u.data, group_id = u.group_id, last_agent = u.last_agent, rating = u.rating, \
+                     labels = ARRAY(SELECT json_array_elements_text(u.labels::json)) \
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
+                     $7::text[], $8::smallint[], $9::text[]) \
+                     AS u (id, state, agent, last_seq, data, group_id, last_agent, rating, labels) \
                  WHERE c.id = u.id",
-                &[&ids, &states, &agents, &seqs, &datas],
+                &[
+                    &ids,
+                    &states,
+                    &agents,
+                    &seqs,
+                    &datas,
+                    &groups,
+                    &last_agents,
+                    &ratings,
+                    &labels,
+                ],
             )
             .await
             .map_err(backend)?;
@@ -429,7 +453,9 @@ pub(crate) async fn insert_events(client: &Client, events: &[(Event, TenantId)])
     let mut kinds = Vec::with_capacity(events.len());
     let mut tenants = Vec::with_capacity(events.len());
     let mut datas = Vec::with_capacity(events.len());
+    let mut search_texts = Vec::with_capacity(events.len());
     for (event, tenant) in events {
+        search_texts.push(crate::history::search_text(&event.data));
         conversations.push(event.conversation.as_uuid());
         seqs.push(signed(event.seq.0, "seq")?);
         ats.push(signed(event.at.0, "timestamp")?);
@@ -443,12 +469,13 @@ pub(crate) async fn insert_events(client: &Client, events: &[(Event, TenantId)])
     client
         .execute(
             "WITH head AS (UPDATE kf_feed_head SET position = position + $1 RETURNING position - $1 AS base) \
-             INSERT INTO events (position, conversation, seq, at, author_role, author_id, client_id, kind, tenant, data) \
+             INSERT INTO events (position, conversation, seq, at, author_role, author_id, client_id, kind, tenant, \
+                 data, search_text) \
              SELECT head.base + e.n, e.conversation, e.seq, e.at, e.author_role, e.author_id, e.client_id, e.kind, \
-                 e.tenant, e.data \
+                 e.tenant, e.data, e.search_text \
              FROM head, unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], \
-                 $8::text[], $9::text[], $10::text[]) WITH ORDINALITY \
-                 AS e (conversation, seq, at, author_role, author_id, client_id, kind, tenant, data, n)",
+                 $8::text[], $9::text[], $10::text[], $11::text[]) WITH ORDINALITY \
+                 AS e (conversation, seq, at, author_role, author_id, client_id, kind, tenant, data, search_text, n)",
             &[
                 &count,
                 &conversations,
@@ -460,6 +487,7 @@ pub(crate) async fn insert_events(client: &Client, events: &[(Event, TenantId)])
                 &kinds,
                 &tenants,
                 &datas,
+                &search_texts,
             ],
         )
         .await
