@@ -23,11 +23,14 @@
 //! it reached the database is unknown).
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use deadpool_postgres::Pool;
 use futures::future::try_join_all;
 use kf_core::model::{Conversation, ConversationId, Event, EventKind, Seq, TenantId};
 use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
+use kf_core::telemetry::names;
+use metrics::{Counter, Histogram};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Client;
 
@@ -60,8 +63,29 @@ pub(crate) struct Request {
     pub(crate) reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
+/// `kf_store_commit_seconds`, `kf_store_batch_size` and `kf_store_batch_failures_total`, label
+/// `store="postgres"` (docs/observability.md).
+#[derive(Debug)]
+struct Series {
+    commit: Histogram,
+    batch_size: Histogram,
+    failures: Counter,
+}
+
+impl Series {
+    fn new() -> Self {
+        let labels = [("store", "postgres")];
+        Self {
+            commit: metrics::histogram!(names::STORE_COMMIT, &labels),
+            batch_size: metrics::histogram!(names::STORE_BATCH_SIZE, &labels),
+            failures: metrics::counter!(names::STORE_BATCH_FAILURES, &labels),
+        }
+    }
+}
+
 /// The writer task's body: runs until every sender is gone.
 pub(crate) async fn run(pool: Pool, mut requests: mpsc::Receiver<Request>, batch_max: usize) {
+    let series = Series::new();
     let mut batch = Vec::with_capacity(batch_max);
     while let Some(first) = requests.recv().await {
         batch.push(first);
@@ -71,13 +95,18 @@ pub(crate) async fn run(pool: Pool, mut requests: mpsc::Receiver<Request>, batch
                 Err(_) => break,
             }
         }
-        commit(&pool, &mut batch).await;
+        series.batch_size.record(batch.len() as f64);
+        let started = Instant::now();
+        if !commit(&pool, &mut batch).await {
+            series.failures.increment(1);
+        }
+        series.commit.record(started.elapsed().as_secs_f64());
     }
     tracing::debug!("postgres writer stopped");
 }
 
-/// Runs a batch and answers its requests.
-async fn commit(pool: &Pool, batch: &mut Vec<Request>) {
+/// Runs a batch and answers its requests; false when the batch's transaction failed.
+async fn commit(pool: &Pool, batch: &mut Vec<Request>) -> bool {
     let ops: Vec<&Op> = batch.iter().map(|request| &request.op).collect();
     match run_batch(pool, &ops).await {
         Ok(results) => {
@@ -85,6 +114,7 @@ async fn commit(pool: &Pool, batch: &mut Vec<Request>) {
                 // The caller may have given up waiting; the write stands anyway.
                 let _ = request.reply.send(result);
             }
+            true
         }
         Err(Failure::Retry(cause)) if batch.len() > 1 => {
             tracing::debug!(error = %cause, "postgres batch runs again, a transaction per request");
@@ -95,6 +125,7 @@ async fn commit(pool: &Pool, batch: &mut Vec<Request>) {
                 };
                 let _ = request.reply.send(result);
             }
+            false
         }
         Err(Failure::Retry(cause) | Failure::Lost(cause)) => {
             tracing::warn!(error = %cause, requests = batch.len(), "postgres group commit failed");
@@ -104,6 +135,7 @@ async fn commit(pool: &Pool, batch: &mut Vec<Request>) {
                     .reply
                     .send(Err(PostgresError::Batch(std::sync::Arc::clone(&cause)).into()));
             }
+            false
         }
     }
 }
