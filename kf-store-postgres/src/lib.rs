@@ -196,12 +196,13 @@ impl ConversationLog for PostgresStore {
                     .map(|_| Err(StoreError::Invalid(error.clone())))
                     .collect()
             }
+            Err(StoreError::Closed) => (0..count).map(|_| Err(StoreError::Closed)).collect(),
+            // Every draft failed for the same reason: each gets it.
             Err(error) => {
-                let message = error.to_string();
-                let mut results = vec![Err(error)];
-                results.extend((1..count).map(|_| Err(StoreError::Invalid(message.clone()))));
-                results.truncate(count);
-                results
+                let cause: std::sync::Arc<dyn std::error::Error + Send + Sync> = std::sync::Arc::new(error);
+                (0..count)
+                    .map(|_| Err(PostgresError::Batch(std::sync::Arc::clone(&cause)).into()))
+                    .collect()
             }
         }
     }

@@ -321,3 +321,53 @@ async fn bad_configuration_is_refused() {
         "{refused:?}"
     );
 }
+
+/// A request whose statement fails (a label with a NUL, which a PostgreSQL text cannot hold) fails alone and
+/// stores nothing, however the writer batched it: the batch runs again with a transaction per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_statement_fails_only_its_own_request() {
+    let store = Arc::new(common::fresh_store().await);
+    let c = store
+        .create_conversation(new_conversation("v1", "open"))
+        .await
+        .expect("create")
+        .conversation
+        .id;
+    let agent = Actor::Agent(id("a1"));
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let store = Arc::clone(&store);
+        let agent = agent.clone();
+        tasks.push(tokio::spawn(async move {
+            let draft = if n == 10 {
+                EventDraft::new(
+                    c,
+                    agent,
+                    kf_core::model::EventKind::Labeled {
+                        label: "bad\0label".into(),
+                    },
+                    Timestamp(3),
+                )
+            } else {
+                message(c, &agent, &format!("m{n}"), "hi")
+            };
+            (n, store.append(draft).await)
+        }));
+    }
+    for task in tasks {
+        let (n, result) = task.await.expect("task");
+        if n == 10 {
+            assert!(result.is_err(), "the bad request fails: {result:?}");
+        } else {
+            result.unwrap_or_else(|error| panic!("request {n} failed with the bad one: {error}"));
+        }
+    }
+    let log = store.all_events_after(c, Seq::ZERO).await.expect("log");
+    assert_eq!(
+        log.iter().map(|event| event.seq.0).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+    let record = store.conversation(c).await.expect("read").expect("conversation");
+    assert!(record.labels.is_empty());
+    assert_eq!(whole_feed(&store).await.len(), 20);
+}
