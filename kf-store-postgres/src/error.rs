@@ -56,6 +56,10 @@ pub enum PostgresError {
         #[source]
         source: serde_json::Error,
     },
+    /// [`PostgresStore::open`](crate::PostgresStore::open) was called outside a Tokio runtime, which its writer
+    /// task needs.
+    #[error("the store must be opened inside a Tokio runtime")]
+    NoRuntime,
     /// The writer task stopped without answering a request; whether it was stored is unknown.
     #[error("the writer stopped before answering")]
     WriterStopped,

@@ -229,6 +229,7 @@ pub(crate) async fn conversations(
     let mut sql = Sql::new(
         "SELECT c.data, e.position FROM events e JOIN conversations c ON c.id = e.conversation WHERE e.seq = 1",
     );
+    sql.and("e.tenant = ?", query.tenant.as_str().to_owned());
     conversation_filters(&mut sql, query);
     time_range(&mut sql, "c.created_at", query)?;
     if let Some(cursor) = cursor(query) {

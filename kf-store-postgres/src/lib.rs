@@ -88,6 +88,7 @@ impl PostgresStore {
     /// Connects, brings the schema up to date and starts the writer task.
     pub async fn open(config: PostgresConfig) -> Result<Self, PostgresError> {
         config.validate()?;
+        tokio::runtime::Handle::try_current().map_err(|_| PostgresError::NoRuntime)?;
         let pg_config = tokio_postgres::Config::from_str(&config.url).map_err(PostgresError::InvalidUrl)?;
         let manager = Manager::from_config(
             pg_config,
@@ -108,7 +109,9 @@ impl PostgresStore {
             schema::migrate(&mut client).await?
         };
         let (sender, receiver) = mpsc::channel(config.batch_max.saturating_mul(4).max(16));
-        tokio::spawn(writer::run(pool.clone(), receiver, config.batch_max));
+        tokio::runtime::Handle::try_current()
+            .map_err(|_| PostgresError::NoRuntime)?
+            .spawn(writer::run(pool.clone(), receiver, config.batch_max));
         Ok(Self {
             pool,
             writer: sender,

@@ -70,6 +70,8 @@ const MIGRATIONS: &[&str] = &[
     -- History search (`history.rs`): a tenant's messages in feed order, and a trigram index that narrows a
     -- `LIKE '%text%'` to the rows holding the query's trigrams (three characters or more).
     CREATE INDEX events_searchable ON events (tenant, position) WHERE search_text IS NOT NULL;
+    -- Conversation pages of history, in the order of their `created` events.
+    CREATE INDEX events_created ON events (tenant, position) WHERE seq = 1;
     CREATE EXTENSION IF NOT EXISTS pg_trgm;
     CREATE INDEX events_search_text ON events USING gin (search_text gin_trgm_ops);
 

@@ -371,3 +371,10 @@ async fn a_failing_statement_fails_only_its_own_request() {
     assert!(record.labels.is_empty());
     assert_eq!(whole_feed(&store).await.len(), 20);
 }
+
+/// Opened outside a Tokio runtime, the store says so instead of panicking.
+#[test]
+fn opening_outside_a_runtime_is_refused() {
+    let refused = futures::executor::block_on(PostgresStore::open(PostgresConfig::new("host=/nowhere")));
+    assert!(matches!(refused, Err(PostgresError::NoRuntime)), "{refused:?}");
+}
