@@ -11,15 +11,16 @@
 //! Pages are keyset pages over the feed position: `position < cursor` newest first, `position > cursor` oldest
 //! first.
 
+use deadpool_postgres::ClientWrapper;
 use kf_core::model::EventKind;
 use kf_core::store::{
     ConversationPage, HistoryOrder, HistoryQuery, MessageHit, SearchPage, StateFilter, StoreError,
 };
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row};
 
 use crate::error::backend;
-use crate::rows::{EVENT_COLUMNS, conversation_from_row, event_from_row, signed};
+use crate::rows::{Cached, EVENT_COLUMNS, conversation_from_row, event_from_row, signed};
 
 /// The `search_text` of an event: a message's or a note's text with ASCII letters lowercased (and NUL, which a
 /// PostgreSQL text cannot hold, as U+FFFD); `None` for every other event.
@@ -64,13 +65,13 @@ impl Sql {
         self.text.push_str(text);
     }
 
-    async fn query(&self, client: &impl GenericClient) -> Result<Vec<Row>, StoreError> {
+    async fn query(&self, client: &ClientWrapper) -> Result<Vec<Row>, StoreError> {
         let params: Vec<&(dyn ToSql + Sync)> = self
             .values
             .iter()
             .map(|value| value.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        client.query(&self.text, &params).await.map_err(backend)
+        client.cached_query(&self.text, &params).await.map_err(backend)
     }
 }
 
@@ -150,10 +151,7 @@ fn position(row: &Row, index: usize) -> Result<u64, StoreError> {
 }
 
 /// One page of message hits.
-pub(crate) async fn search(
-    client: &impl GenericClient,
-    query: &HistoryQuery,
-) -> Result<SearchPage, StoreError> {
+pub(crate) async fn search(client: &ClientWrapper, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
     query.check()?;
     let page = query.page_size();
     let columns = EVENT_COLUMNS
@@ -221,7 +219,7 @@ fn conversation_from_row_at(row: &Row, index: usize) -> Result<kf_core::model::C
 
 /// One page of conversations, in the order of their `created` events.
 pub(crate) async fn conversations(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     query: &HistoryQuery,
 ) -> Result<ConversationPage, StoreError> {
     query.check()?;

@@ -219,7 +219,7 @@ impl ConversationLog for PostgresStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        rows::events_after(&**self.client().await?, conversation, after, limit).await
+        rows::events_after(&*self.client().await?, conversation, after, limit).await
     }
 
     async fn event_by_client_id(
@@ -228,11 +228,11 @@ impl ConversationLog for PostgresStore {
         author: &Actor,
         client_id: &ClientId,
     ) -> Result<Option<Event>, StoreError> {
-        rows::event_by_client_id(&**self.client().await?, conversation, author, client_id).await
+        rows::event_by_client_id(&*self.client().await?, conversation, author, client_id).await
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
-        rows::conversation(&**self.client().await?, id).await
+        rows::conversation(&*self.client().await?, id).await
     }
 
     async fn conversations_of_visitor(
@@ -240,7 +240,7 @@ impl ConversationLog for PostgresStore {
         tenant: &TenantId,
         visitor: &VisitorId,
     ) -> Result<Vec<Conversation>, StoreError> {
-        rows::conversations_of_visitor(&**self.client().await?, tenant.as_str(), visitor.as_str()).await
+        rows::conversations_of_visitor(&*self.client().await?, tenant.as_str(), visitor.as_str()).await
     }
 
     async fn conversations_of_agent(
@@ -248,87 +248,87 @@ impl ConversationLog for PostgresStore {
         tenant: &TenantId,
         agent: &AgentId,
     ) -> Result<Vec<Conversation>, StoreError> {
-        rows::conversations_of_agent(&**self.client().await?, tenant.as_str(), agent.as_str()).await
+        rows::conversations_of_agent(&*self.client().await?, tenant.as_str(), agent.as_str()).await
     }
 
     async fn open_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
-        rows::open_conversations(&**self.client().await?).await
+        rows::open_conversations(&*self.client().await?).await
     }
 
     async fn put_conversation_context(&self, context: ConversationContext) -> Result<(), StoreError> {
-        records::put_context(&**self.client().await?, &context).await
+        records::put_context(&*self.client().await?, &context).await
     }
 
     async fn conversation_context(
         &self,
         conversation: ConversationId,
     ) -> Result<Option<ConversationContext>, StoreError> {
-        records::context(&**self.client().await?, conversation).await
+        records::context(&*self.client().await?, conversation).await
     }
 
     async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        rows::feed_after(&**self.client().await?, after, limit).await
+        rows::feed_after(&*self.client().await?, after, limit).await
     }
 
     async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
-        rows::feed_head(&**self.client().await?).await
+        rows::feed_head(&*self.client().await?).await
     }
 }
 
 #[async_trait]
 impl History for PostgresStore {
     async fn search(&self, query: &HistoryQuery) -> Result<SearchPage, StoreError> {
-        history::search(&**self.client().await?, query).await
+        history::search(&*self.client().await?, query).await
     }
 
     async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
-        history::conversations(&**self.client().await?, query).await
+        history::conversations(&*self.client().await?, query).await
     }
 }
 
 #[async_trait]
 impl Directory for PostgresStore {
     async fn put_visitor(&self, visitor: Visitor) -> Result<(), StoreError> {
-        records::put_visitor(&**self.client().await?, &visitor).await
+        records::put_visitor(&*self.client().await?, &visitor).await
     }
 
     async fn visitor(&self, tenant: &TenantId, id: &VisitorId) -> Result<Option<Visitor>, StoreError> {
-        records::get(&**self.client().await?, Table::Visitors, tenant, id.as_str()).await
+        records::get(&*self.client().await?, Table::Visitors, tenant, id.as_str()).await
     }
 
     async fn put_agent(&self, agent: Agent) -> Result<(), StoreError> {
-        records::put_agent(&**self.client().await?, &agent).await
+        records::put_agent(&*self.client().await?, &agent).await
     }
 
     async fn agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
-        records::get(&**self.client().await?, Table::Agents, tenant, id.as_str()).await
+        records::get(&*self.client().await?, Table::Agents, tenant, id.as_str()).await
     }
 
     async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
-        records::all(&**self.client().await?, Table::Agents).await
+        records::all(&*self.client().await?, Table::Agents).await
     }
 
     async fn put_group(&self, group: Group) -> Result<(), StoreError> {
-        records::put_group(&**self.client().await?, &group).await
+        records::put_group(&*self.client().await?, &group).await
     }
 
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
-        records::all(&**self.client().await?, Table::Groups).await
+        records::all(&*self.client().await?, Table::Groups).await
     }
 
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
-        records::put_entry_point(&**self.client().await?, &entry).await
+        records::put_entry_point(&*self.client().await?, &entry).await
     }
 
     async fn delete_entry_point(&self, tenant: &TenantId, id: &EntryPointId) -> Result<bool, StoreError> {
-        records::delete(&**self.client().await?, Table::EntryPoints, tenant, id.as_str()).await
+        records::delete(&*self.client().await?, Table::EntryPoints, tenant, id.as_str()).await
     }
 
     async fn entry_points(&self) -> Result<Vec<EntryPoint>, StoreError> {
-        records::all(&**self.client().await?, Table::EntryPoints).await
+        records::all(&*self.client().await?, Table::EntryPoints).await
     }
 }
 
@@ -340,23 +340,23 @@ impl Settings for PostgresStore {
         group: &GroupId,
         hours: Option<WorkingHours>,
     ) -> Result<(), StoreError> {
-        records::put_group_hours(&**self.client().await?, tenant, group, hours.as_ref()).await
+        records::put_group_hours(&*self.client().await?, tenant, group, hours.as_ref()).await
     }
 
     async fn group_hours(&self) -> Result<Vec<GroupHours>, StoreError> {
-        records::group_hours(&**self.client().await?).await
+        records::group_hours(&*self.client().await?).await
     }
 
     async fn put_quick_reply(&self, reply: QuickReply) -> Result<(), StoreError> {
-        records::put_quick_reply(&**self.client().await?, &reply).await
+        records::put_quick_reply(&*self.client().await?, &reply).await
     }
 
     async fn delete_quick_reply(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-        records::delete_quick_reply(&**self.client().await?, tenant, id).await
+        records::delete_quick_reply(&*self.client().await?, tenant, id).await
     }
 
     async fn quick_reply(&self, tenant: &TenantId, id: &str) -> Result<Option<QuickReply>, StoreError> {
-        records::quick_reply(&**self.client().await?, tenant, id).await
+        records::quick_reply(&*self.client().await?, tenant, id).await
     }
 
     async fn quick_replies(
@@ -364,23 +364,23 @@ impl Settings for PostgresStore {
         tenant: &TenantId,
         scope: &QuickReplyScope,
     ) -> Result<Vec<QuickReply>, StoreError> {
-        records::quick_replies(&**self.client().await?, tenant, scope).await
+        records::quick_replies(&*self.client().await?, tenant, scope).await
     }
 
     async fn put_label(&self, label: Label) -> Result<(), StoreError> {
-        records::put_label(&**self.client().await?, &label).await
+        records::put_label(&*self.client().await?, &label).await
     }
 
     async fn delete_label(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
-        records::delete_label(&**self.client().await?, tenant, name).await
+        records::delete_label(&*self.client().await?, tenant, name).await
     }
 
     async fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
-        records::labels(&**self.client().await?, tenant).await
+        records::labels(&*self.client().await?, tenant).await
     }
 
     async fn put_attribute_definition(&self, definition: AttributeDefinition) -> Result<(), StoreError> {
-        records::put_attribute_definition(&**self.client().await?, &definition).await
+        records::put_attribute_definition(&*self.client().await?, &definition).await
     }
 
     async fn delete_attribute_definition(
@@ -389,10 +389,10 @@ impl Settings for PostgresStore {
         object: AttributeObject,
         key: &str,
     ) -> Result<bool, StoreError> {
-        records::delete_attribute_definition(&**self.client().await?, tenant, object, key).await
+        records::delete_attribute_definition(&*self.client().await?, tenant, object, key).await
     }
 
     async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError> {
-        records::attribute_definitions(&**self.client().await?, tenant).await
+        records::attribute_definitions(&*self.client().await?, tenant).await
     }
 }

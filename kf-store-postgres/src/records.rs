@@ -2,6 +2,7 @@
 //! replies, labels, attribute definitions) and conversation contexts. Each write is one statement in a
 //! transaction of its own: they need no seq or feed position, so they skip the writer's group commit.
 
+use deadpool_postgres::ClientWrapper;
 use kf_core::context::ConversationContext;
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
@@ -9,12 +10,12 @@ use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{Agent, ConversationId, Group, GroupId, TenantId, Visitor};
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{GroupHours, StoreError};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row};
 
 use crate::error::{backend, sqlstate};
-use crate::rows::{corrupt, decode, encode};
+use crate::rows::{Cached, corrupt, decode, encode};
 
 /// The tables of records kept whole as JSON under (tenant, id).
 #[derive(Clone, Copy, Debug)]
@@ -37,19 +38,19 @@ impl Table {
 }
 
 async fn execute(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, StoreError> {
-    client.execute(sql, params).await.map_err(backend)
+    client.cached_execute(sql, params).await.map_err(backend)
 }
 
 async fn query(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, StoreError> {
-    client.query(sql, params).await.map_err(backend)
+    client.cached_query(sql, params).await.map_err(backend)
 }
 
 fn decode_rows<T: serde::de::DeserializeOwned>(
@@ -66,7 +67,7 @@ fn decode_rows<T: serde::de::DeserializeOwned>(
 
 /// Creates or replaces a record of a (tenant, id) table.
 pub(crate) async fn put<T: serde::Serialize>(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     table: Table,
     tenant: &TenantId,
     id: &str,
@@ -84,7 +85,7 @@ pub(crate) async fn put<T: serde::Serialize>(
 
 /// A record of a (tenant, id) table.
 pub(crate) async fn get<T: serde::de::DeserializeOwned>(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     table: Table,
     tenant: &TenantId,
     id: &str,
@@ -96,7 +97,7 @@ pub(crate) async fn get<T: serde::de::DeserializeOwned>(
 
 /// Every record of a (tenant, id) table, ordered by (tenant, id).
 pub(crate) async fn all<T: serde::de::DeserializeOwned>(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     table: Table,
 ) -> Result<Vec<T>, StoreError> {
     let sql = format!("SELECT data FROM {} ORDER BY tenant, id", table.name());
@@ -106,7 +107,7 @@ pub(crate) async fn all<T: serde::de::DeserializeOwned>(
 
 /// Deletes a record of a (tenant, id) table; whether there was one.
 pub(crate) async fn delete(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     table: Table,
     tenant: &TenantId,
     id: &str,
@@ -115,7 +116,7 @@ pub(crate) async fn delete(
     Ok(execute(client, &sql, &[&tenant.as_str(), &id]).await? > 0)
 }
 
-pub(crate) async fn put_visitor(client: &impl GenericClient, visitor: &Visitor) -> Result<(), StoreError> {
+pub(crate) async fn put_visitor(client: &ClientWrapper, visitor: &Visitor) -> Result<(), StoreError> {
     put(
         client,
         Table::Visitors,
@@ -126,18 +127,15 @@ pub(crate) async fn put_visitor(client: &impl GenericClient, visitor: &Visitor) 
     .await
 }
 
-pub(crate) async fn put_agent(client: &impl GenericClient, agent: &Agent) -> Result<(), StoreError> {
+pub(crate) async fn put_agent(client: &ClientWrapper, agent: &Agent) -> Result<(), StoreError> {
     put(client, Table::Agents, &agent.tenant, agent.id.as_str(), agent).await
 }
 
-pub(crate) async fn put_group(client: &impl GenericClient, group: &Group) -> Result<(), StoreError> {
+pub(crate) async fn put_group(client: &ClientWrapper, group: &Group) -> Result<(), StoreError> {
     put(client, Table::Groups, &group.tenant, group.id.as_str(), group).await
 }
 
-pub(crate) async fn put_entry_point(
-    client: &impl GenericClient,
-    entry: &EntryPoint,
-) -> Result<(), StoreError> {
+pub(crate) async fn put_entry_point(client: &ClientWrapper, entry: &EntryPoint) -> Result<(), StoreError> {
     put(
         client,
         Table::EntryPoints,
@@ -150,7 +148,7 @@ pub(crate) async fn put_entry_point(
 
 /// Sets or removes a group's working hours.
 pub(crate) async fn put_group_hours(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &TenantId,
     group: &GroupId,
     hours: Option<&WorkingHours>,
@@ -173,7 +171,7 @@ pub(crate) async fn put_group_hours(
 }
 
 /// Every group's working hours, ordered by (tenant, group).
-pub(crate) async fn group_hours(client: &impl GenericClient) -> Result<Vec<GroupHours>, StoreError> {
+pub(crate) async fn group_hours(client: &ClientWrapper) -> Result<Vec<GroupHours>, StoreError> {
     let rows = query(
         client,
         "SELECT tenant, group_id, data FROM group_hours ORDER BY tenant, group_id",
@@ -198,12 +196,12 @@ pub(crate) async fn group_hours(client: &impl GenericClient) -> Result<Vec<Group
 /// Creates or replaces a conversation's context summary; not found for an unknown conversation (the foreign
 /// key decides, so a conversation committed by another node counts).
 pub(crate) async fn put_context(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     context: &ConversationContext,
 ) -> Result<(), StoreError> {
     let data = encode(context, "visitor context")?;
     let result = client
-        .execute(
+        .cached_execute(
             "INSERT INTO conversation_contexts (conversation, data) VALUES ($1, $2) \
              ON CONFLICT (conversation) DO UPDATE SET data = excluded.data",
             &[&context.conversation.as_uuid(), &data],
@@ -220,7 +218,7 @@ pub(crate) async fn put_context(
 
 /// A conversation's context summary.
 pub(crate) async fn context(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     id: ConversationId,
 ) -> Result<Option<ConversationContext>, StoreError> {
     let rows = query(
@@ -241,14 +239,11 @@ fn scope_columns(scope: &QuickReplyScope) -> (&'static str, &str) {
 
 /// Creates or replaces a quick reply; `Conflict` when its shortcut is taken by another one of its scope (the
 /// unique constraint decides, also between nodes).
-pub(crate) async fn put_quick_reply(
-    client: &impl GenericClient,
-    reply: &QuickReply,
-) -> Result<(), StoreError> {
+pub(crate) async fn put_quick_reply(client: &ClientWrapper, reply: &QuickReply) -> Result<(), StoreError> {
     let (scope, owner) = scope_columns(&reply.scope);
     let data = encode(reply, "quick reply")?;
     let result = client
-        .execute(
+        .cached_execute(
             "INSERT INTO quick_replies (tenant, id, scope, owner, shortcut, data) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (tenant, id) DO UPDATE SET scope = excluded.scope, owner = excluded.owner, \
              shortcut = excluded.shortcut, data = excluded.data",
@@ -275,7 +270,7 @@ pub(crate) async fn put_quick_reply(
 
 /// Deletes a quick reply; whether there was one.
 pub(crate) async fn delete_quick_reply(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &TenantId,
     id: &str,
 ) -> Result<bool, StoreError> {
@@ -285,7 +280,7 @@ pub(crate) async fn delete_quick_reply(
 
 /// A quick reply by id.
 pub(crate) async fn quick_reply(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &TenantId,
     id: &str,
 ) -> Result<Option<QuickReply>, StoreError> {
@@ -300,7 +295,7 @@ pub(crate) async fn quick_reply(
 
 /// The quick replies of a scope, ordered by shortcut.
 pub(crate) async fn quick_replies(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &TenantId,
     scope: &QuickReplyScope,
 ) -> Result<Vec<QuickReply>, StoreError> {
@@ -315,7 +310,7 @@ pub(crate) async fn quick_replies(
 }
 
 /// Creates or replaces a label definition.
-pub(crate) async fn put_label(client: &impl GenericClient, label: &Label) -> Result<(), StoreError> {
+pub(crate) async fn put_label(client: &ClientWrapper, label: &Label) -> Result<(), StoreError> {
     let data = encode(label, "label")?;
     execute(
         client,
@@ -329,7 +324,7 @@ pub(crate) async fn put_label(client: &impl GenericClient, label: &Label) -> Res
 
 /// Deletes a label definition; whether there was one.
 pub(crate) async fn delete_label(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &TenantId,
     name: &str,
 ) -> Result<bool, StoreError> {
@@ -338,7 +333,7 @@ pub(crate) async fn delete_label(
 }
 
 /// A tenant's label definitions, by name.
-pub(crate) async fn labels(client: &impl GenericClient, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
+pub(crate) async fn labels(client: &ClientWrapper, tenant: &TenantId) -> Result<Vec<Label>, StoreError> {
     let rows = query(
         client,
         "SELECT data FROM labels WHERE tenant = $1 ORDER BY name",
@@ -350,7 +345,7 @@ pub(crate) async fn labels(client: &impl GenericClient, tenant: &TenantId) -> Re
 
 /// Creates or replaces an attribute definition.
 pub(crate) async fn put_attribute_definition(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     definition: &AttributeDefinition,
 ) -> Result<(), StoreError> {
     let data = encode(definition, "attribute definition")?;
@@ -371,7 +366,7 @@ pub(crate) async fn put_attribute_definition(
 
 /// Deletes an attribute definition; whether there was one.
 pub(crate) async fn delete_attribute_definition(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &TenantId,
     object: AttributeObject,
     key: &str,
@@ -382,7 +377,7 @@ pub(crate) async fn delete_attribute_definition(
 
 /// A tenant's attribute definitions, visitor's first, then by key.
 pub(crate) async fn attribute_definitions(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &TenantId,
 ) -> Result<Vec<AttributeDefinition>, StoreError> {
     let rows = query(

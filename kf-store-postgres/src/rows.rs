@@ -5,10 +5,80 @@ use kf_core::model::{
     Actor, ClientId, Conversation, ConversationId, ConversationState, Event, EventKind, Seq, Timestamp,
 };
 use kf_core::store::{FeedEntry, FeedPosition, StoreError};
-use tokio_postgres::{GenericClient, Row};
+use std::future::Future;
+
+use deadpool_postgres::ClientWrapper;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::PostgresError;
 use crate::error::backend;
+
+/// Statements of a pooled connection, each prepared once per connection and kept (deadpool's statement cache):
+/// a statement costs one round trip instead of two (parse, then bind and execute).
+pub(crate) trait Cached {
+    /// The rows of `sql`.
+    fn cached_query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
+
+    /// The row of `sql`, if any (an error when there are several).
+    fn cached_query_opt<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, tokio_postgres::Error>> + Send + 'a;
+
+    /// The one row of `sql`.
+    fn cached_query_one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send + 'a;
+
+    /// Runs `sql`; the number of rows it changed.
+    fn cached_execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
+}
+
+impl Cached for ClientWrapper {
+    async fn cached_query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.query(&self.prepare_cached(sql).await?, params).await
+    }
+
+    async fn cached_query_opt<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        self.query_opt(&self.prepare_cached(sql).await?, params).await
+    }
+
+    async fn cached_query_one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        self.query_one(&self.prepare_cached(sql).await?, params).await
+    }
+
+    async fn cached_execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        self.execute(&self.prepare_cached(sql).await?, params).await
+    }
+}
 
 /// An event's columns, as [`event_from_row`] reads them.
 pub(crate) const EVENT_COLUMNS: &str = "conversation, seq, at, author_role, author_id, client_id, data";
@@ -97,11 +167,11 @@ fn events(rows: Vec<Row>) -> Result<Vec<Event>, StoreError> {
 
 /// A conversation's record.
 pub(crate) async fn conversation(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     id: ConversationId,
 ) -> Result<Option<Conversation>, StoreError> {
     let row = client
-        .query_opt("SELECT data FROM conversations WHERE id = $1", &[&id.as_uuid()])
+        .cached_query_opt("SELECT data FROM conversations WHERE id = $1", &[&id.as_uuid()])
         .await
         .map_err(backend)?;
     row.as_ref().map(conversation_from_row).transpose()
@@ -109,12 +179,12 @@ pub(crate) async fn conversation(
 
 /// A visitor's conversations, newest first.
 pub(crate) async fn conversations_of_visitor(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &str,
     visitor: &str,
 ) -> Result<Vec<Conversation>, StoreError> {
     let rows = client
-        .query(
+        .cached_query(
             "SELECT data FROM conversations WHERE tenant = $1 AND visitor = $2 ORDER BY created_at DESC, id DESC",
             &[&tenant, &visitor],
         )
@@ -125,12 +195,12 @@ pub(crate) async fn conversations_of_visitor(
 
 /// The conversations an agent owns or parked, oldest first.
 pub(crate) async fn conversations_of_agent(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     tenant: &str,
     agent: &str,
 ) -> Result<Vec<Conversation>, StoreError> {
     let rows = client
-        .query(
+        .cached_query(
             "SELECT data FROM conversations WHERE tenant = $1 AND agent = $2 ORDER BY created_at, id",
             &[&tenant, &agent],
         )
@@ -140,9 +210,9 @@ pub(crate) async fn conversations_of_agent(
 }
 
 /// Every open conversation, oldest first.
-pub(crate) async fn open_conversations(client: &impl GenericClient) -> Result<Vec<Conversation>, StoreError> {
+pub(crate) async fn open_conversations(client: &ClientWrapper) -> Result<Vec<Conversation>, StoreError> {
     let rows = client
-        .query(
+        .cached_query(
             "SELECT data FROM conversations WHERE state <> 'closed' ORDER BY created_at, id",
             &[],
         )
@@ -153,13 +223,13 @@ pub(crate) async fn open_conversations(client: &impl GenericClient) -> Result<Ve
 
 /// The event at a seq.
 pub(crate) async fn event_at(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     conversation: ConversationId,
     seq: Seq,
 ) -> Result<Option<Event>, StoreError> {
     let seq = signed(seq.0, "seq")?;
     let row = client
-        .query_opt(
+        .cached_query_opt(
             &format!("SELECT {EVENT_COLUMNS} FROM events WHERE conversation = $1 AND seq = $2"),
             &[&conversation.as_uuid(), &seq],
         )
@@ -170,13 +240,13 @@ pub(crate) async fn event_at(
 
 /// The event an author sent with a client id.
 pub(crate) async fn event_by_client_id(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     conversation: ConversationId,
     author: &Actor,
     client_id: &ClientId,
 ) -> Result<Option<Event>, StoreError> {
     let row = client
-        .query_opt(
+        .cached_query_opt(
             &format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
                  WHERE conversation = $1 AND author_role = $2 AND author_id = $3 AND client_id = $4"
@@ -195,7 +265,7 @@ pub(crate) async fn event_by_client_id(
 
 /// Up to `limit` events after `after`, in seq order.
 pub(crate) async fn events_after(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     conversation: ConversationId,
     after: Seq,
     limit: usize,
@@ -204,7 +274,7 @@ pub(crate) async fn events_after(
     let after = i64::try_from(after.0).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
-        .query(
+        .cached_query(
             &format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE conversation = $1 AND seq > $2 ORDER BY seq LIMIT $3"
             ),
@@ -221,7 +291,7 @@ pub(crate) async fn events_after(
 /// `kf_feed_head`, which a writing transaction takes as its last statement and keeps until it commits: a
 /// snapshot that sees position `p` committed also sees every smaller one (docs/architecture.md, "PostgreSQL").
 pub(crate) async fn feed_after(
-    client: &impl GenericClient,
+    client: &ClientWrapper,
     after: FeedPosition,
     limit: usize,
 ) -> Result<Vec<FeedEntry>, StoreError> {
@@ -230,7 +300,7 @@ pub(crate) async fn feed_after(
     };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
-        .query(
+        .cached_query(
             &format!(
                 "SELECT {EVENT_COLUMNS}, position, tenant FROM events WHERE position > $1 \
                  ORDER BY position LIMIT $2"
@@ -257,9 +327,9 @@ pub(crate) async fn feed_after(
 }
 
 /// The position of the last committed event.
-pub(crate) async fn feed_head(client: &impl GenericClient) -> Result<FeedPosition, StoreError> {
+pub(crate) async fn feed_head(client: &ClientWrapper) -> Result<FeedPosition, StoreError> {
     let row = client
-        .query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[])
+        .cached_query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[])
         .await
         .map_err(backend)?;
     let head: i64 = row.try_get(0).map_err(backend)?;

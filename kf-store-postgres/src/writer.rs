@@ -6,13 +6,13 @@
 //! 1. **locks** the rows of every conversation the batch appends to, in id order (`SELECT … ORDER BY id FOR NO
 //!    KEY UPDATE`), which reads their latest committed state. Any writer on any node does the same, so appends to
 //!    one conversation are serialized across nodes, and the sorted order keeps two batches from deadlocking;
-//! 2. looks up, pipelined, the events already stored under the drafts' client ids (under the lock, nobody else
+//! 2. looks up, pipelined (sent together, answered in one round trip), the events already stored under the drafts' client ids (under the lock, nobody else
 //!    can add one meanwhile);
 //! 3. runs the requests in order in memory — an open inserts its conversation row (`ON CONFLICT DO NOTHING`:
 //!    the unique constraint settles a race between nodes), an append applies its event to the locked record with
 //!    [`Conversation::apply`] (the one state machine of every store), which gives the next seq: gapless;
-//! 4. writes the changed conversation rows (one statement), then stores every new event in one statement that
-//!    first bumps the feed head (`kf_feed_head`) by their number: the positions are taken under that row's lock,
+//! 4. writes the changed conversation rows (one statement) and, pipelined with it, every new event (one statement
+//!    that first bumps the feed head, `kf_feed_head`, by their number): the positions are taken under that row's lock,
 //!    held until the commit, so positions are committed in order and no reader ever sees a position before a
 //!    smaller one (docs/architecture.md, "PostgreSQL");
 //! 5. commits.
@@ -21,22 +21,24 @@
 //! batch alone. A failing statement aborts the transaction: the batch is rolled back and every request runs
 //! again in a transaction of its own, so only the culprit fails. A failed `COMMIT` fails the whole batch (whether
 //! it reached the database is unknown).
+//!
+//! Every statement is prepared once per connection and kept (`rows::Cached`), so it costs one round trip.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
+use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::Pool;
-use futures::future::try_join_all;
+use futures::future::{try_join, try_join_all};
 use kf_core::model::{Conversation, ConversationId, Event, EventKind, Seq, TenantId};
 use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
 use kf_core::telemetry::names;
 use metrics::{Counter, Histogram};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::Client;
 
 use crate::PostgresError;
 use crate::error::backend;
-use crate::rows::{self, encode, owner, signed};
+use crate::rows::{self, Cached, encode, owner, signed};
 
 /// A write operation that goes through group commit.
 #[derive(Debug)]
@@ -209,7 +211,7 @@ struct Batch {
 }
 
 /// Runs the requests inside the open transaction (no `COMMIT`). The outer error aborts the transaction.
-pub(crate) async fn run_in_transaction(client: &Client, ops: &[&Op]) -> Result<Results, StoreError> {
+pub(crate) async fn run_in_transaction(client: &ClientWrapper, ops: &[&Op]) -> Result<Results, StoreError> {
     let mut batch = Batch::default();
     let drafts: Vec<&EventDraft> = ops
         .iter()
@@ -236,7 +238,7 @@ pub(crate) async fn run_in_transaction(client: &Client, ops: &[&Op]) -> Result<R
 }
 
 /// Locks and reads the conversations the drafts append to, and the events stored under their client ids.
-async fn lock(client: &Client, drafts: &[&EventDraft], batch: &mut Batch) -> Result<(), StoreError> {
+async fn lock(client: &ClientWrapper, drafts: &[&EventDraft], batch: &mut Batch) -> Result<(), StoreError> {
     if drafts.is_empty() {
         return Ok(());
     }
@@ -244,7 +246,7 @@ async fn lock(client: &Client, drafts: &[&EventDraft], batch: &mut Batch) -> Res
     ids.sort_unstable();
     ids.dedup();
     let rows = client
-        .query(
+        .cached_query(
             "SELECT data FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
             &[&ids],
         )
@@ -279,7 +281,7 @@ async fn lock(client: &Client, drafts: &[&EventDraft], batch: &mut Batch) -> Res
 
 /// Opens a conversation, or finds the one this client id opened. The outer error aborts the transaction.
 async fn create(
-    client: &Client,
+    client: &ClientWrapper,
     new: &NewConversation,
     batch: &mut Batch,
 ) -> Result<Result<Created, StoreError>, StoreError> {
@@ -298,7 +300,7 @@ async fn create(
     // No conflict target: a taken id and a used (tenant, visitor, client id) both insert nothing. A concurrent
     // insert of the same key on another node makes this wait for that transaction's end.
     let inserted = client
-        .execute(
+        .cached_execute(
             "INSERT INTO conversations (id, tenant, visitor, open_client_id, state, agent, group_id, last_seq, \
                  created_at, data) \
              VALUES ($1, $2, $3, $4, 'queued', NULL, $5, 1, $6, $7) ON CONFLICT DO NOTHING",
@@ -333,7 +335,7 @@ async fn create(
         }));
     }
     let row = client
-        .query_opt(
+        .cached_query_opt(
             "SELECT data FROM conversations WHERE tenant = $1 AND visitor = $2 AND open_client_id = $3",
             &[
                 &new.tenant.as_str(),
@@ -412,66 +414,81 @@ fn append(draft: &EventDraft, batch: &mut Batch) -> Result<Appended, StoreError>
     })
 }
 
-/// Writes the changed conversation rows, then the new events with their feed positions.
-async fn write(client: &Client, batch: &Batch) -> Result<(), StoreError> {
+/// Writes the changed conversation rows and the new events with their feed positions: two statements,
+/// pipelined (sent together, answered in one round trip).
+async fn write(client: &ClientWrapper, batch: &Batch) -> Result<(), StoreError> {
     let changed: Vec<&Conversation> = batch
         .working
         .values()
         .filter(|working| working.changed)
         .map(|working| &working.conversation)
         .collect();
-    if !changed.is_empty() {
-        let mut ids = Vec::with_capacity(changed.len());
-        let mut states = Vec::with_capacity(changed.len());
-        let mut agents = Vec::with_capacity(changed.len());
-        let mut seqs = Vec::with_capacity(changed.len());
-        let mut datas = Vec::with_capacity(changed.len());
-        let mut groups = Vec::with_capacity(changed.len());
-        let mut last_agents = Vec::with_capacity(changed.len());
-        let mut ratings = Vec::with_capacity(changed.len());
-        // Labels as one JSON array each: unnest cannot take an array of arrays of different lengths.
-        let mut labels = Vec::with_capacity(changed.len());
-        for conversation in &changed {
-            ids.push(conversation.id.as_uuid());
-            states.push(conversation.state.name());
-            agents.push(owner(&conversation.state));
-            seqs.push(signed(conversation.last_seq.0, "seq")?);
-            datas.push(encode(*conversation, "conversation")?);
-            groups.push(conversation.group.as_str());
-            last_agents.push(conversation.last_agent.as_ref().map(|agent| agent.as_str()));
-            ratings.push(conversation.rating.map(i16::from));
-            labels.push(encode(&conversation.labels, "labels")?);
-        }
-        client
-            .execute(
-                "UPDATE conversations AS c SET state = u.state, agent = u.agent, last_seq = u.last_seq, \
-                     data = u.data, group_id = u.group_id, last_agent = u.last_agent, rating = u.rating, \
-                     labels = ARRAY(SELECT json_array_elements_text(u.labels::json)) \
-                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
-                     $7::text[], $8::smallint[], $9::text[]) \
-                     AS u (id, state, agent, last_seq, data, group_id, last_agent, rating, labels) \
-                 WHERE c.id = u.id",
-                &[
-                    &ids,
-                    &states,
-                    &agents,
-                    &seqs,
-                    &datas,
-                    &groups,
-                    &last_agents,
-                    &ratings,
-                    &labels,
-                ],
-            )
-            .await
-            .map_err(backend)?;
+    try_join(
+        update_conversations(client, &changed),
+        insert_events(client, &batch.pending),
+    )
+    .await
+    .map(drop)
+}
+
+/// Writes conversation rows (their state, owner, `last_seq`, the searchable columns and the record).
+async fn update_conversations(client: &ClientWrapper, changed: &[&Conversation]) -> Result<(), StoreError> {
+    if changed.is_empty() {
+        return Ok(());
     }
-    insert_events(client, &batch.pending).await
+    let mut ids = Vec::with_capacity(changed.len());
+    let mut states = Vec::with_capacity(changed.len());
+    let mut agents = Vec::with_capacity(changed.len());
+    let mut seqs = Vec::with_capacity(changed.len());
+    let mut datas = Vec::with_capacity(changed.len());
+    let mut groups = Vec::with_capacity(changed.len());
+    let mut last_agents = Vec::with_capacity(changed.len());
+    let mut ratings = Vec::with_capacity(changed.len());
+    // Labels as one JSON array each: unnest cannot take an array of arrays of different lengths.
+    let mut labels = Vec::with_capacity(changed.len());
+    for conversation in changed {
+        ids.push(conversation.id.as_uuid());
+        states.push(conversation.state.name());
+        agents.push(owner(&conversation.state));
+        seqs.push(signed(conversation.last_seq.0, "seq")?);
+        datas.push(encode(*conversation, "conversation")?);
+        groups.push(conversation.group.as_str());
+        last_agents.push(conversation.last_agent.as_ref().map(|agent| agent.as_str()));
+        ratings.push(conversation.rating.map(i16::from));
+        labels.push(encode(&conversation.labels, "labels")?);
+    }
+    client
+        .cached_execute(
+            "UPDATE conversations AS c SET state = u.state, agent = u.agent, last_seq = u.last_seq, \
+                 data = u.data, group_id = u.group_id, last_agent = u.last_agent, rating = u.rating, \
+                 labels = ARRAY(SELECT json_array_elements_text(u.labels::json)) \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
+                 $7::text[], $8::smallint[], $9::text[]) \
+                 AS u (id, state, agent, last_seq, data, group_id, last_agent, rating, labels) \
+             WHERE c.id = u.id",
+            &[
+                &ids,
+                &states,
+                &agents,
+                &seqs,
+                &datas,
+                &groups,
+                &last_agents,
+                &ratings,
+                &labels,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// Stores events with the next positions of the feed, in the order given. The feed head's row stays locked until
 /// the transaction ends (see the module documentation): this is the last statement before the commit.
-pub(crate) async fn insert_events(client: &Client, events: &[(Event, TenantId)]) -> Result<(), StoreError> {
+pub(crate) async fn insert_events(
+    client: &ClientWrapper,
+    events: &[(Event, TenantId)],
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -499,7 +516,7 @@ pub(crate) async fn insert_events(client: &Client, events: &[(Event, TenantId)])
         datas.push(encode::<EventKind>(&event.data, "event data")?);
     }
     client
-        .execute(
+        .cached_execute(
             "WITH head AS (UPDATE kf_feed_head SET position = position + $1 RETURNING position - $1 AS base) \
              INSERT INTO events (position, conversation, seq, at, author_role, author_id, client_id, kind, tenant, \
                  data, search_text) \
