@@ -51,7 +51,8 @@ if rustup toolchain list 2>/dev/null | grep -q "^$msrv"; then
 fi
 
 log "PostgreSQL test server (scripts/pg-test-server.sh), stopped when this script exits"
-eval "$(scripts/pg-test-server.sh start)"
+pg_env=$(scripts/pg-test-server.sh start)
+eval "$pg_env"
 trap 'scripts/pg-test-server.sh stop "$KF_TEST_POSTGRES_DIR"' EXIT
 
 log "cargo test"
