@@ -156,24 +156,31 @@ type Results = Vec<Result<Outcome, StoreError>>;
 /// Runs `ops` in one transaction on a pooled connection and commits it.
 pub(crate) async fn run_batch(pool: &Pool, ops: &[&Op]) -> Result<Results, Failure> {
     let client = pool.get().await.map_err(|error| Failure::Retry(backend(error)))?;
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|error| Failure::Retry(backend(error)))?;
+    if let Err(error) = client.batch_execute("BEGIN").await {
+        discard(client);
+        return Err(Failure::Retry(backend(error)));
+    }
     let results = match run_in_transaction(&client, ops).await {
         Ok(results) => results,
         Err(error) => {
             if let Err(rollback) = client.batch_execute("ROLLBACK").await {
                 tracing::warn!(error = %rollback, "postgres rollback failed");
+                discard(client);
             }
             return Err(Failure::Retry(error));
         }
     };
-    client
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|error| Failure::Lost(backend(error)))?;
+    if let Err(error) = client.batch_execute("COMMIT").await {
+        discard(client);
+        return Err(Failure::Lost(backend(error)));
+    }
     Ok(results)
+}
+
+/// Takes a connection whose transaction state is unknown out of the pool and closes it (the server then rolls
+/// back whatever it still holds), so that no later request runs inside that transaction.
+fn discard(client: deadpool_postgres::Object) {
+    drop(deadpool_postgres::Object::take(client));
 }
 
 /// A conversation as the current batch sees it.
