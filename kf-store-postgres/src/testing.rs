@@ -268,7 +268,11 @@ fn watchdog(root: bool, bin: &Path, dir: &Path, data: &Path) -> Result<(), Strin
         pid = std::process::id(),
         dir = dir.display()
     );
-    Command::new("sh")
+    let mut watchdog = Command::new("sh");
+    // A process group of its own: an interrupt (Ctrl-C) or a kill of the test process's group must not take
+    // the watchdog with it, or the server would outlive the tests.
+    std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+    watchdog
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
