@@ -205,6 +205,10 @@ fn start() -> Result<String, String> {
         .map_err(|error| format!("temporary directory: {error}"))?
         // The watchdog removes it, after the server has stopped.
         .keep();
+    let data = dir.join("data");
+    // Before anything else: whenever this process ends from here on, the directory goes (and the server, once
+    // there is one).
+    watchdog(root, &bin, &dir, &data)?;
     if root {
         run(
             {
@@ -215,7 +219,6 @@ fn start() -> Result<String, String> {
             "chown of the temporary directory to postgres",
         )?;
     }
-    let data = dir.join("data");
     let mut initdb = as_server_user(root, &bin.join("initdb"));
     initdb
         .args([
@@ -242,16 +245,14 @@ fn start() -> Result<String, String> {
         .arg(dir.join("server.log"))
         .arg("-o")
         .arg(&options);
-    let started = run(pg_ctl, "pg_ctl start");
-    watchdog(root, &bin, &dir, &data)?;
-    started?;
+    run(pg_ctl, "pg_ctl start")?;
     Ok(format!(
         "host={} port={port} user=postgres dbname=postgres",
         dir.display()
     ))
 }
 
-/// A shell that waits for this process to exit, then stops the server and removes its directory.
+/// A shell that waits for this process to exit, then stops the server (if one runs) and removes its directory.
 fn watchdog(root: bool, bin: &Path, dir: &Path, data: &Path) -> Result<(), String> {
     let pg_ctl = bin.join("pg_ctl");
     let stop = if root {
@@ -264,7 +265,8 @@ fn watchdog(root: bool, bin: &Path, dir: &Path, data: &Path) -> Result<(), Strin
         format!("'{}' stop -m immediate -D '{}'", pg_ctl.display(), data.display())
     };
     let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
+        // The pause lets a start that was under way when the process died write its pid file first.
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; sleep 1; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
         pid = std::process::id(),
         dir = dir.display()
     );
