@@ -421,6 +421,15 @@ export class Widget {
       onStatus: (/** @type {string} */ status, /** @type {any} */ detail) => client === this.client && this.onStatus(status, detail),
       onFrame: (/** @type {any} */ frame) => client === this.client && this.onFrame(frame),
       onEvent: (/** @type {any} */ event) => client === this.client && this.onEvent(event),
+      // Seen marks are kept by the server (protocol §6.6): after a reload the agent's "seen" comes back with the
+      // inbox and `subscribed`, and our own mark tells us which receipt need not go again.
+      onSeen: (/** @type {string} */ conversation, /** @type {any} */ from, /** @type {number} */ seq) => {
+        if (client !== this.client || conversation !== this.state.conversation || !from) return;
+        if (from.role === "agent" && seq > this.live.agentRead) {
+          this.live.agentRead = seq;
+          this.render();
+        } else if (from.role === "visitor") this.live.readSent = Math.max(this.live.readSent, seq);
+      },
       onReset: (/** @type {string} */ conversation) => {
         if (client !== this.client || conversation !== this.state.conversation) return;
         this.state.events = [];
