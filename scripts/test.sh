@@ -19,6 +19,8 @@ command -v chromium >/dev/null 2>&1 || { log "installing chromium"; apt_install 
 command -v npm >/dev/null 2>&1 || { log "installing node and npm"; apt_install nodejs npm; }
 # The widget check takes a screenshot of its Chinese UI: CJK glyphs need a font.
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { log "installing CJK fonts"; apt_install fonts-noto-cjk; }
+# The agent console's emoji picker and alerts button are checked in screenshots: emoji need a colour font.
+dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || { log "installing an emoji font"; apt_install fonts-noto-color-emoji; }
 for component in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
         log "installing $component"
