@@ -919,16 +919,30 @@ mod tests {
         let id = c1.parse().expect("id");
         let record = crate::rows::conversation(&conn, id).expect("read").expect("kept");
         assert_eq!(record.last_seq, Seq(3));
-        assert_eq!(crate::rows::events_after(&conn, id, Seq(0), 10).expect("events").len(), 3);
-        assert!(crate::rows::seen(&conn, id).expect("seen").is_empty(), "no marks yet");
+        assert_eq!(
+            crate::rows::events_after(&conn, id, Seq(0), 10)
+                .expect("events")
+                .len(),
+            3
+        );
+        assert!(
+            crate::rows::seen(&conn, id).expect("seen").is_empty(),
+            "no marks yet"
+        );
         let visitor = Actor::Visitor("v".parse().expect("visitor"));
         let agent = Actor::Agent("a".parse().expect("agent"));
-        let marks = [SeenMark::new(id, visitor.clone(), Seq(3)), SeenMark::new(id, agent.clone(), Seq(2))];
+        let marks = [
+            SeenMark::new(id, visitor.clone(), Seq(3)),
+            SeenMark::new(id, agent.clone(), Seq(2)),
+        ];
         crate::rows::record_seen(&conn, &marks).expect("record");
         crate::rows::record_seen(&conn, &[SeenMark::new(id, visitor.clone(), Seq(1))]).expect("lower");
         assert_eq!(
             crate::rows::seen(&conn, id).expect("seen"),
-            vec![SeenMark::new(id, agent, Seq(2)), SeenMark::new(id, visitor, Seq(3))],
+            vec![
+                SeenMark::new(id, agent, Seq(2)),
+                SeenMark::new(id, visitor, Seq(3))
+            ],
             "ordered by role, never lowered"
         );
     }

@@ -124,14 +124,13 @@ impl Engine {
                 })
             })
             .collect();
-        conn.outlet
-            .push_unbounded(
-                ServerFrame::Inbox {
-                    conversations: inbox,
-                    seen,
-                }
-                .encode(),
-            );
+        conn.outlet.push_unbounded(
+            ServerFrame::Inbox {
+                conversations: inbox,
+                seen,
+            }
+            .encode(),
+        );
         for frame in positions {
             conn.outlet.offer(frame.encode());
         }

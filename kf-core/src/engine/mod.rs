@@ -65,8 +65,8 @@ pub use lifecycle::{
     FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, StoreHealth,
 };
 pub use outbox::{Outbox, Outgoing};
-pub use session::{Rejection, Session};
 pub use seen::SEEN_FLUSH_DELAY;
+pub use session::{Rejection, Session};
 pub use snooze::MAX_SNOOZE_MS;
 
 /// The kf engine. Cheap to clone (an `Arc` inside); share one per process.

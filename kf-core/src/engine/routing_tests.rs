@@ -1607,7 +1607,10 @@ mod properties {
         async fn record_seen(&self, marks: Vec<crate::model::SeenMark>) -> Result<(), StoreError> {
             yielding!(self.record_seen(marks))
         }
-        async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<crate::model::SeenMark>, StoreError> {
+        async fn seen(
+            &self,
+            conversations: &[ConversationId],
+        ) -> Result<Vec<crate::model::SeenMark>, StoreError> {
             yielding!(self.seen(conversations))
         }
     }

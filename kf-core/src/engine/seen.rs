@@ -32,7 +32,9 @@ pub(crate) struct SeenBook {
 impl SeenBook {
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<(ConversationId, Actor), Seq>> {
         // Every update is a single insert or removal: a poisoned map is still consistent.
-        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Raises a pending mark; true when no flush task runs yet (the caller starts one).

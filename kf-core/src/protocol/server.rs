@@ -11,8 +11,8 @@ use crate::labels::{AttributeDefinition, AttributeValue, Label};
 use crate::limits::ClientLimits;
 use crate::model::Epoch;
 use crate::model::{
-    Actor, AgentStatus, ClientId, Conversation, ConversationId, Event, EventKind, MissedReason, SeenMark, Seq,
-    TenantId, VisitorId,
+    Actor, AgentStatus, ClientId, Conversation, ConversationId, Event, EventKind, MissedReason, SeenMark,
+    Seq, TenantId, VisitorId,
 };
 use crate::quick_replies::QuickReply;
 

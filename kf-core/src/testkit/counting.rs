@@ -163,7 +163,10 @@ impl ConversationLog for CountingStore {
         self.counted(Concern::Log, "record_seen").record_seen(marks).await
     }
 
-    async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<crate::model::SeenMark>, StoreError> {
+    async fn seen(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<crate::model::SeenMark>, StoreError> {
         self.counted(Concern::Log, "seen").seen(conversations).await
     }
 }

@@ -11,14 +11,22 @@ use crate::store::{ConversationLog, StoreError};
 async fn marks(store: &dyn ConversationLog, conversations: &[ConversationId]) -> Vec<SeenMark> {
     let mut marks = ok(store.seen(conversations).await, "seen");
     marks.sort_by(|a, b| {
-        (a.conversation, a.from.role(), a.from.id_str()).cmp(&(b.conversation, b.from.role(), b.from.id_str()))
+        (a.conversation, a.from.role(), a.from.id_str()).cmp(&(
+            b.conversation,
+            b.from.role(),
+            b.from.id_str(),
+        ))
     });
     marks
 }
 
 fn sorted(mut expected: Vec<SeenMark>) -> Vec<SeenMark> {
     expected.sort_by(|a, b| {
-        (a.conversation, a.from.role(), a.from.id_str()).cmp(&(b.conversation, b.from.role(), b.from.id_str()))
+        (a.conversation, a.from.role(), a.from.id_str()).cmp(&(
+            b.conversation,
+            b.from.role(),
+            b.from.id_str(),
+        ))
     });
     expected
 }
@@ -67,8 +75,15 @@ pub async fn seen_marks_only_move_forward(store: Arc<dyn ConversationLog>) {
     );
     for bad in [mark(c2, &Actor::System, 1), mark(c2, &alice, 0)] {
         let refused = store.record_seen(vec![mark(c2, &alice, 9), bad.clone()]).await;
-        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{bad:?}: {refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{bad:?}: {refused:?}"
+        );
     }
-    assert_eq!(marks(&*store, &[c2]).await, vec![mark(c2, &visitor("v2"), 1)], "refused batches store nothing");
+    assert_eq!(
+        marks(&*store, &[c2]).await,
+        vec![mark(c2, &visitor("v2"), 1)],
+        "refused batches store nothing"
+    );
     assert_eq!(marks(&*store, &[ConversationId::generate()]).await, vec![]);
 }

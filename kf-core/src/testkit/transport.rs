@@ -1381,7 +1381,11 @@ pub async fn seen_marks_survive_a_reconnect(transport: Arc<dyn Transport>) {
     );
     assert_eq!(visitor_tab.request(read(4)).await, None);
     assert_eq!(read_from(&mut *alice, "visitor").await["seq"], 4);
-    assert_eq!(visitor_tab.request(read(2)).await, None, "a lower receipt is relayed, but lowers nothing");
+    assert_eq!(
+        visitor_tab.request(read(2)).await,
+        None,
+        "a lower receipt is relayed, but lowers nothing"
+    );
     read_from(&mut *alice, "visitor").await;
     let expected = json!([
         {"conversation": conversation, "from": {"role": "agent", "id": "alice"}, "seq": 3},
@@ -1400,7 +1404,11 @@ pub async fn seen_marks_survive_a_reconnect(transport: Arc<dyn Transport>) {
             Ok(replay) => replay,
             Err(error) => panic!("replay refused: {error}"),
         };
-        assert_eq!(by_role(&subscribed["seen"]), expected, "subscribed of {identity:?}");
+        assert_eq!(
+            by_role(&subscribed["seen"]),
+            expected,
+            "subscribed of {identity:?}"
+        );
     }
 }
 

@@ -37,7 +37,9 @@ pub(crate) fn seen(conn: &Connection, conversation: ConversationId) -> SqlResult
     let mut statement =
         conn.prepare_cached("SELECT role, id, seq FROM seen WHERE conversation = ?1 ORDER BY role, id")?;
     statement
-        .query_map([IdText::new(conversation)], |row| mark_from_row(conversation, row))?
+        .query_map([IdText::new(conversation)], |row| {
+            mark_from_row(conversation, row)
+        })?
         .collect()
 }
 

@@ -282,7 +282,10 @@ impl ConversationLog for Flaky {
         self.memory.record_seen(marks).await
     }
 
-    async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<crate::model::SeenMark>, StoreError> {
+    async fn seen(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<crate::model::SeenMark>, StoreError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(StoreError::Closed);
         }

@@ -88,7 +88,11 @@ async fn receipts_are_written_together_after_the_flush_delay() {
         v1.session.receive(&read.to_string()).await;
         alice.session.receive(&read.to_string()).await;
     }
-    assert_eq!(store.calls_of("record_seen"), 0, "nothing written before the delay");
+    assert_eq!(
+        store.calls_of("record_seen"),
+        0,
+        "nothing written before the delay"
+    );
     tokio::time::sleep(crate::engine::SEEN_FLUSH_DELAY * 2).await;
     assert_eq!(store.calls_of("record_seen"), 1, "ten receipts, one write");
     let marks = store.seen(&[conversation]).await.expect("seen");
