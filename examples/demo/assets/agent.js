@@ -190,7 +190,7 @@ function markRead(id) {
 function sendRead(id) {
   const entry = conversations.get(id);
   const mine = entry && (entry.record.agent === session.agent || entry.record.last_agent === session.agent);
-  if (!mine || !client || readTimers.has(id) || entry.readUpTo <= (readSent.get(id) || 0)) return;
+  if (!mine || entry.leaving || !client || readTimers.has(id) || entry.readUpTo <= (readSent.get(id) || 0)) return;
   if (client.sendFrame({ type: "read", id: `read:${id}`, conversation: id, seq: entry.readUpTo })) readSent.set(id, entry.readUpTo);
   readTimers.set(id, setTimeout(() => {
     readTimers.delete(id);
@@ -405,6 +405,7 @@ function handleFrame(frame) {
         break;
       }
       if (kind === "read") break; // a receipt the server did not take (no longer ours): nothing to tell the agent
+      if (kind === "transfer" && conversations.has(conversation)) conversations.get(conversation).leaving = false;
       if ((kind === "claim" || kind === "take") && frame.code === "invalid_state") client.sendFrame({ type: "queue", id: "queue" }); // someone was quicker
       if (REQUESTS[kind]) toast(`${REQUESTS[kind]} refused: ${frame.code}${frame.message ? ` (${frame.message})` : ""}`);
       else if (frame.code !== "invalid_token" && frame.code !== "token_expired") toast(frame.message || frame.code);
@@ -519,7 +520,8 @@ function transfer(toQueue) {
   if (!toQueue) frame.agent = agent;
   const note = $("transfer-note").value.trim();
   if (note) frame.note = note;
-  requestNow(frame);
+  // No more receipts from here on: the server may hand it over before our stream tells us (it refuses `read` then).
+  if (requestNow(frame)) conversations.get(selected).leaving = true;
 }
 
 // The time `snooze` asks for, from the form: null means until the visitor replies.

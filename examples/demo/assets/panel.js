@@ -44,7 +44,7 @@ export function contextView(reply, online, openPast) {
       : el("div", { class: "muted" }, "None known (pages are kept in memory only)."),
   );
   const past = reply.past_conversations || [];
-  nodes.push(el("div", { class: "panel-subtitle" }, `Earlier conversations (${past.length})`));
+  nodes.push(el("div", { class: "panel-subtitle" }, `Other conversations of this visitor (${past.length})`));
   if (past.length) {
     nodes.push(
       // Each opens read-only in a tab of its own: its whole log, its notes and its rating.

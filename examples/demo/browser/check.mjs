@@ -59,6 +59,8 @@ function watch(page, name) {
     if (m.type() === "error" || m.type() === "warning") consoleErrors.push(`${name}: ${m.type()}: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleErrors.push(`${name}: pageerror: ${e.message}`));
+  // Which request a refusal answered (the console error names only the status).
+  page.on("response", (r) => r.status() === 403 && log(`  (${name}: 403 for ${r.request().method()} ${new URL(r.url()).pathname})`));
 }
 
 // After a failure: what each page's kf client holds (connection, cursors, sends not yet settled) and what the
