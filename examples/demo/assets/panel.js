@@ -199,7 +199,7 @@ export function drawWorkspace(entry, { isMine, showNote }) {
           ` ${score}/5`,
           rated && rated.data.comment ? el("div", { class: "rating-comment" }, `“${rated.data.comment}”`) : null,
         )
-      : el("div", { class: "muted" }, entry.record.status === "closed" ? "Not rated." : "Rated by the visitor after the close."),
+      : el("div", { class: "muted" }, entry.record.status === "closed" ? "Not rated." : "Not rated yet: the visitor can rate it once it is closed."),
     el("div", { class: "panel-subtitle" }, `Private notes (${notes.length})`),
   ];
   if (!notes.length) nodes.push(el("div", { class: "muted" }, "None. Tick “Note” in the reply box (Alt+N) to write one."));
