@@ -25,6 +25,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     log "installing postgresql"
     apt_install postgresql
 fi
+# The agent console's emoji picker and alerts button are checked in screenshots: emoji need a colour font.
+dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || { log "installing an emoji font"; apt_install fonts-noto-color-emoji; }
 for component in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
         log "installing $component"

@@ -44,6 +44,7 @@ mod history;
 mod records;
 mod rows;
 mod schema;
+mod seen;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writer;
@@ -58,7 +59,7 @@ use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
-    GroupId, Seq, TenantId, Visitor, VisitorId,
+    GroupId, SeenMark, Seq, TenantId, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
@@ -264,6 +265,20 @@ impl ConversationLog for PostgresStore {
         conversation: ConversationId,
     ) -> Result<Option<ConversationContext>, StoreError> {
         records::context(&*self.client().await?, conversation).await
+    }
+
+    async fn record_seen(&self, marks: Vec<SeenMark>) -> Result<(), StoreError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        seen::record_seen(&*self.client().await?, &marks).await
+    }
+
+    async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<SeenMark>, StoreError> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        seen::seen(&*self.client().await?, conversations).await
     }
 
     async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {

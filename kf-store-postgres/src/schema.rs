@@ -108,6 +108,17 @@ const MIGRATIONS: &[&str] = &[
         data   TEXT NOT NULL,
         PRIMARY KEY (tenant, object, key)
     );
+
+    -- Seen marks: how far each participant (visitor or agent) has seen each conversation, one row per
+    -- (conversation, participant), only ever raised (`seen.rs`). The engine coalesces `read` receipts into
+    -- batches, so a batch is one statement.
+    CREATE TABLE seen (
+        conversation UUID NOT NULL REFERENCES conversations (id),
+        role         TEXT COLLATE "C" NOT NULL CHECK (role IN ('visitor', 'agent')),
+        id           TEXT COLLATE "C" NOT NULL,
+        seq          BIGINT NOT NULL CHECK (seq >= 1),
+        PRIMARY KEY (conversation, role, id)
+    );
     "#,
 ];
 

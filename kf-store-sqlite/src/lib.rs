@@ -73,7 +73,7 @@ use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
-    GroupId, Seq, TenantId, Visitor, VisitorId,
+    GroupId, SeenMark, Seq, TenantId, Visitor, VisitorId,
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
@@ -518,6 +518,29 @@ impl ConversationLog for SqliteStore {
     ) -> Result<Option<ConversationContext>, StoreError> {
         self.readers
             .run(move |conn| rows::context(conn, conversation).map_err(backend))
+            .await
+    }
+
+    async fn record_seen(&self, marks: Vec<SeenMark>) -> Result<(), StoreError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        match self.write(Op::RecordSeen(marks)).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<SeenMark>, StoreError> {
+        let conversations = conversations.to_vec();
+        self.readers
+            .run(move |conn| {
+                let mut marks = Vec::new();
+                for conversation in conversations {
+                    marks.extend(rows::seen(conn, conversation).map_err(backend)?);
+                }
+                Ok(marks)
+            })
             .await
     }
 

@@ -229,6 +229,18 @@ const MIGRATIONS: &[&str] = &[
         body, content = 'events', content_rowid = 'id', tokenize = 'trigram', detail = 'none', columnsize = 0
     );
     "#,
+    // 10: seen marks — how far each participant (visitor or agent) has seen each conversation. One row per
+    // (conversation, participant), only ever raised (`rows::RECORD_SEEN`); the engine coalesces `read` receipts
+    // into batches, so this costs no fsync of its own. Self-contained: nothing else changes.
+    r#"
+    CREATE TABLE seen (
+        conversation TEXT NOT NULL REFERENCES conversations (id),
+        role         TEXT NOT NULL CHECK (role IN ('visitor', 'agent')),
+        id           TEXT NOT NULL,
+        seq          INTEGER NOT NULL CHECK (seq >= 1),
+        PRIMARY KEY (conversation, role, id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -879,6 +891,67 @@ mod tests {
             )
             .is_err(),
             "visitor or conversation only"
+        );
+    }
+
+    /// The schema version just before seen marks: the only line to change when steps are renumbered.
+    const BEFORE_SEEN: usize = 9;
+
+    #[test]
+    fn the_version_before_seen_marks_keeps_its_conversations_and_gains_the_marks() {
+        use kf_core::model::{Actor, SeenMark, Seq};
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = Connection::open(dir.path().join("v9.sqlite3")).expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[..BEFORE_SEEN] {
+            conn.execute_batch(step).expect("the steps before seen marks");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk on");
+        let c1 = "01900a3c-5f2e-7b41-9c2d-6e8f0a1b2c3d";
+        let created = r#"{"type":"created","group":"g"}"#;
+        let assigned = r#"{"type":"assigned","agent":"a"}"#;
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = {BEFORE_SEEN}; \
+             INSERT INTO meta (key, value) VALUES ('epoch', 'e9'); \
+             INSERT INTO conversations (id, tenant, visitor, group_id, open_client_id, state, agent, last_agent, \
+                 last_seq, created_at, updated_at) \
+                 VALUES ('{c1}', 't', 'v', 'g', 'o', 'assigned', 'a', 'a', 3, 1, 3); \
+             INSERT INTO events (conversation, seq, at, author_role, author_id, client_id, kind, body, data) \
+                 VALUES ('{c1}', 1, 1, 'visitor', 'v', 'o', 'created', NULL, '{created}'), \
+                        ('{c1}', 2, 2, 'system', '', NULL, 'assigned', NULL, '{assigned}'), \
+                        ('{c1}', 3, 3, 'visitor', 'v', 'm1', 'message', 'hello', '');"
+        ))
+        .expect("version 9 data");
+        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e9".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let id = c1.parse().expect("id");
+        let record = crate::rows::conversation(&conn, id).expect("read").expect("kept");
+        assert_eq!(record.last_seq, Seq(3));
+        assert_eq!(
+            crate::rows::events_after(&conn, id, Seq(0), 10)
+                .expect("events")
+                .len(),
+            3
+        );
+        assert!(
+            crate::rows::seen(&conn, id).expect("seen").is_empty(),
+            "no marks yet"
+        );
+        let visitor = Actor::Visitor("v".parse().expect("visitor"));
+        let agent = Actor::Agent("a".parse().expect("agent"));
+        let marks = [
+            SeenMark::new(id, visitor.clone(), Seq(3)),
+            SeenMark::new(id, agent.clone(), Seq(2)),
+        ];
+        crate::rows::record_seen(&conn, &marks).expect("record");
+        crate::rows::record_seen(&conn, &[SeenMark::new(id, visitor.clone(), Seq(1))]).expect("lower");
+        assert_eq!(
+            crate::rows::seen(&conn, id).expect("seen"),
+            vec![
+                SeenMark::new(id, agent, Seq(2)),
+                SeenMark::new(id, visitor, Seq(3))
+            ],
+            "ordered by role, never lowered"
         );
     }
 

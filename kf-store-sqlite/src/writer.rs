@@ -34,8 +34,8 @@ use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
-    Agent, Conversation, ConversationId, EntryPointId, Event, EventKind, Group, GroupId, Seq, TenantId,
-    Visitor,
+    Agent, Conversation, ConversationId, EntryPointId, Event, EventKind, Group, GroupId, SeenMark, Seq,
+    TenantId, Visitor,
 };
 use kf_core::quick_replies::QuickReply;
 use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
@@ -67,6 +67,8 @@ pub(crate) enum Op {
         hours: Option<Box<WorkingHours>>,
     },
     PutContext(Box<ConversationContext>),
+    /// Seen marks to raise (a batch the engine coalesced).
+    RecordSeen(Vec<SeenMark>),
     PutQuickReply(QuickReply),
     DeleteQuickReply {
         tenant: TenantId,
@@ -608,6 +610,7 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
             rows::put_group_hours(conn, tenant, group, hours.as_deref()).map(|()| Outcome::Done)
         }
         Op::PutContext(context) => rows::put_context(conn, context).map(|()| Outcome::Done),
+        Op::RecordSeen(marks) => rows::record_seen(conn, marks).map(|()| Outcome::Done),
         Op::PutQuickReply(reply) => rows::put_quick_reply(conn, reply).map(|()| Outcome::Done),
         Op::DeleteQuickReply { tenant, id } => {
             rows::delete_quick_reply(conn, tenant, id).map(Outcome::Deleted)

@@ -123,6 +123,15 @@ impl ConversationLog for TempStore {
     async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
         self.store.feed_head().await
     }
+    async fn record_seen(&self, marks: Vec<kf_core::model::SeenMark>) -> Result<(), StoreError> {
+        self.store.record_seen(marks).await
+    }
+    async fn seen(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<kf_core::model::SeenMark>, StoreError> {
+        self.store.seen(conversations).await
+    }
 }
 
 #[async_trait]

@@ -134,6 +134,15 @@ impl ConversationLog for GatedStore {
     async fn feed_head(&self) -> Result<kf_core::store::FeedPosition, StoreError> {
         self.inner.feed_head().await
     }
+    async fn record_seen(&self, marks: Vec<kf_core::model::SeenMark>) -> Result<(), StoreError> {
+        self.inner.record_seen(marks).await
+    }
+    async fn seen(
+        &self,
+        conversations: &[kf_core::model::ConversationId],
+    ) -> Result<Vec<kf_core::model::SeenMark>, StoreError> {
+        self.inner.seen(conversations).await
+    }
 }
 
 #[async_trait]

@@ -56,6 +56,7 @@ import { closeSocket, openWebSocket, sendOnSocket } from "./ws.js";
  * @property {[EventFrame]} event
  * @property {[string]} reset
  * @property {[string]} caughtUp
+ * @property {[string, Actor, number]} seen
  * @property {[string, number, string]} ack
  * @property {[string, string, string | undefined, PendingSend]} sendFailed
  * @property {[]} change
@@ -69,6 +70,7 @@ const CALLBACKS = {
   event: "onEvent",
   reset: "onReset",
   caughtUp: "onCaughtUp",
+  seen: "onSeen",
   ack: "onAck",
   sendFailed: "onSendFailed",
   change: "onChange",
@@ -168,6 +170,8 @@ export class KfClient {
     this.subscribedOn = new Map();
     /** @type {Map<string, number>} conversation -> `subscribed.last_seq` not applied yet (the end of its replay) */
     this.replayEnds = new Map();
+    /** @type {Map<string, Map<string, { from: Actor, seq: number }>>} conversation -> participant -> seen mark */
+    this.seenMarks = new Map();
     /** @type {Map<string, string>} conversation -> client id of its one send on the wire */
     this.inFlight = new Map();
     /** @type {Map<string, unknown>} conversation -> timer of a refused send's retry (the others wait behind it) */
@@ -759,6 +763,7 @@ export class KfClient {
         this.following(frame);
         return;
       case "inbox":
+        this.noteSeen(frame.seen);
         // A cursor beyond a conversation's last seq does not describe its log (protocol §7.3, bad_cursor): what we
         // hold for it means nothing; start it again from seq 1.
         for (const record of /** @type {{ id: string, last_seq: number }[]} */ (frame.conversations || [])) {
@@ -775,6 +780,9 @@ export class KfClient {
         return;
       case "pong":
         return;
+      case "read":
+        this.noteSeen([frame]);
+        break;
       case "subscribed":
         this.subscribed(frame);
         return;
@@ -838,12 +846,45 @@ export class KfClient {
     this.subscriptions.delete(conversation);
     this.cursors.delete(conversation);
     this.unclaimed.delete(conversation);
+    this.seenMarks.delete(conversation);
     for (const [clientId, p] of this.pending) if (p.conversation === conversation) this.pending.delete(clientId);
     this.inFlight.delete(conversation);
     this.env.timers.clearTimeout(this.resendTimers.get(conversation));
     this.resendTimers.delete(conversation);
     this.replayEnds.delete(conversation);
     this.changed();
+  }
+
+  /**
+   * Keeps the highest seen mark per (conversation, participant) from `inbox`, `subscribed` and `read` frames
+   * (protocol §6.6); emits `seen` for each mark that moved forward.
+   * @param {unknown} marks
+   */
+  noteSeen(marks) {
+    if (!Array.isArray(marks)) return;
+    for (const mark of marks) {
+      if (!mark || typeof mark.conversation !== "string" || !mark.from || typeof mark.seq !== "number") continue;
+      const conversation = mark.conversation;
+      const from = /** @type {Actor} */ (mark.from);
+      const key = `${from.role}:${from.id || ""}`;
+      const byParticipant = this.seenMarks.get(conversation) || new Map();
+      this.seenMarks.set(conversation, byParticipant);
+      const known = byParticipant.get(key);
+      if (known && known.seq >= mark.seq) continue;
+      byParticipant.set(key, { from, seq: mark.seq });
+      this.emit("seen", conversation, from, mark.seq);
+    }
+  }
+
+  /**
+   * How far each participant has seen a conversation, as far as this client knows (kept by the server, so it
+   * survives a reload: `inbox` and `subscribed` carry it).
+   * @param {string} conversation
+   * @returns {{ from: Actor, seq: number }[]}
+   */
+  seen(conversation) {
+    const byParticipant = this.seenMarks.get(conversation);
+    return byParticipant ? [...byParticipant.values()].map((mark) => ({ ...mark })) : [];
   }
 
   /**
@@ -867,6 +908,7 @@ export class KfClient {
   /** @param {Frame} frame */
   subscribed(frame) {
     const conversation = String(frame.conversation);
+    this.noteSeen(frame.seen);
     const cursor = this.cursors.get(conversation) || { seq: 0, epoch: null };
     if (frame.reset || (cursor.epoch && cursor.epoch !== this.serverEpoch)) {
       cursor.seq = 0;

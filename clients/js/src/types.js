@@ -174,6 +174,8 @@
  * @property {(event: EventFrame) => void} [onEvent] a new event (seq > last applied) of a subscribed conversation
  * @property {(conversation: string) => void} [onReset] drop what you hold for this conversation (epoch change)
  * @property {(conversation: string) => void} [onCaughtUp] the history replayed after a subscribe is applied
+ * @property {(conversation: string, from: Actor, seq: number) => void} [onSeen] a participant's seen mark moved
+ *   forward (from `inbox` and `subscribed` after a reconnect, or a live `read`); see `seen(conversation)`
  * @property {(clientId: string, seq: number, conversation: string) => void} [onAck]
  * @property {(clientId: string, code: string, message: string | undefined, pending: PendingSend) => void} [onSendFailed]
  * @property {() => void} [onChange] cursors or pending sends changed

@@ -64,6 +64,11 @@ export class KfClient {
     subscribedOn: Map<string, number>;
     /** @type {Map<string, number>} conversation -> `subscribed.last_seq` not applied yet (the end of its replay) */
     replayEnds: Map<string, number>;
+    /** @type {Map<string, Map<string, { from: Actor, seq: number }>>} conversation -> participant -> seen mark */
+    seenMarks: Map<string, Map<string, {
+        from: Actor;
+        seq: number;
+    }>>;
     /** @type {Map<string, string>} conversation -> client id of its one send on the wire */
     inFlight: Map<string, string>;
     /** @type {Map<string, unknown>} conversation -> timer of a refused send's retry (the others wait behind it) */
@@ -228,6 +233,22 @@ export class KfClient {
      */
     forget(conversation: string): void;
     /**
+     * Keeps the highest seen mark per (conversation, participant) from `inbox`, `subscribed` and `read` frames
+     * (protocol §6.6); emits `seen` for each mark that moved forward.
+     * @param {unknown} marks
+     */
+    noteSeen(marks: unknown): void;
+    /**
+     * How far each participant has seen a conversation, as far as this client knows (kept by the server, so it
+     * survives a reload: `inbox` and `subscribed` carry it).
+     * @param {string} conversation
+     * @returns {{ from: Actor, seq: number }[]}
+     */
+    seen(conversation: string): {
+        from: Actor;
+        seq: number;
+    }[];
+    /**
      * The last applied seq of a conversation (0: nothing yet).
      * @param {string} conversation
      */
@@ -386,6 +407,7 @@ export type ClientEvents = {
     event: [EventFrame];
     reset: [string];
     caughtUp: [string];
+    seen: [string, Actor, number];
     ack: [string, number, string];
     sendFailed: [string, string, string | undefined, PendingSend];
     change: [];

@@ -267,6 +267,11 @@ export type KfClientOptions = {
      * the history replayed after a subscribe is applied
      */
     onCaughtUp?: ((conversation: string) => void) | undefined;
+    /**
+     * a participant's seen mark moved
+     * forward (from `inbox` and `subscribed` after a reconnect, or a live `read`); see `seen(conversation)`
+     */
+    onSeen?: ((conversation: string, from: Actor, seq: number) => void) | undefined;
     onAck?: ((clientId: string, seq: number, conversation: string) => void) | undefined;
     onSendFailed?: ((clientId: string, code: string, message: string | undefined, pending: PendingSend) => void) | undefined;
     /**

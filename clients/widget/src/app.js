@@ -421,6 +421,15 @@ export class Widget {
       onStatus: (/** @type {string} */ status, /** @type {any} */ detail) => client === this.client && this.onStatus(status, detail),
       onFrame: (/** @type {any} */ frame) => client === this.client && this.onFrame(frame),
       onEvent: (/** @type {any} */ event) => client === this.client && this.onEvent(event),
+      // Seen marks are kept by the server (protocol §6.6): after a reload the agent's "seen" comes back with the
+      // inbox and `subscribed`, and our own mark tells us which receipt need not go again.
+      onSeen: (/** @type {string} */ conversation, /** @type {any} */ from, /** @type {number} */ seq) => {
+        if (client !== this.client || conversation !== this.state.conversation || !from) return;
+        if (from.role === "agent" && seq > this.live.agentRead) {
+          this.live.agentRead = seq;
+          this.render();
+        } else if (from.role === "visitor") this.live.readSent = Math.max(this.live.readSent, seq);
+      },
       onReset: (/** @type {string} */ conversation) => {
         if (client !== this.client || conversation !== this.state.conversation) return;
         this.state.events = [];
@@ -768,6 +777,8 @@ export class Widget {
     else if (kind === "closed") record = { ...record, status: "closed", agent: undefined };
     else if (kind === "reopened") record = { ...record, status: "queued", agent: undefined };
     else if (kind === "offline") record = { ...record, status: "offline" };
+    else if (kind === "snoozed") record = { ...record, status: "on_hold" };
+    else if (kind === "woken") record = { ...record, status: "queued", agent: undefined };
     else if (kind === "rated") record = { ...record, rating: event.data.score };
     else if (kind === "transferred" && event.data.agent) record = { ...record, status: "assigned", agent: event.data.agent, last_agent: event.data.agent };
     else if (kind === "transferred") record = { ...record, status: "queued", agent: undefined };
@@ -1090,7 +1101,9 @@ export class Widget {
             ? t("subtitleClosed")
             : status === "offline" || (!s.conversation && closedHours)
               ? t("subtitleOffline")
-              : status === "queued"
+              : status === "on_hold"
+                ? t("subtitleOnHold")
+                : status === "queued"
                 ? t("subtitleQueued")
                 : t("subtitleDefault"),
       canEnd: !!s.conversation && status !== "closed" && !this.fatal,
@@ -1236,8 +1249,12 @@ export class Widget {
         return data.agent ? t("transferredAgent", titleCase(data.agent)) : t("transferredQueue");
       case "offline":
         return t("offlineEvent");
+      // On hold (an agent snoozed it): the visitor learns the team will come back and that writing brings it
+      // back at once. `woken` says nothing of its own: the `assigned` that follows it names who is back.
+      case "snoozed":
+        return t("snoozed");
       default:
-        return null; // created, missed (for agents), kinds this widget does not know
+        return null; // created, woken, missed (for agents), kinds this widget does not know
     }
   }
 

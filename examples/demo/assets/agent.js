@@ -12,6 +12,13 @@
 // the stream with `?cursor=` instead of replaying everything.
 import { KfClient } from "/widget/client/index.js";
 import { TypingSignal, el, renderer, showStatus as showClientStatus, timeOf, titleCase, toast, wireComposer } from "./ui.js";
+import { configurePanel, contextView, definitions, drawAttributes, drawLabels, labelChip, addLabel, drawWorkspace } from "./panel.js";
+import { applyEvent, systemText, untilText } from "./records.js";
+import { alertAgent, sent as alertsSent } from "./alerts.js";
+import { insertText, mentionsIn, wireQuickInsert } from "./composer.js";
+import { wireControls } from "./controls.js";
+import { renderTabs } from "./tabs.js";
+import { renderQueue, renderQuickReplies, visitorName } from "./sidebar.js";
 
 const STORE_KEY = "kf.demo.agent";
 const STATUS_KEY = "kf.demo.agent.status";
@@ -25,8 +32,10 @@ const $ = (id) => document.getElementById(id);
 
 let session = load(); // {agent, name, token, expiresAt}
 let client = null;
-let conversations = new Map(); // id -> {record, events: [], unread, typingUntil}
+let conversations = new Map(); // id -> newEntry(): the record, its events and what this page knows about them
 let selected = null;
+let openTabs = []; // conversation ids open as tabs, in the order they were opened
+const drafts = new Map(); // conversation id -> the unsent text of its reply box (kept when switching tabs)
 let online = false;
 let queue = []; // the `queue` view: [{conversation, position, estimated_wait_ms?}]
 let offline = []; // offline messages waiting to be taken (Conversation records)
@@ -35,8 +44,6 @@ let contexts = new Map(); // conversation id -> `visitor_context` reply (or {err
 let myStatus = null; // {status, label} as the server last answered
 let noteMode = false; // the composer writes a private note instead of a reply
 const mentionsReceived = []; // `mentioned` frames, newest last (the browser check reads them)
-let labelDefs = []; // the tenant's labels: [{name, color}], by name (`definitions`)
-let attributeDefs = []; // the tenant's declared attributes: [{object, key, kind, name?}], the visitor's first
 
 function load() {
   try {
@@ -143,11 +150,53 @@ function requestNow(frame) {
   return false;
 }
 
+configurePanel({ requestNow });
+
 function requestContext(id) {
   if (client && client.online) client.sendFrame({ type: "visitor_context", id: `ctx:${id}`, conversation: id });
 }
 
 const isMine = (author) => author && author.role === "agent" && session && author.id === session.agent;
+
+// `readUpTo`: the last seq this agent has seen (its seen mark, kept by the server across reloads), `visitorSeen`:
+// the visitor's; `live`: its replay is over (only live messages alert); `past`: opened read-only from history.
+function newEntry(record, events = []) {
+  return { record, events, typingUntil: 0, readUpTo: 0, visitorSeen: 0, live: false, past: false };
+}
+
+function noteSeen(entry, from, seq) {
+  if (isMine(from)) entry.readUpTo = Math.max(entry.readUpTo, seq);
+  else if (from.role === "visitor") entry.visitorSeen = Math.max(entry.visitorSeen, seq);
+}
+
+// Messages of others this agent has not seen yet.
+function unreadOf(entry) {
+  return entry.events.filter((e) => e.data.type === "message" && !isMine(e.author) && e.seq > entry.readUpTo).length;
+}
+
+// The selected conversation is on screen: mark it seen up to its last event and tell the server (a `read` at once,
+// then at most one every half second per conversation; the server keeps the mark, so the badge stays cleared after
+// a reload). Only for conversations this agent owns or last owned: the server refuses `read` on others'.
+const readTimers = new Map(); // conversation -> the cooldown after a `read`
+const readSent = new Map(); // conversation -> the last seq sent
+function markRead(id) {
+  const entry = conversations.get(id);
+  if (!entry || id !== selected || document.visibilityState !== "visible" || !entry.events.length) return;
+  const last = entry.events[entry.events.length - 1].seq;
+  if (last > entry.readUpTo) entry.readUpTo = last;
+  sendRead(id);
+}
+
+function sendRead(id) {
+  const entry = conversations.get(id);
+  const mine = entry && (entry.record.agent === session.agent || entry.record.last_agent === session.agent);
+  if (!mine || entry.leaving || !client || readTimers.has(id) || entry.readUpTo <= (readSent.get(id) || 0)) return;
+  if (client.sendFrame({ type: "read", id: `read:${id}`, conversation: id, seq: entry.readUpTo })) readSent.set(id, entry.readUpTo);
+  readTimers.set(id, setTimeout(() => {
+    readTimers.delete(id);
+    sendRead(id); // what was seen during the cooldown
+  }, 500));
+}
 
 function startConsole() {
   $("login").hidden = true;
@@ -155,6 +204,8 @@ function startConsole() {
   $("agent-name").textContent = session.name || titleCase(session.agent);
   conversations = new Map();
   selected = null;
+  openTabs = [];
+  drafts.clear();
   queue = [];
   offline = [];
   quickReplies = [];
@@ -164,7 +215,7 @@ function startConsole() {
   const saved = loadSseState();
   if (saved) {
     // Events below the saved cursor are not sent again: start from the transcripts they made.
-    for (const [id, entry] of saved.conversations || []) conversations.set(id, { record: entry.record, events: entry.events || [], unread: 0, typingUntil: 0 });
+    for (const [id, entry] of saved.conversations || []) conversations.set(id, newEntry(entry.record, entry.events || []));
   } else if (TRANSPORT === "sse") {
     localStorage.removeItem(SSE_STATE_KEY); // another agent's
   }
@@ -199,8 +250,22 @@ function startConsole() {
       applyToRecord(entry, event);
       if (event.data.type === "message" && !isMine(event.author)) {
         entry.typingUntil = 0;
-        if (selected !== event.conversation) entry.unread += 1;
+        if (entry.live && !entry.past && event.author.role === "visitor") {
+          alertAgent({ title: `${visitorName(entry.record.visitor)} wrote`, body: event.data.body.text, tag: event.conversation, onClick: () => select(event.conversation) });
+        }
       }
+      markRead(event.conversation);
+      render();
+    },
+    onCaughtUp: (conversation) => {
+      const entry = conversations.get(conversation);
+      if (entry) entry.live = true;
+    },
+    // Seen marks (ours and the visitor's) come with the inbox and each subscription, so a reload keeps both.
+    onSeen: (conversation, from, seq) => {
+      const entry = conversations.get(conversation);
+      if (!entry) return; // the inbox's marks come before its conversations: `track` reads them from the client
+      noteSeen(entry, from, seq);
       render();
     },
     onReset: (conversation) => {
@@ -222,8 +287,9 @@ function startConsole() {
 function track(record) {
   let entry = conversations.get(record.id);
   if (!entry) {
-    entry = { record, events: [], unread: 0, typingUntil: 0 };
+    entry = newEntry(record);
     conversations.set(record.id, entry);
+    for (const mark of client.seen(record.id)) noteSeen(entry, mark.from, mark.seq);
   } else if (record.last_seq >= entry.record.last_seq) {
     // `inbox` and `conversation` frames may arrive in either order: keep the newer record.
     entry.record = { ...entry.record, ...record };
@@ -284,8 +350,8 @@ function handleFrame(frame) {
       contexts.set(frame.conversation, frame);
       break;
     case "definitions":
-      labelDefs = frame.labels || [];
-      attributeDefs = frame.attributes || [];
+      definitions.labels = frame.labels || [];
+      definitions.attributes = frame.attributes || [];
       break;
     case "quick_replies":
       quickReplies = [];
@@ -317,8 +383,10 @@ function handleFrame(frame) {
       const isNew = !conversations.has(frame.conversation.id);
       track(frame.conversation);
       if (isNew) {
-        toast(`New conversation from ${visitorName(frame.conversation.visitor)}`);
+        const name = visitorName(frame.conversation.visitor);
+        toast(`New conversation from ${name}`);
         flashTitle();
+        alertAgent({ title: "New conversation", body: `${name} is waiting for you`, tag: frame.conversation.id, onClick: () => select(frame.conversation.id) });
       }
       break;
     }
@@ -336,6 +404,8 @@ function handleFrame(frame) {
         contexts.set(conversation, { error: frame.code });
         break;
       }
+      if (kind === "read") break; // a receipt the server did not take (no longer ours): nothing to tell the agent
+      if (kind === "transfer" && conversations.has(conversation)) conversations.get(conversation).leaving = false;
       if ((kind === "claim" || kind === "take") && frame.code === "invalid_state") client.sendFrame({ type: "queue", id: "queue" }); // someone was quicker
       if (REQUESTS[kind]) toast(`${REQUESTS[kind]} refused: ${frame.code}${frame.message ? ` (${frame.message})` : ""}`);
       else if (frame.code !== "invalid_token" && frame.code !== "token_expired") toast(frame.message || frame.code);
@@ -347,73 +417,87 @@ function handleFrame(frame) {
   render();
 }
 
+// Keeps the record current; a visitor attribute also reaches every open context of that visitor.
 function applyToRecord(entry, event) {
-  const kind = event.data.type;
-  if (kind === "rated") entry.record = { ...entry.record, rating: event.data.score };
-  const record = { ...entry.record };
-  if (kind === "labeled") {
-    record.labels = [...new Set([...(record.labels || []), event.data.label])].sort();
-  } else if (kind === "unlabeled") {
-    record.labels = (record.labels || []).filter((label) => label !== event.data.label);
-  } else if (kind === "attribute_set" && event.data.object === "conversation") {
-    record.attributes = { ...(record.attributes || {}) };
-    if (event.data.value) record.attributes[event.data.key] = event.data.value;
-    else delete record.attributes[event.data.key];
-  } else if (kind === "attribute_set" && event.data.object === "visitor") {
-    // Kept on the visitor: every open context of that visitor learns it.
-    for (const [id, context] of contexts) {
-      const other = conversations.get(id);
-      if (!context.error && other && other.record.visitor === record.visitor) {
-        const attributes = { ...(context.attributes || {}) };
-        if (event.data.value) attributes[event.data.key] = event.data.value;
-        else delete attributes[event.data.key];
-        contexts.set(id, { ...context, attributes });
-      }
+  entry.record = applyEvent(entry.record, event);
+  if (event.data.type !== "attribute_set" || event.data.object !== "visitor") return;
+  for (const [id, context] of contexts) {
+    const other = conversations.get(id);
+    if (!context.error && other && other.record.visitor === entry.record.visitor) {
+      const attributes = { ...(context.attributes || {}) };
+      if (event.data.value) attributes[event.data.key] = event.data.value;
+      else delete attributes[event.data.key];
+      contexts.set(id, { ...context, attributes });
     }
   }
-  if (kind === "assigned") {
-    record.status = "assigned";
-    record.agent = event.data.agent;
-    record.last_agent = event.data.agent;
-  } else if (kind === "closed") {
-    record.status = "closed";
-    delete record.agent;
-  } else if (kind === "reopened") {
-    record.status = "queued";
-    delete record.agent;
-  } else if (kind === "offline") {
-    record.status = "offline";
-  } else if (kind === "snoozed") {
-    record.status = "on_hold";
-    if (event.data.until) record.until = event.data.until;
-    else delete record.until;
-  } else if (kind === "woken") {
-    record.status = "queued";
-    delete record.agent;
-    delete record.until;
-  } else if (kind === "transferred") {
-    record.group = event.data.group;
-    if (event.data.agent) {
-      record.status = "assigned";
-      record.agent = event.data.agent;
-      record.last_agent = event.data.agent;
-    } else {
-      record.status = "queued";
-      delete record.agent;
-    }
-  }
-  record.last_seq = Math.max(record.last_seq || 0, event.seq);
-  record.updated_at = Math.max(record.updated_at || 0, event.at);
-  entry.record = record;
 }
 
+// Shows a conversation in its tab (opening one), keeping the reply box's text of the one left.
 function select(id) {
+  if (selected === id && openTabs.includes(id)) return;
+  if (selected) drafts.set(selected, $("input").value);
   selected = id;
+  if (id && !openTabs.includes(id)) openTabs.push(id);
+  $("input").value = (id && drafts.get(id)) || "";
+  // Fit the box to the draft once the view is drawn (no `input` event: that would send a typing signal).
+  requestAnimationFrame(() => {
+    const input = $("input");
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+  });
   const entry = conversations.get(id);
-  if (entry) entry.unread = 0;
   if (entry) requestContext(id);
+  markRead(id);
   render();
-  $("input").focus();
+  if (!$("input").disabled) $("input").focus();
+}
+
+// Closes a tab (the conversation stays in the list); the tab beside it takes its place.
+function closeTab(id) {
+  const at = openTabs.indexOf(id);
+  if (at < 0) return;
+  openTabs.splice(at, 1);
+  const entry = conversations.get(id);
+  if (entry && entry.past) {
+    client.unsubscribe(id);
+    conversations.delete(id);
+  }
+  if (selected === id) {
+    drafts.set(id, $("input").value);
+    selected = null;
+    select(openTabs[Math.min(at, openTabs.length - 1)] || null);
+  } else render();
+}
+
+// Opens an earlier conversation of the visitor read-only, in a tab: the server replays its whole log.
+function openPast(record) {
+  if (!conversations.has(record.id)) {
+    const visitor = conversations.get(selected)?.record.visitor;
+    const entry = newEntry({ visitor, ...record });
+    entry.past = true;
+    conversations.set(record.id, entry);
+    client.subscribe(record.id);
+  }
+  select(record.id);
+}
+
+// The conversations of the list, in its order (open ones first, the latest activity first).
+function listed() {
+  return [...conversations.entries()]
+    .filter(([, entry]) => !entry.past)
+    .sort(([, a], [, b]) => {
+      const openA = a.record.status !== "closed";
+      const openB = b.record.status !== "closed";
+      if (openA !== openB) return openA ? -1 : 1;
+      return (b.record.updated_at || 0) - (a.record.updated_at || 0);
+    });
+}
+
+function step(delta) {
+  const ids = listed().map(([id]) => id);
+  if (!ids.length) return;
+  const at = ids.indexOf(selected);
+  select(ids[at < 0 ? 0 : (at + delta + ids.length) % ids.length]);
 }
 
 function claim(id) {
@@ -436,13 +520,8 @@ function transfer(toQueue) {
   if (!toQueue) frame.agent = agent;
   const note = $("transfer-note").value.trim();
   if (note) frame.note = note;
-  requestNow(frame);
-}
-
-function untilText(ms) {
-  const date = new Date(ms);
-  const today = new Date().toDateString() === date.toDateString();
-  return today ? timeOf(ms) : `${date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" })} ${timeOf(ms)}`;
+  // No more receipts from here on: the server may hand it over before our stream tells us (it refuses `read` then).
+  if (requestNow(frame)) conversations.get(selected).leaving = true;
 }
 
 // The time `snooze` asks for, from the form: null means until the visitor replies.
@@ -462,15 +541,6 @@ function snoozeUntil() {
   return null;
 }
 
-function waitText(ms) {
-  if (ms === undefined || ms === null) return "";
-  if (ms < 60_000) return `~${Math.max(1, Math.round(ms / 1000))} s wait`;
-  return `~${Math.round(ms / 60_000)} min wait`;
-}
-
-function visitorName(visitor) {
-  return `Visitor ${visitor.length > 12 ? visitor.slice(0, 12) + "…" : visitor}`;
-}
 
 // ---- rendering ----
 
@@ -486,59 +556,12 @@ function lastMessage(entry) {
   return "";
 }
 
-function systemText(event) {
-  const who = event.author.role === "agent" ? (isMine(event.author) ? "You" : titleCase(event.author.id)) : event.author.role === "visitor" ? "The visitor" : null;
-  switch (event.data.type) {
-    case "created":
-      return `Conversation started (${event.data.group})`;
-    case "assigned":
-      return event.data.agent === session.agent ? "Assigned to you" : `Assigned to ${titleCase(event.data.agent)}`;
-    case "closed":
-      return who ? `${who} closed the conversation` : "The conversation was closed";
-    case "reopened":
-      return "The conversation was reopened";
-    case "transferred": {
-      const to = event.data.agent ? (event.data.agent === session.agent ? "you" : titleCase(event.data.agent)) : `the ${event.data.group} queue`;
-      // A bot's hand-over to people (docs/bots.md): the messages above it are the bot's.
-      if (event.data.handover) return `${who ? `${who} (bot) handed` : "Handed"} the conversation over to ${to}`;
-      return `${who ? `${who} transferred` : "Transferred"} the conversation to ${to}`;
-    }
-    case "offline":
-      return "Left as an offline message";
-    case "missed":
-      return event.data.reason === "waited" ? "Missed: waited too long for an agent" : "Missed: the visitor left before anyone answered";
-    case "rated":
-      return "The visitor rated the conversation";
-    case "snoozed":
-      return `${who || "Someone"} put the conversation on hold ${event.data.until ? `until ${untilText(event.data.until)} or the visitor's reply` : "until the visitor replies"}`;
-    case "woken":
-      return { timer: "Back from hold: its time came", visitor: "Back from hold: the visitor wrote", agent: `${who || "The agent"} took the conversation back from hold` }[event.data.reason] || "Back from hold";
-    case "labeled":
-      return `${who || "Someone"} added the label “${event.data.label}”`;
-    case "unlabeled":
-      return `${who || "Someone"} removed the label “${event.data.label}”`;
-    case "attribute_set": {
-      const name = attributeName(event.data.object, event.data.key);
-      const whose = event.data.object === "visitor" ? "the visitor's" : "";
-      const by = who || "The shop";
-      return event.data.value ? `${by} set ${whose} ${name} to ${valueText(event.data.value)}`.replace("  ", " ") : `${by} cleared ${whose} ${name}`.replace("  ", " ");
-    }
-    default:
-      return event.data.type;
-  }
-}
-
 const render = renderer(() => {
   if (client) draw();
 });
 
 function draw() {
-  const entries = [...conversations.entries()].sort(([, a], [, b]) => {
-    const openA = a.record.status !== "closed";
-    const openB = b.record.status !== "closed";
-    if (openA !== openB) return openA ? -1 : 1;
-    return (b.record.updated_at || 0) - (a.record.updated_at || 0);
-  });
+  const entries = listed();
   $("conversation-list").replaceChildren(
     ...entries.map(([id, entry]) =>
       el(
@@ -548,7 +571,7 @@ function draw() {
           "div",
           { class: "item-top" },
           el("span", { class: "item-name" }, visitorName(entry.record.visitor)),
-          entry.unread ? el("span", { class: "unread" }, String(entry.unread)) : null,
+          unreadOf(entry) ? el("span", { class: "unread", title: "Not seen yet" }, String(unreadOf(entry))) : null,
         ),
         el(
           "div",
@@ -561,7 +584,8 @@ function draw() {
       ),
     ),
   );
-  $("empty-list").hidden = conversations.size > 0;
+  $("empty-list").hidden = entries.length > 0;
+  drawTabs();
 
   const status = $("my-status");
   status.dataset.status = myStatus ? myStatus.status : "";
@@ -574,7 +598,9 @@ function draw() {
   $("view").hidden = !entry;
   $("details").hidden = !entry;
   if (!entry) return;
-  $("context-body").replaceChildren(...contextView(contexts.get(selected)));
+  $("context-body").replaceChildren(...contextView(contexts.get(selected), online, openPast));
+  drawWorkspace(entry, { isMine, showNote });
+  $("past-banner").hidden = !entry.past;
   const record = entry.record;
   drawLabels(record);
   drawAttributes(record, contexts.get(selected));
@@ -595,6 +621,7 @@ function draw() {
   $("input").disabled = !mineNow;
   $("send").disabled = !mineNow;
   $("note-mode").disabled = !mineNow;
+  $("emoji-toggle").disabled = !mineNow;
   $("composer").classList.toggle("note-mode", noteMode && mineNow);
   $("send").textContent = noteMode ? "Add note" : "Send";
   $("input").placeholder = !mineNow
@@ -610,16 +637,19 @@ function draw() {
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const nodes = [];
+  // "Seen" goes under the last of our messages the visitor has seen (its mark survives reloads on both sides).
+  const seenSeq = Math.max(0, ...entry.events.filter((e) => e.data.type === "message" && isMine(e.author) && e.seq <= entry.visitorSeen).map((e) => e.seq));
   for (const event of entry.events) {
     if (event.data.type === "message") {
       const mine = isMine(event.author);
+      const seen = mine && event.seq === seenSeq;
       nodes.push(
         el(
           "div",
-          { class: `message ${mine ? "mine" : "theirs"}` },
+          { class: `message ${mine ? "mine" : "theirs"}`, "data-seq": String(event.seq) },
           el("div", { class: "author" }, mine ? "You" : event.author.role === "visitor" ? "Visitor" : titleCase(event.author.id)),
           el("div", { class: "bubble" }, event.data.body.text),
-          el("div", { class: "meta" }, mine ? `${timeOf(event.at)} · sent ✓` : timeOf(event.at)),
+          el("div", { class: `meta${seen ? " seen" : ""}` }, mine ? `${timeOf(event.at)} · sent ✓${seen ? " · seen" : ""}` : timeOf(event.at)),
         ),
       );
     } else if (event.data.type === "note") {
@@ -640,14 +670,14 @@ function draw() {
         el(
           "div",
           { class: "rating-card", "data-score": String(score) },
-          el("div", { class: "rating-title" }, systemText(event)),
+          el("div", { class: "rating-title" }, systemText(event, session.agent)),
           el("div", { class: "rating-stars", "aria-label": `${score} of 5 stars` }, "★".repeat(score) + "☆".repeat(5 - score), el("span", { class: "rating-score" }, ` ${score}/5`)),
           event.data.comment ? el("div", { class: "rating-comment" }, `“${event.data.comment}”`) : null,
         ),
       );
     } else {
       const note = event.data.type === "transferred" && event.data.note;
-      nodes.push(el("div", { class: `system ${event.data.type}` }, systemText(event), note ? el("span", { class: "note" }, `Note: ${note}`) : null));
+      nodes.push(el("div", { class: `system ${event.data.type}` }, systemText(event, session.agent), note ? el("span", { class: "note" }, `Note: ${note}`) : null));
     }
   }
   for (const p of client.pendingFor(selected)) {
@@ -671,217 +701,30 @@ function draw() {
   if (nearBottom || switched) list.scrollTop = list.scrollHeight;
 }
 
-// Rebuilt only when it changes: a list replaced under the pointer would swallow a click on its Claim button.
-let drawnQueue = null;
+function drawTabs() {
+  const tabs = openTabs.filter((id) => conversations.has(id)).map((id) => {
+    const entry = conversations.get(id);
+    const title = entry.past ? `${new Date(entry.record.created_at).toLocaleDateString()} (history)` : visitorName(entry.record.visitor || "");
+    return { id, title, unread: entry.past ? 0 : unreadOf(entry), status: entry.record.status, past: entry.past };
+  });
+  renderTabs($("tabs"), tabs, selected, { select, closeTab });
+}
+
+// Scrolls the transcript to a note (from the side panel's list) and flashes it.
+function showNote(seq) {
+  const node = $("messages").querySelector(`.note[data-seq="${seq}"]`);
+  if (!node) return;
+  node.scrollIntoView({ block: "center", behavior: "smooth" });
+  node.classList.add("flash");
+  setTimeout(() => node.classList.remove("flash"), 1500);
+}
+
 function drawQueue() {
-  const key = JSON.stringify([queue, offline]);
-  if (key === drawnQueue) return;
-  drawnQueue = key;
-  const items = queue.map(({ conversation, position, estimated_wait_ms: wait }) =>
-    el(
-      "li",
-      { class: "queue-item", "data-conversation": conversation.id },
-      el(
-        "div",
-        { class: "item-top" },
-        el("span", { class: "item-name" }, visitorName(conversation.visitor)),
-        el("span", { class: "queue-position", title: "Position in the queue" }, `#${position}`),
-      ),
-      el(
-        "div",
-        { class: "item-bottom" },
-        el("span", { class: "preview" }, `${conversation.group} · ${waitText(wait) || `waiting since ${timeOf(conversation.created_at)}`}`),
-        el("button", { type: "button", class: "small claim", onclick: () => claim(conversation.id) }, "Claim"),
-      ),
-    ),
-  );
-  for (const record of offline) {
-    items.push(
-      el(
-        "li",
-        { class: "queue-item offline", "data-conversation": record.id },
-        el("div", { class: "item-top" }, el("span", { class: "item-name" }, visitorName(record.visitor)), el("span", { class: "badge offline" }, "offline message")),
-        el(
-          "div",
-          { class: "item-bottom" },
-          el("span", { class: "preview" }, `${record.group} · left ${timeOf(record.created_at)}`),
-          el("button", { type: "button", class: "small take", onclick: () => take(record.id) }, "Take"),
-        ),
-      ),
-    );
-  }
-  $("queue-list").replaceChildren(...items);
-  $("queue-empty").hidden = items.length > 0;
+  renderQueue(queue, offline, { claim, take });
 }
 
 function drawQuickReplies() {
-  $("qr-empty").hidden = quickReplies.length > 0;
-  $("quick-reply-list").replaceChildren(
-    ...quickReplies.map((reply) =>
-      el(
-        "li",
-        { class: "quick-reply", "data-shortcut": reply.shortcut, title: `Insert: ${reply.text}`, onclick: () => insertText(reply.text) },
-        el("code", {}, `/${reply.shortcut}`),
-        el("span", { class: "qr-text" }, reply.text),
-        reply.scope === "agent"
-          ? el("button", { type: "button", class: "link-button", title: "Delete this quick reply", onclick: (event) => {
-              event.stopPropagation();
-              requestNow({ type: "delete_quick_reply", id: `qr:delete:${reply.id}`, reply_id: reply.id });
-            } }, "×")
-          : el("span", { class: "badge", title: "A quick reply of your group" }, reply.group),
-      ),
-    ),
-  );
-}
-
-// The visitor context panel: where the visitor came from, with what, the pages seen and earlier conversations.
-function contextView(reply) {
-  if (!reply) return [el("div", { class: "muted" }, online ? "Loading…" : "Shown once connected.")];
-  if (reply.error) return [el("div", { class: "muted" }, `Not available (${reply.error}).`)];
-  const context = reply.context || {};
-  const source = context.source || {};
-  const device = context.device || {};
-  const both = (a, b) => [a, b].filter(Boolean).join(" ");
-  const rows = [
-    ["referrer", "Came from", source.referrer || (reply.context ? "direct (no referrer)" : "")],
-    ["landing", "Landing page", source.landing_page],
-    ["utm", "Campaign", Object.entries(source.utm || {}).map(([key, value]) => `${key}: ${value}`).join(", ")],
-    ["browser", "Browser", both(device.browser, device.browser_version)],
-    ["os", "System", both(device.os, device.os_version)],
-    ["device", "Device", device.type],
-    ["language", "Language", context.language],
-    ["screen", "Screen", context.screen],
-  ].filter(([, , value]) => value);
-  const nodes = [];
-  if (!reply.context) nodes.push(el("div", { class: "muted" }, "The visitor's page reported nothing."));
-  if (rows.length) {
-    nodes.push(el("dl", { class: "facts" }, ...rows.flatMap(([field, name, value]) => [el("dt", {}, name), el("dd", { "data-field": field, title: value }, value)])));
-  }
-  const trail = reply.trail || [];
-  nodes.push(el("div", { class: "panel-subtitle" }, `Pages (${trail.length})`));
-  nodes.push(
-    trail.length
-      ? el("ol", { class: "trail" }, ...trail.map((page) => el("li", { title: page.url }, page.title || page.url, el("span", { class: "muted" }, ` · ${timeOf(page.at)}`))))
-      : el("div", { class: "muted" }, "None known (pages are kept in memory only)."),
-  );
-  const past = reply.past_conversations || [];
-  nodes.push(el("div", { class: "panel-subtitle" }, `Earlier conversations (${past.length})`));
-  if (past.length) {
-    nodes.push(
-      el("ul", { class: "past" }, ...past.map((c) => el("li", { "data-conversation": c.id }, el("span", { class: `badge ${c.status}` }, c.status), ` ${new Date(c.created_at).toLocaleDateString()} ${timeOf(c.created_at)}${c.last_agent ? ` · ${titleCase(c.last_agent)}` : ""}`))),
-    );
-  }
-  return nodes;
-}
-
-// ---- labels and attributes ----
-
-function labelColor(name) {
-  const known = labelDefs.find((label) => label.name === name);
-  return known ? known.color : "#6b7185"; // a label deleted since: grey
-}
-
-function labelChip(name, onRemove) {
-  const chip = el(
-    "span",
-    { class: "label-chip", "data-label": name },
-    name,
-    onRemove ? el("button", { type: "button", title: `Remove the label ${name}`, "aria-label": `Remove ${name}`, onclick: onRemove }, "×") : null,
-  );
-  chip.style.backgroundColor = labelColor(name); // a CSSOM property: the page's CSP allows no style attribute
-  return chip;
-}
-
-let drawnLabels = null;
-function drawLabels(record) {
-  const labels = record.labels || [];
-  const key = JSON.stringify([record.id, labels, labelDefs]);
-  if (key === drawnLabels) return;
-  drawnLabels = key;
-  $("label-chips").replaceChildren(...labels.map((name) => labelChip(name, () => unlabel(record.id, name))));
-  const free = labelDefs.filter((label) => !labels.includes(label.name));
-  $("label-add").replaceChildren(el("option", { value: "" }, "+ Label"), ...free.map((label) => el("option", { value: label.name }, label.name)));
-  $("label-add").hidden = free.length === 0;
-}
-
-function addLabel(conversation, label) {
-  requestNow({ type: "label", id: `label:${conversation}`, conversation, client_id: crypto.randomUUID(), label });
-}
-
-function unlabel(conversation, label) {
-  requestNow({ type: "unlabel", id: `unlabel:${conversation}`, conversation, client_id: crypto.randomUUID(), label });
-}
-
-function attributeName(object, key) {
-  const known = attributeDefs.find((d) => d.object === object && d.key === key);
-  return (known && known.name) || key;
-}
-
-function valueText(value) {
-  if (!value) return "";
-  if ("bool" in value) return value.bool ? "yes" : "no";
-  if ("date" in value) return new Date(`${value.date}T00:00:00`).toLocaleDateString();
-  return String(value.string ?? value.number);
-}
-
-// A typed input for a declared attribute; `change` sends `set_attribute` (an empty field removes it).
-function attributeInput(conversation, definition, value) {
-  const id = `attr-${definition.object}-${definition.key}`;
-  const attrs = { id, name: definition.key, "data-object": definition.object, "data-key": definition.key, "data-kind": definition.kind };
-  let input;
-  if (definition.kind === "bool") {
-    input = el("input", { ...attrs, type: "checkbox" });
-    input.checked = !!(value && value.bool);
-  } else {
-    const type = { number: "number", date: "date" }[definition.kind] || "text";
-    input = el("input", { ...attrs, type, step: definition.kind === "number" ? "any" : undefined, maxlength: type === "text" ? "1000" : undefined });
-    input.value = value ? String(value[definition.kind] ?? "") : "";
-  }
-  input.addEventListener("change", () => {
-    let next = null;
-    if (definition.kind === "bool") next = { bool: input.checked };
-    else if (input.value.trim() === "") next = null;
-    else if (definition.kind === "number") {
-      const number = Number(input.value);
-      if (!Number.isFinite(number)) {
-        toast(`${definition.name || definition.key}: not a number`);
-        return;
-      }
-      next = { number };
-    } else next = { [definition.kind]: definition.kind === "string" ? input.value.trim() : input.value };
-    requestNow({ type: "set_attribute", id: `attr:${conversation}`, conversation, client_id: crypto.randomUUID(), object: definition.object, key: definition.key, value: next });
-  });
-  return [el("label", { for: id }, definition.name || definition.key), input];
-}
-
-let drawnAttributes = null;
-function drawAttributes(record, context) {
-  const visitorValues = (context && !context.error && context.attributes) || {};
-  const conversationValues = record.attributes || {};
-  const key = JSON.stringify([record.id, attributeDefs, visitorValues, conversationValues]);
-  if (key === drawnAttributes) return;
-  drawnAttributes = key;
-  const nodes = [];
-  for (const [object, title, values] of [
-    ["visitor", "Visitor", visitorValues],
-    ["conversation", "Conversation", conversationValues],
-  ]) {
-    const declared = attributeDefs.filter((d) => d.object === object);
-    const other = Object.keys(values).filter((k) => !declared.some((d) => d.key === k));
-    if (!declared.length && !other.length) continue;
-    nodes.push(el("div", { class: "panel-subtitle" }, title));
-    nodes.push(
-      el(
-        "div",
-        { class: "attributes", "data-object": object },
-        ...declared.flatMap((definition) => attributeInput(record.id, definition, values[definition.key])),
-        // Set by the host or the pre-chat form, not declared: shown, not edited here.
-        ...other.flatMap((k) => [el("dt", { class: "muted" }, k), el("dd", { "data-key": k }, valueText(values[k]))]),
-      ),
-    );
-  }
-  if (!nodes.length) nodes.push(el("div", { class: "muted" }, "None declared."));
-  $("attributes-body").replaceChildren(...nodes);
+  renderQuickReplies(quickReplies, { insert: insertText, remove: (reply) => requestNow({ type: "delete_quick_reply", id: `qr:delete:${reply.id}`, reply_id: reply.id }) });
 }
 
 let titleTimer = null;
@@ -913,52 +756,6 @@ const typingSignal = new TypingSignal((active) => {
 $("login-form").addEventListener("submit", login);
 $("logout").addEventListener("click", logout);
 
-// Quick replies in the composer: `/shortcut` then Tab or Enter replaces it with the quick reply's text (Tab also
-// completes a prefix that only one shortcut has). Registered before wireComposer's keydown, which it pre-empts.
-function insertText(text, from, to) {
-  const input = $("input");
-  if (input.disabled) return;
-  const start = from ?? input.selectionStart;
-  const end = to ?? input.selectionEnd;
-  input.value = input.value.slice(0, start) + text + input.value.slice(end);
-  input.focus();
-  input.setSelectionRange(start + text.length, start + text.length);
-  input.dispatchEvent(new Event("input")); // resize, typing signal, hint
-}
-
-function slashToken() {
-  const input = $("input");
-  const before = input.value.slice(0, input.selectionStart);
-  const match = before.match(/(?:^|\s)\/([a-z0-9_-]*)$/);
-  return match ? { prefix: match[1], from: before.length - match[1].length - 1, to: before.length } : null;
-}
-
-function quickReplyFor(token, completePrefix) {
-  const exact = quickReplies.find((q) => q.shortcut === token.prefix);
-  if (exact || !completePrefix) return exact;
-  const matches = quickReplies.filter((q) => q.shortcut.startsWith(token.prefix));
-  return matches.length === 1 ? matches[0] : null;
-}
-
-// @mentions in a note: `@prefix` + Tab completes an agent id of the tenant (the demo's seeded ones).
-function mentionToken() {
-  const input = $("input");
-  const before = input.value.slice(0, input.selectionStart);
-  const match = before.match(/(?:^|\s)@([A-Za-z0-9_.-]*)$/);
-  return match ? { prefix: match[1], from: before.length - match[1].length, to: before.length } : null;
-}
-
-function mentionCandidates(token) {
-  return token ? KNOWN_AGENTS.filter((id) => id !== session.agent && id.startsWith(token.prefix)) : [];
-}
-
-// The agents a note's text mentions: each `@id` once (a word of its own: not the middle of an email address).
-function mentionsIn(text) {
-  const found = [];
-  for (const match of text.matchAll(/(?:^|\s)@([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/g)) if (!found.includes(match[1])) found.push(match[1]);
-  return found;
-}
-
 function sendNote(conversation, text) {
   const frame = { type: "note", id: `note:${conversation}`, conversation, client_id: crypto.randomUUID(), text, mentions: mentionsIn(text) };
   const retry = (left) =>
@@ -970,39 +767,7 @@ function sendNote(conversation, text) {
   retry(5);
 }
 
-function showHint() {
-  const mention = noteMode ? mentionToken() : null;
-  if (mention) {
-    const names = mentionCandidates(mention);
-    $("qr-hint").hidden = names.length === 0;
-    $("qr-hint").textContent = names.length ? `Tab mentions ${names.map((id) => `@${id}`).join(", ")}` : "";
-    return;
-  }
-  const token = slashToken();
-  const matches = token ? quickReplies.filter((q) => q.shortcut.startsWith(token.prefix)).slice(0, 3) : [];
-  $("qr-hint").hidden = matches.length === 0;
-  $("qr-hint").textContent = matches.length ? `Tab inserts ${matches.map((q) => `/${q.shortcut}`).join(", ")}` : "";
-}
-
-$("input").addEventListener("keydown", (event) => {
-  if (event.shiftKey || event.isComposing || (event.key !== "Tab" && event.key !== "Enter")) return;
-  const mention = noteMode && event.key === "Tab" ? mentionToken() : null;
-  const names = mentionCandidates(mention);
-  if (mention && names.length === 1) {
-    event.preventDefault();
-    event.stopImmediatePropagation();
-    insertText(`${names[0]} `, mention.from, mention.to);
-    return;
-  }
-  const token = slashToken();
-  const reply = token && quickReplyFor(token, event.key === "Tab");
-  if (!reply) return;
-  event.preventDefault();
-  event.stopImmediatePropagation();
-  insertText(reply.text, token.from, token.to);
-});
-$("input").addEventListener("input", showHint);
-$("input").addEventListener("click", showHint);
+wireQuickInsert({ quickReplies: () => quickReplies, noteMode: () => noteMode, colleagues: () => KNOWN_AGENTS.filter((id) => id !== session.agent) });
 
 wireComposer({
   maxHeight: 160,
@@ -1088,7 +853,18 @@ $("close-conversation").addEventListener("click", () => {
   }
 });
 
-window.kfAgent = { get client() { return client; }, conversations: () => conversations, mentions: () => mentionsReceived }; // for debugging and the browser check
+wireControls({
+  step,
+  tab: (n) => openTabs[n - 1] && select(openTabs[n - 1]),
+  closeTab: () => selected && closeTab(selected),
+  insert: insertText,
+  visible: () => {
+    if (selected) markRead(selected);
+    render();
+  },
+});
+
+window.kfAgent = { get client() { return client; }, conversations: () => conversations, mentions: () => mentionsReceived, tabs: () => [...openTabs], alerts: alertsSent }; // for debugging and the browser check
 
 if (session) startConsole();
 else showLogin();

@@ -132,6 +132,12 @@ const client = new KfClient({
     state.events.push(event);
     applyToRecord(event);
     if (state.typing && event.data.type === "message" && !isMine(event.author)) state.typing = null;
+    markRead();
+    render();
+  },
+  onSeen: (conversation, from) => {
+    if (conversation !== state.conversation) return;
+    if (isMine(from)) readSent = Math.max(readSent, client.seen(conversation).find((m) => isMine(m.from))?.seq || 0);
     render();
   },
   onReset: (conversation) => {
@@ -195,6 +201,7 @@ function handleFrame(frame) {
 
 function handleError(frame) {
   const id = frame.id || "";
+  if (id === "read") return; // a receipt not taken (the conversation moved on): nothing to tell the visitor
   if (id === "context" || id === "page") {
     console.info(`kf: the server refused the visit ${id}: ${frame.code} ${frame.message || ""}`); // the chat works without it
     return;
@@ -256,6 +263,7 @@ function adopt(conversation) {
     state.failed = [];
     if (state.position && state.position.conversation !== conversation.id) state.position = null;
   }
+  if (state.conversation !== conversation.id) readSent = 0;
   state.conversation = conversation.id;
   state.record = conversation;
   save();
@@ -308,14 +316,35 @@ function systemText(event) {
   }
 }
 
-function bubble({ mine, who, text, meta, failed }) {
+function bubble({ mine, who, text, meta, failed, seen }) {
   return el(
     "div",
     { class: `message ${mine ? "mine" : "theirs"}${failed ? " failed" : ""}` },
     !mine && who ? el("div", { class: "author" }, who) : null,
     el("div", { class: "bubble" }, text),
-    el("div", { class: "meta" }, meta),
+    el("div", { class: `meta${seen ? " seen" : ""}` }, meta),
   );
+}
+
+// Read receipts: what the page shows (visible) is seen; a `read` at most every half second. The server keeps the
+// marks, so after a reload of either side the agent's "seen" under our messages comes back (and ours at the agent).
+let readSent = 0;
+let readTimer = null;
+function markRead() {
+  if (!state.conversation || document.visibilityState !== "visible" || !state.events.length) return;
+  const last = state.events[state.events.length - 1].seq;
+  if (last <= readSent || readTimer) return;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    const seq = state.events.length ? state.events[state.events.length - 1].seq : 0;
+    if (seq > readSent && client.sendFrame({ type: "read", id: "read", conversation: state.conversation, seq })) readSent = seq;
+  }, 500);
+}
+document.addEventListener("visibilitychange", markRead);
+
+// The highest seq an agent has seen in our conversation.
+function agentSeen() {
+  return Math.max(0, ...client.seen(state.conversation || "").filter((mark) => mark.from.role === "agent").map((mark) => mark.seq));
 }
 
 const render = renderer(draw);
@@ -324,11 +353,14 @@ function draw() {
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const nodes = [];
+  const seenUpTo = agentSeen();
+  const lastSeen = Math.max(0, ...state.events.filter((e) => e.data.type === "message" && isMine(e.author) && e.seq <= seenUpTo).map((e) => e.seq));
   for (const event of state.events) {
     if (event.data.type === "message") {
       const mine = isMine(event.author);
-      const meta = mine ? `${timeOf(event.at)} · sent ✓` : timeOf(event.at);
-      nodes.push(bubble({ mine, who: titleCase(event.author.id), text: event.data.body.text, meta }));
+      const seen = mine && event.seq === lastSeen;
+      const meta = mine ? `${timeOf(event.at)} · sent ✓${seen ? " · seen" : ""}` : timeOf(event.at);
+      nodes.push(bubble({ mine, who: titleCase(event.author.id), text: event.data.body.text, meta, seen }));
     } else {
       const text = systemText(event);
       if (text) nodes.push(el("div", { class: "system" }, text));

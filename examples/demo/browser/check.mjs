@@ -20,6 +20,9 @@
 // is still reconnecting (its request is held until then): the same EventSource resumes with Last-Event-ID and shows
 // every message once, in order; a reload resumes with `?cursor=`; bob closes the conversation; then, away, he claims
 // a queued visitor, answers with a new quick reply and transfers it to alice with a note.
+// Then the agent workspace (workspace.mjs): tabs with drafts and unread badges, shortcuts, emoji, a note, a label, a
+// snooze, a notification while the console is hidden, "seen" kept across reloads of both sides, a rating after the
+// close, and an earlier conversation opened read-only.
 // Saves screenshots (kf-*.png) to the screenshot directory (default: the system's temp directory). Exits
 // non-zero if any check failed.
 import fs from "node:fs";
@@ -27,6 +30,7 @@ import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { CHROMIUM_ARGS, DemoServer, check, log, tally } from "./harness.mjs";
+import { checkWorkspace } from "./workspace.mjs";
 
 const BINARY = process.argv[2];
 if (!BINARY) {
@@ -55,6 +59,8 @@ function watch(page, name) {
     if (m.type() === "error" || m.type() === "warning") consoleErrors.push(`${name}: ${m.type()}: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleErrors.push(`${name}: pageerror: ${e.message}`));
+  // Which request a refusal answered (the console error names only the status).
+  page.on("response", (r) => r.status() === 403 && log(`  (${name}: 403 for ${r.request().method()} ${new URL(r.url()).pathname})`));
 }
 
 // After a failure: what each page's kf client holds (connection, cursors, sends not yet settled) and what the
@@ -865,6 +871,7 @@ try {
   await checkSse(agent);
   await checkConsole(agent);
   await checkAgentSse(agent);
+  await checkWorkspace({ browser, base, alice: agent, watch, shot });
 
   // Expected: the refused login (401) and connection refusals while the server restarts.
   // Refusals and resets: the restart's graceful shutdown resets handshakes it cut, then refuses connections.

@@ -5,7 +5,8 @@
 // Starts the demo binary on a free port with a temp data dir, an allowed host origin and an identity secret, and two
 // Node HTTP servers on other ports: the "shop" (an allowed origin) whose pages embed the widget with one script tag,
 // and an "evil" site (not allowed). Then:
-//  1. a visitor on the shop and alice on the demo's agent page chat both ways (typing, "Seen", unread badge while
+//  1. a visitor on the shop and alice on the demo's agent page chat both ways (typing, "Seen" on both sides, kept
+//     across a reload of either page, unread badge while
 //     minimised, keyboard: Esc closes and focus goes back to the launcher); the evil site gets a clear error, no
 //     connection and no conversation; alice writes a private note mentioning bob (completed from `@bo`): bob, on his
 //     own agent page, is notified and reads it, the visitor never shows it; the agent closes, the visitor rates the
@@ -392,6 +393,8 @@ try {
   check(readResponse.status === 204, `alice's read receipt is accepted (${readResponse.status})`);
   await visitor.waitForSelector(`${W} >> .message.mine .meta.seen`, { timeout: 10000 });
   check(true, "the widget shows \"Seen\" under the visitor's message");
+  await agent.waitForSelector(".message.mine:has-text('Hi! Your order ships tomorrow.') .meta.seen", { timeout: 10000 });
+  check(true, "and alice's page shows \"seen\" under her reply once the widget has shown it");
 
   // Minimised: the agent's messages count as unread (badge, `unread` event) until the panel opens again, and
   // a desktop notification tells the visitor (the permission granted; the constructor watched).
@@ -418,6 +421,19 @@ try {
   await visitor.waitForSelector(`${W} >> .badge`, { state: "hidden" });
   const events = await visitor.evaluate(() => ({ unread: window.__unread, state: window.__state }));
   check(events.unread.includes(1) && events.unread[events.unread.length - 1] === 0 && same(events.state.slice(-2), ["closed", "open"]), `kf.on("unread") and kf.on("state") report it (${JSON.stringify(events)})`);
+
+  // Both sides keep "seen" across a reload: the server keeps each side's mark and sends it on (re)connect.
+  await visitor.reload();
+  await visitor.waitForSelector(`${W} >> .launcher`);
+  await waitOnline(visitor);
+  await openPanel(visitor);
+  await visitor.waitForSelector(`${W} >> .message.mine .meta.seen`, { timeout: 15000 });
+  check(true, "after a reload of the visitor's page the widget still shows \"Seen\"");
+  await agent.reload();
+  await agent.waitForSelector('#console:not([hidden]) #status[data-state="online"]');
+  await agentOpen(agent, conversation);
+  await agent.waitForSelector(".message.mine .meta.seen", { timeout: 15000 });
+  check(true, "and after a reload of the console, alice still sees \"seen\" under her last reply the visitor has seen");
 
   // The evil site: not an allowed origin. No connection, no conversation, a clear error.
   {
@@ -585,6 +601,13 @@ try {
   check(second !== conversation, "after the agent closed the conversation, the visitor started a new one");
   await agentOpen(agent, second);
   await agent.waitForSelector("#messages .message.theirs >> text=A second question");
+  // Alice puts it on hold: the widget tells the visitor the team comes back, and that writing picks it up.
+  await agent.click("#snooze-toggle");
+  await agent.selectOption("#snooze-choice", "reply");
+  await agent.click("#snooze-submit");
+  await visitor.waitForSelector(`${W} >> .system >> text=We will get back to you here.`, { timeout: 10000 });
+  check((await visitor.locator(`${W} >> .subtitle`).textContent()).includes("We will get back to you"), "a snoozed conversation: the widget says the team will get back (line and subtitle)");
+  await visitor.screenshot({ path: shot("snoozed") });
   await visitorContext.close();
 
   // ---- 3. WebSocket blocked: SSE ----

@@ -516,6 +516,16 @@ const STYLE_CSS: &str = include_str!("../assets/style.css");
 const UI_JS: &str = include_str!("../assets/ui.js");
 const VISITOR_JS: &str = include_str!("../assets/visitor.js");
 const AGENT_JS: &str = include_str!("../assets/agent.js");
+// The console's modules (agent.js imports them).
+const PANEL_JS: &str = include_str!("../assets/panel.js");
+const RECORDS_JS: &str = include_str!("../assets/records.js");
+const ALERTS_JS: &str = include_str!("../assets/alerts.js");
+const COMPOSER_JS: &str = include_str!("../assets/composer.js");
+const CONTROLS_JS: &str = include_str!("../assets/controls.js");
+const TABS_JS: &str = include_str!("../assets/tabs.js");
+const SIDEBAR_JS: &str = include_str!("../assets/sidebar.js");
+const SHORTCUTS_JS: &str = include_str!("../assets/shortcuts.js");
+const EMOJI_JS: &str = include_str!("../assets/emoji.js");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -548,6 +558,15 @@ async fn asset(UrlPath(file): UrlPath<String>) -> Response {
         "ui.js" => ("text/javascript; charset=utf-8", UI_JS),
         "visitor.js" => ("text/javascript; charset=utf-8", VISITOR_JS),
         "agent.js" => ("text/javascript; charset=utf-8", AGENT_JS),
+        "panel.js" => ("text/javascript; charset=utf-8", PANEL_JS),
+        "records.js" => ("text/javascript; charset=utf-8", RECORDS_JS),
+        "alerts.js" => ("text/javascript; charset=utf-8", ALERTS_JS),
+        "composer.js" => ("text/javascript; charset=utf-8", COMPOSER_JS),
+        "controls.js" => ("text/javascript; charset=utf-8", CONTROLS_JS),
+        "tabs.js" => ("text/javascript; charset=utf-8", TABS_JS),
+        "sidebar.js" => ("text/javascript; charset=utf-8", SIDEBAR_JS),
+        "shortcuts.js" => ("text/javascript; charset=utf-8", SHORTCUTS_JS),
+        "emoji.js" => ("text/javascript; charset=utf-8", EMOJI_JS),
         _ => {
             return ApiError::new(
                 StatusCode::NOT_FOUND,

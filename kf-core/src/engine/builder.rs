@@ -8,6 +8,7 @@ use super::catalog::Catalog;
 use super::dispatch::Dispatcher;
 use super::lifecycle::{self, Lifecycle};
 use super::routing::Routing;
+use super::seen::SeenBook;
 use super::sessions::Sessions;
 use super::{Engine, EngineError, Inner};
 use crate::auth::Authenticator;
@@ -143,6 +144,7 @@ impl EngineBuilder {
                 history: self.history,
                 lifecycle,
                 metrics,
+                seen: SeenBook::default(),
             }),
         };
         lifecycle::watch(&engine);

@@ -8,7 +8,7 @@ use super::router::Presence;
 use super::session::{self, Rejection, Session};
 use super::{Engine, Outbox, RequestError};
 use crate::auth::{Identity, Principal};
-use crate::model::{Conversation, ConversationState, Visitor};
+use crate::model::{Conversation, ConversationId, ConversationState, SeenMark, Visitor};
 use crate::protocol::{CloseReason, PROTOCOL_VERSION, ServerFrame};
 use crate::telemetry;
 
@@ -51,7 +51,9 @@ impl Engine {
         // From here on the session's drop undoes the registration, also when the inbox read fails.
         let session = Session::new(self.clone(), Arc::clone(&conn));
         let inbox = self.inbox(&identity).await?;
-        self.greet(&conn, inbox);
+        let ids: Vec<ConversationId> = inbox.iter().map(|c| c.id).collect();
+        let seen = self.seen_marks(&ids).await?;
+        self.greet(&conn, inbox, seen);
         if let Principal::Agent(agent) = &identity.principal {
             self.announce_offline_messages(&conn).await;
             self.remind_missed(&conn, agent).await;
@@ -106,7 +108,7 @@ impl Engine {
     }
 
     /// Queues `inbox` on a new connection, then a visitor's queue positions or an agent's queue view.
-    pub(super) fn greet(&self, conn: &Conn, inbox: Vec<Conversation>) {
+    pub(super) fn greet(&self, conn: &Conn, inbox: Vec<Conversation>, seen: Vec<SeenMark>) {
         let now = self.inner.clock.now();
         let ledger = &self.inner.routing.ledger;
         let positions: Vec<ServerFrame> = inbox
@@ -122,8 +124,13 @@ impl Engine {
                 })
             })
             .collect();
-        conn.outlet
-            .push_unbounded(ServerFrame::Inbox { conversations: inbox }.encode());
+        conn.outlet.push_unbounded(
+            ServerFrame::Inbox {
+                conversations: inbox,
+                seen,
+            }
+            .encode(),
+        );
         for frame in positions {
             conn.outlet.offer(frame.encode());
         }

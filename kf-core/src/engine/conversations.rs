@@ -7,7 +7,7 @@ use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};
 use crate::model::{
     Actor, ClientId, Conversation, ConversationId, ConversationState, EntryPointId, EventKind, GroupId,
-    MessageBody, MissedReason, Seq, TenantId, TransitionError, VisitorId,
+    MessageBody, MissedReason, SeenMark, Seq, TenantId, TransitionError, VisitorId,
 };
 use crate::protocol::ServerFrame;
 use crate::store::{EventDraft, NewConversation};
@@ -352,6 +352,7 @@ impl Engine {
         }
         .encode();
         self.inner.delivery.relay(conversation, except_conn, &frame);
+        self.note_seen(SeenMark::new(conversation, identity.principal.actor(), seq));
         Ok(())
     }
 }

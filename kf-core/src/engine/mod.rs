@@ -23,6 +23,7 @@ mod reactions;
 mod request;
 mod router;
 mod routing;
+mod seen;
 mod session;
 mod sessions;
 mod snooze;
@@ -52,6 +53,7 @@ use catalog::Catalog;
 use dispatch::Dispatcher;
 use lifecycle::Lifecycle;
 use routing::Routing;
+use seen::SeenBook;
 use sessions::Sessions;
 
 pub use agent_tools::VisitorContextView;
@@ -64,6 +66,7 @@ pub use lifecycle::{
     StoreHealth,
 };
 pub use outbox::{Outbox, Outgoing};
+pub use seen::SEEN_FLUSH_DELAY;
 pub use session::{Rejection, Session};
 pub use snooze::MAX_SNOOZE_MS;
 
@@ -146,6 +149,8 @@ struct Inner {
     lifecycle: Lifecycle,
     /// The engine's metric series (`docs/observability.md`).
     metrics: EngineMetrics,
+    /// Read receipts not yet written to the log's seen marks (`seen.rs`).
+    seen: SeenBook,
 }
 
 impl Engine {

@@ -184,12 +184,13 @@ impl Engine {
                 },
                 Some(conn),
             ) => {
-                let reply = move |after, reset, last_seq| ServerFrame::Subscribed {
+                let reply = move |after, reset, last_seq, seen| ServerFrame::Subscribed {
                     id,
                     conversation,
                     after,
                     reset,
                     last_seq,
+                    seen,
                 };
                 let reset = epoch.is_some_and(|epoch| epoch != *self.epoch());
                 self.subscribe(conn, conversation, after, reset, reply).await?;

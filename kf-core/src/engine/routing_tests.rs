@@ -1604,6 +1604,15 @@ mod properties {
         async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
             yielding!(self.feed_head())
         }
+        async fn record_seen(&self, marks: Vec<crate::model::SeenMark>) -> Result<(), StoreError> {
+            yielding!(self.record_seen(marks))
+        }
+        async fn seen(
+            &self,
+            conversations: &[ConversationId],
+        ) -> Result<Vec<crate::model::SeenMark>, StoreError> {
+            yielding!(self.seen(conversations))
+        }
     }
 
     /// Polls `future` up to `polls` times, yielding to the runtime in between, then drops it if it is not done:

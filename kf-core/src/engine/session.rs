@@ -141,12 +141,13 @@ impl Session {
         } else {
             cursor.position(conversation)
         };
-        let reply = |after, reset, last_seq| ServerFrame::Subscribed {
+        let reply = |after, reset, last_seq, seen| ServerFrame::Subscribed {
             id: None,
             conversation,
             after,
             reset,
             last_seq,
+            seen,
         };
         self.engine
             .subscribe(&self.conn, conversation, after, reset, reply)

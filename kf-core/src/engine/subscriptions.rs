@@ -7,7 +7,7 @@ use super::connection::Conn;
 use super::{Engine, RequestError};
 use crate::auth::{Identity, Principal};
 use crate::cursor::Cursor;
-use crate::model::{Conversation, ConversationId, Seq};
+use crate::model::{Conversation, ConversationId, SeenMark, Seq};
 use crate::protocol::ServerFrame;
 
 impl Engine {
@@ -48,7 +48,7 @@ impl Engine {
         conversation: ConversationId,
         after: Seq,
         reset: bool,
-        reply: impl FnOnce(Seq, bool, Seq) -> ServerFrame,
+        reply: impl FnOnce(Seq, bool, Seq, Vec<SeenMark>) -> ServerFrame,
     ) -> Result<(), RequestError> {
         let mut record = self.readable(&conn.identity, conversation).await?;
         let after = if reset { Seq::ZERO } else { after };
@@ -60,8 +60,11 @@ impl Engine {
             None => record = self.inner.log.conversation(conversation).await?.unwrap_or(record),
         }
         let last_seq = self.within_log(&record, after).await?;
+        // Read before registering: a receipt relayed in between is missed until the next one, which is fine for
+        // marks that only go up (`seen.rs`).
+        let seen = self.seen_marks(&[conversation]).await?;
         // The reply goes out before the replayed events, which the dispatcher queues after registering.
-        let _ = conn.outlet.push(reply(after, reset, last_seq).encode());
+        let _ = conn.outlet.push(reply(after, reset, last_seq, seen).encode());
         conn.subscriptions().insert(conversation);
         self.inner
             .delivery

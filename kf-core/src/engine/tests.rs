@@ -918,7 +918,7 @@ async fn a_long_history_does_not_flood_the_inbox() {
     let Outgoing::Frame(inbox) = outbox.next().await else {
         panic!("inbox expected")
     };
-    let ServerFrame::Inbox { conversations } = serde_json::from_slice(&inbox).expect("frame") else {
+    let ServerFrame::Inbox { conversations, .. } = serde_json::from_slice(&inbox).expect("frame") else {
         panic!("inbox expected")
     };
     assert_eq!(conversations.len(), Limits::default().inbox_conversations);
@@ -1170,3 +1170,5 @@ mod lifecycle;
 mod tagging;
 // On hold (snoozed).
 mod snooze;
+// Seen marks: read receipts kept across reconnects and restarts.
+mod seen;

@@ -4,11 +4,13 @@ mod conversation;
 mod event;
 mod ids;
 mod records;
+mod seen;
 
 pub use conversation::*;
 pub use event::*;
 pub use ids::*;
 pub use records::*;
+pub use seen::*;
 
 #[cfg(test)]
 mod tests;

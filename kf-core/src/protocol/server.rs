@@ -11,8 +11,8 @@ use crate::labels::{AttributeDefinition, AttributeValue, Label};
 use crate::limits::ClientLimits;
 use crate::model::Epoch;
 use crate::model::{
-    Actor, AgentStatus, ClientId, Conversation, ConversationId, Event, EventKind, MissedReason, Seq,
-    TenantId, VisitorId,
+    Actor, AgentStatus, ClientId, Conversation, ConversationId, Event, EventKind, MissedReason, SeenMark,
+    Seq, TenantId, VisitorId,
 };
 use crate::quick_replies::QuickReply;
 
@@ -41,6 +41,9 @@ pub enum ServerFrame {
     Inbox {
         /// The conversations with their state and `last_seq`.
         conversations: Vec<Conversation>,
+        /// How far each participant has seen these conversations (absent when nobody has sent a `read` yet).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        seen: Vec<SeenMark>,
     },
     /// A conversation of this principal changed (for an agent: one was assigned to it).
     Conversation {
@@ -71,6 +74,9 @@ pub enum ServerFrame {
         /// The conversation's last seq when the subscription started: once the client has applied it, the
         /// history is replayed and what follows is live (0 for an empty log, or when `after` already is it).
         last_seq: Seq,
+        /// How far each participant has seen the conversation (absent when nobody has sent a `read` yet).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        seen: Vec<SeenMark>,
     },
     /// The answer to `unsubscribe`.
     Unsubscribed {

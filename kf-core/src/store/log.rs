@@ -11,7 +11,7 @@ use super::StoreError;
 use crate::context::ConversationContext;
 use crate::model::{
     Actor, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, EventKind, GroupId,
-    MessageBody, Seq, TenantId, Timestamp, VisitorId,
+    MessageBody, SeenMark, Seq, TenantId, Timestamp, VisitorId,
 };
 
 /// A request to open a conversation.
@@ -269,6 +269,16 @@ pub trait ConversationLog: Send + Sync + Debug + 'static {
         conversation: ConversationId,
     ) -> Result<Option<ConversationContext>, StoreError>;
 
+    /// Raises seen marks: afterwards each participant's stored mark is at least the `seq` given (a lower one than
+    /// stored changes nothing: marks never move backwards). Marks of unknown conversations are skipped. Durable
+    /// before `Ok`. The engine coalesces `read` receipts and hands them over in batches, so a backend may simply
+    /// write the batch in one transaction. [`StoreError::Invalid`] (nothing stored) when a mark is by `system`
+    /// or at seq 0.
+    async fn record_seen(&self, marks: Vec<SeenMark>) -> Result<(), StoreError>;
+
+    /// The stored seen marks of these conversations (every participant's), in no particular order.
+    async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<SeenMark>, StoreError>;
+
     /// Up to `limit` committed events with a position greater than `after`, in position order, each with its
     /// position and tenant. [`FeedPosition::ZERO`] reads from the beginning; a position at or beyond the head
     /// reads nothing.
@@ -276,6 +286,25 @@ pub trait ConversationLog: Send + Sync + Debug + 'static {
 
     /// The position of the last committed event ([`FeedPosition::ZERO`] for an empty store).
     async fn feed_head(&self) -> Result<FeedPosition, StoreError>;
+}
+
+/// Checks the marks handed to [`ConversationLog::record_seen`] (for backends): no `system` mark, no seq 0.
+pub fn check_seen_marks(marks: &[SeenMark]) -> Result<(), StoreError> {
+    for mark in marks {
+        if mark.from == Actor::System {
+            return Err(StoreError::Invalid(format!(
+                "a seen mark of conversation {} is by `system`: only visitors and agents see",
+                mark.conversation
+            )));
+        }
+        if mark.seq == Seq::ZERO {
+            return Err(StoreError::Invalid(format!(
+                "a seen mark of conversation {} is at seq 0",
+                mark.conversation
+            )));
+        }
+    }
+    Ok(())
 }
 
 macro_rules! forward_conversation_log {
@@ -340,6 +369,12 @@ macro_rules! forward_conversation_log {
                 conversation: ConversationId,
             ) -> Result<Option<ConversationContext>, StoreError> {
                 (**self).conversation_context(conversation).await
+            }
+            async fn record_seen(&self, marks: Vec<SeenMark>) -> Result<(), StoreError> {
+                (**self).record_seen(marks).await
+            }
+            async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<SeenMark>, StoreError> {
+                (**self).seen(conversations).await
             }
             async fn feed_after(
                 &self,

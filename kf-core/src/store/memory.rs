@@ -17,7 +17,7 @@ use crate::hours::WorkingHours;
 use crate::labels::{AttributeDefinition, AttributeObject, Label};
 use crate::model::{
     Actor, Agent, AgentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event, Group,
-    GroupId, Seq, TenantId, Visitor, VisitorId,
+    GroupId, SeenMark, Seq, TenantId, Visitor, VisitorId,
 };
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 
@@ -43,6 +43,8 @@ struct State {
     groups: BTreeMap<(TenantId, GroupId), Group>,
     hours: BTreeMap<(TenantId, GroupId), WorkingHours>,
     contexts: HashMap<ConversationId, ConversationContext>,
+    /// Each conversation's seen marks: the highest seq each participant has seen.
+    seen: HashMap<ConversationId, HashMap<Actor, Seq>>,
     quick_replies: BTreeMap<(TenantId, String), QuickReply>,
     entry_points: BTreeMap<(TenantId, EntryPointId), EntryPoint>,
     labels: BTreeMap<(TenantId, String), Label>,
@@ -295,6 +297,35 @@ impl ConversationLog for MemoryStore {
         conversation: ConversationId,
     ) -> Result<Option<ConversationContext>, StoreError> {
         Ok(self.state().contexts.get(&conversation).cloned())
+    }
+
+    async fn record_seen(&self, marks: Vec<SeenMark>) -> Result<(), StoreError> {
+        super::log::check_seen_marks(&marks)?;
+        let mut state = self.state();
+        for mark in marks {
+            if !state.logs.contains_key(&mark.conversation) {
+                continue;
+            }
+            let stored = state
+                .seen
+                .entry(mark.conversation)
+                .or_default()
+                .entry(mark.from)
+                .or_default();
+            *stored = (*stored).max(mark.seq);
+        }
+        Ok(())
+    }
+
+    async fn seen(&self, conversations: &[ConversationId]) -> Result<Vec<SeenMark>, StoreError> {
+        let state = self.state();
+        let mut marks = Vec::new();
+        for &conversation in conversations {
+            for (from, &seq) in state.seen.get(&conversation).into_iter().flatten() {
+                marks.push(SeenMark::new(conversation, from.clone(), seq));
+            }
+        }
+        Ok(marks)
     }
 
     async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {

@@ -42,7 +42,10 @@ pub use history::{
     HistoryQuery, MAX_HISTORY_PAGE, MAX_QUERY_CHARS, MessageHit, SearchPage, StateFilter, escape_html,
     export, find_hits, text_matches,
 };
-pub use log::{Appended, ConversationLog, Created, EventDraft, FeedEntry, FeedPosition, NewConversation};
+pub use log::{
+    Appended, ConversationLog, Created, EventDraft, FeedEntry, FeedPosition, NewConversation,
+    check_seen_marks,
+};
 pub use memory::MemoryStore;
 pub use settings::{GroupHours, Settings};
 

@@ -158,6 +158,17 @@ impl ConversationLog for CountingStore {
     async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
         self.counted(Concern::Log, "feed_head").feed_head().await
     }
+
+    async fn record_seen(&self, marks: Vec<crate::model::SeenMark>) -> Result<(), StoreError> {
+        self.counted(Concern::Log, "record_seen").record_seen(marks).await
+    }
+
+    async fn seen(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<crate::model::SeenMark>, StoreError> {
+        self.counted(Concern::Log, "seen").seen(conversations).await
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,8 @@ use crate::store::{
     StoreError,
 };
 
+pub use super::seen::seen_marks_only_move_forward;
+
 /// `create_conversation` opens a queued conversation whose log starts with `Created` at seq 1.
 pub async fn create_starts_a_log_at_seq_one(store: Arc<dyn ConversationLog>) {
     let new = NewConversation {
@@ -1367,6 +1369,7 @@ macro_rules! conversation_log_conformance_tests {
             labels_and_attributes_round_trip,
             on_hold_round_trips,
             conversation_context_round_trips,
+            seen_marks_only_move_forward,
             created_events_record_their_entry_point,
             feed_covers_every_committed_event_once,
             feed_ignores_duplicates_and_refusals,

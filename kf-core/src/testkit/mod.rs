@@ -38,6 +38,7 @@ pub mod frames;
 pub mod history;
 pub mod log;
 pub mod oracles;
+mod seen;
 pub mod settings;
 pub mod shop;
 pub mod store;

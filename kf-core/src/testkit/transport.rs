@@ -1352,6 +1352,66 @@ pub async fn a_snoozed_conversation_wakes_at_the_visitors_message(transport: Arc
     assert_eq!(back[0]["data"]["until"], json!(until));
 }
 
+/// The next `read` frame from a participant of `role`.
+async fn read_from(client: &mut dyn Client, role: &str) -> Value {
+    loop {
+        let frame = next_of(client, "read").await;
+        if frame["from"]["role"] == role {
+            return frame;
+        }
+    }
+}
+
+/// Read receipts are kept: the visitor and the agent each send `read` (relayed live to the other side); a lower
+/// receipt later changes nothing. Both sides reconnect (a reload): the new connections' `inbox` and the
+/// `subscribed` reply carry both marks, so each side shows "seen" again.
+pub async fn seen_marks_survive_a_reconnect(transport: Arc<dyn Transport>) {
+    let engine = engine(limits()).await;
+    let served = transport.serve(engine.clone()).await;
+    let (mut visitor_tab, mut alice, conversation) = conversation(&*served).await;
+    say(&mut *visitor_tab, &conversation, "v-1", "Where is my parcel?").await;
+    say(&mut *alice, &conversation, "a-1", "Let me look it up.").await;
+    let read = |seq: u64| json!({"type": "read", "conversation": conversation, "seq": seq});
+    assert_eq!(alice.request(read(3)).await, None, "a read has no reply");
+    // (Over HTTP POST a receipt comes from no connection: the sender's own stream gets it too.)
+    let relayed = read_from(&mut *visitor_tab, "agent").await;
+    assert_eq!(
+        (&relayed["from"], &relayed["seq"]),
+        (&json!({"role": "agent", "id": "alice"}), &json!(3))
+    );
+    assert_eq!(visitor_tab.request(read(4)).await, None);
+    assert_eq!(read_from(&mut *alice, "visitor").await["seq"], 4);
+    assert_eq!(
+        visitor_tab.request(read(2)).await,
+        None,
+        "a lower receipt is relayed, but lowers nothing"
+    );
+    read_from(&mut *alice, "visitor").await;
+    let expected = json!([
+        {"conversation": conversation, "from": {"role": "agent", "id": "alice"}, "seq": 3},
+        {"conversation": conversation, "from": {"role": "visitor", "id": "v-1"}, "seq": 4},
+    ]);
+    let by_role = |marks: &Value| {
+        let mut marks = marks.as_array().cloned().unwrap_or_default();
+        marks.sort_by_key(|mark| mark["from"]["role"].as_str().map(str::to_owned));
+        Value::Array(marks)
+    };
+    drop((visitor_tab, alice));
+    for identity in [visitor("v-1"), agent("alice")] {
+        let mut again = connect(&*served, &identity).await;
+        assert_eq!(by_role(&again.inbox()["seen"]), expected, "inbox of {identity:?}");
+        let (subscribed, _) = match again.replay(&conversation, 0).await {
+            Ok(replay) => replay,
+            Err(error) => panic!("replay refused: {error}"),
+        };
+        assert_eq!(
+            by_role(&subscribed["seen"]),
+            expected,
+            "subscribed of {identity:?}"
+        );
+    }
+}
+
 /// Stamps one `#[test]` per transport scenario. `$make` is an expression giving an
 /// `Arc<dyn kf_core::testkit::transport::Transport>` (evaluated once per test):
 ///
@@ -1379,6 +1439,7 @@ macro_rules! transport_conformance_tests {
             a_bot_first_group_without_its_bot_goes_to_people,
             labels_and_attributes_never_reach_the_visitor,
             a_snoozed_conversation_wakes_at_the_visitors_message,
+            seen_marks_survive_a_reconnect,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

@@ -275,6 +275,23 @@ impl ConversationLog for Flaky {
     async fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
         self.memory.feed_after(after, limit).await
     }
+    async fn record_seen(&self, marks: Vec<crate::model::SeenMark>) -> Result<(), StoreError> {
+        if self.down.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
+        self.memory.record_seen(marks).await
+    }
+
+    async fn seen(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<crate::model::SeenMark>, StoreError> {
+        if self.down.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
+        self.memory.seen(conversations).await
+    }
+
     async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(StoreError::Closed);
