@@ -28,6 +28,7 @@ mod history;
 mod log;
 mod memory;
 mod settings;
+mod uploads;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use history::{
 pub use log::{Appended, ConversationLog, Created, EventDraft, FeedEntry, FeedPosition, NewConversation};
 pub use memory::MemoryStore;
 pub use settings::{GroupHours, Settings};
+pub use uploads::{Upload, UploadState, Uploads};
 
 use crate::model::{ConversationId, TransitionError};
 

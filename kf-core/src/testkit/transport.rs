@@ -30,6 +30,8 @@
 //! `kf-transport-sse/tests/adapter/`. [`Mixed`] serves one engine on two transports at once, visitors on
 //! one and agents on the other, so the same scenarios run across transports.
 
+mod attachments;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,8 @@ use crate::limits::Limits;
 use crate::model::{
     AgentId, ClientId, ConversationId, Event, EventKind, MessageBody, Seq, TenantId, Timestamp, VisitorId,
 };
+
+pub use attachments::attachments_travel_both_ways;
 
 /// Starts servers of one transport.
 #[async_trait]
@@ -1379,6 +1383,7 @@ macro_rules! transport_conformance_tests {
             a_bot_first_group_without_its_bot_goes_to_people,
             labels_and_attributes_never_reach_the_visitor,
             a_snoozed_conversation_wakes_at_the_visitors_message,
+            attachments_travel_both_ways,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
