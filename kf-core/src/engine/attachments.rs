@@ -6,9 +6,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{Ack, Engine, RequestError};
+use crate::attachments::{CleanupError, CleanupReport, cleanup};
 use crate::auth::{Identity, Principal};
+use crate::blob::BlobStore;
 use crate::limits::MAX_ATTACHMENTS_PER_MESSAGE;
-use crate::model::{Attachment, AttachmentId, ClientId, Conversation, ConversationId, MessageBody};
+use crate::model::{
+    Attachment, AttachmentId, ClientId, Conversation, ConversationId, MessageBody, Timestamp,
+};
 use crate::store::{UploadState, Uploads};
 
 impl Engine {
@@ -16,6 +20,23 @@ impl Engine {
     /// ([`EngineBuilder::uploads`](crate::EngineBuilder::uploads)).
     pub fn uploads(&self) -> Option<&Arc<dyn Uploads>> {
         self.inner.uploads.as_ref()
+    }
+
+    /// Runs the cleanup pass ([`crate::attachments::cleanup`]) on the engine's upload records and log: uploads
+    /// older than [`pending_ttl_ms`](crate::limits::AttachmentLimits::pending_ttl_ms) that no message carries
+    /// are removed with their blobs. Nothing to do without upload records.
+    pub async fn clean_up_uploads(&self, blobs: &dyn BlobStore) -> Result<CleanupReport, CleanupError> {
+        let Some(uploads) = &self.inner.uploads else {
+            return Ok(CleanupReport::default());
+        };
+        let ttl = self.inner.limits.attachments.pending_ttl_ms;
+        let before = Timestamp(self.now().0.saturating_sub(ttl));
+        cleanup(&**uploads, &*self.inner.log, blobs, before).await
+    }
+
+    /// The time on the engine's clock (upload records and link expiries use it, so tests can drive it).
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
     }
 
     /// The conversation `identity` may upload files to: a visitor's own (a closed one too, as writing to it

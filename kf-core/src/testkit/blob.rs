@@ -6,10 +6,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use super::fixtures::Must;
 use crate::blob::{BlobError, BlobKey, BlobStore, ByteStream, once};
 
 fn key(name: &str) -> BlobKey {
-    BlobKey::new(name).expect("a valid key")
+    BlobKey::new(name).must("a valid key")
 }
 
 fn chunks(parts: &[&'static [u8]]) -> ByteStream {
@@ -19,9 +20,9 @@ fn chunks(parts: &[&'static [u8]]) -> ByteStream {
 }
 
 async fn read(blobs: &dyn BlobStore, key: &BlobKey) -> Option<Vec<u8>> {
-    let blob = blobs.get(key).await.expect("get")?;
+    let blob = blobs.get(key).await.must("get")?;
     let size = blob.size;
-    let bytes = blob.collect().await.expect("read the blob");
+    let bytes = blob.collect().await.must("read the blob");
     assert_eq!(size, bytes.len() as u64, "the size told matches the bytes");
     Some(bytes.to_vec())
 }
@@ -32,34 +33,34 @@ pub async fn put_and_get_round_trip(blobs: Arc<dyn BlobStore>) {
     let size = blobs
         .put(&photo, chunks(&[b"\x89PNG", b"\r\n", b"rest of it"]), 1024)
         .await
-        .expect("put");
+        .must("put");
     assert_eq!(size, 16);
     assert_eq!(
         read(&*blobs, &photo).await.as_deref(),
         Some(&b"\x89PNG\r\nrest of it"[..])
     );
     let empty = key("att_empty");
-    assert_eq!(blobs.put(&empty, chunks(&[]), 10).await.expect("put empty"), 0);
+    assert_eq!(blobs.put(&empty, chunks(&[]), 10).await.must("put empty"), 0);
     assert_eq!(read(&*blobs, &empty).await, Some(Vec::new()));
     let large: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
     let big = key("att_big");
     blobs
         .put(&big, once(large.clone()), 300_000)
         .await
-        .expect("a put of exactly the cap");
+        .must("a put of exactly the cap");
     assert_eq!(read(&*blobs, &big).await, Some(large));
 }
 
 /// A key never put reads as `None`.
 pub async fn missing_blob_is_none(blobs: Arc<dyn BlobStore>) {
-    assert!(blobs.get(&key("never-put")).await.expect("get").is_none());
+    assert!(blobs.get(&key("never-put")).await.must("get").is_none());
 }
 
 /// A second put under a key replaces the first.
 pub async fn put_replaces(blobs: Arc<dyn BlobStore>) {
     let name = key("att_2");
-    blobs.put(&name, once("first"), 100).await.expect("put");
-    blobs.put(&name, once("second"), 100).await.expect("put again");
+    blobs.put(&name, once("first"), 100).await.must("put");
+    blobs.put(&name, once("second"), 100).await.must("put again");
     assert_eq!(read(&*blobs, &name).await.as_deref(), Some(&b"second"[..]));
 }
 
@@ -73,7 +74,7 @@ pub async fn oversize_put_stores_nothing(blobs: Arc<dyn BlobStore>) {
     );
     assert!(read(&*blobs, &fresh).await.is_none());
     let kept = key("att_4");
-    blobs.put(&kept, once("old"), 8).await.expect("put");
+    blobs.put(&kept, once("old"), 8).await.must("put");
     let refused = blobs.put(&kept, chunks(&[b"much", b"too long"]), 8).await;
     assert!(matches!(refused, Err(BlobError::TooLarge { .. })));
     assert_eq!(read(&*blobs, &kept).await.as_deref(), Some(&b"old"[..]));
@@ -95,14 +96,14 @@ pub async fn failed_source_stores_nothing(blobs: Arc<dyn BlobStore>) {
 /// Delete removes a blob; deleting it again (or one never put) is not an error.
 pub async fn delete_is_idempotent(blobs: Arc<dyn BlobStore>) {
     let name = key("att_6");
-    blobs.put(&name, once("bytes"), 100).await.expect("put");
-    blobs.delete(&name).await.expect("delete");
+    blobs.put(&name, once("bytes"), 100).await.must("put");
+    blobs.delete(&name).await.must("delete");
     assert!(read(&*blobs, &name).await.is_none());
-    blobs.delete(&name).await.expect("delete again");
+    blobs.delete(&name).await.must("delete again");
     blobs
         .delete(&key("never-put"))
         .await
-        .expect("delete a missing blob");
+        .must("delete a missing blob");
 }
 
 /// Stamps the blob store conformance suite: one `#[test]` per scenario, each on a fresh backend built by

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use super::fixtures::Must;
 use crate::model::{Actor, Attachment, AttachmentId, ConversationId, Timestamp, VisitorId};
 use crate::store::{StoreError, Upload, UploadState, Uploads};
 
 fn visitor(name: &str) -> Actor {
-    Actor::Visitor(VisitorId::new(name).expect("a valid visitor id"))
+    Actor::Visitor(VisitorId::new(name).must("a valid visitor id"))
 }
 
 fn receiving(conversation: ConversationId, at: u64, name: &str) -> Upload {
@@ -34,9 +35,9 @@ fn found(upload: &Upload, size: u64) -> Attachment {
 pub async fn upload_lifecycle_round_trip(uploads: Arc<dyn Uploads>) {
     let conversation = ConversationId::generate();
     let upload = receiving(conversation, 10, "photo of the parcel.png");
-    uploads.begin_upload(upload.clone()).await.expect("begin");
+    uploads.begin_upload(upload.clone()).await.must("begin");
     assert_eq!(
-        uploads.upload(upload.id()).await.expect("read"),
+        uploads.upload(upload.id()).await.must("read"),
         Some(upload.clone())
     );
     let again = uploads.begin_upload(upload.clone()).await;
@@ -45,7 +46,7 @@ pub async fn upload_lifecycle_round_trip(uploads: Arc<dyn Uploads>) {
         uploads
             .conversation_upload_bytes(conversation)
             .await
-            .expect("bytes"),
+            .must("bytes"),
         0
     );
 
@@ -54,13 +55,9 @@ pub async fn upload_lifecycle_round_trip(uploads: Arc<dyn Uploads>) {
         uploads
             .finish_upload(attachment.clone(), 10_000)
             .await
-            .expect("finish")
+            .must("finish")
     );
-    let ready = uploads
-        .upload(upload.id())
-        .await
-        .expect("read")
-        .expect("recorded");
+    let ready = uploads.upload(upload.id()).await.must("read").must("recorded");
     assert_eq!(ready.state, UploadState::Ready);
     assert_eq!(ready.attachment, attachment);
     assert_eq!(
@@ -76,37 +73,33 @@ pub async fn upload_lifecycle_round_trip(uploads: Arc<dyn Uploads>) {
         uploads
             .conversation_upload_bytes(conversation)
             .await
-            .expect("bytes"),
+            .must("bytes"),
         1234
     );
 
     uploads
         .commit_uploads(&[upload.id().clone(), AttachmentId::generate()])
         .await
-        .expect("commit, an unknown id among them");
-    let committed = uploads
-        .upload(upload.id())
-        .await
-        .expect("read")
-        .expect("recorded");
+        .must("commit, an unknown id among them");
+    let committed = uploads.upload(upload.id()).await.must("read").must("recorded");
     assert_eq!(committed.state, UploadState::Committed);
     assert_eq!(committed.attachment, attachment);
     uploads
         .commit_uploads(&[upload.id().clone()])
         .await
-        .expect("a repeat");
+        .must("a repeat");
     assert_eq!(
         uploads
             .conversation_upload_bytes(conversation)
             .await
-            .expect("bytes"),
+            .must("bytes"),
         1234
     );
     assert!(
         uploads
             .upload(&AttachmentId::generate())
             .await
-            .expect("read")
+            .must("read")
             .is_none()
     );
 }
@@ -119,50 +112,50 @@ pub async fn conversation_limit_refuses_and_keeps_nothing(uploads: Arc<dyn Uploa
     let second = receiving(conversation, 2, "b.pdf");
     let elsewhere = receiving(ConversationId::generate(), 3, "c.pdf");
     for upload in [&first, &second, &elsewhere] {
-        uploads.begin_upload(upload.clone()).await.expect("begin");
+        uploads.begin_upload(upload.clone()).await.must("begin");
     }
     assert!(
         uploads
             .finish_upload(found(&elsewhere, 900), 1000)
             .await
-            .expect("finish")
+            .must("finish")
     );
     assert!(
         uploads
             .finish_upload(found(&first, 600), 1000)
             .await
-            .expect("finish")
+            .must("finish")
     );
     assert!(
         !uploads
             .finish_upload(found(&second, 401), 1000)
             .await
-            .expect("refused")
+            .must("refused")
     );
     let refused = uploads
         .upload(second.id())
         .await
-        .expect("read")
-        .expect("still recorded");
+        .must("read")
+        .must("still recorded");
     assert_eq!(refused.state, UploadState::Receiving);
     assert_eq!(
         uploads
             .conversation_upload_bytes(conversation)
             .await
-            .expect("bytes"),
+            .must("bytes"),
         600
     );
     assert!(
         uploads
             .finish_upload(found(&second, 400), 1000)
             .await
-            .expect("exactly the limit")
+            .must("exactly the limit")
     );
     assert_eq!(
         uploads
             .conversation_upload_bytes(conversation)
             .await
-            .expect("bytes"),
+            .must("bytes"),
         1000
     );
     let unknown = Attachment::new(AttachmentId::generate(), "x", "image/png", 1);
@@ -181,42 +174,42 @@ pub async fn stale_uploads_are_the_uncommitted_old_ones(uploads: Arc<dyn Uploads
     let committed_old = receiving(conversation, 150, "3.png");
     let ready_new = receiving(conversation, 5_000, "4.png");
     for upload in [&receiving_old, &ready_old, &committed_old, &ready_new] {
-        uploads.begin_upload(upload.clone()).await.expect("begin");
+        uploads.begin_upload(upload.clone()).await.must("begin");
     }
     for upload in [&ready_old, &committed_old, &ready_new] {
         assert!(
             uploads
                 .finish_upload(found(upload, 10), 1 << 20)
                 .await
-                .expect("finish")
+                .must("finish")
         );
     }
     uploads
         .commit_uploads(&[committed_old.id().clone()])
         .await
-        .expect("commit");
+        .must("commit");
 
-    let stale = uploads.stale_uploads(Timestamp(1_000), 10).await.expect("stale");
+    let stale = uploads.stale_uploads(Timestamp(1_000), 10).await.must("stale");
     let ids: Vec<&AttachmentId> = stale.iter().map(Upload::id).collect();
     assert_eq!(ids, [receiving_old.id(), ready_old.id()]);
     assert_eq!(stale[1].state, UploadState::Ready);
-    let first = uploads.stale_uploads(Timestamp(1_000), 1).await.expect("stale");
+    let first = uploads.stale_uploads(Timestamp(1_000), 1).await.must("stale");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].id(), receiving_old.id());
 
-    uploads.delete_upload(receiving_old.id()).await.expect("delete");
+    uploads.delete_upload(receiving_old.id()).await.must("delete");
     uploads
         .delete_upload(receiving_old.id())
         .await
-        .expect("delete again");
-    assert!(uploads.upload(receiving_old.id()).await.expect("read").is_none());
-    let stale = uploads.stale_uploads(Timestamp(1_000), 10).await.expect("stale");
+        .must("delete again");
+    assert!(uploads.upload(receiving_old.id()).await.must("read").is_none());
+    let stale = uploads.stale_uploads(Timestamp(1_000), 10).await.must("stale");
     assert_eq!(stale.len(), 1);
     assert_eq!(
         uploads
             .conversation_upload_bytes(conversation)
             .await
-            .expect("bytes"),
+            .must("bytes"),
         30
     );
 }

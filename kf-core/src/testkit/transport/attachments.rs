@@ -14,10 +14,11 @@ use crate::model::{
     Actor, AgentId, Attachment, AttachmentId, ConversationId, EventKind, Timestamp, VisitorId,
 };
 use crate::store::{Upload, UploadState};
+use crate::testkit::fixtures::Must;
 
 /// Records a finished upload of `owner` to `conversation`, as the upload endpoint does.
 async fn uploaded(engine: &Engine, conversation: &str, owner: Actor, attachment: &Attachment) {
-    let uploads = engine.uploads().expect("the shop's engine keeps upload records");
+    let uploads = engine.uploads().must("the shop's engine keeps upload records");
     let conversation: ConversationId = must(conversation.parse(), "conversation id");
     let upload = Upload::receiving(
         conversation,
@@ -94,9 +95,9 @@ pub async fn attachments_travel_both_ways(transport: Arc<dyn Transport>) {
             "{event}"
         );
     }
-    let uploads = engine.uploads().expect("upload records");
+    let uploads = engine.uploads().must("upload records");
     for id in [&photo.id, &invoice.id] {
-        let upload = must(uploads.upload(id).await, "read upload").expect("recorded");
+        let upload = must(uploads.upload(id).await, "read upload").must("recorded");
         assert_eq!(upload.state, UploadState::Committed);
     }
 
