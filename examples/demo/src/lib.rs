@@ -46,10 +46,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
-use kf_core::blob::{BlobStore, FsBlobStore};
 use kf_core::auth::{
     Authenticator, FirstOf, Identity, KeyId, KeyRingError, Principal, SignedTokens, TokenKeys,
 };
+use kf_core::blob::{BlobStore, FsBlobStore};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
@@ -548,6 +548,7 @@ const STYLE_CSS: &str = include_str!("../assets/style.css");
 const UI_JS: &str = include_str!("../assets/ui.js");
 const VISITOR_JS: &str = include_str!("../assets/visitor.js");
 const AGENT_JS: &str = include_str!("../assets/agent.js");
+const ATTACHMENTS_JS: &str = include_str!("../assets/attachments.js");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                    connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -580,6 +581,7 @@ async fn asset(UrlPath(file): UrlPath<String>) -> Response {
         "ui.js" => ("text/javascript; charset=utf-8", UI_JS),
         "visitor.js" => ("text/javascript; charset=utf-8", VISITOR_JS),
         "agent.js" => ("text/javascript; charset=utf-8", AGENT_JS),
+        "attachments.js" => ("text/javascript; charset=utf-8", ATTACHMENTS_JS),
         _ => {
             return ApiError::new(
                 StatusCode::NOT_FOUND,
