@@ -1,8 +1,9 @@
 //! # kf-blob-object-store
 //!
-//! A [`BlobStore`] for kf's attachments on the [`object_store`] crate: [`LocalFileSystem`](object_store::local::
-//! LocalFileSystem), [`InMemory`](object_store::memory::InMemory), and with the feature `s3` Amazon S3 and the
-//! services that speak its API (MinIO, Cloudflare R2, …) through `object_store::aws::AmazonS3Builder`.
+//! A [`BlobStore`] for kf's attachments on the [`object_store`] crate:
+//! [`LocalFileSystem`](object_store::local::LocalFileSystem), [`InMemory`](object_store::memory::InMemory), and
+//! with the feature `s3` Amazon S3 and the services that speak its API (MinIO, Cloudflare R2, …) through
+//! `object_store::aws::AmazonS3Builder`.
 //!
 //! ```
 //! use std::sync::Arc;

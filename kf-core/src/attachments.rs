@@ -51,8 +51,9 @@ pub enum CleanupError {
 
 /// Removes the uploads that started before `before` and that no message carries, with their blobs. An upload
 /// found in a committed message of its conversation (the engine crashed between the commit and the mark) is
-/// marked committed instead. Run it periodically with `before` = now − [`pending_ttl_ms`]
-/// (crate::limits::AttachmentLimits::pending_ttl_ms).
+/// marked committed instead. Run it periodically with `before` = now −
+/// [`pending_ttl_ms`](crate::limits::AttachmentLimits::pending_ttl_ms)
+/// ([`Engine::clean_up_uploads`](crate::Engine::clean_up_uploads) does).
 pub async fn cleanup(
     uploads: &dyn Uploads,
     log: &dyn ConversationLog,
