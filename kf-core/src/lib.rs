@@ -14,7 +14,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod attachments;
 pub mod auth;
+pub mod blob;
 pub mod clock;
 pub mod context;
 pub mod cursor;

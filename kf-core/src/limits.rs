@@ -115,6 +115,7 @@ pub const MAX_ATTRIBUTE_DEFINITIONS: usize = 200;
 /// | [`quick_replies_per_scope`](Self::quick_replies_per_scope) | 200 | Most quick replies per agent or group. |
 /// | [`trail_pages`](Self::trail_pages) | 50 | Page views kept in memory per visitor (the most recent). |
 /// | [`tracked_visitors`](Self::tracked_visitors) | 10 000 | Visitors whose context and trail are kept in memory (the least recently heard from is forgotten first). |
+/// | [`attachments`](Self::attachments) | see [`AttachmentLimits`] | Uploaded files: size per file and per conversation, types, how long an unsent upload is kept. |
 ///
 /// The fixed bounds of the protocol and the record formats are the `const`s of [this module](self).
 ///
@@ -167,6 +168,8 @@ pub struct Limits {
     /// Visitors whose context and page trail are kept in memory; when full, the visitor heard from least
     /// recently is forgotten.
     pub tracked_visitors: usize,
+    /// The limits of uploaded files ([`AttachmentLimits`]).
+    pub attachments: AttachmentLimits,
 }
 
 impl Default for Limits {
@@ -187,6 +190,7 @@ impl Default for Limits {
             quick_replies_per_scope: 200,
             trail_pages: 50,
             tracked_visitors: 10_000,
+            attachments: AttachmentLimits::default(),
         }
     }
 }
@@ -237,6 +241,8 @@ setters! {
     with_trail_pages => trail_pages: usize;
     /// Sets [`tracked_visitors`](Self::tracked_visitors).
     with_tracked_visitors => tracked_visitors: usize;
+    /// Sets [`Limits::attachments`].
+    with_attachments => attachments: AttachmentLimits;
 }
 
 impl Limits {
@@ -317,5 +323,100 @@ mod tests {
             },
             Limits::default()
         );
+    }
+}
+
+/// Most attachments one message carries.
+pub const MAX_ATTACHMENTS_PER_MESSAGE: usize = 10;
+
+/// Longest side of an image's thumbnail, in pixels.
+pub const THUMBNAIL_MAX_SIDE: u32 = 320;
+
+/// Longest attachment file name kept, in bytes (a longer one is cut at a character boundary).
+pub const MAX_ATTACHMENT_NAME_BYTES: usize = 200;
+
+/// The limits of uploaded files (part of [`Limits`]).
+///
+/// | Field | Default | What it bounds |
+/// |---|---|---|
+/// | [`max_file_bytes`](Self::max_file_bytes) | 10 MiB | Largest file; a larger upload is refused (`too_large`) while it streams, and nothing is stored. |
+/// | [`max_conversation_bytes`](Self::max_conversation_bytes) | 50 MiB | All files uploaded to one conversation (sent or waiting to be sent). |
+/// | [`allowed_types`](Self::allowed_types) | PNG, JPEG, GIF, WebP, PDF | Media types accepted, as sniffed from the bytes (`unsupported_type` otherwise). |
+/// | [`pending_ttl_ms`](Self::pending_ttl_ms) | 1 hour | An upload no message carries is removed by the cleanup pass after this. |
+/// | [`link_ttl_ms`](Self::link_ttl_ms) | 5 minutes | How long a signed download link works. |
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct AttachmentLimits {
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// Most bytes of files in one conversation.
+    pub max_conversation_bytes: u64,
+    /// Media types accepted (as sniffed).
+    pub allowed_types: Vec<String>,
+    /// How long an upload waits for a message before the cleanup pass removes it, in milliseconds.
+    pub pending_ttl_ms: u64,
+    /// How long a signed download link works, in milliseconds.
+    pub link_ttl_ms: u64,
+}
+
+impl Default for AttachmentLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 10 * 1024 * 1024,
+            max_conversation_bytes: 50 * 1024 * 1024,
+            allowed_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+            ]
+            .map(String::from)
+            .to_vec(),
+            pending_ttl_ms: 60 * 60 * 1000,
+            link_ttl_ms: 5 * 60 * 1000,
+        }
+    }
+}
+
+impl AttachmentLimits {
+    /// Sets [`AttachmentLimits::max_file_bytes`].
+    #[must_use]
+    pub fn with_max_file_bytes(mut self, value: u64) -> Self {
+        self.max_file_bytes = value;
+        self
+    }
+
+    /// Sets [`AttachmentLimits::max_conversation_bytes`].
+    #[must_use]
+    pub fn with_max_conversation_bytes(mut self, value: u64) -> Self {
+        self.max_conversation_bytes = value;
+        self
+    }
+
+    /// Sets [`AttachmentLimits::allowed_types`].
+    #[must_use]
+    pub fn with_allowed_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.allowed_types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`AttachmentLimits::pending_ttl_ms`].
+    #[must_use]
+    pub fn with_pending_ttl_ms(mut self, value: u64) -> Self {
+        self.pending_ttl_ms = value;
+        self
+    }
+
+    /// Sets [`AttachmentLimits::link_ttl_ms`].
+    #[must_use]
+    pub fn with_link_ttl_ms(mut self, value: u64) -> Self {
+        self.link_ttl_ms = value;
+        self
+    }
+
+    /// Whether a sniffed media type is accepted.
+    pub fn allows(&self, content_type: &str) -> bool {
+        self.allowed_types.iter().any(|allowed| allowed == content_type)
     }
 }

@@ -241,6 +241,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (conversation, role, id)
     ) WITHOUT ROWID;
     "#,
+    // 11: the records of uploaded files (`rows::uploads`, kf_core::store::Uploads). An upload is recorded before
+    // its first byte is stored and lives on its own: no foreign key to `conversations`, as the records may be kept
+    // apart from the logs (the trait is a concern of its own). `size` is the attachment's, kept out of the JSON
+    // so that a conversation's total is a sum over an index; `uploads_stale` serves the cleanup pass.
+    r#"
+    CREATE TABLE uploads (
+        id           TEXT PRIMARY KEY NOT NULL,
+        conversation TEXT NOT NULL,
+        owner_role   TEXT NOT NULL CHECK (owner_role IN ('visitor', 'agent')),
+        owner_id     TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('receiving', 'ready', 'committed')),
+        size         INTEGER NOT NULL,
+        attachment   TEXT NOT NULL                -- the kf_core::model::Attachment as JSON
+    ) WITHOUT ROWID;
+    CREATE INDEX uploads_by_conversation ON uploads (conversation, state, size);
+    CREATE INDEX uploads_stale ON uploads (created_at, id) WHERE state <> 'committed';
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -317,6 +335,9 @@ fn migrate_in_transaction(conn: &mut Connection) -> Result<Epoch, SqliteError> {
     tx.commit().db()?;
     Ok(Epoch(epoch))
 }
+
+#[cfg(test)]
+mod upload_migration;
 
 #[cfg(test)]
 mod tests {

@@ -34,11 +34,11 @@ use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
-    Agent, Conversation, ConversationId, EntryPointId, Event, EventKind, Group, GroupId, SeenMark, Seq,
-    TenantId, Visitor,
+    Agent, Attachment, AttachmentId, Conversation, ConversationId, EntryPointId, Event, EventKind, Group,
+    GroupId, SeenMark, Seq, TenantId, Visitor,
 };
 use kf_core::quick_replies::QuickReply;
-use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError};
+use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError, Upload};
 use kf_core::telemetry::names;
 use metrics::{Counter, Histogram};
 use rusqlite::Connection;
@@ -90,6 +90,14 @@ pub(crate) enum Op {
         object: AttributeObject,
         key: String,
     },
+    /// Boxed: an upload is large next to the other requests.
+    BeginUpload(Box<Upload>),
+    FinishUpload {
+        attachment: Box<Attachment>,
+        limit: u64,
+    },
+    CommitUploads(Vec<AttachmentId>),
+    DeleteUpload(AttachmentId),
 }
 
 /// The result of a write operation.
@@ -102,6 +110,8 @@ pub(crate) enum Outcome {
     Done,
     /// Whether a delete found its record.
     Deleted(bool),
+    /// Whether an upload was finished (not over its conversation's limit).
+    Finished(bool),
 }
 
 impl Outcome {
@@ -114,7 +124,7 @@ impl Outcome {
                 .iter()
                 .filter(|result| matches!(result, Ok(appended) if !appended.duplicate))
                 .count() as u64,
-            Outcome::Done | Outcome::Deleted(_) => 0,
+            Outcome::Done | Outcome::Deleted(_) | Outcome::Finished(_) => 0,
         }
     }
 }
@@ -627,6 +637,12 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::DeleteAttributeDefinition { tenant, object, key } => {
             rows::delete_attribute_definition(conn, tenant, *object, key).map(Outcome::Deleted)
         }
+        Op::BeginUpload(upload) => rows::begin_upload(conn, upload).map(|()| Outcome::Done),
+        Op::FinishUpload { attachment, limit } => {
+            rows::finish_upload(conn, attachment, *limit).map(Outcome::Finished)
+        }
+        Op::CommitUploads(ids) => rows::commit_uploads(conn, ids).map(|()| Outcome::Done),
+        Op::DeleteUpload(id) => rows::delete_upload(conn, id).map(Outcome::Deleted),
         Op::Create(_) | Op::Append(_) | Op::AppendBatch(_) => {
             Err(StoreError::Invalid("internal error: not a record request".into()))
         }

@@ -28,6 +28,7 @@
 
 import { crowdedDelay, reconnectDelay, sendRetryDelay } from "./backoff.js";
 import { defaultSseBase, newId, resolveEnv, wsUrl } from "./env.js";
+import { defaultFilesBase, fileLink, uploadFile } from "./files.js";
 import { KfRequestError, Requests } from "./requests.js";
 import { openEventStream, postFrame, streamUrl } from "./sse.js";
 import { StateStore, sanitizeState } from "./storage.js";
@@ -47,6 +48,8 @@ import { closeSocket, openWebSocket, sendOnSocket } from "./ws.js";
 /** @typedef {import("./types.js").AttributeValue} AttributeValue */
 /** @typedef {import("./types.js").DefinitionsFrame} DefinitionsFrame */
 /** @typedef {import("./types.js").AckFrame} AckFrame */
+/** @typedef {import("./types.js").Attachment} Attachment */
+/** @typedef {import("./types.js").FileLink} FileLink */
 
 /**
  * The events a client emits: to the `on…` callbacks of its options and to listeners added with `on()`.
@@ -114,6 +117,7 @@ export class KfClient {
     this.mode = options.transport === "ws" || options.transport === "sse" ? options.transport : "auto";
     this.url = options.url || (this.mode === "sse" ? "" : wsUrl());
     this.sseBase = (options.sseBase || defaultSseBase(options.url)).replace(/\/+$/, "");
+    this.filesBase = (options.filesBase || defaultFilesBase(options.url)).replace(/\/+$/, "");
     this.wsRetryAfterMs = options.wsRetryAfterMs ?? DEFAULT_WS_RETRY_AFTER_MS;
     this.store = options.storage ? new StateStore(options.storage, this.env.logger) : null;
     /** @type {ClientState} */
@@ -1076,15 +1080,17 @@ export class KfClient {
   // ---- sends ----
 
   /**
-   * Sends a text message; returns its client id. Works offline: it is kept (and persisted) and goes out once
+   * Sends a message; returns its client id. Works offline: it is kept (and persisted) and goes out once
    * connected, then again after every reconnect until acknowledged — always with this client id.
    * @param {string} conversation
-   * @param {string} text
+   * @param {string} text may be "" when `attachments` are sent
+   * @param {string[]} [attachments] ids of files uploaded to this conversation with `upload` (protocol §23)
    * @returns {string}
    */
-  sendMessage(conversation, text) {
+  sendMessage(conversation, text, attachments = []) {
     /** @type {PendingSend} */
     const p = { conversation, client_id: newId(), body: { text } };
+    if (attachments.length > 0) p.attachments = [...attachments];
     const limit = this.limits && this.limits.max_text_bytes > 0 ? this.limits.max_text_bytes : Infinity;
     const size = new TextEncoder().encode(text).length;
     if (size > limit) {
@@ -1095,6 +1101,35 @@ export class KfClient {
     this.changed();
     this.pump();
     return p.client_id;
+  }
+
+  /**
+   * Uploads a file to a conversation (protocol §23.2); resolves with the attachment as the server recorded it, to
+   * send with `sendMessage(conversation, text, [attachment.id])`. Rejects with a KfRequestError (`too_large`,
+   * `conversation_full`, `unsupported_type`, `not_found`, `forbidden`, `invalid_token`, `unavailable`).
+   * @param {string} conversation
+   * @param {Blob | ArrayBuffer | Uint8Array} file
+   * @param {string} [name] the file name (default: a File's own name, else "file")
+   * @returns {Promise<Attachment>}
+   */
+  async upload(conversation, file, name) {
+    if (!this.env.fetch) throw new KfRequestError("unavailable", "no fetch in this environment");
+    const own = /** @type {{ name?: unknown }} */ (file).name;
+    const fileName = name || (typeof own === "string" && own) || "file";
+    const token = await this.o.getToken();
+    return uploadFile(this.env.fetch, this.filesBase, token, conversation, file, fileName);
+  }
+
+  /**
+   * A short-lived signed link to an attachment and its thumbnail (protocol §23.3), absolute URLs for `<img src>`
+   * and `<a href>`; ask again once `expires_at` has passed.
+   * @param {string} attachment
+   * @returns {Promise<FileLink>}
+   */
+  async fileLink(attachment) {
+    if (!this.env.fetch) throw new KfRequestError("unavailable", "no fetch in this environment");
+    const token = await this.o.getToken();
+    return fileLink(this.env.fetch, this.filesBase, token, attachment);
   }
 
   /**
@@ -1207,7 +1242,9 @@ export class KfClient {
 
   /** @param {PendingSend} p */
   transmitSend(p) {
+    /** @type {Frame} */
     const frame = { type: "send", id: `send:${p.client_id}`, conversation: p.conversation, client_id: p.client_id, body: p.body };
+    if (p.attachments && p.attachments.length > 0) frame.attachments = p.attachments;
     if (this.transport === "sse") this.post(frame);
     else this.transmit(frame);
   }

@@ -5,6 +5,7 @@ export { KfClient, PROTOCOL_VERSION, WS_FAILURES_BEFORE_FALLBACK, DEFAULT_WS_RET
 export { KfRequestError } from "./requests.js";
 export { newId, wsUrl } from "./env.js";
 export { memoryArea } from "./storage.js";
+export { defaultFilesBase } from "./files.js";
 export { reconnectDelay, crowdedDelay, sendRetryDelay } from "./backoff.js";
 
 /** @typedef {import("./types.js").KfClientOptions} KfClientOptions */
@@ -20,4 +21,6 @@ export { reconnectDelay, crowdedDelay, sendRetryDelay } from "./backoff.js";
 /** @typedef {import("./types.js").StorageOption} StorageOption */
 /** @typedef {import("./types.js").Timers} Timers */
 /** @typedef {import("./types.js").Actor} Actor */
+/** @typedef {import("./types.js").Attachment} Attachment */
+/** @typedef {import("./types.js").FileLink} FileLink */
 /** @typedef {import("./client.js").ClientEvents} ClientEvents */

@@ -153,6 +153,7 @@ export function sanitizeState(value) {
           /** @type {PendingSend} */
           const send = { conversation: p.conversation, client_id: p.client_id, body: { text: p.body.text } };
           if (isSeq(p.retries)) send.retries = p.retries;
+          if (Array.isArray(p.attachments) && p.attachments.every((id) => typeof id === "string")) send.attachments = [...p.attachments];
           pending.push(send);
         } else dropped.push("a pending send");
       }

@@ -84,6 +84,7 @@
  * @property {string} conversation
  * @property {string} client_id
  * @property {{ text: string }} body
+ * @property {string[]} [attachments] ids of uploaded files sent with it (protocol §23)
  * @property {number} [retries] refusals worth a retry so far (rate_limited…)
  */
 
@@ -160,6 +161,7 @@
  * @property {"auto" | "ws" | "sse"} [transport] default "auto": WebSocket, falling back to SSE when it fails
  * @property {string} [url] WebSocket URL (absolute for another origin); default: this page's origin + /ws
  * @property {string} [sseBase] base URL of the SSE endpoints; default: the origin of `url` + /sse, or /sse
+ * @property {string} [filesBase] base URL of the attachment endpoints (protocol §23); default: the origin of `url` + /files, or /files
  * @property {StorageOption} [storage] persist the client state (cursors, pending sends…) under this key
  * @property {ClientState} [state] a previous `snapshot()`; wins over what `storage` holds
  * @property {number} [wsRetryAfterMs] transport "auto": a new client starts on SSE for this long after a
@@ -193,3 +195,25 @@
  */
 
 export {};
+
+/**
+ * A file sent with a message, as the server recorded it at upload (protocol §23.1).
+ * @typedef {object} Attachment
+ * @property {string} id
+ * @property {string} name
+ * @property {string} content_type sniffed from the bytes
+ * @property {number} size bytes
+ * @property {number} [width] images
+ * @property {number} [height] images
+ * @property {boolean} [thumbnail] images with a thumbnail
+ */
+
+/**
+ * A short-lived signed link to an attachment (protocol §23.3).
+ * @typedef {object} FileLink
+ * @property {Attachment} attachment
+ * @property {string} url
+ * @property {string} [thumbnail_url] images
+ * @property {number} expires_at ms since the epoch
+ */
+

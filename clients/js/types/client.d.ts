@@ -10,6 +10,7 @@ export class KfClient {
     mode: "auto" | "ws" | "sse";
     url: string;
     sseBase: string;
+    filesBase: string;
     wsRetryAfterMs: number;
     store: StateStore | null;
     fallbackAt: number;
@@ -293,13 +294,31 @@ export class KfClient {
      */
     settleOpen(clientId: string, reply: Frame | null, error: KfRequestError | null): void;
     /**
-     * Sends a text message; returns its client id. Works offline: it is kept (and persisted) and goes out once
+     * Sends a message; returns its client id. Works offline: it is kept (and persisted) and goes out once
      * connected, then again after every reconnect until acknowledged — always with this client id.
      * @param {string} conversation
-     * @param {string} text
+     * @param {string} text may be "" when `attachments` are sent
+     * @param {string[]} [attachments] ids of files uploaded to this conversation with `upload` (protocol §23)
      * @returns {string}
      */
-    sendMessage(conversation: string, text: string): string;
+    sendMessage(conversation: string, text: string, attachments?: string[]): string;
+    /**
+     * Uploads a file to a conversation (protocol §23.2); resolves with the attachment as the server recorded it, to
+     * send with `sendMessage(conversation, text, [attachment.id])`. Rejects with a KfRequestError (`too_large`,
+     * `conversation_full`, `unsupported_type`, `not_found`, `forbidden`, `invalid_token`, `unavailable`).
+     * @param {string} conversation
+     * @param {Blob | ArrayBuffer | Uint8Array} file
+     * @param {string} [name] the file name (default: a File's own name, else "file")
+     * @returns {Promise<Attachment>}
+     */
+    upload(conversation: string, file: Blob | ArrayBuffer | Uint8Array, name?: string): Promise<Attachment>;
+    /**
+     * A short-lived signed link to an attachment and its thumbnail (protocol §23.3), absolute URLs for `<img src>`
+     * and `<a href>`; ask again once `expires_at` has passed.
+     * @param {string} attachment
+     * @returns {Promise<FileLink>}
+     */
+    fileLink(attachment: string): Promise<FileLink>;
     /**
      * Agents: the tenant's labels and attribute definitions (protocol §7.21).
      * @returns {Promise<DefinitionsFrame>}
@@ -398,6 +417,8 @@ export type OpenRequest = import("./types.js").OpenRequest;
 export type AttributeValue = import("./types.js").AttributeValue;
 export type DefinitionsFrame = import("./types.js").DefinitionsFrame;
 export type AckFrame = import("./types.js").AckFrame;
+export type Attachment = import("./types.js").Attachment;
+export type FileLink = import("./types.js").FileLink;
 /**
  * The events a client emits: to the `on…` callbacks of its options and to listeners added with `on()`.
  */

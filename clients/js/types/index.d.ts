@@ -1,5 +1,6 @@
 export { KfRequestError } from "./requests.js";
 export { memoryArea } from "./storage.js";
+export { defaultFilesBase } from "./files.js";
 export type KfClientOptions = import("./types.js").KfClientOptions;
 export type ClientState = import("./types.js").ClientState;
 export type Frame = import("./types.js").Frame;
@@ -13,6 +14,8 @@ export type StorageArea = import("./types.js").StorageArea;
 export type StorageOption = import("./types.js").StorageOption;
 export type Timers = import("./types.js").Timers;
 export type Actor = import("./types.js").Actor;
+export type Attachment = import("./types.js").Attachment;
+export type FileLink = import("./types.js").FileLink;
 export type ClientEvents = import("./client.js").ClientEvents;
 export { KfClient, PROTOCOL_VERSION, WS_FAILURES_BEFORE_FALLBACK, DEFAULT_WS_RETRY_AFTER_MS } from "./client.js";
 export { newId, wsUrl } from "./env.js";

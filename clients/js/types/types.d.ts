@@ -100,6 +100,10 @@ export type PendingSend = {
         text: string;
     };
     /**
+     * ids of uploaded files sent with it (protocol §23)
+     */
+    attachments?: string[] | undefined;
+    /**
      * refusals worth a retry so far (rate_limited…)
      */
     retries?: number | undefined;
@@ -224,6 +228,10 @@ export type KfClientOptions = {
      */
     sseBase?: string | undefined;
     /**
+     * base URL of the attachment endpoints (protocol §23); default: the origin of `url` + /files, or /files
+     */
+    filesBase?: string | undefined;
+    /**
      * persist the client state (cursors, pending sends…) under this key
      */
     storage?: StorageOption | undefined;
@@ -342,4 +350,46 @@ export type KfClientOptions = {
         warn: (...args: unknown[]) => void;
         error: (...args: unknown[]) => void;
     } | undefined;
+};
+/**
+ * A file sent with a message, as the server recorded it at upload (protocol §23.1).
+ */
+export type Attachment = {
+    id: string;
+    name: string;
+    /**
+     * sniffed from the bytes
+     */
+    content_type: string;
+    /**
+     * bytes
+     */
+    size: number;
+    /**
+     * images
+     */
+    width?: number | undefined;
+    /**
+     * images
+     */
+    height?: number | undefined;
+    /**
+     * images with a thumbnail
+     */
+    thumbnail?: boolean | undefined;
+};
+/**
+ * A short-lived signed link to an attachment (protocol §23.3).
+ */
+export type FileLink = {
+    attachment: Attachment;
+    url: string;
+    /**
+     * images
+     */
+    thumbnail_url?: string | undefined;
+    /**
+     * ms since the epoch
+     */
+    expires_at: number;
 };

@@ -141,6 +141,10 @@ export class Widget {
       acked: new Set(),
       /** @type {{client_id: string, text: string, reason: string}[]} */
       failed: [],
+      /** @type {{id: string, name: string}[]} files being uploaded */
+      uploading: [],
+      /** @type {Map<string, any>} attachments uploaded by this page, by id (shown while their message is pending) */
+      uploaded: new Map(),
       /** @type {{who: string, until: number} | null} */
       typing: null,
       /** @type {any} */
@@ -190,6 +194,8 @@ export class Widget {
         toggle: () => this.toggle(),
         close: () => this.close(),
         send: (text) => this.send(text),
+        attach: (file) => this.attach(file),
+        fileLink: (id) => (this.client ? this.client.fileLink(id) : Promise.reject(new Error("not connected"))),
         typing: (active) => this.typing(active),
         endChat: () => this.endChat(),
         newConversation: () => this.newConversation(),
@@ -814,6 +820,32 @@ export class Widget {
     return true;
   }
 
+  /**
+   * Uploads a file the visitor picked and sends it as a message of its own (protocol §23). A refusal (type, size)
+   * shows as a message not sent, with the server's reason.
+   * @param {File} file
+   */
+  async attach(file) {
+    const s = this.state;
+    const client = this.client;
+    if (!client || !s.conversation) return;
+    const conversation = s.conversation;
+    const uploadId = newId();
+    this.live.uploading.push({ id: uploadId, name: file.name });
+    this.render();
+    try {
+      const attachment = await client.upload(conversation, file, file.name);
+      this.live.uploaded.set(attachment.id, attachment);
+      client.sendMessage(conversation, "", [attachment.id]);
+    } catch (error) {
+      const reason = error && typeof error === "object" && "message" in error ? String(error.message) : String(error);
+      this.live.failed.push({ client_id: uploadId, text: file.name, reason });
+    } finally {
+      this.live.uploading = this.live.uploading.filter((u) => u.id !== uploadId);
+      this.render();
+    }
+  }
+
   /** @param {Record<string,string> | null} fields pre-chat answers */
   openConversation(fields) {
     const s = this.state;
@@ -1174,6 +1206,7 @@ export class Widget {
           clientId: event.client_id || null,
           author: author.role === "agent" ? titleCase(author.id) : author.role === "system" ? team : null,
           text: data.body ? data.body.text : "",
+          attachments: data.body && Array.isArray(data.body.attachments) ? data.body.attachments : [],
           meta: timeOf(event.at, this.lang),
           seen: false,
         };
@@ -1199,10 +1232,12 @@ export class Widget {
           : ((s.client && s.client.pending) || []).filter((/** @type {any} */ p) => p.conversation === s.conversation);
       for (const p of unsent) {
         if (shown.has(p.client_id)) continue;
-        items.push({ kind: "message", mine: true, pending: true, clientId: p.client_id, text: p.body.text, meta: live.acked.has(p.client_id) ? t("sent") : pendingMeta });
+        const files = (p.attachments || []).map((/** @type {string} */ id) => live.uploaded.get(id)).filter(Boolean);
+        items.push({ kind: "message", mine: true, pending: true, clientId: p.client_id, text: p.body.text, attachments: files, meta: live.acked.has(p.client_id) ? t("sent") : pendingMeta });
       }
     }
     for (const q of s.queued) items.push({ kind: "message", mine: true, pending: true, clientId: q.id, text: q.text, meta: pendingMeta });
+    for (const u of live.uploading) items.push({ kind: "message", mine: true, pending: true, clientId: u.id, text: t("uploading", u.name), meta: pendingMeta });
     for (const f of live.failed) items.push({ kind: "message", mine: true, failed: true, clientId: f.client_id, text: f.text, meta: t("notSent", f.reason) });
     view.items = items;
 
@@ -1218,6 +1253,7 @@ export class Widget {
       view.composer = true;
     } else {
       view.composer = true;
+      view.canAttach = !!s.conversation && !!this.client;
       if (status === "queued" && !view.notice) {
         const place = live.position && live.position.conversation === s.conversation ? live.position : null;
         let text = t("queueWaiting");

@@ -203,6 +203,14 @@ button { cursor: pointer; }
 .mine .bubble { background: var(--kf-accent); color: var(--kf-accent-text); border-bottom-right-radius: 6px; }
 .theirs .bubble { background: var(--kf-theirs); color: var(--kf-text); border-bottom-left-radius: 6px; }
 .message.pending .bubble { opacity: 0.6; }
+.attachments { display: flex; flex-direction: column; gap: 4px; margin-top: 4px; }
+.mine .attachments { align-items: flex-end; }
+.attachment.image img { display: block; max-width: 220px; max-height: 220px; width: auto; height: auto; border-radius: 12px; background: var(--kf-theirs); }
+.attachment.file { display: inline-block; padding: 8px 12px; border-radius: 12px; background: var(--kf-theirs); color: var(--kf-text); text-decoration: underline; word-break: break-all; }
+.attach { flex: none; width: 36px; height: 36px; border: 0; border-radius: 50%; background: transparent; color: var(--kf-muted, #667); cursor: pointer; display: grid; place-items: center; }
+.attach:hover:not(:disabled) { color: var(--kf-accent); }
+.attach:disabled { opacity: 0.4; cursor: default; }
+.attach svg { width: 22px; height: 22px; fill: currentColor; }
 .message.failed .bubble { background: #fbe3e6; color: var(--kf-danger); }
 .meta { font-size: 11.5px; color: var(--kf-muted); margin: 3px 4px 0; }
 .seen { color: var(--kf-ok); font-weight: 600; }

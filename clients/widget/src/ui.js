@@ -13,6 +13,7 @@ const ICONS = {
   close: "M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 1 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z",
   minimise: "M6.7 9.3a1 1 0 0 1 1.4 0L12 13.2l3.9-3.9a1 1 0 1 1 1.4 1.4l-4.6 4.6a1 1 0 0 1-1.4 0l-4.6-4.6a1 1 0 0 1 0-1.4z",
   send: "M3.4 20.4 21.5 12.9a1 1 0 0 0 0-1.8L3.4 3.6a1 1 0 0 0-1.4 1.2L4.3 11 13 12l-8.7 1-2.3 6.2a1 1 0 0 0 1.4 1.2z",
+  attach: "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5.5a3 3 0 0 1 6 0V16a1.5 1.5 0 0 1-3 0V6.5H9V16a3 3 0 0 0 6 0V5.5a4.5 4.5 0 0 0-9 0v11a6 6 0 0 0 12 0v-10z",
 };
 
 /**
@@ -71,6 +72,8 @@ function icon(name, cls) {
  * @property {(email: string) => void} offlineEmail  the email asked for in an offline conversation
  * @property {() => void} retry           "try again" after an error
  * @property {() => void} gesture         any user gesture in the widget (unlocks sound)
+ * @property {(file: File) => void} attach  a file the visitor picked to send
+ * @property {(id: string) => Promise<{url: string, thumbnail_url?: string}>} fileLink  a download link of an attachment
  */
 
 export class WidgetUI {
@@ -122,7 +125,22 @@ export class WidgetUI {
       h("textarea", { rows: "1", placeholder: t("inputPlaceholder"), "aria-label": t("inputLabel"), maxlength: "4000", enterkeyhint: "send" })
     );
     this.sendButton = /** @type {HTMLButtonElement} */ (h("button", { type: "submit", class: "send", "aria-label": t("send"), title: t("send") }, icon("send")));
-    this.composer = h("form", { class: "composer", autocomplete: "off" }, this.input, this.sendButton);
+    this.fileInput = /** @type {HTMLInputElement} */ (
+      h("input", { type: "file", class: "file-input", accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf", hidden: true })
+    );
+    this.attachButton = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "attach", "aria-label": t("attachFile"), title: t("attachFile") }, icon("attach")));
+    this.attachButton.addEventListener("click", () => this.fileInput.click());
+    this.fileInput.addEventListener("change", () => {
+      const file = this.fileInput.files && this.fileInput.files[0];
+      this.fileInput.value = "";
+      if (file) {
+        handlers.gesture();
+        handlers.attach(file);
+      }
+    });
+    /** @type {Map<string, Promise<{url: string, thumbnail_url?: string}>>} links asked for, by attachment id */
+    this.links = new Map();
+    this.composer = h("form", { class: "composer", autocomplete: "off" }, this.attachButton, this.fileInput, this.input, this.sendButton);
     this.wireComposer();
 
     this.panel = h(
@@ -316,6 +334,33 @@ export class WidgetUI {
     this.composer.hidden = !view.composer;
     this.input.disabled = !view.composer;
     this.sendButton.disabled = !view.composer;
+    this.attachButton.disabled = !view.composer || !view.canAttach;
+  }
+
+  /**
+   * The nodes of a message's attachments: images inline (their thumbnail, a link to the full image), other files
+   * as links. The signed links are asked for once per attachment and filled in when they come.
+   * @param {any[]} attachments
+   */
+  attachmentNodes(attachments) {
+    return attachments.map((/** @type {any} */ a) => {
+      const label = `${a.name} (${formatSize(a.size)})`;
+      const image = a.content_type && a.content_type.startsWith("image/");
+      const img = image ? h("img", { class: "attachment-image", alt: a.name, width: a.width || null, height: a.height || null }) : null;
+      // A picture grows the list when it loads: keep the newest message in view.
+      if (img) img.addEventListener("load", () => (this.messages.scrollTop = this.messages.scrollHeight));
+      const link = h("a", { class: image ? "attachment image" : "attachment file", target: "_blank", rel: "noopener", "data-attachment-id": a.id }, img || label);
+      if (!this.links.has(a.id)) this.links.set(a.id, this.handlers.fileLink(a.id));
+      const asked = /** @type {Promise<{url: string, thumbnail_url?: string}>} */ (this.links.get(a.id));
+      asked.then(
+        (got) => {
+          link.setAttribute("href", got.url);
+          if (img) img.setAttribute("src", got.thumbnail_url || got.url);
+        },
+        () => this.links.delete(a.id),
+      );
+      return link;
+    });
   }
 
   /** @param {any[]} items */
@@ -337,7 +382,8 @@ export class WidgetUI {
           "data-client-id": item.clientId || null,
         },
         !item.mine && item.author ? h("div", { class: "author", text: item.author }) : null,
-        h("div", { class: "bubble", text: item.text }),
+        h("div", { class: "bubble", text: item.text, hidden: !item.text }),
+        item.attachments && item.attachments.length ? h("div", { class: "attachments" }, ...this.attachmentNodes(item.attachments)) : null,
         meta,
       );
     });
@@ -556,3 +602,14 @@ function readableOn(color) {
     return "#ffffff";
   }
 }
+
+/**
+ * A file size for people: 532 B, 48 KB, 2.1 MB.
+ * @param {number} bytes
+ */
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+

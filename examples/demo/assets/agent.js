@@ -11,6 +11,7 @@
 // conversations, their transcripts and the client's cursor are also kept in localStorage, so that a reload resumes
 // the stream with `?cursor=` instead of replaying everything.
 import { KfClient } from "/widget/client/index.js";
+import { attachmentNodes, wireAttachments } from "./attachments.js";
 import { TypingSignal, el, renderer, showStatus as showClientStatus, timeOf, titleCase, toast, wireComposer } from "./ui.js";
 import { configurePanel, contextView, definitions, drawAttributes, drawLabels, labelChip, addLabel, drawWorkspace } from "./panel.js";
 import { applyEvent, systemText, untilText } from "./records.js";
@@ -648,7 +649,8 @@ function draw() {
           "div",
           { class: `message ${mine ? "mine" : "theirs"}`, "data-seq": String(event.seq) },
           el("div", { class: "author" }, mine ? "You" : event.author.role === "visitor" ? "Visitor" : titleCase(event.author.id)),
-          el("div", { class: "bubble" }, event.data.body.text),
+          event.data.body.text ? el("div", { class: "bubble" }, event.data.body.text) : null,
+          attachmentNodes(client, event.data.body.attachments),
           el("div", { class: `meta${seen ? " seen" : ""}` }, mine ? `${timeOf(event.at)} · sent ✓${seen ? " · seen" : ""}` : timeOf(event.at)),
         ),
       );
@@ -789,6 +791,7 @@ wireComposer({
     return true;
   },
 });
+wireAttachments({ client: () => client, conversation: () => (selected && conversations.get(selected) ? selected : null), sent: () => render() });
 $("note-mode").addEventListener("change", (event) => {
   noteMode = event.target.checked;
   render();

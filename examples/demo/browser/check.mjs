@@ -356,6 +356,28 @@ async function checkConsole(agent) {
   await visitor.waitForSelector(`.message.theirs >> text=${canned}`);
   check(true, "and Enter sends it to the visitor");
 
+  // A pasted picture: previewed above the composer, sent as an attachment, shown inline from its signed link.
+  {
+    const picture = (await agent.screenshot({ clip: { x: 0, y: 0, width: 200, height: 120 } })).toString("base64");
+    await agent.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], "", { type: "image/png" }));
+      document.getElementById("input").dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+    }, picture);
+    await agent.waitForSelector("#attach-preview:not([hidden]) img");
+    await agent.screenshot({ path: shot("agent-paste-preview") });
+    check(true, "alice pastes a picture: it is previewed above the composer");
+    await agent.click("#attach-send");
+    await agent.waitForFunction(() => {
+      const img = document.querySelector("#messages .message.mine .attachment.image img");
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: 15000 });
+    const href = await agent.locator("#messages .message.mine .attachment.image").last().getAttribute("href");
+    check(/\/files\/blob\/[0-9a-f]{32}\?expires=\d+&sig=/.test(href || "") && (await agent.locator("#attach-preview").isHidden()), `and sends it: shown in the transcript from its signed link (${href})`);
+    await agent.screenshot({ path: shot("agent-attachment") });
+  }
+
   // Labels: picked from the tenant's (seeded) labels, shown as coloured chips in the header and the list, one
   // removed again; the visitor never sees any of it.
   await agent.waitForSelector('#label-add option[value="VIP"]', { state: "attached" });

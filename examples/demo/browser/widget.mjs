@@ -19,7 +19,7 @@
 //     widget changes nothing on the host page (DOM outside its host element, styles, globals but `kf`);
 //  5. an identified user (user_id + HMAC user_hash) sees the earlier conversation in a second browser context (via
 //     `kf.identify`); a forged hash is refused with a clear error;
-//  6. screenshots (widget-*.png; agent-note.png, agent-mentioned.png, agent-rating.png from step 1): launcher, open panel (desktop, phone 390x844), pre-chat form (and its refusal of
+//  6. screenshots (widget-*.png; widget-attachment.png: a picture sent and a refused file; agent-note.png, agent-mentioned.png, agent-rating.png from step 1): launcher, open panel (desktop, phone 390x844), pre-chat form (and its refusal of
 //     missing answers), queue position, brand colour on the left, offline form and what it left, Chinese UI, the
 //     refused origin and the forged identity; along the way a refused visitor key and a refused token, the
 //     pre-load call queue, and the answers of the pre-chat form on the created event.
@@ -524,6 +524,24 @@ try {
   bubbles = await shown(visitor);
   check(reloadTexts.every((t) => countOf(bubbles, t) === 1), "and the widget shows each once");
 
+  // Files: the visitor attaches a picture (shown inline from its signed link); a text file named as a picture is
+  // refused by the server's sniffing, with its reason.
+  {
+    const picture = await agent.screenshot({ clip: { x: 0, y: 0, width: 240, height: 160 } });
+    await visitor.setInputFiles(`${W} >> .file-input`, { name: "parcel.png", mimeType: "image/png", buffer: picture });
+    await visitor.waitForFunction(() => {
+      const img = document.querySelector("kf-chat-widget").shadowRoot.querySelector(".attachment.image img");
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: 15000 });
+    const href = await visitor.locator(`${W} >> .attachment.image`).last().getAttribute("href");
+    check(/\/files\/blob\/[0-9a-f]{32}\?expires=\d+&sig=/.test(href || ""), `the visitor's picture is sent and shown from its signed link (${href})`);
+    await visitor.setInputFiles(`${W} >> .file-input`, { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not a picture at all") });
+    await visitor.waitForSelector(`${W} >> .message.failed`, { timeout: 15000 });
+    const refusal = await visitor.locator(`${W} >> .message.failed .meta`).last().textContent();
+    check(/not recognised|not accepted/.test(refusal || ""), `a text file named .png is refused: ${refusal}`);
+    await visitor.screenshot({ path: shot("attachment") });
+  }
+
   // A private note with a mention: alice writes it, bob (on his own agent page) is notified, the visitor never sees it.
   {
     const bobContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -848,11 +866,12 @@ try {
     await offline.context.close();
   }
 
-  // Expected console noise: the refused origin (CORS / 403) and the blocked connections of the airplane checks.
+  // Expected console noise: the refused origin (CORS / 403), the blocked connections of the airplane checks, and the
+  // refused upload of the file check (415).
   const expected = (e) =>
     e.startsWith("evil:") ||
     e.startsWith("forged:") ||
-    /ERR_INTERNET_DISCONNECTED|ERR_FAILED|ERR_CONNECTION|WebSocket|kf widget|kf: |status of 401|status of 403/.test(e);
+    /ERR_INTERNET_DISCONNECTED|ERR_FAILED|ERR_CONNECTION|WebSocket|kf widget|kf: |status of 401|status of 403|status of 415/.test(e);
   const relevant = consoleErrors.filter((e) => !expected(e));
   check(relevant.length === 0, `no unexpected console errors (${consoleErrors.length} in all)`);
   for (const e of relevant) log("  console:", e);

@@ -49,6 +49,7 @@ use kf_core::Engine;
 use kf_core::auth::{
     Authenticator, FirstOf, Identity, KeyId, KeyRingError, Principal, SignedTokens, TokenKeys,
 };
+use kf_core::blob::{BlobStore, FsBlobStore};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
@@ -84,6 +85,15 @@ pub const ENTRY_AFTER_HOURS: &str = "after-hours";
 pub const KEY_FILE: &str = "signing.key";
 /// The SQLite database's file name inside the data directory.
 pub const DB_FILE: &str = "kf.sqlite3";
+
+/// The directory in the data directory where attachments' bytes are kept ([`FsBlobStore`]).
+pub const ATTACHMENTS_DIR: &str = "attachments";
+
+/// The file in the data directory holding the key that signs attachment download links.
+pub const LINK_KEY_FILE: &str = "attachment-link.key";
+
+/// How often the cleanup pass removes uploads no message carries (older than the pending TTL).
+const ATTACHMENT_CLEANUP_EVERY: Duration = Duration::from_secs(600);
 /// The `retry:` the SSE stream gives browsers: how long an `EventSource` waits before it reconnects.
 pub const SSE_RETRY: Duration = Duration::from_secs(1);
 /// How long an agent token is valid.
@@ -144,6 +154,9 @@ pub enum DemoError {
     /// The SQLite store could not be opened.
     #[error("cannot open the SQLite store: {0}")]
     Store(#[from] kf_store_sqlite::SqliteError),
+    /// The attachments' directory could not be opened.
+    #[error("cannot open the attachments' directory: {0}")]
+    Blobs(#[from] kf_core::blob::BlobError),
     /// The engine could not load its state.
     #[error("cannot start the engine: {0}")]
     Engine(#[from] EngineError),
@@ -316,6 +329,10 @@ pub struct Demo {
     pub data_dir: PathBuf,
     /// What the widget allows.
     pub widget: WidgetSettings,
+    /// Where attachments' bytes are kept (`data_dir/attachments`).
+    pub blobs: Arc<dyn BlobStore>,
+    /// The key that signs attachment download links.
+    link_key: [u8; 32],
 }
 
 /// What the demo's widget allows: the sites that may embed it and the identity secret of their users.
@@ -424,19 +441,29 @@ impl Demo {
             data_dir.join(DB_FILE),
             SqliteConfig::default(),
         )?);
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(data_dir.join(ATTACHMENTS_DIR)).await?);
+        let link_key = kf_core::signing_key::load_or_create(&data_dir.join(LINK_KEY_FILE))?;
         let engine = Engine::builder(store.clone(), authenticator)
             .history(store.clone())
+            .uploads(store.clone())
             .default_group(group_id())
             .allowed_origins(origins)
             .build()
             .await?;
         seed(&engine).await?;
+        tokio::spawn(kf_attachments::cleanup_task(
+            engine.clone(),
+            blobs.clone(),
+            ATTACHMENT_CLEANUP_EVERY,
+        ));
         Ok(Demo {
             engine,
             tokens,
             store,
             data_dir,
             widget,
+            blobs,
+            link_key,
         })
     }
 
@@ -463,7 +490,12 @@ impl Demo {
         if let Some(secret) = &self.widget.identity_secret {
             widget = widget.identity_secret(tenant(), secret.as_bytes().to_vec());
         }
-        app(self.engine.clone(), self.tokens.clone(), widget)
+        let files = kf_attachments::router(
+            self.engine.clone(),
+            self.blobs.clone(),
+            kf_attachments::AttachmentsConfig::new(self.link_key),
+        );
+        app(self.engine.clone(), self.tokens.clone(), widget).nest("/files", files)
     }
 }
 
@@ -526,8 +558,9 @@ const TABS_JS: &str = include_str!("../assets/tabs.js");
 const SIDEBAR_JS: &str = include_str!("../assets/sidebar.js");
 const SHORTCUTS_JS: &str = include_str!("../assets/shortcuts.js");
 const EMOJI_JS: &str = include_str!("../assets/emoji.js");
+const ATTACHMENTS_JS: &str = include_str!("../assets/attachments.js");
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                    connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn static_response(content_type: &'static str, body: &'static str) -> Response {
@@ -567,6 +600,7 @@ async fn asset(UrlPath(file): UrlPath<String>) -> Response {
         "sidebar.js" => ("text/javascript; charset=utf-8", SIDEBAR_JS),
         "shortcuts.js" => ("text/javascript; charset=utf-8", SHORTCUTS_JS),
         "emoji.js" => ("text/javascript; charset=utf-8", EMOJI_JS),
+        "attachments.js" => ("text/javascript; charset=utf-8", ATTACHMENTS_JS),
         _ => {
             return ApiError::new(
                 StatusCode::NOT_FOUND,

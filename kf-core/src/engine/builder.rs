@@ -17,7 +17,7 @@ use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
-use crate::store::{History, Stores};
+use crate::store::{History, Stores, Uploads};
 use crate::telemetry::EngineMetrics;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +34,7 @@ pub struct EngineBuilder {
     default_group: Option<GroupId>,
     origins: AllowedOrigins,
     history: Option<Arc<dyn History>>,
+    uploads: Option<Arc<dyn Uploads>>,
     shutdown: Option<CancellationToken>,
 }
 
@@ -43,6 +44,14 @@ impl EngineBuilder {
     /// `Engine::builder(store.clone(), tokens).history(store)`.
     pub fn history(mut self, history: Arc<dyn History>) -> Self {
         self.history = Some(history);
+        self
+    }
+
+    /// Where the records of uploaded files are kept (default: none, and messages with attachments are refused
+    /// as `unsupported`); usually the same store as the log, `.uploads(store)`. The upload endpoint
+    /// (`kf-attachments`) records uploads there; the engine checks and commits them when a message carries them.
+    pub fn uploads(mut self, uploads: Arc<dyn Uploads>) -> Self {
+        self.uploads = Some(uploads);
         self
     }
 
@@ -142,6 +151,7 @@ impl EngineBuilder {
                 catalog,
                 origins: self.origins,
                 history: self.history,
+                uploads: self.uploads,
                 lifecycle,
                 metrics,
                 seen: SeenBook::default(),
@@ -177,6 +187,7 @@ impl Engine {
             default_group: None,
             origins: AllowedOrigins::new(),
             history: None,
+            uploads: None,
             shutdown: None,
         }
     }

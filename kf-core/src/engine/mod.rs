@@ -6,6 +6,7 @@
 
 mod agent_tools;
 mod assignment;
+mod attachments;
 mod builder;
 mod catalog;
 mod connect;
@@ -44,7 +45,7 @@ use crate::model::{
 use crate::origin::AllowedOrigins;
 use crate::store::{
     self, ConversationLog, ConversationPage, Directory, ExportFormat, ExportKind, FeedEntry, FeedPosition,
-    FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError,
+    FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError, Uploads,
 };
 use crate::telemetry::EngineMetrics;
 use futures::stream::BoxStream;
@@ -145,6 +146,8 @@ struct Inner {
     origins: AllowedOrigins,
     /// Search and export of past conversations, when the host gave a backend for it.
     history: Option<Arc<dyn History>>,
+    /// The records of uploaded files, when the host gave a backend for them.
+    uploads: Option<Arc<dyn Uploads>>,
     /// The shutdown token and the tracked tasks (`lifecycle.rs`).
     lifecycle: Lifecycle,
     /// The engine's metric series (`docs/observability.md`).

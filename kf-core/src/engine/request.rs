@@ -235,10 +235,18 @@ impl Engine {
                 conversation,
                 client_id,
                 body,
-            } => self
-                .send(identity, conversation, client_id.clone(), body)
-                .await?
-                .reply(id, conversation, client_id),
+                attachments,
+            } => {
+                if !body.attachments.is_empty() {
+                    return Err(RequestError::Invalid(
+                        "attachments are sent as upload ids in the frame's `attachments`, not in `body`"
+                            .into(),
+                    ));
+                }
+                self.send_with_attachments(identity, conversation, client_id.clone(), body, &attachments)
+                    .await?
+                    .reply(id, conversation, client_id)
+            }
             ClientFrame::Typing { conversation, active } => {
                 self.typing(identity, except, conversation, active).await?;
                 return Ok(None);

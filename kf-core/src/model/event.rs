@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::labels::{AttributeObject, AttributeValue};
 
-use super::{AgentId, ClientId, ConversationId, EntryPointId, GroupId, Seq, Timestamp, VisitorId};
+use super::{
+    AgentId, AttachmentId, ClientId, ConversationId, EntryPointId, GroupId, Seq, Timestamp, VisitorId,
+};
 
 /// Who did something: a visitor, an agent, or the system itself (routing, timers).
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -40,31 +42,101 @@ impl Actor {
     }
 }
 
-/// The content of a chat message. Text today; further fields (attachments) are added as optional fields, so
-/// existing clients and stored rows stay valid.
+/// The content of a chat message: text, attachments, or both. Fields added later are optional, so existing
+/// clients and stored rows stay valid.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MessageBody {
-    /// The message text (UTF-8).
+    /// The message text (UTF-8); may be empty when the message carries attachments.
     pub text: String,
+    /// Files sent with the message, described as the server recorded them at upload (never as a client claims).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl MessageBody {
     /// A plain text message.
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into() }
+        Self {
+            text: text.into(),
+            attachments: Vec::new(),
+        }
     }
 
-    /// Size of the body in bytes, as counted against the message size limit.
+    /// The same body with attachments.
+    pub fn with_attachments(mut self, attachments: Vec<Attachment>) -> Self {
+        self.attachments = attachments;
+        self
+    }
+
+    /// Size of the body's text in bytes, as counted against the message size limit (attachments have limits
+    /// of their own, [`crate::limits::Limits::attachments`]).
     pub fn size(&self) -> usize {
         self.text.len()
     }
 
     /// The text, when the body is nothing but its text: then a store may keep the text alone and rebuild the
-    /// body with [`MessageBody::text`]. A body with more (attachments, once they exist) gives `None`.
+    /// body with [`MessageBody::text`]. A body with attachments gives `None`.
     pub fn as_text_only(&self) -> Option<&str> {
-        let Self { text } = self;
-        Some(text)
+        let Self { text, attachments } = self;
+        attachments.is_empty().then_some(text.as_str())
+    }
+}
+
+/// A file sent with a message: what the server found at upload. Its bytes are in the host's blob store, read
+/// through a signed download link (`docs/protocol.md`, "Attachments").
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attachment {
+    /// The upload's id.
+    pub id: AttachmentId,
+    /// The file name the sender gave (cleaned of paths and control characters).
+    pub name: String,
+    /// The media type sniffed from the bytes (never the one the sender declared).
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// An image's width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// An image's height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether a thumbnail (PNG, at most 320 pixels a side) was made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumbnail: bool,
+}
+
+impl Attachment {
+    /// An attachment of a file that is not an image.
+    pub fn new(
+        id: AttachmentId,
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        size: u64,
+    ) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            content_type: content_type.into(),
+            size,
+            width: None,
+            height: None,
+            thumbnail: false,
+        }
+    }
+
+    /// The same attachment with an image's dimensions and whether it has a thumbnail.
+    pub fn with_image(mut self, width: u32, height: u32, thumbnail: bool) -> Self {
+        self.width = Some(width);
+        self.height = Some(height);
+        self.thumbnail = thumbnail;
+        self
+    }
+
+    /// Whether the sniffed type is an image.
+    pub fn is_image(&self) -> bool {
+        self.content_type.starts_with("image/")
     }
 }
 

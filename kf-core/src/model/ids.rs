@@ -132,6 +132,20 @@ string_id!(
     "client id"
 );
 
+string_id!(
+    /// An attachment (an uploaded file): made by the server at upload, a UUIDv7 in simple form, so that it sorts
+    /// by upload time and names its blob as it is.
+    AttachmentId,
+    "attachment id"
+);
+
+impl AttachmentId {
+    /// A new, unique id.
+    pub fn generate() -> Self {
+        Self(Arc::from(Uuid::now_v7().simple().to_string()))
+    }
+}
+
 /// A conversation's id: a UUIDv7, so ids sort by creation time.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

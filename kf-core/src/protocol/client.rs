@@ -9,7 +9,8 @@ use crate::labels::{AttributeObject, AttributeValue};
 use crate::limits::MAX_REQUEST_ID_LEN;
 use crate::model::Epoch;
 use crate::model::{
-    AgentId, AgentStatus, ClientId, ConversationId, EntryPointId, GroupId, MessageBody, Seq, Timestamp,
+    AgentId, AgentStatus, AttachmentId, ClientId, ConversationId, EntryPointId, GroupId, MessageBody, Seq,
+    Timestamp,
 };
 
 use super::{ErrorCode, ServerFrame};
@@ -66,6 +67,10 @@ pub enum ClientFrame {
         /// The message.
         #[serde(deserialize_with = "super::object_only")]
         body: MessageBody,
+        /// Files to send with it: ids of uploads the sender made to this conversation (`docs/protocol.md`,
+        /// "Attachments"). The message carries them as the server recorded them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentId>,
     },
     /// The sender started or stopped typing (ephemeral, relayed to the other participants).
     Typing {

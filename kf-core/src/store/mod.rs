@@ -28,6 +28,7 @@ mod history;
 mod log;
 mod memory;
 mod settings;
+mod uploads;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub use log::{
 };
 pub use memory::MemoryStore;
 pub use settings::{GroupHours, Settings};
+pub use uploads::{Upload, UploadState, Uploads};
 
 use crate::model::{ConversationId, TransitionError};
 

@@ -113,3 +113,27 @@ pub(crate) fn quick(reply_id: &str, scope: QuickReplyScope, shortcut: &str, text
         text: text.into(),
     }
 }
+
+/// `expect` for the suites (which keep clippy's `expect_used` on): the value, or a panic naming what failed.
+pub(crate) trait Must<T> {
+    /// The value, or a panic saying `what` failed.
+    fn must(self, what: &str) -> T;
+}
+
+impl<T, E: std::fmt::Debug> Must<T> for Result<T, E> {
+    fn must(self, what: &str) -> T {
+        match self {
+            Ok(value) => value,
+            Err(error) => panic!("{what} failed: {error:?}"),
+        }
+    }
+}
+
+impl<T> Must<T> for Option<T> {
+    fn must(self, what: &str) -> T {
+        match self {
+            Some(value) => value,
+            None => panic!("{what}: nothing there"),
+        }
+    }
+}

@@ -92,7 +92,7 @@ pub async fn engine_with_origins() -> Engine {
     shop(Limits::default(), origins).await
 }
 
-/// The transport suite's shop: an engine over a fresh [`MemoryStore`] with [`tokens`], group `support` (agents
+/// The transport suite's shop: an engine over a fresh [`MemoryStore`] (its uploads too) with [`tokens`], group `support` (agents
 /// `alice`, `bob`; the default group) and group `billing` (agent `carol`), capacity 5 each, no presence grace
 /// period.
 pub async fn engine(limits: Limits) -> Engine {
@@ -101,8 +101,10 @@ pub async fn engine(limits: Limits) -> Engine {
 
 async fn shop(limits: Limits, origins: AllowedOrigins) -> Engine {
     let support = must(GroupId::new("support"), "group id");
+    let store = Arc::new(MemoryStore::new());
     let engine = must(
-        Engine::builder(Arc::new(MemoryStore::new()), Arc::new(tokens()))
+        Engine::builder(store.clone(), Arc::new(tokens()))
+            .uploads(store)
             .limits(limits)
             .presence_grace(Duration::ZERO)
             .default_group(support.clone())

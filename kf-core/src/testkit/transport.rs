@@ -30,6 +30,8 @@
 //! `kf-transport-sse/tests/adapter/`. [`Mixed`] serves one engine on two transports at once, visitors on
 //! one and agents on the other, so the same scenarios run across transports.
 
+mod attachments;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,8 @@ use crate::limits::Limits;
 use crate::model::{
     AgentId, ClientId, ConversationId, Event, EventKind, MessageBody, Seq, TenantId, Timestamp, VisitorId,
 };
+
+pub use attachments::attachments_travel_both_ways;
 
 /// Starts servers of one transport.
 #[async_trait]
@@ -1440,6 +1444,7 @@ macro_rules! transport_conformance_tests {
             labels_and_attributes_never_reach_the_visitor,
             a_snoozed_conversation_wakes_at_the_visitors_message,
             seen_marks_survive_a_reconnect,
+            attachments_travel_both_ways,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

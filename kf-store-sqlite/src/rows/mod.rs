@@ -16,9 +16,11 @@ use crate::SqliteError;
 
 mod records;
 mod seen;
+mod uploads;
 
 pub(crate) use records::*;
 pub(crate) use seen::{record_seen, seen};
+pub(crate) use uploads::*;
 
 /// A conversation's columns. Its `last_seq` and `updated_at` are those of its newest event, read from the log (two
 /// seeks in `events`' `(conversation, seq)` index): the row's own columns are written only when the
