@@ -58,6 +58,7 @@ mod indexer;
 mod reader;
 mod rows;
 mod schema;
+mod stats;
 mod writer;
 
 use std::path::{Path, PathBuf};

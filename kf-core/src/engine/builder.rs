@@ -16,7 +16,8 @@ use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
-use crate::store::{History, Stores};
+use crate::stats::{StatsKeeper, StatsOptions};
+use crate::store::{History, StatsCheckpoints, Stores};
 use crate::telemetry::EngineMetrics;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,7 @@ pub struct EngineBuilder {
     default_group: Option<GroupId>,
     origins: AllowedOrigins,
     history: Option<Arc<dyn History>>,
+    statistics: Option<(Arc<dyn StatsCheckpoints>, StatsOptions)>,
     shutdown: Option<CancellationToken>,
 }
 
@@ -42,6 +44,15 @@ impl EngineBuilder {
     /// `Engine::builder(store.clone(), tokens).history(store)`.
     pub fn history(mut self, history: Arc<dyn History>) -> Self {
         self.history = Some(history);
+        self
+    }
+
+    /// Keeps statistics ([`Engine::stats`]): a task follows the change feed, folds every committed event into
+    /// the aggregates and checkpoints them in `checkpoints` (usually the same store as the log), so a restart
+    /// resumes from the checkpoint (`docs/statistics.md`). Default: no statistics ([`Engine::stats`] answers
+    /// [`StatsError::NotKept`](crate::stats::StatsError::NotKept)).
+    pub fn statistics(mut self, checkpoints: Arc<dyn StatsCheckpoints>, options: StatsOptions) -> Self {
+        self.statistics = Some((checkpoints, options));
         self
     }
 
@@ -124,6 +135,12 @@ impl EngineBuilder {
             routing.ledger.track(conversation.clone());
         }
         let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
+        let stats = match self.statistics {
+            Some((checkpoints, options)) => Some(Arc::new(
+                StatsKeeper::load(checkpoints, epoch.clone(), options).await?,
+            )),
+            None => None,
+        };
         let lifecycle = Lifecycle::new(self.shutdown);
         let metrics = EngineMetrics::new();
         let engine = Engine {
@@ -141,11 +158,13 @@ impl EngineBuilder {
                 catalog,
                 origins: self.origins,
                 history: self.history,
+                stats,
                 lifecycle,
                 metrics,
             }),
         };
         lifecycle::watch(&engine);
+        engine.start_statistics();
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
         // the restart keeps what it had already used up (a message since the queue entry only lengthens it).
         for conversation in &open {
@@ -175,6 +194,7 @@ impl Engine {
             default_group: None,
             origins: AllowedOrigins::new(),
             history: None,
+            statistics: None,
             shutdown: None,
         }
     }

@@ -26,6 +26,7 @@ mod routing;
 mod session;
 mod sessions;
 mod snooze;
+mod stats;
 mod subscriptions;
 mod tagging;
 mod timers;
@@ -141,6 +142,8 @@ struct Inner {
     origins: AllowedOrigins,
     /// Search and export of past conversations, when the host gave a backend for it.
     history: Option<Arc<dyn History>>,
+    /// The statistics, when the host asked for them (`stats.rs`).
+    stats: Option<Arc<crate::stats::StatsKeeper>>,
     /// The shutdown token and the tracked tasks (`lifecycle.rs`).
     lifecycle: Lifecycle,
     /// The engine's metric series (`docs/observability.md`).

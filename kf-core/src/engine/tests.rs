@@ -1170,3 +1170,5 @@ mod lifecycle;
 mod tagging;
 // On hold (snoozed).
 mod snooze;
+// Statistics from the change feed, and the live monitor.
+mod stats;

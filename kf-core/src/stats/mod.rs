@@ -11,6 +11,7 @@
 
 mod figures;
 mod fold;
+mod keeper;
 mod query;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ use crate::model::{AgentId, EntryPointId, GroupId, TenantId};
 
 pub use figures::{DurationReport, Durations, Figures, HISTOGRAM_BOUNDS_MS, Report};
 pub use fold::{Aggregates, BucketKey, Tracker};
+pub use keeper::{StatsKeeper, StatsOptions, StatsStatus};
 pub use query::{MAX_QUERY_HOURS, StatsBy, StatsError, StatsQuery, StatsRow, StatsStep};
 
 /// Milliseconds in an hour: the width of a bucket.

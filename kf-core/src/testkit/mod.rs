@@ -40,6 +40,7 @@ pub mod log;
 pub mod oracles;
 pub mod settings;
 pub mod shop;
+pub mod stats;
 pub mod store;
 pub mod transport;
 

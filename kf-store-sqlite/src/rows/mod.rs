@@ -15,8 +15,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::SqliteError;
 
 mod records;
+mod stats;
 
 pub(crate) use records::*;
+pub(crate) use stats::*;
 
 /// A conversation's columns. Its `last_seq` and `updated_at` are those of its newest event, read from the log (two
 /// seeks in `events`' `(conversation, seq)` index): the row's own columns are written only when the
