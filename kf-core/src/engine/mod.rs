@@ -16,6 +16,7 @@ mod entry;
 mod error;
 mod lifecycle;
 mod limiter;
+mod monitor;
 mod offline;
 mod outbox;
 mod pipeline;
@@ -63,6 +64,7 @@ pub use error::{EngineError, RequestError};
 pub use lifecycle::{
     FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, StoreHealth,
 };
+pub use monitor::{AgentNow, GroupNow, MONITOR_VISITORS, Monitor, VisitorNow};
 pub use outbox::{Outbox, Outgoing};
 pub use session::{Rejection, Session};
 pub use snooze::MAX_SNOOZE_MS;
