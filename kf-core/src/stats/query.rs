@@ -154,7 +154,7 @@ impl Aggregates {
     /// any, ordered by dimension then start. A dimension with no bucket in the range has no row.
     pub fn query(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StatsError> {
         let (from, to) = (query.from.0 / MS_PER_HOUR, query.to.0.div_ceil(MS_PER_HOUR));
-        if to <= from {
+        if query.to <= query.from {
             return Err(StatsError::Invalid("`to` must be after `from`".into()));
         }
         if to - from > MAX_QUERY_HOURS {
