@@ -265,7 +265,7 @@ impl WorkingHours {
 
     /// How many milliseconds of `[from, to)` fall inside the schedule's opening intervals (0 when `to` is not
     /// after `from`): the working-hours length of a wait or a handling time (`docs/statistics.md`). Looks at
-    /// most [`LOOKAHEAD_DAYS`] days past `from`; a longer span counts only those.
+    /// most about two years (734 days) past `from`; a longer span counts only those.
     pub fn open_millis(&self, from: Timestamp, to: Timestamp) -> u64 {
         let (Some(start), Some(end)) = (instant(from), instant(to)) else {
             return 0;

@@ -41,7 +41,7 @@ fn group_before(events: &[&Event], index: usize) -> GroupId {
             EventKind::Transferred { group, .. } | EventKind::Created { group, .. } => Some(group.clone()),
             _ => None,
         })
-        .unwrap_or_else(|| unreachable_group())
+        .unwrap_or_else(unreachable_group)
 }
 
 fn unreachable_group() -> GroupId {

@@ -10,25 +10,33 @@ use std::sync::Arc;
 use crate::model::Epoch;
 use crate::store::{FeedPosition, StatsCheckpoint, StatsCheckpoints};
 
+/// The value of a store call; panics (this is a test suite) with what failed.
+fn ok<T>(result: Result<T, crate::store::StoreError>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what}: {error}"),
+    }
+}
+
 /// Saves, reads back and replaces checkpoints, a large one among them.
 pub async fn saves_and_replaces_the_checkpoint(store: Arc<dyn StatsCheckpoints>) {
     assert_eq!(
-        store.load_stats_checkpoint().await.expect("load"),
+        ok(store.load_stats_checkpoint().await, "load"),
         None,
         "nothing saved yet"
     );
     let first = StatsCheckpoint::new(Epoch("e1".into()), FeedPosition(7), b"{\"format\":1}".to_vec());
-    store.save_stats_checkpoint(first.clone()).await.expect("save");
-    assert_eq!(store.load_stats_checkpoint().await.expect("load"), Some(first));
+    ok(store.save_stats_checkpoint(first.clone()).await, "save");
+    assert_eq!(ok(store.load_stats_checkpoint().await, "load"), Some(first));
     // A larger state, arbitrary bytes, another epoch: replaces the first whole.
     let state: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
     let second = StatsCheckpoint::new(Epoch("e2".into()), FeedPosition(1 << 40), state);
-    store.save_stats_checkpoint(second.clone()).await.expect("save");
-    assert_eq!(store.load_stats_checkpoint().await.expect("load"), Some(second));
+    ok(store.save_stats_checkpoint(second.clone()).await, "save");
+    assert_eq!(ok(store.load_stats_checkpoint().await, "load"), Some(second));
     // A position a backend cannot represent is refused, keeping the saved one.
     let huge = StatsCheckpoint::new(Epoch("e3".into()), FeedPosition(u64::MAX), Vec::new());
     if store.save_stats_checkpoint(huge.clone()).await.is_err() {
-        assert_ne!(store.load_stats_checkpoint().await.expect("load"), Some(huge));
+        assert_ne!(ok(store.load_stats_checkpoint().await, "load"), Some(huge));
     }
 }
 
