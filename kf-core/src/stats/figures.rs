@@ -47,6 +47,11 @@ pub struct Durations {
 }
 
 impl Durations {
+    /// Whether it holds no duration.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Adds one duration.
     pub fn add(&mut self, ms: u64) {
         self.count += 1;
@@ -106,43 +111,62 @@ impl Durations {
 #[non_exhaustive]
 pub struct Figures {
     /// Conversations opened (`created`).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub conversations: u64,
     /// Conversations that became offline messages (`offline`).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub offline: u64,
     /// Assignments: `assigned`, and transfers straight to an agent.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub assignments: u64,
     /// Transfers handed on (counted for the group and agent they left).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub transfers: u64,
     /// Closes.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub closed: u64,
     /// Reopens of a closed conversation.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reopened: u64,
     /// `missed` events with reason `waited`: waited in a queue past the group's `missed_after_ms`.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub missed_waited: u64,
     /// `missed` events with reason `unanswered`: the visitor closed it while it waited for an agent.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub missed_unanswered: u64,
     /// Closes of an episode (since the open or the last reopen) that no agent was assigned to and no agent
     /// wrote in.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub unanswered_unassigned: u64,
     /// Closes of an episode that an agent was assigned to but no agent wrote in.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub unanswered_assigned: u64,
     /// Ratings by score: index 0 counts 1s, index 4 counts 5s.
+    #[serde(default, skip_serializing_if = "no_ratings")]
     pub ratings: [u64; 5],
     /// From the open to the first assignment (once per conversation).
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub first_assignment: Durations,
     /// The same, counting only the group's working hours.
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub first_assignment_working: Durations,
     /// From the open to the first message an agent wrote (once per conversation).
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub first_response: Durations,
     /// The same, counting only the group's working hours.
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub first_response_working: Durations,
     /// Each assignment period: from an agent's assignment to its end (close, transfer, snooze).
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub handle: Durations,
     /// The same, counting only the group's working hours.
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub handle_working: Durations,
     /// Each episode: from the open (or reopen) to the close.
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub resolution: Durations,
     /// The same, counting only the group's working hours.
+    #[serde(default, skip_serializing_if = "Durations::is_empty")]
     pub resolution_working: Durations,
 }
 
@@ -209,6 +233,15 @@ impl Figures {
             resolution_working: DurationReport::of(&self.resolution_working),
         }
     }
+}
+
+// A checkpoint leaves out what is zero: most buckets hold a few figures of the many.
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+fn no_ratings(ratings: &[u64; 5]) -> bool {
+    ratings.iter().all(|count| *count == 0)
 }
 
 fn ratio(part: u64, whole: u64) -> Option<f64> {
