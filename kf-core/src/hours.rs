@@ -263,6 +263,48 @@ impl WorkingHours {
         None
     }
 
+    /// How many milliseconds of `[from, to)` fall inside the schedule's opening intervals (0 when `to` is not
+    /// after `from`): the working-hours length of a wait or a handling time (`docs/statistics.md`). Looks at
+    /// most about two years (734 days) past `from`; a longer span counts only those.
+    pub fn open_millis(&self, from: Timestamp, to: Timestamp) -> u64 {
+        let (Some(start), Some(end)) = (instant(from), instant(to)) else {
+            return 0;
+        };
+        if end <= start {
+            return 0;
+        }
+        let Ok(mut day) = self.time_zone.to_datetime(start).date().yesterday() else {
+            return 0;
+        };
+        let last = self.time_zone.to_datetime(end).date();
+        let mut spans = Vec::new();
+        for _ in 0..LOOKAHEAD_DAYS {
+            if day > last {
+                break;
+            }
+            // Clipped to [from, to); yesterday's crossing intervals may overlap today's, so merged below.
+            spans.extend(
+                self.spans(day)
+                    .into_iter()
+                    .map(|(s, e)| (s.max(start), e.min(end)))
+                    .filter(|(s, e)| s < e),
+            );
+            let Ok(next) = day.tomorrow() else { break };
+            day = next;
+        }
+        spans.sort();
+        let mut total: i64 = 0;
+        let mut reach: Option<jiff::Timestamp> = None;
+        for (s, e) in spans {
+            let s = reach.map_or(s, |r| s.max(r));
+            if e > s {
+                total += e.as_millisecond() - s.as_millisecond();
+                reach = Some(e);
+            }
+        }
+        u64::try_from(total).unwrap_or(0)
+    }
+
     /// The intervals of `day` as instants `[start, end)`, skipping any a DST switch made empty.
     fn spans(&self, day: Date) -> Vec<(jiff::Timestamp, jiff::Timestamp)> {
         let list = match self.holidays.get(&day) {
@@ -513,6 +555,32 @@ mod tests {
             Some(at("Europe/Berlin", "2026-12-28T09:00"))
         );
         assert!(hours.is_open(at("Europe/Berlin", "2026-12-23T10:00")));
+    }
+
+    #[test]
+    fn open_millis_counts_only_opening_time_once() {
+        let hours = berlin_office();
+        let minute = 60_000;
+        // Monday 08:00 to 14:00: 09-12 and 13-14 open.
+        let (from, to) = (
+            at("Europe/Berlin", "2026-11-23T08:00"),
+            at("Europe/Berlin", "2026-11-23T14:00"),
+        );
+        assert_eq!(hours.open_millis(from, to), 240 * minute);
+        assert_eq!(hours.open_millis(to, from), 0, "backwards");
+        // Friday 16:00 to Monday 09:30: one hour on Friday, half an hour on Monday.
+        let (from, to) = (
+            at("Europe/Berlin", "2026-11-27T16:00"),
+            at("Europe/Berlin", "2026-11-30T09:30"),
+        );
+        assert_eq!(hours.open_millis(from, to), 90 * minute);
+        // Overlapping intervals (yesterday's crossing one and today's) count once.
+        let night = WorkingHours::new("UTC")
+            .and_then(|h| h.with_day("mon", &["22:00-03:00"]))
+            .and_then(|h| h.with_day("tue", &["01:00-02:00"]))
+            .expect("hours");
+        let (from, to) = (utc("2026-11-23T00:00:00Z"), utc("2026-11-25T00:00:00Z"));
+        assert_eq!(night.open_millis(from, to), 300 * minute);
     }
 
     #[test]

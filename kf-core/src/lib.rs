@@ -32,6 +32,7 @@ pub mod protocol;
 pub mod quick_replies;
 pub mod routing;
 pub mod signing_key;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

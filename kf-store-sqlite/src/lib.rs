@@ -58,6 +58,7 @@ mod indexer;
 mod reader;
 mod rows;
 mod schema;
+mod stats;
 mod uploads;
 mod writer;
 

@@ -259,6 +259,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX uploads_by_conversation ON uploads (conversation, state, size);
     CREATE INDEX uploads_stale ON uploads (created_at, id) WHERE state <> 'committed';
     "#,
+    // 12: the statistics checkpoint (`kf_core::stats::StatsKeeper`): one row, replaced whole by each save — the
+    // serialized aggregates and the feed position (of the store epoch `epoch`) they include everything up to.
+    r#"
+    CREATE TABLE stats_checkpoint (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch    TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        state    BLOB NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -995,5 +1005,50 @@ mod tests {
         assert_eq!(groups[0].strategy, kf_core::model::Strategy::Default);
         assert_eq!(groups[0].max_active, None);
         assert!(groups[0].timers.is_off());
+    }
+
+    /// The schema version just before the statistics checkpoint: the only line to change when steps are
+    /// renumbered.
+    const BEFORE_STATS: usize = 11;
+
+    #[test]
+    fn the_statistics_step_keeps_the_data_and_starts_without_a_checkpoint() {
+        let dir = tempfile::tempdir().expect("dir");
+        // The search file, brought to the version just before this step: its data must come through.
+        let (mut conn, c1) = before_search(&dir);
+        for step in &MIGRATIONS[BEFORE_SEARCH..BEFORE_STATS] {
+            conn.execute_batch(step)
+                .expect("steps up to the one before statistics");
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {BEFORE_STATS}"))
+            .expect("version");
+        assert_eq!(migrate(&mut conn).expect("migrate"), Epoch("e-before".into()));
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let id = c1.parse().expect("id");
+        let record = crate::rows::conversation(&conn, id).expect("read").expect("kept");
+        assert_eq!(record.last_seq, kf_core::model::Seq(5));
+        assert_eq!(
+            crate::rows::events_after(&conn, id, kf_core::model::Seq::ZERO, 10)
+                .expect("events")
+                .len(),
+            5
+        );
+        searches_find_the_old_messages_and_the_note(&conn);
+        assert_eq!(crate::rows::stats_checkpoint(&conn).expect("read"), None);
+        let saved = kf_core::store::StatsCheckpoint::new(
+            Epoch("e-before".into()),
+            kf_core::store::FeedPosition(5),
+            b"{}".to_vec(),
+        );
+        crate::rows::save_stats_checkpoint(&conn, &saved).expect("save");
+        assert_eq!(crate::rows::stats_checkpoint(&conn).expect("read"), Some(saved));
+        assert!(
+            conn.execute(
+                "INSERT INTO stats_checkpoint (id, epoch, position, state) VALUES (2, 'e', 0, x'')",
+                []
+            )
+            .is_err(),
+            "one row only"
+        );
     }
 }

@@ -38,7 +38,7 @@ use kf_core::model::{
     GroupId, SeenMark, Seq, TenantId, Visitor,
 };
 use kf_core::quick_replies::QuickReply;
-use kf_core::store::{Appended, Created, EventDraft, NewConversation, StoreError, Upload};
+use kf_core::store::{Appended, Created, EventDraft, NewConversation, StatsCheckpoint, StoreError, Upload};
 use kf_core::telemetry::names;
 use metrics::{Counter, Histogram};
 use rusqlite::Connection;
@@ -80,6 +80,7 @@ pub(crate) enum Op {
         id: EntryPointId,
     },
     PutLabel(Label),
+    SaveStatsCheckpoint(Box<StatsCheckpoint>),
     DeleteLabel {
         tenant: TenantId,
         name: String,
@@ -630,6 +631,9 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
             rows::delete_entry_point(conn, tenant, id).map(Outcome::Deleted)
         }
         Op::PutLabel(label) => rows::put_label(conn, label).map(|()| Outcome::Done),
+        Op::SaveStatsCheckpoint(checkpoint) => {
+            rows::save_stats_checkpoint(conn, checkpoint).map(|()| Outcome::Done)
+        }
         Op::DeleteLabel { tenant, name } => rows::delete_label(conn, tenant, name).map(Outcome::Deleted),
         Op::PutAttributeDefinition(definition) => {
             rows::put_attribute_definition(conn, definition).map(|()| Outcome::Done)

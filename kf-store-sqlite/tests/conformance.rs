@@ -39,6 +39,7 @@ kf_core::conversation_log_conformance_tests!(async { temp_store() });
 kf_core::directory_conformance_tests!(async { temp_store() });
 kf_core::settings_conformance_tests!(async { temp_store() });
 kf_core::history_conformance_tests!(async { temp_store() });
+kf_core::stats_checkpoints_conformance_tests!(async { temp_store() });
 
 /// The history suite again with no indexer at all: every search takes the tail path (the scan of what is not
 /// indexed), and must give the same answers.
@@ -221,5 +222,18 @@ impl Settings for TempStore {
         t: &TenantId,
     ) -> Result<Vec<kf_core::labels::AttributeDefinition>, StoreError> {
         self.store.attribute_definitions(t).await
+    }
+}
+
+#[async_trait]
+impl kf_core::store::StatsCheckpoints for TempStore {
+    async fn load_stats_checkpoint(&self) -> Result<Option<kf_core::store::StatsCheckpoint>, StoreError> {
+        self.store.load_stats_checkpoint().await
+    }
+    async fn save_stats_checkpoint(
+        &self,
+        checkpoint: kf_core::store::StatsCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.store.save_stats_checkpoint(checkpoint).await
     }
 }

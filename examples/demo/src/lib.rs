@@ -22,6 +22,12 @@
 //!                          streamed
 //!                          filters: agent, group, label, state (queued|assigned|closed|offline|open),
 //!                          min_rating, max_rating, from, until (ms since the epoch), limit, cursor, notes
+//! GET  /api/stats        statistics for agents (`Authorization: Bearer` agent token): `?from=&to=` (ms since
+//!                          the epoch; default the last 7 days), `by=all|agent|group|entry`, `key=`,
+//!                          `step=total|day|hour`, `settle=true` -> {"rows": [...], "status": {...}}
+//!                          (docs/statistics.md)
+//! GET  /api/monitor        the live monitor for agents: queues and waits, agents' status and load, visitors
+//!                          connected now
 //! GET  /widget/…           the embeddable widget, the browser client package, the widget's config and sessions
 //!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
@@ -58,6 +64,7 @@ use kf_core::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label
 use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId, Timestamp};
 use kf_core::origin::AllowedOrigins;
 use kf_core::prechat::{FieldKind, PrechatField};
+use kf_core::stats::StatsOptions;
 use kf_core::store::{ExportFormat, ExportKind, HistoryCursor, HistoryQuery, StateFilter, StoreError};
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use serde::Deserialize;
@@ -65,6 +72,7 @@ use serde_json::json;
 use thiserror::Error;
 
 pub mod observability;
+mod stats_api;
 
 /// The demo's tenant.
 pub const TENANT: &str = "demo";
@@ -446,6 +454,7 @@ impl Demo {
         let engine = Engine::builder(store.clone(), authenticator)
             .history(store.clone())
             .uploads(store.clone())
+            .statistics(store.clone(), StatsOptions::default())
             .default_group(group_id())
             .allowed_origins(origins)
             .build()
@@ -525,6 +534,8 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         .route("/api/agent-login", post(agent_login))
         .route("/api/history/search", get(history_search))
         .route("/api/history/export", get(history_export))
+        .route("/api/stats", get(stats_api::stats))
+        .route("/api/monitor", get(stats_api::monitor))
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES));
     Router::new()
         .route("/", get(visitor_page))
@@ -888,7 +899,7 @@ async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<AgentId,
         _ => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "history is for the tenant's agents",
+            "this API is for the tenant's agents",
         )),
     }
 }

@@ -922,3 +922,140 @@ async fn history_search_and_export_are_for_agents() {
     assert_eq!(rows[0]["conversation"], opened.conversation.id.to_string());
     server.stop().await;
 }
+
+/// An agent's `Authorization` header value (logged in through the token API).
+async fn agent_bearer(addr: SocketAddr, agent: &str) -> String {
+    let login = post_json(
+        addr,
+        "/api/agent-login",
+        json!({"agent": agent, "password": format!("{agent}-demo")}),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    format!("Bearer {}", login.json()["token"].as_str().expect("token"))
+}
+
+#[tokio::test]
+async fn statistics_and_the_monitor_are_served_to_agents_and_survive_a_restart() {
+    use kf_core::auth::Identity;
+    use kf_core::model::{ClientId, MessageBody, TenantId, VisitorId};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data).await;
+    let addr = server.addr;
+    let engine = &server.demo.engine;
+    let visitor = Identity::visitor(
+        TenantId::new("demo").expect("tenant"),
+        VisitorId::new("v-stats").expect("visitor"),
+    );
+    // Nobody online: the conversation waits, and the visitor gives up.
+    let opened = engine
+        .open(
+            &visitor,
+            ClientId::new("open-s").expect("id"),
+            None,
+            None,
+            Default::default(),
+        )
+        .await
+        .expect("open");
+    let id = opened.conversation.id;
+    let group = opened.conversation.group.to_string();
+    engine
+        .send(
+            &visitor,
+            id,
+            ClientId::new("m-s").expect("id"),
+            MessageBody::text("hello?"),
+        )
+        .await
+        .expect("send");
+    let bearer = agent_bearer(addr, "alice").await;
+    let agent = [("Authorization", bearer.as_str())];
+
+    // The monitor: the group's queue holds it; alice is not connected.
+    let monitor = http_with(addr, "GET", "/api/monitor", &agent, "").await;
+    assert_eq!(monitor.status, 200, "{}", monitor.body);
+    assert_eq!(monitor.header("cache-control"), Some("no-store"));
+    let monitor = monitor.json();
+    let groups = monitor["groups"].as_array().expect("groups");
+    let waiting = groups
+        .iter()
+        .find(|g| g["group"] == group.as_str())
+        .expect("the group");
+    assert_eq!(waiting["queued"], 1);
+    assert!(waiting["longest_wait_ms"].as_u64().is_some());
+    let alice = monitor["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["agent"] == "alice")
+        .expect("alice")
+        .clone();
+    assert_eq!(
+        (alice["online"].clone(), alice["load"].clone()),
+        (json!(false), json!(0))
+    );
+    assert_eq!(monitor["visitors_online"], 0);
+
+    engine.close(&visitor, id).await.expect("close");
+    let stats = http_with(addr, "GET", "/api/stats?settle=true", &agent, "").await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    let body = stats.json();
+    let figures = &body["rows"][0]["figures"];
+    assert_eq!(body["rows"][0]["dimension"], json!({"kind": "all"}));
+    assert_eq!(figures["conversations"], 1);
+    assert_eq!(figures["closed"], 1);
+    assert_eq!(
+        figures["unanswered_unassigned"], 1,
+        "closed without an agent: {figures}"
+    );
+    assert_eq!(figures["resolution"]["count"], 1);
+    let position = body["status"]["position"].as_u64().expect("position");
+    assert!(position >= 3, "created, message, closed: {body}");
+    let by_group = http_with(
+        addr,
+        "GET",
+        "/api/stats?by=group&step=day&settle=true",
+        &agent,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(
+        by_group["rows"][0]["dimension"],
+        json!({"kind": "group", "id": group})
+    );
+    assert!(by_group["rows"][0]["start"].as_u64().is_some());
+    for bad in [
+        "/api/stats?by=planet",
+        "/api/stats?step=minute",
+        "/api/stats?from=10&to=5",
+        "/api/stats?key=alice",
+        "/api/stats?colour=red",
+    ] {
+        let refused = http_with(addr, "GET", bad, &agent, "").await;
+        assert_eq!(refused.status, 400, "{bad}: {}", refused.body);
+    }
+    // Only the tenant's agents.
+    for path in ["/api/stats", "/api/monitor"] {
+        assert_eq!(http(addr, "GET", path, None, "").await.status, 401);
+        let visitor_token = server.demo.tokens.issue(&visitor, Duration::from_secs(60));
+        let as_visitor = format!("Bearer {visitor_token}");
+        let refused = http_with(addr, "GET", path, &[("Authorization", as_visitor.as_str())], "").await;
+        assert_eq!(refused.status, 403);
+    }
+    server.stop().await;
+
+    // Restarted on the same SQLite file: the figures come back from the checkpoint, not from a rescan.
+    let server = Server::start(&data).await;
+    let bearer = agent_bearer(server.addr, "alice").await;
+    let agent = [("Authorization", bearer.as_str())];
+    let again = http_with(server.addr, "GET", "/api/stats?settle=true", &agent, "")
+        .await
+        .json();
+    assert_eq!(again["rows"], body["rows"]);
+    assert_eq!(again["status"]["resumed_from"].as_u64(), Some(position));
+    server.stop().await;
+}

@@ -17,7 +17,8 @@ use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
-use crate::store::{History, Stores, Uploads};
+use crate::stats::{StatsKeeper, StatsOptions};
+use crate::store::{History, StatsCheckpoints, Stores, Uploads};
 use crate::telemetry::EngineMetrics;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +36,7 @@ pub struct EngineBuilder {
     origins: AllowedOrigins,
     history: Option<Arc<dyn History>>,
     uploads: Option<Arc<dyn Uploads>>,
+    statistics: Option<(Arc<dyn StatsCheckpoints>, StatsOptions)>,
     shutdown: Option<CancellationToken>,
 }
 
@@ -52,6 +54,15 @@ impl EngineBuilder {
     /// (`kf-attachments`) records uploads there; the engine checks and commits them when a message carries them.
     pub fn uploads(mut self, uploads: Arc<dyn Uploads>) -> Self {
         self.uploads = Some(uploads);
+        self
+    }
+
+    /// Keeps statistics ([`Engine::stats`]): a task follows the change feed, folds every committed event into
+    /// the aggregates and checkpoints them in `checkpoints` (usually the same store as the log), so a restart
+    /// resumes from the checkpoint (`docs/statistics.md`). Default: no statistics ([`Engine::stats`] answers
+    /// [`StatsError::NotKept`](crate::stats::StatsError::NotKept)).
+    pub fn statistics(mut self, checkpoints: Arc<dyn StatsCheckpoints>, options: StatsOptions) -> Self {
+        self.statistics = Some((checkpoints, options));
         self
     }
 
@@ -134,6 +145,12 @@ impl EngineBuilder {
             routing.ledger.track(conversation.clone());
         }
         let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
+        let stats = match self.statistics {
+            Some((checkpoints, options)) => Some(Arc::new(
+                StatsKeeper::load(checkpoints, epoch.clone(), options).await?,
+            )),
+            None => None,
+        };
         let lifecycle = Lifecycle::new(self.shutdown);
         let metrics = EngineMetrics::new();
         let engine = Engine {
@@ -152,12 +169,14 @@ impl EngineBuilder {
                 origins: self.origins,
                 history: self.history,
                 uploads: self.uploads,
+                stats,
                 lifecycle,
                 metrics,
                 seen: SeenBook::default(),
             }),
         };
         lifecycle::watch(&engine);
+        engine.start_statistics();
         // Timers count from the conversation's last event (`updated_at`), so a wait or a silence that began before
         // the restart keeps what it had already used up (a message since the queue entry only lengthens it).
         for conversation in &open {
@@ -188,6 +207,7 @@ impl Engine {
             origins: AllowedOrigins::new(),
             history: None,
             uploads: None,
+            statistics: None,
             shutdown: None,
         }
     }

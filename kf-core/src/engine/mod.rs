@@ -17,6 +17,7 @@ mod entry;
 mod error;
 mod lifecycle;
 mod limiter;
+mod monitor;
 mod offline;
 mod outbox;
 mod pipeline;
@@ -28,6 +29,7 @@ mod seen;
 mod session;
 mod sessions;
 mod snooze;
+mod stats;
 mod subscriptions;
 mod tagging;
 mod timers;
@@ -66,6 +68,7 @@ pub use lifecycle::{
     FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, SEARCH_INDEX_CONSUMER,
     StoreHealth,
 };
+pub use monitor::{AgentNow, GroupNow, MONITOR_VISITORS, Monitor, VisitorNow};
 pub use outbox::{Outbox, Outgoing};
 pub use seen::SEEN_FLUSH_DELAY;
 pub use session::{Rejection, Session};
@@ -148,6 +151,8 @@ struct Inner {
     history: Option<Arc<dyn History>>,
     /// The records of uploaded files, when the host gave a backend for them.
     uploads: Option<Arc<dyn Uploads>>,
+    /// The statistics, when the host asked for them (`stats.rs`).
+    stats: Option<Arc<crate::stats::StatsKeeper>>,
     /// The shutdown token and the tracked tasks (`lifecycle.rs`).
     lifecycle: Lifecycle,
     /// The engine's metric series (`docs/observability.md`).

@@ -15,6 +15,8 @@ use crate::model::{
 use crate::routing::Candidate;
 use crate::telemetry::QueueMetrics;
 
+mod monitor;
+
 type AgentKey = (TenantId, AgentId);
 type GroupKey = (TenantId, GroupId);
 

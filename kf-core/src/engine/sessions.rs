@@ -15,7 +15,7 @@ use super::limiter::RateLimits;
 use crate::auth::{Identity, Principal};
 use crate::context::Trails;
 use crate::limits::Limits;
-use crate::model::{AgentId, TenantId};
+use crate::model::{AgentId, TenantId, VisitorId};
 use crate::protocol::CloseReason;
 use crate::telemetry::EngineMetrics;
 use metrics::Counter;
@@ -131,6 +131,22 @@ impl Sessions {
         for conn in live.values().flatten() {
             conn.outlet.close(reason);
         }
+    }
+
+    /// The visitors of `tenant` with a live connection, by id, with how many each has.
+    pub(crate) fn visitors(&self, tenant: &TenantId) -> Vec<(VisitorId, usize)> {
+        let mut visitors: Vec<(VisitorId, usize)> = self
+            .live()
+            .iter()
+            .filter_map(|(identity, connections)| match &identity.principal {
+                Principal::Visitor(visitor) if &identity.tenant == tenant => {
+                    Some((visitor.clone(), connections.len()))
+                }
+                _ => None,
+            })
+            .collect();
+        visitors.sort();
+        visitors
     }
 
     /// How many connections are live.

@@ -1172,3 +1172,5 @@ mod tagging;
 mod snooze;
 // Seen marks: read receipts kept across reconnects and restarts.
 mod seen;
+// Statistics from the change feed, and the live monitor.
+mod stats;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{
     Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
     GroupHours, History, HistoryOrder, HistoryQuery, MessageHit, NewConversation, SearchPage, Settings,
-    StoreError, Upload, UploadState, Uploads, text_matches,
+    StatsCheckpoint, StatsCheckpoints, StoreError, Upload, UploadState, Uploads, text_matches,
 };
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
@@ -50,6 +50,7 @@ struct State {
     labels: BTreeMap<(TenantId, String), Label>,
     attribute_definitions: BTreeMap<(TenantId, AttributeObject, String), AttributeDefinition>,
     uploads: BTreeMap<AttachmentId, Upload>,
+    stats: Option<StatsCheckpoint>,
 }
 
 #[derive(Debug)]
@@ -573,6 +574,18 @@ fn positions(feed_len: usize, query: &HistoryQuery, order: HistoryOrder) -> Box<
             let start = cursor.map_or(1, |c| c.saturating_add(1));
             Box::new(start..=feed_len)
         }
+    }
+}
+
+#[async_trait]
+impl StatsCheckpoints for MemoryStore {
+    async fn load_stats_checkpoint(&self) -> Result<Option<StatsCheckpoint>, StoreError> {
+        Ok(self.state().stats.clone())
+    }
+
+    async fn save_stats_checkpoint(&self, checkpoint: StatsCheckpoint) -> Result<(), StoreError> {
+        self.state().stats = Some(checkpoint);
+        Ok(())
     }
 }
 

@@ -12,6 +12,9 @@
 //! as a stream up to its head; [`follow`] (and [`Engine::follow_feed`](crate::Engine::follow_feed)) follows it
 //! without end, with back-pressure, for hosts that integrate in process.
 //!
+//! [`StatsCheckpoints`] (where the statistics keeper saves its aggregates) is a fifth, given to the engine with
+//! [`EngineBuilder::statistics`](crate::engine::EngineBuilder::statistics).
+//!
 //! [`History`] (search and export of past conversations) is a fourth concern, kept out of [`Store`] so that a
 //! backend can go without it: the engine is given one with
 //! [`EngineBuilder::history`](crate::engine::EngineBuilder::history); [`MemoryStore`] implements it by scanning,
@@ -28,6 +31,7 @@ mod history;
 mod log;
 mod memory;
 mod settings;
+mod stats;
 mod uploads;
 
 use std::fmt::Debug;
@@ -49,6 +53,7 @@ pub use log::{
 };
 pub use memory::MemoryStore;
 pub use settings::{GroupHours, Settings};
+pub use stats::{StatsCheckpoint, StatsCheckpoints};
 pub use uploads::{Upload, UploadState, Uploads};
 
 use crate::model::{ConversationId, TransitionError};

@@ -42,6 +42,7 @@ pub mod oracles;
 mod seen;
 pub mod settings;
 pub mod shop;
+pub mod stats;
 pub mod store;
 pub mod transport;
 pub mod uploads;

@@ -16,10 +16,12 @@ use crate::SqliteError;
 
 mod records;
 mod seen;
+mod stats;
 mod uploads;
 
 pub(crate) use records::*;
 pub(crate) use seen::{record_seen, seen};
+pub(crate) use stats::*;
 pub(crate) use uploads::*;
 
 /// A conversation's columns. Its `last_seq` and `updated_at` are those of its newest event, read from the log (two
