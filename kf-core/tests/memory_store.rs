@@ -2,3 +2,4 @@
 
 kf_core::store_conformance_tests!(async { std::sync::Arc::new(kf_core::store::MemoryStore::new()) });
 kf_core::history_conformance_tests!(async { std::sync::Arc::new(kf_core::store::MemoryStore::new()) });
+kf_core::audit_conformance_tests!(async { std::sync::Arc::new(kf_core::store::MemoryStore::new()) });

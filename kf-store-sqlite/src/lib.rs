@@ -77,8 +77,9 @@ use kf_core::model::{
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
-    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
-    GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
+    Appended, AuditEntry, AuditLog, AuditPage, AuditQuery, ConversationLog, ConversationPage, Created,
+    Directory, EventDraft, FeedEntry, FeedPosition, GroupHours, History, HistoryQuery, NewConversation,
+    SearchPage, Settings, StoreError,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -604,6 +605,17 @@ impl Directory for SqliteStore {
         self.readers.run(|conn| rows::agents(conn).map_err(backend)).await
     }
 
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        let op = Op::DeleteAgent {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn put_group(&self, group: Group) -> Result<(), StoreError> {
         match self.write(Op::PutGroup(group)).await? {
             Outcome::Done => Ok(()),
@@ -613,6 +625,17 @@ impl Directory for SqliteStore {
 
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.readers.run(|conn| rows::groups(conn).map_err(backend)).await
+    }
+
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        let op = Op::DeleteGroup {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
@@ -773,6 +796,24 @@ impl History for SqliteStore {
         let query = query.clone();
         self.readers
             .run(move |conn| rows::search_conversations(conn, &query))
+            .await
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn append_audit(&self, entry: AuditEntry) -> Result<u64, StoreError> {
+        match self.write(Op::AppendAudit(Box::new(entry))).await? {
+            Outcome::Id(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        query.page_size()?;
+        let query = query.clone();
+        self.readers
+            .run(move |conn| rows::audit_entries(conn, &query))
             .await
     }
 }

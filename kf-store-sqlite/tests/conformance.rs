@@ -148,6 +148,12 @@ impl Directory for TempStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.store.groups().await
     }
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        self.store.delete_agent(tenant, id).await
+    }
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        self.store.delete_group(tenant, id).await
+    }
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
         self.store.put_entry_point(entry).await
     }
@@ -214,3 +220,18 @@ impl Settings for TempStore {
         self.store.attribute_definitions(t).await
     }
 }
+
+#[async_trait]
+impl kf_core::store::AuditLog for TempStore {
+    async fn append_audit(&self, entry: kf_core::store::AuditEntry) -> Result<u64, StoreError> {
+        self.store.append_audit(entry).await
+    }
+    async fn audit_entries(
+        &self,
+        query: &kf_core::store::AuditQuery,
+    ) -> Result<kf_core::store::AuditPage, StoreError> {
+        self.store.audit_entries(query).await
+    }
+}
+
+kf_core::audit_conformance_tests!(async { temp_store() });

@@ -159,6 +159,20 @@ impl Directory for GatedStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.inner.groups().await
     }
+    async fn delete_agent(
+        &self,
+        tenant: &TenantId,
+        id: &kf_core::model::AgentId,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_agent(tenant, id).await
+    }
+    async fn delete_group(
+        &self,
+        tenant: &TenantId,
+        id: &kf_core::model::GroupId,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_group(tenant, id).await
+    }
     async fn put_entry_point(&self, entry: kf_core::entry::EntryPoint) -> Result<(), StoreError> {
         self.inner.put_entry_point(entry).await
     }

@@ -16,7 +16,7 @@ use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
 use crate::origin::AllowedOrigins;
 use crate::routing::{LeastBusy, RoutingPolicy};
-use crate::store::{History, Stores};
+use crate::store::{AuditLog, History, MemoryStore, Stores};
 use crate::telemetry::EngineMetrics;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +33,7 @@ pub struct EngineBuilder {
     default_group: Option<GroupId>,
     origins: AllowedOrigins,
     history: Option<Arc<dyn History>>,
+    audit: Option<Arc<dyn AuditLog>>,
     shutdown: Option<CancellationToken>,
 }
 
@@ -42,6 +43,13 @@ impl EngineBuilder {
     /// `Engine::builder(store.clone(), tokens).history(store)`.
     pub fn history(mut self, history: Arc<dyn History>) -> Self {
         self.history = Some(history);
+        self
+    }
+
+    /// Where the admin operations ([`Engine::admin`]) write the audit log (the SQLite store, a host's own
+    /// backend…). Without one the log is kept in memory and lost at a restart.
+    pub fn audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
         self
     }
 
@@ -141,6 +149,7 @@ impl EngineBuilder {
                 catalog,
                 origins: self.origins,
                 history: self.history,
+                audit: self.audit.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 lifecycle,
                 metrics,
             }),
@@ -175,6 +184,7 @@ impl Engine {
             default_group: None,
             origins: AllowedOrigins::new(),
             history: None,
+            audit: None,
             shutdown: None,
         }
     }

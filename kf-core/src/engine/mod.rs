@@ -4,6 +4,7 @@
 //! hosts call the same operations directly ([`Engine::send`], [`Engine::open`]…) from their own endpoints.
 //! Nothing in here knows a socket, an HTTP type or a database.
 
+mod admin;
 mod agent_tools;
 mod assignment;
 mod builder;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod limiter;
 mod offline;
 mod outbox;
+mod permissions;
 mod pipeline;
 mod reactions;
 mod request;
@@ -42,8 +44,8 @@ use crate::model::{
 };
 use crate::origin::AllowedOrigins;
 use crate::store::{
-    self, ConversationLog, ConversationPage, Directory, ExportFormat, ExportKind, FeedEntry, FeedPosition,
-    FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError,
+    self, AuditLog, ConversationLog, ConversationPage, Directory, ExportFormat, ExportKind, FeedEntry,
+    FeedPosition, FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError,
 };
 use crate::telemetry::EngineMetrics;
 use futures::stream::BoxStream;
@@ -54,6 +56,7 @@ use lifecycle::Lifecycle;
 use routing::Routing;
 use sessions::Sessions;
 
+pub use admin::Admin;
 pub use agent_tools::VisitorContextView;
 pub use assignment::Transfer;
 pub use builder::EngineBuilder;
@@ -63,6 +66,7 @@ pub use lifecycle::{
     FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, StoreHealth,
 };
 pub use outbox::{Outbox, Outgoing};
+pub use permissions::require_role;
 pub use session::{Rejection, Session};
 pub use snooze::MAX_SNOOZE_MS;
 
@@ -141,6 +145,8 @@ struct Inner {
     origins: AllowedOrigins,
     /// Search and export of past conversations, when the host gave a backend for it.
     history: Option<Arc<dyn History>>,
+    /// Every admin change (`admin.rs`).
+    audit: Arc<dyn AuditLog>,
     /// The shutdown token and the tracked tasks (`lifecycle.rs`).
     lifecycle: Lifecycle,
     /// The engine's metric series (`docs/observability.md`).
@@ -387,8 +393,24 @@ impl Engine {
         .await
     }
 
+    /// A conversation's record, as `identity` may read it: a visitor its own (without agent-only labels and
+    /// attributes), an agent those of its groups and its own, a supervisor or an admin every conversation of its
+    /// tenant. Another tenant's conversation is `NotFound`.
+    pub async fn conversation(
+        &self,
+        identity: &Identity,
+        id: ConversationId,
+    ) -> Result<Conversation, RequestError> {
+        let conversation = self.readable(identity, id).await?;
+        Ok(match identity.principal {
+            Principal::Visitor(_) => conversation.for_visitors(),
+            Principal::Agent(_) => conversation,
+        })
+    }
+
     /// The record of a conversation `identity` may read: a visitor its own, an agent those of its tenant that
-    /// are assigned to it, were assigned to it, or belong to one of its groups.
+    /// are assigned to it, were assigned to it, or belong to one of its groups; a supervisor or an admin every
+    /// conversation of its tenant (writing as a participant still needs the assignment: [`Engine::participant`]).
     async fn readable(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
         let conversation = match self.inner.routing.ledger.open_conversation(&id) {
             Some(conversation) => conversation,
@@ -406,6 +428,7 @@ impl Engine {
         match &identity.principal {
             Principal::Visitor(visitor) if &conversation.visitor == visitor => Ok(conversation),
             Principal::Visitor(_) => Err(not_found()),
+            Principal::Agent(_) if permissions::reads_whole_tenant(identity) => Ok(conversation),
             Principal::Agent(agent) => {
                 if conversation.state.agent() == Some(agent)
                     || conversation.last_agent.as_ref() == Some(agent)

@@ -7,9 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
-    GroupHours, History, HistoryOrder, HistoryQuery, MessageHit, NewConversation, SearchPage, Settings,
-    StoreError, text_matches,
+    Appended, AuditEntry, AuditLog, AuditPage, AuditQuery, ConversationLog, ConversationPage, Created,
+    Directory, EventDraft, FeedEntry, FeedPosition, GroupHours, History, HistoryOrder, HistoryQuery,
+    MessageHit, NewConversation, SearchPage, Settings, StoreError, text_matches,
 };
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
@@ -47,6 +47,8 @@ struct State {
     entry_points: BTreeMap<(TenantId, EntryPointId), EntryPoint>,
     labels: BTreeMap<(TenantId, String), Label>,
     attribute_definitions: BTreeMap<(TenantId, AttributeObject, String), AttributeDefinition>,
+    /// The audit log, oldest first: entry `n` has id `n + 1`.
+    audit: Vec<AuditEntry>,
 }
 
 #[derive(Debug)]
@@ -355,6 +357,14 @@ impl Directory for MemoryStore {
         Ok(self.state().agents.values().cloned().collect())
     }
 
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .agents
+            .remove(&(tenant.clone(), id.clone()))
+            .is_some())
+    }
+
     async fn put_group(&self, group: Group) -> Result<(), StoreError> {
         self.state()
             .groups
@@ -364,6 +374,14 @@ impl Directory for MemoryStore {
 
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         Ok(self.state().groups.values().cloned().collect())
+    }
+
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .groups
+            .remove(&(tenant.clone(), id.clone()))
+            .is_some())
     }
 
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
@@ -617,5 +635,30 @@ impl History for MemoryStore {
             found.push((position as u64, record.clone()));
         }
         Ok(ConversationPage::new(found, limit))
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, mut entry: AuditEntry) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        entry.id = state.audit.len() as u64 + 1;
+        let id = entry.id;
+        state.audit.push(entry);
+        Ok(id)
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let size = query.page_size()?;
+        let state = self.state();
+        let entries = state
+            .audit
+            .iter()
+            .rev()
+            .filter(|entry| query.matches(entry))
+            .take(size + 1)
+            .cloned()
+            .collect();
+        Ok(AuditPage::of(entries, size))
     }
 }

@@ -21,6 +21,7 @@
 //! `testkit`): `conversation_log_conformance_tests!`, `directory_conformance_tests!`,
 //! `settings_conformance_tests!`, or all three with `store_conformance_tests!`; and `history_conformance_tests!`.
 
+mod audit;
 mod directory;
 mod ext;
 mod follow;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+pub use audit::{AuditEntry, AuditLog, AuditPage, AuditQuery, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE};
 pub use directory::Directory;
 pub use ext::{ConversationLogExt, EVENTS_PAGE, feed_stream_of};
 pub use follow::{FeedWake, FeedWaker, FollowOptions, follow};

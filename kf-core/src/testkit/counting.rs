@@ -191,6 +191,16 @@ impl Directory for CountingStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.counted(Concern::Directory, "groups").groups().await
     }
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        self.counted(Concern::Directory, "delete_agent")
+            .delete_agent(tenant, id)
+            .await
+    }
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        self.counted(Concern::Directory, "delete_group")
+            .delete_group(tenant, id)
+            .await
+    }
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
         self.counted(Concern::Directory, "put_entry_point")
             .put_entry_point(entry)

@@ -30,6 +30,7 @@
 //! The fixtures the transport suite runs on ([`shop`]: tenant, groups, agents, tokens, engines) are public too,
 //! for the transports' own tests and the demo's; `kf_transport_ws::testkit` adds a WebSocket test client.
 
+pub mod audit;
 pub mod corpus;
 pub mod counting;
 pub mod directory;

@@ -14,8 +14,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteError;
 
+mod audit;
 mod records;
 
+pub(crate) use audit::{append_audit, audit_entries};
 pub(crate) use records::*;
 
 /// A conversation's columns. Its `last_seq` and `updated_at` are those of its newest event, read from the log (two

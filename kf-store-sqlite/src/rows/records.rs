@@ -70,10 +70,10 @@ pub(crate) fn put_agent(conn: &Connection, agent: &Agent) -> Result<(), StoreErr
     })?;
     let mut statement = conn
         .prepare_cached(
-            "INSERT INTO agents (tenant, id, name, groups, capacity, group_capacity) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+            "INSERT INTO agents (tenant, id, name, groups, capacity, group_capacity, active) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, groups = excluded.groups, \
-             capacity = excluded.capacity, group_capacity = excluded.group_capacity",
+             capacity = excluded.capacity, group_capacity = excluded.group_capacity, active = excluded.active",
         )
         .map_err(crate::error::backend)?;
     statement
@@ -83,7 +83,8 @@ pub(crate) fn put_agent(conn: &Connection, agent: &Agent) -> Result<(), StoreErr
             agent.name,
             groups,
             i64::from(agent.capacity),
-            group_capacity
+            group_capacity,
+            agent.active
         ])
         .map_err(crate::error::backend)?;
     Ok(())
@@ -100,13 +101,15 @@ fn agent_from_row(row: &Row<'_>) -> SqlResult<Agent> {
     let mut agent =
         Agent::new(parse(row, 0)?, parse(row, 1)?, row.get::<_, String>(2)?, capacity).with_groups(groups);
     agent.group_capacity = group_capacity;
+    agent.active = row.get(6)?;
     Ok(agent)
 }
 
 /// An agent record.
 pub(crate) fn agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> SqlResult<Option<Agent>> {
     let mut statement = conn.prepare_cached(
-        "SELECT tenant, id, name, groups, capacity, group_capacity FROM agents WHERE tenant = ?1 AND id = ?2",
+        "SELECT tenant, id, name, groups, capacity, group_capacity, active FROM agents \
+         WHERE tenant = ?1 AND id = ?2",
     )?;
     statement
         .query_row(params![tenant.as_str(), id.as_str()], agent_from_row)
@@ -116,7 +119,7 @@ pub(crate) fn agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> SqlRe
 /// Every agent, ordered by (tenant, id).
 pub(crate) fn agents(conn: &Connection) -> SqlResult<Vec<Agent>> {
     let mut statement = conn.prepare_cached(
-        "SELECT tenant, id, name, groups, capacity, group_capacity FROM agents ORDER BY tenant, id",
+        "SELECT tenant, id, name, groups, capacity, group_capacity, active FROM agents ORDER BY tenant, id",
     )?;
     statement.query_map([], agent_from_row)?.collect()
 }
@@ -403,6 +406,34 @@ pub(crate) fn put_entry_point(conn: &Connection, entry: &EntryPoint) -> Result<(
         ])
         .map_err(crate::error::backend)?;
     Ok(())
+}
+
+/// Deletes an agent record; whether there was one.
+pub(crate) fn delete_agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+    delete_where(
+        conn,
+        "DELETE FROM agents WHERE tenant = ?1 AND id = ?2",
+        tenant,
+        id.as_str(),
+    )
+}
+
+/// Deletes a group record; whether there was one.
+pub(crate) fn delete_group(conn: &Connection, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+    delete_where(
+        conn,
+        "DELETE FROM skill_groups WHERE tenant = ?1 AND id = ?2",
+        tenant,
+        id.as_str(),
+    )
+}
+
+fn delete_where(conn: &Connection, sql: &str, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(crate::error::backend)?;
+    let deleted = statement
+        .execute(params![tenant.as_str(), id])
+        .map_err(crate::error::backend)?;
+    Ok(deleted > 0)
 }
 
 /// Deletes an entry point; whether there was one.
