@@ -35,7 +35,7 @@ pub use caller::{AdminCaller, Caller};
 pub use error::{AdminError, ErrorBody};
 pub use schema::{
     AgentBody, AgentView, AuditEntryView, AuditPageView, AuditParams, EntryPointBody, EntryPointView,
-    GroupBody, GroupView, HolidayBody, HoursBody, LabelBody, LabelView, MeView, QuickReplyBody,
+    GroupBody, GroupView, HolidayBody, HoursBody, LabelBody, LabelView, MeView, OriginsBody, QuickReplyBody,
     QuickReplyView, TimersBody,
 };
 
@@ -46,7 +46,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kf admin API", description = "Administer a kf tenant: agents, groups, working hours, entry \
-        points, quick replies, labels, and the audit log of every change."),
+        points, quick replies, labels, allowed origins, and the audit log of every change."),
     paths(
         routes::me,
         routes::agents, routes::agent, routes::put_agent, routes::delete_agent,
@@ -56,6 +56,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         routes::quick_replies, routes::add_quick_reply, routes::put_quick_reply, routes::delete_quick_reply,
         routes::entry_points, routes::entry_point, routes::put_entry_point, routes::delete_entry_point,
         routes::labels, routes::put_label, routes::delete_label,
+        routes::origins, routes::put_origins,
         routes::audit,
     ),
     components(schemas(ErrorBody)),
@@ -135,6 +136,7 @@ pub fn router(engine: Engine) -> Router {
             "/labels/{name}",
             put(routes::put_label).delete(routes::delete_label),
         )
+        .route("/origins", get(routes::origins).put(routes::put_origins))
         .route("/audit", get(routes::audit))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -11,7 +11,7 @@ use kf_core::store::AuditQuery;
 
 use crate::schema::{
     AgentBody, AgentView, AuditPageView, AuditParams, EntryPointBody, EntryPointView, GroupBody, GroupView,
-    HoursBody, LabelBody, LabelView, MeView, QuickReplyBody, QuickReplyView, record, view,
+    HoursBody, LabelBody, LabelView, MeView, OriginsBody, QuickReplyBody, QuickReplyView, record, view,
 };
 use crate::{AdminCaller, AdminError, Caller, ErrorBody};
 
@@ -331,6 +331,30 @@ pub(crate) async fn delete_label(
 ) -> Result<StatusCode, AdminError> {
     admin.delete_label(&name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- allowed origins ----
+
+/// The web origins whose pages may connect to the tenant.
+#[utoipa::path(get, path = "/origins", tag = "tenant",
+    responses((status = 200, body = OriginsBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn origins(AdminCaller(admin): AdminCaller) -> Answer<OriginsBody> {
+    Ok(Json(OriginsBody {
+        origins: admin.allowed_origins(),
+    }))
+}
+
+/// Replaces the web origins whose pages may connect to the tenant (from the next handshake on).
+#[utoipa::path(put, path = "/origins", tag = "tenant", request_body = OriginsBody,
+    responses((status = 200, body = OriginsBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn put_origins(
+    AdminCaller(admin): AdminCaller,
+    input: Result<Json<OriginsBody>, JsonRejection>,
+) -> Answer<OriginsBody> {
+    let input = body(input)?;
+    Ok(Json(OriginsBody {
+        origins: admin.put_allowed_origins(input.origins).await?,
+    }))
 }
 
 // ---- audit ----

@@ -338,6 +338,15 @@ pub struct AuditParams {
     pub limit: Option<usize>,
 }
 
+/// The web origins a tenant allows (`GET`/`PUT /origins`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginsBody {
+    /// `scheme://host[:port]`, with `*.` for any subdomain; at most 100.
+    #[schema(example = json!(["https://shop.example", "https://*.shop.example"]))]
+    pub origins: Vec<String>,
+}
+
 /// Who the caller is.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MeView {

@@ -285,6 +285,26 @@ async fn every_endpoint_succeeds_validates_checks_the_role_and_keeps_tenants_apa
     assert_eq!(labels[0]["name"], json!("VIP"));
     run(&server, step("DELETE", "/labels/VIP", None, 204)).await;
 
+    let origins = json!({"origins": ["https://shop.example", "https://*.shop.example"]});
+    run(
+        &server,
+        step("PUT", "/origins", Some(origins.clone()), 200)
+            .invalid("/origins", Some(json!({"origins": ["ftp://nope"]})))
+            .rival(Rival::Skip),
+    )
+    .await;
+    let read = run(&server, step("GET", "/origins", None, 200).rival(Rival::Skip)).await;
+    assert_eq!(read, origins);
+    let rival = server.token("rival", "boss", Role::Admin);
+    let theirs = server.call(Some(&rival), "GET", "/origins", None).await.json();
+    assert_eq!(theirs, json!({"origins": []}), "another tenant's list is its own");
+    assert!(
+        server
+            .engine
+            .check_origin(&"shop".parse().expect("tenant"), Some("https://eu.shop.example"))
+            .is_ok()
+    );
+
     // Alice is in "sales": it cannot go before she does.
     let refused = server.admin("DELETE", "/groups/sales", None).await;
     assert_eq!(

@@ -32,6 +32,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/labels"),
     ("put", "/labels/{name}"),
     ("delete", "/labels/{name}"),
+    ("get", "/origins"),
+    ("put", "/origins"),
     ("get", "/audit"),
 ];
 

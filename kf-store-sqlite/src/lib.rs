@@ -79,7 +79,7 @@ use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
     Appended, AuditEntry, AuditLog, AuditPage, AuditQuery, ConversationLog, ConversationPage, Created,
     Directory, EventDraft, FeedEntry, FeedPosition, GroupHours, History, HistoryQuery, NewConversation,
-    SearchPage, Settings, StoreError,
+    SearchPage, Settings, StoreError, TenantOrigins,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -777,6 +777,23 @@ impl Settings for SqliteStore {
         let tenant = tenant.clone();
         self.readers
             .run(move |conn| rows::attribute_definitions(conn, &tenant).map_err(backend))
+            .await
+    }
+
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        let op = Op::PutAllowedOrigins {
+            tenant: tenant.clone(),
+            origins,
+        };
+        match self.write(op).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn allowed_origins(&self) -> Result<Vec<TenantOrigins>, StoreError> {
+        self.readers
+            .run(|conn| rows::allowed_origins(conn).map_err(backend))
             .await
     }
 }

@@ -229,8 +229,9 @@ const MIGRATIONS: &[&str] = &[
         body, content = 'events', content_rowid = 'id', tokenize = 'trigram', detail = 'none', columnsize = 0
     );
     "#,
-    // 10: the admin API: agents can be deactivated (kept, but taking nothing and refused at connect), and every
-    // admin change is kept in the audit log (`rows::audit`), listed per tenant newest first with filters.
+    // 10: the admin API: agents can be deactivated (kept, but taking nothing and refused at connect), every admin
+    // change is kept in the audit log (`rows::audit`), listed per tenant newest first with filters, and the web
+    // origins a tenant allows can be changed while running (over those given when the engine is built).
     r#"
     ALTER TABLE agents ADD COLUMN active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1));
     CREATE TABLE audit_log (
@@ -245,6 +246,10 @@ const MIGRATIONS: &[&str] = &[
         after       TEXT                          -- NULL: it was deleted
     );
     CREATE INDEX audit_log_by_tenant ON audit_log (tenant, id);
+    CREATE TABLE allowed_origins (
+        tenant  TEXT PRIMARY KEY NOT NULL,
+        origins TEXT NOT NULL                     -- JSON array of origin patterns, in order
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -917,6 +922,11 @@ mod tests {
             .query_row("SELECT count(*) FROM audit_log", [], |row| row.get(0))
             .expect("audit table");
         assert_eq!(entries, 0);
+        assert!(
+            crate::rows::allowed_origins(&conn)
+                .expect("origins table")
+                .is_empty()
+        );
     }
 
     #[test]

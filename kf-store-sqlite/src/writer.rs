@@ -70,6 +70,10 @@ pub(crate) enum Op {
     },
     /// Boxed: an entry holds two JSON objects.
     AppendAudit(Box<AuditEntry>),
+    PutAllowedOrigins {
+        tenant: TenantId,
+        origins: Vec<String>,
+    },
     PutGroupHours {
         tenant: TenantId,
         group: GroupId,
@@ -619,6 +623,9 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::DeleteAgent { tenant, id } => rows::delete_agent(conn, tenant, id).map(Outcome::Deleted),
         Op::DeleteGroup { tenant, id } => rows::delete_group(conn, tenant, id).map(Outcome::Deleted),
         Op::AppendAudit(entry) => rows::append_audit(conn, entry).map(Outcome::Id),
+        Op::PutAllowedOrigins { tenant, origins } => {
+            rows::put_allowed_origins(conn, tenant, origins).map(|()| Outcome::Done)
+        }
         Op::PutGroupHours { tenant, group, hours } => {
             rows::put_group_hours(conn, tenant, group, hours.as_deref()).map(|()| Outcome::Done)
         }

@@ -219,6 +219,12 @@ impl Settings for TempStore {
     ) -> Result<Vec<kf_core::labels::AttributeDefinition>, StoreError> {
         self.store.attribute_definitions(t).await
     }
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.store.put_allowed_origins(tenant, origins).await
+    }
+    async fn allowed_origins(&self) -> Result<Vec<kf_core::store::TenantOrigins>, StoreError> {
+        self.store.allowed_origins().await
+    }
 }
 
 #[async_trait]

@@ -250,6 +250,12 @@ impl Settings for GatedStore {
     ) -> Result<Vec<kf_core::labels::AttributeDefinition>, StoreError> {
         self.inner.attribute_definitions(t).await
     }
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.inner.put_allowed_origins(tenant, origins).await
+    }
+    async fn allowed_origins(&self) -> Result<Vec<kf_core::store::TenantOrigins>, StoreError> {
+        self.inner.allowed_origins().await
+    }
 }
 
 #[tokio::test]

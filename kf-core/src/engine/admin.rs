@@ -1,5 +1,5 @@
 //! The admin operations: what an admin of a tenant changes (agents, groups, working hours, entry points, quick
-//! replies, labels), each checked, applied live, stored, and written to the audit log.
+//! replies, labels, allowed origins), each checked, applied live, stored, and written to the audit log.
 //!
 //! [`Engine::admin`] checks the caller's role once and returns an [`Admin`] handle bound to its tenant; every
 //! operation looks objects up in that tenant only (another tenant's object is `NotFound`). Each change is made
@@ -17,6 +17,7 @@ use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
 use crate::labels::Label;
 use crate::model::{Agent, AgentId, EntryPointId, EventKind, Group, GroupId, TenantId};
+use crate::origin::OriginPattern;
 use crate::protocol::CloseReason;
 use crate::quick_replies::{QuickReply, QuickReplyScope};
 use crate::store::{AuditEntry, AuditPage, AuditQuery, EventDraft};
@@ -25,6 +26,9 @@ use super::pipeline::Command;
 
 /// The most conversations an agent may be given at once.
 pub const MAX_AGENT_CAPACITY: u32 = 1_000;
+
+/// The most web origins a tenant may allow.
+pub const MAX_ORIGINS: usize = 100;
 
 /// The longest agent or group name, in bytes.
 pub const MAX_NAME_BYTES: usize = 200;
@@ -562,6 +566,40 @@ impl Admin {
             .ok_or_else(|| RequestError::NotFound(format!("label {name}")))?;
         self.engine.delete_label(&self.tenant, name).await?;
         self.record("label.delete", name, json(&before), None).await
+    }
+
+    // ---- allowed origins ----
+
+    /// The web origins the tenant allows (`scheme://host[:port]`, `*.` subdomain wildcards).
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let origins = self.engine.allowed_origins();
+        origins.of(&self.tenant).iter().map(ToString::to_string).collect()
+    }
+
+    /// Replaces the web origins the tenant allows: pages of those sites may connect from the next handshake on.
+    /// Each pattern is checked; at most [`MAX_ORIGINS`] of them.
+    pub async fn put_allowed_origins(&self, origins: Vec<String>) -> Result<Vec<String>, RequestError> {
+        if origins.len() > MAX_ORIGINS {
+            return Err(RequestError::Invalid(format!("at most {MAX_ORIGINS} origins")));
+        }
+        let patterns = origins
+            .iter()
+            .map(|origin| OriginPattern::new(origin))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| RequestError::Invalid(error.to_string()))?;
+        let before = self.allowed_origins();
+        let engine = self.engine.clone();
+        let (tenant, stored) = (self.tenant.clone(), origins.clone());
+        self.engine
+            .detached(async move {
+                engine.inner.settings.put_allowed_origins(&tenant, stored).await?;
+                engine.set_allowed_origins(&tenant, patterns);
+                Ok(())
+            })
+            .await?;
+        self.record("origins.put", self.tenant.as_str(), json(&before), json(&origins))
+            .await?;
+        Ok(origins)
     }
 
     // ---- audit ----

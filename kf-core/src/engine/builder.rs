@@ -14,7 +14,7 @@ use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
-use crate::origin::AllowedOrigins;
+use crate::origin::{AllowedOrigins, OriginPattern};
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::store::{AuditLog, History, MemoryStore, Stores};
 use crate::telemetry::EngineMetrics;
@@ -100,7 +100,10 @@ impl EngineBuilder {
     }
 
     /// The web origins each tenant allows for cross-origin browser connections (default: none; see
-    /// [`origin`](crate::origin)).
+    /// [`origin`](crate::origin)). A tenant whose list an admin set ([`Admin::put_allowed_origins`]) has the
+    /// stored list instead.
+    ///
+    /// [`Admin::put_allowed_origins`]: crate::engine::Admin::put_allowed_origins
     pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
         self.origins = origins;
         self
@@ -132,6 +135,22 @@ impl EngineBuilder {
             routing.ledger.track(conversation.clone());
         }
         let catalog = Catalog::load(directory.as_ref(), settings.as_ref()).await?;
+        let mut origins = self.origins;
+        for stored in settings.allowed_origins().await? {
+            // Checked when they were set; one that no longer reads (a stricter build) is left out, not fatal.
+            let patterns = stored
+                .origins
+                .iter()
+                .filter_map(|pattern| match OriginPattern::new(pattern) {
+                    Ok(pattern) => Some(pattern),
+                    Err(error) => {
+                        tracing::warn!(tenant = %stored.tenant, %error, "stored allowed origin left out");
+                        None
+                    }
+                })
+                .collect();
+            origins = origins.with_patterns(&stored.tenant, patterns);
+        }
         let lifecycle = Lifecycle::new(self.shutdown);
         let metrics = EngineMetrics::new();
         let engine = Engine {
@@ -147,7 +166,7 @@ impl EngineBuilder {
                 delivery: Dispatcher::new(lifecycle.background.clone()),
                 routing,
                 catalog,
-                origins: self.origins,
+                origins: std::sync::RwLock::new(Arc::new(origins)),
                 history: self.history,
                 audit: self.audit.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 lifecycle,

@@ -141,8 +141,9 @@ struct Inner {
     routing: Routing,
     /// Working hours and entry points, cached.
     catalog: Catalog,
-    /// Which web origins each tenant allows.
-    origins: AllowedOrigins,
+    /// Which web origins each tenant allows: the builder's, with each tenant's stored list over it; replaced
+    /// whole when an admin changes a tenant's list (`admin.rs`).
+    origins: std::sync::RwLock<Arc<AllowedOrigins>>,
     /// Search and export of past conversations, when the host gave a backend for it.
     history: Option<Arc<dyn History>>,
     /// Every admin change (`admin.rs`).
@@ -282,16 +283,32 @@ impl Engine {
         Ok(store::export(Arc::clone(self.history()?), query, kind, format))
     }
 
-    /// The web origins each tenant allows.
-    pub fn allowed_origins(&self) -> &AllowedOrigins {
-        &self.inner.origins
+    /// The web origins each tenant allows now (a snapshot: an admin's change makes a new one).
+    pub fn allowed_origins(&self) -> Arc<AllowedOrigins> {
+        Arc::clone(
+            &self
+                .inner
+                .origins
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Replaces the origins a tenant allows, in memory (the admin operation stores them first).
+    fn set_allowed_origins(&self, tenant: &TenantId, patterns: Vec<crate::origin::OriginPattern>) {
+        let mut origins = self
+            .inner
+            .origins
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *origins = Arc::new((**origins).clone().with_patterns(tenant, patterns));
     }
 
     /// Refuses a cross-origin browser request (`origin`: the request's `Origin` when it is cross-origin, see
     /// [`origin::cross_origin`](crate::origin::cross_origin)) that `tenant` does not allow.
     pub fn check_origin(&self, tenant: &TenantId, origin: Option<&str>) -> Result<(), RequestError> {
         match origin {
-            Some(origin) if !self.inner.origins.allows(tenant, origin) => {
+            Some(origin) if !self.allowed_origins().allows(tenant, origin) => {
                 Err(RequestError::Forbidden(format!(
                     "pages of {} may not connect to tenant {tenant}",
                     // A header can be long; an error message is for people.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{
     Appended, AuditEntry, AuditLog, AuditPage, AuditQuery, ConversationLog, ConversationPage, Created,
     Directory, EventDraft, FeedEntry, FeedPosition, GroupHours, History, HistoryOrder, HistoryQuery,
-    MessageHit, NewConversation, SearchPage, Settings, StoreError, text_matches,
+    MessageHit, NewConversation, SearchPage, Settings, StoreError, TenantOrigins, text_matches,
 };
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
@@ -49,6 +49,7 @@ struct State {
     attribute_definitions: BTreeMap<(TenantId, AttributeObject, String), AttributeDefinition>,
     /// The audit log, oldest first: entry `n` has id `n + 1`.
     audit: Vec<AuditEntry>,
+    origins: BTreeMap<TenantId, Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -541,6 +542,23 @@ impl Settings for MemoryStore {
             .values()
             .filter(|definition| &definition.tenant == tenant)
             .cloned()
+            .collect())
+    }
+
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.state().origins.insert(tenant.clone(), origins);
+        Ok(())
+    }
+
+    async fn allowed_origins(&self) -> Result<Vec<TenantOrigins>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .origins
+            .iter()
+            .map(|(tenant, origins)| TenantOrigins {
+                tenant: tenant.clone(),
+                origins: origins.clone(),
+            })
             .collect())
     }
 }

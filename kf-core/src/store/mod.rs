@@ -46,7 +46,7 @@ pub use history::{
 };
 pub use log::{Appended, ConversationLog, Created, EventDraft, FeedEntry, FeedPosition, NewConversation};
 pub use memory::MemoryStore;
-pub use settings::{GroupHours, Settings};
+pub use settings::{GroupHours, Settings, TenantOrigins};
 
 use crate::model::{ConversationId, TransitionError};
 

@@ -290,4 +290,14 @@ impl Settings for CountingStore {
             .attribute_definitions(tenant)
             .await
     }
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.counted(Concern::Settings, "put_allowed_origins")
+            .put_allowed_origins(tenant, origins)
+            .await
+    }
+    async fn allowed_origins(&self) -> Result<Vec<crate::store::TenantOrigins>, StoreError> {
+        self.counted(Concern::Settings, "allowed_origins")
+            .allowed_origins()
+            .await
+    }
 }

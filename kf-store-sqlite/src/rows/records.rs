@@ -11,7 +11,7 @@ use kf_core::model::{
 };
 use kf_core::prechat::PrechatField;
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{GroupHours, StoreError};
+use kf_core::store::{GroupHours, StoreError, TenantOrigins};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Corrupt, IdText, SqlResult, conversation_exists, conversion, parse, signed, unsigned};
@@ -584,6 +584,43 @@ pub(crate) fn attribute_definitions(
                 AttributeDefinition::new(parse(row, 0)?, object, row.get::<_, String>(2)?, kind);
             definition.name = row.get(4)?;
             Ok(definition)
+        })?
+        .collect()
+}
+
+/// Sets a tenant's allowed origins (replacing its list).
+pub(crate) fn put_allowed_origins(
+    conn: &Connection,
+    tenant: &TenantId,
+    origins: &[String],
+) -> Result<(), StoreError> {
+    let origins = serde_json::to_string(origins).map_err(|source| {
+        StoreError::from(SqliteError::Encode {
+            what: "allowed origins",
+            source,
+        })
+    })?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO allowed_origins (tenant, origins) VALUES (?1, ?2) \
+             ON CONFLICT (tenant) DO UPDATE SET origins = excluded.origins",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![tenant.as_str(), origins])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Every tenant's allowed origins, ordered by tenant.
+pub(crate) fn allowed_origins(conn: &Connection) -> SqlResult<Vec<TenantOrigins>> {
+    let mut statement = conn.prepare_cached("SELECT tenant, origins FROM allowed_origins ORDER BY tenant")?;
+    statement
+        .query_map([], |row| {
+            Ok(TenantOrigins {
+                tenant: parse(row, 0)?,
+                origins: super::json_column(row, 1)?,
+            })
         })?
         .collect()
 }

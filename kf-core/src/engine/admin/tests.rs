@@ -327,3 +327,40 @@ async fn groups_in_use_are_not_deleted_and_agents_are() {
         ["group.delete support", "agent.delete alice", "agent.create alice"]
     );
 }
+
+#[tokio::test]
+async fn allowed_origins_change_live_and_survive_a_restart() {
+    let (engine, store) = engine().await;
+    let admin = engine.admin(&boss()).expect("admin");
+    assert!(
+        engine
+            .check_origin(&shop(), Some("https://shop.example"))
+            .is_err()
+    );
+    let bad = admin.put_allowed_origins(vec!["not an origin".into()]).await;
+    assert!(matches!(bad, Err(RequestError::Invalid(_))), "{bad:?}");
+    let set = vec![
+        "https://shop.example".to_owned(),
+        "https://*.shop.example".to_owned(),
+    ];
+    admin.put_allowed_origins(set.clone()).await.expect("set");
+    assert!(engine.check_origin(&shop(), Some("https://shop.example")).is_ok());
+    assert!(
+        engine
+            .check_origin(&shop(), Some("https://eu.shop.example"))
+            .is_ok()
+    );
+    assert!(
+        engine
+            .check_origin(&id("other"), Some("https://shop.example"))
+            .is_err()
+    );
+    assert_eq!(admin.allowed_origins(), set);
+    let restarted = engine_over(store).await;
+    assert!(
+        restarted
+            .check_origin(&shop(), Some("https://eu.shop.example"))
+            .is_ok()
+    );
+    assert_eq!(&actions(&restarted).await[..1], ["origins.put shop"]);
+}
