@@ -67,7 +67,7 @@ pub(crate) async fn agent(AdminCaller(admin): AdminCaller, Path(agent): Path<Str
 }
 
 /// Creates or replaces an agent: its groups and capacities apply at once (queues drain); `active: false`
-/// deactivates it.
+/// deactivates it, `true` activates it, and without `active` it stays as it is.
 #[utoipa::path(put, path = "/agents/{id}", tag = "agents", params(("id" = String, Path, description = "agent id")),
     request_body = AgentBody,
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -76,8 +76,10 @@ pub(crate) async fn put_agent(
     Path(agent): Path<String>,
     input: Result<Json<AgentBody>, JsonRejection>,
 ) -> Answer<AgentView> {
-    let input = body(input)?;
-    id::<AgentId>("agent", &agent)?;
+    let mut input = body(input)?;
+    let existing = admin.agent(&id::<AgentId>("agent", &agent)?).ok();
+    // Replacing the record keeps a deactivated agent deactivated unless the body says otherwise.
+    input.active = input.active.or(Some(existing.is_none_or(|agent| agent.active)));
     let record = record(&input, admin.tenant().as_str(), Some(("id", &agent)))?;
     Ok(Json(view(&admin.put_agent(record).await?)?))
 }

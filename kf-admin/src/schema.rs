@@ -61,9 +61,9 @@ pub struct AgentBody {
     /// Per-group overrides of `capacity`, for groups it is in.
     #[serde(default)]
     pub group_capacity: BTreeMap<String, u32>,
-    /// False: deactivated (takes nothing, cannot connect).
-    #[serde(default = "yes")]
-    pub active: bool,
+    /// False: deactivated (takes nothing, cannot connect). Absent: as it is (a new agent is active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
 }
 
 /// An agent as the engine routes it.

@@ -170,6 +170,13 @@ async fn every_endpoint_succeeds_validates_checks_the_role_and_keeps_tenants_apa
     )
     .await;
     assert_eq!(off["active"], json!(false));
+    // Replacing a deactivated agent without `active` keeps it deactivated.
+    let renamed = json!({"name": "Alice A.", "groups": ["support", "sales"], "capacity": 3});
+    let kept = server.admin("PUT", "/agents/alice", Some(renamed)).await.json();
+    assert_eq!(
+        (kept["name"].clone(), kept["active"].clone()),
+        (json!("Alice A."), json!(false))
+    );
     let on = run(
         &server,
         step("POST", "/agents/alice/activate", None, 200).invalid(&bad_id("/agents/{bad}/activate"), None),
@@ -336,15 +343,16 @@ async fn every_endpoint_succeeds_validates_checks_the_role_and_keeps_tenants_apa
         .iter()
         .map(|entry| entry["action"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(actions, ["agent.delete", "agent.activate", "agent.deactivate"]);
+    assert_eq!(actions, ["agent.delete", "agent.activate", "agent.update"]);
     let next = page["next"].as_u64().expect("a next page");
     let rest = server
         .admin("GET", &format!("/audit?object_kind=agent&before={next}"), None)
         .await
         .json();
-    assert_eq!(rest["entries"][0]["action"], json!("agent.create"));
-    assert_eq!(rest["entries"][0]["actor"], json!("boss"));
-    assert_eq!(rest["entries"][0]["before"], Value::Null);
+    assert_eq!(rest["entries"][0]["action"], json!("agent.deactivate"));
+    assert_eq!(rest["entries"][1]["action"], json!("agent.create"));
+    assert_eq!(rest["entries"][1]["actor"], json!("boss"));
+    assert_eq!(rest["entries"][1]["before"], Value::Null);
     assert_eq!(rest["next"], Value::Null);
     let unknown = server.admin("GET", "/audit?colour=red", None).await;
     assert_eq!(unknown.status, 400, "{unknown:?}");

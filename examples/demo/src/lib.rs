@@ -496,6 +496,14 @@ struct AppState {
     tenant: TenantId,
 }
 
+/// Lets the demo's own handlers take `kf_admin::Caller` (and `caller.require(Role::Supervisor)?`) for endpoints
+/// behind a role.
+impl axum::extract::FromRef<AppState> for Engine {
+    fn from_ref(state: &AppState) -> Engine {
+        state.engine.clone()
+    }
+}
+
 /// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, `/metrics`, the kf WebSocket
 /// endpoint at `/ws`, the kf SSE endpoints under `/sse` and the widget under `/widget`. `tokens` must be the
 /// issuer whose key the engine's authenticator verifies.
