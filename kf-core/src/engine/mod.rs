@@ -56,7 +56,7 @@ use lifecycle::Lifecycle;
 use routing::Routing;
 use sessions::Sessions;
 
-pub use admin::Admin;
+pub use admin::{Admin, MAX_AGENT_CAPACITY, MAX_NAME_BYTES, MAX_ORIGINS};
 pub use agent_tools::VisitorContextView;
 pub use assignment::Transfer;
 pub use builder::EngineBuilder;
