@@ -19,6 +19,12 @@ command -v chromium >/dev/null 2>&1 || { log "installing chromium"; apt_install 
 command -v npm >/dev/null 2>&1 || { log "installing node and npm"; apt_install nodejs npm; }
 # The widget check takes a screenshot of its Chinese UI: CJK glyphs need a font.
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { log "installing CJK fonts"; apt_install fonts-noto-cjk; }
+# kf-store-postgres's tests run a real PostgreSQL server (with the pg_trgm extension, which Debian's package
+# ships); Debian puts initdb in /usr/lib/postgresql/<version>/bin, not on the PATH.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    log "installing postgresql"
+    apt_install postgresql
+fi
 for component in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
         log "installing $component"
@@ -43,6 +49,11 @@ cargo metadata --format-version 1 --locked | python3 scripts/msrv.py "$msrv"
 if rustup toolchain list 2>/dev/null | grep -q "^$msrv"; then
     cargo "+$msrv" check --workspace --all-targets --locked
 fi
+
+log "PostgreSQL test server (scripts/pg-test-server.sh), stopped when this script exits"
+pg_env=$(scripts/pg-test-server.sh start)
+eval "$pg_env"
+trap 'scripts/pg-test-server.sh stop "$KF_TEST_POSTGRES_DIR"' EXIT
 
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast

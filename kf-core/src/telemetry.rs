@@ -179,13 +179,14 @@ impl TransportMetrics {
     }
 
     /// Counts a live connection of `principal` until the returned guard is dropped.
-    pub fn connected(&self, principal: &Principal) -> ConnectionMetrics {
+    pub(crate) fn connected(&self, principal: &Principal) -> ConnectionMetrics {
         let series = self.of(principal).clone();
         series.connections.increment(1.0);
         ConnectionMetrics { series }
     }
 
-    /// Counts one frame received outside a connection (an SSE POST).
+    /// Counts one frame received outside a session's [`receive`](crate::engine::Session::receive) (a `hello`, an
+    /// SSE POST).
     pub fn received(&self, principal: &Principal) {
         self.of(principal).received.increment(1);
     }
@@ -199,18 +200,18 @@ impl TransportMetrics {
 
 /// One live connection's series: counts it in `kf_connections` until dropped, and its frames.
 #[derive(Debug)]
-pub struct ConnectionMetrics {
+pub(crate) struct ConnectionMetrics {
     series: Arc<RoleSeries>,
 }
 
 impl ConnectionMetrics {
     /// Counts one frame received from the client.
-    pub fn received(&self) {
+    pub(crate) fn received(&self) {
         self.series.received.increment(1);
     }
 
     /// Counts `frames` frames written to the client.
-    pub fn sent(&self, frames: u64) {
+    pub(crate) fn sent(&self, frames: u64) {
         self.series.sent.increment(frames);
     }
 }

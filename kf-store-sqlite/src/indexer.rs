@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use kf_core::engine::SEARCH_INDEX_CONSUMER;
+use kf_core::telemetry::FeedLag;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The `meta` key of the indexer's position.
@@ -119,9 +121,19 @@ pub(crate) fn position(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
 }
 
-/// Indexes up to `limit` events after the stored position in one transaction; returns the new position and
-/// how many events it read (0: caught up).
-pub(crate) fn index_batch(conn: &mut Connection, limit: usize) -> rusqlite::Result<(u64, usize)> {
+/// What one [`index_batch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Batch {
+    /// The position indexed up to now.
+    pub(crate) position: u64,
+    /// Events read (0: it had caught up).
+    pub(crate) read: usize,
+    /// The feed's head when the batch committed.
+    pub(crate) head: u64,
+}
+
+/// Indexes up to `limit` events after the stored position in one transaction.
+pub(crate) fn index_batch(conn: &mut Connection, limit: usize) -> rusqlite::Result<Batch> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let from = position(&tx)?;
     let mut last = from;
@@ -150,18 +162,25 @@ pub(crate) fn index_batch(conn: &mut Connection, limit: usize) -> rusqlite::Resu
             params![POSITION_KEY, last.to_string()],
         )?;
     }
+    let head: Option<i64> = tx.query_row("SELECT max(id) FROM events", [], |row| row.get(0))?;
     tx.commit()?;
-    Ok((last, read))
+    Ok(Batch {
+        position: last,
+        read,
+        head: head.and_then(|head| u64::try_from(head).ok()).unwrap_or(0),
+    })
 }
 
 /// The indexer thread's body: indexes what is there, then what each wake brings, until asked to stop.
 pub(crate) fn run(mut conn: Connection, wake: Arc<Wake>, progress: Arc<Progress>) {
     progress.running.store(true, Ordering::Release);
+    let lag = FeedLag::new(SEARCH_INDEX_CONSUMER);
     loop {
         loop {
             match index_batch(&mut conn, BATCH) {
-                Ok((position, read)) => {
+                Ok(Batch { position, read, head }) => {
                     progress.position.store(position, Ordering::Release);
+                    lag.set(head, position);
                     if read == 0 {
                         break;
                     }

@@ -815,6 +815,11 @@ impl History for SqliteStore {
             .run(move |conn| rows::search_conversations(conn, &query))
             .await
     }
+
+    /// The indexer's committed position (with the indexer off, where it stopped: searches scan the rest).
+    fn indexed_position(&self) -> Option<FeedPosition> {
+        Some(FeedPosition(self.progress.position.load(Ordering::Acquire)))
+    }
 }
 
 #[async_trait]

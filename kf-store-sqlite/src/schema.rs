@@ -688,16 +688,24 @@ mod tests {
             matches!(&events[0].data, kf_core::model::EventKind::Note { text, .. } if text == "Refund approved")
         );
         // The indexer catches up, in batches: two events, then the rest.
-        assert_eq!(crate::indexer::index_batch(&mut conn, 2).expect("index"), (2, 2));
+        let batch = |position, read| crate::indexer::Batch {
+            position,
+            read,
+            head: 5,
+        };
+        assert_eq!(
+            crate::indexer::index_batch(&mut conn, 2).expect("index"),
+            batch(2, 2)
+        );
         searches_find_the_old_messages_and_the_note(&conn);
         assert_eq!(
             crate::indexer::index_batch(&mut conn, 100).expect("index"),
-            (5, 3)
+            batch(5, 3)
         );
         assert_eq!(fts_rows(&conn), 2, "the message and the note are in the index");
         assert_eq!(
             crate::indexer::index_batch(&mut conn, 100).expect("index"),
-            (5, 0)
+            batch(5, 0)
         );
         conn.execute_batch("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
             .expect("the index matches the texts");

@@ -309,3 +309,54 @@ fn close_stops_the_indexer_and_the_next_open_continues() {
     });
     assert_index_equals_a_rebuild(&raw(&path), &["\"clo\" AND \"ose\""]);
 }
+
+/// The engine's health reports the indexer as the `search_index` consumer: behind by every event while it is
+/// off, at the head once it has caught up.
+#[test]
+fn health_reports_the_indexers_lag() {
+    use std::sync::Arc;
+
+    use kf_core::auth::SignedTokens;
+    use kf_core::clock::SystemClock;
+    use kf_core::engine::{Engine, SEARCH_INDEX_CONSUMER};
+
+    async fn search_index(path: &Path, config: SqliteConfig, messages: usize) -> (u64, Option<u64>) {
+        let store = Arc::new(SqliteStore::open(path, config).expect("open"));
+        let c = conversation(&store, "v1").await;
+        for n in 0..messages {
+            say(&store, c, "v1", &format!("parcel {n}")).await;
+        }
+        if store.search_index().running {
+            caught_up(&store).await;
+        }
+        let tokens = SignedTokens::new(&[7; 32], Arc::new(SystemClock)).expect("key");
+        let engine = Engine::builder(store.clone(), Arc::new(tokens))
+            .history(store.clone())
+            .build()
+            .await
+            .expect("engine");
+        let health = engine.health().await;
+        let consumer = health
+            .feed
+            .consumers
+            .iter()
+            .find(|consumer| consumer.name == SEARCH_INDEX_CONSUMER)
+            .expect("the search index is reported")
+            .clone();
+        engine.shutdown().await;
+        store.close().expect("close");
+        (consumer.position, consumer.lag)
+    }
+
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("kf.sqlite3");
+    runtime().block_on(async {
+        // Off: nothing indexed, every event (the creation and five messages) behind.
+        assert_eq!(search_index(&path, without_indexer(), 5).await, (0, Some(6)));
+        // On: it catches up, over the first store's events too (the open is the same one again: one more message).
+        assert_eq!(
+            search_index(&path, SqliteConfig::default(), 1).await,
+            (7, Some(0))
+        );
+    });
+}

@@ -15,7 +15,6 @@ use kf_core::Engine;
 use kf_core::cursor::Cursor;
 use kf_core::engine::{Outbox, Outgoing, RequestError, Session};
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
-use kf_core::telemetry::ConnectionMetrics;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
@@ -55,9 +54,9 @@ pub(crate) async fn events(
         identity = tracing::field::Empty,
         connection = tracing::field::Empty,
     );
-    let metrics = shared.metrics.connected(&identity.principal);
     let started = async {
         let (mut session, outbox) = engine.connect(identity).await?;
+        session.count_in(&shared.metrics);
         match conversation {
             Some(conversation) => session.watch(conversation, &cursor).await?,
             None => session.follow(&cursor).await?,
@@ -83,7 +82,6 @@ pub(crate) async fn events(
             span.clone(),
         ),
         _span: span,
-        metrics,
         outbox,
         cursor,
         retry: Some(retry),
@@ -175,8 +173,6 @@ struct EventStream {
     _session: SessionGuard,
     /// The stream's `kf.connection` span, open as long as the stream.
     _span: tracing::Span,
-    /// Counts the stream in `kf_connections` and its frames.
-    metrics: ConnectionMetrics,
     outbox: Outbox,
     cursor: Cursor,
     retry: Option<std::time::Duration>,
@@ -199,7 +195,6 @@ impl EventStream {
             return None;
         }
         let outgoing = self.outbox.next().await;
-        self.metrics.sent(1);
         match outgoing {
             Outgoing::Frame(frame) => Some(data(&frame)),
             Outgoing::Event {

@@ -10,7 +10,6 @@ use futures::{SinkExt, StreamExt};
 use kf_core::Engine;
 use kf_core::engine::{Outbox, Outgoing, Session};
 use kf_core::protocol::{CloseReason, ErrorCode, ServerFrame};
-use kf_core::telemetry::ConnectionMetrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -96,13 +95,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(settings.websocket)).await;
-    let Some((ws, session, outbox, metrics)) = Box::pin(greet(engine, settings, ws, origin)).await else {
+    let Some((ws, session, outbox)) = Box::pin(greet(engine, settings, ws, origin)).await else {
         return;
     };
     // Split here rather than in `converse`: an argument keeps its slot in a future's state after it is moved.
     let (sink, stream) = ws.split();
-    let (ws, end) = converse(sink, stream, session, outbox, settings, &metrics).await;
-    drop(metrics);
+    let (ws, end) = converse(sink, stream, session, outbox, settings).await;
     if let Some(ws) = ws {
         Box::pin(finish(ws, end, settings.close_timeout)).await;
     }
@@ -114,7 +112,7 @@ async fn greet<S>(
     settings: &Settings,
     mut ws: WebSocketStream<S>,
     origin: Option<Box<str>>,
-) -> Option<(WebSocketStream<S>, Session, Outbox, ConnectionMetrics)>
+) -> Option<(WebSocketStream<S>, Session, Outbox)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -152,15 +150,14 @@ where
         Ok((session, mut outbox)) => {
             // (The engine recorded who it is on this connection's span.)
             tracing::debug!("session open");
-            let metrics = settings.metrics.connected(&session.identity().principal);
-            // `hello`.
-            metrics.received();
-            if let Err(end) = send_greeting(&mut ws, &mut outbox, settings, &metrics).await {
+            session.count_in(&settings.metrics);
+            settings.metrics.received(&session.identity().principal);
+            if let Err(end) = send_greeting(&mut ws, &mut outbox, settings).await {
                 drop(session);
                 finish(ws, end, settings.close_timeout).await;
                 return None;
             }
-            Some((ws, session, outbox, metrics))
+            Some((ws, session, outbox))
         }
         Err(rejection) => {
             tracing::debug!(code = ?rejection.frame, "connection refused at hello");
@@ -177,7 +174,6 @@ async fn send_greeting<S>(
     ws: &mut WebSocketStream<S>,
     outbox: &mut Outbox,
     settings: &Settings,
-    metrics: &ConnectionMetrics,
 ) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -189,7 +185,6 @@ where
         };
         if let Some(message) = text_message(frame) {
             guarded(ws.send(message), outbox, settings).await?;
-            metrics.sent(1);
         }
     }
     Ok(())
@@ -210,7 +205,6 @@ fn converse<'a, S>(
     mut session: Session,
     mut outbox: Outbox,
     settings: &'a Settings,
-    metrics: &'a ConnectionMetrics,
 ) -> impl Future<Output = (Option<WebSocketStream<S>>, End)> + 'a
 where
     S: AsyncRead + AsyncWrite + Unpin + 'a,
@@ -220,13 +214,13 @@ where
             let reader_done = Notify::new();
             let writer_done = Notify::new();
             let reader = async {
-                let end = read_loop(&mut stream, &mut session, settings, metrics, &writer_done).await;
+                let end = read_loop(&mut stream, &mut session, settings, &writer_done).await;
                 reader_done.notify_one();
                 end
             };
             let writer = async {
                 let end = tokio::select! {
-                    end = write_loop(&mut sink, &mut outbox, settings, metrics) => Some(end),
+                    end = write_loop(&mut sink, &mut outbox, settings) => Some(end),
                     () = reader_done.notified() => None,
                 };
                 writer_done.notify_one();
@@ -360,7 +354,6 @@ async fn read_loop<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     session: &mut Session,
     settings: &Settings,
-    metrics: &ConnectionMetrics,
     stop: &Notify,
 ) -> Option<End>
 where
@@ -390,14 +383,8 @@ where
                 return Some(End::from_read_error(&error));
             }
             // Boxed: a request's future is large and lives only while the engine handles it.
-            Some(Ok(Message::Text(text))) => {
-                metrics.received();
-                Box::pin(session.receive(text.as_str())).await
-            }
-            Some(Ok(Message::Binary(_))) => {
-                metrics.received();
-                session.receive_binary()
-            }
+            Some(Ok(Message::Text(text))) => Box::pin(session.receive(text.as_str())).await,
+            Some(Ok(Message::Binary(_))) => session.receive_binary(),
             Some(Ok(Message::Close(_))) => return Some(End::PeerClosed),
             // Protocol-level pings are answered by tungstenite; any frame counts as a sign of life.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
@@ -414,7 +401,6 @@ async fn write_loop<S>(
     sink: &mut SplitSink<WebSocketStream<S>, Message>,
     outbox: &mut Outbox,
     settings: &Settings,
-    metrics: &ConnectionMetrics,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -425,7 +411,7 @@ where
             Outgoing::Close(reason) => return End::from_reason(reason),
         };
         // Boxed: writing holds timers and tungstenite's futures, which an idle connection need not keep.
-        if let Err(end) = Box::pin(write_batch(sink, outbox, first, settings, metrics)).await {
+        if let Err(end) = Box::pin(write_batch(sink, outbox, first, settings)).await {
             return end;
         }
     }
@@ -437,7 +423,6 @@ async fn write_batch<S>(
     outbox: &mut Outbox,
     first: Bytes,
     settings: &Settings,
-    metrics: &ConnectionMetrics,
 ) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -460,9 +445,7 @@ where
             None => None,
         };
     }
-    let flushed = guarded(sink.flush(), outbox, settings).await;
-    metrics.sent(frames as u64);
-    flushed
+    guarded(sink.flush(), outbox, settings).await
 }
 
 /// Runs one write operation, bounded by the write timeout, while watching the outbox: if the engine closes the
@@ -502,7 +485,7 @@ mod tests {
     use crate::WsConfig;
 
     /// The state a connection's task keeps besides its buffers: small, so idle connections stay cheap (about
-    /// 900 bytes in debug builds with its metric handle; 4.6 KiB before the short-lived states were boxed; the
+    /// 900 bytes in debug builds; 4.6 KiB before the short-lived states were boxed; the
     /// `kf.connection` span is not in it unless a subscriber wants it, see `span`). The bound fails if a large state or buffer slips back into the idle
     /// future.
     #[tokio::test]

@@ -266,20 +266,25 @@ impl Engine {
             ),
         };
         let reachable = head.is_some();
-        let consumers = inner
+        let consumer = |name: &str, position: u64| FeedConsumerHealth {
+            name: name.to_owned(),
+            position,
+            lag: head.map(|head| head.saturating_sub(position)),
+        };
+        let mut consumers: Vec<_> = inner
             .lifecycle
             .consumers()
             .iter()
             .filter_map(Weak::upgrade)
-            .map(|consumer| {
-                let position = consumer.position.load(Ordering::Relaxed);
-                FeedConsumerHealth {
-                    name: consumer.name.clone(),
-                    position,
-                    lag: head.map(|head| head.saturating_sub(position)),
-                }
-            })
+            .map(|state| consumer(&state.name, state.position.load(Ordering::Relaxed)))
             .collect();
+        if let Some(indexed) = inner
+            .history
+            .as_ref()
+            .and_then(|history| history.indexed_position())
+        {
+            consumers.push(consumer(SEARCH_INDEX_CONSUMER, indexed.0));
+        }
         let lifecycle = &inner.lifecycle;
         let shutting_down = lifecycle.is_shutting_down();
         let live = !lifecycle.is_drained();
@@ -300,6 +305,10 @@ impl Engine {
         }
     }
 }
+
+/// The name under which [`Health`] reports a history backend's background search index
+/// ([`History::indexed_position`](crate::store::History::indexed_position)).
+pub const SEARCH_INDEX_CONSUMER: &str = "search_index";
 
 /// A change-feed consumer's handle (see [`Engine::feed_consumer`]): it reports the consumer's position.
 #[derive(Debug, Clone)]
@@ -374,7 +383,8 @@ pub struct StoreHealth {
 pub struct FeedHealth {
     /// The feed's last position (`None` when the store did not answer).
     pub head: Option<u64>,
-    /// Each registered consumer ([`Engine::feed_consumer`], [`Engine::follow_feed`]).
+    /// Each registered consumer ([`Engine::feed_consumer`], [`Engine::follow_feed`]), and the history backend's
+    /// search index when it indexes in the background ([`SEARCH_INDEX_CONSUMER`]).
     pub consumers: Vec<FeedConsumerHealth>,
 }
 

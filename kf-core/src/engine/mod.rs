@@ -63,7 +63,8 @@ pub use builder::EngineBuilder;
 pub use conversations::{Ack, Opened};
 pub use error::{EngineError, RequestError};
 pub use lifecycle::{
-    FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, StoreHealth,
+    FeedConsumer, FeedConsumerHealth, FeedHealth, HEALTH_STORE_TIMEOUT, Health, SEARCH_INDEX_CONSUMER,
+    StoreHealth,
 };
 pub use outbox::{Outbox, Outgoing};
 pub use permissions::require_role;

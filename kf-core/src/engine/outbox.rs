@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use metrics::Counter;
@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 
 use crate::model::{ConversationId, Seq};
 use crate::protocol::CloseReason;
+use crate::telemetry::ConnectionMetrics;
 
 /// What a transport's writer does next.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -95,6 +96,10 @@ pub(crate) struct Outlet {
     closing: Notify,
     /// Counts the closes of this queue as a slow consumer (`kf_slow_consumer_closes_total`).
     slow_consumer_closes: Counter,
+    /// The transport's series this connection counts in (`kf_connections`, frames), once the transport says
+    /// which ([`Session::count_in`](super::Session::count_in)). Here, on the heap, rather than in the
+    /// transport's per-connection future, which an idle connection keeps for its whole life.
+    pub(crate) series: OnceLock<ConnectionMetrics>,
 }
 
 impl fmt::Debug for Outlet {
@@ -117,6 +122,7 @@ impl Outlet {
             writable: Notify::new(),
             closing: Notify::new(),
             slow_consumer_closes: Counter::noop(),
+            series: OnceLock::new(),
         }
     }
 
@@ -268,9 +274,12 @@ impl Outbox {
     }
 
     /// The next frame to write, or the reason to close. After `Close` it keeps returning `Close`.
+    ///
+    /// Each frame taken counts as sent (`kf_frames_sent_total`) once the session
+    /// [counts in](super::Session::count_in) a transport's series.
     pub async fn next(&mut self) -> Outgoing {
         loop {
-            if let Some(outgoing) = self.outlet.take() {
+            if let Some(outgoing) = self.try_next() {
                 return outgoing;
             }
             self.outlet.readable.notified().await;
@@ -279,7 +288,13 @@ impl Outbox {
 
     /// The next frame if one is ready now (lets a writer batch several frames into one flush).
     pub fn try_next(&mut self) -> Option<Outgoing> {
-        self.outlet.take()
+        let outgoing = self.outlet.take()?;
+        if let (Outgoing::Frame(_) | Outgoing::Event { .. }, Some(series)) =
+            (&outgoing, self.outlet.series.get())
+        {
+            series.sent(1);
+        }
+        Some(outgoing)
     }
 
     /// Resolves when the engine closes the connection, with the reason; takes no frame. A writer blocked on a

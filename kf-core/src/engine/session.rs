@@ -9,6 +9,7 @@ use crate::auth::Identity;
 use crate::cursor::Cursor;
 use crate::model::{ConversationId, Seq};
 use crate::protocol::{self, ClientFrame, CloseReason, ErrorCode, PROTOCOL_VERSION, Request, ServerFrame};
+use crate::telemetry::TransportMetrics;
 
 /// Why a connection was refused at `hello`: the error frame to send, then the close reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,12 +90,27 @@ impl Session {
         &self.conn.identity
     }
 
+    /// Counts this connection in a transport's series: in `kf_connections` until it ends, every frame it
+    /// [receives](Self::receive) in `kf_frames_received_total`, every frame its [`Outbox`] hands out in
+    /// `kf_frames_sent_total`. Frames the transport handles itself (the `hello`) it counts with
+    /// [`TransportMetrics::received`]. A second call is ignored.
+    pub fn count_in(&self, transport: &TransportMetrics) {
+        let _ = self
+            .conn
+            .outlet
+            .series
+            .set(transport.connected(&self.conn.identity.principal));
+    }
+
     /// Handles one text frame from the client. Every outcome — reply, ack, error — is queued on the outbox;
     /// requests are handled in the order they arrive.
     ///
     /// Drive each call to completion: a call dropped between the store's commit and the publication would leave
     /// a committed event unannounced to live subscribers until their next resume.
     pub async fn receive(&mut self, text: &str) {
+        if let Some(series) = self.conn.outlet.series.get() {
+            series.received();
+        }
         let reply = match protocol::decode(text) {
             Ok(Request { id, frame }) => {
                 let identity = &self.conn.identity;
@@ -139,6 +155,9 @@ impl Session {
 
     /// Handles a binary frame, which the protocol does not use: answered with `unsupported_data`.
     pub fn receive_binary(&mut self) {
+        if let Some(series) = self.conn.outlet.series.get() {
+            series.received();
+        }
         self.reply(&ServerFrame::error(
             None,
             ErrorCode::UnsupportedData,

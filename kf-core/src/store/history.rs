@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{FeedPosition, StoreError};
 use crate::model::{
     Actor, AgentId, Conversation, ConversationState, EventKind, GroupId, Seq, TenantId, Timestamp,
 };
@@ -543,6 +543,14 @@ pub trait History: Send + Sync + Debug + 'static {
     /// conversation filters, created within `from`..`until`, and — with a text — having a message (or a note,
     /// when notes are searched) that matches it. `query.order` does not apply.
     async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError>;
+
+    /// The change-feed position up to which a backend that indexes in the background (SQLite's search indexer)
+    /// has indexed; `None` (the default) for one that indexes as it writes or not at all. Searches stay right
+    /// while it lags (each backend answers the tail without its index); [`Engine::health`](crate::engine::Engine::health)
+    /// reports the lag as the `search_index` consumer.
+    fn indexed_position(&self) -> Option<FeedPosition> {
+        None
+    }
 }
 
 macro_rules! forward_history {
@@ -554,6 +562,9 @@ macro_rules! forward_history {
             }
             async fn conversations(&self, query: &HistoryQuery) -> Result<ConversationPage, StoreError> {
                 (**self).conversations(query).await
+            }
+            fn indexed_position(&self) -> Option<FeedPosition> {
+                (**self).indexed_position()
             }
         }
     };
