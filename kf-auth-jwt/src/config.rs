@@ -218,7 +218,8 @@ impl std::fmt::Debug for KeyMaterial {
     }
 }
 
-/// The role a token gives: a visitor or an agent.
+/// The role a token gives: a visitor, or an agent of a [`Role`](kf_core::auth::Role) (`agent`, `supervisor`,
+/// `admin`; the last two are agents with more rights, see `docs/admin.md`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -227,6 +228,10 @@ pub enum JwtRole {
     Visitor,
     /// A support agent (who must also be known to the engine).
     Agent,
+    /// An agent with the supervisor role: reads every conversation of its tenant.
+    Supervisor,
+    /// An agent with the admin role: also administers its tenant.
+    Admin,
 }
 
 /// Where a value of the identity comes from: a claim of the token, else a default.
@@ -278,8 +283,8 @@ fn default_subject() -> String {
 
 /// Which claims of a JWT give kf's identity.
 ///
-/// Default: the subject from `sub`, the role from `kf_role` (`"visitor"` or `"agent"`), the tenant from
-/// `kf_tenant` — all required. A single-tenant host says `"tenant": {"value": "shop"}`; an issuer of agents
+/// Default: the subject from `sub`, the role from `kf_role` (`"visitor"`, `"agent"`, `"supervisor"`, `"admin"`),
+/// the tenant from `kf_tenant` — all required. A single-tenant host says `"tenant": {"value": "shop"}`; an issuer of agents
 /// only, `"role": {"value": "agent"}`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -67,7 +67,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode};
-use kf_core::auth::{AuthError, Authenticator, Identity, Principal};
+use kf_core::auth::{AuthError, Authenticator, Identity, Principal, Role};
 use kf_core::clock::Clock;
 use kf_core::model::{AgentId, TenantId, VisitorId};
 use serde_json::{Map, Value};
@@ -302,15 +302,20 @@ impl JwtAuthenticator {
             (Some(_), _) | (None, None) => return Err(AuthError::Invalid("bad tenant")),
             (None, Some(tenant)) => tenant.clone(),
         };
-        let principal = match role {
-            JwtRole::Visitor => {
-                Principal::Visitor(VisitorId::new(subject).map_err(|_| AuthError::Invalid("bad subject"))?)
-            }
-            JwtRole::Agent => {
-                Principal::Agent(AgentId::new(subject).map_err(|_| AuthError::Invalid("bad subject"))?)
-            }
+        let agent = |role: Role| -> Result<Identity, AuthError> {
+            let agent = AgentId::new(subject.clone()).map_err(|_| AuthError::Invalid("bad subject"))?;
+            Ok(Identity::new(tenant.clone(), Principal::Agent(agent)).with_role(role))
         };
-        Ok(Identity::new(tenant, principal))
+        match role {
+            JwtRole::Visitor => {
+                let visitor =
+                    VisitorId::new(subject.clone()).map_err(|_| AuthError::Invalid("bad subject"))?;
+                Ok(Identity::new(tenant.clone(), Principal::Visitor(visitor)))
+            }
+            JwtRole::Agent => agent(Role::Agent),
+            JwtRole::Supervisor => agent(Role::Supervisor),
+            JwtRole::Admin => agent(Role::Admin),
+        }
     }
 }
 

@@ -354,6 +354,22 @@ fn claims_map_to_identities() {
             AgentId::new("alice").expect("id")
         )
     );
+    // Supervisors and admins are agents with a role; an agent's token without one is a plain agent's.
+    for (claim, role) in [
+        ("agent", kf_core::auth::Role::Agent),
+        ("supervisor", kf_core::auth::Role::Supervisor),
+        ("admin", kf_core::auth::Role::Admin),
+    ] {
+        let token = with(with(claims(), "kf_role", json!(claim)), "sub", json!("alice"));
+        let identity = jwt.verify(&sign(Signer::Hs, None, &token)).expect("agent");
+        assert_eq!(
+            (identity.principal, identity.role),
+            (
+                kf_core::auth::Principal::Agent(AgentId::new("alice").expect("id")),
+                role
+            )
+        );
+    }
     let numeric = with(claims(), "sub", json!(1042));
     let identity = jwt
         .verify(&sign(Signer::Hs, None, &numeric))
@@ -366,7 +382,7 @@ fn claims_map_to_identities() {
         (without(claims(), "sub"), "bad subject"),
         (with(claims(), "sub", json!("")), "bad subject"),
         (with(claims(), "sub", json!(true)), "bad subject"),
-        (with(claims(), "kf_role", json!("admin")), "bad role"),
+        (with(claims(), "kf_role", json!("root")), "bad role"),
         (without(claims(), "kf_role"), "bad role"),
         (without(claims(), "kf_tenant"), "bad tenant"),
         (with(claims(), "kf_tenant", json!("")), "bad tenant"),

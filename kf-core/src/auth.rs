@@ -2,7 +2,8 @@
 //! [`FirstOf`], which lets a host keep kf's visitor tokens and plug in its own agent authentication.
 //!
 //! A token format of kf's own: `kf1.<payload>.<mac>`, where payload is base64url (no padding) of the JSON claims
-//! `{"t": tenant, "r": "visitor" | "agent", "s": subject id, "exp": unix seconds}` and mac is base64url of
+//! `{"t": tenant, "r": "visitor" | "agent", "s": subject id, "exp": unix seconds}`, plus `"role": "supervisor" |
+//! "admin"` for an agent of that [`Role`] (absent: an agent) and mac is base64url of
 //! HMAC-SHA256(key, "kf1." + payload). Verification is constant-time.
 //!
 //! With key rotation ([`TokenKeys`]), a token names the key that signed it: `kf2.<key id>.<payload>.<mac>`, mac
@@ -57,19 +58,50 @@ impl Principal {
 /// let agent = Identity::new(shop, Principal::Agent(AgentId::new("alice").unwrap()));
 /// assert_ne!(visitor, agent);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+///
+/// Equality and hashing look at who it is (tenant and principal), not at its [`Role`]: the same agent signed in
+/// with a token of another role is the same participant, with the same connections.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Identity {
     /// The tenant.
     pub tenant: TenantId,
     /// The visitor or agent.
     pub principal: Principal,
+    /// What an agent may do beyond its own conversations ([`Role::Agent`] for visitors, where it means nothing).
+    pub role: Role,
+}
+
+impl PartialEq for Identity {
+    fn eq(&self, other: &Self) -> bool {
+        self.tenant == other.tenant && self.principal == other.principal
+    }
+}
+
+impl Eq for Identity {}
+
+impl std::hash::Hash for Identity {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.tenant.hash(state);
+        self.principal.hash(state);
+    }
 }
 
 impl Identity {
-    /// `principal` of `tenant`.
+    /// `principal` of `tenant`, with the [`Role::Agent`] role.
     pub fn new(tenant: TenantId, principal: Principal) -> Self {
-        Self { tenant, principal }
+        Self {
+            tenant,
+            principal,
+            role: Role::Agent,
+        }
+    }
+
+    /// The same identity with `role`.
+    #[must_use]
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// A visitor of `tenant`.
@@ -80,6 +112,61 @@ impl Identity {
     /// An agent of `tenant`.
     pub fn agent(tenant: TenantId, agent: AgentId) -> Self {
         Self::new(tenant, Principal::Agent(agent))
+    }
+}
+
+/// What an agent may do in its tenant, each role all that the one before may:
+///
+/// - `agent`: its own conversations and those routing gives its groups;
+/// - `supervisor`: also reads every conversation of the tenant and the live monitor (it still writes only in
+///   conversations assigned to it);
+/// - `admin`: also changes the tenant's settings (the admin API) and reads the audit log.
+///
+/// Tokens that name no role are agents'. Ordered: `Agent < Supervisor < Admin`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A support agent.
+    #[default]
+    Agent,
+    /// Oversees a tenant's agents and conversations.
+    Supervisor,
+    /// Administers a tenant.
+    Admin,
+}
+
+impl Role {
+    /// Whether this is [`Role::Agent`].
+    pub fn is_agent(&self) -> bool {
+        *self == Role::Agent
+    }
+
+    /// The role's name, as tokens and the API write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(role: &str) -> Result<Self, Self::Err> {
+        match role {
+            "agent" => Ok(Role::Agent),
+            "supervisor" => Ok(Role::Supervisor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role {other:?}: agent, supervisor or admin")),
+        }
     }
 }
 
@@ -151,14 +238,18 @@ pub const MAX_KEY_ID_LEN: usize = 32;
 #[derive(Serialize, Deserialize)]
 struct Claims {
     t: TenantId,
-    r: Role,
+    r: Kind,
     s: String,
     exp: u64,
+    /// An agent's role; absent for agents (and in every token made before roles).
+    #[serde(default, skip_serializing_if = "Role::is_agent")]
+    role: Role,
 }
 
+/// Whom a token is for (the `r` claim).
 #[derive(Serialize, Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
-enum Role {
+enum Kind {
     Visitor,
     Agent,
 }
@@ -454,8 +545,8 @@ impl SignedTokens {
     /// A token for `identity`, valid for `ttl`, signed with the current key.
     pub fn issue(&self, identity: &Identity, ttl: Duration) -> String {
         let (r, s) = match &identity.principal {
-            Principal::Visitor(id) => (Role::Visitor, id.as_str()),
-            Principal::Agent(id) => (Role::Agent, id.as_str()),
+            Principal::Visitor(id) => (Kind::Visitor, id.as_str()),
+            Principal::Agent(id) => (Kind::Agent, id.as_str()),
         };
         let exp = self.clock.now().as_millis() / 1000 + ttl.as_secs();
         let claims = Claims {
@@ -463,6 +554,7 @@ impl SignedTokens {
             r,
             s: s.to_owned(),
             exp,
+            role: identity.role,
         };
         let json = serde_json::to_vec(&claims).unwrap_or_default();
         let keys = self.keys();
@@ -530,17 +622,17 @@ impl SignedTokens {
             return Err(AuthError::Expired);
         }
         let principal = match claims.r {
-            Role::Visitor => {
+            Kind::Visitor if !claims.role.is_agent() => {
+                return Err(AuthError::Invalid("a visitor has no role"));
+            }
+            Kind::Visitor => {
                 Principal::Visitor(VisitorId::new(claims.s).map_err(|_| AuthError::Invalid("bad subject"))?)
             }
-            Role::Agent => {
+            Kind::Agent => {
                 Principal::Agent(AgentId::new(claims.s).map_err(|_| AuthError::Invalid("bad subject"))?)
             }
         };
-        Ok(Identity {
-            tenant: claims.t,
-            principal,
-        })
+        Ok(Identity::new(claims.t, principal).with_role(claims.role))
     }
 }
 

@@ -173,6 +173,13 @@ impl AllowedOrigins {
         Ok(self)
     }
 
+    /// Replaces every pattern of `tenant` with `patterns` (none: no other site's pages).
+    #[must_use]
+    pub fn with_patterns(mut self, tenant: &TenantId, patterns: Vec<OriginPattern>) -> Self {
+        self.by_tenant.insert(tenant.clone(), patterns);
+        self
+    }
+
     /// The patterns `tenant` allows.
     pub fn of(&self, tenant: &TenantId) -> &[OriginPattern] {
         self.by_tenant.get(tenant).map_or(&[], Vec::as_slice)

@@ -6,3 +6,4 @@ kf_core::uploads_conformance_tests!(async { std::sync::Arc::new(kf_core::store::
 kf_core::stats_checkpoints_conformance_tests!(async {
     std::sync::Arc::new(kf_core::store::MemoryStore::new())
 });
+kf_core::audit_conformance_tests!(async { std::sync::Arc::new(kf_core::store::MemoryStore::new()) });

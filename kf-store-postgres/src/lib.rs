@@ -326,6 +326,14 @@ impl Directory for PostgresStore {
         records::all(&*self.client().await?, Table::Agents).await
     }
 
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        records::delete(&*self.client().await?, Table::Agents, tenant, id.as_str()).await
+    }
+
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        records::delete(&*self.client().await?, Table::Groups, tenant, id.as_str()).await
+    }
+
     async fn put_group(&self, group: Group) -> Result<(), StoreError> {
         records::put_group(&*self.client().await?, &group).await
     }
@@ -409,5 +417,13 @@ impl Settings for PostgresStore {
 
     async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError> {
         records::attribute_definitions(&*self.client().await?, tenant).await
+    }
+
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        records::put_allowed_origins(&*self.client().await?, tenant, &origins).await
+    }
+
+    async fn allowed_origins(&self) -> Result<Vec<kf_core::store::TenantOrigins>, StoreError> {
+        records::allowed_origins(&*self.client().await?).await
     }
 }

@@ -9,7 +9,7 @@ use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{Agent, ConversationId, Group, GroupId, TenantId, Visitor};
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{GroupHours, StoreError};
+use kf_core::store::{GroupHours, StoreError, TenantOrigins};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -388,4 +388,43 @@ pub(crate) async fn attribute_definitions(
     )
     .await?;
     decode_rows(&rows, "attribute_definitions")
+}
+
+/// Sets a tenant's allowed origins (replacing its list).
+pub(crate) async fn put_allowed_origins(
+    client: &ClientWrapper,
+    tenant: &TenantId,
+    origins: &[String],
+) -> Result<(), StoreError> {
+    let data = encode(&origins, "allowed_origins")?;
+    execute(
+        client,
+        "INSERT INTO allowed_origins (tenant, data) VALUES ($1, $2) \
+         ON CONFLICT (tenant) DO UPDATE SET data = excluded.data",
+        &[&tenant.as_str(), &data],
+    )
+    .await
+    .map(drop)
+}
+
+/// Every tenant's allowed origins, ordered by tenant.
+pub(crate) async fn allowed_origins(client: &ClientWrapper) -> Result<Vec<TenantOrigins>, StoreError> {
+    let rows = query(
+        client,
+        "SELECT tenant, data FROM allowed_origins ORDER BY tenant",
+        &[],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let tenant: &str = row.try_get(0).map_err(backend)?;
+            let data: &str = row.try_get(1).map_err(backend)?;
+            Ok(TenantOrigins {
+                tenant: tenant.parse().map_err(|error: kf_core::model::InvalidId| {
+                    corrupt("allowed_origins", error.to_string())
+                })?,
+                origins: decode(data, "allowed_origins")?,
+            })
+        })
+        .collect()
 }

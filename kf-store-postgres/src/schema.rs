@@ -120,6 +120,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (conversation, role, id)
     );
     "#,
+    // 2: the admin API: the web origins each tenant allows, changed while running (agents' `active` flag and
+    // everything else rides in the records' JSON `data`). The audit log stays with the SQLite or memory store
+    // (`EngineBuilder::audit`) until this store implements `AuditLog`.
+    r#"
+    CREATE TABLE allowed_origins (tenant TEXT COLLATE "C" PRIMARY KEY, data TEXT NOT NULL);
+    "#,
 ];
 
 /// The schema version this build writes.

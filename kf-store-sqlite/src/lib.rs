@@ -79,8 +79,9 @@ use kf_core::model::{
 };
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
 use kf_core::store::{
-    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
-    GroupHours, History, HistoryQuery, NewConversation, SearchPage, Settings, StoreError,
+    Appended, AuditEntry, AuditLog, AuditPage, AuditQuery, ConversationLog, ConversationPage, Created,
+    Directory, EventDraft, FeedEntry, FeedPosition, GroupHours, History, HistoryQuery, NewConversation,
+    SearchPage, Settings, StoreError, TenantOrigins,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -629,6 +630,17 @@ impl Directory for SqliteStore {
         self.readers.run(|conn| rows::agents(conn).map_err(backend)).await
     }
 
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        let op = Op::DeleteAgent {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn put_group(&self, group: Group) -> Result<(), StoreError> {
         match self.write(Op::PutGroup(group)).await? {
             Outcome::Done => Ok(()),
@@ -638,6 +650,17 @@ impl Directory for SqliteStore {
 
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.readers.run(|conn| rows::groups(conn).map_err(backend)).await
+    }
+
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        let op = Op::DeleteGroup {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        };
+        match self.write(op).await? {
+            Outcome::Deleted(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
@@ -781,6 +804,23 @@ impl Settings for SqliteStore {
             .run(move |conn| rows::attribute_definitions(conn, &tenant).map_err(backend))
             .await
     }
+
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        let op = Op::PutAllowedOrigins {
+            tenant: tenant.clone(),
+            origins,
+        };
+        match self.write(op).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn allowed_origins(&self) -> Result<Vec<TenantOrigins>, StoreError> {
+        self.readers
+            .run(|conn| rows::allowed_origins(conn).map_err(backend))
+            .await
+    }
 }
 
 /// Search and export through the read pool, over the full-text index of schema 9 and the tail the indexer has not reached (see `rows::history`): a
@@ -804,5 +844,23 @@ impl History for SqliteStore {
     /// The indexer's committed position (with the indexer off, where it stopped: searches scan the rest).
     fn indexed_position(&self) -> Option<FeedPosition> {
         Some(FeedPosition(self.progress.position.load(Ordering::Acquire)))
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn append_audit(&self, entry: AuditEntry) -> Result<u64, StoreError> {
+        match self.write(Op::AppendAudit(Box::new(entry))).await? {
+            Outcome::Id(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        query.page_size()?;
+        let query = query.clone();
+        self.readers
+            .run(move |conn| rows::audit_entries(conn, &query))
+            .await
     }
 }

@@ -269,6 +269,28 @@ const MIGRATIONS: &[&str] = &[
         state    BLOB NOT NULL
     );
     "#,
+    // 13: the admin API: agents can be deactivated (kept, but taking nothing and refused at connect), every admin
+    // change is kept in the audit log (`rows::audit`), listed per tenant newest first with filters, and the web
+    // origins a tenant allows can be changed while running (over those given when the engine is built).
+    r#"
+    ALTER TABLE agents ADD COLUMN active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1));
+    CREATE TABLE audit_log (
+        id          INTEGER PRIMARY KEY,          -- increasing: the order of the changes
+        tenant      TEXT NOT NULL,
+        actor       TEXT NOT NULL,                -- the admin's agent id
+        at          INTEGER NOT NULL,             -- milliseconds since the Unix epoch
+        action      TEXT NOT NULL,                -- `<object kind>.<verb>`
+        object_kind TEXT NOT NULL,
+        object_id   TEXT NOT NULL,
+        before      TEXT,                         -- the object as JSON; NULL: it did not exist
+        after       TEXT                          -- NULL: it was deleted
+    );
+    CREATE INDEX audit_log_by_tenant ON audit_log (tenant, id);
+    CREATE TABLE allowed_origins (
+        tenant  TEXT PRIMARY KEY NOT NULL,
+        origins TEXT NOT NULL                     -- JSON array of origin patterns, in order
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes (the database's `PRAGMA user_version` once opened).
@@ -983,6 +1005,42 @@ mod tests {
                 SeenMark::new(id, visitor, Seq(3))
             ],
             "ordered by role, never lowered"
+        );
+    }
+
+    /// The schema version just before the admin step: the only line to change when steps are renumbered.
+    const BEFORE_ADMIN: usize = 12;
+
+    #[test]
+    fn the_admin_step_gains_active_agents_and_the_audit_log_keeping_agents() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut conn = version_one(&dir);
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("fk off");
+        for step in &MIGRATIONS[1..BEFORE_ADMIN] {
+            conn.execute_batch(step).expect("the steps before the admin step");
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = {BEFORE_ADMIN}; PRAGMA foreign_keys = ON; \
+             INSERT INTO agents (tenant, id, name, groups, capacity, group_capacity) \
+                 VALUES ('t', 'a1', 'Alice', '[\"g\"]', 2, '{{\"g\":1}}');"
+        ))
+        .expect("an agent of the version before");
+        migrate(&mut conn).expect("migrate");
+        let agents = crate::rows::agents(&conn).expect("agents");
+        assert_eq!(agents.len(), 1);
+        assert!(agents[0].active, "agents of before are active");
+        assert_eq!((agents[0].capacity, agents[0].group_capacity.len()), (2, 1));
+        let inactive = agents[0].clone().with_active(false);
+        crate::rows::put_agent(&conn, &inactive).expect("deactivate");
+        assert_eq!(crate::rows::agents(&conn).expect("agents"), vec![inactive]);
+        let entries: i64 = conn
+            .query_row("SELECT count(*) FROM audit_log", [], |row| row.get(0))
+            .expect("audit table");
+        assert_eq!(entries, 0);
+        assert!(
+            crate::rows::allowed_origins(&conn)
+                .expect("origins table")
+                .is_empty()
         );
     }
 

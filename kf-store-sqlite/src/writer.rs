@@ -34,11 +34,13 @@ use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeObject, Label};
 use kf_core::model::{
-    Agent, Attachment, AttachmentId, Conversation, ConversationId, EntryPointId, Event, EventKind, Group,
-    GroupId, SeenMark, Seq, TenantId, Visitor,
+    Agent, AgentId, Attachment, AttachmentId, Conversation, ConversationId, EntryPointId, Event, EventKind,
+    Group, GroupId, SeenMark, Seq, TenantId, Visitor,
 };
 use kf_core::quick_replies::QuickReply;
-use kf_core::store::{Appended, Created, EventDraft, NewConversation, StatsCheckpoint, StoreError, Upload};
+use kf_core::store::{
+    Appended, AuditEntry, Created, EventDraft, NewConversation, StatsCheckpoint, StoreError, Upload,
+};
 use kf_core::telemetry::names;
 use metrics::{Counter, Histogram};
 use rusqlite::Connection;
@@ -59,7 +61,21 @@ pub(crate) enum Op {
     AppendBatch(Vec<EventDraft>),
     PutVisitor(Visitor),
     PutAgent(Agent),
+    DeleteAgent {
+        tenant: TenantId,
+        id: AgentId,
+    },
     PutGroup(Group),
+    DeleteGroup {
+        tenant: TenantId,
+        id: GroupId,
+    },
+    /// Boxed: an entry holds two JSON objects.
+    AppendAudit(Box<AuditEntry>),
+    PutAllowedOrigins {
+        tenant: TenantId,
+        origins: Vec<String>,
+    },
     PutGroupHours {
         tenant: TenantId,
         group: GroupId,
@@ -113,6 +129,8 @@ pub(crate) enum Outcome {
     Deleted(bool),
     /// Whether an upload was finished (not over its conversation's limit).
     Finished(bool),
+    /// The id a new row was given.
+    Id(u64),
 }
 
 impl Outcome {
@@ -125,7 +143,7 @@ impl Outcome {
                 .iter()
                 .filter(|result| matches!(result, Ok(appended) if !appended.duplicate))
                 .count() as u64,
-            Outcome::Done | Outcome::Deleted(_) | Outcome::Finished(_) => 0,
+            Outcome::Done | Outcome::Deleted(_) | Outcome::Finished(_) | Outcome::Id(_) => 0,
         }
     }
 }
@@ -617,6 +635,12 @@ fn apply_record(conn: &Connection, op: &Op) -> Result<Outcome, StoreError> {
         Op::PutVisitor(visitor) => rows::put_visitor(conn, visitor).map(|()| Outcome::Done),
         Op::PutAgent(agent) => rows::put_agent(conn, agent).map(|()| Outcome::Done),
         Op::PutGroup(group) => rows::put_group(conn, group).map(|()| Outcome::Done),
+        Op::DeleteAgent { tenant, id } => rows::delete_agent(conn, tenant, id).map(Outcome::Deleted),
+        Op::DeleteGroup { tenant, id } => rows::delete_group(conn, tenant, id).map(Outcome::Deleted),
+        Op::AppendAudit(entry) => rows::append_audit(conn, entry).map(Outcome::Id),
+        Op::PutAllowedOrigins { tenant, origins } => {
+            rows::put_allowed_origins(conn, tenant, origins).map(|()| Outcome::Done)
+        }
         Op::PutGroupHours { tenant, group, hours } => {
             rows::put_group_hours(conn, tenant, group, hours.as_deref()).map(|()| Outcome::Done)
         }

@@ -158,6 +158,12 @@ impl Directory for TempStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.store.groups().await
     }
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        self.store.delete_agent(tenant, id).await
+    }
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        self.store.delete_group(tenant, id).await
+    }
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
         self.store.put_entry_point(entry).await
     }
@@ -223,6 +229,12 @@ impl Settings for TempStore {
     ) -> Result<Vec<kf_core::labels::AttributeDefinition>, StoreError> {
         self.store.attribute_definitions(t).await
     }
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.store.put_allowed_origins(tenant, origins).await
+    }
+    async fn allowed_origins(&self) -> Result<Vec<kf_core::store::TenantOrigins>, StoreError> {
+        self.store.allowed_origins().await
+    }
 }
 
 #[async_trait]
@@ -237,3 +249,18 @@ impl kf_core::store::StatsCheckpoints for TempStore {
         self.store.save_stats_checkpoint(checkpoint).await
     }
 }
+
+#[async_trait]
+impl kf_core::store::AuditLog for TempStore {
+    async fn append_audit(&self, entry: kf_core::store::AuditEntry) -> Result<u64, StoreError> {
+        self.store.append_audit(entry).await
+    }
+    async fn audit_entries(
+        &self,
+        query: &kf_core::store::AuditQuery,
+    ) -> Result<kf_core::store::AuditPage, StoreError> {
+        self.store.audit_entries(query).await
+    }
+}
+
+kf_core::audit_conformance_tests!(async { temp_store() });

@@ -168,6 +168,20 @@ impl Directory for GatedStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.inner.groups().await
     }
+    async fn delete_agent(
+        &self,
+        tenant: &TenantId,
+        id: &kf_core::model::AgentId,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_agent(tenant, id).await
+    }
+    async fn delete_group(
+        &self,
+        tenant: &TenantId,
+        id: &kf_core::model::GroupId,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_group(tenant, id).await
+    }
     async fn put_entry_point(&self, entry: kf_core::entry::EntryPoint) -> Result<(), StoreError> {
         self.inner.put_entry_point(entry).await
     }
@@ -244,6 +258,12 @@ impl Settings for GatedStore {
         t: &TenantId,
     ) -> Result<Vec<kf_core::labels::AttributeDefinition>, StoreError> {
         self.inner.attribute_definitions(t).await
+    }
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.inner.put_allowed_origins(tenant, origins).await
+    }
+    async fn allowed_origins(&self) -> Result<Vec<kf_core::store::TenantOrigins>, StoreError> {
+        self.inner.allowed_origins().await
     }
 }
 

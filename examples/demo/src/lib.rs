@@ -8,7 +8,7 @@
 //! GET  /                   visitor page (`/?transport=sse`: the same page over SSE instead of WebSocket)
 //! GET  /agent              agent page
 //! GET  /assets/{file}      the pages' CSS and JavaScript
-//! POST /api/agent-login    {"agent", "password"} -> {"token", "agent", "name", "expires_in"} or 401
+//! POST /api/agent-login    {"agent", "password"} -> {"token", "agent", "name", "role", "expires_in"} or 401
 //! GET  /ws                 the kf WebSocket protocol
 //! GET  /sse/events         the kf protocol over SSE: the event stream (`?token=`, `?cursor=`, `Last-Event-ID`)
 //! POST /sse/{type}         its requests (open, send, typing, read, close, ping), `Authorization: Bearer`
@@ -28,13 +28,20 @@
 //!                          (docs/statistics.md)
 //! GET  /api/monitor        the live monitor for agents: queues and waits, agents' status and load, visitors
 //!                          connected now
+//! …    /api/admin/…        the admin API (crate kf-admin, `docs/admin.md`): agents, groups, hours, entry points,
+//!                          quick replies, labels, the audit log; `Authorization: Bearer` admin token (log in as
+//!                          `boss`); its OpenAPI document at `/api/admin/openapi.json`
 //! GET  /widget/…           the embeddable widget, the browser client package, the widget's config and sessions
 //!                          (crate kf-widget; entry points `web`, `web-prechat`, `after-hours`)
 //! ```
 //!
 //! Visitors get their tokens from the widget's session endpoint (`POST /widget/session`, crate kf-widget): a new
 //! visitor gets an id and a key only this server can make, so nobody becomes another visitor by choosing its id.
-//! Trust model for agents: this is a demo, their passwords are the constants in [`DEMO_AGENTS`].
+//! Trust model for agents: this is a demo, their passwords are the constants in [`DEMO_AGENTS`] (and the admin's
+//! in [`DEMO_ADMIN`]).
+//!
+//! What the demo seeds (groups, agents, hours, entry points) is created when missing and never overwritten: once
+//! an admin changed it through the admin API, a restart keeps the change.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -53,7 +60,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
 use kf_core::auth::{
-    Authenticator, FirstOf, Identity, KeyId, KeyRingError, Principal, SignedTokens, TokenKeys,
+    Authenticator, FirstOf, Identity, KeyId, KeyRingError, Principal, Role, SignedTokens, TokenKeys,
 };
 use kf_core::blob::{BlobStore, FsBlobStore};
 use kf_core::clock::SystemClock;
@@ -123,6 +130,8 @@ pub struct DemoAgent {
     pub password: &'static str,
     /// How many open conversations the agent takes at once.
     pub capacity: u32,
+    /// What the agent's tokens allow beyond its conversations.
+    pub role: Role,
 }
 
 /// The agents the demo seeds, with their demo passwords.
@@ -132,14 +141,26 @@ pub const DEMO_AGENTS: &[DemoAgent] = &[
         name: "Alice",
         password: "alice-demo",
         capacity: 3,
+        role: Role::Agent,
     },
     DemoAgent {
         id: "bob",
         name: "Bob",
         password: "bob-demo",
         capacity: 3,
+        role: Role::Agent,
     },
 ];
+
+/// The demo tenant's admin: logs in like an agent (`POST /api/agent-login`) and gets an admin token for the admin
+/// API. Not an agent of any group (it takes no conversations).
+pub const DEMO_ADMIN: DemoAgent = DemoAgent {
+    id: "boss",
+    name: "Boss",
+    password: "boss-demo",
+    capacity: 0,
+    role: Role::Admin,
+};
 
 /// The demo failed to start.
 #[derive(Debug, Error)]
@@ -230,19 +251,19 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
         Group::new(tenant.clone(), group_id(), GROUP_NAME),
         Group::new(tenant.clone(), after_hours.clone(), "After hours"),
     ] {
-        if engine.group(&tenant, &group.id).as_ref() != Some(&group) {
+        if engine.group(&tenant, &group.id).is_none() {
             engine.put_group(group).await?;
         }
     }
     // A schedule without a single opening hour: always closed.
     let never = WorkingHours::new("UTC").unwrap_or_else(|_| unreachable!("UTC is a time zone"));
-    if engine.group_hours(&tenant, &after_hours).as_ref() != Some(&never) {
+    if engine.group_hours(&tenant, &after_hours).is_none() {
         engine.put_group_hours(&tenant, &after_hours, Some(never)).await?;
     }
     for demo in DEMO_AGENTS {
         let agent = Agent::new(tenant.clone(), agent_id(demo), demo.name, demo.capacity)
             .with_groups([group_id(), after_hours.clone()]);
-        if engine.agent(&tenant, &agent.id).as_ref() != Some(&agent) {
+        if engine.agent(&tenant, &agent.id).is_none() {
             engine.put_agent(agent).await?;
         }
     }
@@ -268,7 +289,7 @@ pub async fn seed(engine: &Engine) -> Result<(), RequestError> {
         .required()]),
     ];
     for entry in entries {
-        if engine.entry_point(&tenant, &entry.id).as_ref() != Some(&entry) {
+        if engine.entry_point(&tenant, &entry.id).is_none() {
             engine.put_entry_point(entry).await?;
         }
     }
@@ -455,6 +476,7 @@ impl Demo {
             .history(store.clone())
             .uploads(store.clone())
             .statistics(store.clone(), StatsOptions::default())
+            .audit(store.clone())
             .default_group(group_id())
             .allowed_origins(origins)
             .build()
@@ -515,6 +537,14 @@ struct AppState {
     tenant: TenantId,
 }
 
+/// Lets the demo's own handlers take `kf_admin::Caller` (and `caller.require(Role::Supervisor)?`) for endpoints
+/// behind a role.
+impl axum::extract::FromRef<AppState> for Engine {
+    fn from_ref(state: &AppState) -> Engine {
+        state.engine.clone()
+    }
+}
+
 /// The demo's HTTP application: the two pages, their assets, the token API, `/healthz`, `/metrics`, the kf WebSocket
 /// endpoint at `/ws`, the kf SSE endpoints under `/sse` and the widget under `/widget`. `tokens` must be the
 /// issuer whose key the engine's authenticator verifies.
@@ -525,6 +555,7 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         kf_transport_sse::SseConfig::default().retry(SSE_RETRY),
     );
     let widget = kf_widget::router(engine.clone(), tokens.clone(), widget);
+    let admin = kf_admin::router(engine.clone());
     let state = AppState {
         engine,
         tokens,
@@ -551,6 +582,7 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         .route("/ws", ws)
         .nest("/sse", sse)
         .nest("/widget", widget)
+        .nest("/api/admin", admin)
 }
 
 const VISITOR_HTML: &str = include_str!("../assets/visitor.html");
@@ -778,7 +810,10 @@ async fn agent_login(
             "send a JSON body: {\"agent\": \"alice\", \"password\": \"...\"}",
         ));
     };
-    let found = DEMO_AGENTS.iter().find(|demo| demo.id == request.agent);
+    let found = DEMO_AGENTS
+        .iter()
+        .chain([&DEMO_ADMIN])
+        .find(|demo| demo.id == request.agent);
     let Some(demo) = found.filter(|demo| same_secret(demo.password.as_bytes(), request.password.as_bytes()))
     else {
         return Err(ApiError::new(
@@ -787,12 +822,13 @@ async fn agent_login(
             "unknown agent or wrong password",
         ));
     };
-    let identity = Identity::agent(state.tenant.clone(), agent_id(demo));
+    let identity = Identity::agent(state.tenant.clone(), agent_id(demo)).with_role(demo.role);
     let token = state.tokens.issue(&identity, AGENT_TOKEN_TTL);
     Ok(token_response(json!({
         "token": token,
         "agent": demo.id,
         "name": demo.name,
+        "role": demo.role,
         "expires_in": AGENT_TOKEN_TTL.as_secs(),
     })))
 }

@@ -1059,3 +1059,86 @@ async fn statistics_and_the_monitor_are_served_to_agents_and_survive_a_restart()
     assert_eq!(again["status"]["resumed_from"].as_u64(), Some(position));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_is_mounted_for_the_demo_admin_and_its_changes_outlive_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path()).await;
+    let addr = server.addr;
+    let login = |agent: &'static str, password: &'static str| async move {
+        let reply = post_json(
+            addr,
+            "/api/agent-login",
+            json!({"agent": agent, "password": password}),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    };
+    let boss = login("boss", "boss-demo").await;
+    assert_eq!(boss["role"], json!("admin"));
+    let alice = login("alice", "alice-demo").await;
+    assert_eq!(alice["role"], json!("agent"));
+    let bearer = |login: &Value| format!("Bearer {}", login["token"].as_str().expect("token"));
+    let boss_auth = bearer(&boss);
+    let admin = |method: &'static str, path: &'static str| {
+        let auth = boss_auth.clone();
+        async move { http_with(addr, method, path, &[("Authorization", auth.as_str())], "").await }
+    };
+    let agents = admin("GET", "/api/admin/agents").await;
+    assert_eq!(agents.status, 200, "{}", agents.body);
+    let ids: Vec<String> = agents
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|agent| agent["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ids, ["alice", "bob"]);
+    let refused = http_with(
+        addr,
+        "GET",
+        "/api/admin/agents",
+        &[("Authorization", bearer(&alice).as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.json()["error"].clone()),
+        (403, json!("forbidden"))
+    );
+    let document = http(addr, "GET", "/api/admin/openapi.json", None, "").await;
+    assert_eq!(document.status, 200);
+    assert!(document.json()["paths"]["/agents/{id}/deactivate"].is_object());
+    let off = admin("POST", "/api/admin/agents/bob/deactivate").await;
+    assert_eq!((off.status, off.json()["active"].clone()), (200, json!(false)));
+    server.stop().await;
+
+    // The demo's seed does not undo an admin's change.
+    let server = Server::start(dir.path()).await;
+    let addr = server.addr;
+    let bob = http_with(
+        addr,
+        "GET",
+        "/api/admin/agents/bob",
+        &[("Authorization", boss_auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (bob.status, bob.json()["active"].clone()),
+        (200, json!(false)),
+        "{}",
+        bob.body
+    );
+    let audit = http_with(
+        addr,
+        "GET",
+        "/api/admin/audit",
+        &[("Authorization", boss_auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(audit.json()["entries"][0]["action"], json!("agent.deactivate"));
+    server.stop().await;
+}

@@ -6,6 +6,7 @@ fn identity() -> Identity {
     Identity {
         tenant: TenantId::new("shop").expect("id"),
         principal: Principal::Visitor(VisitorId::new("v-1").expect("id")),
+        role: crate::auth::Role::Agent,
     }
 }
 
@@ -284,6 +285,7 @@ impl Authenticator for Agents {
                 principal: Principal::Agent(
                     AgentId::new(id).map_err(|e| AuthError::Rejected(e.to_string()))?,
                 ),
+                role: crate::auth::Role::Agent,
             }),
             None => Err(AuthError::Unrecognized),
         }
@@ -310,4 +312,31 @@ async fn first_of_lets_hosts_plug_their_own() {
         chain.authenticate("kf1.x.y").await,
         Err(AuthError::Invalid(_))
     ));
+}
+
+#[test]
+fn roles_ride_in_agent_tokens_and_old_tokens_are_agents() {
+    let tokens = SignedTokens::new(&[7; 32], Arc::new(ManualClock::new(Timestamp(0)))).expect("key");
+    let boss = Identity::agent(
+        TenantId::new("shop").expect("id"),
+        AgentId::new("boss").expect("id"),
+    );
+    for role in [Role::Agent, Role::Supervisor, Role::Admin] {
+        let token = tokens.issue(&boss.clone().with_role(role), Duration::from_secs(60));
+        let verified = tokens.verify(&token).expect("valid");
+        assert_eq!((verified.role, &verified), (role, &boss));
+    }
+    // A token of before roles (no `role` claim) is an agent's; an agent token only names a role beyond it.
+    let plain = tokens.issue(&boss, Duration::from_secs(60));
+    let payload = plain.split('.').nth(1).expect("payload");
+    let claims = URL_SAFE_NO_PAD.decode(payload).expect("base64");
+    assert!(!String::from_utf8_lossy(&claims).contains("role"));
+    // A visitor has no role.
+    let odd = tokens.issue(&identity().with_role(Role::Admin), Duration::from_secs(60));
+    assert!(matches!(
+        tokens.verify(&odd),
+        Err(AuthError::Invalid("a visitor has no role"))
+    ));
+    assert_eq!("supervisor".parse::<Role>(), Ok(Role::Supervisor));
+    assert!("root".parse::<Role>().is_err());
 }

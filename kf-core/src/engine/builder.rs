@@ -15,10 +15,10 @@ use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::limits::Limits;
 use crate::model::{ConversationState, GroupId};
-use crate::origin::AllowedOrigins;
+use crate::origin::{AllowedOrigins, OriginPattern};
 use crate::routing::{LeastBusy, RoutingPolicy};
 use crate::stats::{StatsKeeper, StatsOptions};
-use crate::store::{History, StatsCheckpoints, Stores, Uploads};
+use crate::store::{AuditLog, History, MemoryStore, StatsCheckpoints, Stores, Uploads};
 use crate::telemetry::EngineMetrics;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +37,7 @@ pub struct EngineBuilder {
     history: Option<Arc<dyn History>>,
     uploads: Option<Arc<dyn Uploads>>,
     statistics: Option<(Arc<dyn StatsCheckpoints>, StatsOptions)>,
+    audit: Option<Arc<dyn AuditLog>>,
     shutdown: Option<CancellationToken>,
 }
 
@@ -63,6 +64,13 @@ impl EngineBuilder {
     /// [`StatsError::NotKept`](crate::stats::StatsError::NotKept)).
     pub fn statistics(mut self, checkpoints: Arc<dyn StatsCheckpoints>, options: StatsOptions) -> Self {
         self.statistics = Some((checkpoints, options));
+        self
+    }
+
+    /// Where the admin operations ([`Engine::admin`]) write the audit log (the SQLite store, a host's own
+    /// backend…). Without one the log is kept in memory and lost at a restart.
+    pub fn audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
         self
     }
 
@@ -113,7 +121,10 @@ impl EngineBuilder {
     }
 
     /// The web origins each tenant allows for cross-origin browser connections (default: none; see
-    /// [`origin`](crate::origin)).
+    /// [`origin`](crate::origin)). A tenant whose list an admin set ([`Admin::put_allowed_origins`]) has the
+    /// stored list instead.
+    ///
+    /// [`Admin::put_allowed_origins`]: crate::engine::Admin::put_allowed_origins
     pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
         self.origins = origins;
         self
@@ -151,6 +162,22 @@ impl EngineBuilder {
             )),
             None => None,
         };
+        let mut origins = self.origins;
+        for stored in settings.allowed_origins().await? {
+            // Checked when they were set; one that no longer reads (a stricter build) is left out, not fatal.
+            let patterns = stored
+                .origins
+                .iter()
+                .filter_map(|pattern| match OriginPattern::new(pattern) {
+                    Ok(pattern) => Some(pattern),
+                    Err(error) => {
+                        tracing::warn!(tenant = %stored.tenant, %error, "stored allowed origin left out");
+                        None
+                    }
+                })
+                .collect();
+            origins = origins.with_patterns(&stored.tenant, patterns);
+        }
         let lifecycle = Lifecycle::new(self.shutdown);
         let metrics = EngineMetrics::new();
         let engine = Engine {
@@ -166,10 +193,11 @@ impl EngineBuilder {
                 delivery: Dispatcher::new(lifecycle.background.clone()),
                 routing,
                 catalog,
-                origins: self.origins,
+                origins: std::sync::RwLock::new(Arc::new(origins)),
                 history: self.history,
                 uploads: self.uploads,
                 stats,
+                audit: self.audit.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 lifecycle,
                 metrics,
                 seen: SeenBook::default(),
@@ -208,6 +236,7 @@ impl Engine {
             history: None,
             uploads: None,
             statistics: None,
+            audit: None,
             shutdown: None,
         }
     }

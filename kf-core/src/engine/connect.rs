@@ -82,11 +82,13 @@ impl Engine {
                 }
                 inner.catalog.visitor_recorded(tenant, id);
             }
-            Principal::Agent(id) => {
-                if inner.routing.ledger.agent(&identity.tenant, id).is_none() {
-                    return Err(RequestError::Forbidden(format!("unknown agent {id}")));
+            Principal::Agent(id) => match inner.routing.ledger.agent(&identity.tenant, id) {
+                None => return Err(RequestError::Forbidden(format!("unknown agent {id}"))),
+                Some(agent) if !agent.active => {
+                    return Err(RequestError::Forbidden(format!("agent {id} is deactivated")));
                 }
-            }
+                Some(_) => {}
+            },
         }
         Ok(())
     }

@@ -115,6 +115,7 @@ mod tests {
         Identity {
             tenant: TenantId::new("t").expect("id"),
             principal: Principal::Visitor(VisitorId::new(id).expect("id")),
+            role: crate::auth::Role::Agent,
         }
     }
 

@@ -4,6 +4,7 @@
 //! hosts call the same operations directly ([`Engine::send`], [`Engine::open`]…) from their own endpoints.
 //! Nothing in here knows a socket, an HTTP type or a database.
 
+mod admin;
 mod agent_tools;
 mod assignment;
 mod attachments;
@@ -20,6 +21,7 @@ mod limiter;
 mod monitor;
 mod offline;
 mod outbox;
+mod permissions;
 mod pipeline;
 mod reactions;
 mod request;
@@ -46,8 +48,8 @@ use crate::model::{
 };
 use crate::origin::AllowedOrigins;
 use crate::store::{
-    self, ConversationLog, ConversationPage, Directory, ExportFormat, ExportKind, FeedEntry, FeedPosition,
-    FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError, Uploads,
+    self, AuditLog, ConversationLog, ConversationPage, Directory, ExportFormat, ExportKind, FeedEntry,
+    FeedPosition, FeedWake, FollowOptions, History, HistoryQuery, SearchPage, Settings, StoreError, Uploads,
 };
 use crate::telemetry::EngineMetrics;
 use futures::stream::BoxStream;
@@ -59,6 +61,7 @@ use routing::Routing;
 use seen::SeenBook;
 use sessions::Sessions;
 
+pub use admin::{Admin, MAX_AGENT_CAPACITY, MAX_NAME_BYTES, MAX_ORIGINS};
 pub use agent_tools::VisitorContextView;
 pub use assignment::Transfer;
 pub use builder::EngineBuilder;
@@ -71,6 +74,7 @@ pub use lifecycle::{
 pub use monitor::{AgentNow, GroupNow, MONITOR_VISITORS, Monitor, VisitorNow};
 pub use outbox::{Outbox, Outgoing};
 pub use seen::SEEN_FLUSH_DELAY;
+pub use permissions::require_role;
 pub use session::{Rejection, Session};
 pub use snooze::MAX_SNOOZE_MS;
 
@@ -145,14 +149,17 @@ struct Inner {
     routing: Routing,
     /// Working hours and entry points, cached.
     catalog: Catalog,
-    /// Which web origins each tenant allows.
-    origins: AllowedOrigins,
+    /// Which web origins each tenant allows: the builder's, with each tenant's stored list over it; replaced
+    /// whole when an admin changes a tenant's list (`admin.rs`).
+    origins: std::sync::RwLock<Arc<AllowedOrigins>>,
     /// Search and export of past conversations, when the host gave a backend for it.
     history: Option<Arc<dyn History>>,
     /// The records of uploaded files, when the host gave a backend for them.
     uploads: Option<Arc<dyn Uploads>>,
     /// The statistics, when the host asked for them (`stats.rs`).
     stats: Option<Arc<crate::stats::StatsKeeper>>,
+    /// Every admin change (`admin.rs`).
+    audit: Arc<dyn AuditLog>,
     /// The shutdown token and the tracked tasks (`lifecycle.rs`).
     lifecycle: Lifecycle,
     /// The engine's metric series (`docs/observability.md`).
@@ -290,16 +297,32 @@ impl Engine {
         Ok(store::export(Arc::clone(self.history()?), query, kind, format))
     }
 
-    /// The web origins each tenant allows.
-    pub fn allowed_origins(&self) -> &AllowedOrigins {
-        &self.inner.origins
+    /// The web origins each tenant allows now (a snapshot: an admin's change makes a new one).
+    pub fn allowed_origins(&self) -> Arc<AllowedOrigins> {
+        Arc::clone(
+            &self
+                .inner
+                .origins
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Replaces the origins a tenant allows, in memory (the admin operation stores them first).
+    fn set_allowed_origins(&self, tenant: &TenantId, patterns: Vec<crate::origin::OriginPattern>) {
+        let mut origins = self
+            .inner
+            .origins
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *origins = Arc::new((**origins).clone().with_patterns(tenant, patterns));
     }
 
     /// Refuses a cross-origin browser request (`origin`: the request's `Origin` when it is cross-origin, see
     /// [`origin::cross_origin`](crate::origin::cross_origin)) that `tenant` does not allow.
     pub fn check_origin(&self, tenant: &TenantId, origin: Option<&str>) -> Result<(), RequestError> {
         match origin {
-            Some(origin) if !self.inner.origins.allows(tenant, origin) => {
+            Some(origin) if !self.allowed_origins().allows(tenant, origin) => {
                 Err(RequestError::Forbidden(format!(
                     "pages of {} may not connect to tenant {tenant}",
                     // A header can be long; an error message is for people.
@@ -401,8 +424,24 @@ impl Engine {
         .await
     }
 
+    /// A conversation's record, as `identity` may read it: a visitor its own (without agent-only labels and
+    /// attributes), an agent those of its groups and its own, a supervisor or an admin every conversation of its
+    /// tenant. Another tenant's conversation is `NotFound`.
+    pub async fn conversation(
+        &self,
+        identity: &Identity,
+        id: ConversationId,
+    ) -> Result<Conversation, RequestError> {
+        let conversation = self.readable(identity, id).await?;
+        Ok(match identity.principal {
+            Principal::Visitor(_) => conversation.for_visitors(),
+            Principal::Agent(_) => conversation,
+        })
+    }
+
     /// The record of a conversation `identity` may read: a visitor its own, an agent those of its tenant that
-    /// are assigned to it, were assigned to it, or belong to one of its groups.
+    /// are assigned to it, were assigned to it, or belong to one of its groups; a supervisor or an admin every
+    /// conversation of its tenant (writing as a participant still needs the assignment: [`Engine::participant`]).
     async fn readable(&self, identity: &Identity, id: ConversationId) -> Result<Conversation, RequestError> {
         let conversation = match self.inner.routing.ledger.open_conversation(&id) {
             Some(conversation) => conversation,
@@ -420,6 +459,7 @@ impl Engine {
         match &identity.principal {
             Principal::Visitor(visitor) if &conversation.visitor == visitor => Ok(conversation),
             Principal::Visitor(_) => Err(not_found()),
+            Principal::Agent(_) if permissions::reads_whole_tenant(identity) => Ok(conversation),
             Principal::Agent(agent) => {
                 if conversation.state.agent() == Some(agent)
                     || conversation.last_agent.as_ref() == Some(agent)

@@ -90,6 +90,7 @@ impl Engine {
         let visitor = Identity {
             tenant: conversation.tenant.clone(),
             principal: Principal::Visitor(conversation.visitor.clone()),
+            role: crate::auth::Role::Agent,
         };
         if offline {
             // Not in the router until it is offline, so it is never routed. Should this commit fail, the
@@ -162,6 +163,7 @@ impl Engine {
         let identity = Identity {
             tenant: conversation.tenant.clone(),
             principal: Principal::Agent(agent.clone()),
+            role: crate::auth::Role::Agent,
         };
         let frame = ServerFrame::Conversation {
             conversation: conversation.clone(),

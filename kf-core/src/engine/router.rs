@@ -40,7 +40,7 @@ struct Slot {
 
 impl Slot {
     fn accepts(&self) -> bool {
-        self.online && self.status.accepts()
+        self.online && self.agent.active && self.status.accepts()
     }
 
     fn has_room(&self, group: &GroupId) -> bool {
@@ -172,7 +172,7 @@ impl State {
         if !slot.agent.groups.contains(group) {
             return Err(Refusal::NotInGroup);
         }
-        if !slot.online || (!explicit && !slot.status.accepts()) {
+        if !slot.online || !slot.agent.active || (!explicit && !slot.status.accepts()) {
             return Err(Refusal::NotAccepting);
         }
         if !slot.has_room(group) {
@@ -975,5 +975,7 @@ impl Router {
     }
 }
 
+mod admin;
+pub(crate) use admin::GroupInUse;
 #[cfg(test)]
 mod tests;

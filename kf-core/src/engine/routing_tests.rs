@@ -37,6 +37,7 @@ fn visitor(id: &str) -> Identity {
     Identity {
         tenant: tenant(),
         principal: Principal::Visitor(id.parse().expect("id")),
+        role: crate::auth::Role::Agent,
     }
 }
 
@@ -44,6 +45,7 @@ fn agent_identity(id: &str) -> Identity {
     Identity {
         tenant: tenant(),
         principal: Principal::Agent(aid(id)),
+        role: crate::auth::Role::Agent,
     }
 }
 
@@ -55,6 +57,7 @@ fn agent(id: &str, groups: &[&str], capacity: u32) -> Agent {
         groups: groups.iter().map(|g| gid(g)).collect(),
         capacity,
         group_capacity: BTreeMap::new(),
+        active: true,
     }
 }
 

@@ -25,6 +25,7 @@ fn visitor(id: &str) -> Identity {
     Identity {
         tenant: tenant(),
         principal: Principal::Visitor(id.parse().expect("id")),
+        role: crate::auth::Role::Agent,
     }
 }
 
@@ -32,6 +33,7 @@ fn agent_identity(id: &str) -> Identity {
     Identity {
         tenant: tenant(),
         principal: Principal::Agent(id.parse().expect("id")),
+        role: crate::auth::Role::Agent,
     }
 }
 
@@ -43,6 +45,7 @@ fn agent(id: &str, capacity: u32) -> Agent {
         groups: vec![group()],
         capacity,
         group_capacity: Default::default(),
+        active: true,
     }
 }
 
@@ -504,6 +507,7 @@ async fn visitors_and_tenants_are_isolated() {
     let outsider = Identity {
         tenant: TenantId::new("other").expect("id"),
         principal: Principal::Visitor("v1".parse().expect("id")),
+        role: crate::auth::Role::Agent,
     };
     let mut v1_elsewhere = Client::connect(&engine, outsider).await;
     for client in [&mut v2, &mut v1_elsewhere] {

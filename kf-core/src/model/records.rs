@@ -83,6 +83,18 @@ pub struct Agent {
     /// fewer open conversations (of any group) than the override.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_capacity: BTreeMap<GroupId, u32>,
+    /// False once an admin deactivated the agent: it takes no conversation and cannot connect, but its record
+    /// and its past conversations stay (see `Engine::deactivate_agent`).
+    #[serde(default = "active_default", skip_serializing_if = "is_active")]
+    pub active: bool,
+}
+
+fn active_default() -> bool {
+    true
+}
+
+fn is_active(active: &bool) -> bool {
+    *active
 }
 
 impl Agent {
@@ -95,7 +107,15 @@ impl Agent {
             groups: Vec::new(),
             capacity,
             group_capacity: BTreeMap::new(),
+            active: true,
         }
+    }
+
+    /// Sets whether the agent is active (takes conversations and may connect).
+    #[must_use]
+    pub fn with_active(mut self, active: bool) -> Self {
+        self.active = active;
+        self
     }
 
     /// Sets the groups the agent takes conversations from.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::entry::EntryPoint;
-use crate::model::{Agent, AgentId, EntryPointId, Group, TenantId, Visitor, VisitorId};
+use crate::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId, Visitor, VisitorId};
 
 /// The directory: visitor, agent, group and entry point records. Object safe; held as `Arc<dyn Directory>` (or
 /// as part of a [`Store`](super::Store)). Every write replaces the record with the same (tenant, id) and is
@@ -29,11 +29,17 @@ pub trait Directory: Send + Sync + Debug + 'static {
     /// Every agent of every tenant, ordered by (tenant, id).
     async fn agents(&self) -> Result<Vec<Agent>, StoreError>;
 
+    /// Deletes an agent record; false when there was none. Conversations it had keep its id.
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError>;
+
     /// Creates or replaces a group record.
     async fn put_group(&self, group: Group) -> Result<(), StoreError>;
 
     /// Every group of every tenant, ordered by (tenant, id).
     async fn groups(&self) -> Result<Vec<Group>, StoreError>;
+
+    /// Deletes a group record; false when there was none. Its working hours are the settings' to remove.
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError>;
 
     /// Creates or replaces an entry point (by tenant and id).
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError>;
@@ -68,11 +74,17 @@ macro_rules! forward_directory {
             async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
                 (**self).agents().await
             }
+            async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+                (**self).delete_agent(tenant, id).await
+            }
             async fn put_group(&self, group: Group) -> Result<(), StoreError> {
                 (**self).put_group(group).await
             }
             async fn groups(&self) -> Result<Vec<Group>, StoreError> {
                 (**self).groups().await
+            }
+            async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+                (**self).delete_group(tenant, id).await
             }
             async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
                 (**self).put_entry_point(entry).await

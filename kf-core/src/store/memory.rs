@@ -7,9 +7,10 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Appended, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry, FeedPosition,
-    GroupHours, History, HistoryOrder, HistoryQuery, MessageHit, NewConversation, SearchPage, Settings,
-    StatsCheckpoint, StatsCheckpoints, StoreError, Upload, UploadState, Uploads, text_matches,
+    Appended, AuditEntry, AuditLog, AuditPage, AuditQuery, ConversationLog, ConversationPage, Created,
+    Directory, EventDraft, FeedEntry, FeedPosition, GroupHours, History, HistoryOrder, HistoryQuery,
+    MessageHit, NewConversation, SearchPage, Settings, StatsCheckpoint, StatsCheckpoints, StoreError,
+    TenantOrigins, Upload, UploadState, Uploads, text_matches,
 };
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
@@ -51,6 +52,9 @@ struct State {
     attribute_definitions: BTreeMap<(TenantId, AttributeObject, String), AttributeDefinition>,
     uploads: BTreeMap<AttachmentId, Upload>,
     stats: Option<StatsCheckpoint>,
+    /// The audit log, oldest first: entry `n` has id `n + 1`.
+    audit: Vec<AuditEntry>,
+    origins: BTreeMap<TenantId, Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -388,6 +392,14 @@ impl Directory for MemoryStore {
         Ok(self.state().agents.values().cloned().collect())
     }
 
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .agents
+            .remove(&(tenant.clone(), id.clone()))
+            .is_some())
+    }
+
     async fn put_group(&self, group: Group) -> Result<(), StoreError> {
         self.state()
             .groups
@@ -397,6 +409,14 @@ impl Directory for MemoryStore {
 
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         Ok(self.state().groups.values().cloned().collect())
+    }
+
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .groups
+            .remove(&(tenant.clone(), id.clone()))
+            .is_some())
     }
 
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
@@ -556,6 +576,23 @@ impl Settings for MemoryStore {
             .values()
             .filter(|definition| &definition.tenant == tenant)
             .cloned()
+            .collect())
+    }
+
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.state().origins.insert(tenant.clone(), origins);
+        Ok(())
+    }
+
+    async fn allowed_origins(&self) -> Result<Vec<TenantOrigins>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .origins
+            .iter()
+            .map(|(tenant, origins)| TenantOrigins {
+                tenant: tenant.clone(),
+                origins: origins.clone(),
+            })
             .collect())
     }
 }
@@ -749,5 +786,30 @@ impl State {
             .filter(|upload| upload.conversation == conversation && upload.state != UploadState::Receiving)
             .map(|upload| upload.attachment.size)
             .sum()
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, mut entry: AuditEntry) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        entry.id = state.audit.len() as u64 + 1;
+        let id = entry.id;
+        state.audit.push(entry);
+        Ok(id)
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let size = query.page_size()?;
+        let state = self.state();
+        let entries = state
+            .audit
+            .iter()
+            .rev()
+            .filter(|entry| query.matches(entry))
+            .take(size + 1)
+            .cloned()
+            .collect();
+        Ok(AuditPage::of(entries, size))
     }
 }

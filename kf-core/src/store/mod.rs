@@ -24,6 +24,7 @@
 //! `testkit`): `conversation_log_conformance_tests!`, `directory_conformance_tests!`,
 //! `settings_conformance_tests!`, or all three with `store_conformance_tests!`; and `history_conformance_tests!`.
 
+mod audit;
 mod directory;
 mod ext;
 mod follow;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+pub use audit::{AuditEntry, AuditLog, AuditPage, AuditQuery, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE};
 pub use directory::Directory;
 pub use ext::{ConversationLogExt, EVENTS_PAGE, feed_stream_of};
 pub use follow::{FeedWake, FeedWaker, FollowOptions, follow};
@@ -52,7 +54,7 @@ pub use log::{
     check_seen_marks,
 };
 pub use memory::MemoryStore;
-pub use settings::{GroupHours, Settings};
+pub use settings::{GroupHours, Settings, TenantOrigins};
 pub use stats::{StatsCheckpoint, StatsCheckpoints};
 pub use uploads::{Upload, UploadState, Uploads};
 

@@ -1,4 +1,5 @@
-//! [`Settings`]: what admins configure (working hours, quick replies, labels and attribute definitions).
+//! [`Settings`]: what admins configure (working hours, quick replies, labels and attribute definitions, allowed
+//! origins).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -10,6 +11,15 @@ use crate::hours::WorkingHours;
 use crate::labels::{AttributeDefinition, AttributeObject, Label};
 use crate::model::{GroupId, TenantId};
 use crate::quick_replies::{QuickReply, QuickReplyScope};
+
+/// The web origins a tenant allows, as stored (patterns as `origin::OriginPattern` reads them).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TenantOrigins {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Its patterns, in the order given (empty: no other site's pages).
+    pub origins: Vec<String>,
+}
 
 /// A group's working hours, as stored.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -76,6 +86,12 @@ pub trait Settings: Send + Sync + Debug + 'static {
 
     /// A tenant's attribute definitions, ordered by (object: visitor first, key).
     async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError>;
+
+    /// Sets the web origins a tenant allows, replacing its list (an empty list is kept: no site allowed).
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError>;
+
+    /// Every tenant's stored origins, ordered by tenant. Read when an engine starts.
+    async fn allowed_origins(&self) -> Result<Vec<TenantOrigins>, StoreError>;
 }
 
 macro_rules! forward_settings {
@@ -143,6 +159,16 @@ macro_rules! forward_settings {
                 tenant: &TenantId,
             ) -> Result<Vec<AttributeDefinition>, StoreError> {
                 (**self).attribute_definitions(tenant).await
+            }
+            async fn put_allowed_origins(
+                &self,
+                tenant: &TenantId,
+                origins: Vec<String>,
+            ) -> Result<(), StoreError> {
+                (**self).put_allowed_origins(tenant, origins).await
+            }
+            async fn allowed_origins(&self) -> Result<Vec<TenantOrigins>, StoreError> {
+                (**self).allowed_origins().await
             }
         }
     };

@@ -202,6 +202,16 @@ impl Directory for CountingStore {
     async fn groups(&self) -> Result<Vec<Group>, StoreError> {
         self.counted(Concern::Directory, "groups").groups().await
     }
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+        self.counted(Concern::Directory, "delete_agent")
+            .delete_agent(tenant, id)
+            .await
+    }
+    async fn delete_group(&self, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+        self.counted(Concern::Directory, "delete_group")
+            .delete_group(tenant, id)
+            .await
+    }
     async fn put_entry_point(&self, entry: EntryPoint) -> Result<(), StoreError> {
         self.counted(Concern::Directory, "put_entry_point")
             .put_entry_point(entry)
@@ -289,6 +299,16 @@ impl Settings for CountingStore {
     async fn attribute_definitions(&self, tenant: &TenantId) -> Result<Vec<AttributeDefinition>, StoreError> {
         self.counted(Concern::Settings, "attribute_definitions")
             .attribute_definitions(tenant)
+            .await
+    }
+    async fn put_allowed_origins(&self, tenant: &TenantId, origins: Vec<String>) -> Result<(), StoreError> {
+        self.counted(Concern::Settings, "put_allowed_origins")
+            .put_allowed_origins(tenant, origins)
+            .await
+    }
+    async fn allowed_origins(&self) -> Result<Vec<crate::store::TenantOrigins>, StoreError> {
+        self.counted(Concern::Settings, "allowed_origins")
+            .allowed_origins()
             .await
     }
 }

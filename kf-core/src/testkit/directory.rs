@@ -32,6 +32,7 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
         groups: vec![id("sales"), id("support")],
         capacity: 3,
         group_capacity: Default::default(),
+        active: true,
     };
     ok(store.put_agent(agent.clone()).await, "put_agent");
     agent.capacity = 5;
@@ -43,6 +44,7 @@ pub async fn records_round_trip(store: Arc<dyn Directory>) {
         groups: vec![],
         capacity: 1,
         group_capacity: Default::default(),
+        active: true,
     };
     ok(store.put_agent(other.clone()).await, "put_agent");
     assert_eq!(
@@ -96,6 +98,7 @@ pub async fn routing_settings_round_trip(store: Arc<dyn Directory>) {
         groups: vec![id("sales"), id("support")],
         capacity: 3,
         group_capacity: [(id("sales"), 1)].into_iter().collect(),
+        active: true,
     };
     ok(store.put_agent(agent.clone()).await, "put_agent");
     assert_eq!(
@@ -231,6 +234,44 @@ pub async fn visitor_attributes_round_trip(store: Arc<dyn Directory>) {
     assert_eq!(read, Some(plain));
 }
 
+/// An agent's `active` flag is stored and replaced; agents and groups are deleted per tenant (a second delete
+/// finds nothing, another tenant's record of the same id stays).
+pub async fn deactivation_and_deletion(store: Arc<dyn Directory>) {
+    let agent = Agent::new(tenant(), id("a1"), "Alice", 2).with_groups([id("sales")]);
+    let twin = Agent::new(id("tenant-0"), id("a1"), "Alice elsewhere", 1);
+    ok(store.put_agent(agent.clone()).await, "put_agent");
+    ok(store.put_agent(twin.clone()).await, "put_agent");
+    let inactive = agent.clone().with_active(false);
+    ok(store.put_agent(inactive.clone()).await, "deactivate");
+    assert_eq!(
+        ok(store.agent(&tenant(), &id("a1")).await, "agent"),
+        Some(inactive.clone())
+    );
+    ok(store.put_agent(agent.clone()).await, "reactivate");
+    assert_eq!(ok(store.agent(&tenant(), &id("a1")).await, "agent"), Some(agent));
+    assert!(ok(store.delete_agent(&tenant(), &id("a1")).await, "delete_agent"));
+    assert!(!ok(
+        store.delete_agent(&tenant(), &id("a1")).await,
+        "delete again"
+    ));
+    assert_eq!(ok(store.agent(&tenant(), &id("a1")).await, "agent"), None);
+    assert_eq!(ok(store.agents().await, "agents"), vec![twin]);
+
+    let sales = Group::new(tenant(), id("sales"), "Sales");
+    let other = Group::new(id("tenant-0"), id("sales"), "Sales elsewhere");
+    ok(store.put_group(sales).await, "put_group");
+    ok(store.put_group(other.clone()).await, "put_group");
+    assert!(ok(
+        store.delete_group(&tenant(), &id("sales")).await,
+        "delete_group"
+    ));
+    assert!(!ok(
+        store.delete_group(&tenant(), &id("sales")).await,
+        "delete again"
+    ));
+    assert_eq!(ok(store.groups().await, "groups"), vec![other]);
+}
+
 /// Stamps the [`Directory`] conformance suite into the calling crate as `#[test]` functions.
 ///
 /// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
@@ -244,6 +285,7 @@ macro_rules! directory_conformance_tests {
             routing_settings_round_trip,
             entry_points_round_trip,
             visitor_attributes_round_trip,
+            deactivation_and_deletion,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

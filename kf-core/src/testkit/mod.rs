@@ -31,6 +31,7 @@
 //! for the transports' own tests and the demo's; `kf_transport_ws::testkit` adds a WebSocket test client.
 
 pub mod blob;
+pub mod audit;
 pub mod corpus;
 pub mod counting;
 pub mod directory;

@@ -203,6 +203,50 @@ pub async fn attribute_definitions_round_trip(store: Arc<dyn Settings>) {
     );
 }
 
+/// Allowed origins are stored per tenant in their order, replaced whole, and an empty list is kept.
+pub async fn allowed_origins_round_trip(store: Arc<dyn Settings>) {
+    use crate::store::TenantOrigins;
+    assert!(ok(store.allowed_origins().await, "none yet").is_empty());
+    let shop = vec![
+        "https://shop.example".to_owned(),
+        "https://*.shop.example:8443".to_owned(),
+    ];
+    ok(store.put_allowed_origins(&tenant(), shop.clone()).await, "put");
+    ok(
+        store
+            .put_allowed_origins(&id("tenant-0"), vec!["http://localhost:3000".into()])
+            .await,
+        "put",
+    );
+    let listed = ok(store.allowed_origins().await, "list");
+    assert_eq!(
+        listed,
+        vec![
+            TenantOrigins {
+                tenant: id("tenant-0"),
+                origins: vec!["http://localhost:3000".into()]
+            },
+            TenantOrigins {
+                tenant: tenant(),
+                origins: shop
+            },
+        ]
+    );
+    ok(
+        store.put_allowed_origins(&id("tenant-0"), Vec::new()).await,
+        "empty",
+    );
+    let listed = ok(store.allowed_origins().await, "list");
+    assert_eq!(
+        listed[0],
+        TenantOrigins {
+            tenant: id("tenant-0"),
+            origins: Vec::new()
+        }
+    );
+    assert_eq!(listed.len(), 2);
+}
+
 /// Stamps the [`Settings`] conformance suite into the calling crate as `#[test]` functions.
 ///
 /// The argument is an expression evaluating to a future that yields a fresh, empty backend as an `Arc` of a
@@ -216,6 +260,7 @@ macro_rules! settings_conformance_tests {
             quick_replies_are_scoped_and_unique,
             labels_round_trip,
             attribute_definitions_round_trip,
+            allowed_origins_round_trip,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {

@@ -552,6 +552,7 @@ pub async fn visitors_tenants_and_agents_are_isolated(transport: Arc<dyn Transpo
     let other_tenant = Identity {
         tenant: must(TenantId::new("elsewhere"), "tenant id"),
         principal: Principal::Visitor(must(VisitorId::new("v-a"), "visitor id")),
+        role: crate::auth::Role::Agent,
     };
     // Outsiders: another visitor, the same visitor id in another tenant, an agent of another group.
     for (intruder, code) in [

@@ -14,11 +14,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteError;
 
+mod audit;
 mod records;
 mod seen;
 mod stats;
 mod uploads;
 
+pub(crate) use audit::{append_audit, audit_entries};
 pub(crate) use records::*;
 pub(crate) use seen::{record_seen, seen};
 pub(crate) use stats::*;

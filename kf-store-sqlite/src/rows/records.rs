@@ -11,7 +11,7 @@ use kf_core::model::{
 };
 use kf_core::prechat::PrechatField;
 use kf_core::quick_replies::{QuickReply, QuickReplyScope};
-use kf_core::store::{GroupHours, StoreError};
+use kf_core::store::{GroupHours, StoreError, TenantOrigins};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Corrupt, IdText, SqlResult, conversation_exists, conversion, parse, signed, unsigned};
@@ -70,10 +70,10 @@ pub(crate) fn put_agent(conn: &Connection, agent: &Agent) -> Result<(), StoreErr
     })?;
     let mut statement = conn
         .prepare_cached(
-            "INSERT INTO agents (tenant, id, name, groups, capacity, group_capacity) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+            "INSERT INTO agents (tenant, id, name, groups, capacity, group_capacity, active) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, groups = excluded.groups, \
-             capacity = excluded.capacity, group_capacity = excluded.group_capacity",
+             capacity = excluded.capacity, group_capacity = excluded.group_capacity, active = excluded.active",
         )
         .map_err(crate::error::backend)?;
     statement
@@ -83,7 +83,8 @@ pub(crate) fn put_agent(conn: &Connection, agent: &Agent) -> Result<(), StoreErr
             agent.name,
             groups,
             i64::from(agent.capacity),
-            group_capacity
+            group_capacity,
+            agent.active
         ])
         .map_err(crate::error::backend)?;
     Ok(())
@@ -100,13 +101,15 @@ fn agent_from_row(row: &Row<'_>) -> SqlResult<Agent> {
     let mut agent =
         Agent::new(parse(row, 0)?, parse(row, 1)?, row.get::<_, String>(2)?, capacity).with_groups(groups);
     agent.group_capacity = group_capacity;
+    agent.active = row.get(6)?;
     Ok(agent)
 }
 
 /// An agent record.
 pub(crate) fn agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> SqlResult<Option<Agent>> {
     let mut statement = conn.prepare_cached(
-        "SELECT tenant, id, name, groups, capacity, group_capacity FROM agents WHERE tenant = ?1 AND id = ?2",
+        "SELECT tenant, id, name, groups, capacity, group_capacity, active FROM agents \
+         WHERE tenant = ?1 AND id = ?2",
     )?;
     statement
         .query_row(params![tenant.as_str(), id.as_str()], agent_from_row)
@@ -116,7 +119,7 @@ pub(crate) fn agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> SqlRe
 /// Every agent, ordered by (tenant, id).
 pub(crate) fn agents(conn: &Connection) -> SqlResult<Vec<Agent>> {
     let mut statement = conn.prepare_cached(
-        "SELECT tenant, id, name, groups, capacity, group_capacity FROM agents ORDER BY tenant, id",
+        "SELECT tenant, id, name, groups, capacity, group_capacity, active FROM agents ORDER BY tenant, id",
     )?;
     statement.query_map([], agent_from_row)?.collect()
 }
@@ -405,6 +408,34 @@ pub(crate) fn put_entry_point(conn: &Connection, entry: &EntryPoint) -> Result<(
     Ok(())
 }
 
+/// Deletes an agent record; whether there was one.
+pub(crate) fn delete_agent(conn: &Connection, tenant: &TenantId, id: &AgentId) -> Result<bool, StoreError> {
+    delete_where(
+        conn,
+        "DELETE FROM agents WHERE tenant = ?1 AND id = ?2",
+        tenant,
+        id.as_str(),
+    )
+}
+
+/// Deletes a group record; whether there was one.
+pub(crate) fn delete_group(conn: &Connection, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
+    delete_where(
+        conn,
+        "DELETE FROM skill_groups WHERE tenant = ?1 AND id = ?2",
+        tenant,
+        id.as_str(),
+    )
+}
+
+fn delete_where(conn: &Connection, sql: &str, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(crate::error::backend)?;
+    let deleted = statement
+        .execute(params![tenant.as_str(), id])
+        .map_err(crate::error::backend)?;
+    Ok(deleted > 0)
+}
+
 /// Deletes an entry point; whether there was one.
 pub(crate) fn delete_entry_point(
     conn: &Connection,
@@ -553,6 +584,43 @@ pub(crate) fn attribute_definitions(
                 AttributeDefinition::new(parse(row, 0)?, object, row.get::<_, String>(2)?, kind);
             definition.name = row.get(4)?;
             Ok(definition)
+        })?
+        .collect()
+}
+
+/// Sets a tenant's allowed origins (replacing its list).
+pub(crate) fn put_allowed_origins(
+    conn: &Connection,
+    tenant: &TenantId,
+    origins: &[String],
+) -> Result<(), StoreError> {
+    let origins = serde_json::to_string(origins).map_err(|source| {
+        StoreError::from(SqliteError::Encode {
+            what: "allowed origins",
+            source,
+        })
+    })?;
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO allowed_origins (tenant, origins) VALUES (?1, ?2) \
+             ON CONFLICT (tenant) DO UPDATE SET origins = excluded.origins",
+        )
+        .map_err(crate::error::backend)?;
+    statement
+        .execute(params![tenant.as_str(), origins])
+        .map_err(crate::error::backend)?;
+    Ok(())
+}
+
+/// Every tenant's allowed origins, ordered by tenant.
+pub(crate) fn allowed_origins(conn: &Connection) -> SqlResult<Vec<TenantOrigins>> {
+    let mut statement = conn.prepare_cached("SELECT tenant, origins FROM allowed_origins ORDER BY tenant")?;
+    statement
+        .query_map([], |row| {
+            Ok(TenantOrigins {
+                tenant: parse(row, 0)?,
+                origins: super::json_column(row, 1)?,
+            })
         })?
         .collect()
 }

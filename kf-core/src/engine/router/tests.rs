@@ -31,6 +31,7 @@ fn a_snapshot_older_than_a_close_does_not_bring_the_conversation_back() {
         groups: vec![group.clone()],
         capacity: 1,
         group_capacity: Default::default(),
+        active: true,
     });
     router.connect(&tenant, &alice);
     let created = Conversation::new(
