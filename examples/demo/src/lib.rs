@@ -22,11 +22,11 @@
 //!                          streamed
 //!                          filters: agent, group, label, state (queued|assigned|closed|offline|open),
 //!                          min_rating, max_rating, from, until (ms since the epoch), limit, cursor, notes
-//! GET  /api/stats        statistics for agents (`Authorization: Bearer` agent token): `?from=&to=` (ms since
+//! GET  /api/stats        statistics for supervisors and admins (`Authorization: Bearer` token; log in as `boss`): `?from=&to=` (ms since
 //!                          the epoch; default the last 7 days), `by=all|agent|group|entry`, `key=`,
 //!                          `step=total|day|hour`, `settle=true` -> {"rows": [...], "status": {...}}
 //!                          (docs/statistics.md)
-//! GET  /api/monitor        the live monitor for agents: queues and waits, agents' status and load, visitors
+//! GET  /api/monitor        the live monitor for supervisors and admins: queues and waits, agents' status and load, visitors
 //!                          connected now
 //! …    /api/admin/…        the admin API (crate kf-admin, `docs/admin.md`): agents, groups, hours, entry points,
 //!                          quick replies, labels, the audit log; `Authorization: Bearer` admin token (log in as
@@ -914,6 +914,16 @@ impl HistoryParams {
 
 /// The agent a request's `Authorization: Bearer` token names, of the demo's tenant; 401 or 403 otherwise.
 async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<AgentId, ApiError> {
+    require_agent_role(state, headers, Role::Agent).await
+}
+
+/// The agent of the demo tenant whose bearer token the request carries, if its role is at least `minimum`
+/// (401 without a valid token, 403 for a visitor, another tenant or a lower role).
+async fn require_agent_role(
+    state: &AppState,
+    headers: &HeaderMap,
+    minimum: Role,
+) -> Result<AgentId, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -930,14 +940,13 @@ async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<AgentId,
         .authenticate(token.trim())
         .await
         .map_err(|error| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()))?;
-    match identity.principal {
-        Principal::Agent(agent) if identity.tenant == state.tenant => Ok(agent),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this API is for the tenant's agents",
-        )),
+    let forbidden = |message: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message);
+    if identity.tenant != state.tenant {
+        return Err(forbidden("this API is for the tenant's agents".into()));
     }
+    kf_core::engine::require_role(&identity, minimum)
+        .cloned()
+        .map_err(|error| forbidden(error.to_string()))
 }
 
 fn store_error(error: StoreError) -> ApiError {

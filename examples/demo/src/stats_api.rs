@@ -1,8 +1,5 @@
 //! `GET /api/stats` and `GET /api/monitor`: the engine's statistics and live monitor as JSON, for the tenant's
-//! agents (`Authorization: Bearer` agent token, like the history API).
-//!
-//! Only agent identity is checked here. Once agents have roles (admin, supervisor), the role check belongs in
-//! [`require_agent`]'s callers below: both endpoints are for supervisors and admins.
+//! supervisors and admins (`Authorization: Bearer` token; an agent gets 403).
 
 use std::time::Duration;
 
@@ -14,7 +11,9 @@ use kf_core::stats::{StatsBy, StatsError, StatsQuery, StatsStep};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{ApiError, AppState, require_agent};
+use kf_core::auth::Role;
+
+use crate::{ApiError, AppState, require_agent_role};
 
 /// The range a query without `from` covers: the last 7 days.
 const DEFAULT_RANGE_MS: u64 = 7 * 24 * 3_600_000;
@@ -51,7 +50,7 @@ pub(crate) async fn stats(
     headers: HeaderMap,
     params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require_agent(&state, &headers).await?;
+    require_agent_role(&state, &headers, Role::Supervisor).await?;
     let Query(params) = params.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let to = params.to.unwrap_or_else(|| Timestamp::now().0);
     let from = params.from.unwrap_or_else(|| to.saturating_sub(DEFAULT_RANGE_MS));
@@ -77,7 +76,7 @@ pub(crate) async fn stats(
 }
 
 pub(crate) async fn monitor(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_agent(&state, &headers).await?;
+    require_agent_role(&state, &headers, Role::Supervisor).await?;
     Ok(no_store(
         axum::Json(state.engine.monitor(&state.tenant)).into_response(),
     ))

@@ -971,7 +971,8 @@ async fn statistics_and_the_monitor_are_served_to_agents_and_survive_a_restart()
         )
         .await
         .expect("send");
-    let bearer = agent_bearer(addr, "alice").await;
+    // Statistics and the monitor are for supervisors and admins: the demo's admin.
+    let bearer = agent_bearer(addr, "boss").await;
     let agent = [("Authorization", bearer.as_str())];
 
     // The monitor: the group's queue holds it; alice is not connected.
@@ -1038,9 +1039,12 @@ async fn statistics_and_the_monitor_are_served_to_agents_and_survive_a_restart()
         let refused = http_with(addr, "GET", bad, &agent, "").await;
         assert_eq!(refused.status, 400, "{bad}: {}", refused.body);
     }
-    // Only the tenant's agents.
+    // Not for visitors, nor for agents below the supervisor role.
+    let alice = agent_bearer(addr, "alice").await;
     for path in ["/api/stats", "/api/monitor"] {
         assert_eq!(http(addr, "GET", path, None, "").await.status, 401);
+        let refused = http_with(addr, "GET", path, &[("Authorization", alice.as_str())], "").await;
+        assert_eq!(refused.status, 403, "{path}: {}", refused.body);
         let visitor_token = server.demo.tokens.issue(&visitor, Duration::from_secs(60));
         let as_visitor = format!("Bearer {visitor_token}");
         let refused = http_with(addr, "GET", path, &[("Authorization", as_visitor.as_str())], "").await;
@@ -1050,7 +1054,7 @@ async fn statistics_and_the_monitor_are_served_to_agents_and_survive_a_restart()
 
     // Restarted on the same SQLite file: the figures come back from the checkpoint, not from a rescan.
     let server = Server::start(&data).await;
-    let bearer = agent_bearer(server.addr, "alice").await;
+    let bearer = agent_bearer(server.addr, "boss").await;
     let agent = [("Authorization", bearer.as_str())];
     let again = http_with(server.addr, "GET", "/api/stats?settle=true", &agent, "")
         .await

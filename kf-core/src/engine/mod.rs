@@ -73,8 +73,8 @@ pub use lifecycle::{
 };
 pub use monitor::{AgentNow, GroupNow, MONITOR_VISITORS, Monitor, VisitorNow};
 pub use outbox::{Outbox, Outgoing};
-pub use seen::SEEN_FLUSH_DELAY;
 pub use permissions::require_role;
+pub use seen::SEEN_FLUSH_DELAY;
 pub use session::{Rejection, Session};
 pub use snooze::MAX_SNOOZE_MS;
 

@@ -30,8 +30,8 @@
 //! The fixtures the transport suite runs on ([`shop`]: tenant, groups, agents, tokens, engines) are public too,
 //! for the transports' own tests and the demo's; `kf_transport_ws::testkit` adds a WebSocket test client.
 
-pub mod blob;
 pub mod audit;
+pub mod blob;
 pub mod corpus;
 pub mod counting;
 pub mod directory;
