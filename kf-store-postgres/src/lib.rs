@@ -23,6 +23,8 @@
 //! - **History search** ([`History`]): every message's and note's text, ASCII letters lowercased, is stored
 //!   with it and searched with `LIKE`, narrowed by a `pg_trgm` trigram index for queries of three characters or
 //!   more (the `pg_trgm` extension, in Debian's `postgresql` package, is created by the first migration).
+//! - **The audit log** ([`AuditLog`](kf_core::store::AuditLog)): admin changes with ids from an identity column,
+//!   increasing whichever node appends, listed per tenant newest first.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -38,6 +40,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod config;
 mod error;
 mod history;

@@ -121,10 +121,26 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 2: the admin API: the web origins each tenant allows, changed while running (agents' `active` flag and
-    // everything else rides in the records' JSON `data`). The audit log stays with the SQLite or memory store
-    // (`EngineBuilder::audit`) until this store implements `AuditLog`.
+    // everything else rides in the records' JSON `data`). The audit log came with step 3.
     r#"
     CREATE TABLE allowed_origins (tenant TEXT COLLATE "C" PRIMARY KEY, data TEXT NOT NULL);
+    "#,
+    // 3: the stores of their own that the SQLite store has since its steps 11-13. The audit log of admin changes
+    // (`audit.rs`): ids from an identity column, increasing whichever node appends, listed per tenant newest
+    // first.
+    r#"
+    CREATE TABLE audit_log (
+        id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,   -- increasing: the order of the changes
+        tenant      TEXT COLLATE "C" NOT NULL,
+        actor       TEXT COLLATE "C" NOT NULL,  -- the admin's agent id
+        at          BIGINT NOT NULL,            -- milliseconds since the Unix epoch
+        action      TEXT COLLATE "C" NOT NULL,  -- `<object kind>.<verb>`
+        object_kind TEXT COLLATE "C" NOT NULL,
+        object_id   TEXT COLLATE "C" NOT NULL,
+        before      TEXT,                       -- the object as JSON; NULL: it did not exist
+        after       TEXT                        -- NULL: it was deleted
+    );
+    CREATE INDEX audit_log_by_tenant ON audit_log (tenant, id);
     "#,
 ];
 
