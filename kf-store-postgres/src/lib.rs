@@ -25,6 +25,8 @@
 //!   more (the `pg_trgm` extension, in Debian's `postgresql` package, is created by the first migration).
 //! - **The audit log** ([`AuditLog`](kf_core::store::AuditLog)): admin changes with ids from an identity column,
 //!   increasing whichever node appends, listed per tenant newest first.
+//! - **The statistics checkpoint** ([`StatsCheckpoints`](kf_core::store::StatsCheckpoints)): one row, replaced
+//!   whole by each save in one `INSERT … ON CONFLICT DO UPDATE`.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -48,6 +50,7 @@ mod records;
 mod rows;
 mod schema;
 mod seen;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writer;

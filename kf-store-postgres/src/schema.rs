@@ -127,7 +127,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: the stores of their own that the SQLite store has since its steps 11-13. The audit log of admin changes
     // (`audit.rs`): ids from an identity column, increasing whichever node appends, listed per tenant newest
-    // first.
+    // first; the statistics checkpoint (`stats.rs`).
     r#"
     CREATE TABLE audit_log (
         id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,   -- increasing: the order of the changes
@@ -141,6 +141,15 @@ const MIGRATIONS: &[&str] = &[
         after       TEXT                        -- NULL: it was deleted
     );
     CREATE INDEX audit_log_by_tenant ON audit_log (tenant, id);
+
+    -- The statistics checkpoint (`stats.rs`, kf_core::stats::StatsKeeper): one row, replaced whole by each save —
+    -- the serialized aggregates and the feed position (of the store epoch `epoch`) they include everything up to.
+    CREATE TABLE stats_checkpoint (
+        singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+        epoch     TEXT NOT NULL,
+        position  BIGINT NOT NULL,
+        state     BYTEA NOT NULL
+    );
     "#,
 ];
 
