@@ -27,6 +27,9 @@
 //!   increasing whichever node appends, listed per tenant newest first.
 //! - **The statistics checkpoint** ([`StatsCheckpoints`](kf_core::store::StatsCheckpoints)): one row, replaced
 //!   whole by each save in one `INSERT … ON CONFLICT DO UPDATE`.
+//! - **Upload records** ([`Uploads`](kf_core::store::Uploads)): finishing an upload checks its conversation's
+//!   byte limit and marks it ready in one transaction holding an advisory lock on the conversation, so finishes
+//!   on several nodes at once never overrun the limit together.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -53,6 +56,7 @@ mod seen;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod uploads;
 mod writer;
 
 use std::str::FromStr;

@@ -127,7 +127,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: the stores of their own that the SQLite store has since its steps 11-13. The audit log of admin changes
     // (`audit.rs`): ids from an identity column, increasing whichever node appends, listed per tenant newest
-    // first; the statistics checkpoint (`stats.rs`).
+    // first; the statistics checkpoint (`stats.rs`); the records of uploads (`uploads.rs`).
     r#"
     CREATE TABLE audit_log (
         id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,   -- increasing: the order of the changes
@@ -150,6 +150,23 @@ const MIGRATIONS: &[&str] = &[
         position  BIGINT NOT NULL,
         state     BYTEA NOT NULL
     );
+
+    -- The records of uploaded files (`uploads.rs`, kf_core::store::Uploads), recorded before their first byte is
+    -- stored. No foreign key to `conversations`: the records may be kept apart from the logs. `size` is the
+    -- attachment's, kept out of the JSON so that a conversation's total is a sum over an index; `uploads_stale`
+    -- serves the cleanup pass.
+    CREATE TABLE uploads (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        conversation UUID NOT NULL,
+        owner_role   TEXT COLLATE "C" NOT NULL CHECK (owner_role IN ('visitor', 'agent')),
+        owner_id     TEXT COLLATE "C" NOT NULL,
+        created_at   BIGINT NOT NULL,           -- milliseconds since the Unix epoch
+        state        TEXT COLLATE "C" NOT NULL CHECK (state IN ('receiving', 'ready', 'committed')),
+        size         BIGINT NOT NULL,
+        attachment   TEXT NOT NULL              -- the kf_core::model::Attachment as JSON
+    );
+    CREATE INDEX uploads_by_conversation ON uploads (conversation, state, size);
+    CREATE INDEX uploads_stale ON uploads (created_at, id) WHERE state <> 'committed';
     "#,
 ];
 
