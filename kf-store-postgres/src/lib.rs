@@ -23,6 +23,13 @@
 //! - **History search** ([`History`]): every message's and note's text, ASCII letters lowercased, is stored
 //!   with it and searched with `LIKE`, narrowed by a `pg_trgm` trigram index for queries of three characters or
 //!   more (the `pg_trgm` extension, in Debian's `postgresql` package, is created by the first migration).
+//! - **The audit log** ([`AuditLog`](kf_core::store::AuditLog)): admin changes with ids from an identity column,
+//!   increasing whichever node appends, listed per tenant newest first.
+//! - **The statistics checkpoint** ([`StatsCheckpoints`](kf_core::store::StatsCheckpoints)): one row, replaced
+//!   whole by each save in one `INSERT … ON CONFLICT DO UPDATE`.
+//! - **Upload records** ([`Uploads`](kf_core::store::Uploads)): finishing an upload checks its conversation's
+//!   byte limit and marks it ready in one transaction holding an advisory lock on the conversation, so finishes
+//!   on several nodes at once never overrun the limit together.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -38,6 +45,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod config;
 mod error;
 mod history;
@@ -45,8 +53,10 @@ mod records;
 mod rows;
 mod schema;
 mod seen;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod uploads;
 mod writer;
 
 use std::str::FromStr;

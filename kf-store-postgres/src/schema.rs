@@ -121,10 +121,52 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 2: the admin API: the web origins each tenant allows, changed while running (agents' `active` flag and
-    // everything else rides in the records' JSON `data`). The audit log stays with the SQLite or memory store
-    // (`EngineBuilder::audit`) until this store implements `AuditLog`.
+    // everything else rides in the records' JSON `data`). The audit log came with step 3.
     r#"
     CREATE TABLE allowed_origins (tenant TEXT COLLATE "C" PRIMARY KEY, data TEXT NOT NULL);
+    "#,
+    // 3: the stores of their own that the SQLite store has since its steps 11-13. The audit log of admin changes
+    // (`audit.rs`): ids from an identity column, increasing whichever node appends, listed per tenant newest
+    // first; the statistics checkpoint (`stats.rs`); the records of uploads (`uploads.rs`).
+    r#"
+    CREATE TABLE audit_log (
+        id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,   -- increasing: the order of the changes
+        tenant      TEXT COLLATE "C" NOT NULL,
+        actor       TEXT COLLATE "C" NOT NULL,  -- the admin's agent id
+        at          BIGINT NOT NULL,            -- milliseconds since the Unix epoch
+        action      TEXT COLLATE "C" NOT NULL,  -- `<object kind>.<verb>`
+        object_kind TEXT COLLATE "C" NOT NULL,
+        object_id   TEXT COLLATE "C" NOT NULL,
+        before      TEXT,                       -- the object as JSON; NULL: it did not exist
+        after       TEXT                        -- NULL: it was deleted
+    );
+    CREATE INDEX audit_log_by_tenant ON audit_log (tenant, id);
+
+    -- The statistics checkpoint (`stats.rs`, kf_core::stats::StatsKeeper): one row, replaced whole by each save —
+    -- the serialized aggregates and the feed position (of the store epoch `epoch`) they include everything up to.
+    CREATE TABLE stats_checkpoint (
+        singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+        epoch     TEXT NOT NULL,
+        position  BIGINT NOT NULL,
+        state     BYTEA NOT NULL
+    );
+
+    -- The records of uploaded files (`uploads.rs`, kf_core::store::Uploads), recorded before their first byte is
+    -- stored. No foreign key to `conversations`: the records may be kept apart from the logs. `size` is the
+    -- attachment's, kept out of the JSON so that a conversation's total is a sum over an index; `uploads_stale`
+    -- serves the cleanup pass.
+    CREATE TABLE uploads (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        conversation UUID NOT NULL,
+        owner_role   TEXT COLLATE "C" NOT NULL CHECK (owner_role IN ('visitor', 'agent')),
+        owner_id     TEXT COLLATE "C" NOT NULL,
+        created_at   BIGINT NOT NULL,           -- milliseconds since the Unix epoch
+        state        TEXT COLLATE "C" NOT NULL CHECK (state IN ('receiving', 'ready', 'committed')),
+        size         BIGINT NOT NULL,
+        attachment   TEXT NOT NULL              -- the kf_core::model::Attachment as JSON
+    );
+    CREATE INDEX uploads_by_conversation ON uploads (conversation, state, size);
+    CREATE INDEX uploads_stale ON uploads (created_at, id) WHERE state <> 'committed';
     "#,
 ];
 

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kf_core::model::{Actor, ClientId, ConversationId, MessageBody, Seq, TenantId, Timestamp, VisitorId};
+use kf_core::model::{
+    Actor, Attachment, AttachmentId, ClientId, ConversationId, MessageBody, Seq, TenantId, Timestamp,
+    VisitorId,
+};
 use kf_core::store::{
-    ConversationLog, ConversationLogExt, EventDraft, FeedEntry, FeedPosition, FollowOptions, NewConversation,
-    follow,
+    AuditEntry, AuditLog, AuditQuery, ConversationLog, ConversationLogExt, EventDraft, FeedEntry,
+    FeedPosition, FollowOptions, NewConversation, Upload, Uploads, follow,
 };
 use kf_store_postgres::{PostgresConfig, PostgresError, PostgresStore, SCHEMA_VERSION};
 
@@ -383,6 +386,107 @@ async fn migrations_keep_data_and_refuse_a_newer_schema() {
         }
         other => panic!("a newer schema must be refused: {other:?}"),
     }
+}
+
+/// A database of schema 2 (before the audit log, the statistics checkpoint and the upload records) keeps its
+/// data when a store of this build opens it, and gains the new tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_2_database_keeps_its_data_and_gains_step_3() {
+    let url = common::fresh_database().await;
+    let first = common::open(&url).await;
+    let created = first
+        .create_conversation(new_conversation("v1", "open"))
+        .await
+        .expect("create");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    // Back to what step 2 left.
+    client
+        .batch_execute("DROP TABLE audit_log, stats_checkpoint, uploads; UPDATE kf_schema SET version = 2")
+        .await
+        .expect("downgrade");
+    let again = common::open(&url).await;
+    assert_eq!(
+        again.conversation(created.conversation.id).await.expect("read"),
+        Some(created.conversation)
+    );
+    let version: i64 = client
+        .query_one("SELECT version FROM kf_schema", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(version, SCHEMA_VERSION);
+    let entry = AuditEntry::new(
+        id("t1"),
+        id("boss"),
+        Timestamp(1),
+        "label.put",
+        "label",
+        "vip",
+        None,
+        Some(serde_json::json!({ "name": "vip" })),
+    );
+    let audit_id = again.append_audit(entry).await.expect("audit");
+    let page = again
+        .audit_entries(&AuditQuery::new(id("t1")))
+        .await
+        .expect("list");
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].id, audit_id);
+}
+
+/// Finishes of one conversation's uploads racing on three nodes never take it over its byte limit together:
+/// exactly as many fit as the limit allows, and the total is the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upload_finishes_racing_on_several_nodes_keep_the_conversation_limit() {
+    const UPLOADS: usize = 24;
+    const SIZE: u64 = 100;
+    const LIMIT: u64 = 700;
+    let url = common::fresh_database().await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(common::open(&url).await));
+    }
+    let conversation = ConversationId::generate();
+    let owner = Actor::Visitor(id("v1"));
+    let mut ids = Vec::new();
+    for index in 0..UPLOADS {
+        let upload_id = AttachmentId::generate();
+        let upload = Upload::receiving(
+            conversation,
+            owner.clone(),
+            Timestamp(1),
+            upload_id.clone(),
+            format!("file-{index}.txt"),
+        );
+        nodes[0].begin_upload(upload).await.expect("begin");
+        ids.push(upload_id);
+    }
+    let finishes: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(index, upload_id)| {
+            let node = Arc::clone(&nodes[index % nodes.len()]);
+            let attachment = Attachment::new(upload_id.clone(), "file.txt", "text/plain", SIZE);
+            tokio::spawn(async move { node.finish_upload(attachment, LIMIT).await })
+        })
+        .collect();
+    let mut finished = 0;
+    for finish in finishes {
+        if finish.await.expect("join").expect("finish") {
+            finished += 1;
+        }
+    }
+    assert_eq!(finished, LIMIT / SIZE);
+    assert_eq!(
+        nodes[1]
+            .conversation_upload_bytes(conversation)
+            .await
+            .expect("bytes"),
+        LIMIT
+    );
 }
 
 /// Bad configuration is refused before connecting.
