@@ -59,9 +59,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
-use kf_core::auth::{
-    Authenticator, FirstOf, Identity, KeyId, KeyRingError, Principal, Role, SignedTokens, TokenKeys,
-};
+use kf_core::auth::{Authenticator, FirstOf, Identity, KeyId, KeyRingError, Role, SignedTokens, TokenKeys};
 use kf_core::blob::{BlobStore, FsBlobStore};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
