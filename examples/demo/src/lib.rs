@@ -37,8 +37,8 @@
 //!
 //! Visitors get their tokens from the widget's session endpoint (`POST /widget/session`, crate kf-widget): a new
 //! visitor gets an id and a key only this server can make, so nobody becomes another visitor by choosing its id.
-//! Trust model for agents: this is a demo, their passwords are the constants in [`DEMO_AGENTS`] (and the admin's
-//! in [`DEMO_ADMIN`]).
+//! Trust model for agents: this is a demo, their passwords are the constants in [`DEMO_AGENTS`] (the
+//! supervisor's in [`DEMO_SUPERVISOR`], the admin's in [`DEMO_ADMIN`]).
 //!
 //! What the demo seeds (groups, agents, hours, entry points) is created when missing and never overwritten: once
 //! an admin changed it through the admin API, a restart keeps the change.
@@ -158,6 +158,17 @@ pub const DEMO_ADMIN: DemoAgent = DemoAgent {
     password: "boss-demo",
     capacity: 0,
     role: Role::Admin,
+};
+
+/// The demo tenant's supervisor: logs in like an agent and gets a supervisor token — the statistics and the live
+/// monitor (`/api/stats`, `/api/monitor`) and every conversation of the tenant to read, but not the admin API.
+/// Not an agent of any group (it takes no conversations).
+pub const DEMO_SUPERVISOR: DemoAgent = DemoAgent {
+    id: "carol",
+    name: "Carol",
+    password: "carol-demo",
+    capacity: 0,
+    role: Role::Supervisor,
 };
 
 /// The demo failed to start.
@@ -810,7 +821,7 @@ async fn agent_login(
     };
     let found = DEMO_AGENTS
         .iter()
-        .chain([&DEMO_ADMIN])
+        .chain([&DEMO_SUPERVISOR, &DEMO_ADMIN])
         .find(|demo| demo.id == request.agent);
     let Some(demo) = found.filter(|demo| same_secret(demo.password.as_bytes(), request.password.as_bytes()))
     else {

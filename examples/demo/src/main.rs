@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use kf_demo::{AuthSettings, DEMO_ADMIN, DEMO_AGENTS, Demo, GROUP, TENANT, WidgetSettings};
+use kf_demo::{AuthSettings, DEMO_ADMIN, DEMO_AGENTS, DEMO_SUPERVISOR, Demo, GROUP, TENANT, WidgetSettings};
 use tracing_subscriber::EnvFilter;
 
 /// kf demo server: a visitor page and an agent page talking over the kf WebSocket protocol, stored in SQLite.
@@ -254,6 +254,10 @@ fn print_banner(local: SocketAddr, demo: &Demo, webhooks: Option<&str>, jwts: Op
         .map(|agent| format!("{} / {}", agent.id, agent.password))
         .collect();
     println!("  agent logins:  {}", logins.join(", "));
+    println!(
+        "  supervisor:    {} / {} (statistics {base}/api/stats, live monitor {base}/api/monitor)",
+        DEMO_SUPERVISOR.id, DEMO_SUPERVISOR.password
+    );
     println!(
         "  admin API:     {base}/api/admin (log in as {} / {}; document: {base}/api/admin/openapi.json)",
         DEMO_ADMIN.id, DEMO_ADMIN.password

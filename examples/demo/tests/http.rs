@@ -1039,6 +1039,16 @@ async fn statistics_and_the_monitor_are_served_to_agents_and_survive_a_restart()
         let refused = http_with(addr, "GET", bad, &agent, "").await;
         assert_eq!(refused.status, 400, "{bad}: {}", refused.body);
     }
+    // The demo's supervisor reads them too, but not the admin API.
+    let carol = agent_bearer(addr, "carol").await;
+    for (path, status) in [
+        ("/api/stats", 200),
+        ("/api/monitor", 200),
+        ("/api/admin/agents", 403),
+    ] {
+        let reply = http_with(addr, "GET", path, &[("Authorization", carol.as_str())], "").await;
+        assert_eq!(reply.status, status, "{path}: {}", reply.body);
+    }
     // Not for visitors, nor for agents below the supervisor role.
     let alice = agent_bearer(addr, "alice").await;
     for path in ["/api/stats", "/api/monitor"] {
