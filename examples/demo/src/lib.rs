@@ -54,30 +54,34 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kf_core::Engine;
-use kf_core::auth::{Authenticator, FirstOf, Identity, KeyId, KeyRingError, Role, SignedTokens, TokenKeys};
+use kf_core::auth::{Authenticator, FirstOf, KeyId, KeyRingError, SignedTokens, TokenKeys};
 use kf_core::blob::{BlobStore, FsBlobStore};
 use kf_core::clock::SystemClock;
 use kf_core::engine::{EngineError, RequestError};
 use kf_core::entry::EntryPoint;
 use kf_core::hours::WorkingHours;
 use kf_core::labels::{AttributeDefinition, AttributeKind, AttributeObject, Label};
-use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId, Timestamp};
+use kf_core::model::{Agent, AgentId, EntryPointId, Group, GroupId, TenantId};
 use kf_core::origin::AllowedOrigins;
 use kf_core::prechat::{FieldKind, PrechatField};
 use kf_core::stats::StatsOptions;
-use kf_core::store::{ExportFormat, ExportKind, HistoryCursor, HistoryQuery, StateFilter, StoreError};
 use kf_store_sqlite::{SqliteConfig, SqliteStore};
 use serde::Deserialize;
 use serde_json::json;
 use thiserror::Error;
 
+mod accounts;
+mod assets;
+mod history_api;
 pub mod observability;
 mod stats_api;
+
+pub use accounts::{DEMO_ADMIN, DEMO_AGENTS, DEMO_SUPERVISOR, DemoAgent};
 
 /// The demo's tenant.
 pub const TENANT: &str = "demo";
@@ -116,61 +120,6 @@ pub const AGENT_TOKEN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request body the JSON API reads.
 pub const MAX_API_BODY_BYTES: usize = 16 * 1024;
-
-/// A demo agent account.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct DemoAgent {
-    /// The agent id (also the login name).
-    pub id: &'static str,
-    /// Display name.
-    pub name: &'static str,
-    /// The demo password.
-    pub password: &'static str,
-    /// How many open conversations the agent takes at once.
-    pub capacity: u32,
-    /// What the agent's tokens allow beyond its conversations.
-    pub role: Role,
-}
-
-/// The agents the demo seeds, with their demo passwords.
-pub const DEMO_AGENTS: &[DemoAgent] = &[
-    DemoAgent {
-        id: "alice",
-        name: "Alice",
-        password: "alice-demo",
-        capacity: 3,
-        role: Role::Agent,
-    },
-    DemoAgent {
-        id: "bob",
-        name: "Bob",
-        password: "bob-demo",
-        capacity: 3,
-        role: Role::Agent,
-    },
-];
-
-/// The demo tenant's admin: logs in like an agent (`POST /api/agent-login`) and gets an admin token for the admin
-/// API. Not an agent of any group (it takes no conversations).
-pub const DEMO_ADMIN: DemoAgent = DemoAgent {
-    id: "boss",
-    name: "Boss",
-    password: "boss-demo",
-    capacity: 0,
-    role: Role::Admin,
-};
-
-/// The demo tenant's supervisor: logs in like an agent and gets a supervisor token — the statistics and the live
-/// monitor (`/api/stats`, `/api/monitor`) and every conversation of the tenant to read, but not the admin API.
-/// Not an agent of any group (it takes no conversations).
-pub const DEMO_SUPERVISOR: DemoAgent = DemoAgent {
-    id: "carol",
-    name: "Carol",
-    password: "carol-demo",
-    capacity: 0,
-    role: Role::Supervisor,
-};
-
 /// The demo failed to start.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -571,16 +520,16 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         tenant: tenant(),
     };
     let api = Router::new()
-        .route("/api/agent-login", post(agent_login))
-        .route("/api/history/search", get(history_search))
-        .route("/api/history/export", get(history_export))
+        .route("/api/agent-login", post(accounts::agent_login))
+        .route("/api/history/search", get(history_api::history_search))
+        .route("/api/history/export", get(history_api::history_export))
         .route("/api/stats", get(stats_api::stats))
         .route("/api/monitor", get(stats_api::monitor))
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES));
     Router::new()
-        .route("/", get(visitor_page))
-        .route("/agent", get(agent_page))
-        .route("/assets/{file}", get(asset))
+        .route("/", get(assets::visitor_page))
+        .route("/agent", get(assets::agent_page))
+        .route("/assets/{file}", get(assets::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(observability::metrics_endpoint))
@@ -592,77 +541,6 @@ pub fn app(engine: Engine, tokens: SignedTokens, widget: kf_widget::WidgetConfig
         .nest("/sse", sse)
         .nest("/widget", widget)
         .nest("/api/admin", admin)
-}
-
-const VISITOR_HTML: &str = include_str!("../assets/visitor.html");
-const AGENT_HTML: &str = include_str!("../assets/agent.html");
-const STYLE_CSS: &str = include_str!("../assets/style.css");
-const UI_JS: &str = include_str!("../assets/ui.js");
-const VISITOR_JS: &str = include_str!("../assets/visitor.js");
-const AGENT_JS: &str = include_str!("../assets/agent.js");
-// The console's modules (agent.js imports them).
-const PANEL_JS: &str = include_str!("../assets/panel.js");
-const RECORDS_JS: &str = include_str!("../assets/records.js");
-const ALERTS_JS: &str = include_str!("../assets/alerts.js");
-const COMPOSER_JS: &str = include_str!("../assets/composer.js");
-const CONTROLS_JS: &str = include_str!("../assets/controls.js");
-const TABS_JS: &str = include_str!("../assets/tabs.js");
-const SIDEBAR_JS: &str = include_str!("../assets/sidebar.js");
-const SHORTCUTS_JS: &str = include_str!("../assets/shortcuts.js");
-const EMOJI_JS: &str = include_str!("../assets/emoji.js");
-const ATTACHMENTS_JS: &str = include_str!("../assets/attachments.js");
-
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                   connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-fn static_response(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CONTENT_SECURITY_POLICY, CSP),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-async fn visitor_page() -> Response {
-    static_response("text/html; charset=utf-8", VISITOR_HTML)
-}
-
-async fn agent_page() -> Response {
-    static_response("text/html; charset=utf-8", AGENT_HTML)
-}
-
-async fn asset(UrlPath(file): UrlPath<String>) -> Response {
-    let (content_type, body) = match file.as_str() {
-        "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
-        "ui.js" => ("text/javascript; charset=utf-8", UI_JS),
-        "visitor.js" => ("text/javascript; charset=utf-8", VISITOR_JS),
-        "agent.js" => ("text/javascript; charset=utf-8", AGENT_JS),
-        "panel.js" => ("text/javascript; charset=utf-8", PANEL_JS),
-        "records.js" => ("text/javascript; charset=utf-8", RECORDS_JS),
-        "alerts.js" => ("text/javascript; charset=utf-8", ALERTS_JS),
-        "composer.js" => ("text/javascript; charset=utf-8", COMPOSER_JS),
-        "controls.js" => ("text/javascript; charset=utf-8", CONTROLS_JS),
-        "tabs.js" => ("text/javascript; charset=utf-8", TABS_JS),
-        "sidebar.js" => ("text/javascript; charset=utf-8", SIDEBAR_JS),
-        "shortcuts.js" => ("text/javascript; charset=utf-8", SHORTCUTS_JS),
-        "emoji.js" => ("text/javascript; charset=utf-8", EMOJI_JS),
-        "attachments.js" => ("text/javascript; charset=utf-8", ATTACHMENTS_JS),
-        _ => {
-            return ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no asset named `{file}`"),
-            )
-            .into_response();
-        }
-    };
-    static_response(content_type, body)
 }
 
 /// Liveness: 200 while the engine runs (also while it shuts down, and when the store is slow: restarting the
@@ -798,232 +676,7 @@ fn token_response(body: serde_json::Value) -> Response {
     response
 }
 
-#[derive(Deserialize)]
-struct AgentLoginRequest {
-    agent: String,
-    password: String,
-}
-
-/// Compares in time that depends only on the lengths.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-async fn agent_login(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let Some(request): Option<AgentLoginRequest> = json_body(&headers, body)? else {
-        return Err(ApiError::bad_request(
-            "send a JSON body: {\"agent\": \"alice\", \"password\": \"...\"}",
-        ));
-    };
-    let found = DEMO_AGENTS
-        .iter()
-        .chain([&DEMO_SUPERVISOR, &DEMO_ADMIN])
-        .find(|demo| demo.id == request.agent);
-    let Some(demo) = found.filter(|demo| same_secret(demo.password.as_bytes(), request.password.as_bytes()))
-    else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "unknown agent or wrong password",
-        ));
-    };
-    let identity = Identity::agent(state.tenant.clone(), agent_id(demo)).with_role(demo.role);
-    let token = state.tokens.issue(&identity, AGENT_TOKEN_TTL);
-    Ok(token_response(json!({
-        "token": token,
-        "agent": demo.id,
-        "name": demo.name,
-        "role": demo.role,
-        "expires_in": AGENT_TOKEN_TTL.as_secs(),
-    })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_compare() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-    }
-}
-
 /// The README's code blocks, compiled as doctests so the embedding example cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
-
-/// The query string of the history endpoints.
-#[derive(Debug, Default, Deserialize)]
-struct HistoryParams {
-    q: Option<String>,
-    agent: Option<String>,
-    group: Option<String>,
-    label: Option<String>,
-    state: Option<String>,
-    min_rating: Option<u8>,
-    max_rating: Option<u8>,
-    from: Option<u64>,
-    until: Option<u64>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-    notes: Option<bool>,
-    format: Option<String>,
-    kind: Option<String>,
-}
-
-impl HistoryParams {
-    /// The query for the demo's tenant. Agents see notes unless they ask `notes=false`.
-    fn query(&self, tenant: &TenantId) -> Result<HistoryQuery, ApiError> {
-        let bad =
-            |what: &str, error: &dyn std::fmt::Display| ApiError::bad_request(format!("{what}: {error}"));
-        let mut query = HistoryQuery::new(tenant.clone());
-        query.text = self.q.clone();
-        query.agent = self
-            .agent
-            .as_deref()
-            .map(AgentId::new)
-            .transpose()
-            .map_err(|e| bad("agent", &e))?;
-        query.group = self
-            .group
-            .as_deref()
-            .map(GroupId::new)
-            .transpose()
-            .map_err(|e| bad("group", &e))?;
-        query.label = self.label.clone();
-        query.state = self
-            .state
-            .as_deref()
-            .map(str::parse::<StateFilter>)
-            .transpose()
-            .map_err(|e| bad("state", &e))?;
-        query.min_rating = self.min_rating;
-        query.max_rating = self.max_rating;
-        query.from = self.from.map(Timestamp);
-        query.until = self.until.map(Timestamp);
-        query.limit = self.limit.unwrap_or(20);
-        query.cursor = self
-            .cursor
-            .as_deref()
-            .map(str::parse::<HistoryCursor>)
-            .transpose()
-            .map_err(|e| bad("cursor", &e))?;
-        query.notes = self.notes.unwrap_or(true);
-        query.check().map_err(|e| bad("query", &e))?;
-        Ok(query)
-    }
-}
-
-/// The agent a request's `Authorization: Bearer` token names, of the demo's tenant; 401 or 403 otherwise.
-async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<AgentId, ApiError> {
-    require_agent_role(state, headers, Role::Agent).await
-}
-
-/// The agent of the demo tenant whose bearer token the request carries, if its role is at least `minimum`
-/// (401 without a valid token, 403 for a visitor, another tenant or a lower role).
-async fn require_agent_role(
-    state: &AppState,
-    headers: &HeaderMap,
-    minimum: Role,
-) -> Result<AgentId, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send an agent token as `Authorization: Bearer <token>`",
-            )
-        })?;
-    let identity = state
-        .engine
-        .authenticate(token.trim())
-        .await
-        .map_err(|error| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()))?;
-    let forbidden = |message: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message);
-    if identity.tenant != state.tenant {
-        return Err(forbidden("this API is for the tenant's agents".into()));
-    }
-    kf_core::engine::require_role(&identity, minimum)
-        .cloned()
-        .map_err(|error| forbidden(error.to_string()))
-}
-
-fn store_error(error: StoreError) -> ApiError {
-    match error {
-        StoreError::Invalid(message) => ApiError::bad_request(message),
-        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", other.to_string()),
-    }
-}
-
-async fn history_search(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    require_agent(&state, &headers).await?;
-    let Query(params) = params.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let query = params.query(&state.tenant)?;
-    let page = state.engine.search_history(&query).await.map_err(store_error)?;
-    let mut response = axum::Json(page).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
-}
-
-async fn history_export(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    require_agent(&state, &headers).await?;
-    let Query(params) = params.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let query = params.query(&state.tenant)?;
-    let format: ExportFormat = params
-        .format
-        .as_deref()
-        .unwrap_or("csv")
-        .parse()
-        .map_err(store_error)?;
-    let kind = match params.kind.as_deref().unwrap_or("messages") {
-        "messages" => ExportKind::Messages,
-        "conversations" => ExportKind::Conversations,
-        other => return Err(ApiError::bad_request(format!("unknown export kind {other:?}"))),
-    };
-    let stream = state
-        .engine
-        .export_history(query, kind, format)
-        .map_err(store_error)?;
-    let extension = match format {
-        ExportFormat::Csv => "csv",
-        ExportFormat::Jsonl => "jsonl",
-    };
-    let disposition = format!(
-        "attachment; filename=\"kf-{}.{extension}\"",
-        match kind {
-            ExportKind::Messages => "messages",
-            ExportKind::Conversations => "conversations",
-        }
-    );
-    let mut response = axum::body::Body::from_stream(stream).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(response)
-}

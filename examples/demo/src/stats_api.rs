@@ -13,7 +13,8 @@ use serde_json::json;
 
 use kf_core::auth::Role;
 
-use crate::{ApiError, AppState, require_agent_role};
+use crate::accounts::require_agent_role;
+use crate::{ApiError, AppState};
 
 /// The range a query without `from` covers: the last 7 days.
 const DEFAULT_RANGE_MS: u64 = 7 * 24 * 3_600_000;
