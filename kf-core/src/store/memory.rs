@@ -7,20 +7,22 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Appended, AuditEntry, AuditLog, AuditPage, AuditQuery, ConversationLog, ConversationPage, Created,
-    Directory, EventDraft, FeedEntry, FeedPosition, GroupHours, History, HistoryOrder, HistoryQuery,
-    MessageHit, NewConversation, SearchPage, Settings, StatsCheckpoint, StatsCheckpoints, StoreError,
-    TenantOrigins, Upload, UploadState, Uploads, text_matches,
+    Appended, AuditEntry, ConversationLog, ConversationPage, Created, Directory, EventDraft, FeedEntry,
+    FeedPosition, GroupHours, History, HistoryOrder, HistoryQuery, MessageHit, NewConversation, SearchPage,
+    Settings, StatsCheckpoint, StatsCheckpoints, StoreError, TenantOrigins, Upload, text_matches,
 };
 use crate::context::ConversationContext;
 use crate::entry::EntryPoint;
 use crate::hours::WorkingHours;
 use crate::labels::{AttributeDefinition, AttributeObject, Label};
 use crate::model::{
-    Actor, Agent, AgentId, Attachment, AttachmentId, ClientId, Conversation, ConversationId, EntryPointId,
-    Epoch, Event, Group, GroupId, SeenMark, Seq, TenantId, Timestamp, Visitor, VisitorId,
+    Actor, Agent, AgentId, AttachmentId, ClientId, Conversation, ConversationId, EntryPointId, Epoch, Event,
+    Group, GroupId, SeenMark, Seq, TenantId, Visitor, VisitorId,
 };
 use crate::quick_replies::{QuickReply, QuickReplyScope};
+
+mod audit;
+mod uploads;
 
 /// A [`Store`](super::Store) that keeps everything in memory: the three store traits and the change feed, and
 /// [`History`] by scanning the feed (no index: each page reads the feed from its cursor until the page is full).
@@ -699,117 +701,5 @@ impl History for MemoryStore {
             found.push((position as u64, record.clone()));
         }
         Ok(ConversationPage::new(found, limit))
-    }
-}
-
-#[async_trait]
-impl Uploads for MemoryStore {
-    async fn begin_upload(&self, upload: Upload) -> Result<(), StoreError> {
-        let mut state = self.state();
-        if state.uploads.contains_key(upload.id()) {
-            return Err(StoreError::Conflict(format!("upload {} exists", upload.id())));
-        }
-        state.uploads.insert(upload.id().clone(), upload);
-        Ok(())
-    }
-
-    async fn finish_upload(
-        &self,
-        attachment: Attachment,
-        conversation_limit: u64,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state();
-        let conversation = match state.uploads.get(&attachment.id) {
-            Some(upload) if upload.state == UploadState::Receiving => upload.conversation,
-            _ => {
-                return Err(StoreError::Invalid(format!(
-                    "no upload {} receiving",
-                    attachment.id
-                )));
-            }
-        };
-        let used = state.upload_bytes(conversation);
-        if used.saturating_add(attachment.size) > conversation_limit {
-            return Ok(false);
-        }
-        if let Some(upload) = state.uploads.get_mut(&attachment.id) {
-            upload.state = UploadState::Ready;
-            upload.attachment = attachment;
-        }
-        Ok(true)
-    }
-
-    async fn upload(&self, id: &AttachmentId) -> Result<Option<Upload>, StoreError> {
-        Ok(self.state().uploads.get(id).cloned())
-    }
-
-    async fn conversation_upload_bytes(&self, conversation: ConversationId) -> Result<u64, StoreError> {
-        Ok(self.state().upload_bytes(conversation))
-    }
-
-    async fn commit_uploads(&self, ids: &[AttachmentId]) -> Result<(), StoreError> {
-        let mut state = self.state();
-        for id in ids {
-            if let Some(upload) = state.uploads.get_mut(id)
-                && upload.state == UploadState::Ready
-            {
-                upload.state = UploadState::Committed;
-            }
-        }
-        Ok(())
-    }
-
-    async fn stale_uploads(&self, before: Timestamp, limit: usize) -> Result<Vec<Upload>, StoreError> {
-        let state = self.state();
-        let mut stale: Vec<Upload> = state
-            .uploads
-            .values()
-            .filter(|upload| upload.state != UploadState::Committed && upload.created_at < before)
-            .cloned()
-            .collect();
-        stale.sort_by(|a, b| (a.created_at, a.id()).cmp(&(b.created_at, b.id())));
-        stale.truncate(limit);
-        Ok(stale)
-    }
-
-    async fn delete_upload(&self, id: &AttachmentId) -> Result<(), StoreError> {
-        self.state().uploads.remove(id);
-        Ok(())
-    }
-}
-
-impl State {
-    /// The bytes of a conversation's ready and committed uploads.
-    fn upload_bytes(&self, conversation: ConversationId) -> u64 {
-        self.uploads
-            .values()
-            .filter(|upload| upload.conversation == conversation && upload.state != UploadState::Receiving)
-            .map(|upload| upload.attachment.size)
-            .sum()
-    }
-}
-
-#[async_trait]
-impl AuditLog for MemoryStore {
-    async fn append_audit(&self, mut entry: AuditEntry) -> Result<u64, StoreError> {
-        let mut state = self.state();
-        entry.id = state.audit.len() as u64 + 1;
-        let id = entry.id;
-        state.audit.push(entry);
-        Ok(id)
-    }
-
-    async fn audit_entries(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
-        let size = query.page_size()?;
-        let state = self.state();
-        let entries = state
-            .audit
-            .iter()
-            .rev()
-            .filter(|entry| query.matches(entry))
-            .take(size + 1)
-            .cloned()
-            .collect();
-        Ok(AuditPage::of(entries, size))
     }
 }
