@@ -186,17 +186,13 @@ impl Engine {
                 limit,
             });
         }
-        let author = identity.principal.actor();
-        if let Err(refused) = self.participant(identity, conversation).await {
-            // A retry of a message stored before the conversation closed or moved on gets its original ack.
-            return match refused {
-                RequestError::Forbidden(_) | RequestError::InvalidState(_) => self
-                    .stored_send(conversation, &author, &client_id)
-                    .await?
-                    .ok_or(refused),
-                other => Err(other),
-            };
+        if let Some(ack) = self
+            .participant_or_stored(identity, conversation, &client_id)
+            .await?
+        {
+            return Ok(ack);
         }
+        let author = identity.principal.actor();
         let draft = EventDraft::message(
             conversation,
             author.clone(),
@@ -222,6 +218,28 @@ impl Engine {
             seq: appended.event.seq,
             duplicate: appended.duplicate,
         })
+    }
+
+    /// Checks that `identity` takes part in `conversation` before a request of its own is committed. When it no
+    /// longer does (the conversation closed or moved on: `Forbidden`, `InvalidState`), a retry of a request
+    /// stored before that gets its original ack, `Some`; any other request gets the refusal.
+    pub(super) async fn participant_or_stored(
+        &self,
+        identity: &Identity,
+        conversation: ConversationId,
+        client_id: &ClientId,
+    ) -> Result<Option<Ack>, RequestError> {
+        let Err(refused) = self.participant(identity, conversation).await else {
+            return Ok(None);
+        };
+        match refused {
+            RequestError::Forbidden(_) | RequestError::InvalidState(_) => self
+                .stored_send(conversation, &identity.principal.actor(), client_id)
+                .await?
+                .ok_or(refused)
+                .map(Some),
+            other => Err(other),
+        }
     }
 
     /// The ack of a message `author` already stored with `client_id` in `conversation`, if there is one.

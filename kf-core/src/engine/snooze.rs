@@ -37,16 +37,13 @@ impl Engine {
                 MAX_SNOOZE_MS / 86_400_000
             )));
         }
-        let author = identity.principal.actor();
-        if let Err(refused) = self.participant(identity, conversation).await {
-            return match refused {
-                RequestError::Forbidden(_) | RequestError::InvalidState(_) => self
-                    .stored_send(conversation, &author, &client_id)
-                    .await?
-                    .ok_or(refused),
-                other => Err(other),
-            };
+        if let Some(ack) = self
+            .participant_or_stored(identity, conversation, &client_id)
+            .await?
+        {
+            return Ok(ack);
         }
+        let author = identity.principal.actor();
         let draft = EventDraft {
             client_id: Some(client_id),
             ..EventDraft::new(

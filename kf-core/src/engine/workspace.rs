@@ -83,17 +83,13 @@ impl Engine {
             return Err(RequestError::Invalid("a note needs a `text`".into()));
         }
         let mentions = self.mentionable(&identity.tenant, mentions)?;
-        let author = identity.principal.actor();
-        if let Err(refused) = self.participant(identity, conversation).await {
-            // A retry of a note stored before the conversation moved on gets its original ack.
-            return match refused {
-                RequestError::Forbidden(_) | RequestError::InvalidState(_) => self
-                    .stored_send(conversation, &author, &client_id)
-                    .await?
-                    .ok_or(refused),
-                other => Err(other),
-            };
+        if let Some(ack) = self
+            .participant_or_stored(identity, conversation, &client_id)
+            .await?
+        {
+            return Ok(ack);
         }
+        let author = identity.principal.actor();
         let draft = EventDraft {
             client_id: Some(client_id),
             ..EventDraft::new(
